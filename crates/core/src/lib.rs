@@ -1,1 +1,27 @@
-//! placeholder
+//! The tokpost domain: identifiers, accounts, posts with every TikTok setting, the publishing
+//! state machine, post events and the validation errors the API renders.
+//!
+//! Everything here is pure: no IO, no async, no clock reads (instants come in as arguments).
+//! It must not know about SQL, HTTP or TikTok's wire format; the worker maps these types to the
+//! `tiktok` crate's wire types, and the store persists them.
+
+pub mod account;
+pub mod event;
+pub mod ids;
+pub mod job;
+pub mod post;
+pub mod state;
+pub mod text;
+pub mod validation;
+
+pub use account::{Account, AccountStatus, ReconnectReason, Scope};
+pub use event::{EventKind, NewPostEvent, PostEvent};
+pub use ids::{AccountId, ApiKeyId, JobId, MediaId, OpenId, PostId, PublishId, WorkspaceId};
+pub use job::JobKind;
+pub use post::{
+    IdempotencyKey, InteractionSettings, Post, PostContent, PostMode, PostSpec, PrivacyLevel,
+    PublishProgress, ScheduleTime, UploadSource,
+};
+pub use state::{Actor, DeferReason, IllegalTransition, PostState, RequiredAction, StateKind};
+pub use text::{PhotoDescription, PhotoTitle, VideoCaption};
+pub use validation::{ValidationError, ValidationProblem};
