@@ -1,0 +1,561 @@
+//! The in-memory world behind one mutex: grants and tokens, rate windows, fault rules, publishes
+//! and the rolling 24-hour counters. Nothing here awaits; handlers lock, decide, unlock.
+//!
+//! Publishes change state lazily: a publish stores the instants at which its processing ends
+//! and its public ids appear, and its status is computed from the clock when asked. A test that
+//! moves a `ManualClock` therefore sees the result at once, without any background task. Memory
+//! stays bounded: expired codes and tokens are pruned, received media bytes are dropped as soon
+//! as processing is decided, and the oldest finished publishes are forgotten beyond
+//! `max_retained_publishes`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+use clock::SharedClock;
+use jiff::{SignedDuration, Timestamp};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+use tokio::task::{AbortHandle, JoinSet};
+use url::Url;
+
+use crate::config::{Delay, SandboxConfig};
+use crate::faults::{FaultBook, FaultDecision, FaultEndpoint};
+use crate::ids;
+use crate::rate_limit::RateLimiter;
+use crate::wire::Envelope;
+
+pub(crate) const DAY: SignedDuration = SignedDuration::from_hours(24);
+
+/// Everything the handlers share.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: SandboxConfig,
+    pub(crate) clock: SharedClock,
+    pub(crate) envelope: Envelope,
+    pub(crate) http: reqwest::Client,
+    pub(crate) upload_base: Url,
+    world: Mutex<World>,
+    tasks: Mutex<JoinSet<()>>,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        config: SandboxConfig,
+        clock: SharedClock,
+        http: reqwest::Client,
+        upload_base: Url,
+    ) -> Self {
+        let mut world = World::new(config.seed);
+        for rule in &config.faults {
+            world.faults.add(rule.clone());
+        }
+        Self {
+            envelope: Envelope {
+                invalid_params_spelling: config.invalid_params_code.clone(),
+            },
+            config,
+            clock,
+            http,
+            upload_base,
+            world: Mutex::new(world),
+            tasks: Mutex::new(JoinSet::new()),
+        }
+    }
+
+    pub(crate) fn world(&self) -> MutexGuard<'_, World> {
+        self.world.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub(crate) fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub(crate) fn log_id(&self) -> String {
+        let now = self.now();
+        ids::log_id(now, &mut self.world().rng)
+    }
+
+    /// Fires the fault rules for one request.
+    pub(crate) fn faults(&self, endpoint: FaultEndpoint, open_id: Option<&str>) -> FaultDecision {
+        let creator = open_id
+            .and_then(|id| self.config.creator(id))
+            .map(|c| (c.open_id.as_str(), c.username.as_str()));
+        let mut world = self.world();
+        let World { faults, rng, .. } = &mut *world;
+        faults.decide(endpoint, creator, || rng.random::<f64>())
+    }
+
+    /// Runs a background task (pull, webhook delivery) that shutdown aborts.
+    pub(crate) fn spawn(
+        &self,
+        task: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> AbortHandle {
+        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        while tasks.try_join_next().is_some() {}
+        tasks.spawn(task)
+    }
+
+    pub(crate) fn abort_tasks(&self) {
+        self.tasks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .abort_all();
+    }
+}
+
+/// An authorization code waiting to be exchanged.
+#[derive(Debug, Clone)]
+pub(crate) struct AuthCode {
+    pub(crate) client_key: String,
+    pub(crate) redirect_uri: String,
+    pub(crate) open_id: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) expires_at: Timestamp,
+    pub(crate) code_challenge: Option<String>,
+}
+
+/// One user's authorization of one app.
+#[derive(Debug, Clone)]
+pub(crate) struct Grant {
+    pub(crate) client_key: String,
+    pub(crate) open_id: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) revoked: bool,
+}
+
+impl Grant {
+    pub(crate) fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct IssuedToken {
+    pub(crate) grant: u64,
+    pub(crate) expires_at: Timestamp,
+}
+
+/// What a valid bearer token stands for.
+#[derive(Debug, Clone)]
+pub(crate) struct Caller {
+    pub(crate) token: String,
+    pub(crate) grant_id: u64,
+    pub(crate) grant: Grant,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum MediaKind {
+    Video,
+    Photo,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum PostMode {
+    Direct,
+    Inbox,
+}
+
+impl PostMode {
+    /// `publish_type` in webhooks (`DIRECT_PUBLISH` as captured in a real payload).
+    pub(crate) fn publish_type(self) -> &'static str {
+        match self {
+            Self::Direct => "DIRECT_PUBLISH",
+            Self::Inbox => "INBOX_SHARE",
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct UploadSession {
+    pub(crate) upload_id: u64,
+    pub(crate) token: String,
+    pub(crate) video_size: u64,
+    pub(crate) chunk_size: u64,
+    pub(crate) total_chunks: u64,
+    pub(crate) expires_at: Timestamp,
+    pub(crate) received: u64,
+    pub(crate) head: Vec<u8>,
+}
+
+#[derive(Debug)]
+pub(crate) struct PullSession {
+    pub(crate) urls: Vec<String>,
+    pub(crate) downloaded: u64,
+    pub(crate) task: Option<AbortHandle>,
+}
+
+#[derive(Debug)]
+pub(crate) enum Source {
+    FileUpload(UploadSession),
+    PullFromUrl(PullSession),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Outcome {
+    Failed(String),
+    Published,
+    Inbox,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct PublicPost {
+    pub(crate) id: u64,
+    pub(crate) visible_at: Option<Timestamp>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Decision {
+    pub(crate) done_at: Timestamp,
+    pub(crate) outcome: Outcome,
+    pub(crate) user_posted_at: Option<Timestamp>,
+    pub(crate) posts: Vec<PublicPost>,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Phase {
+    AwaitingMedia,
+    Decided(Decision),
+    Failed { reason: String },
+}
+
+/// `status` of status fetch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Status {
+    ProcessingUpload,
+    ProcessingDownload,
+    SendToUserInbox,
+    PublishComplete,
+    Failed(String),
+}
+
+impl Status {
+    pub(crate) fn wire(&self) -> &'static str {
+        match self {
+            Self::ProcessingUpload => "PROCESSING_UPLOAD",
+            Self::ProcessingDownload => "PROCESSING_DOWNLOAD",
+            Self::SendToUserInbox => "SEND_TO_USER_INBOX",
+            Self::PublishComplete => "PUBLISH_COMPLETE",
+            Self::Failed(_) => "FAILED",
+        }
+    }
+
+    pub(crate) fn fail_reason(&self) -> Option<&str> {
+        match self {
+            Self::Failed(reason) => Some(reason),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug)]
+pub(crate) struct Publish {
+    pub(crate) id: String,
+    pub(crate) grant: u64,
+    pub(crate) client_key: String,
+    pub(crate) open_id: String,
+    pub(crate) kind: MediaKind,
+    pub(crate) mode: PostMode,
+    pub(crate) source: Source,
+    pub(crate) privacy_level: Option<String>,
+    pub(crate) title: Option<String>,
+    pub(crate) description: Option<String>,
+    pub(crate) created_at: Timestamp,
+    pub(crate) forced_fail_reason: Option<String>,
+    pub(crate) phase: Phase,
+}
+
+impl Publish {
+    pub(crate) fn status_at(&self, now: Timestamp) -> Status {
+        let in_flight = match self.source {
+            Source::FileUpload(_) => Status::ProcessingUpload,
+            Source::PullFromUrl(_) => Status::ProcessingDownload,
+        };
+        match &self.phase {
+            Phase::AwaitingMedia => in_flight,
+            Phase::Failed { reason } => Status::Failed(reason.clone()),
+            Phase::Decided(decision) if now < decision.done_at => in_flight,
+            Phase::Decided(decision) => match &decision.outcome {
+                Outcome::Failed(reason) => Status::Failed(reason.clone()),
+                Outcome::Published => Status::PublishComplete,
+                Outcome::Inbox => match decision.user_posted_at {
+                    Some(at) if at <= now => Status::PublishComplete,
+                    _ => Status::SendToUserInbox,
+                },
+            },
+        }
+    }
+
+    pub(crate) fn visible_post_ids(&self, now: Timestamp) -> Vec<u64> {
+        match (&self.phase, self.status_at(now)) {
+            (Phase::Decided(decision), Status::PublishComplete) => decision
+                .posts
+                .iter()
+                .filter(|post| post.visible_at.is_some_and(|at| at <= now))
+                .map(|post| post.id)
+                .collect(),
+            _ => Vec::new(),
+        }
+    }
+
+    pub(crate) fn is_final(&self, now: Timestamp) -> bool {
+        matches!(
+            self.status_at(now),
+            Status::Failed(_) | Status::PublishComplete
+        )
+    }
+
+    pub(crate) fn transferred_bytes(&self) -> u64 {
+        match &self.source {
+            Source::FileUpload(upload) => upload.received,
+            Source::PullFromUrl(pull) => pull.downloaded,
+        }
+    }
+
+    pub(crate) fn record(&self, now: Timestamp) -> PublishedRecord {
+        let status = self.status_at(now);
+        PublishedRecord {
+            publish_id: self.id.clone(),
+            client_key: self.client_key.clone(),
+            open_id: self.open_id.clone(),
+            media: match self.kind {
+                MediaKind::Video => "video",
+                MediaKind::Photo => "photo",
+            }
+            .to_owned(),
+            post_mode: match self.mode {
+                PostMode::Direct => "DIRECT_POST",
+                PostMode::Inbox => "MEDIA_UPLOAD",
+            }
+            .to_owned(),
+            source: match self.source {
+                Source::FileUpload(_) => "FILE_UPLOAD",
+                Source::PullFromUrl(_) => "PULL_FROM_URL",
+            }
+            .to_owned(),
+            privacy_level: self.privacy_level.clone(),
+            title: self.title.clone(),
+            description: self.description.clone(),
+            status: status.wire().to_owned(),
+            fail_reason: status.fail_reason().map(str::to_owned),
+            public_post_ids: self.visible_post_ids(now),
+            transferred_bytes: self.transferred_bytes(),
+            created_at: self.created_at,
+        }
+    }
+}
+
+/// One publish as the sandbox sees it: the truth tests compare against.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct PublishedRecord {
+    /// The publish id handed out at init.
+    pub publish_id: String,
+    /// The app that created it.
+    pub client_key: String,
+    /// The creator it was posted for.
+    pub open_id: String,
+    /// `video` or `photo`.
+    pub media: String,
+    /// `DIRECT_POST` or `MEDIA_UPLOAD` (inbox).
+    pub post_mode: String,
+    /// `FILE_UPLOAD` or `PULL_FROM_URL`.
+    pub source: String,
+    /// The privacy level chosen at init (direct posts).
+    pub privacy_level: Option<String>,
+    /// Caption (video) or title (photo).
+    pub title: Option<String>,
+    /// Photo description.
+    pub description: Option<String>,
+    /// The status a status fetch would report now.
+    pub status: String,
+    /// Set when `FAILED`.
+    pub fail_reason: Option<String>,
+    /// Public post ids visible now.
+    pub public_post_ids: Vec<u64>,
+    /// Bytes uploaded or downloaded.
+    pub transferred_bytes: u64,
+    /// When init succeeded.
+    pub created_at: Timestamp,
+}
+
+/// The mutable world.
+#[derive(Debug)]
+pub(crate) struct World {
+    pub(crate) rng: StdRng,
+    pub(crate) codes: HashMap<String, AuthCode>,
+    pub(crate) grants: HashMap<u64, Grant>,
+    next_grant: u64,
+    pub(crate) access_tokens: HashMap<String, IssuedToken>,
+    pub(crate) refresh_tokens: HashMap<String, IssuedToken>,
+    pub(crate) rate: RateLimiter,
+    pub(crate) faults: FaultBook,
+    pub(crate) publishes: HashMap<String, Publish>,
+    publish_order: VecDeque<String>,
+    pub(crate) uploads: HashMap<u64, String>,
+    direct_posts: VecDeque<(Timestamp, String)>,
+    active_creators: VecDeque<(Timestamp, String, String)>,
+}
+
+impl World {
+    fn new(seed: u64) -> Self {
+        Self {
+            rng: StdRng::seed_from_u64(seed),
+            codes: HashMap::new(),
+            grants: HashMap::new(),
+            next_grant: 0,
+            access_tokens: HashMap::new(),
+            refresh_tokens: HashMap::new(),
+            rate: RateLimiter::default(),
+            faults: FaultBook::default(),
+            publishes: HashMap::new(),
+            publish_order: VecDeque::new(),
+            uploads: HashMap::new(),
+            direct_posts: VecDeque::new(),
+            active_creators: VecDeque::new(),
+        }
+    }
+
+    pub(crate) fn new_grant(&mut self, grant: Grant) -> u64 {
+        self.next_grant += 1;
+        self.grants.insert(self.next_grant, grant);
+        self.next_grant
+    }
+
+    /// The grant behind a bearer token, if the token is known, unexpired and not revoked.
+    pub(crate) fn caller(&self, token: &str, now: Timestamp) -> Option<Caller> {
+        let issued = self.access_tokens.get(token)?;
+        let grant = self.grants.get(&issued.grant)?;
+        (issued.expires_at > now && !grant.revoked).then(|| Caller {
+            token: token.to_owned(),
+            grant_id: issued.grant,
+            grant: grant.clone(),
+        })
+    }
+
+    /// Forgets expired codes and tokens and idle rate windows.
+    pub(crate) fn prune(&mut self, now: Timestamp) {
+        self.codes.retain(|_, code| code.expires_at > now);
+        self.access_tokens.retain(|_, token| token.expires_at > now);
+        self.refresh_tokens
+            .retain(|_, token| token.expires_at > now);
+        let live: HashSet<u64> = self
+            .access_tokens
+            .values()
+            .chain(self.refresh_tokens.values())
+            .map(|token| token.grant)
+            .collect();
+        let referenced: HashSet<u64> = self.publishes.values().map(|p| p.grant).collect();
+        self.grants
+            .retain(|id, _| live.contains(id) || referenced.contains(id));
+        self.rate.prune(now);
+        while self
+            .direct_posts
+            .front()
+            .is_some_and(|(at, _)| now.duration_since(*at) >= DAY)
+        {
+            self.direct_posts.pop_front();
+        }
+        while self
+            .active_creators
+            .front()
+            .is_some_and(|(at, _, _)| now.duration_since(*at) >= DAY)
+        {
+            self.active_creators.pop_front();
+        }
+    }
+
+    pub(crate) fn insert_publish(&mut self, publish: Publish, max_retained: usize, now: Timestamp) {
+        if let Source::FileUpload(upload) = &publish.source {
+            self.uploads.insert(upload.upload_id, publish.id.clone());
+        }
+        self.publish_order.push_back(publish.id.clone());
+        self.publishes.insert(publish.id.clone(), publish);
+        let mut scanned = 0;
+        while self.publishes.len() > max_retained && scanned < self.publish_order.len() {
+            let Some(oldest) = self.publish_order.pop_front() else {
+                break;
+            };
+            let forget = self.publishes.get(&oldest).is_none_or(|p| p.is_final(now));
+            if forget {
+                if let Some(Publish {
+                    source: Source::FileUpload(upload),
+                    ..
+                }) = self.publishes.remove(&oldest)
+                {
+                    self.uploads.remove(&upload.upload_id);
+                }
+            } else {
+                self.publish_order.push_back(oldest);
+                scanned += 1;
+            }
+        }
+    }
+
+    /// Direct posts for this creator in the last 24 h, across every app.
+    pub(crate) fn direct_posts_in_window(&self, open_id: &str, now: Timestamp) -> usize {
+        self.direct_posts
+            .iter()
+            .filter(|(at, id)| id == open_id && now.duration_since(*at) < DAY)
+            .count()
+    }
+
+    pub(crate) fn record_direct_post(&mut self, open_id: &str, now: Timestamp) {
+        self.direct_posts.push_back((now, open_id.to_owned()));
+    }
+
+    /// Distinct creators this app posted for in the last 24 h.
+    pub(crate) fn active_creators(&self, client_key: &str, now: Timestamp) -> HashSet<String> {
+        self.active_creators
+            .iter()
+            .filter(|(at, key, _)| key == client_key && now.duration_since(*at) < DAY)
+            .map(|(_, _, open_id)| open_id.clone())
+            .collect()
+    }
+
+    pub(crate) fn record_active_creator(
+        &mut self,
+        client_key: &str,
+        open_id: &str,
+        now: Timestamp,
+    ) {
+        self.active_creators
+            .push_back((now, client_key.to_owned(), open_id.to_owned()));
+    }
+
+    /// Inbox shares for this creator created in the last 24 h and not yet acted on or failed.
+    pub(crate) fn pending_inbox_shares(&self, open_id: &str, now: Timestamp) -> usize {
+        self.publishes
+            .values()
+            .filter(|p| {
+                p.mode == PostMode::Inbox
+                    && p.open_id == open_id
+                    && now.duration_since(p.created_at) < DAY
+                    && !p.is_final(now)
+            })
+            .count()
+    }
+
+    pub(crate) fn sample(&mut self, delay: &Delay) -> Duration {
+        match delay {
+            Delay::Fixed { ms } => Duration::from_millis(*ms),
+            Delay::Uniform { min_ms, max_ms } => {
+                let (low, high) = (*min_ms.min(max_ms), *min_ms.max(max_ms));
+                Duration::from_millis(self.rng.random_range(low..=high))
+            }
+            Delay::Sometimes {
+                usually,
+                rarely,
+                rare_probability,
+            } => {
+                if self.rng.random::<f64>() < *rare_probability {
+                    self.sample(rarely)
+                } else {
+                    self.sample(usually)
+                }
+            }
+        }
+    }
+}
