@@ -343,6 +343,7 @@ impl Publish {
             fail_reason: status.fail_reason().map(str::to_owned),
             public_post_ids: self.visible_post_ids(now),
             transferred_bytes: self.transferred_bytes(),
+            media_settled: !matches!(self.phase, Phase::AwaitingMedia),
             created_at: self.created_at,
         }
     }
@@ -377,6 +378,9 @@ pub struct PublishedRecord {
     pub public_post_ids: Vec<u64>,
     /// Bytes uploaded or downloaded.
     pub transferred_bytes: u64,
+    /// Whether every byte arrived (or the publish failed before): the outcome is decided and
+    /// only the clock still has to reach it.
+    pub media_settled: bool,
     /// When init succeeded.
     pub created_at: Timestamp,
 }
