@@ -1,1 +1,263 @@
-//! placeholder
+//! Persistence for tokpost: one [`Store`] trait over the domain (workspaces, accounts with
+//! encrypted tokens, creator-info snapshots, media assets, posts and their event history, the
+//! quota ledger, rate-limit windows and the durable job queue), implemented for SQLite
+//! ([`SqliteStore`], the default, one process) and PostgreSQL ([`PgStore`], many worker
+//! processes), chosen from the database URL by [`open`].
+//!
+//! Every change and the job it causes are written in one transaction. Expected outcomes (an
+//! idempotency key seen before, a stale compare-and-set, a lost lease, nothing due) are values,
+//! not errors. Instants are stored as unix milliseconds so that they sort on both backends.
+//!
+//! This crate must not decide policy (when to retry, what a TikTok error means) and must not read
+//! the clock: every call that needs "now" takes it as an argument.
+
+mod backend;
+pub mod crypto;
+mod postgres;
+mod rows;
+mod sqlite;
+#[cfg(feature = "testing")]
+pub mod testing;
+mod types;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use tokpost_core::{
+    Account, AccountId, AccountStatus, JobId, MediaId, Post, PostEvent, PostId, WorkspaceId,
+};
+
+pub use crypto::{CryptoError, TokenCipher};
+pub use postgres::PgStore;
+pub use sqlite::SqliteStore;
+pub use types::*;
+
+/// What can go wrong talking to the database. Expected outcomes are not here (see the outcome
+/// enums); these are failures the caller can only log and retry later.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("unsupported database URL (expected sqlite:… or postgres://…)")]
+    UnsupportedUrl,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("database migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+    #[error("a stored row is not valid: {0}")]
+    CorruptRow(String),
+    #[error(transparent)]
+    IllegalTransition(#[from] tokpost_core::IllegalTransition),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+}
+
+/// Opens (creating and migrating on first start) the database named by `database_url`:
+/// `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…`.
+///
+/// # Errors
+/// [`StoreError::UnsupportedUrl`], connection and migration failures.
+pub async fn open(database_url: &str, cipher: TokenCipher) -> Result<Arc<dyn Store>, StoreError> {
+    if database_url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::open(database_url, cipher).await?))
+    } else if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::open(database_url, cipher).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}
+
+/// The storage seam. Both implementations pass the same story test suite.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug {
+    // --- workspaces and accounts ---
+
+    /// Creates a workspace.
+    async fn create_workspace(&self, name: &str, now: Timestamp) -> Result<Workspace, StoreError>;
+
+    /// A workspace by id.
+    async fn workspace(&self, id: WorkspaceId) -> Result<Option<Workspace>, StoreError>;
+
+    /// Connects an account, or reconnects it when the workspace already has this `open_id`
+    /// (new tokens and scopes, status back to connected, same [`AccountId`]).
+    async fn connect_account(
+        &self,
+        account: NewAccount,
+        now: Timestamp,
+    ) -> Result<Account, StoreError>;
+
+    /// An account by id.
+    async fn account(&self, id: AccountId) -> Result<Option<Account>, StoreError>;
+
+    /// The accounts of a workspace, oldest first.
+    async fn accounts(&self, workspace: WorkspaceId) -> Result<Vec<Account>, StoreError>;
+
+    /// Connected accounts whose access token expires before `before` (for the token keeper).
+    async fn accounts_expiring_before(
+        &self,
+        before: Timestamp,
+    ) -> Result<Vec<AccountId>, StoreError>;
+
+    /// The decrypted tokens of an account, `None` when it has none (disconnected or unknown).
+    async fn account_tokens(&self, id: AccountId) -> Result<Option<AccountTokens>, StoreError>;
+
+    /// Stores refreshed tokens (the rotated refresh token included) in one write. `false` when
+    /// the account does not exist.
+    async fn store_refreshed_tokens(
+        &self,
+        id: AccountId,
+        tokens: &AccountTokens,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Changes an account's status. `Disconnected` also erases its tokens.
+    async fn set_account_status(
+        &self,
+        id: AccountId,
+        status: AccountStatus,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Records a creator-info answer (the raw JSON TikTok returned).
+    async fn save_creator_info(
+        &self,
+        account: AccountId,
+        info: &serde_json::Value,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The most recent creator-info snapshot.
+    async fn latest_creator_info(
+        &self,
+        account: AccountId,
+    ) -> Result<Option<CreatorInfoSnapshot>, StoreError>;
+
+    // --- media ---
+
+    /// Records a probed media asset; the same content (hash) in the same workspace returns the
+    /// existing asset.
+    async fn add_media(
+        &self,
+        media: NewMediaAsset,
+        now: Timestamp,
+    ) -> Result<Inserted<MediaAsset>, StoreError>;
+
+    /// A media asset by id.
+    async fn media(&self, id: MediaId) -> Result<Option<MediaAsset>, StoreError>;
+
+    // --- posts ---
+
+    /// Creates a post in `scheduled`, its first event and its publish job in one transaction.
+    /// A repeated idempotency key returns the existing post and creates nothing.
+    async fn create_post(
+        &self,
+        post: NewPost,
+        now: Timestamp,
+    ) -> Result<Inserted<Post>, StoreError>;
+
+    /// A post by id.
+    async fn post(&self, id: PostId) -> Result<Option<Post>, StoreError>;
+
+    /// Posts of a workspace by schedule time.
+    async fn posts(&self, workspace: WorkspaceId, limit: u32) -> Result<Vec<Post>, StoreError>;
+
+    /// The post's history, in order.
+    async fn post_events(&self, id: PostId) -> Result<Vec<PostEvent>, StoreError>;
+
+    /// Moves a post from `expected` to `to` if it is still in `expected` (compare-and-set),
+    /// recording the event, the publishing progress, the quota use, the next job and the
+    /// completion of the current job in the same transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::IllegalTransition`] when the state machine forbids the move (a bug in the
+    /// caller, not a race).
+    async fn transition_post(
+        &self,
+        transition: Transition,
+    ) -> Result<TransitionOutcome, StoreError>;
+
+    /// Adds an event without changing the state. Returns its sequence number.
+    async fn append_post_event(
+        &self,
+        id: PostId,
+        event: tokpost_core::NewPostEvent,
+    ) -> Result<u32, StoreError>;
+
+    // --- quota ledger and rate limits ---
+
+    /// Records one use of a quota (e.g. a direct post) for an account.
+    async fn record_quota_use(&self, usage: QuotaUse) -> Result<(), StoreError>;
+
+    /// Marks a post's pending use as resolved (e.g. the creator acted on an inbox draft).
+    async fn release_quota_use(
+        &self,
+        post: PostId,
+        kind: QuotaKind,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// Unreleased uses of `kind` by `account` at or after `since`.
+    async fn quota_used(
+        &self,
+        account: AccountId,
+        kind: QuotaKind,
+        since: Timestamp,
+    ) -> Result<u64, StoreError>;
+
+    /// Distinct accounts with any quota use at or after `since` (the app-wide active creators).
+    async fn active_creators(&self, since: Timestamp) -> Result<u64, StoreError>;
+
+    /// Takes one request slot from a fixed window shared by all workers.
+    async fn take_rate_limit_slot(
+        &self,
+        slot: RateLimitSlot<'_>,
+        now: Timestamp,
+    ) -> Result<RateLimitDecision, StoreError>;
+
+    // --- the job queue ---
+
+    /// Enqueues a job on its own (e.g. a token refresh). A taken dedupe key enqueues nothing.
+    async fn enqueue(&self, job: NewJob, now: Timestamp) -> Result<Enqueued, StoreError>;
+
+    /// Leases up to `limit` due jobs to `worker` until `now + lease`. Never two jobs of one
+    /// account at once, across all workers.
+    async fn claim(
+        &self,
+        worker: &WorkerId,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError>;
+
+    /// Extends a lease the worker still holds.
+    async fn heartbeat(
+        &self,
+        job: JobId,
+        worker: &WorkerId,
+        until: Timestamp,
+    ) -> Result<LeaseStatus, StoreError>;
+
+    /// Finishes a job (removes it and frees its account).
+    async fn complete(&self, job: JobId, worker: &WorkerId) -> Result<LeaseStatus, StoreError>;
+
+    /// Returns a job to the queue to run again at `at`, keeping the error for the dashboard.
+    async fn retry_at(
+        &self,
+        job: JobId,
+        worker: &WorkerId,
+        at: Timestamp,
+        error: &str,
+    ) -> Result<LeaseStatus, StoreError>;
+
+    /// Returns every job whose lease ended before `now` to the queue (its worker died).
+    async fn sweep_expired_leases(&self, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// When the next job becomes claimable (earliest `run_at` of an unleased job of a free
+    /// account), so a worker can sleep exactly until then. `None`: nothing queued.
+    async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// A job by id (for tests and the dashboard).
+    async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+}

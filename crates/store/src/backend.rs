@@ -1,0 +1,992 @@
+//! The [`Store`](crate::Store) implementation shared by both backends. The SQL is written once:
+//! both SQLite and PostgreSQL accept `$n` parameters, `ON CONFLICT … DO NOTHING/UPDATE`,
+//! `RETURNING`, and our columns use types both decode identically (bigint milliseconds, UUID,
+//! text, bytes). What differs is supplied by each backend as inherent items:
+//! `write_tx()` (SQLite: `BEGIN IMMEDIATE`, one writer; PostgreSQL: a plain transaction) and
+//! `CLAIM_CANDIDATES` (PostgreSQL adds `FOR UPDATE SKIP LOCKED`).
+//!
+//! Per-account serialization: a job of an account is only leased together with that account's
+//! row in `account_leases` (primary key = account). On PostgreSQL a second worker inserting the
+//! same account's row waits for the first transaction and then inserts nothing, so two workers
+//! can never hold jobs of one account at once, whatever their timing. Rows are inserted in
+//! account order so that two claimers cannot deadlock.
+
+macro_rules! impl_store {
+    ($store:ident) => {
+        #[async_trait::async_trait]
+        impl $crate::Store for $store {
+            async fn create_workspace(
+                &self,
+                name: &str,
+                now: jiff::Timestamp,
+            ) -> Result<$crate::Workspace, $crate::StoreError> {
+                let id = tokpost_core::WorkspaceId::generate(now);
+                sqlx::query("INSERT INTO workspaces (id, name, created_at_ms) VALUES ($1, $2, $3)")
+                    .bind(id.as_uuid())
+                    .bind(name)
+                    .bind($crate::rows::ms(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok($crate::Workspace {
+                    id,
+                    name: name.to_owned(),
+                    created_at: now,
+                })
+            }
+
+            async fn workspace(
+                &self,
+                id: tokpost_core::WorkspaceId,
+            ) -> Result<Option<$crate::Workspace>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::rows::WorkspaceRow>(
+                    "SELECT id, name, created_at_ms FROM workspaces WHERE id = $1",
+                )
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?
+                .map($crate::rows::WorkspaceRow::into_domain)
+                .transpose()
+            }
+
+            async fn connect_account(
+                &self,
+                account: $crate::NewAccount,
+                now: jiff::Timestamp,
+            ) -> Result<tokpost_core::Account, $crate::StoreError> {
+                use $crate::rows::{ms, scopes_text, to_json};
+                let mut tx = self.write_tx().await?;
+                let existing: Option<uuid::Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM accounts WHERE workspace_id = $1 AND open_id = $2",
+                )
+                .bind(account.workspace_id.as_uuid())
+                .bind(account.open_id.as_str())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let status = to_json(&tokpost_core::AccountStatus::Connected)?;
+                let scopes = scopes_text(&account.scopes);
+                let mut id = existing.unwrap_or_else(|| {
+                    tokpost_core::AccountId::generate(now).as_uuid()
+                });
+                let mut needs_update = existing.is_some();
+                if existing.is_none() {
+                    let (access, refresh) = self.seal_tokens(id, &account.tokens)?;
+                    let inserted = sqlx::query(
+                        "INSERT INTO accounts (id, workspace_id, open_id, display_name, avatar_url, scopes, status, access_token, refresh_token, access_token_expires_at_ms, refresh_token_expires_at_ms, created_at_ms, updated_at_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+                         ON CONFLICT (workspace_id, open_id) DO NOTHING",
+                    )
+                    .bind(id)
+                    .bind(account.workspace_id.as_uuid())
+                    .bind(account.open_id.as_str())
+                    .bind(&account.display_name)
+                    .bind(account.avatar_url.as_deref())
+                    .bind(&scopes)
+                    .bind(&status)
+                    .bind(access)
+                    .bind(refresh)
+                    .bind(ms(account.tokens.access_token_expires_at))
+                    .bind(ms(account.tokens.refresh_token_expires_at))
+                    .bind(ms(now))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    if inserted == 0 {
+                        // Another process connected the same creator between our read and
+                        // insert (PostgreSQL only); reconnect the row it created.
+                        id = sqlx::query_scalar(
+                            "SELECT id FROM accounts WHERE workspace_id = $1 AND open_id = $2",
+                        )
+                        .bind(account.workspace_id.as_uuid())
+                        .bind(account.open_id.as_str())
+                        .fetch_one(&mut *tx)
+                        .await?;
+                        needs_update = true;
+                    }
+                }
+                if needs_update {
+                    let (access, refresh) = self.seal_tokens(id, &account.tokens)?;
+                    sqlx::query(
+                        "UPDATE accounts SET display_name = $2, avatar_url = $3, scopes = $4, status = $5, access_token = $6, refresh_token = $7, access_token_expires_at_ms = $8, refresh_token_expires_at_ms = $9, updated_at_ms = $10 WHERE id = $1",
+                    )
+                    .bind(id)
+                    .bind(&account.display_name)
+                    .bind(account.avatar_url.as_deref())
+                    .bind(&scopes)
+                    .bind(&status)
+                    .bind(access)
+                    .bind(refresh)
+                    .bind(ms(account.tokens.access_token_expires_at))
+                    .bind(ms(account.tokens.refresh_token_expires_at))
+                    .bind(ms(now))
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let row = sqlx::query_as::<_, $crate::rows::AccountRow>(concat!(
+                    "SELECT ",
+                    $crate::rows::account_columns!(),
+                    " FROM accounts WHERE id = $1"
+                ))
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                row.into_domain()
+            }
+
+            async fn account(
+                &self,
+                id: tokpost_core::AccountId,
+            ) -> Result<Option<tokpost_core::Account>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::rows::AccountRow>(concat!(
+                    "SELECT ",
+                    $crate::rows::account_columns!(),
+                    " FROM accounts WHERE id = $1"
+                ))
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?
+                .map($crate::rows::AccountRow::into_domain)
+                .transpose()
+            }
+
+            async fn accounts(
+                &self,
+                workspace: tokpost_core::WorkspaceId,
+            ) -> Result<Vec<tokpost_core::Account>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::rows::AccountRow>(concat!(
+                    "SELECT ",
+                    $crate::rows::account_columns!(),
+                    " FROM accounts WHERE workspace_id = $1 ORDER BY id"
+                ))
+                .bind(workspace.as_uuid())
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map($crate::rows::AccountRow::into_domain)
+                .collect()
+            }
+
+            async fn accounts_expiring_before(
+                &self,
+                before: jiff::Timestamp,
+            ) -> Result<Vec<tokpost_core::AccountId>, $crate::StoreError> {
+                let connected = $crate::rows::to_json(&tokpost_core::AccountStatus::Connected)?;
+                let ids: Vec<uuid::Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM accounts WHERE status = $1 AND access_token_expires_at_ms < $2 ORDER BY access_token_expires_at_ms",
+                )
+                .bind(connected)
+                .bind($crate::rows::ms(before))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(ids.into_iter().map(tokpost_core::AccountId::from_uuid).collect())
+            }
+
+            async fn account_tokens(
+                &self,
+                id: tokpost_core::AccountId,
+            ) -> Result<Option<$crate::AccountTokens>, $crate::StoreError> {
+                let row = sqlx::query_as::<_, $crate::rows::TokenRow>(
+                    "SELECT access_token, refresh_token, access_token_expires_at_ms, refresh_token_expires_at_ms FROM accounts WHERE id = $1",
+                )
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let (Some(access), Some(refresh)) = (row.access_token, row.refresh_token) else {
+                    return Ok(None);
+                };
+                let aad = id.as_uuid();
+                Ok(Some($crate::AccountTokens {
+                    access_token: self.cipher.open(&access, aad.as_bytes(), ACCESS_TOKEN)?,
+                    refresh_token: self.cipher.open(&refresh, aad.as_bytes(), REFRESH_TOKEN)?,
+                    access_token_expires_at: $crate::rows::from_ms(row.access_token_expires_at_ms)?,
+                    refresh_token_expires_at: $crate::rows::from_ms(row.refresh_token_expires_at_ms)?,
+                }))
+            }
+
+            async fn store_refreshed_tokens(
+                &self,
+                id: tokpost_core::AccountId,
+                tokens: &$crate::AccountTokens,
+                now: jiff::Timestamp,
+            ) -> Result<bool, $crate::StoreError> {
+                use $crate::rows::ms;
+                let (access, refresh) = self.seal_tokens(id.as_uuid(), tokens)?;
+                let updated = sqlx::query(
+                    "UPDATE accounts SET access_token = $2, refresh_token = $3, access_token_expires_at_ms = $4, refresh_token_expires_at_ms = $5, updated_at_ms = $6 WHERE id = $1",
+                )
+                .bind(id.as_uuid())
+                .bind(access)
+                .bind(refresh)
+                .bind(ms(tokens.access_token_expires_at))
+                .bind(ms(tokens.refresh_token_expires_at))
+                .bind(ms(now))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(updated > 0)
+            }
+
+            async fn set_account_status(
+                &self,
+                id: tokpost_core::AccountId,
+                status: tokpost_core::AccountStatus,
+                now: jiff::Timestamp,
+            ) -> Result<bool, $crate::StoreError> {
+                let query = if status == tokpost_core::AccountStatus::Disconnected {
+                    sqlx::query("UPDATE accounts SET status = $2, access_token = NULL, refresh_token = NULL, updated_at_ms = $3 WHERE id = $1")
+                } else {
+                    sqlx::query("UPDATE accounts SET status = $2, updated_at_ms = $3 WHERE id = $1")
+                };
+                let updated = query
+                    .bind(id.as_uuid())
+                    .bind($crate::rows::to_json(&status)?)
+                    .bind($crate::rows::ms(now))
+                    .execute(&self.pool)
+                    .await?
+                    .rows_affected();
+                Ok(updated > 0)
+            }
+
+            async fn save_creator_info(
+                &self,
+                account: tokpost_core::AccountId,
+                info: &serde_json::Value,
+                at: jiff::Timestamp,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO creator_info (account_id, fetched_at_ms, info) VALUES ($1, $2, $3)
+                     ON CONFLICT (account_id, fetched_at_ms) DO UPDATE SET info = excluded.info",
+                )
+                .bind(account.as_uuid())
+                .bind($crate::rows::ms(at))
+                .bind($crate::rows::to_json(info)?)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn latest_creator_info(
+                &self,
+                account: tokpost_core::AccountId,
+            ) -> Result<Option<$crate::CreatorInfoSnapshot>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::rows::CreatorInfoRow>(
+                    "SELECT account_id, fetched_at_ms, info FROM creator_info WHERE account_id = $1 ORDER BY fetched_at_ms DESC LIMIT 1",
+                )
+                .bind(account.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?
+                .map($crate::rows::CreatorInfoRow::into_domain)
+                .transpose()
+            }
+
+            async fn add_media(
+                &self,
+                media: $crate::NewMediaAsset,
+                now: jiff::Timestamp,
+            ) -> Result<$crate::Inserted<$crate::MediaAsset>, $crate::StoreError> {
+                const SELECT: &str = "SELECT id, workspace_id, kind, content_hash, size_bytes, location, probe, created_at_ms FROM media_assets WHERE workspace_id = $1 AND content_hash = $2";
+                let mut tx = self.write_tx().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO media_assets (id, workspace_id, kind, content_hash, size_bytes, location, probe, created_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     ON CONFLICT (workspace_id, content_hash) DO NOTHING",
+                )
+                .bind(tokpost_core::MediaId::generate(now).as_uuid())
+                .bind(media.workspace_id.as_uuid())
+                .bind(media.kind.as_str())
+                .bind(&media.content_hash)
+                .bind($crate::rows::to_i64(media.size_bytes))
+                .bind(&media.location)
+                .bind($crate::rows::to_json(&media.probe)?)
+                .bind($crate::rows::ms(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                let asset = sqlx::query_as::<_, $crate::rows::MediaRow>(SELECT)
+                    .bind(media.workspace_id.as_uuid())
+                    .bind(&media.content_hash)
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .into_domain()?;
+                tx.commit().await?;
+                Ok(if inserted > 0 {
+                    $crate::Inserted::Created(asset)
+                } else {
+                    $crate::Inserted::Existing(asset)
+                })
+            }
+
+            async fn media(
+                &self,
+                id: tokpost_core::MediaId,
+            ) -> Result<Option<$crate::MediaAsset>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::rows::MediaRow>(
+                    "SELECT id, workspace_id, kind, content_hash, size_bytes, location, probe, created_at_ms FROM media_assets WHERE id = $1",
+                )
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?
+                .map($crate::rows::MediaRow::into_domain)
+                .transpose()
+            }
+
+            async fn create_post(
+                &self,
+                post: $crate::NewPost,
+                now: jiff::Timestamp,
+            ) -> Result<$crate::Inserted<tokpost_core::Post>, $crate::StoreError> {
+                use $crate::rows::{ms, to_json};
+                let mut tx = self.write_tx().await?;
+                let key = post.idempotency_key.as_ref().map(tokpost_core::IdempotencyKey::as_str);
+                if let Some(key) = key {
+                    let existing = sqlx::query_as::<_, $crate::rows::PostRow>(concat!(
+                        "SELECT ",
+                        $crate::rows::post_columns!(),
+                        " FROM posts WHERE workspace_id = $1 AND idempotency_key = $2"
+                    ))
+                    .bind(post.workspace_id.as_uuid())
+                    .bind(key)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some(row) = existing {
+                        return Ok($crate::Inserted::Existing(row.into_domain()?));
+                    }
+                }
+                let id = tokpost_core::PostId::generate(now);
+                let state = tokpost_core::PostState::Scheduled;
+                let inserted = sqlx::query(
+                    "INSERT INTO posts (id, workspace_id, account_id, spec, scheduled_at_ms, idempotency_key, state, state_detail, event_count, created_at_ms, updated_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)
+                     ON CONFLICT (workspace_id, idempotency_key) DO NOTHING",
+                )
+                .bind(id.as_uuid())
+                .bind(post.workspace_id.as_uuid())
+                .bind(post.account_id.as_uuid())
+                .bind(to_json(&post.spec)?)
+                .bind(ms(post.scheduled_at.at()))
+                .bind(key)
+                .bind(state.kind().as_str())
+                .bind(to_json(&state)?)
+                .bind(ms(now))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    // A concurrent request with the same key won (PostgreSQL waited for it).
+                    let row = sqlx::query_as::<_, $crate::rows::PostRow>(concat!(
+                        "SELECT ",
+                        $crate::rows::post_columns!(),
+                        " FROM posts WHERE workspace_id = $1 AND idempotency_key = $2"
+                    ))
+                    .bind(post.workspace_id.as_uuid())
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    return Ok($crate::Inserted::Existing(row.into_domain()?));
+                }
+                let event = tokpost_core::NewPostEvent::new(
+                    now,
+                    tokpost_core::EventKind::Scheduled,
+                    format!("Scheduled for {}", post.scheduled_at.at()),
+                );
+                insert_event(&mut tx, id, 1, &event, state.kind()).await?;
+                insert_job(
+                    &mut tx,
+                    &$crate::NewJob {
+                        kind: tokpost_core::JobKind::PublishPost,
+                        payload: serde_json::json!({ "post_id": id }),
+                        account_id: Some(post.account_id),
+                        post_id: Some(id),
+                        run_at: post.scheduled_at.at(),
+                        dedupe_key: None,
+                    },
+                    now,
+                )
+                .await?;
+                let created = fetch_post(&mut tx, id).await?;
+                tx.commit().await?;
+                Ok($crate::Inserted::Created(created))
+            }
+
+            async fn post(
+                &self,
+                id: tokpost_core::PostId,
+            ) -> Result<Option<tokpost_core::Post>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::rows::PostRow>(concat!(
+                    "SELECT ",
+                    $crate::rows::post_columns!(),
+                    " FROM posts WHERE id = $1"
+                ))
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?
+                .map($crate::rows::PostRow::into_domain)
+                .transpose()
+            }
+
+            async fn posts(
+                &self,
+                workspace: tokpost_core::WorkspaceId,
+                limit: u32,
+            ) -> Result<Vec<tokpost_core::Post>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::rows::PostRow>(concat!(
+                    "SELECT ",
+                    $crate::rows::post_columns!(),
+                    " FROM posts WHERE workspace_id = $1 ORDER BY scheduled_at_ms, id LIMIT $2"
+                ))
+                .bind(workspace.as_uuid())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map($crate::rows::PostRow::into_domain)
+                .collect()
+            }
+
+            async fn post_events(
+                &self,
+                id: tokpost_core::PostId,
+            ) -> Result<Vec<tokpost_core::PostEvent>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::rows::EventRow>(
+                    "SELECT post_id, sequence, at_ms, kind, state, message, native_response FROM post_events WHERE post_id = $1 ORDER BY sequence",
+                )
+                .bind(id.as_uuid())
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map($crate::rows::EventRow::into_domain)
+                .collect()
+            }
+
+            async fn transition_post(
+                &self,
+                transition: $crate::Transition,
+            ) -> Result<$crate::TransitionOutcome, $crate::StoreError> {
+                use $crate::rows::{ms, to_i64, to_json};
+                transition.expected.check_transition(&transition.to)?;
+                let now = transition.event.at;
+                let mut tx = self.write_tx().await?;
+                if let Some((job, worker)) = &transition.completes {
+                    if !finish_job(&mut tx, *job, worker).await? {
+                        return Ok($crate::TransitionOutcome::LeaseLost);
+                    }
+                }
+                let expected = to_json(&transition.expected)?;
+                let to = to_json(&transition.to)?;
+                let moved: Option<(i64, uuid::Uuid)> = match &transition.progress {
+                    None => sqlx::query_as(
+                        "UPDATE posts SET state = $2, state_detail = $3, event_count = event_count + 1, updated_at_ms = $4
+                         WHERE id = $1 AND state_detail = $5 RETURNING event_count, account_id",
+                    )
+                    .bind(transition.post.as_uuid())
+                    .bind(transition.to.kind().as_str())
+                    .bind(&to)
+                    .bind(ms(now))
+                    .bind(&expected)
+                    .fetch_optional(&mut *tx)
+                    .await?,
+                    Some(progress) => sqlx::query_as(
+                        "UPDATE posts SET state = $2, state_detail = $3, event_count = event_count + 1, updated_at_ms = $4,
+                           publish_id = $6, upload_url = $7, upload_url_expires_at_ms = $8, uploaded_bytes = $9, public_post_ids = $10
+                         WHERE id = $1 AND state_detail = $5 RETURNING event_count, account_id",
+                    )
+                    .bind(transition.post.as_uuid())
+                    .bind(transition.to.kind().as_str())
+                    .bind(&to)
+                    .bind(ms(now))
+                    .bind(&expected)
+                    .bind(progress.publish_id.as_ref().map(tokpost_core::PublishId::as_str))
+                    .bind(progress.upload_url.as_deref())
+                    .bind(progress.upload_url_expires_at.map(ms))
+                    .bind(to_i64(progress.uploaded_bytes))
+                    .bind(to_json(&progress.public_post_ids)?)
+                    .fetch_optional(&mut *tx)
+                    .await?,
+                };
+                let Some((sequence, account)) = moved else {
+                    tx.rollback().await?;
+                    let current = self
+                        .post(transition.post)
+                        .await?
+                        .ok_or($crate::StoreError::NotFound("post"))?;
+                    return Ok($crate::TransitionOutcome::Stale {
+                        current: current.state,
+                    });
+                };
+                insert_event(&mut tx, transition.post, sequence, &transition.event, transition.to.kind()).await?;
+                if let Some(kind) = transition.quota_use {
+                    insert_quota_use(
+                        &mut tx,
+                        &$crate::QuotaUse {
+                            account_id: tokpost_core::AccountId::from_uuid(account),
+                            kind,
+                            post_id: Some(transition.post),
+                            at: now,
+                        },
+                    )
+                    .await?;
+                }
+                if let Some(job) = &transition.next_job {
+                    insert_job(&mut tx, job, now).await?;
+                }
+                let post = fetch_post(&mut tx, transition.post).await?;
+                tx.commit().await?;
+                Ok($crate::TransitionOutcome::Applied(Box::new(post)))
+            }
+
+            async fn append_post_event(
+                &self,
+                id: tokpost_core::PostId,
+                event: tokpost_core::NewPostEvent,
+            ) -> Result<u32, $crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let row: Option<(i64, String)> = sqlx::query_as(
+                    "UPDATE posts SET event_count = event_count + 1 WHERE id = $1 RETURNING event_count, state",
+                )
+                .bind(id.as_uuid())
+                .fetch_optional(&mut *tx)
+                .await?;
+                let (sequence, state) = row.ok_or($crate::StoreError::NotFound("post"))?;
+                let state = tokpost_core::StateKind::parse(&state)
+                    .ok_or_else(|| $crate::rows::corrupt("post state"))?;
+                insert_event(&mut tx, id, sequence, &event, state).await?;
+                tx.commit().await?;
+                u32::try_from(sequence).map_err(|_| $crate::rows::corrupt("event sequence"))
+            }
+
+            async fn record_quota_use(
+                &self,
+                usage: $crate::QuotaUse,
+            ) -> Result<(), $crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                insert_quota_use(&mut tx, &usage).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn release_quota_use(
+                &self,
+                post: tokpost_core::PostId,
+                kind: $crate::QuotaKind,
+                at: jiff::Timestamp,
+            ) -> Result<bool, $crate::StoreError> {
+                let released = sqlx::query(
+                    "UPDATE quota_ledger SET released_at_ms = $3 WHERE post_id = $1 AND kind = $2 AND released_at_ms IS NULL",
+                )
+                .bind(post.as_uuid())
+                .bind(kind.as_str())
+                .bind($crate::rows::ms(at))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(released > 0)
+            }
+
+            async fn quota_used(
+                &self,
+                account: tokpost_core::AccountId,
+                kind: $crate::QuotaKind,
+                since: jiff::Timestamp,
+            ) -> Result<u64, $crate::StoreError> {
+                let count: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM quota_ledger WHERE account_id = $1 AND kind = $2 AND at_ms >= $3 AND released_at_ms IS NULL",
+                )
+                .bind(account.as_uuid())
+                .bind(kind.as_str())
+                .bind($crate::rows::ms(since))
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(u64::try_from(count).unwrap_or(0))
+            }
+
+            async fn active_creators(
+                &self,
+                since: jiff::Timestamp,
+            ) -> Result<u64, $crate::StoreError> {
+                let count: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(DISTINCT account_id) FROM quota_ledger WHERE at_ms >= $1",
+                )
+                .bind($crate::rows::ms(since))
+                .fetch_one(&self.pool)
+                .await?;
+                Ok(u64::try_from(count).unwrap_or(0))
+            }
+
+            async fn take_rate_limit_slot(
+                &self,
+                slot: $crate::RateLimitSlot<'_>,
+                now: jiff::Timestamp,
+            ) -> Result<$crate::RateLimitDecision, $crate::StoreError> {
+                let window_ms = i64::try_from(slot.window.as_millis()).unwrap_or(i64::MAX).max(1);
+                let now_ms = $crate::rows::ms(now);
+                let window_start = now_ms - now_ms.rem_euclid(window_ms);
+                let retry_at = $crate::rows::from_ms(window_start.saturating_add(window_ms))?;
+                if slot.limit == 0 {
+                    return Ok($crate::RateLimitDecision::Limited { retry_at });
+                }
+                let mut tx = self.write_tx().await?;
+                sqlx::query(
+                    "DELETE FROM rate_limit_windows WHERE account_id = $1 AND endpoint = $2 AND window_start_ms < $3",
+                )
+                .bind(slot.account_id.as_uuid())
+                .bind(slot.endpoint)
+                .bind(window_start)
+                .execute(&mut *tx)
+                .await?;
+                let used: Option<i64> = sqlx::query_scalar(
+                    "INSERT INTO rate_limit_windows (account_id, endpoint, window_start_ms, count) VALUES ($1, $2, $3, 1)
+                     ON CONFLICT (account_id, endpoint, window_start_ms)
+                     DO UPDATE SET count = rate_limit_windows.count + 1 WHERE rate_limit_windows.count < $4
+                     RETURNING count",
+                )
+                .bind(slot.account_id.as_uuid())
+                .bind(slot.endpoint)
+                .bind(window_start)
+                .bind(i64::from(slot.limit))
+                .fetch_optional(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(match used {
+                    Some(used) => $crate::RateLimitDecision::Allowed {
+                        used: u32::try_from(used).unwrap_or(u32::MAX),
+                    },
+                    None => $crate::RateLimitDecision::Limited { retry_at },
+                })
+            }
+
+            async fn enqueue(
+                &self,
+                job: $crate::NewJob,
+                now: jiff::Timestamp,
+            ) -> Result<$crate::Enqueued, $crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let enqueued = insert_job(&mut tx, &job, now).await?;
+                tx.commit().await?;
+                Ok(enqueued)
+            }
+
+            async fn claim(
+                &self,
+                worker: &$crate::WorkerId,
+                now: jiff::Timestamp,
+                lease: std::time::Duration,
+                limit: u32,
+            ) -> Result<Vec<$crate::Job>, $crate::StoreError> {
+                use $crate::rows::ms;
+                if limit == 0 {
+                    return Ok(Vec::new());
+                }
+                let until = ms(clock_add(now, lease));
+                let mut tx = self.write_tx().await?;
+                // Over-fetch: several due jobs of one busy account must not hide other accounts.
+                let candidates = sqlx::query_as::<_, $crate::rows::ClaimCandidate>(Self::CLAIM_CANDIDATES)
+                    .bind(ms(now))
+                    .bind(i64::from(limit).saturating_mul(4))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let chosen = $crate::backend::one_per_account(candidates, limit);
+                let mut claimed = Vec::with_capacity(chosen.len());
+                for candidate in chosen {
+                    if let Some(account) = candidate.account_id {
+                        let leased = sqlx::query(
+                            "INSERT INTO account_leases (account_id, job_id, locked_by, locked_until_ms) VALUES ($1, $2, $3, $4)
+                             ON CONFLICT (account_id) DO NOTHING",
+                        )
+                        .bind(account)
+                        .bind(candidate.id)
+                        .bind(worker.as_str())
+                        .bind(until)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                        if leased == 0 {
+                            continue;
+                        }
+                    }
+                    let row = sqlx::query_as::<_, $crate::rows::JobRow>(concat!(
+                        "UPDATE jobs SET locked_by = $2, locked_until_ms = $3, attempts = attempts + 1 WHERE id = $1 RETURNING ",
+                        $crate::rows::job_columns!()
+                    ))
+                    .bind(candidate.id)
+                    .bind(worker.as_str())
+                    .bind(until)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    claimed.push(row.into_domain()?);
+                }
+                tx.commit().await?;
+                claimed.sort_by_key(|job| (job.run_at, job.id));
+                Ok(claimed)
+            }
+
+            async fn heartbeat(
+                &self,
+                job: tokpost_core::JobId,
+                worker: &$crate::WorkerId,
+                until: jiff::Timestamp,
+            ) -> Result<$crate::LeaseStatus, $crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let held = sqlx::query(
+                    "UPDATE jobs SET locked_until_ms = $3 WHERE id = $1 AND locked_by = $2",
+                )
+                .bind(job.as_uuid())
+                .bind(worker.as_str())
+                .bind($crate::rows::ms(until))
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if held > 0 {
+                    sqlx::query("UPDATE account_leases SET locked_until_ms = $2 WHERE job_id = $1")
+                        .bind(job.as_uuid())
+                        .bind($crate::rows::ms(until))
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok($crate::LeaseStatus::from_rows(held))
+            }
+
+            async fn complete(
+                &self,
+                job: tokpost_core::JobId,
+                worker: &$crate::WorkerId,
+            ) -> Result<$crate::LeaseStatus, $crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let held = finish_job(&mut tx, job, worker).await?;
+                tx.commit().await?;
+                Ok($crate::LeaseStatus::from_rows(u64::from(held)))
+            }
+
+            async fn retry_at(
+                &self,
+                job: tokpost_core::JobId,
+                worker: &$crate::WorkerId,
+                at: jiff::Timestamp,
+                error: &str,
+            ) -> Result<$crate::LeaseStatus, $crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let held = sqlx::query(
+                    "UPDATE jobs SET locked_by = NULL, locked_until_ms = NULL, run_at_ms = $3, last_error = $4 WHERE id = $1 AND locked_by = $2",
+                )
+                .bind(job.as_uuid())
+                .bind(worker.as_str())
+                .bind($crate::rows::ms(at))
+                .bind(error)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if held > 0 {
+                    sqlx::query("DELETE FROM account_leases WHERE job_id = $1")
+                        .bind(job.as_uuid())
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                Ok($crate::LeaseStatus::from_rows(held))
+            }
+
+            async fn sweep_expired_leases(
+                &self,
+                now: jiff::Timestamp,
+            ) -> Result<u64, $crate::StoreError> {
+                let now_ms = $crate::rows::ms(now);
+                let mut tx = self.write_tx().await?;
+                let returned = sqlx::query(
+                    "UPDATE jobs SET locked_by = NULL, locked_until_ms = NULL, last_error = 'lease expired: the worker stopped renewing it'
+                     WHERE locked_by IS NOT NULL AND locked_until_ms < $1",
+                )
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                sqlx::query(
+                    "DELETE FROM account_leases WHERE locked_until_ms < $1
+                       OR NOT EXISTS (SELECT 1 FROM jobs WHERE jobs.id = account_leases.job_id AND jobs.locked_by IS NOT NULL)",
+                )
+                .bind(now_ms)
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                if returned > 0 {
+                    tracing::warn!(jobs = returned, "returned jobs with expired leases to the queue");
+                }
+                Ok(returned)
+            }
+
+            async fn next_due_at(&self) -> Result<Option<jiff::Timestamp>, $crate::StoreError> {
+                let next: Option<i64> = sqlx::query_scalar(
+                    "SELECT MIN(run_at_ms) FROM jobs WHERE locked_by IS NULL
+                       AND (account_id IS NULL OR NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = jobs.account_id))",
+                )
+                .fetch_one(&self.pool)
+                .await?;
+                next.map($crate::rows::from_ms).transpose()
+            }
+
+            async fn job(
+                &self,
+                id: tokpost_core::JobId,
+            ) -> Result<Option<$crate::Job>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::rows::JobRow>(concat!(
+                    "SELECT ",
+                    $crate::rows::job_columns!(),
+                    " FROM jobs WHERE id = $1"
+                ))
+                .bind(id.as_uuid())
+                .fetch_optional(&self.pool)
+                .await?
+                .map($crate::rows::JobRow::into_domain)
+                .transpose()
+            }
+        }
+
+        const ACCESS_TOKEN: &str = "access_token";
+        const REFRESH_TOKEN: &str = "refresh_token";
+
+        impl $store {
+            fn seal_tokens(
+                &self,
+                account: uuid::Uuid,
+                tokens: &$crate::AccountTokens,
+            ) -> Result<(Vec<u8>, Vec<u8>), $crate::StoreError> {
+                Ok((
+                    self.cipher.seal(&tokens.access_token, account.as_bytes(), ACCESS_TOKEN)?,
+                    self.cipher.seal(&tokens.refresh_token, account.as_bytes(), REFRESH_TOKEN)?,
+                ))
+            }
+        }
+
+        fn clock_add(at: jiff::Timestamp, by: std::time::Duration) -> jiff::Timestamp {
+            jiff::SignedDuration::try_from(by)
+                .ok()
+                .and_then(|by| at.checked_add(by).ok())
+                .unwrap_or(jiff::Timestamp::MAX)
+        }
+
+        async fn insert_event(
+            tx: &mut Tx,
+            post: tokpost_core::PostId,
+            sequence: i64,
+            event: &tokpost_core::NewPostEvent,
+            state: tokpost_core::StateKind,
+        ) -> Result<(), $crate::StoreError> {
+            sqlx::query(
+                "INSERT INTO post_events (post_id, sequence, at_ms, kind, state, message, native_response) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(post.as_uuid())
+            .bind(sequence)
+            .bind($crate::rows::ms(event.at))
+            .bind(event.kind.as_str())
+            .bind(state.as_str())
+            .bind(&event.message)
+            .bind(event.native_response.as_ref().map($crate::rows::to_json).transpose()?)
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        async fn insert_job(
+            tx: &mut Tx,
+            job: &$crate::NewJob,
+            now: jiff::Timestamp,
+        ) -> Result<$crate::Enqueued, $crate::StoreError> {
+            let id = tokpost_core::JobId::generate(now);
+            let inserted = sqlx::query(
+                "INSERT INTO jobs (id, kind, payload, account_id, post_id, run_at_ms, attempts, dedupe_key, created_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)
+                 ON CONFLICT (dedupe_key) DO NOTHING",
+            )
+            .bind(id.as_uuid())
+            .bind(job.kind.as_str())
+            .bind($crate::rows::to_json(&job.payload)?)
+            .bind(job.account_id.map(|a| a.as_uuid()))
+            .bind(job.post_id.map(|p| p.as_uuid()))
+            .bind($crate::rows::ms(job.run_at))
+            .bind(job.dedupe_key.as_deref())
+            .bind($crate::rows::ms(now))
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
+            Ok(if inserted > 0 {
+                $crate::Enqueued::Added(id)
+            } else {
+                $crate::Enqueued::AlreadyQueued
+            })
+        }
+
+        async fn insert_quota_use(
+            tx: &mut Tx,
+            usage: &$crate::QuotaUse,
+        ) -> Result<(), $crate::StoreError> {
+            sqlx::query(
+                "INSERT INTO quota_ledger (id, account_id, kind, post_id, at_ms) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+                uuid::NoContext,
+                u64::try_from(usage.at.as_second()).unwrap_or(0),
+                usage.at.subsec_nanosecond().try_into().unwrap_or(0),
+            )))
+            .bind(usage.account_id.as_uuid())
+            .bind(usage.kind.as_str())
+            .bind(usage.post_id.map(|p| p.as_uuid()))
+            .bind($crate::rows::ms(usage.at))
+            .execute(&mut **tx)
+            .await?;
+            Ok(())
+        }
+
+        /// Deletes a job the worker holds and frees its account. `false`: the lease was lost.
+        async fn finish_job(
+            tx: &mut Tx,
+            job: tokpost_core::JobId,
+            worker: &$crate::WorkerId,
+        ) -> Result<bool, $crate::StoreError> {
+            let held = sqlx::query("DELETE FROM jobs WHERE id = $1 AND locked_by = $2")
+                .bind(job.as_uuid())
+                .bind(worker.as_str())
+                .execute(&mut **tx)
+                .await?
+                .rows_affected();
+            if held > 0 {
+                sqlx::query("DELETE FROM account_leases WHERE job_id = $1")
+                    .bind(job.as_uuid())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(held > 0)
+        }
+
+        async fn fetch_post(
+            tx: &mut Tx,
+            id: tokpost_core::PostId,
+        ) -> Result<tokpost_core::Post, $crate::StoreError> {
+            sqlx::query_as::<_, $crate::rows::PostRow>(concat!(
+                "SELECT ",
+                $crate::rows::post_columns!(),
+                " FROM posts WHERE id = $1"
+            ))
+            .bind(id.as_uuid())
+            .fetch_one(&mut **tx)
+            .await?
+            .into_domain()
+        }
+    };
+}
+
+pub(crate) use impl_store;
+
+use crate::rows::ClaimCandidate;
+
+/// The first due job of each account (in run order) plus account-less jobs, at most `limit`,
+/// ordered by account so that concurrent claimers take account rows in the same order.
+pub(crate) fn one_per_account(candidates: Vec<ClaimCandidate>, limit: u32) -> Vec<ClaimCandidate> {
+    let mut seen = std::collections::HashSet::new();
+    let mut chosen: Vec<ClaimCandidate> = candidates
+        .into_iter()
+        .filter(|c| c.account_id.is_none_or(|account| seen.insert(account)))
+        .take(usize::try_from(limit).unwrap_or(usize::MAX))
+        .collect();
+    chosen.sort_by_key(|c| (c.account_id, c.id));
+    chosen
+}

@@ -1,0 +1,67 @@
+//! The SQLite backend: one file in WAL mode, one writer at a time (`BEGIN IMMEDIATE` so a
+//! transaction never fails half-way when upgrading from read to write), created and migrated
+//! on first open. It serves one tokpost process; several processes need PostgreSQL.
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool};
+
+use crate::{StoreError, TokenCipher};
+
+type Tx = sqlx::Transaction<'static, Sqlite>;
+
+/// The SQLite store.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+    cipher: TokenCipher,
+}
+
+impl SqliteStore {
+    /// Opens `sqlite://path?mode=rwc` (or `sqlite::memory:`), creating and migrating it.
+    ///
+    /// # Errors
+    /// Connection or migration failure.
+    pub async fn open(database_url: &str, cipher: TokenCipher) -> Result<Self, StoreError> {
+        let in_memory = database_url.contains(":memory:");
+        let options = SqliteConnectOptions::from_str(database_url)?
+            .create_if_missing(true)
+            .journal_mode(if in_memory {
+                SqliteJournalMode::Memory
+            } else {
+                SqliteJournalMode::Wal
+            })
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        // An in-memory database exists per connection: keep exactly one.
+        let max_connections = if in_memory { 1 } else { 8 };
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        Ok(Self { pool, cipher })
+    }
+
+    /// The connection pool (for health checks and tests).
+    #[must_use]
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    async fn write_tx(&self) -> Result<Tx, StoreError> {
+        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    }
+
+    /// SQLite has one writer (the transaction holds the write lock), so no row locking is
+    /// needed to make the claim exclusive.
+    const CLAIM_CANDIDATES: &'static str = "SELECT id, account_id FROM jobs
+        WHERE locked_by IS NULL AND run_at_ms <= $1
+          AND (account_id IS NULL OR NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = jobs.account_id))
+        ORDER BY run_at_ms, id LIMIT $2";
+}
+
+crate::backend::impl_store!(SqliteStore);

@@ -1,0 +1,287 @@
+//! The values the [`crate::Store`] takes and returns besides the domain types.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::time::Duration;
+
+use jiff::Timestamp;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use tokpost_core::{
+    AccountId, IdempotencyKey, JobId, JobKind, MediaId, NewPostEvent, OpenId, Post, PostId,
+    PostSpec, PostState, PublishProgress, ScheduleTime, Scope, WorkspaceId,
+};
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Workspace {
+    pub id: WorkspaceId,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+/// An account's OAuth tokens, decrypted. `Debug` shows no secret.
+#[derive(Debug, Clone)]
+pub struct AccountTokens {
+    pub access_token: SecretString,
+    pub refresh_token: SecretString,
+    pub access_token_expires_at: Timestamp,
+    pub refresh_token_expires_at: Timestamp,
+}
+
+/// An account as the connect flow hands it over.
+#[derive(Debug, Clone)]
+pub struct NewAccount {
+    pub workspace_id: WorkspaceId,
+    pub open_id: OpenId,
+    pub display_name: String,
+    pub avatar_url: Option<String>,
+    pub scopes: BTreeSet<Scope>,
+    pub tokens: AccountTokens,
+}
+
+/// A creator-info answer kept as TikTok sent it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CreatorInfoSnapshot {
+    pub account_id: AccountId,
+    pub fetched_at: Timestamp,
+    pub info: serde_json::Value,
+}
+
+/// Video or photo.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaKind {
+    Video,
+    Photo,
+}
+
+impl MediaKind {
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::Video => "video",
+            Self::Photo => "photo",
+        }
+    }
+
+    pub(crate) fn parse(name: &str) -> Option<Self> {
+        [Self::Video, Self::Photo]
+            .into_iter()
+            .find(|kind| kind.as_str() == name)
+    }
+}
+
+/// A media asset to record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMediaAsset {
+    pub workspace_id: WorkspaceId,
+    pub kind: MediaKind,
+    /// Hex SHA-256 of the bytes.
+    pub content_hash: String,
+    pub size_bytes: u64,
+    /// Where the bytes are: a path under the data directory or a URL on a verified domain.
+    pub location: String,
+    /// The probe's findings (codec, dimensions, duration…) as JSON.
+    pub probe: serde_json::Value,
+}
+
+/// A recorded media asset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaAsset {
+    pub id: MediaId,
+    pub workspace_id: WorkspaceId,
+    pub kind: MediaKind,
+    pub content_hash: String,
+    pub size_bytes: u64,
+    pub location: String,
+    pub probe: serde_json::Value,
+    pub created_at: Timestamp,
+}
+
+/// Whether a create call made something new or found what an earlier call made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Inserted<T> {
+    Created(T),
+    Existing(T),
+}
+
+impl<T> Inserted<T> {
+    /// The value, new or existing.
+    pub fn into_inner(self) -> T {
+        match self {
+            Self::Created(value) | Self::Existing(value) => value,
+        }
+    }
+
+    /// Whether it was created by this call.
+    pub const fn is_created(&self) -> bool {
+        matches!(self, Self::Created(_))
+    }
+}
+
+/// A post to create (already validated by the domain).
+#[derive(Debug, Clone)]
+pub struct NewPost {
+    pub workspace_id: WorkspaceId,
+    pub account_id: AccountId,
+    pub spec: PostSpec,
+    pub scheduled_at: ScheduleTime,
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// A compare-and-set move of a post, with everything that must happen with it.
+#[derive(Debug, Clone)]
+pub struct Transition {
+    pub post: PostId,
+    /// The state the caller read; the move applies only if the post is still in it.
+    pub expected: PostState,
+    pub to: PostState,
+    pub event: NewPostEvent,
+    /// Replaces the stored publishing progress when given (written before bytes are sent).
+    pub progress: Option<PublishProgress>,
+    /// A quota use to record with the move (e.g. a direct post counted at init).
+    pub quota_use: Option<QuotaKind>,
+    /// The next job (e.g. a status check in 10 s).
+    pub next_job: Option<NewJob>,
+    /// The job that caused the move, completed with it; if its lease was lost, nothing applies.
+    pub completes: Option<(JobId, WorkerId)>,
+}
+
+/// What became of a [`Transition`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransitionOutcome {
+    /// Applied; the post as it is now.
+    Applied(Box<Post>),
+    /// Someone else moved the post first; nothing was written.
+    Stale { current: PostState },
+    /// The completing job's lease was lost; nothing was written.
+    LeaseLost,
+}
+
+/// The rolling quotas tokpost counts itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum QuotaKind {
+    /// A direct post (counts toward the creator's ~15 per rolling 24 h).
+    DirectPost,
+    /// An inbox share, pending until released (TikTok allows 5 pending).
+    InboxShare,
+}
+
+impl QuotaKind {
+    pub(crate) const fn as_str(self) -> &'static str {
+        match self {
+            Self::DirectPost => "direct_post",
+            Self::InboxShare => "inbox_share",
+        }
+    }
+}
+
+/// One use of a quota.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaUse {
+    pub account_id: AccountId,
+    pub kind: QuotaKind,
+    pub post_id: Option<PostId>,
+    pub at: Timestamp,
+}
+
+/// A request against a per-token, per-endpoint limit of `limit` requests per `window`.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimitSlot<'a> {
+    pub account_id: AccountId,
+    /// A stable endpoint name, e.g. `video_init`.
+    pub endpoint: &'a str,
+    pub window: Duration,
+    pub limit: u32,
+}
+
+/// Whether a request may go now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateLimitDecision {
+    Allowed {
+        used: u32,
+    },
+    /// The window is full; the next window opens at `retry_at`.
+    Limited {
+        retry_at: Timestamp,
+    },
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub kind: JobKind,
+    pub payload: serde_json::Value,
+    /// Jobs of one account never run concurrently.
+    pub account_id: Option<AccountId>,
+    pub post_id: Option<PostId>,
+    pub run_at: Timestamp,
+    /// At most one queued job per key.
+    pub dedupe_key: Option<String>,
+}
+
+/// Whether [`crate::Store::enqueue`] added a job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Added(JobId),
+    /// A job with the same dedupe key is already queued.
+    AlreadyQueued,
+}
+
+/// A queued or leased job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: JobId,
+    pub kind: JobKind,
+    pub payload: serde_json::Value,
+    pub account_id: Option<AccountId>,
+    pub post_id: Option<PostId>,
+    pub run_at: Timestamp,
+    /// Claims so far, this one included.
+    pub attempts: u32,
+    pub locked_by: Option<WorkerId>,
+    pub locked_until: Option<Timestamp>,
+    pub last_error: Option<String>,
+    pub dedupe_key: Option<String>,
+    pub created_at: Timestamp,
+}
+
+/// A worker's name in leases (host, process and task, e.g. `web-1:4242:0`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct WorkerId(String);
+
+impl WorkerId {
+    /// A worker id.
+    #[must_use]
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The id.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for WorkerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether the worker still held the lease it acted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseStatus {
+    Held,
+    /// The lease expired and was swept (maybe claimed by another worker); the call did nothing.
+    Lost,
+}
+
+impl LeaseStatus {
+    pub(crate) const fn from_rows(rows: u64) -> Self {
+        if rows > 0 { Self::Held } else { Self::Lost }
+    }
+}

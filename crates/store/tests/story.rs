@@ -1,0 +1,1145 @@
+//! The story test suite: every story runs unchanged against SQLite and a real PostgreSQL 15
+//! (started by `tokpost_store::testing`; never mocked, never skipped). Time only moves when a
+//! story moves its `ManualClock`.
+
+// Test support code outside `#[test]` functions: failing loudly is the point here.
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+
+use std::collections::{BTreeSet, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clock::{Clock as _, ManualClock};
+use jiff::{SignedDuration, Timestamp};
+use secrecy::{ExposeSecret as _, SecretString};
+use tokpost_core::{
+    AccountId, AccountStatus, EventKind, IdempotencyKey, InteractionSettings, JobKind, MediaId,
+    NewPostEvent, OpenId, PostContent, PostMode, PostSpec, PostState, PrivacyLevel, PublishId,
+    PublishProgress, ReconnectReason, ScheduleTime, Scope, StateKind, UploadSource, VideoCaption,
+    WorkspaceId,
+};
+use tokpost_store::testing::PostgresServer;
+use tokpost_store::{
+    AccountTokens, Enqueued, Inserted, LeaseStatus, MediaKind, NewAccount, NewJob, NewMediaAsset,
+    NewPost, QuotaKind, QuotaUse, RateLimitDecision, RateLimitSlot, Store, StoreError, TokenCipher,
+    Transition, TransitionOutcome, WorkerId,
+};
+
+struct Harness {
+    store: Arc<dyn Store>,
+    clock: Arc<ManualClock>,
+    sqlite_file: Option<PathBuf>,
+    _dir: Option<tempfile::TempDir>,
+    _server: Option<PostgresServer>,
+}
+
+fn cipher() -> TokenCipher {
+    TokenCipher::from_base64(&TokenCipher::generate_key().unwrap()).unwrap()
+}
+
+impl Harness {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("tokpost.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let store = tokpost_store::open(&url, cipher()).await.unwrap();
+        Self {
+            store,
+            clock: ManualClock::at_fixed_start(),
+            sqlite_file: Some(file),
+            _dir: Some(dir),
+            _server: None,
+        }
+    }
+
+    async fn postgres() -> Self {
+        let server = PostgresServer::start()
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is required for this test: {e}"));
+        let url = server.fresh_database().await.unwrap();
+        let store = tokpost_store::open(&url, cipher()).await.unwrap();
+        Self {
+            store,
+            clock: ManualClock::at_fixed_start(),
+            sqlite_file: None,
+            _dir: None,
+            _server: Some(server),
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    fn advance(&self, by: Duration) -> Timestamp {
+        self.clock.advance(by)
+    }
+
+    async fn workspace(&self) -> WorkspaceId {
+        self.store
+            .create_workspace("studio", self.now())
+            .await
+            .unwrap()
+            .id
+    }
+
+    async fn account(&self, workspace: WorkspaceId, open_id: &str) -> AccountId {
+        self.store
+            .connect_account(
+                new_account(workspace, open_id, "act.first", "rft.first", self.now()),
+                self.now(),
+            )
+            .await
+            .unwrap()
+            .id
+    }
+
+    fn new_post(&self, workspace: WorkspaceId, account: AccountId, in_secs: u64) -> NewPost {
+        let at = clock::add(self.now(), Duration::from_secs(in_secs));
+        NewPost {
+            workspace_id: workspace,
+            account_id: account,
+            spec: video_spec(self.now()),
+            scheduled_at: ScheduleTime::new(at, self.now()).unwrap(),
+            idempotency_key: None,
+        }
+    }
+
+    fn job(&self, account: Option<AccountId>) -> NewJob {
+        NewJob {
+            kind: JobKind::SyncCreatorInfo,
+            payload: serde_json::json!({}),
+            account_id: account,
+            post_id: None,
+            run_at: self.now(),
+            dedupe_key: None,
+        }
+    }
+}
+
+fn new_account(
+    workspace: WorkspaceId,
+    open_id: &str,
+    access: &str,
+    refresh: &str,
+    now: Timestamp,
+) -> NewAccount {
+    NewAccount {
+        workspace_id: workspace,
+        open_id: OpenId::new(open_id).unwrap(),
+        display_name: format!("creator {open_id}"),
+        avatar_url: None,
+        scopes: Scope::parse_list("user.info.basic,video.publish").unwrap(),
+        tokens: AccountTokens {
+            access_token: SecretString::from(access),
+            refresh_token: SecretString::from(refresh),
+            access_token_expires_at: now + SignedDuration::from_hours(24),
+            refresh_token_expires_at: now + SignedDuration::from_hours(24 * 365),
+        },
+    }
+}
+
+fn video_spec(now: Timestamp) -> PostSpec {
+    PostSpec {
+        content: PostContent::Video {
+            media: MediaId::generate(now),
+            caption: VideoCaption::new("launch day 🚀 #tokpost").unwrap(),
+            cover_timestamp_ms: None,
+        },
+        privacy: PrivacyLevel::SelfOnly,
+        interactions: InteractionSettings::default(),
+        brand_content: false,
+        brand_organic: false,
+        is_aigc: false,
+        auto_add_music: false,
+        mode: PostMode::Direct,
+        source: UploadSource::FileUpload,
+    }
+}
+
+fn event(at: Timestamp, message: &str) -> NewPostEvent {
+    NewPostEvent::new(at, EventKind::StateChanged, message)
+}
+
+fn step(post: tokpost_core::PostId, from: PostState, to: PostState, at: Timestamp) -> Transition {
+    Transition {
+        post,
+        expected: from,
+        to,
+        event: event(at, "moved"),
+        progress: None,
+        quota_use: None,
+        next_job: None,
+        completes: None,
+    }
+}
+
+macro_rules! stories {
+    ($($story:ident),* $(,)?) => {
+        $(
+            mod $story {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$story(super::Harness::sqlite().await).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$story(super::Harness::postgres().await).await;
+                }
+            }
+        )*
+    };
+}
+
+stories!(
+    a_post_its_first_event_and_its_publish_job_are_created_together,
+    a_repeated_idempotency_key_returns_the_first_post,
+    concurrent_claimers_never_get_the_same_job,
+    one_account_is_served_by_one_worker_at_a_time,
+    concurrent_workers_never_act_for_one_account_at_once,
+    a_dead_workers_lease_is_swept_back_to_the_queue,
+    a_heartbeat_keeps_the_lease_alive,
+    a_transition_is_a_compare_and_set_and_records_events_in_order,
+    a_transition_completes_its_job_and_enqueues_the_next_atomically,
+    publishing_progress_is_stored_with_the_move,
+    the_quota_ledger_counts_a_rolling_24_hour_window,
+    rate_limit_slots_are_shared_and_reopen_with_the_next_window,
+    tokens_are_encrypted_at_rest,
+    reconnecting_a_creator_keeps_its_account_and_replaces_its_tokens,
+    the_same_media_content_is_recorded_once,
+    the_next_due_time_lets_a_worker_sleep_until_the_schedule,
+    dedupe_keys_keep_one_queued_job,
+    creator_info_snapshots_are_kept_and_the_latest_is_returned,
+);
+
+async fn a_post_its_first_event_and_its_publish_job_are_created_together(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator-1").await;
+    let post = h
+        .store
+        .create_post(h.new_post(ws, account, 3600), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(post.state, PostState::Scheduled);
+    assert_eq!(h.store.post(post.id).await.unwrap().unwrap(), post);
+
+    let events = h.store.post_events(post.id).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::Scheduled);
+    assert_eq!(events[0].sequence, 1);
+
+    let worker = WorkerId::new("w1");
+    let early = h
+        .store
+        .claim(&worker, h.now(), Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert!(
+        early.is_empty(),
+        "a post must not be picked up before its time"
+    );
+
+    h.advance(Duration::from_secs(3600));
+    let jobs = h
+        .store
+        .claim(&worker, h.now(), Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(jobs[0].kind, JobKind::PublishPost);
+    assert_eq!(jobs[0].post_id, Some(post.id));
+    assert_eq!(jobs[0].account_id, Some(account));
+    assert_eq!(jobs[0].attempts, 1);
+    assert_eq!(jobs[0].payload["post_id"], post.id.to_string());
+}
+
+async fn a_repeated_idempotency_key_returns_the_first_post(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator-1").await;
+    let mut request = h.new_post(ws, account, 60);
+    request.idempotency_key = Some(IdempotencyKey::new("req-42").unwrap());
+    let first = h.store.create_post(request.clone(), h.now()).await.unwrap();
+    assert!(first.is_created());
+    let second = h.store.create_post(request, h.now()).await.unwrap();
+    assert!(matches!(second, Inserted::Existing(_)));
+    assert_eq!(second.into_inner().id, first.into_inner().id);
+    assert_eq!(h.store.posts(ws, 10).await.unwrap().len(), 1);
+
+    h.advance(Duration::from_secs(60));
+    let worker = WorkerId::new("w1");
+    let jobs = h
+        .store
+        .claim(&worker, h.now(), Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(jobs.len(), 1);
+    assert_eq!(
+        h.store.complete(jobs[0].id, &worker).await.unwrap(),
+        LeaseStatus::Held
+    );
+    assert!(
+        h.store
+            .claim(&worker, h.now(), Duration::from_secs(60), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the repeated request must not have queued a second publish job"
+    );
+}
+
+async fn concurrent_claimers_never_get_the_same_job(h: Harness) {
+    const JOBS: usize = 120;
+    for _ in 0..JOBS {
+        h.store.enqueue(h.job(None), h.now()).await.unwrap();
+    }
+    let now = h.now();
+    let mut tasks = Vec::new();
+    for worker in 0..6 {
+        let store = h.store.clone();
+        tasks.push(tokio::spawn(async move {
+            let worker = WorkerId::new(format!("w{worker}"));
+            let mut mine = Vec::new();
+            loop {
+                let jobs = store
+                    .claim(&worker, now, Duration::from_secs(60), 7)
+                    .await
+                    .unwrap();
+                if jobs.is_empty() {
+                    return mine;
+                }
+                mine.extend(jobs.into_iter().map(|job| job.id));
+            }
+        }));
+    }
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.unwrap());
+    }
+    let distinct: HashSet<_> = all.iter().collect();
+    assert_eq!(distinct.len(), all.len(), "a job was claimed twice");
+    assert_eq!(all.len(), JOBS);
+}
+
+async fn one_account_is_served_by_one_worker_at_a_time(h: Harness) {
+    let ws = h.workspace().await;
+    let busy = h.account(ws, "busy").await;
+    let other = h.account(ws, "other").await;
+    for _ in 0..3 {
+        h.store.enqueue(h.job(Some(busy)), h.now()).await.unwrap();
+    }
+    h.store.enqueue(h.job(Some(other)), h.now()).await.unwrap();
+
+    let (w1, w2) = (WorkerId::new("w1"), WorkerId::new("w2"));
+    let first = h
+        .store
+        .claim(&w1, h.now(), Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    let accounts: BTreeSet<_> = first.iter().filter_map(|j| j.account_id).collect();
+    assert_eq!(first.len(), 2, "one job per account");
+    assert_eq!(accounts, BTreeSet::from([busy, other]));
+
+    assert!(
+        h.store
+            .claim(&w2, h.now(), Duration::from_secs(60), 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the busy account's other jobs must wait while one is leased"
+    );
+    let busy_job = first.iter().find(|j| j.account_id == Some(busy)).unwrap();
+    h.store.complete(busy_job.id, &w1).await.unwrap();
+    let next = h
+        .store
+        .claim(&w2, h.now(), Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_eq!(next[0].account_id, Some(busy));
+}
+
+async fn concurrent_workers_never_act_for_one_account_at_once(h: Harness) {
+    let ws = h.workspace().await;
+    let mut accounts = Vec::new();
+    for n in 0..4 {
+        accounts.push(h.account(ws, &format!("creator-{n}")).await);
+    }
+    const PER_ACCOUNT: usize = 12;
+    for account in &accounts {
+        for _ in 0..PER_ACCOUNT {
+            h.store
+                .enqueue(h.job(Some(*account)), h.now())
+                .await
+                .unwrap();
+        }
+    }
+    let now = h.now();
+    let acting: Arc<Mutex<HashSet<AccountId>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for worker in 0..6 {
+        let store = h.store.clone();
+        let acting = acting.clone();
+        tasks.push(tokio::spawn(async move {
+            let worker = WorkerId::new(format!("w{worker}"));
+            let mut done = 0;
+            let mut idle_rounds = 0;
+            while idle_rounds < 200 {
+                let jobs = store
+                    .claim(&worker, now, Duration::from_secs(60), 3)
+                    .await
+                    .unwrap();
+                if jobs.is_empty() {
+                    idle_rounds += 1;
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                idle_rounds = 0;
+                for job in &jobs {
+                    let account = job.account_id.unwrap();
+                    assert!(
+                        acting.lock().unwrap().insert(account),
+                        "two workers acted for {account} at once"
+                    );
+                }
+                tokio::task::yield_now().await;
+                for job in jobs {
+                    acting.lock().unwrap().remove(&job.account_id.unwrap());
+                    assert_eq!(
+                        store.complete(job.id, &worker).await.unwrap(),
+                        LeaseStatus::Held
+                    );
+                    done += 1;
+                }
+            }
+            done
+        }));
+    }
+    let mut done = 0;
+    for task in tasks {
+        done += task.await.unwrap();
+    }
+    assert_eq!(done, accounts.len() * PER_ACCOUNT);
+    assert_eq!(h.store.next_due_at().await.unwrap(), None);
+}
+
+async fn a_dead_workers_lease_is_swept_back_to_the_queue(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    h.store
+        .enqueue(h.job(Some(account)), h.now())
+        .await
+        .unwrap();
+    let (dead, alive) = (WorkerId::new("dead"), WorkerId::new("alive"));
+    let job = h
+        .store
+        .claim(&dead, h.now(), Duration::from_secs(30), 1)
+        .await
+        .unwrap()
+        .remove(0);
+
+    h.advance(Duration::from_secs(29));
+    assert_eq!(
+        h.store.sweep_expired_leases(h.now()).await.unwrap(),
+        0,
+        "lease still valid"
+    );
+    assert!(
+        h.store
+            .claim(&alive, h.now(), Duration::from_secs(30), 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    h.advance(Duration::from_secs(2));
+    assert_eq!(h.store.sweep_expired_leases(h.now()).await.unwrap(), 1);
+    let swept = h.store.job(job.id).await.unwrap().unwrap();
+    assert_eq!(swept.locked_by, None);
+    assert!(swept.last_error.unwrap().contains("lease expired"));
+
+    let again = h
+        .store
+        .claim(&alive, h.now(), Duration::from_secs(30), 1)
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, job.id);
+    assert_eq!(again[0].attempts, 2);
+    assert_eq!(
+        h.store.complete(job.id, &dead).await.unwrap(),
+        LeaseStatus::Lost,
+        "the dead worker's late completion must not count"
+    );
+    assert_eq!(
+        h.store.heartbeat(job.id, &dead, h.now()).await.unwrap(),
+        LeaseStatus::Lost
+    );
+    assert_eq!(
+        h.store.complete(job.id, &alive).await.unwrap(),
+        LeaseStatus::Held
+    );
+}
+
+async fn a_heartbeat_keeps_the_lease_alive(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    h.store
+        .enqueue(h.job(Some(account)), h.now())
+        .await
+        .unwrap();
+    let worker = WorkerId::new("w1");
+    let job = h
+        .store
+        .claim(&worker, h.now(), Duration::from_secs(30), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    for _ in 0..5 {
+        h.advance(Duration::from_secs(20));
+        let until = clock::add(h.now(), Duration::from_secs(30));
+        assert_eq!(
+            h.store.heartbeat(job.id, &worker, until).await.unwrap(),
+            LeaseStatus::Held
+        );
+        assert_eq!(h.store.sweep_expired_leases(h.now()).await.unwrap(), 0);
+    }
+    assert!(
+        h.store
+            .claim(&WorkerId::new("w2"), h.now(), Duration::from_secs(30), 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let retry_at = clock::add(h.now(), Duration::from_secs(300));
+    assert_eq!(
+        h.store
+            .retry_at(job.id, &worker, retry_at, "TikTok 503")
+            .await
+            .unwrap(),
+        LeaseStatus::Held
+    );
+    assert_eq!(h.store.next_due_at().await.unwrap(), Some(retry_at));
+    let retried = h.store.job(job.id).await.unwrap().unwrap();
+    assert_eq!(retried.last_error.as_deref(), Some("TikTok 503"));
+}
+
+async fn a_transition_is_a_compare_and_set_and_records_events_in_order(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let post = h
+        .store
+        .create_post(h.new_post(ws, account, 0), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+
+    let applied = h
+        .store
+        .transition_post(step(
+            post.id,
+            PostState::Scheduled,
+            PostState::Preflighted,
+            h.now(),
+        ))
+        .await
+        .unwrap();
+    assert!(
+        matches!(applied, TransitionOutcome::Applied(ref p) if p.state == PostState::Preflighted)
+    );
+
+    let stale = h
+        .store
+        .transition_post(step(
+            post.id,
+            PostState::Scheduled,
+            PostState::Cancelled,
+            h.now(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        stale,
+        TransitionOutcome::Stale {
+            current: PostState::Preflighted
+        }
+    );
+
+    let illegal = h
+        .store
+        .transition_post(step(
+            post.id,
+            PostState::Preflighted,
+            PostState::Published,
+            h.now(),
+        ))
+        .await;
+    assert!(matches!(illegal, Err(StoreError::IllegalTransition(_))));
+
+    let deferred = PostState::Deferred {
+        until: clock::add(h.now(), Duration::from_secs(3600)),
+        why: tokpost_core::DeferReason::DailyPostCap,
+    };
+    h.advance(Duration::from_secs(1));
+    h.store
+        .transition_post(step(post.id, PostState::Preflighted, deferred, h.now()))
+        .await
+        .unwrap();
+    h.advance(Duration::from_secs(1));
+    h.store
+        .append_post_event(
+            post.id,
+            NewPostEvent::new(h.now(), EventKind::Note, "cap: 15 of 15").with_native_response(
+                serde_json::json!({"error": {"code": "spam_risk_too_many_posts"}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let wrong_detail = PostState::Deferred {
+        until: h.now(),
+        why: tokpost_core::DeferReason::DailyPostCap,
+    };
+    let stale = h
+        .store
+        .transition_post(step(post.id, wrong_detail, PostState::Scheduled, h.now()))
+        .await
+        .unwrap();
+    assert!(
+        matches!(stale, TransitionOutcome::Stale { .. }),
+        "the CAS compares the whole state, not just its name"
+    );
+
+    let events = h.store.post_events(post.id).await.unwrap();
+    let sequences: Vec<u32> = events.iter().map(|e| e.sequence).collect();
+    assert_eq!(sequences, vec![1, 2, 3, 4]);
+    let states: Vec<StateKind> = events.iter().map(|e| e.state).collect();
+    assert_eq!(
+        states,
+        vec![
+            StateKind::Scheduled,
+            StateKind::Preflighted,
+            StateKind::Deferred,
+            StateKind::Deferred
+        ]
+    );
+    assert_eq!(
+        events[3].native_response.as_ref().unwrap()["error"]["code"],
+        "spam_risk_too_many_posts"
+    );
+    assert!(events.windows(2).all(|w| w[0].at <= w[1].at));
+}
+
+async fn a_transition_completes_its_job_and_enqueues_the_next_atomically(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let post = h
+        .store
+        .create_post(h.new_post(ws, account, 0), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    let worker = WorkerId::new("w1");
+    let job = h
+        .store
+        .claim(&worker, h.now(), Duration::from_secs(30), 1)
+        .await
+        .unwrap()
+        .remove(0);
+
+    let check_at = clock::add(h.now(), Duration::from_secs(10));
+    let mut transition = step(
+        post.id,
+        PostState::Scheduled,
+        PostState::Preflighted,
+        h.now(),
+    );
+    transition.completes = Some((job.id, worker.clone()));
+    transition.next_job = Some(NewJob {
+        kind: JobKind::PublishPost,
+        payload: serde_json::json!({ "post_id": post.id }),
+        account_id: Some(account),
+        post_id: Some(post.id),
+        run_at: check_at,
+        dedupe_key: None,
+    });
+    assert!(matches!(
+        h.store.transition_post(transition).await.unwrap(),
+        TransitionOutcome::Applied(_)
+    ));
+    assert_eq!(
+        h.store.job(job.id).await.unwrap(),
+        None,
+        "the finished job is gone"
+    );
+    assert_eq!(
+        h.store.next_due_at().await.unwrap(),
+        Some(check_at),
+        "the next step is queued and the account is free"
+    );
+
+    // A worker whose lease was lost changes nothing.
+    h.advance(Duration::from_secs(10));
+    let next = h
+        .store
+        .claim(&worker, h.now(), Duration::from_secs(30), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    h.advance(Duration::from_secs(31));
+    h.store.sweep_expired_leases(h.now()).await.unwrap();
+    let mut late = step(
+        post.id,
+        PostState::Preflighted,
+        PostState::CreatorChecked,
+        h.now(),
+    );
+    late.completes = Some((next.id, worker.clone()));
+    assert_eq!(
+        h.store.transition_post(late).await.unwrap(),
+        TransitionOutcome::LeaseLost
+    );
+    assert_eq!(
+        h.store.post(post.id).await.unwrap().unwrap().state,
+        PostState::Preflighted
+    );
+    assert_eq!(h.store.post_events(post.id).await.unwrap().len(), 2);
+}
+
+async fn publishing_progress_is_stored_with_the_move(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let post = h
+        .store
+        .create_post(h.new_post(ws, account, 0), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    for (from, to) in [
+        (PostState::Scheduled, PostState::Preflighted),
+        (PostState::Preflighted, PostState::CreatorChecked),
+    ] {
+        h.store
+            .transition_post(step(post.id, from, to, h.now()))
+            .await
+            .unwrap();
+    }
+    let progress = PublishProgress {
+        publish_id: Some(PublishId::new("v_pub_file~v2-1.7").unwrap()),
+        upload_url: Some("https://open-upload.tiktokapis.com/upload/?upload_id=1".into()),
+        upload_url_expires_at: Some(clock::add(h.now(), Duration::from_secs(3600))),
+        uploaded_bytes: 0,
+        public_post_ids: vec![],
+    };
+    let mut init = step(
+        post.id,
+        PostState::CreatorChecked,
+        PostState::Initialized,
+        h.now(),
+    );
+    init.progress = Some(progress.clone());
+    init.quota_use = Some(QuotaKind::DirectPost);
+    h.store.transition_post(init).await.unwrap();
+    let stored = h.store.post(post.id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.progress, progress,
+        "publish_id and upload URL are stored before any byte is sent"
+    );
+    assert_eq!(
+        h.store
+            .quota_used(account, QuotaKind::DirectPost, h.now())
+            .await
+            .unwrap(),
+        1
+    );
+
+    let mut uploading = step(
+        post.id,
+        PostState::Initialized,
+        PostState::Uploading,
+        h.now(),
+    );
+    uploading.progress = Some(PublishProgress {
+        uploaded_bytes: 10_000_000,
+        ..progress.clone()
+    });
+    h.store.transition_post(uploading).await.unwrap();
+    let mut more = step(post.id, PostState::Uploading, PostState::Uploading, h.now());
+    more.progress = Some(PublishProgress {
+        uploaded_bytes: 20_000_000,
+        ..progress
+    });
+    h.store.transition_post(more).await.unwrap();
+    assert_eq!(
+        h.store
+            .post(post.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .progress
+            .uploaded_bytes,
+        20_000_000
+    );
+}
+
+async fn the_quota_ledger_counts_a_rolling_24_hour_window(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let other = h.account(ws, "other").await;
+    let start = h.now();
+    for hour in 0..3 {
+        let at = clock::add(start, Duration::from_secs(hour * 3600));
+        h.store
+            .record_quota_use(QuotaUse {
+                account_id: account,
+                kind: QuotaKind::DirectPost,
+                post_id: None,
+                at,
+            })
+            .await
+            .unwrap();
+    }
+    let post = h
+        .store
+        .create_post(h.new_post(ws, other, 0), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    h.store
+        .record_quota_use(QuotaUse {
+            account_id: other,
+            kind: QuotaKind::InboxShare,
+            post_id: Some(post.id),
+            at: start,
+        })
+        .await
+        .unwrap();
+
+    h.advance(Duration::from_secs(24 * 3600 + 1800));
+    let day_ago = h.now() - SignedDuration::from_hours(24);
+    assert_eq!(
+        h.store
+            .quota_used(account, QuotaKind::DirectPost, day_ago)
+            .await
+            .unwrap(),
+        2,
+        "the first post left the window"
+    );
+    assert_eq!(
+        h.store
+            .quota_used(account, QuotaKind::InboxShare, day_ago)
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(h.store.active_creators(day_ago).await.unwrap(), 1);
+    assert_eq!(h.store.active_creators(start).await.unwrap(), 2);
+
+    assert_eq!(
+        h.store
+            .quota_used(other, QuotaKind::InboxShare, start)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(
+        h.store
+            .release_quota_use(post.id, QuotaKind::InboxShare, h.now())
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        h.store
+            .quota_used(other, QuotaKind::InboxShare, start)
+            .await
+            .unwrap(),
+        0,
+        "a released share is no longer pending"
+    );
+}
+
+async fn rate_limit_slots_are_shared_and_reopen_with_the_next_window(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let slot = RateLimitSlot {
+        account_id: account,
+        endpoint: "video_init",
+        window: Duration::from_secs(60),
+        limit: 2,
+    };
+    assert_eq!(
+        h.store.take_rate_limit_slot(slot, h.now()).await.unwrap(),
+        RateLimitDecision::Allowed { used: 1 }
+    );
+    assert_eq!(
+        h.store.take_rate_limit_slot(slot, h.now()).await.unwrap(),
+        RateLimitDecision::Allowed { used: 2 }
+    );
+    let window_end = clock::add(h.now(), Duration::from_secs(60));
+    assert_eq!(
+        h.store.take_rate_limit_slot(slot, h.now()).await.unwrap(),
+        RateLimitDecision::Limited {
+            retry_at: window_end
+        }
+    );
+    let other_endpoint = RateLimitSlot {
+        endpoint: "status_fetch",
+        ..slot
+    };
+    assert_eq!(
+        h.store
+            .take_rate_limit_slot(other_endpoint, h.now())
+            .await
+            .unwrap(),
+        RateLimitDecision::Allowed { used: 1 }
+    );
+    h.advance(Duration::from_secs(60));
+    assert_eq!(
+        h.store.take_rate_limit_slot(slot, h.now()).await.unwrap(),
+        RateLimitDecision::Allowed { used: 1 }
+    );
+}
+
+async fn tokens_are_encrypted_at_rest(h: Harness) {
+    const ACCESS: &str = "act.PLAINTEXT-ACCESS-7f3a9c";
+    const REFRESH: &str = "rft.PLAINTEXT-REFRESH-51d2e8";
+    let ws = h.workspace().await;
+    let request = new_account(ws, "creator", ACCESS, REFRESH, h.now());
+    let debug = format!("{request:?}");
+    assert!(
+        !debug.contains(ACCESS) && !debug.contains(REFRESH),
+        "Debug leaks a token: {debug}"
+    );
+    let account = h.store.connect_account(request, h.now()).await.unwrap();
+
+    let tokens = h.store.account_tokens(account.id).await.unwrap().unwrap();
+    assert_eq!(tokens.access_token.expose_secret(), ACCESS);
+    assert_eq!(tokens.refresh_token.expose_secret(), REFRESH);
+
+    if let Some(file) = &h.sqlite_file {
+        let mut bytes = std::fs::read(file).unwrap();
+        bytes.extend(std::fs::read(file.with_extension("db-wal")).unwrap_or_default());
+        assert!(bytes.len() > 4096, "read the database");
+        for secret in [ACCESS, REFRESH, "PLAINTEXT"] {
+            assert!(
+                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+                "{secret} found in the SQLite file"
+            );
+        }
+        assert!(
+            bytes.windows(7).any(|w| w == b"creator"),
+            "the check must see plaintext columns"
+        );
+    } else {
+        let store_debug = format!("{:?}", h.store);
+        assert!(!store_debug.contains("PLAINTEXT"));
+    }
+    // Whatever the backend, the columns hold ciphertext only: the store decrypts them back
+    // above, and the disconnected account keeps nothing.
+    h.store
+        .set_account_status(account.id, AccountStatus::Disconnected, h.now())
+        .await
+        .unwrap();
+    assert!(h.store.account_tokens(account.id).await.unwrap().is_none());
+}
+
+async fn reconnecting_a_creator_keeps_its_account_and_replaces_its_tokens(h: Harness) {
+    let ws = h.workspace().await;
+    let first = h
+        .store
+        .connect_account(
+            new_account(ws, "creator", "act.1", "rft.1", h.now()),
+            h.now(),
+        )
+        .await
+        .unwrap();
+    h.store
+        .set_account_status(
+            first.id,
+            AccountStatus::NeedsReconnect {
+                why: ReconnectReason::RefreshTokenRejected,
+            },
+            h.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.account(first.id).await.unwrap().unwrap().status,
+        AccountStatus::NeedsReconnect {
+            why: ReconnectReason::RefreshTokenRejected
+        }
+    );
+    assert!(
+        h.store
+            .accounts_expiring_before(clock::add(h.now(), Duration::from_secs(48 * 3600)))
+            .await
+            .unwrap()
+            .is_empty(),
+        "accounts needing reconnect are not refreshed"
+    );
+
+    h.advance(Duration::from_secs(60));
+    let again = h
+        .store
+        .connect_account(
+            new_account(ws, "creator", "act.2", "rft.2", h.now()),
+            h.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(again.status, AccountStatus::Connected);
+    assert!(again.has_scope(Scope::VIDEO_PUBLISH));
+    let tokens = h.store.account_tokens(first.id).await.unwrap().unwrap();
+    assert_eq!(tokens.access_token.expose_secret(), "act.2");
+    assert_eq!(h.store.accounts(ws).await.unwrap().len(), 1);
+
+    let refreshed = AccountTokens {
+        access_token: SecretString::from("act.3"),
+        refresh_token: SecretString::from("rft.3"),
+        access_token_expires_at: clock::add(h.now(), Duration::from_secs(7200)),
+        refresh_token_expires_at: clock::add(h.now(), Duration::from_secs(86400 * 365)),
+    };
+    assert!(
+        h.store
+            .store_refreshed_tokens(first.id, &refreshed, h.now())
+            .await
+            .unwrap()
+    );
+    let tokens = h.store.account_tokens(first.id).await.unwrap().unwrap();
+    assert_eq!(
+        tokens.refresh_token.expose_secret(),
+        "rft.3",
+        "the rotated refresh token is stored"
+    );
+    assert_eq!(
+        h.store
+            .accounts_expiring_before(clock::add(h.now(), Duration::from_secs(7201)))
+            .await
+            .unwrap(),
+        vec![first.id]
+    );
+    assert!(
+        h.store
+            .accounts_expiring_before(clock::add(h.now(), Duration::from_secs(3600)))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+async fn the_same_media_content_is_recorded_once(h: Harness) {
+    let ws = h.workspace().await;
+    let asset = NewMediaAsset {
+        workspace_id: ws,
+        kind: MediaKind::Video,
+        content_hash: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08".into(),
+        size_bytes: 52_428_800,
+        location: "media/9f86.mp4".into(),
+        probe: serde_json::json!({"codec": "h264", "width": 1080, "height": 1920, "duration_ms": 15000}),
+    };
+    let first = h.store.add_media(asset.clone(), h.now()).await.unwrap();
+    assert!(first.is_created());
+    let second = h.store.add_media(asset, h.now()).await.unwrap();
+    assert!(!second.is_created());
+    let stored = h.store.media(first.into_inner().id).await.unwrap().unwrap();
+    assert_eq!(stored, second.into_inner());
+    assert_eq!(stored.probe["codec"], "h264");
+}
+
+async fn the_next_due_time_lets_a_worker_sleep_until_the_schedule(h: Harness) {
+    assert_eq!(h.store.next_due_at().await.unwrap(), None);
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let later = h
+        .store
+        .create_post(h.new_post(ws, account, 7200), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    let sooner = h
+        .store
+        .create_post(h.new_post(ws, account, 3600), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        h.store.next_due_at().await.unwrap(),
+        Some(sooner.scheduled_at.at())
+    );
+    h.advance(Duration::from_secs(3600));
+    let worker = WorkerId::new("w1");
+    let job = h
+        .store
+        .claim(&worker, h.now(), Duration::from_secs(60), 5)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(job.post_id, Some(sooner.id));
+    h.store.complete(job.id, &worker).await.unwrap();
+    assert_eq!(
+        h.store.next_due_at().await.unwrap(),
+        Some(later.scheduled_at.at())
+    );
+}
+
+async fn dedupe_keys_keep_one_queued_job(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let mut refresh = h.job(Some(account));
+    refresh.kind = JobKind::RefreshToken;
+    refresh.dedupe_key = Some(format!("refresh:{account}"));
+    assert!(matches!(
+        h.store.enqueue(refresh.clone(), h.now()).await.unwrap(),
+        Enqueued::Added(_)
+    ));
+    assert_eq!(
+        h.store.enqueue(refresh.clone(), h.now()).await.unwrap(),
+        Enqueued::AlreadyQueued
+    );
+    let worker = WorkerId::new("w1");
+    let job = h
+        .store
+        .claim(&worker, h.now(), Duration::from_secs(60), 5)
+        .await
+        .unwrap()
+        .remove(0);
+    h.store.complete(job.id, &worker).await.unwrap();
+    assert!(
+        matches!(
+            h.store.enqueue(refresh, h.now()).await.unwrap(),
+            Enqueued::Added(_)
+        ),
+        "a finished job frees its key"
+    );
+}
+
+async fn creator_info_snapshots_are_kept_and_the_latest_is_returned(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    assert_eq!(h.store.latest_creator_info(account).await.unwrap(), None);
+    h.store
+        .save_creator_info(
+            account,
+            &serde_json::json!({"privacy_level_options": ["SELF_ONLY"]}),
+            h.now(),
+        )
+        .await
+        .unwrap();
+    h.advance(Duration::from_secs(60));
+    h.store
+        .save_creator_info(
+            account,
+            &serde_json::json!({"privacy_level_options": ["PUBLIC_TO_EVERYONE", "SELF_ONLY"]}),
+            h.now(),
+        )
+        .await
+        .unwrap();
+    let latest = h.store.latest_creator_info(account).await.unwrap().unwrap();
+    assert_eq!(latest.fetched_at, h.now());
+    assert_eq!(
+        latest.info["privacy_level_options"][0],
+        "PUBLIC_TO_EVERYONE"
+    );
+}
