@@ -1,0 +1,72 @@
+//! The command line: one binary whose subcommands are tokpost's roles and tools.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// tokpost: publish to TikTok and do not break.
+#[derive(Debug, Parser)]
+#[command(name = "tokpost", version, about, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check media files against TikTok's rules before TikTok rejects them.
+    Check(CheckArgs),
+    /// The catalog of TikTok failures: what each means, who must act, what tokpost does.
+    Errors {
+        #[command(subcommand)]
+        command: ErrorsCommand,
+    },
+    /// Run the built-in TikTok sandbox: a local TikTok speaking the real wire format.
+    Sandbox(SandboxArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// One JSON object per line instead of a human report.
+    #[arg(long)]
+    pub json: bool,
+    /// The creator's longest allowed video in seconds (`max_video_post_duration_sec`);
+    /// TikTok's API maximum of 600 s when not given.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub max_duration: Option<u32>,
+    /// Media files to check.
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ErrorsCommand {
+    /// Every failure tokpost recognises.
+    List {
+        /// One JSON array with every entry.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One failure in plain words.
+    Explain {
+        /// The code as TikTok sends it (for example `spam_risk_too_many_posts`).
+        code: String,
+        /// The entry as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SandboxArgs {
+    /// Address of the API, authorize page and admin endpoints.
+    #[arg(long, default_value = "127.0.0.1:8700", env = "TOKPOST_SANDBOX_LISTEN")]
+    pub listen: SocketAddr,
+    /// Address of the upload listener (upload URLs point here); the API port plus one when not given.
+    #[arg(long, env = "TOKPOST_SANDBOX_UPLOAD_LISTEN")]
+    pub upload_listen: Option<SocketAddr>,
+    /// A TOML file with the sandbox's configuration (creators, token lifetimes, faults, …).
+    #[arg(long, value_name = "FILE", env = "TOKPOST_SANDBOX_CONFIG")]
+    pub config: Option<PathBuf>,
+}

@@ -1,0 +1,17 @@
+//! One module per subcommand. Each takes its parsed arguments and returns the exit code.
+
+mod check;
+mod errors;
+mod sandbox;
+
+use std::process::ExitCode;
+
+use crate::cli::Command;
+
+pub(crate) fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
+    match command {
+        Command::Check(args) => check::run(&args),
+        Command::Errors { command } => errors::run(command),
+        Command::Sandbox(args) => sandbox::run(args),
+    }
+}

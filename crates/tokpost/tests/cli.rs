@@ -1,0 +1,172 @@
+//! The binary as a user runs it: arguments in, output and exit status out.
+
+#![allow(clippy::expect_used, clippy::unwrap_used, clippy::indexing_slicing)] // test helpers may fail loudly
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn tokpost(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tokpost"))
+        .args(args)
+        .env("TOKPOST_LOG", "warn")
+        .output()
+        .expect("tokpost runs")
+}
+
+fn media_fixture(name: &str) -> String {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../media/tests/fixtures")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8(output.stdout.clone()).expect("stdout is UTF-8")
+}
+
+#[test]
+fn check_json_prints_one_verdict_per_file_with_the_documented_fields() {
+    let output = tokpost(&[
+        "check",
+        "--json",
+        &media_fixture("tiny_faststart.mp4"),
+        &media_fixture("tiny.jpg"),
+    ]);
+    let lines: Vec<serde_json::Value> = stdout(&output)
+        .lines()
+        .map(|line| serde_json::from_str(line).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2, "one line per file");
+    for line in &lines {
+        for field in [
+            "file",
+            "verdict",
+            "container",
+            "video_codec",
+            "width",
+            "height",
+            "fps",
+            "duration_s",
+            "size_bytes",
+            "problems",
+        ] {
+            assert!(line.get(field).is_some(), "{field} missing from {line}");
+        }
+    }
+    assert_eq!(lines[0]["container"], "mp4");
+    assert_eq!(lines[0]["video_codec"], "h264");
+    assert_eq!(lines[1]["container"], "jpeg");
+}
+
+#[test]
+fn check_exits_1_when_any_file_would_be_rejected_and_names_the_problem() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let garbage = dir.path().join("not-a-video.mp4");
+    std::fs::write(&garbage, [0x5a_u8; 4096]).expect("write");
+    let output = tokpost(&["check", "--json", garbage.to_str().expect("utf-8 path")]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    let verdict: serde_json::Value =
+        serde_json::from_str(stdout(&output).trim()).expect("one JSON line");
+    assert_eq!(verdict["verdict"], "rejected");
+    assert!(
+        !verdict["problems"].as_array().expect("problems").is_empty(),
+        "a rejection names its problem: {verdict}"
+    );
+}
+
+#[test]
+fn check_reports_a_missing_file_as_rejected_rather_than_crashing() {
+    let output = tokpost(&["check", "/nonexistent/clip.mp4"]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(stdout(&output).contains("/nonexistent/clip.mp4"));
+}
+
+#[test]
+fn check_usage_errors_exit_2() {
+    assert_eq!(tokpost(&["check"]).status.code(), Some(2), "no files");
+    assert_eq!(
+        tokpost(&["check", "--max-duration", "0", "x.mp4"])
+            .status
+            .code(),
+        Some(2),
+        "a zero maximum duration is a usage error"
+    );
+}
+
+#[test]
+fn errors_list_json_holds_all_25_published_patterns() {
+    let output = tokpost(&["errors", "list", "--json"]);
+    assert!(output.status.success(), "{output:?}");
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_slice(&output.stdout).expect("a JSON array");
+    let mut patterns: Vec<u64> = entries
+        .iter()
+        .filter_map(|entry| entry["published_pattern"].as_u64())
+        .collect();
+    patterns.sort_unstable();
+    assert_eq!(patterns, (1..=25).collect::<Vec<u64>>());
+}
+
+#[test]
+fn errors_explain_accepts_any_spelling_tiktok_sends() {
+    let singular = tokpost(&["errors", "explain", "invalid_param"]);
+    let plural = tokpost(&["errors", "explain", "invalid_params"]);
+    assert!(singular.status.success() && plural.status.success());
+    assert_eq!(stdout(&singular), stdout(&plural));
+    assert!(stdout(&plural).contains("Fix input"));
+}
+
+#[test]
+fn errors_explain_of_an_unknown_code_exits_1_with_a_hint() {
+    let output = tokpost(&["errors", "explain", "no_such_code"]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("tokpost errors list"), "{stderr}");
+}
+
+#[test]
+fn the_sandbox_command_prints_its_base_urls_and_creators_then_serves() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokpost"))
+        .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .env("TOKPOST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("sandbox starts");
+    let mut banner = String::new();
+    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+    for line in lines.by_ref() {
+        let line = line.expect("readable stdout");
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    let api = banner
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("API:"))
+        .map(str::trim)
+        .expect("the banner names the API base URL")
+        .to_owned();
+    // The sandbox answers a real TikTok request: creator info without a token is refused the
+    // way TikTok refuses it.
+    let answer = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            reqwest::Client::new()
+                .post(format!("{api}v2/post/publish/creator_info/query/"))
+                .send()
+                .await?
+                .text()
+                .await
+        });
+    child.kill().expect("stop the sandbox");
+    let _ = child.wait();
+    assert!(banner.contains("creator @"), "{banner}");
+    assert!(banner.contains("upload:"), "{banner}");
+    let body = answer.expect("the sandbox answers on its API URL");
+    assert!(body.contains("access_token_invalid"), "{body}");
+}
