@@ -292,6 +292,18 @@ pub(crate) fn decode_token_answer<T: serde::de::DeserializeOwned>(
         .map_err(|error| TikTokFailure::malformed(status, redact_tokens(body), error.to_string()))
 }
 
+impl TikTokFailure {
+    /// For token-endpoint failures: a success-status body that was not a usable error may be
+    /// a token answer, so its token values (or, if it is not JSON, all of it) are withheld.
+    pub(crate) fn without_token_values(mut self) -> Self {
+        let success_status = self.http_status.is_some_and(|s| (200..300).contains(&s));
+        if success_status && self.occurrence != Occurrence::OauthError {
+            self.raw_body = redact_tokens(&self.raw_body);
+        }
+        self
+    }
+}
+
 fn redact_tokens(body: &str) -> String {
     match serde_json::from_str::<Value>(body) {
         Ok(Value::Object(mut object)) => {

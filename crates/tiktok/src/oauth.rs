@@ -271,7 +271,8 @@ impl TikTokClient {
 
     async fn token_call(&self, form: &[(&str, &str)]) -> Result<TokenGrant, TikTokFailure> {
         let answer = self.post_form(TOKEN_PATH, form).await?;
-        let value = failure::judge(answer.status, &answer.body, AnswerShape::OAuth)?;
+        let value = failure::judge(answer.status, &answer.body, AnswerShape::OAuth)
+            .map_err(TikTokFailure::without_token_values)?;
         let wire: TokenGrantWire =
             failure::decode_token_answer(answer.status, &answer.body, value)?;
         Ok(TokenGrant::from(wire))
