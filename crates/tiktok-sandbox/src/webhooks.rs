@@ -153,6 +153,9 @@ async fn deliver(shared: Arc<Shared>, event: Event) {
     let policy = shared.config.webhooks.clone();
     let mut wait = Duration::from_millis(policy.first_retry_after_ms);
     for attempt in 1..=policy.max_attempts.max(1) {
+        // The back-off counts from the attempt's start, so a clock moved while the answer was
+        // on its way still counts towards the wait.
+        let attempted_at = shared.now();
         if post(&shared, &url, &secret, &body).await {
             let duplicate = shared.world().rng.random::<f64>() < policy.duplicate_probability;
             if duplicate {
@@ -161,7 +164,10 @@ async fn deliver(shared: Arc<Shared>, event: Event) {
             return;
         }
         if attempt < policy.max_attempts {
-            clock::sleep(shared.clock.as_ref(), wait).await;
+            shared
+                .clock
+                .sleep_until(clock::add(attempted_at, wait))
+                .await;
             wait = wait.saturating_mul(2);
         }
     }

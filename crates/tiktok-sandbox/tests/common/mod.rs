@@ -421,6 +421,7 @@ pub fn config_with_media(media_base: &str) -> SandboxConfig {
 
 #[derive(Debug, Clone)]
 pub struct Delivery {
+    pub accepted: bool,
     pub signature: String,
     pub body: String,
 }
@@ -438,22 +439,50 @@ pub async fn webhook_sink(failures: usize) -> (String, Arc<Mutex<Vec<Delivery>>>
             async move {
                 let mut count = attempts.lock().unwrap();
                 *count += 1;
-                if *count <= failures {
-                    return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-                }
+                let accepted = *count > failures;
                 let signature = headers
                     .get("tiktok-signature")
                     .map(|v| v.to_str().unwrap().to_owned())
                     .unwrap_or_default();
-                store.lock().unwrap().push(Delivery { signature, body });
-                Response::new(Body::empty())
+                store.lock().unwrap().push(Delivery {
+                    accepted,
+                    signature,
+                    body,
+                });
+                if accepted {
+                    Response::new(Body::empty())
+                } else {
+                    StatusCode::INTERNAL_SERVER_ERROR.into_response()
+                }
             }
         }),
     );
     (format!("{}/hook", serve(router).await), received)
 }
 
+/// Accepted deliveries, once at least `count` arrived.
 pub async fn wait_for_deliveries(store: &Arc<Mutex<Vec<Delivery>>>, count: usize) -> Vec<Delivery> {
+    for _ in 0..1000 {
+        let current: Vec<Delivery> = store
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|d| d.accepted)
+            .cloned()
+            .collect();
+        if current.len() >= count {
+            return current;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!(
+        "only {} webhook deliveries arrived",
+        store.lock().unwrap().len()
+    );
+}
+
+/// Every attempt (accepted or refused), once at least `count` were made.
+pub async fn wait_for_attempts(store: &Arc<Mutex<Vec<Delivery>>>, count: usize) -> Vec<Delivery> {
     for _ in 0..1000 {
         let current = store.lock().unwrap().clone();
         if current.len() >= count {

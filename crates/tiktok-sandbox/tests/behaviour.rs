@@ -1,0 +1,635 @@
+//! Sandbox behaviours beyond the wire contract: fault injection, webhooks, revoke effects,
+//! bounded memory, the admin API and shutdown.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)] // helper functions of a test crate
+
+mod common;
+
+use common::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tiktok_sandbox::{
+    FaultEffect, FaultEndpoint, FaultRule, FaultTimes, SandboxConfig, WebhookPolicy, sign_webhook,
+};
+
+fn rule(
+    endpoint: FaultEndpoint,
+    creator: Option<&str>,
+    effect: FaultEffect,
+    times: FaultTimes,
+) -> FaultRule {
+    FaultRule {
+        endpoint,
+        creator: creator.map(str::to_owned),
+        effect,
+        times,
+    }
+}
+
+fn injected_error(code: &str, http_status: u16) -> FaultEffect {
+    FaultEffect::Error {
+        code: code.to_owned(),
+        http_status,
+        message: None,
+    }
+}
+
+// ---- fault injection -----------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_injected_error_fires_once_then_the_endpoint_answers_normally() {
+    let env = start_default().await;
+    let tokens = env.login(ADA).await;
+    env.sandbox.add_fault(rule(
+        FaultEndpoint::VideoInit,
+        None,
+        injected_error("internal_error", 500),
+        FaultTimes::Once,
+    ));
+    let (status, body) = env.init_file(&tokens.access, "SELF_ONLY", 4096, 4096).await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"]["code"], "internal_error");
+    assert_eq!(body["data"], json!({}));
+    let (status, _) = env.init_file(&tokens.access, "SELF_ONLY", 4096, 4096).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        env.sandbox.faults().is_empty(),
+        "a spent once-rule is removed"
+    );
+}
+
+#[tokio::test]
+async fn a_creator_fault_leaves_other_creators_alone() {
+    let env = start_default().await;
+    let ada = env.login(ADA).await;
+    let bo = env.login(BO).await;
+    env.sandbox.add_fault(rule(
+        FaultEndpoint::CreatorInfo,
+        Some(ADA),
+        injected_error("spam_risk_too_many_posts", 200),
+        FaultTimes::Times { n: 2 },
+    ));
+    let (_, body) = env
+        .call(&bo.access, "v2/post/publish/creator_info/query/", None)
+        .await;
+    assert_eq!(body["error"]["code"], "ok");
+    for _ in 0..2 {
+        let (status, body) = env
+            .call(&ada.access, "v2/post/publish/creator_info/query/", None)
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (StatusCode::OK, Some("spam_risk_too_many_posts"))
+        );
+    }
+    let (_, body) = env
+        .call(&ada.access, "v2/post/publish/creator_info/query/", None)
+        .await;
+    assert_eq!(body["error"]["code"], "ok");
+}
+
+#[tokio::test]
+async fn a_5xx_without_body_has_no_json_at_all() {
+    let env = start_default().await;
+    let tokens = env.login(ADA).await;
+    env.sandbox.add_fault(rule(
+        FaultEndpoint::Status,
+        None,
+        FaultEffect::Http5xxWithoutBody { http_status: 503 },
+        FaultTimes::Once,
+    ));
+    let (status, _, raw) = env
+        .call_raw(
+            &tokens.access,
+            "v2/post/publish/status/fetch/",
+            Some(json!({"publish_id": "x"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(raw.is_empty());
+}
+
+#[tokio::test]
+async fn an_injected_oauth_error_is_flat_with_the_injected_status() {
+    let env = start_default().await;
+    env.sandbox.add_fault(rule(
+        FaultEndpoint::Token,
+        None,
+        injected_error("temporarily_unavailable", 503),
+        FaultTimes::Once,
+    ));
+    let app = env.app.clone();
+    let code = env.code(&app, ADA, ALL_SCOPES).await;
+    let (status, body) = env.exchange(&app, &code).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["error"], "temporarily_unavailable");
+    assert!(body["log_id"].is_string());
+    let (status, body) = env.exchange(&app, &code).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the code survived the injected failure: {body}"
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_connection_before_processing_leaves_no_publish_behind() {
+    let env = start_default().await;
+    let tokens = env.login(ADA).await;
+    env.sandbox.add_fault(rule(
+        FaultEndpoint::VideoInit,
+        None,
+        FaultEffect::DropConnection {
+            after_processing: false,
+        },
+        FaultTimes::Once,
+    ));
+    let outcome = env
+        .http
+        .post(env.url("v2/post/publish/video/init/"))
+        .bearer_auth(&tokens.access)
+        .json(&json!({"post_info": {"privacy_level": "SELF_ONLY"}, "source_info": {"source": "FILE_UPLOAD", "video_size": 4096, "chunk_size": 4096, "total_chunk_count": 1}}))
+        .send()
+        .await;
+    let failed = match outcome {
+        Err(_) => true,
+        Ok(response) => response.bytes().await.is_err(),
+    };
+    assert!(failed, "the client must see a broken answer");
+    assert!(env.sandbox.published().is_empty());
+}
+
+#[tokio::test]
+async fn a_dropped_connection_after_processing_loses_only_the_answer() {
+    let env = start_default().await;
+    let tokens = env.login(ADA).await;
+    env.sandbox.add_fault(rule(
+        FaultEndpoint::VideoInit,
+        None,
+        FaultEffect::DropConnection {
+            after_processing: true,
+        },
+        FaultTimes::Once,
+    ));
+    let outcome = env
+        .http
+        .post(env.url("v2/post/publish/video/init/"))
+        .bearer_auth(&tokens.access)
+        .json(&json!({"post_info": {"privacy_level": "SELF_ONLY"}, "source_info": {"source": "FILE_UPLOAD", "video_size": 4096, "chunk_size": 4096, "total_chunk_count": 1}}))
+        .send()
+        .await;
+    let body = match outcome {
+        Err(_) => None,
+        Ok(response) => response.bytes().await.ok(),
+    };
+    assert!(body.is_none(), "the client must see a broken answer");
+    assert_eq!(
+        env.sandbox.published().len(),
+        1,
+        "the publish exists although its id never arrived"
+    );
+}
+
+#[tokio::test]
+async fn a_chunk_stored_before_the_connection_dropped_is_reported_by_the_progress_header_after_416()
+{
+    let env = start_default().await;
+    let tokens = env.login(ADA).await;
+    let (size, chunk) = (11 * MIB, 5 * MIB);
+    let (_, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", size, chunk)
+        .await;
+    let publish_id = body["data"]["publish_id"].as_str().unwrap().to_owned();
+    let upload_url = body["data"]["upload_url"].as_str().unwrap().to_owned();
+    env.sandbox.add_fault(rule(
+        FaultEndpoint::Upload,
+        None,
+        FaultEffect::DropConnection {
+            after_processing: true,
+        },
+        FaultTimes::Once,
+    ));
+    let bytes = mp4_bytes(size);
+    let lost = env
+        .http
+        .put(&upload_url)
+        .header("Content-Type", "video/mp4")
+        .header("Content-Range", format!("bytes 0-{}/{size}", chunk - 1))
+        .body(bytes[..chunk].to_vec())
+        .send()
+        .await;
+    if let Ok(response) = lost {
+        assert!(
+            response.bytes().await.is_err(),
+            "the answer must be cut off"
+        );
+    }
+    let replay = env
+        .put_chunk(&upload_url, bytes[..chunk].to_vec(), 0, size)
+        .await;
+    assert_eq!(replay.status(), StatusCode::RANGE_NOT_SATISFIABLE);
+    assert_eq!(
+        replay.headers()["content-range"],
+        format!("bytes 0-{}/{size}", chunk - 1).as_str()
+    );
+    let last = env
+        .put_chunk(&upload_url, bytes[chunk..].to_vec(), chunk, size)
+        .await;
+    assert_eq!(last.status(), StatusCode::CREATED);
+    assert_eq!(env.record(&publish_id).transferred_bytes, size as u64);
+}
+
+#[tokio::test]
+async fn a_connection_dropped_mid_upload_stores_nothing() {
+    let env = start_default().await;
+    let tokens = env.login(ADA).await;
+    let (_, body) = env.init_file(&tokens.access, "SELF_ONLY", 4096, 4096).await;
+    let publish_id = body["data"]["publish_id"].as_str().unwrap().to_owned();
+    let upload_url = body["data"]["upload_url"].as_str().unwrap().to_owned();
+    env.sandbox.add_fault(rule(
+        FaultEndpoint::Upload,
+        None,
+        FaultEffect::DropConnection {
+            after_processing: false,
+        },
+        FaultTimes::Once,
+    ));
+    let broken = env
+        .http
+        .put(&upload_url)
+        .header("Content-Type", "video/mp4")
+        .header("Content-Range", "bytes 0-4095/4096")
+        .body(mp4_bytes(4096))
+        .send()
+        .await;
+    let broken = match broken {
+        Err(_) => true,
+        Ok(response) => response.bytes().await.is_err(),
+    };
+    assert!(broken);
+    assert_eq!(env.record(&publish_id).transferred_bytes, 0);
+    assert_eq!(
+        env.put_chunk(&upload_url, mp4_bytes(4096), 0, 4096)
+            .await
+            .status(),
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn an_injected_fail_reason_ends_the_publish_failed_after_processing() {
+    let env = start_default().await;
+    let tokens = env.login(ADA).await;
+    env.sandbox.add_fault(rule(
+        FaultEndpoint::VideoInit,
+        Some(ADA),
+        FaultEffect::FailReason {
+            fail_reason: "spam_risk_text".to_owned(),
+        },
+        FaultTimes::Once,
+    ));
+    let publish_id = env
+        .post_small_video(&tokens.access, "PUBLIC_TO_EVERYONE")
+        .await;
+    env.advance_secs(10);
+    let data = env.status(&tokens.access, &publish_id).await;
+    assert_eq!(data["status"], "FAILED");
+    assert_eq!(data["fail_reason"], "spam_risk_text");
+}
+
+#[tokio::test]
+async fn an_injected_pull_error_fails_the_pull() {
+    let media = media_server().await;
+    let env = start(config_with_media(&media)).await;
+    let tokens = env.login(ADA).await;
+    env.sandbox.add_fault(rule(
+        FaultEndpoint::Pull,
+        None,
+        injected_error("boom", 500),
+        FaultTimes::Once,
+    ));
+    let (_, body) = env
+        .call(
+            &tokens.access,
+            "v2/post/publish/video/init/",
+            Some(json!({"post_info": {"privacy_level": "SELF_ONLY"}, "source_info": {"source": "PULL_FROM_URL", "video_url": format!("{media}/media/video.mp4")}})),
+        )
+        .await;
+    let publish_id = body["data"]["publish_id"].as_str().unwrap().to_owned();
+    let record = env.wait_for(&publish_id, |r| r.status == "FAILED").await;
+    assert_eq!(record.fail_reason.as_deref(), Some("video_pull_failed"));
+}
+
+#[tokio::test]
+async fn faults_come_from_the_configuration_too() {
+    let mut config = test_config();
+    config.faults.push(rule(
+        FaultEndpoint::CreatorInfo,
+        None,
+        injected_error("internal_error", 500),
+        FaultTimes::Always,
+    ));
+    let env = start(config).await;
+    let tokens = env.login(ADA).await;
+    for _ in 0..3 {
+        let (status, _) = env
+            .call(&tokens.access, "v2/post/publish/creator_info/query/", None)
+            .await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
+}
+
+#[tokio::test]
+async fn the_admin_api_adds_lists_and_removes_faults() {
+    let env = start_default().await;
+    let faults = env.sandbox.admin_base_url().join("faults").unwrap();
+    let added: Value = env
+        .http
+        .post(faults.clone())
+        .json(&json!({"endpoint": "status", "creator": "ada.public", "effect": {"kind": "latency", "ms": 1}, "times": {"kind": "probability", "p": 0.5}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = added["id"].as_u64().unwrap();
+    let listed: Value = env
+        .http
+        .get(faults.clone())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed[0]["id"], id);
+    assert_eq!(listed[0]["endpoint"], "status");
+    let one = env
+        .sandbox
+        .admin_base_url()
+        .join(&format!("faults/{id}"))
+        .unwrap();
+    assert_eq!(
+        env.http.delete(one.clone()).send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        env.http.delete(one).send().await.unwrap().status(),
+        StatusCode::NOT_FOUND
+    );
+    env.sandbox.add_fault(rule(
+        FaultEndpoint::Cancel,
+        None,
+        FaultEffect::Latency { ms: 1 },
+        FaultTimes::Always,
+    ));
+    assert_eq!(
+        env.http.delete(faults).send().await.unwrap().status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(env.sandbox.faults().is_empty());
+}
+
+// ---- webhooks ------------------------------------------------------------------------------
+
+fn webhook_config(url: &str, policy: WebhookPolicy) -> SandboxConfig {
+    let mut config = test_config();
+    config.apps[0].webhook_url = Some(url.to_owned());
+    config.webhooks = policy;
+    config
+}
+
+fn no_duplicates() -> WebhookPolicy {
+    WebhookPolicy {
+        duplicate_probability: 0.0,
+        ..WebhookPolicy::default()
+    }
+}
+
+fn verify(delivery: &Delivery, secret: &str) -> Value {
+    let (t, s) = delivery.signature.split_once(',').unwrap();
+    let t: i64 = t.strip_prefix("t=").unwrap().parse().unwrap();
+    assert_eq!(
+        s.strip_prefix("s=").unwrap(),
+        sign_webhook(secret, t, &delivery.body)
+    );
+    serde_json::from_str(&delivery.body).unwrap()
+}
+
+#[tokio::test]
+async fn a_public_post_sends_signed_complete_then_publicly_available_events() {
+    let (url, store) = webhook_sink(0).await;
+    let env = start(webhook_config(&url, no_duplicates())).await;
+    let tokens = env.login(ADA).await;
+    let publish_id = env
+        .post_small_video(&tokens.access, "PUBLIC_TO_EVERYONE")
+        .await;
+    env.advance_secs(10);
+    let deliveries = wait_for_deliveries(&store, 1).await;
+    let secret = env.app.client_secret.expose().to_owned();
+    let complete = verify(&deliveries[0], &secret);
+    assert_eq!(complete["event"], "post.publish.complete");
+    assert_eq!(complete["client_key"], env.app.client_key.as_str());
+    assert_eq!(complete["user_openid"], tokens.open_id.as_str());
+    let content: Value = serde_json::from_str(complete["content"].as_str().unwrap()).unwrap();
+    assert_eq!(content["publish_id"], publish_id.as_str());
+    assert_eq!(content["publish_type"], "DIRECT_PUBLISH");
+    env.advance_secs(60);
+    let deliveries = wait_for_deliveries(&store, 2).await;
+    let public = verify(&deliveries[1], &secret);
+    assert_eq!(public["event"], "post.publish.publicly_available");
+    let content: Value = serde_json::from_str(public["content"].as_str().unwrap()).unwrap();
+    let post_id = content["post_id"].as_str().unwrap();
+    let data = env.status(&tokens.access, &publish_id).await;
+    assert_eq!(
+        data["publicaly_available_post_id"][0]
+            .as_u64()
+            .unwrap()
+            .to_string(),
+        post_id
+    );
+}
+
+#[tokio::test]
+async fn a_failed_delivery_is_retried_after_the_backoff_on_the_shared_clock() {
+    let (url, store) = webhook_sink(1).await;
+    let policy = WebhookPolicy {
+        first_retry_after_ms: 30_000,
+        ..no_duplicates()
+    };
+    let env = start(webhook_config(&url, policy)).await;
+    let tokens = env.login(ADA).await;
+    env.post_small_video(&tokens.access, "SELF_ONLY").await;
+    env.advance_secs(10);
+    let attempts = wait_for_attempts(&store, 1).await;
+    assert!(!attempts[0].accepted, "the first attempt was refused");
+    env.advance_secs(30);
+    let deliveries = wait_for_deliveries(&store, 1).await;
+    assert_eq!(
+        verify(&deliveries[0], env.app.client_secret.expose())["event"],
+        "post.publish.complete"
+    );
+}
+
+#[tokio::test]
+async fn with_a_duplicate_probability_of_one_every_event_arrives_twice() {
+    let (url, store) = webhook_sink(0).await;
+    let policy = WebhookPolicy {
+        duplicate_probability: 1.0,
+        ..WebhookPolicy::default()
+    };
+    let env = start(webhook_config(&url, policy)).await;
+    let tokens = env.login(ADA).await;
+    env.post_small_video(&tokens.access, "SELF_ONLY").await;
+    env.advance_secs(10);
+    let deliveries = wait_for_deliveries(&store, 2).await;
+    assert_eq!(deliveries[0].body, deliveries[1].body);
+}
+
+#[tokio::test]
+async fn revoking_fails_uploads_in_flight_with_auth_removed_and_sends_authorization_removed() {
+    let (url, store) = webhook_sink(0).await;
+    let env = start(webhook_config(&url, no_duplicates())).await;
+    let tokens = env.login(ADA).await;
+    let (_, body) = env.init_file(&tokens.access, "SELF_ONLY", 4096, 4096).await;
+    let publish_id = body["data"]["publish_id"].as_str().unwrap().to_owned();
+    let app = env.app.clone();
+    let (status, _, _) = env
+        .token_call(
+            "v2/oauth/revoke/",
+            &[
+                ("client_key", &app.client_key),
+                ("client_secret", app.client_secret.expose()),
+                ("token", &tokens.access),
+            ],
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let record = env.record(&publish_id);
+    assert_eq!(
+        (record.status.as_str(), record.fail_reason.as_deref()),
+        ("FAILED", Some("auth_removed"))
+    );
+    let deliveries = wait_for_deliveries(&store, 2).await;
+    let events: Vec<Value> = deliveries
+        .iter()
+        .map(|d| verify(d, app.client_secret.expose()))
+        .collect();
+    let removed = events
+        .iter()
+        .find(|e| e["event"] == "authorization.removed")
+        .unwrap();
+    assert_eq!(removed["content"], r#"{"reason":5}"#);
+    assert!(events.iter().any(|e| e["event"] == "post.publish.failed"));
+}
+
+#[tokio::test]
+async fn an_inbox_delivery_sends_inbox_delivered_with_inbox_share() {
+    let (url, store) = webhook_sink(0).await;
+    let env = start(webhook_config(&url, no_duplicates())).await;
+    let tokens = env.login(ADA).await;
+    let (_, body) = env
+        .call(
+            &tokens.access,
+            "v2/post/publish/inbox/video/init/",
+            Some(json!({"source_info": {"source": "FILE_UPLOAD", "video_size": 4096, "chunk_size": 4096, "total_chunk_count": 1}})),
+        )
+        .await;
+    let upload_url = body["data"]["upload_url"].as_str().unwrap();
+    env.put_chunk(upload_url, mp4_bytes(4096), 0, 4096).await;
+    env.advance_secs(10);
+    let deliveries = wait_for_deliveries(&store, 1).await;
+    let event = verify(&deliveries[0], env.app.client_secret.expose());
+    assert_eq!(event["event"], "post.publish.inbox_delivered");
+    let content: Value = serde_json::from_str(event["content"].as_str().unwrap()).unwrap();
+    assert_eq!(content["publish_type"], "INBOX_SHARE");
+}
+
+// ---- state, admin, lifecycle ---------------------------------------------------------------
+
+#[tokio::test]
+async fn only_the_newest_publishes_are_remembered_once_finished() {
+    let env = start(SandboxConfig {
+        max_retained_publishes: 3,
+        ..test_config()
+    })
+    .await;
+    let tokens = env.login(ADA).await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(env.post_small_video(&tokens.access, "SELF_ONLY").await);
+        env.advance_secs(11);
+    }
+    let remembered: Vec<String> = env
+        .sandbox
+        .published()
+        .into_iter()
+        .map(|r| r.publish_id)
+        .collect();
+    assert_eq!(remembered, ids[2..].to_vec());
+}
+
+#[tokio::test]
+async fn the_published_listing_is_the_truth_over_http_too() {
+    let env = start_default().await;
+    let tokens = env.login(ADA).await;
+    let publish_id = env
+        .post_small_video(&tokens.access, "PUBLIC_TO_EVERYONE")
+        .await;
+    env.advance_secs(70);
+    let listing: Vec<tiktok_sandbox::PublishedRecord> = env
+        .http
+        .get(env.sandbox.admin_base_url().join("published").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listing, env.sandbox.published());
+    let record = &listing[0];
+    assert_eq!(record.publish_id, publish_id);
+    assert_eq!(record.status, "PUBLISH_COMPLETE");
+    assert_eq!(record.title.as_deref(), Some("hello #sandbox"));
+    assert_eq!(record.privacy_level.as_deref(), Some("PUBLIC_TO_EVERYONE"));
+    assert_eq!(record.public_post_ids.len(), 1);
+    let creators: Value = env
+        .http
+        .get(env.sandbox.admin_base_url().join("creators").unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        creators.as_array().unwrap().len(),
+        env.sandbox.creators().len()
+    );
+}
+
+#[tokio::test]
+async fn without_an_upload_listener_uploads_go_to_a_separate_path_on_the_api_listener() {
+    let clock = clock::ManualClock::at_fixed_start();
+    let api = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sandbox = tiktok_sandbox::Sandbox::start(test_config(), clock.shared(), api, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        sandbox.upload_base_url(),
+        sandbox.api_base_url().join("upload/").unwrap()
+    );
+    let banner = sandbox.banner();
+    assert!(banner.contains("ada.public") && banner.contains("/upload/"));
+    assert!(!banner.contains(sandbox.config().apps[0].client_secret.expose()));
+    sandbox.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_stops_the_listeners() {
+    let env = start_default().await;
+    let url = env.url("v2/post/publish/creator_info/query/");
+    let http = env.http.clone();
+    env.sandbox.shutdown().await;
+    assert!(http.post(url).send().await.is_err());
+}
