@@ -109,6 +109,15 @@ impl PostgresServer {
         Ok(server)
     }
 
+    /// The local cluster's data directory (`None` for a server from `TOKPOST_TEST_DATABASE_URL`),
+    /// so tests can inspect what reached the disk.
+    #[must_use]
+    pub fn data_dir(&self) -> Option<PathBuf> {
+        self.local
+            .as_ref()
+            .map(|local| local.dir.path().join("data"))
+    }
+
     /// Creates a new empty database and returns its URL.
     ///
     /// # Errors

@@ -30,8 +30,9 @@ struct Harness {
     store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
     sqlite_file: Option<PathBuf>,
+    postgres_url: Option<String>,
     _dir: Option<tempfile::TempDir>,
-    _server: Option<PostgresServer>,
+    server: Option<PostgresServer>,
 }
 
 fn cipher() -> TokenCipher {
@@ -48,8 +49,9 @@ impl Harness {
             store,
             clock: ManualClock::at_fixed_start(),
             sqlite_file: Some(file),
+            postgres_url: None,
             _dir: Some(dir),
-            _server: None,
+            server: None,
         }
     }
 
@@ -63,8 +65,9 @@ impl Harness {
             store,
             clock: ManualClock::at_fixed_start(),
             sqlite_file: None,
+            postgres_url: Some(url),
             _dir: None,
-            _server: Some(server),
+            server: Some(server),
         }
     }
 
@@ -904,6 +907,7 @@ async fn rate_limit_slots_are_shared_and_reopen_with_the_next_window(h: Harness)
 async fn tokens_are_encrypted_at_rest(h: Harness) {
     const ACCESS: &str = "act.PLAINTEXT-ACCESS-7f3a9c";
     const REFRESH: &str = "rft.PLAINTEXT-REFRESH-51d2e8";
+    let logs = capture_logs();
     let ws = h.workspace().await;
     let request = new_account(ws, "creator", ACCESS, REFRESH, h.now());
     let debug = format!("{request:?}");
@@ -917,26 +921,30 @@ async fn tokens_are_encrypted_at_rest(h: Harness) {
     assert_eq!(tokens.access_token.expose_secret(), ACCESS);
     assert_eq!(tokens.refresh_token.expose_secret(), REFRESH);
 
-    if let Some(file) = &h.sqlite_file {
+    let on_disk = if let Some(file) = &h.sqlite_file {
         let mut bytes = std::fs::read(file).unwrap();
         bytes.extend(std::fs::read(file.with_extension("db-wal")).unwrap_or_default());
-        assert!(bytes.len() > 4096, "read the database");
-        for secret in [ACCESS, REFRESH, "PLAINTEXT"] {
-            assert!(
-                !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
-                "{secret} found in the SQLite file"
-            );
-        }
-        assert!(
-            bytes.windows(7).any(|w| w == b"creator"),
-            "the check must see plaintext columns"
-        );
+        bytes
     } else {
-        let store_debug = format!("{:?}", h.store);
-        assert!(!store_debug.contains("PLAINTEXT"));
+        postgres_files_of_this_database(&h).await
+    };
+    assert!(
+        contains(&on_disk, b"creator creator"),
+        "the scan must see the plaintext columns"
+    );
+    for secret in [ACCESS, REFRESH, "PLAINTEXT"] {
+        assert!(
+            !contains(&on_disk, secret.as_bytes()),
+            "{secret} found in the database files"
+        );
     }
-    // Whatever the backend, the columns hold ciphertext only: the store decrypts them back
-    // above, and the disconnected account keeps nothing.
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("accounts"),
+        "the log capture must see the store's statements"
+    );
+    assert!(!logs.contains("PLAINTEXT"), "a token reached the logs");
+    // A disconnected account keeps no tokens at all.
     h.store
         .set_account_status(account.id, AccountStatus::Disconnected, h.now())
         .await
@@ -1142,4 +1150,76 @@ async fn creator_info_snapshots_are_kept_and_the_latest_is_returned(h: Harness) 
         latest.info["privacy_level_options"][0],
         "PUBLIC_TO_EVERYONE"
     );
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[derive(Clone, Default)]
+struct SharedLog(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for SharedLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Every log line of this process at TRACE level (sqlx logs each statement at DEBUG).
+fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOG: std::sync::OnceLock<SharedLog> = std::sync::OnceLock::new();
+    LOG.get_or_init(|| {
+        let log = SharedLog::default();
+        let writer = log.clone();
+        tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .init();
+        log
+    })
+    .0
+    .clone()
+}
+
+/// The heap files and WAL of the story's PostgreSQL database, after a checkpoint wrote them.
+async fn postgres_files_of_this_database(h: &Harness) -> Vec<u8> {
+    use sqlx::Connection as _;
+    let url = h.postgres_url.as_ref().unwrap();
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query("CHECKPOINT").execute(&mut conn).await.unwrap();
+    let oid: sqlx::postgres::types::Oid =
+        sqlx::query_scalar("SELECT oid FROM pg_database WHERE datname = current_database()")
+            .fetch_one(&mut conn)
+            .await
+            .unwrap();
+    let Some(data) = h.server.as_ref().and_then(PostgresServer::data_dir) else {
+        // An external server (TOKPOST_TEST_DATABASE_URL): read the raw column bytes instead.
+        let raw: Vec<(Vec<u8>, Vec<u8>, String)> =
+            sqlx::query_as("SELECT access_token, refresh_token, display_name FROM accounts")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
+        return raw
+            .into_iter()
+            .flat_map(|(a, r, name)| [a, r, name.into_bytes()].concat())
+            .collect();
+    };
+    let mut bytes = Vec::new();
+    for dir in [
+        data.join("base").join(oid.0.to_string()),
+        data.join("pg_wal"),
+    ] {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                bytes.extend(std::fs::read(path).unwrap());
+            }
+        }
+    }
+    bytes
 }
