@@ -300,3 +300,50 @@ proptest! {
         let _ = preflight_reader("mutated.jpg", Cursor::new(bytes), &Limits::default());
     }
 }
+
+/// Found by the `matroska` fuzz target: a CRC-32 element first in the Segment made
+/// matroska-demuxer 0.8.1 loop forever. The probe must answer, whatever the answer is.
+#[test]
+fn matroska_with_a_leading_crc32_does_not_hang_the_probe() {
+    let bytes = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/regressions/matroska_hang_zero_id.webm"),
+    )
+    .unwrap();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let result = probe_bytes(&bytes);
+        done_tx.send(result.is_err()).unwrap();
+    });
+    // Not a timing assertion: a hang never answers; any answer, however slow, passes.
+    assert!(
+        done_rx.recv().unwrap(),
+        "the damaged file must be reported as damage"
+    );
+}
+
+#[test]
+fn webm_with_a_crc32_first_in_the_segment_is_read() {
+    let bytes = fixture("tiny.webm");
+    // The EBML header is followed by the Segment header; put a CRC-32 element (id 0xBF, 4 bytes
+    // of data) first inside the Segment, growing the Segment's declared size to match.
+    let segment = find(&bytes, &[0x18, 0x53, 0x80, 0x67]);
+    let size_len = (bytes[segment + 4].leading_zeros() + 1) as usize;
+    let data_start = segment + 4 + size_len;
+    let mut size = u64::from(bytes[segment + 4]) & ((1u64 << (8 - size_len)) - 1);
+    for byte in &bytes[segment + 5..data_start] {
+        size = (size << 8) | u64::from(*byte);
+    }
+    let mut edited = bytes[..segment + 4].to_vec();
+    let new_size = size + 6;
+    let mut encoded = new_size.to_be_bytes()[8 - size_len..].to_vec();
+    encoded[0] |= 0x80 >> (size_len - 1);
+    edited.extend_from_slice(&encoded);
+    edited.extend_from_slice(&[0xBF, 0x84, 0, 0, 0, 0]);
+    edited.extend_from_slice(&bytes[data_start..]);
+    // SeekHead positions are relative to the Segment data: shifted by 6, they now miss; the
+    // demuxer then has to walk the top-level elements itself, which is what a CRC-32 leads to.
+    let facts = probe_bytes(&edited).unwrap();
+    let video = facts.video.unwrap();
+    assert_eq!(video.codec, VideoCodec::Vp9);
+    assert_eq!((video.display_width(), video.display_height()), (64, 48));
+}

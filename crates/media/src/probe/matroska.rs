@@ -10,6 +10,11 @@ use matroska_demuxer::{DemuxError, MatroskaFile, TrackEntry, TrackType};
 use super::{Container, MediaFacts, ProbeError, VideoCodec, VideoFacts};
 
 const EBML_HEADER_ID: u32 = 0x1A45_DFA3;
+const CRC32_ID: u8 = 0xBF;
+const VOID_ID: u8 = 0xEC;
+/// Reads and seeks `matroska-demuxer` may make while opening a file. A real file's header walk
+/// takes a few thousand; the budget turns any loop inside the crate into an error.
+const DEMUXER_OPERATION_BUDGET: u32 = 1_000_000;
 const SEGMENT_ID: u32 = 0x1853_8067;
 const CLUSTER_ID: u32 = 0x1F43_B675;
 const CLUSTER_TIMESTAMP_ID: u32 = 0xE7;
@@ -27,28 +32,34 @@ pub(super) fn probe<R: Read + Seek>(
 ) -> Result<MediaFacts, ProbeError> {
     let segment = segment_bounds(reader, file_size)?;
     reader.seek(SeekFrom::Start(0))?;
-    let mkv = MatroskaFile::open(&mut *reader).map_err(|err| demux_error(err, file_size))?;
-    let container = match mkv.ebml_header().doc_type() {
-        "webm" => Container::Webm,
-        _ => Container::Matroska,
+    let crc_at_segment_start = {
+        reader.seek(SeekFrom::Start(segment.data_start))?;
+        let mut first = [0u8; 1];
+        reader.read(&mut first)? == 1 && first == [CRC32_ID]
     };
-    let scale_ns = mkv.info().timestamp_scale().get();
-    let duration_s = mkv
-        .info()
-        .duration()
-        .filter(|duration| duration.is_finite() && *duration > 0.0)
-        .map(|duration| duration * scale_ns as f64 / 1e9);
-    let video_track = mkv
-        .tracks()
-        .iter()
-        .find(|track| track.track_type() == TrackType::Video)
-        .cloned();
-    let audio_codec = mkv
-        .tracks()
-        .iter()
-        .find(|track| track.track_type() == TrackType::Audio)
-        .map(|track| audio_codec_name(track.codec_id()));
-    drop(mkv);
+    let mut guarded = GuardedReader {
+        inner: &mut *reader,
+        pos: 0,
+        operations_left: DEMUXER_OPERATION_BUDGET,
+        void_at: crc_at_segment_start.then_some(segment.data_start),
+    };
+    guarded.seek(SeekFrom::Start(0))?;
+    let header = MatroskaFile::open(&mut guarded).map(|mkv| Header::of(&mkv));
+    let Header {
+        container,
+        scale_ns,
+        duration_s,
+        video_track,
+        audio_codec,
+    } = header.map_err(|err| {
+        if guarded.operations_left == 0 {
+            ProbeError::malformed(
+                "Matroska: the header walk did not end (looping element structure)",
+            )
+        } else {
+            demux_error(err, file_size)
+        }
+    })?;
 
     let video = match video_track {
         Some(track) => Some(video_facts(reader, &track, segment, scale_ns)?),
@@ -62,6 +73,92 @@ pub(super) fn probe<R: Read + Seek>(
         audio_codec,
         image: None,
     })
+}
+
+/// What the probe keeps from `matroska-demuxer`'s view of the header.
+struct Header {
+    container: Container,
+    scale_ns: u64,
+    duration_s: Option<f64>,
+    video_track: Option<TrackEntry>,
+    audio_codec: Option<String>,
+}
+
+impl Header {
+    fn of<R: Read + Seek>(mkv: &MatroskaFile<R>) -> Self {
+        let scale_ns = mkv.info().timestamp_scale().get();
+        Self {
+            container: match mkv.ebml_header().doc_type() {
+                "webm" => Container::Webm,
+                _ => Container::Matroska,
+            },
+            scale_ns,
+            duration_s: mkv
+                .info()
+                .duration()
+                .filter(|duration| duration.is_finite() && *duration > 0.0)
+                .map(|duration| duration * scale_ns as f64 / 1e9),
+            video_track: mkv
+                .tracks()
+                .iter()
+                .find(|track| track.track_type() == TrackType::Video)
+                .cloned(),
+            audio_codec: mkv
+                .tracks()
+                .iter()
+                .find(|track| track.track_type() == TrackType::Audio)
+                .map(|track| audio_codec_name(track.codec_id())),
+        }
+    }
+}
+
+/// The reader `matroska-demuxer` sees: counts its reads and seeks against a budget, and shows a
+/// CRC-32 element at the very start of the Segment as a Void element of the same size.
+///
+/// Why: matroska-demuxer 0.8.1's `search_seek_head` answers a leading CRC-32 with `continue`
+/// after seeking back to the Segment start, so it loops forever on a valid file (found by the
+/// `matroska` fuzz target; regression test in tests/fixtures.rs). A Void element is skipped the
+/// same way but ends the search, and the CRC-32 is of no use to the probe anyway.
+struct GuardedReader<'r, R> {
+    inner: &'r mut R,
+    pos: u64,
+    operations_left: u32,
+    void_at: Option<u64>,
+}
+
+impl<R> GuardedReader<'_, R> {
+    fn spend(&mut self) -> std::io::Result<()> {
+        self.operations_left = self.operations_left.checked_sub(1).ok_or_else(|| {
+            std::io::Error::other("Matroska header walk exceeded its operation budget")
+        })?;
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for GuardedReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.spend()?;
+        let n = self.inner.read(buf)?;
+        if let Some(at) = self.void_at
+            && let Some(index) = at
+                .checked_sub(self.pos)
+                .and_then(|offset| usize::try_from(offset).ok())
+            && index < n
+            && let Some(byte) = buf.get_mut(index)
+        {
+            *byte = VOID_ID;
+        }
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+impl<R: Seek> Seek for GuardedReader<'_, R> {
+    fn seek(&mut self, to: SeekFrom) -> std::io::Result<u64> {
+        self.spend()?;
+        self.pos = self.inner.seek(to)?;
+        Ok(self.pos)
+    }
 }
 
 fn video_facts<R: Read + Seek>(

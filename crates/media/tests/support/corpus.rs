@@ -1,7 +1,7 @@
 //! Finds or generates the ffmpeg test corpus (tests/corpus/generate.sh), once per script
 //! version, safely when several test processes ask at the same time (nextest runs each test in
-//! its own process): each generates into a private directory and renames it into place; the
-//! loser of the race discards its copy.
+//! its own process): an exclusive file lock makes the others wait for the first, which generates
+//! into a private directory and renames it into place, so no one ever sees a half-written corpus.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -35,6 +35,11 @@ pub(crate) fn corpus_dir(target_tmp: &Path) -> PathBuf {
         return dir;
     }
     std::fs::create_dir_all(target_tmp).unwrap();
+    let lock = std::fs::File::create(target_tmp.join("media-corpus.lock")).unwrap();
+    lock.lock().unwrap();
+    if dir.is_dir() {
+        return dir;
+    }
     let staging = target_tmp.join(format!("media-corpus-staging-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     let output = Command::new("bash")
@@ -48,10 +53,7 @@ pub(crate) fn corpus_dir(target_tmp: &Path) -> PathBuf {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );
-    if std::fs::rename(&staging, &dir).is_err() {
-        // Another process renamed its copy first.
-        let _ = std::fs::remove_dir_all(&staging);
-    }
+    std::fs::rename(&staging, &dir).unwrap();
     assert!(
         dir.is_dir(),
         "corpus directory {} missing after generation",
