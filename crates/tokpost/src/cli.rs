@@ -24,6 +24,49 @@ pub enum Command {
     },
     /// Run the built-in TikTok sandbox: a local TikTok speaking the real wire format.
     Sandbox(SandboxArgs),
+    /// The service's configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the merged configuration (defaults, file, environment, flags), secrets redacted.
+    Print(ConfigArgs),
+}
+
+/// Where the service's configuration comes from, beside defaults and `TOKPOST_…` variables.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    /// A TOML configuration file (`tokpost.example.toml` lists every key).
+    #[arg(long = "config", value_name = "FILE", env = "TOKPOST_CONFIG")]
+    pub file: Option<PathBuf>,
+    /// Overrides `data_dir`.
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Overrides `database_url`.
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
+}
+
+impl ConfigArgs {
+    /// The configuration layers these arguments name.
+    #[must_use]
+    pub fn sources(&self) -> crate::config::Sources {
+        let mut flags = Vec::new();
+        if let Some(dir) = &self.data_dir {
+            flags.push(("data_dir", dir.display().to_string()));
+        }
+        if let Some(url) = &self.database_url {
+            flags.push(("database_url", url.clone()));
+        }
+        crate::config::Sources {
+            file: self.file.clone(),
+            flags,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -7,6 +7,7 @@
 
 pub mod cli;
 mod commands;
+pub mod config;
 
 use std::process::ExitCode;
 

@@ -1,6 +1,7 @@
 //! One module per subcommand. Each takes its parsed arguments and returns the exit code.
 
 mod check;
+mod config;
 mod errors;
 mod sandbox;
 
@@ -13,5 +14,6 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Check(args) => check::run(&args),
         Command::Errors { command } => errors::run(command),
         Command::Sandbox(args) => sandbox::run(args),
+        Command::Config { command } => config::run(&command),
     }
 }

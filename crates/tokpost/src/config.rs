@@ -1,0 +1,655 @@
+//! The service's configuration: one typed tree, layered and safe to print.
+//!
+//! Layers, later wins: built-in defaults, a TOML file (`--config FILE`, `TOKPOST_CONFIG`, or
+//! `tokpost.toml` in the working directory when it exists), `TOKPOST_…` environment variables
+//! (nested keys joined by `__`: `TOKPOST_TIKTOK__CLIENT_KEY` sets `tiktok.client_key`), then
+//! command-line flags. `tokpost.example.toml` at the repository root lists every key with its
+//! variable and default; a test keeps the two in step.
+//!
+//! Secrets (`token_key`, `tiktok.client_secret`) are [`Secret`]s: their `Debug` and their
+//! serialised form are redacted, so `tokpost config print` and logs cannot leak them.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use url::Url;
+
+/// Prefix of every environment variable tokpost reads.
+pub const ENV_PREFIX: &str = "TOKPOST_";
+
+/// The file read when neither `--config` nor `TOKPOST_CONFIG` names one and it exists.
+pub const DEFAULT_CONFIG_FILE: &str = "tokpost.toml";
+
+/// What `serialize` prints in place of a secret that is set.
+const REDACTED: &str = "<redacted>";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where tokpost keeps its SQLite database, the generated token key and uploaded media.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; empty means the SQLite file `tokpost.db` in `data_dir`.
+    pub database_url: String,
+    /// Base64 of the 32-byte key that encrypts TikTok tokens at rest; empty means a key
+    /// generated on first start into `data_dir/token.key` (mode 0600).
+    pub token_key: Secret,
+    /// The HTTP API and dashboard.
+    pub http: HttpConfig,
+    /// The TikTok app tokpost acts as.
+    pub tiktok: TikTokSettings,
+    /// Publishing policy.
+    pub publishing: PublishingConfig,
+}
+
+/// The HTTP API and dashboard.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpConfig {
+    /// Address the API and dashboard listen on.
+    pub listen: SocketAddr,
+    /// The URL users and TikTok reach tokpost at; the OAuth redirect URI and links are built
+    /// from it. Empty means `http://<listen>/`.
+    pub public_base_url: String,
+}
+
+/// The TikTok app tokpost acts as.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TikTokSettings {
+    /// The app's client key. Empty (with an empty secret) runs against the built-in sandbox.
+    pub client_key: String,
+    /// The app's client secret.
+    pub client_secret: Secret,
+    /// The redirect URI registered for the app; empty means
+    /// `<public_base_url>v1/oauth/tiktok/callback`.
+    pub redirect_uri: String,
+    /// Base URL of the Content Posting and OAuth API (TikTok's, a TikTok-compatible server's,
+    /// or the sandbox's).
+    pub api_base_url: String,
+    /// Base URL of the authorization (consent) page.
+    pub authorize_base_url: String,
+    /// Whether TikTok has audited the app. Unaudited apps may post only `SELF_ONLY` to
+    /// private accounts, and for at most 5 creators a day.
+    pub audited: bool,
+    /// Whether the app is registered as a desktop app (TikTok then requires PKCE with its hex
+    /// S256 challenge).
+    pub desktop_app: bool,
+    /// URL prefixes verified for the app in TikTok's developer portal; PULL_FROM_URL media must
+    /// start with one of them.
+    pub verified_url_prefixes: Vec<String>,
+    /// Posts per creator per rolling 24 h before TikTok says `spam_risk_too_many_posts`
+    /// ("typically around 15", shared by every app); lowered per creator when TikTok says so
+    /// earlier.
+    pub daily_post_cap: u32,
+    /// Whole-request timeout for API calls, in seconds.
+    pub request_timeout_secs: u64,
+}
+
+/// Publishing policy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PublishingConfig {
+    /// A post that fell due while tokpost was down is still published if it is at most this
+    /// late, in seconds; later than that it is marked `missed` and the user is told.
+    pub late_grace_secs: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from(".tokpost"),
+            database_url: String::new(),
+            token_key: Secret::default(),
+            http: HttpConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+                public_base_url: String::new(),
+            },
+            tiktok: TikTokSettings {
+                client_key: String::new(),
+                client_secret: Secret::default(),
+                redirect_uri: String::new(),
+                api_base_url: tiktok::config::PRODUCTION_API_BASE_URL.to_owned(),
+                authorize_base_url: tiktok::config::PRODUCTION_AUTHORIZE_BASE_URL.to_owned(),
+                audited: false,
+                desktop_app: false,
+                verified_url_prefixes: Vec::new(),
+                daily_post_cap: 15,
+                request_timeout_secs: 30,
+            },
+            publishing: PublishingConfig {
+                late_grace_secs: 3600,
+            },
+        }
+    }
+}
+
+/// Where the configuration comes from, beside the defaults and the environment.
+#[derive(Debug, Clone, Default)]
+pub struct Sources {
+    /// The TOML file named on the command line or by `TOKPOST_CONFIG`.
+    pub file: Option<PathBuf>,
+    /// Flag overrides, applied last: `(dotted key, value)`.
+    pub flags: Vec<(&'static str, String)>,
+}
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A named configuration file does not exist.
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    /// A value has the wrong type, a key is unknown, or a file is not valid TOML. The message
+    /// names the key and the layer it came from.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// Two settings contradict each other, or a value is out of range.
+    #[error("invalid configuration: {field}: {problem}")]
+    Inconsistent {
+        /// The dotted key.
+        field: &'static str,
+        /// What is wrong, with the value seen.
+        problem: String,
+    },
+}
+
+impl Config {
+    /// Loads the layered configuration: defaults, the file, `TOKPOST_…` variables, flags.
+    ///
+    /// # Errors
+    /// A named file that is missing, a value of the wrong type, an unknown key, or settings
+    /// that contradict each other; each message names the key.
+    pub fn load(sources: &Sources) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match &sources.file {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.clone())),
+            Some(path) => figment = figment.merge(Toml::file_exact(path)),
+            None if Path::new(DEFAULT_CONFIG_FILE).exists() => {
+                figment = figment.merge(Toml::file_exact(DEFAULT_CONFIG_FILE));
+            }
+            None => {}
+        }
+        figment = figment.merge(environment());
+        for (key, value) in &sources.flags {
+            figment = figment.merge(Serialized::default(key, value));
+        }
+        let config: Config = figment
+            .extract()
+            .map_err(|error| ConfigError::Invalid(describe(&error)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let has_key = !self.tiktok.client_key.trim().is_empty();
+        let has_secret = self.tiktok.client_secret.is_set();
+        if has_key != has_secret {
+            return Err(ConfigError::Inconsistent {
+                field: if has_key {
+                    "tiktok.client_secret"
+                } else {
+                    "tiktok.client_key"
+                },
+                problem: "client key and client secret must be set together (or both left \
+                          empty to use the built-in sandbox)"
+                    .to_owned(),
+            });
+        }
+        if self.tiktok.daily_post_cap == 0 {
+            return Err(ConfigError::Inconsistent {
+                field: "tiktok.daily_post_cap",
+                problem: "must be at least 1 (measured 0)".to_owned(),
+            });
+        }
+        if self.tiktok.request_timeout_secs == 0 {
+            return Err(ConfigError::Inconsistent {
+                field: "tiktok.request_timeout_secs",
+                problem: "must be at least 1 second (measured 0)".to_owned(),
+            });
+        }
+        for (field, text) in [
+            ("tiktok.api_base_url", &self.tiktok.api_base_url),
+            ("tiktok.authorize_base_url", &self.tiktok.authorize_base_url),
+        ] {
+            absolute_http_url(field, text)?;
+        }
+        for prefix in &self.tiktok.verified_url_prefixes {
+            let parsed = Url::parse(prefix).map_err(|error| ConfigError::Inconsistent {
+                field: "tiktok.verified_url_prefixes",
+                problem: format!("`{prefix}` is not a URL ({error})"),
+            })?;
+            if parsed.scheme() != "https" {
+                return Err(ConfigError::Inconsistent {
+                    field: "tiktok.verified_url_prefixes",
+                    problem: format!(
+                        "`{prefix}` must be https: TikTok only pulls media over https"
+                    ),
+                });
+            }
+        }
+        self.public_base_url()?;
+        Ok(())
+    }
+
+    /// Whether no TikTok app credentials are configured, so tokpost runs against its built-in
+    /// sandbox.
+    #[must_use]
+    pub fn uses_sandbox(&self) -> bool {
+        self.tiktok.client_key.trim().is_empty()
+    }
+
+    /// The database URL, defaulting to the SQLite file in the data directory.
+    #[must_use]
+    pub fn database_url(&self) -> String {
+        if self.database_url.trim().is_empty() {
+            format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("tokpost.db").display()
+            )
+        } else {
+            self.database_url.clone()
+        }
+    }
+
+    /// The public base URL, ending in `/`.
+    ///
+    /// # Errors
+    /// When `http.public_base_url` is set but not an absolute http(s) URL.
+    pub fn public_base_url(&self) -> Result<Url, ConfigError> {
+        let text = if self.http.public_base_url.trim().is_empty() {
+            format!("http://{}/", self.http.listen)
+        } else {
+            self.http.public_base_url.clone()
+        };
+        absolute_http_url("http.public_base_url", &text)
+    }
+
+    /// The TikTok API base URL, ending in `/`.
+    ///
+    /// # Errors
+    /// When `tiktok.api_base_url` is not an absolute http(s) URL.
+    pub fn api_base_url(&self) -> Result<Url, ConfigError> {
+        absolute_http_url("tiktok.api_base_url", &self.tiktok.api_base_url)
+    }
+
+    /// The TikTok authorize page base URL, ending in `/`.
+    ///
+    /// # Errors
+    /// When `tiktok.authorize_base_url` is not an absolute http(s) URL.
+    pub fn authorize_base_url(&self) -> Result<Url, ConfigError> {
+        absolute_http_url("tiktok.authorize_base_url", &self.tiktok.authorize_base_url)
+    }
+
+    /// The OAuth redirect URI: configured, or derived from the public base URL.
+    ///
+    /// # Errors
+    /// When the public base URL is invalid.
+    pub fn redirect_uri(&self) -> Result<String, ConfigError> {
+        if !self.tiktok.redirect_uri.trim().is_empty() {
+            return Ok(self.tiktok.redirect_uri.clone());
+        }
+        Ok(format!(
+            "{}v1/oauth/tiktok/callback",
+            self.public_base_url()?
+        ))
+    }
+
+    /// The merged configuration as TOML, secrets redacted.
+    ///
+    /// # Errors
+    /// Never for a loaded configuration; kept fallible because serialisation is.
+    pub fn to_redacted_toml(&self) -> Result<String, ConfigError> {
+        let value = figment::value::Value::serialize(self)
+            .map_err(|error| ConfigError::Invalid(error.to_string()))?;
+        let mut text = String::new();
+        render_toml(&value, &mut Vec::new(), &mut text);
+        Ok(text)
+    }
+}
+
+/// Parses an absolute http(s) URL and makes its path end in `/`, so that joining relative
+/// paths onto it keeps the last segment.
+fn absolute_http_url(field: &'static str, text: &str) -> Result<Url, ConfigError> {
+    let mut url = Url::parse(text).map_err(|error| ConfigError::Inconsistent {
+        field,
+        problem: format!("`{text}` is not an absolute URL ({error})"),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(ConfigError::Inconsistent {
+            field,
+            problem: format!("`{text}` must be http or https"),
+        });
+    }
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    Ok(url)
+}
+
+/// `TOKPOST_…` variables that name configuration keys. Variables of the same prefix that are
+/// not configuration (`TOKPOST_LOG`, `TOKPOST_CONFIG`, the sandbox command's own) are left out
+/// so that they cannot trip the unknown-key check.
+fn environment() -> Env {
+    // figment filters before it splits nested keys, so sections still end in `__` here.
+    Env::prefixed(ENV_PREFIX)
+        .filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            matches!(key.as_str(), "data_dir" | "database_url" | "token_key")
+                || ["http__", "tiktok__", "publishing__"]
+                    .iter()
+                    .any(|section| key.starts_with(section))
+        })
+        .split("__")
+}
+
+/// figment's error with every layer's complaint, one per line, naming key and source.
+fn describe(error: &figment::Error) -> String {
+    error
+        .clone()
+        .into_iter()
+        .map(|error| error.to_string())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Renders a figment value tree as TOML: scalars first, then one table per section.
+fn render_toml(value: &figment::value::Value, path: &mut Vec<String>, out: &mut String) {
+    use figment::value::Value;
+    let Value::Dict(_, dict) = value else {
+        return;
+    };
+    let (tables, scalars): (Vec<_>, Vec<_>) = dict
+        .iter()
+        .partition(|(_, value)| matches!(value, Value::Dict(..)));
+    if !path.is_empty() && !scalars.is_empty() {
+        out.push_str(&format!("\n[{}]\n", path.join(".")));
+    }
+    for (key, value) in scalars {
+        out.push_str(&format!("{key} = {}\n", toml_scalar(value)));
+    }
+    for (key, value) in tables {
+        path.push(key.clone());
+        render_toml(value, path, out);
+        path.pop();
+    }
+}
+
+fn toml_scalar(value: &figment::value::Value) -> String {
+    use figment::value::Value;
+    match value {
+        Value::String(_, text) => serde_json::to_string(text).unwrap_or_else(|_| "\"\"".to_owned()),
+        Value::Char(_, c) => serde_json::to_string(&c.to_string()).unwrap_or_default(),
+        Value::Bool(_, b) => b.to_string(),
+        Value::Num(_, num) => num
+            .to_u128()
+            .map(|n| n.to_string())
+            .or_else(|| num.to_i128().map(|n| n.to_string()))
+            .or_else(|| num.to_f64().map(|n| n.to_string()))
+            .unwrap_or_default(),
+        Value::Empty(..) => "\"\"".to_owned(),
+        Value::Array(_, items) => format!(
+            "[{}]",
+            items.iter().map(toml_scalar).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Dict(..) => "{}".to_owned(),
+    }
+}
+
+/// A configured secret: redacted in `Debug` and when serialised, exposed only on purpose.
+#[derive(Clone, Default)]
+pub struct Secret(Option<SecretString>);
+
+impl Secret {
+    /// Whether a non-empty value is set.
+    #[must_use]
+    pub fn is_set(&self) -> bool {
+        self.0
+            .as_ref()
+            .is_some_and(|secret| !secret.expose_secret().trim().is_empty())
+    }
+
+    /// The secret, when set.
+    #[must_use]
+    pub fn get(&self) -> Option<&SecretString> {
+        self.0.as_ref().filter(|_| self.is_set())
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.is_set() { REDACTED } else { "<unset>" })
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(if self.is_set() { REDACTED } else { "" })
+    }
+}
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        // The redacted marker is what serialising the defaults produces for a set secret; it
+        // never stands for a real value.
+        if text.is_empty() || text == REDACTED {
+            Ok(Self(None))
+        } else {
+            Ok(Self(Some(SecretString::from(text))))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Loads with `vars` set and `file` written, inside a figment jail: a private working
+    /// directory and environment, so tests cannot see each other's variables.
+    fn load_in_jail(
+        file: Option<&str>,
+        vars: &[(&str, &str)],
+        flags: Vec<(&'static str, String)>,
+    ) -> Result<Config, ConfigError> {
+        let mut loaded = None;
+        #[allow(clippy::result_large_err)] // figment's own signature
+        figment::Jail::expect_with(|jail| {
+            for (name, value) in vars {
+                jail.set_env(name, value);
+            }
+            let file = match file {
+                Some(text) => {
+                    jail.create_file("custom.toml", text)?;
+                    Some(PathBuf::from("custom.toml"))
+                }
+                None => None,
+            };
+            loaded = Some(Config::load(&Sources { file, flags }));
+            Ok(())
+        });
+        loaded.expect("the jail ran")
+    }
+
+    fn load_with(file: Option<&str>, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        load_in_jail(file, vars, Vec::new())
+    }
+
+    #[test]
+    fn defaults_run_on_sqlite_in_the_data_dir_against_the_sandbox() {
+        let config = load_with(None, &[]).expect("defaults load");
+        assert!(config.uses_sandbox());
+        assert_eq!(
+            config.database_url(),
+            "sqlite://.tokpost/tokpost.db?mode=rwc"
+        );
+        assert_eq!(
+            config.redirect_uri().expect("derived"),
+            "http://127.0.0.1:8080/v1/oauth/tiktok/callback"
+        );
+        assert_eq!(config.publishing.late_grace_secs, 3600);
+        assert_eq!(config.tiktok.daily_post_cap, 15);
+        assert!(!config.tiktok.audited);
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_nested_keys_use_double_underscores() {
+        let config = load_with(
+            Some("[tiktok]\ndaily_post_cap = 12\naudited = true\n"),
+            &[
+                ("TOKPOST_TIKTOK__DAILY_POST_CAP", "9"),
+                ("TOKPOST_PUBLISHING__LATE_GRACE_SECS", "60"),
+                ("TOKPOST_LOG", "debug"),
+            ],
+        )
+        .expect("loads");
+        assert_eq!(config.tiktok.daily_post_cap, 9, "env beats file");
+        assert!(config.tiktok.audited, "file beats defaults");
+        assert_eq!(config.publishing.late_grace_secs, 60);
+    }
+
+    #[test]
+    fn flags_override_everything() {
+        let config = load_in_jail(
+            None,
+            &[("TOKPOST_DATA_DIR", "/from/env")],
+            vec![("data_dir", "/from/flag".to_owned())],
+        )
+        .expect("loads");
+        assert_eq!(config.data_dir, PathBuf::from("/from/flag"));
+    }
+
+    #[test]
+    fn an_unknown_key_in_the_file_is_named_in_the_error() {
+        let error =
+            load_with(Some("[tiktok]\nclient_kee = \"x\"\n"), &[]).expect_err("typo refused");
+        assert!(error.to_string().contains("client_kee"), "{error}");
+    }
+
+    #[test]
+    fn a_wrongly_typed_value_names_its_key() {
+        let error =
+            load_with(None, &[("TOKPOST_TIKTOK__DAILY_POST_CAP", "many")]).expect_err("refused");
+        let message = error.to_string().to_lowercase();
+        assert!(message.contains("tiktok.daily_post_cap"), "{error}");
+        assert!(message.contains("environment"), "names the layer: {error}");
+        assert!(message.contains("\"many\""), "names the value: {error}");
+    }
+
+    #[test]
+    fn a_client_key_without_a_secret_is_refused_naming_the_missing_one() {
+        let error =
+            load_with(None, &[("TOKPOST_TIKTOK__CLIENT_KEY", "aw123")]).expect_err("refused");
+        assert!(
+            error.to_string().contains("tiktok.client_secret"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn pull_prefixes_must_be_https() {
+        let error = load_with(
+            Some("[tiktok]\nverified_url_prefixes = [\"http://media.example.com/v/\"]\n"),
+            &[],
+        )
+        .expect_err("refused");
+        assert!(error.to_string().contains("must be https"), "{error}");
+    }
+
+    #[test]
+    fn a_named_file_that_does_not_exist_is_an_error_not_a_silent_default() {
+        let error = Config::load(&Sources {
+            file: Some(PathBuf::from("/nonexistent/tokpost.toml")),
+            flags: Vec::new(),
+        })
+        .expect_err("refused");
+        assert!(matches!(error, ConfigError::MissingFile(_)));
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_or_in_the_printed_configuration() {
+        let config = load_with(
+            None,
+            &[
+                ("TOKPOST_TIKTOK__CLIENT_KEY", "aw-client-key"),
+                ("TOKPOST_TIKTOK__CLIENT_SECRET", "s3cr3t-client-secret"),
+                ("TOKPOST_TOKEN_KEY", "c2VjcmV0LXRva2VuLWtleQ=="),
+            ],
+        )
+        .expect("loads");
+        let printed = config.to_redacted_toml().expect("renders");
+        let debug = format!("{config:?}");
+        for secret in ["s3cr3t-client-secret", "c2VjcmV0LXRva2VuLWtleQ=="] {
+            assert!(!printed.contains(secret), "{printed}");
+            assert!(!debug.contains(secret), "{debug}");
+        }
+        assert!(
+            printed.contains("client_secret = \"<redacted>\""),
+            "{printed}"
+        );
+        assert!(
+            printed.contains("client_key = \"aw-client-key\""),
+            "{printed}"
+        );
+        assert_eq!(
+            config
+                .tiktok
+                .client_secret
+                .get()
+                .map(|s| s.expose_secret().to_owned()),
+            Some("s3cr3t-client-secret".to_owned())
+        );
+    }
+
+    #[test]
+    fn the_printed_configuration_loads_back_to_the_same_values() {
+        let config =
+            load_with(Some("[tiktok]\naudited = true\ndaily_post_cap = 7\n"), &[]).expect("loads");
+        let printed = config.to_redacted_toml().expect("renders");
+        let reloaded = load_with(Some(&printed), &[]).expect("printed config loads");
+        assert_eq!(reloaded.to_redacted_toml().expect("renders"), printed);
+    }
+
+    /// Every key of the configuration appears in `tokpost.example.toml` with its environment
+    /// variable, so the example cannot fall behind the code.
+    #[test]
+    fn the_example_file_lists_every_key_with_its_variable() {
+        let example = include_str!("../../../tokpost.example.toml");
+        let printed = Config::default().to_redacted_toml().expect("renders");
+        let mut section = String::new();
+        for line in printed.lines() {
+            if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+                section = name.to_owned();
+                assert!(
+                    example.contains(line),
+                    "section {line} missing from the example"
+                );
+                continue;
+            }
+            let Some((key, _)) = line.split_once(" = ") else {
+                continue;
+            };
+            let dotted = if section.is_empty() {
+                key.to_owned()
+            } else {
+                format!("{section}.{key}")
+            };
+            let variable = format!("{ENV_PREFIX}{}", dotted.replace('.', "__").to_uppercase());
+            assert!(
+                example.contains(&format!("{key} = ")) && example.contains(&variable),
+                "{dotted} (variable {variable}) missing from tokpost.example.toml"
+            );
+        }
+        let from_example = load_with(Some(example), &[]).expect("the example loads as is");
+        assert_eq!(
+            from_example.to_redacted_toml().expect("renders"),
+            printed,
+            "the example's values are the defaults"
+        );
+    }
+}
