@@ -347,3 +347,17 @@ fn webm_with_a_crc32_first_in_the_segment_is_read() {
     assert_eq!(video.codec, VideoCodec::Vp9);
     assert_eq!((video.display_width(), video.display_height()), (64, 48));
 }
+
+#[test]
+fn a_file_of_a_million_empty_boxes_is_refused() {
+    let mut bytes = fixture("tiny_faststart.mp4")[..32].to_vec();
+    let empty_box = [0u8, 0, 0, 8, b'f', b'r', b'e', b'e'];
+    for _ in 0..1_000_001 {
+        bytes.extend_from_slice(&empty_box);
+    }
+    let err = probe_bytes(&bytes).unwrap_err();
+    assert!(
+        matches!(&err, ProbeError::Malformed { what } if what.contains("top-level boxes")),
+        "{err}"
+    );
+}

@@ -363,3 +363,13 @@ proptest! {
         prop_assert_eq!(CaptionFingerprint::of(&spaced), CaptionFingerprint::of(&plain));
     }
 }
+
+#[test]
+fn matroska_is_rejected_for_its_container_and_judged_as_a_video_too() {
+    let mut facts = video(VideoCodec::H264, 720, 1280, 15.0, 10.0);
+    facts.container = Container::Matroska;
+    assert_eq!(
+        codes(&check_facts(&facts, &Limits::default())),
+        ["container_unsupported", "frame_rate_out_of_range"]
+    );
+}

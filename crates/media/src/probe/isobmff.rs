@@ -21,6 +21,9 @@ const MOOV_CAP: u64 = 64 * 1024 * 1024;
 const MOOF_CAP: u64 = 16 * 1024 * 1024;
 /// `ftyp` and `sidx` are small; a large one is hostile.
 const SMALL_BOX_CAP: u64 = 4 * 1024 * 1024;
+/// Top-level boxes walked at most: a fragmented 10-minute 60 fps file with one fragment per
+/// frame has 72 000; a file of millions of empty boxes is hostile, not media.
+const MAX_TOP_LEVEL_BOXES: usize = 1_000_000;
 /// Frame durations that differ by more than this ratio make a variable frame rate.
 const VFR_TOLERANCE: f64 = 1.05;
 
@@ -64,8 +67,15 @@ pub(super) fn probe<R: Read + Seek>(
 ) -> Result<MediaFacts, ProbeError> {
     let mut walk = Walk::default();
     let mut pos = 0u64;
+    let mut boxes = 0usize;
     // A file's trailing padding shorter than a box header is not damage.
     while file_size.saturating_sub(pos) >= 8 {
+        boxes += 1;
+        if boxes > MAX_TOP_LEVEL_BOXES {
+            return Err(ProbeError::malformed(format!(
+                "more than {MAX_TOP_LEVEL_BOXES} top-level boxes"
+            )));
+        }
         let header = read_header(reader, pos, file_size)?;
         match &header.kind {
             b"ftyp" => {

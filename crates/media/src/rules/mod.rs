@@ -32,14 +32,21 @@ pub fn check_facts(facts: &MediaFacts, limits: &Limits) -> Vec<Problem> {
     match facts.container {
         Container::Mp4 | Container::Mov | Container::Webm => video::check(facts, limits),
         container if container.is_still_image() => photo::check(facts),
-        container => vec![
-            Problem::error(
-                ProblemCode::ContainerUnsupported,
-                format!("{} files are not accepted by TikTok (videos: MP4, MOV or WebM; photos: JPEG or WebP)", container_label(container)),
-                fix_for_container(container),
-            )
-            .measured(container.name(), "mp4, mov, webm (video); jpeg, webp (photo)"),
-        ],
+        container => {
+            let mut problems = vec![
+                Problem::error(
+                    ProblemCode::ContainerUnsupported,
+                    format!("{} files are not accepted by TikTok (videos: MP4, MOV or WebM; photos: JPEG or WebP)", container_label(container)),
+                    fix_for_container(container),
+                )
+                .measured(container.name(), "mp4, mov, webm (video); jpeg, webp (photo)"),
+            ];
+            // A Matroska or 3GP file was probed in full: say what else a remux would not fix.
+            if facts.video.is_some() {
+                problems.extend(video::check(facts, limits));
+            }
+            problems
+        }
     }
 }
 
