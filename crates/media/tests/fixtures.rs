@@ -361,3 +361,35 @@ fn a_file_of_a_million_empty_boxes_is_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn extended_webp_takes_its_size_from_the_vp8x_chunk() {
+    // RIFF header, then a VP8X chunk: flags, 3 reserved bytes, width-1 and height-1 in 24 bits.
+    let mut bytes = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\x10\0\0\0".to_vec();
+    bytes.extend_from_slice(&[0x37, 0x04, 0x00, 0x7F, 0x07, 0x00]); // 1080 x 1920
+    let riff_size = (bytes.len() - 8) as u32;
+    bytes[4..8].copy_from_slice(&riff_size.to_le_bytes());
+    let facts = probe_bytes(&bytes).unwrap();
+    assert_eq!(facts.container, Container::Webp);
+    let image = facts.image.unwrap();
+    assert_eq!(image.webp_kind, Some(media::probe::WebpKind::Extended));
+    assert_eq!((image.pixel_width, image.pixel_height), (1080, 1920));
+}
+
+#[test]
+fn webp_whose_riff_chunk_runs_past_the_end_is_truncation() {
+    let mut bytes = b"RIFF\0\0\0\0WEBPVP8X\x0a\0\0\0\x10\0\0\0".to_vec();
+    bytes.extend_from_slice(&[0x37, 0x04, 0x00, 0x7F, 0x07, 0x00]);
+    bytes[4..8].copy_from_slice(&1000u32.to_le_bytes());
+    let err = probe_bytes(&bytes).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ProbeError::Truncated {
+                claimed_end: 1008,
+                ..
+            }
+        ),
+        "{err}"
+    );
+}

@@ -5,7 +5,11 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let verdict = media::preflight_reader("fuzz", std::io::Cursor::new(data), &media::Limits::default());
+    let verdict = media::preflight_reader(
+        "fuzz",
+        std::io::Cursor::new(data),
+        &media::Limits::default(),
+    );
     // Rendering walks every field the probe filled in.
     let _ = verdict.render_human();
 });
