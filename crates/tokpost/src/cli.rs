@@ -24,6 +24,8 @@ pub enum Command {
     },
     /// Run the built-in TikTok sandbox: a local TikTok speaking the real wire format.
     Sandbox(SandboxArgs),
+    /// Create the database if needed and apply every pending migration, then exit.
+    Migrate(ConfigArgs),
     /// The service's configuration.
     Config {
         #[command(subcommand)]

@@ -256,6 +256,19 @@ impl Config {
         }
     }
 
+    /// The cipher for tokens at rest: from `token_key`, or the key file in the data directory
+    /// (generated with mode 0600 on first start).
+    ///
+    /// # Errors
+    /// A malformed configured key, or a key file that cannot be read, created, or is readable
+    /// by others.
+    pub fn token_cipher(&self) -> Result<tokpost_store::TokenCipher, tokpost_store::CryptoError> {
+        match self.token_key.get() {
+            Some(key) => tokpost_store::TokenCipher::from_base64(key),
+            None => tokpost_store::TokenCipher::load_or_generate(&self.data_dir),
+        }
+    }
+
     /// The public base URL, ending in `/`.
     ///
     /// # Errors

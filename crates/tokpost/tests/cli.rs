@@ -170,3 +170,69 @@ fn the_sandbox_command_prints_its_base_urls_and_creators_then_serves() {
     let body = answer.expect("the sandbox answers on its API URL");
     assert!(body.contains("access_token_invalid"), "{body}");
 }
+
+#[test]
+fn migrate_creates_the_sqlite_database_and_a_private_token_key_and_is_idempotent() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data_dir = dir.path().join("data");
+    let data_dir_arg = data_dir.to_str().expect("utf-8 path");
+    for run in 1..=2 {
+        let output = tokpost(&["migrate", "--data-dir", data_dir_arg]);
+        assert!(output.status.success(), "run {run}: {output:?}");
+        assert!(
+            stdout(&output).contains("database is up to date"),
+            "{output:?}"
+        );
+    }
+    assert!(data_dir.join("tokpost.db").is_file());
+    let key_mode = std::fs::metadata(data_dir.join("token.key"))
+        .expect("key file")
+        .permissions()
+        .mode();
+    assert_eq!(
+        key_mode & 0o777,
+        0o600,
+        "the token key is private to its owner"
+    );
+}
+
+#[test]
+fn migrate_applies_the_schema_to_a_real_postgres_server() {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let server = runtime
+        .block_on(tokpost_store::testing::PostgresServer::start())
+        .expect("PostgreSQL starts (the server binaries must be installed)");
+    let database_url = runtime
+        .block_on(server.fresh_database())
+        .expect("fresh database");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = tokpost(&[
+        "migrate",
+        "--data-dir",
+        dir.path().to_str().expect("utf-8 path"),
+        "--database-url",
+        &database_url,
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    assert!(stdout(&output).contains("database is up to date"));
+}
+
+#[test]
+fn migrate_with_an_unsupported_database_url_says_which_schemes_work() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let output = tokpost(&[
+        "migrate",
+        "--data-dir",
+        dir.path().to_str().expect("utf-8 path"),
+        "--database-url",
+        "mysql://localhost/tokpost",
+    ]);
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("sqlite:") && stderr.contains("postgres://"),
+        "{stderr}"
+    );
+}

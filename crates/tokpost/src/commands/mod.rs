@@ -3,6 +3,7 @@
 mod check;
 mod config;
 mod errors;
+mod migrate;
 mod sandbox;
 
 use std::process::ExitCode;
@@ -15,5 +16,6 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Errors { command } => errors::run(command),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Config { command } => config::run(&command),
+        Command::Migrate(args) => migrate::run(&args),
     }
 }
