@@ -34,10 +34,18 @@ x264=(-c:v libx264 -preset ultrafast -pix_fmt yuv420p)
 ff -f lavfi -i "$(src 720x1280 30 3.2)" -f lavfi -i "$(tone 3.2)" "${x264[@]}" -c:a aac -shortest \
   h264_720x1280_30fps_moov_end.mp4
 ff -f lavfi -i "$(src 720x1280 30 3.2)" "${x264[@]}" -movflags +faststart h264_720x1280_30fps_faststart.mp4
-# Rotation is set on a stream copy: when re-encoding, ffmpeg 5 drops the rotate tag.
+# Rotation is set on a stream copy: when re-encoding, ffmpeg drops it. ffmpeg 5 takes the legacy
+# `rotate` tag; ffmpeg 6+ ignores that tag and takes `-display_rotation` (both end up as the same
+# display matrix: ffprobe reports `rotation` = N for either).
 ff -f lavfi -i "$(src 1280x720 25 3.2)" "${x264[@]}" landscape.mp4
 for degrees in 90 180 270; do
-  ff -i landscape.mp4 -c copy -metadata:s:v:0 rotate=$degrees h264_1280x720_rotate_tag$degrees.mp4
+  out=h264_1280x720_rotate_tag$degrees.mp4
+  if ffmpeg -hide_banner -h demuxer=mov 2>/dev/null | grep -q display_rotation || \
+     ffmpeg -hide_banner -h full 2>/dev/null | grep -q -- '-display_rotation'; then
+    ff -display_rotation $degrees -i landscape.mp4 -c copy "$out"
+  else
+    ff -i landscape.mp4 -c copy -metadata:s:v:0 rotate=$degrees "$out"
+  fi
 done
 rm landscape.mp4
 ff -f lavfi -i "$(src 720x1280 24 3.5)" "${x264[@]}" -c:a aac h264_720x1280_24fps.mov
