@@ -54,6 +54,18 @@ pub(crate) fn corpus_dir(target_tmp: &Path) -> PathBuf {
         String::from_utf8_lossy(&output.stderr)
     );
     std::fs::rename(&staging, &dir).unwrap();
+    // Corpora of earlier script versions are never read again.
+    for entry in std::fs::read_dir(target_tmp).unwrap().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("media-corpus-")
+            && entry.path() != dir
+            && entry.path().is_dir()
+            && !name.contains("staging")
+        {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
     assert!(
         dir.is_dir(),
         "corpus directory {} missing after generation",
