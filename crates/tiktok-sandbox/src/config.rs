@@ -53,9 +53,10 @@ pub struct SandboxConfig {
     /// Whether creator info still carries `data` alongside its HTTP-200 cap errors
     /// (UNCONFIRMED; empty by default).
     pub cap_errors_include_data: bool,
-    /// Bytes of each received media file kept in memory for the media checks; the rest is
-    /// counted and discarded, and the kept bytes are dropped once processing is decided.
-    pub media_check_window_bytes: usize,
+    /// Disk space the sandbox may hold for media still arriving (files live in a private
+    /// temporary directory and are deleted once processing is decided). An init that would
+    /// exceed it answers `internal_error` (HTTP 500), as an overloaded TikTok might.
+    pub media_disk_budget_bytes: u64,
     /// How many publishes are remembered; the oldest finished ones are forgotten first.
     pub max_retained_publishes: usize,
     /// Webhook delivery behaviour (the URL is per app).
@@ -100,7 +101,7 @@ impl Default for SandboxConfig {
             unaudited_active_creator_cap: 5,
             audited_active_creator_cap: None,
             cap_errors_include_data: false,
-            media_check_window_bytes: 8 * 1024 * 1024,
+            media_disk_budget_bytes: 16 * 1024 * 1024 * 1024,
             max_retained_publishes: 10_000,
             webhooks: WebhookPolicy::default(),
             faults: Vec::new(),

@@ -13,7 +13,7 @@
 //! Map of the modules: `config` (the typed configuration and its demo default), `server`
 //! (start/stop, routing, request plumbing), `oauth` (authorize page, token, revoke), `creator`
 //! (creator info), `publish` (inits, status, cancel, processing outcome), `upload` (the chunked
-//! PUT listener), `pull` (PULL_FROM_URL downloads), `media_check` (container sniffing on the
+//! PUT listener), `pull` (PULL_FROM_URL downloads), `media_check` (the project's media probe on the
 //! received bytes), `webhooks` (signed delivery with retries), `faults` (fault rules),
 //! `rate_limit` (per-token minute windows), `admin` (the sandbox's own API), `state` (the world),
 //! `ids` (identifier shapes), `wire` (answer envelopes).

@@ -1,121 +1,145 @@
 //! Checks on the bytes that actually arrived, turned into TikTok's `fail_reason` values.
 //!
-//! This is container sniffing only (magic numbers): it recognises MP4/MOV, WebM/Matroska, JPEG
-//! and WebP and rejects everything else (PNG included, which TikTok does not list). Duration,
-//! frame rate and resolution need a real probe; `inspect_video` / `inspect_photo` are the one
-//! place to plug one in. It never panics on malformed input.
+//! Received media is written to files in the sandbox's private temporary directory (deleted as
+//! soon as the outcome is decided, and the whole directory at shutdown) and judged by the
+//! project's pure-Rust probe (`media::preflight_file`) with the creator's maximum duration: the
+//! first rejecting finding gives the `fail_reason` (`file_format_check_failed`,
+//! `duration_check_failed`, `frame_rate_check_failed`, `picture_size_check_failed`). A photo post
+//! that receives a video (or the reverse) fails the format check. It never panics on malformed
+//! input: the probe turns damage into a rejection.
 
-/// A media check failure, named as TikTok names it in `fail_reason`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum MediaFailure {
-    FileFormat,
-    PictureSize,
+use std::path::{Path, PathBuf};
+
+use media::{Limits, Severity};
+
+use crate::state::MediaKind;
+
+/// Fail reasons the media checks may produce; any other code the probe names (a caption or
+/// size finding) is not a media-check failure of TikTok's processing.
+const MEDIA_FAIL_REASONS: &[&str] = &[
+    "file_format_check_failed",
+    "duration_check_failed",
+    "frame_rate_check_failed",
+    "picture_size_check_failed",
+];
+
+/// Judges one file; `None` when TikTok's processing would accept it.
+pub(crate) fn inspect(
+    path: &Path,
+    kind: MediaKind,
+    creator_max_duration_s: u32,
+) -> Option<&'static str> {
+    let limits = Limits {
+        creator_max_video_duration_s: Some(creator_max_duration_s),
+    };
+    let verdict = media::preflight_file(path, &limits);
+    let is_video = matches!(verdict.container.as_deref(), Some("mp4" | "mov" | "webm"));
+    let is_photo = matches!(verdict.container.as_deref(), Some("jpeg" | "webp"));
+    let wrong_kind = match kind {
+        MediaKind::Video => verdict.container.is_some() && !is_video,
+        MediaKind::Photo => verdict.container.is_some() && !is_photo,
+    };
+    if wrong_kind {
+        return Some("file_format_check_failed");
+    }
+    verdict
+        .problems
+        .iter()
+        .filter(|problem| problem.severity == Severity::Error)
+        .find_map(|problem| {
+            let code = problem.code.tiktok_error()?;
+            MEDIA_FAIL_REASONS
+                .iter()
+                .copied()
+                .find(|known| *known == code)
+        })
 }
 
-impl MediaFailure {
-    pub(crate) fn fail_reason(self) -> &'static str {
-        match self {
-            Self::FileFormat => "file_format_check_failed",
-            Self::PictureSize => "picture_size_check_failed",
+/// Judges every file of a publish off the async runtime, deletes them, and returns the first
+/// failure.
+pub(crate) async fn inspect_and_delete(
+    paths: Vec<PathBuf>,
+    kind: MediaKind,
+    creator_max_duration_s: u32,
+) -> Option<&'static str> {
+    let judged = tokio::task::spawn_blocking(move || {
+        let verdict = paths
+            .iter()
+            .find_map(|path| inspect(path, kind, creator_max_duration_s));
+        for path in &paths {
+            // Already gone is fine: the point is that nothing stays behind.
+            let _ = std::fs::remove_file(path);
         }
-    }
-}
-
-/// The container a file starts with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Container {
-    IsoBmff,
-    Matroska,
-    Jpeg,
-    Webp,
-    Png,
-    Unknown,
-}
-
-/// Recognises a container by its first bytes.
-pub(crate) fn sniff_container(head: &[u8]) -> Container {
-    let at = |range: std::ops::Range<usize>| head.get(range);
-    if at(4..8).is_some_and(|tag| matches!(tag, b"ftyp" | b"moov" | b"mdat" | b"wide" | b"free")) {
-        Container::IsoBmff
-    } else if head.starts_with(&[0x1A, 0x45, 0xDF, 0xA3]) {
-        Container::Matroska
-    } else if head.starts_with(&[0xFF, 0xD8, 0xFF]) {
-        Container::Jpeg
-    } else if head.starts_with(b"RIFF") && at(8..12) == Some(b"WEBP".as_slice()) {
-        Container::Webp
-    } else if head.starts_with(&[0x89, b'P', b'N', b'G']) {
-        Container::Png
-    } else {
-        Container::Unknown
-    }
-}
-
-/// Maximum size of one photo (§11).
-const MAX_PHOTO_BYTES: u64 = 20 * 1024 * 1024;
-/// Maximum size of a video (§11).
-const MAX_VIDEO_BYTES: u64 = 4 * 1024 * 1024 * 1024;
-
-/// Checks a received video from its first bytes and its total length.
-pub(crate) fn inspect_video(head: &[u8], total_len: u64) -> Result<(), MediaFailure> {
-    match sniff_container(head) {
-        Container::IsoBmff | Container::Matroska if total_len <= MAX_VIDEO_BYTES => Ok(()),
-        _ => Err(MediaFailure::FileFormat),
-    }
-}
-
-/// Checks one received photo.
-pub(crate) fn inspect_photo(head: &[u8], total_len: u64) -> Result<(), MediaFailure> {
-    match sniff_container(head) {
-        Container::Jpeg | Container::Webp if total_len <= MAX_PHOTO_BYTES => Ok(()),
-        Container::Jpeg | Container::Webp => Err(MediaFailure::PictureSize),
-        _ => Err(MediaFailure::FileFormat),
-    }
+        verdict
+    })
+    .await;
+    // A probe that died cannot have judged the file: TikTok's answer would be `internal`.
+    judged.unwrap_or(Some("internal"))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use proptest::prelude::*;
     use rstest::rstest;
 
+    fn fixture(name: &str) -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name)
+    }
+
     #[rstest]
-    #[case::mp4(b"\0\0\0\x20ftypisom\0\0\0\0".as_slice(), Container::IsoBmff)]
-    #[case::mov(b"\0\0\0\x14ftypqt  \0\0\0\0".as_slice(), Container::IsoBmff)]
-    #[case::webm(&[0x1A, 0x45, 0xDF, 0xA3, 0x9F, 0x42, 0x86], Container::Matroska)]
-    #[case::jpeg(&[0xFF, 0xD8, 0xFF, 0xE0, 0, 0x10], Container::Jpeg)]
-    #[case::webp(b"RIFF\x24\0\0\0WEBPVP8 ".as_slice(), Container::Webp)]
-    #[case::png(b"\x89PNG\r\n\x1a\n".as_slice(), Container::Png)]
-    #[case::text(b"hello world, not media".as_slice(), Container::Unknown)]
-    #[case::empty(b"".as_slice(), Container::Unknown)]
-    fn containers_are_recognised_by_their_magic_bytes(
-        #[case] head: &[u8],
-        #[case] expected: Container,
+    #[case::good_video("ok_720x1280_30fps_4s.mp4", MediaKind::Video, 600, None)]
+    #[case::too_long_for_the_creator(
+        "long_200s.mp4",
+        MediaKind::Video,
+        180,
+        Some("duration_check_failed")
+    )]
+    #[case::long_but_allowed("long_200s.mp4", MediaKind::Video, 300, None)]
+    #[case::slow_frame_rate(
+        "slow_15fps.mp4",
+        MediaKind::Video,
+        600,
+        Some("frame_rate_check_failed")
+    )]
+    #[case::too_small(
+        "small_240x240.mp4",
+        MediaKind::Video,
+        600,
+        Some("picture_size_check_failed")
+    )]
+    #[case::good_photo("photo_1080.jpg", MediaKind::Photo, 600, None)]
+    #[case::png_photo("photo.png", MediaKind::Photo, 600, Some("file_format_check_failed"))]
+    #[case::photo_as_video(
+        "photo_1080.jpg",
+        MediaKind::Video,
+        600,
+        Some("file_format_check_failed")
+    )]
+    #[case::video_as_photo(
+        "ok_720x1280_30fps_4s.mp4",
+        MediaKind::Photo,
+        600,
+        Some("file_format_check_failed")
+    )]
+    fn received_media_is_judged_by_the_media_probe(
+        #[case] name: &str,
+        #[case] kind: MediaKind,
+        #[case] max_duration: u32,
+        #[case] expected: Option<&str>,
     ) {
-        assert_eq!(sniff_container(head), expected);
+        assert_eq!(inspect(&fixture(name), kind, max_duration), expected);
     }
 
     #[test]
-    fn a_png_photo_fails_the_format_check_and_a_huge_jpeg_the_size_check() {
+    fn bytes_that_are_not_media_fail_the_format_check() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("garbage");
+        std::fs::write(&path, b"definitely not a video").unwrap();
         assert_eq!(
-            inspect_photo(b"\x89PNG\r\n\x1a\n", 100),
-            Err(MediaFailure::FileFormat)
+            inspect(&path, MediaKind::Video, 600),
+            Some("file_format_check_failed")
         );
-        assert_eq!(
-            inspect_photo(&[0xFF, 0xD8, 0xFF, 0xE0], MAX_PHOTO_BYTES + 1),
-            Err(MediaFailure::PictureSize)
-        );
-        assert_eq!(
-            inspect_video(&[0xFF, 0xD8, 0xFF, 0xE0], 100),
-            Err(MediaFailure::FileFormat)
-        );
-    }
-
-    proptest! {
-        #[test]
-        fn sniffing_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
-            let _ = sniff_container(&bytes);
-            let _ = inspect_video(&bytes, bytes.len() as u64);
-            let _ = inspect_photo(&bytes, bytes.len() as u64);
-        }
     }
 }

@@ -320,6 +320,21 @@ fn video_source(
     }
 }
 
+/// Refuses a file upload the sandbox has no disk room for.
+fn check_disk_budget(shared: &Shared, source: &MediaSource) -> Result<(), ApiError> {
+    let MediaSource::File { size, .. } = source else {
+        return Ok(());
+    };
+    let in_flight = shared.world().media_bytes_in_flight(shared.now());
+    if in_flight.saturating_add(*size) > shared.config.media_disk_budget_bytes {
+        return Err(ApiError::new(
+            ErrorCode::InternalError,
+            "The sandbox's disk budget for uploads in flight is used up.",
+        ));
+    }
+    Ok(())
+}
+
 fn url_unverified() -> ApiError {
     ApiError::new(
         ErrorCode::UrlOwnershipUnverified,
@@ -386,7 +401,9 @@ fn create(shared: &Arc<Shared>, caller: &Caller, new: NewPublish) -> Value {
                     std::time::Duration::from_secs(shared.config.upload_window_secs),
                 ),
                 received: 0,
-                head: Vec::new(),
+                path: shared.media_path(&format!("upload-{upload_id}")),
+                busy: false,
+                discarded: false,
             };
             (
                 Source::FileUpload(session),
@@ -396,6 +413,9 @@ fn create(shared: &Arc<Shared>, caller: &Caller, new: NewPublish) -> Value {
         }
         MediaSource::Urls(urls) => (
             Source::PullFromUrl(PullSession {
+                paths: (0..urls.len())
+                    .map(|index| shared.media_path(&format!("pull-{publish_id}-{index}")))
+                    .collect(),
                 urls: urls.clone(),
                 downloaded: 0,
                 task: None,
@@ -472,6 +492,7 @@ pub(crate) async fn video_init(
                 let privacy = check_privacy(creator, post_info.privacy_level.as_deref())?;
                 check_audit(app, creator, &privacy)?;
                 direct_post_caps(&shared, app, creator)?;
+                check_disk_budget(&shared, &source)?;
                 Ok(create(
                     &shared,
                     &caller,
@@ -518,6 +539,7 @@ pub(crate) async fn inbox_init(
                 let body: InboxInitBody = parse_body(&body)?;
                 let source = video_source(&shared, app, body.source_info)?;
                 inbox_caps(&shared, creator)?;
+                check_disk_budget(&shared, &source)?;
                 Ok(create(
                     &shared,
                     &caller,
@@ -830,9 +852,7 @@ fn fail_in_place(publish: &mut Publish, reason: &str, now: jiff::Timestamp) -> E
     publish.phase = Phase::Failed {
         reason: reason.to_owned(),
     };
-    if let Source::FileUpload(upload) = &mut publish.source {
-        upload.head = Vec::new();
-    }
+    publish.source.discard_media();
     Event {
         at: now,
         client_key: publish.client_key.clone(),
@@ -876,9 +896,7 @@ pub(crate) fn media_arrived(shared: &Arc<Shared>, publish_id: &str, media_failur
         if !matches!(publish.phase, Phase::AwaitingMedia) {
             return;
         }
-        if let Source::FileUpload(upload) = &mut publish.source {
-            upload.head = Vec::new();
-        }
+        publish.source.discard_media();
         let done_at = clock::add(now, processing);
         let outcome = match (publish.forced_fail_reason.clone(), media_failure) {
             (Some(reason), _) => Outcome::Failed(reason),

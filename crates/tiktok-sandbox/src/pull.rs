@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use tokio::io::AsyncWriteExt;
 
 use crate::faults::{FaultEffect, FaultEndpoint};
 use crate::media_check;
@@ -76,7 +77,7 @@ async fn run(
         Duration::from_secs(shared.config.pull_timeout_secs),
     );
     let outcome = tokio::select! {
-        outcome = download_all(&shared, &publish_id, &urls, kind) => outcome,
+        outcome = download_all(&shared, &publish_id, &urls, kind, &open_id) => outcome,
         () = shared.clock.sleep_until(deadline) => Err(()),
     };
     match outcome {
@@ -85,28 +86,45 @@ async fn run(
     }
 }
 
-/// Downloads every URL; `Ok(Some(reason))` when the bytes fail the media checks.
+/// Largest file a pull accepts: a photo may have 20 MB, a video 4 GB (§11); anything longer is
+/// cut off and the pull fails.
+fn max_pull_bytes(kind: MediaKind) -> u64 {
+    match kind {
+        MediaKind::Video => 4 * 1024 * 1024 * 1024,
+        MediaKind::Photo => 20 * 1024 * 1024,
+    }
+}
+
+/// Downloads every URL to its file; `Ok(Some(reason))` when the bytes fail the media checks.
 async fn download_all(
     shared: &Shared,
     publish_id: &str,
     urls: &[String],
     kind: MediaKind,
+    open_id: &str,
 ) -> Result<Option<&'static str>, ()> {
-    let window = shared.config.media_check_window_bytes;
-    let mut first_failure = None;
-    for url in urls {
+    let paths = {
+        let world = shared.world();
+        match world.publishes.get(publish_id).map(|p| &p.source) {
+            Some(Source::PullFromUrl(pull)) => pull.paths.clone(),
+            _ => return Err(()),
+        }
+    };
+    for (url, path) in urls.iter().zip(&paths) {
         let response = shared.http.get(url).send().await.map_err(|_| ())?;
         if !response.status().is_success() {
             return Err(());
         }
-        let mut head = Vec::new();
+        let mut file = tokio::fs::File::create(path).await.map_err(|_| ())?;
         let mut total = 0u64;
         let mut stream = response.bytes_stream();
         while let Some(piece) = stream.next().await {
             let piece = piece.map_err(|_| ())?;
             total += piece.len() as u64;
-            let room = window.saturating_sub(head.len());
-            head.extend(piece.iter().take(room));
+            if total > max_pull_bytes(kind) {
+                return Err(());
+            }
+            file.write_all(&piece).await.map_err(|_| ())?;
             let mut world = shared.world();
             if let Some(publish) = world.publishes.get_mut(publish_id)
                 && let Source::PullFromUrl(pull) = &mut publish.source
@@ -114,13 +132,11 @@ async fn download_all(
                 pull.downloaded += piece.len() as u64;
             }
         }
-        let verdict = match kind {
-            MediaKind::Video => media_check::inspect_video(&head, total),
-            MediaKind::Photo => media_check::inspect_photo(&head, total),
-        };
-        if let (None, Err(failure)) = (first_failure, verdict) {
-            first_failure = Some(failure.fail_reason());
-        }
+        file.flush().await.map_err(|_| ())?;
     }
-    Ok(first_failure)
+    let max_duration = shared
+        .config
+        .creator(open_id)
+        .map_or(600, |creator| creator.max_video_post_duration_sec);
+    Ok(media_check::inspect_and_delete(paths, kind, max_duration).await)
 }

@@ -36,6 +36,9 @@ pub enum StartError {
     /// The HTTP client used for pulls and webhooks could not be built.
     #[error("cannot build the HTTP client for pulls and webhooks: {0}")]
     HttpClient(#[source] reqwest::Error),
+    /// The private directory for received media could not be created.
+    #[error("cannot create the sandbox's media directory: {0}")]
+    MediaDir(#[source] std::io::Error),
     /// A base URL could not be formed from a listener address.
     #[error("cannot form a base URL from {0}")]
     BaseUrl(SocketAddr),
@@ -77,7 +80,11 @@ impl Sandbox {
             .connect_timeout(Duration::from_secs(10))
             .build()
             .map_err(StartError::HttpClient)?;
-        let shared = Arc::new(Shared::new(config, clock, http, upload_base));
+        let media_dir = tempfile::Builder::new()
+            .prefix("tiktok-sandbox-")
+            .tempdir()
+            .map_err(StartError::MediaDir)?;
+        let shared = Arc::new(Shared::new(config, clock, http, upload_base, media_dir));
         let (stop, stopped) = watch::channel(false);
 
         let upload_routes = Router::new()

@@ -9,6 +9,7 @@
 //! `max_retained_publishes`.
 
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -36,6 +37,7 @@ pub(crate) struct Shared {
     pub(crate) envelope: Envelope,
     pub(crate) http: reqwest::Client,
     pub(crate) upload_base: Url,
+    media_dir: tempfile::TempDir,
     world: Mutex<World>,
     tasks: Mutex<JoinSet<()>>,
 }
@@ -46,6 +48,7 @@ impl Shared {
         clock: SharedClock,
         http: reqwest::Client,
         upload_base: Url,
+        media_dir: tempfile::TempDir,
     ) -> Self {
         let mut world = World::new(config.seed);
         for rule in &config.faults {
@@ -59,9 +62,15 @@ impl Shared {
             clock,
             http,
             upload_base,
+            media_dir,
             world: Mutex::new(world),
             tasks: Mutex::new(JoinSet::new()),
         }
+    }
+
+    /// A file name inside the sandbox's private media directory.
+    pub(crate) fn media_path(&self, name: &str) -> PathBuf {
+        self.media_dir.path().join(name)
     }
 
     pub(crate) fn world(&self) -> MutexGuard<'_, World> {
@@ -178,14 +187,45 @@ pub(crate) struct UploadSession {
     pub(crate) total_chunks: u64,
     pub(crate) expires_at: Timestamp,
     pub(crate) received: u64,
-    pub(crate) head: Vec<u8>,
+    /// Where the received bytes are written.
+    pub(crate) path: PathBuf,
+    /// A chunk is being received (chunks are sequential: a concurrent one is refused).
+    pub(crate) busy: bool,
+    /// The file was deleted (outcome decided, publish failed, or window expired).
+    pub(crate) discarded: bool,
+}
+
+impl UploadSession {
+    pub(crate) fn discard(&mut self) {
+        if !self.discarded {
+            // Already gone is fine: the point is that nothing stays behind.
+            let _ = std::fs::remove_file(&self.path);
+            self.discarded = true;
+        }
+    }
 }
 
 #[derive(Debug)]
 pub(crate) struct PullSession {
     pub(crate) urls: Vec<String>,
+    /// One file per URL.
+    pub(crate) paths: Vec<PathBuf>,
     pub(crate) downloaded: u64,
     pub(crate) task: Option<AbortHandle>,
+}
+
+impl Source {
+    /// Deletes whatever media this publish holds on disk.
+    pub(crate) fn discard_media(&mut self) {
+        match self {
+            Self::FileUpload(upload) => upload.discard(),
+            Self::PullFromUrl(pull) => {
+                for path in &pull.paths {
+                    let _ = std::fs::remove_file(path);
+                }
+            }
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -455,6 +495,15 @@ impl World {
         self.grants
             .retain(|id, _| live.contains(id) || referenced.contains(id));
         self.rate.prune(now);
+        for publish in self.publishes.values_mut() {
+            if let Source::FileUpload(upload) = &mut publish.source
+                && now >= upload.expires_at
+                && !upload.busy
+                && upload.received < upload.video_size
+            {
+                upload.discard();
+            }
+        }
         while self
             .direct_posts
             .front()
@@ -484,12 +533,11 @@ impl World {
             };
             let forget = self.publishes.get(&oldest).is_none_or(|p| p.is_final(now));
             if forget {
-                if let Some(Publish {
-                    source: Source::FileUpload(upload),
-                    ..
-                }) = self.publishes.remove(&oldest)
-                {
-                    self.uploads.remove(&upload.upload_id);
+                if let Some(mut publish) = self.publishes.remove(&oldest) {
+                    publish.source.discard_media();
+                    if let Source::FileUpload(upload) = &publish.source {
+                        self.uploads.remove(&upload.upload_id);
+                    }
                 }
             } else {
                 self.publish_order.push_back(oldest);
@@ -527,6 +575,19 @@ impl World {
     ) {
         self.active_creators
             .push_back((now, client_key.to_owned(), open_id.to_owned()));
+    }
+
+    /// Bytes still expected by live uploads (what the disk budget must hold).
+    pub(crate) fn media_bytes_in_flight(&self, now: Timestamp) -> u64 {
+        self.publishes
+            .values()
+            .filter_map(|p| match (&p.source, &p.phase) {
+                (Source::FileUpload(upload), Phase::AwaitingMedia) if now < upload.expires_at => {
+                    Some(upload.video_size)
+                }
+                _ => None,
+            })
+            .sum()
     }
 
     /// Inbox shares for this creator created in the last 24 h and not yet acted on or failed.

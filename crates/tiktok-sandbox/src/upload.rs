@@ -8,6 +8,7 @@
 //! unknown upload. Every answer about a known upload carries the progress header
 //! `Content-Range: bytes 0-{last received byte}/{total}` (style configurable).
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -16,12 +17,13 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::StreamExt;
+use tokio::io::{AsyncSeekExt, AsyncWriteExt};
 
 use crate::config::ProgressStyle;
 use crate::faults::{FaultEffect, FaultEndpoint};
 use crate::media_check;
 use crate::publish::media_arrived;
-use crate::state::{Phase, Shared, Source};
+use crate::state::{MediaKind, Phase, Shared, Source};
 use crate::wire::{bare_5xx, dropped_connection};
 
 const ALLOWED_TYPES: &[&str] = &["video/mp4", "video/quicktime", "video/webm"];
@@ -186,6 +188,89 @@ fn expected_chunk(shared: &Shared, target: &Target) -> Result<(u64, u64), Status
     Ok((upload.received, end))
 }
 
+/// Marks the upload busy while one chunk is received, so a concurrent PUT cannot interleave
+/// (chunks are sequential); released on drop, whatever the outcome.
+struct InFlight<'a> {
+    shared: &'a Shared,
+    publish_id: &'a str,
+}
+
+impl<'a> InFlight<'a> {
+    fn claim(shared: &'a Shared, publish_id: &'a str, start: u64) -> Option<(Self, PathBuf)> {
+        let mut world = shared.world();
+        let publish = world.publishes.get_mut(publish_id)?;
+        let Source::FileUpload(upload) = &mut publish.source else {
+            return None;
+        };
+        if upload.busy || upload.received != start {
+            return None;
+        }
+        upload.busy = true;
+        Some((Self { shared, publish_id }, upload.path.clone()))
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        let mut world = self.shared.world();
+        if let Some(publish) = world.publishes.get_mut(self.publish_id)
+            && let Source::FileUpload(upload) = &mut publish.source
+        {
+            upload.busy = false;
+        }
+    }
+}
+
+/// How writing a chunk to disk ended.
+enum Received {
+    Stored(u64),
+    WrongLength,
+    BrokenBody,
+}
+
+/// Streams the body to `path` at `start`; on any failure the file is cut back to `start`.
+async fn write_chunk(
+    path: &Path,
+    start: u64,
+    declared_length: u64,
+    body: Body,
+) -> std::io::Result<Received> {
+    let mut file = tokio::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .await?;
+    file.set_len(start).await?;
+    file.seek(std::io::SeekFrom::Start(start)).await?;
+    let mut read = 0u64;
+    let mut stream = body.into_data_stream();
+    let mut outcome = None;
+    while let Some(piece) = stream.next().await {
+        let Ok(piece) = piece else {
+            outcome = Some(Received::BrokenBody);
+            break;
+        };
+        read += piece.len() as u64;
+        if read > declared_length {
+            outcome = Some(Received::WrongLength);
+            break;
+        }
+        file.write_all(&piece).await?;
+    }
+    let outcome = match outcome {
+        Some(failed) => failed,
+        None if read != declared_length => Received::WrongLength,
+        None => Received::Stored(read),
+    };
+    if matches!(outcome, Received::Stored(_)) {
+        file.flush().await?;
+    } else {
+        file.set_len(start).await?;
+    }
+    Ok(outcome)
+}
+
 async fn receive(
     shared: &Arc<Shared>,
     target: &Target,
@@ -225,26 +310,22 @@ async fn receive(
     if range.last + 1 != planned_end {
         return answer(shared, target, StatusCode::BAD_REQUEST);
     }
-    let window = shared.config.media_check_window_bytes;
-    let head_room = usize::try_from(start).map_or(0, |start| window.saturating_sub(start));
-    let mut kept = Vec::new();
-    let mut read = 0u64;
-    let mut stream = body.into_data_stream();
-    while let Some(piece) = stream.next().await {
-        let Ok(piece) = piece else {
-            return answer(shared, target, StatusCode::BAD_REQUEST);
-        };
-        read += piece.len() as u64;
-        if read > declared_length {
+    let Some((in_flight, path)) = InFlight::claim(shared, &target.publish_id, start) else {
+        return answer(shared, target, StatusCode::RANGE_NOT_SATISFIABLE);
+    };
+    let read = match write_chunk(&path, start, declared_length, body).await {
+        Ok(Received::Stored(read)) => read,
+        Ok(Received::WrongLength | Received::BrokenBody) => {
+            drop(in_flight);
             return answer(shared, target, StatusCode::BAD_REQUEST);
         }
-        let room = head_room.saturating_sub(kept.len());
-        kept.extend(piece.iter().take(room));
-    }
-    if read != declared_length {
-        return answer(shared, target, StatusCode::BAD_REQUEST);
-    }
-    let (complete, head) = {
+        Err(error) => {
+            tracing::error!(%error, "sandbox could not store an upload chunk");
+            drop(in_flight);
+            return answer(shared, target, StatusCode::INTERNAL_SERVER_ERROR);
+        }
+    };
+    let complete = {
         let mut world = shared.world();
         let Some(publish) = world.publishes.get_mut(&target.publish_id) else {
             return StatusCode::NOT_FOUND.into_response();
@@ -252,19 +333,18 @@ async fn receive(
         let Source::FileUpload(upload) = &mut publish.source else {
             return StatusCode::NOT_FOUND.into_response();
         };
-        if upload.received != start {
-            // Another request for the same range won the race.
-            drop(world);
-            return answer(shared, target, StatusCode::RANGE_NOT_SATISFIABLE);
-        }
         upload.received += read;
-        upload.head.extend_from_slice(&kept);
-        let complete = upload.received == upload.video_size;
-        (complete, complete.then(|| upload.head.clone()))
+        upload.received == upload.video_size
     };
-    if let (true, Some(head)) = (complete, head) {
-        let verdict = media_check::inspect_video(&head, target.total).err();
-        media_arrived(shared, &target.publish_id, verdict.map(|f| f.fail_reason()));
+    drop(in_flight);
+    if complete {
+        let max_duration = shared
+            .config
+            .creator(&target.open_id)
+            .map_or(600, |creator| creator.max_video_post_duration_sec);
+        let verdict =
+            media_check::inspect_and_delete(vec![path], MediaKind::Video, max_duration).await;
+        media_arrived(shared, &target.publish_id, verdict);
         answer(shared, target, StatusCode::CREATED)
     } else {
         answer(shared, target, StatusCode::PARTIAL_CONTENT)

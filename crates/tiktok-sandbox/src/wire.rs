@@ -28,6 +28,7 @@ pub(crate) enum ErrorCode {
     InvalidPublishId,
     TokenNotAuthorizedForSpecifiedPublishId,
     PublishNotCancellable,
+    InternalError,
     /// A code forced by fault injection, sent verbatim.
     Injected(String),
 }
@@ -54,6 +55,7 @@ impl ErrorCode {
                 "token_not_authorized_for_specified_publish_id"
             }
             Self::PublishNotCancellable => "publish_not_cancellable",
+            Self::InternalError => "internal_error",
             Self::Injected(code) => code,
         };
         fixed.to_owned()
@@ -76,7 +78,7 @@ impl ErrorCode {
             | Self::UnauditedClientCanOnlyPostToPrivateAccounts
             | Self::UrlOwnershipUnverified
             | Self::PrivacyLevelOptionMismatch => StatusCode::FORBIDDEN,
-            Self::Injected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::InternalError | Self::Injected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }

@@ -45,11 +45,15 @@ async fn an_injected_error_fires_once_then_the_endpoint_answers_normally() {
         injected_error("internal_error", 500),
         FaultTimes::Once,
     ));
-    let (status, body) = env.init_file(&tokens.access, "SELF_ONLY", 4096, 4096).await;
+    let (status, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
+        .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["error"]["code"], "internal_error");
     assert_eq!(body["data"], json!({}));
-    let (status, _) = env.init_file(&tokens.access, "SELF_ONLY", 4096, 4096).await;
+    let (status, _) = env
+        .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
+        .await;
     assert_eq!(status, StatusCode::OK);
     assert!(
         env.sandbox.faults().is_empty(),
@@ -147,7 +151,7 @@ async fn a_dropped_connection_before_processing_leaves_no_publish_behind() {
         .http
         .post(env.url("v2/post/publish/video/init/"))
         .bearer_auth(&tokens.access)
-        .json(&json!({"post_info": {"privacy_level": "SELF_ONLY"}, "source_info": {"source": "FILE_UPLOAD", "video_size": 4096, "chunk_size": 4096, "total_chunk_count": 1}}))
+        .json(&json!({"post_info": {"privacy_level": "SELF_ONLY"}, "source_info": {"source": "FILE_UPLOAD", "video_size": 65536, "chunk_size": 65536, "total_chunk_count": 1}}))
         .send()
         .await;
     let failed = match outcome {
@@ -174,7 +178,7 @@ async fn a_dropped_connection_after_processing_loses_only_the_answer() {
         .http
         .post(env.url("v2/post/publish/video/init/"))
         .bearer_auth(&tokens.access)
-        .json(&json!({"post_info": {"privacy_level": "SELF_ONLY"}, "source_info": {"source": "FILE_UPLOAD", "video_size": 4096, "chunk_size": 4096, "total_chunk_count": 1}}))
+        .json(&json!({"post_info": {"privacy_level": "SELF_ONLY"}, "source_info": {"source": "FILE_UPLOAD", "video_size": 65536, "chunk_size": 65536, "total_chunk_count": 1}}))
         .send()
         .await;
     let body = match outcome {
@@ -242,7 +246,9 @@ async fn a_chunk_stored_before_the_connection_dropped_is_reported_by_the_progres
 async fn a_connection_dropped_mid_upload_stores_nothing() {
     let env = start_default().await;
     let tokens = env.login(ADA).await;
-    let (_, body) = env.init_file(&tokens.access, "SELF_ONLY", 4096, 4096).await;
+    let (_, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
+        .await;
     let publish_id = body["data"]["publish_id"].as_str().unwrap().to_owned();
     let upload_url = body["data"]["upload_url"].as_str().unwrap().to_owned();
     env.sandbox.add_fault(rule(
@@ -257,8 +263,8 @@ async fn a_connection_dropped_mid_upload_stores_nothing() {
         .http
         .put(&upload_url)
         .header("Content-Type", "video/mp4")
-        .header("Content-Range", "bytes 0-4095/4096")
-        .body(mp4_bytes(4096))
+        .header("Content-Range", "bytes 0-65535/65536")
+        .body(mp4_bytes(65536))
         .send()
         .await;
     let broken = match broken {
@@ -268,7 +274,7 @@ async fn a_connection_dropped_mid_upload_stores_nothing() {
     assert!(broken);
     assert_eq!(env.record(&publish_id).transferred_bytes, 0);
     assert_eq!(
-        env.put_chunk(&upload_url, mp4_bytes(4096), 0, 4096)
+        env.put_chunk(&upload_url, mp4_bytes(65536), 0, 65536)
             .await
             .status(),
         StatusCode::CREATED
@@ -491,7 +497,9 @@ async fn revoking_fails_uploads_in_flight_with_auth_removed_and_sends_authorizat
     let (url, store) = webhook_sink(0).await;
     let env = start(webhook_config(&url, no_duplicates())).await;
     let tokens = env.login(ADA).await;
-    let (_, body) = env.init_file(&tokens.access, "SELF_ONLY", 4096, 4096).await;
+    let (_, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
+        .await;
     let publish_id = body["data"]["publish_id"].as_str().unwrap().to_owned();
     let app = env.app.clone();
     let (status, _, _) = env
@@ -532,11 +540,11 @@ async fn an_inbox_delivery_sends_inbox_delivered_with_inbox_share() {
         .call(
             &tokens.access,
             "v2/post/publish/inbox/video/init/",
-            Some(json!({"source_info": {"source": "FILE_UPLOAD", "video_size": 4096, "chunk_size": 4096, "total_chunk_count": 1}})),
+            Some(json!({"source_info": {"source": "FILE_UPLOAD", "video_size": 65536, "chunk_size": 65536, "total_chunk_count": 1}})),
         )
         .await;
     let upload_url = body["data"]["upload_url"].as_str().unwrap();
-    env.put_chunk(upload_url, mp4_bytes(4096), 0, 4096).await;
+    env.put_chunk(upload_url, mp4_bytes(65536), 0, 65536).await;
     env.advance_secs(10);
     let deliveries = wait_for_deliveries(&store, 1).await;
     let event = verify(&deliveries[0], env.app.client_secret.expose());

@@ -251,7 +251,7 @@ async fn inbox_video_and_photo_inits_and_cancel_work_through_the_client() {
     let client = client_for(&env);
     let grant = connect(&env, &client, ADA).await;
 
-    let size = 4096u64;
+    let size = 65536u64;
     let plan = ChunkPlan::for_size(size).unwrap();
     let init = client
         .init_inbox_video(
@@ -263,7 +263,7 @@ async fn inbox_video_and_photo_inits_and_cancel_work_through_the_client() {
         .await
         .unwrap();
     assert_eq!(
-        upload_file(&client, &init, plan, &mp4_bytes(4096)).await,
+        upload_file(&client, &init, plan, &mp4_bytes(65536)).await,
         UploadOutcome::Completed { total_bytes: size }
     );
     env.advance_secs(10);
@@ -300,7 +300,7 @@ async fn inbox_video_and_photo_inits_and_cancel_work_through_the_client() {
         .await
         .unwrap();
     assert_eq!(report.status, PublishStatus::PublishComplete);
-    assert_eq!(report.downloaded_bytes, Some(100_000));
+    assert_eq!(report.downloaded_bytes, Some(2 * JPEG_LEN));
 
     let pull = DirectVideoInit {
         post_info: VideoPostInfo::new(PrivacyLevel::SelfOnly),
@@ -345,7 +345,7 @@ async fn documented_errors_reach_the_client_classified() {
     let mismatch = client
         .init_direct_video(
             &ada.access_token,
-            &small_direct_init(PrivacyLevel::FollowerOfCreator, 4096),
+            &small_direct_init(PrivacyLevel::FollowerOfCreator, 65536),
         )
         .await
         .unwrap_err();
@@ -379,14 +379,14 @@ async fn documented_errors_reach_the_client_classified() {
         let _ = client
             .init_direct_video(
                 &ada.access_token,
-                &small_direct_init(PrivacyLevel::FollowerOfCreator, 4096),
+                &small_direct_init(PrivacyLevel::FollowerOfCreator, 65536),
             )
             .await;
     }
     let limited = client
         .init_direct_video(
             &ada.access_token,
-            &small_direct_init(PrivacyLevel::SelfOnly, 4096),
+            &small_direct_init(PrivacyLevel::SelfOnly, 65536),
         )
         .await
         .unwrap_err();
@@ -479,7 +479,7 @@ async fn an_expired_upload_url_is_reported_as_such_by_the_client() {
     let env = start_default().await;
     let client = client_for(&env);
     let grant = connect(&env, &client, ADA).await;
-    let init_body = small_direct_init(PrivacyLevel::SelfOnly, 4096);
+    let init_body = small_direct_init(PrivacyLevel::SelfOnly, 65536);
     let VideoSource::FileUpload(plan) = init_body.source_info.clone() else {
         unreachable!()
     };
@@ -488,7 +488,7 @@ async fn an_expired_upload_url_is_reported_as_such_by_the_client() {
         .await
         .unwrap();
     env.advance_secs(3_600);
-    let outcome = upload_file(&client, &init, plan, &mp4_bytes(4096)).await;
+    let outcome = upload_file(&client, &init, plan, &mp4_bytes(65536)).await;
     assert!(
         matches!(
             outcome,

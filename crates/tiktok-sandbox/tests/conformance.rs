@@ -581,7 +581,7 @@ async fn a_file_upload_init_answers_a_publish_id_and_an_upload_url_on_the_upload
     let env = start_default().await;
     let tokens = env.login(ADA).await;
     let (status, body) = env
-        .init_file(&tokens.access, "PUBLIC_TO_EVERYONE", 4096, 4096)
+        .init_file(&tokens.access, "PUBLIC_TO_EVERYONE", 65536, 65536)
         .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let publish_id = body["data"]["publish_id"].as_str().unwrap();
@@ -617,7 +617,7 @@ async fn video_init_validates_post_info(
             "v2/post/publish/video/init/",
             Some(json!({
                 "post_info": post_info,
-                "source_info": {"source": "FILE_UPLOAD", "video_size": 4096, "chunk_size": 4096, "total_chunk_count": 1},
+                "source_info": {"source": "FILE_UPLOAD", "video_size": 65536, "chunk_size": 65536, "total_chunk_count": 1},
             })),
         )
         .await;
@@ -689,7 +689,9 @@ async fn a_pull_from_an_unverified_url_is_url_ownership_unverified() {
 async fn video_init_refuses_a_banned_creator() {
     let env = start_default().await;
     let tokens = env.login(CY).await;
-    let (status, body) = env.init_file(&tokens.access, "SELF_ONLY", 4096, 4096).await;
+    let (status, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
+        .await;
     assert_error(
         status,
         &body,
@@ -702,7 +704,9 @@ async fn video_init_refuses_a_banned_creator() {
 async fn video_init_needs_video_publish() {
     let env = start_default().await;
     let tokens = env.login_with(&env.app.clone(), ADA, "video.upload").await;
-    let (status, body) = env.init_file(&tokens.access, "SELF_ONLY", 4096, 4096).await;
+    let (status, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
+        .await;
     assert_error(
         status,
         &body,
@@ -736,7 +740,7 @@ async fn an_unaudited_app_posts_only_self_only_to_private_accounts(
     config.apps[0].audited = false;
     let env = start(config).await;
     let tokens = env.login(creator).await;
-    let (got, body) = env.init_file(&tokens.access, privacy, 4096, 4096).await;
+    let (got, body) = env.init_file(&tokens.access, privacy, 65536, 65536).await;
     assert_eq!(got, status, "{body}");
     assert_eq!(body["error"]["code"], code);
 }
@@ -759,7 +763,9 @@ async fn an_unaudited_app_reaches_its_active_creator_cap_at_five_creators_a_day(
         env.post_small_video(&tokens.access, "SELF_ONLY").await;
     }
     let sixth = env.login("private.5").await;
-    let (status, body) = env.init_file(&sixth.access, "SELF_ONLY", 4096, 4096).await;
+    let (status, body) = env
+        .init_file(&sixth.access, "SELF_ONLY", 65536, 65536)
+        .await;
     assert_error(
         status,
         &body,
@@ -771,14 +777,18 @@ async fn an_unaudited_app_reaches_its_active_creator_cap_at_five_creators_a_day(
         .await;
     assert_error(status, &body, StatusCode::OK, "reached_active_user_cap");
     env.advance_secs(24 * 3600);
-    let (status, _) = env.init_file(&sixth.access, "SELF_ONLY", 4096, 4096).await;
+    let (status, _) = env
+        .init_file(&sixth.access, "SELF_ONLY", 65536, 65536)
+        .await;
     assert_eq!(
         status,
         StatusCode::UNAUTHORIZED,
         "the 24 h later token has expired"
     );
     let sixth = env.login("private.5").await;
-    let (status, body) = env.init_file(&sixth.access, "SELF_ONLY", 4096, 4096).await;
+    let (status, body) = env
+        .init_file(&sixth.access, "SELF_ONLY", 65536, 65536)
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -792,7 +802,9 @@ async fn the_daily_post_cap_is_per_creator_across_apps_and_rolls_over_24_hours()
     env.post_small_video(&first.access, "SELF_ONLY").await;
     env.advance_secs(3_600);
     env.post_small_video(&second.access, "SELF_ONLY").await;
-    let (status, body) = env.init_file(&first.access, "SELF_ONLY", 4096, 4096).await;
+    let (status, body) = env
+        .init_file(&first.access, "SELF_ONLY", 65536, 65536)
+        .await;
     assert_error(
         status,
         &body,
@@ -801,7 +813,9 @@ async fn the_daily_post_cap_is_per_creator_across_apps_and_rolls_over_24_hours()
     );
     env.advance_secs(23 * 3_600);
     let fresh = env.login(DI).await;
-    let (status, body) = env.init_file(&fresh.access, "SELF_ONLY", 4096, 4096).await;
+    let (status, body) = env
+        .init_file(&fresh.access, "SELF_ONLY", 65536, 65536)
+        .await;
     assert_eq!(
         status,
         StatusCode::OK,
@@ -815,14 +829,14 @@ async fn the_daily_post_cap_is_per_creator_across_apps_and_rolls_over_24_hours()
 async fn an_inbox_upload_lands_in_the_inbox_and_completes_when_the_user_posts() {
     let env = start_default().await;
     let tokens = env.login(ADA).await;
-    let bytes = mp4_bytes(4096);
+    let bytes = mp4_bytes(65536);
     let (status, body) = env
         .call(
             &tokens.access,
             "v2/post/publish/inbox/video/init/",
             Some(json!({
                 "post_info": {"title": "ignored"},
-                "source_info": {"source": "FILE_UPLOAD", "video_size": 4096, "chunk_size": 4096, "total_chunk_count": 1},
+                "source_info": {"source": "FILE_UPLOAD", "video_size": 65536, "chunk_size": 65536, "total_chunk_count": 1},
             })),
         )
         .await;
@@ -831,7 +845,7 @@ async fn an_inbox_upload_lands_in_the_inbox_and_completes_when_the_user_posts() 
     assert!(publish_id.starts_with("v_inbox_file~v2."));
     let upload_url = body["data"]["upload_url"].as_str().unwrap();
     assert_eq!(
-        env.put_chunk(upload_url, bytes, 0, 4096).await.status(),
+        env.put_chunk(upload_url, bytes, 0, 65536).await.status(),
         StatusCode::CREATED
     );
     env.advance_secs(10);
@@ -865,7 +879,7 @@ async fn an_inbox_upload_lands_in_the_inbox_and_completes_when_the_user_posts() 
 async fn a_sixth_pending_inbox_share_in_24_hours_is_refused() {
     let env = start_default().await;
     let tokens = env.login(ADA).await;
-    let init = json!({"source_info": {"source": "FILE_UPLOAD", "video_size": 4096, "chunk_size": 4096, "total_chunk_count": 1}});
+    let init = json!({"source_info": {"source": "FILE_UPLOAD", "video_size": 65536, "chunk_size": 65536, "total_chunk_count": 1}});
     for _ in 0..5 {
         let (status, _) = env
             .call(
@@ -989,14 +1003,16 @@ async fn out_of_order_chunks_get_416_and_the_progress_to_resync_from() {
 async fn a_body_shorter_than_its_content_range_is_400() {
     let env = start_default().await;
     let tokens = env.login(ADA).await;
-    let (_, body) = env.init_file(&tokens.access, "SELF_ONLY", 4096, 4096).await;
+    let (_, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
+        .await;
     let upload_url = body["data"]["upload_url"].as_str().unwrap();
     let response = env
         .http
         .put(upload_url)
         .header("Content-Type", "video/mp4")
-        .header("Content-Range", "bytes 0-4095/4096")
-        .body(mp4_bytes(4000))
+        .header("Content-Range", "bytes 0-65535/65536")
+        .body(mp4_bytes(60000))
         .send()
         .await
         .unwrap();
@@ -1008,13 +1024,15 @@ async fn a_body_shorter_than_its_content_range_is_400() {
 async fn a_wrong_content_type_is_400() {
     let env = start_default().await;
     let tokens = env.login(ADA).await;
-    let (_, body) = env.init_file(&tokens.access, "SELF_ONLY", 4096, 4096).await;
+    let (_, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
+        .await;
     let response = env
         .http
         .put(body["data"]["upload_url"].as_str().unwrap())
         .header("Content-Type", "application/octet-stream")
-        .header("Content-Range", "bytes 0-4095/4096")
-        .body(mp4_bytes(4096))
+        .header("Content-Range", "bytes 0-65535/65536")
+        .body(mp4_bytes(65536))
         .send()
         .await
         .unwrap();
@@ -1025,14 +1043,16 @@ async fn a_wrong_content_type_is_400() {
 async fn an_upload_url_expires_after_one_hour() {
     let env = start_default().await;
     let tokens = env.login(ADA).await;
-    let (_, body) = env.init_file(&tokens.access, "SELF_ONLY", 4096, 4096).await;
+    let (_, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
+        .await;
     env.advance_secs(3_600);
     let response = env
         .put_chunk(
             body["data"]["upload_url"].as_str().unwrap(),
-            mp4_bytes(4096),
+            mp4_bytes(65536),
             0,
-            4096,
+            65536,
         )
         .await;
     assert_eq!(response.status(), StatusCode::FORBIDDEN);
@@ -1042,11 +1062,13 @@ async fn an_upload_url_expires_after_one_hour() {
 async fn an_unknown_upload_is_404() {
     let env = start_default().await;
     let tokens = env.login(ADA).await;
-    let (_, body) = env.init_file(&tokens.access, "SELF_ONLY", 4096, 4096).await;
+    let (_, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
+        .await;
     let real = body["data"]["upload_url"].as_str().unwrap();
     let forged = real.replace("upload_token=", "upload_token=x");
     assert_eq!(
-        env.put_chunk(&forged, mp4_bytes(4096), 0, 4096)
+        env.put_chunk(&forged, mp4_bytes(65536), 0, 65536)
             .await
             .status(),
         StatusCode::NOT_FOUND
@@ -1057,7 +1079,7 @@ async fn an_unknown_upload_is_404() {
         .join("video/?upload_id=1&upload_token=t")
         .unwrap();
     assert_eq!(
-        env.put_chunk(base.as_str(), mp4_bytes(4096), 0, 4096)
+        env.put_chunk(base.as_str(), mp4_bytes(65536), 0, 65536)
             .await
             .status(),
         StatusCode::NOT_FOUND
@@ -1121,11 +1143,13 @@ async fn some_posts_never_get_a_public_id(#[case] creator: &str, #[case] privacy
 async fn bytes_that_are_not_a_video_fail_the_format_check() {
     let env = start_default().await;
     let tokens = env.login(ADA).await;
-    let (_, body) = env.init_file(&tokens.access, "SELF_ONLY", 4096, 4096).await;
+    let (_, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
+        .await;
     let publish_id = body["data"]["publish_id"].as_str().unwrap().to_owned();
     let upload_url = body["data"]["upload_url"].as_str().unwrap();
     assert_eq!(
-        env.put_chunk(upload_url, vec![b'x'; 4096], 0, 4096)
+        env.put_chunk(upload_url, vec![b'x'; 65536], 0, 65536)
             .await
             .status(),
         StatusCode::CREATED
@@ -1134,6 +1158,41 @@ async fn bytes_that_are_not_a_video_fail_the_format_check() {
     let data = env.status(&tokens.access, &publish_id).await;
     assert_eq!(data["status"], "FAILED");
     assert_eq!(data["fail_reason"], "file_format_check_failed");
+}
+
+#[rstest]
+#[case::longer_than_the_creator_may_post(DI, "long_200s.mp4", "duration_check_failed")]
+#[case::frame_rate_below_23(ADA, "slow_15fps.mp4", "frame_rate_check_failed")]
+#[case::sides_below_360(ADA, "small_240x240.mp4", "picture_size_check_failed")]
+#[tokio::test]
+async fn uploaded_media_that_breaks_the_rules_fails_with_the_documented_reason(
+    #[case] creator: &str,
+    #[case] file: &str,
+    #[case] reason: &str,
+) {
+    let env = start_default().await;
+    let tokens = env.login(creator).await;
+    let publish_id = env
+        .post_video_bytes(&tokens.access, "SELF_ONLY", fixture(file))
+        .await;
+    env.advance_secs(10);
+    let data = env.status(&tokens.access, &publish_id).await;
+    assert_eq!(data["status"], "FAILED");
+    assert_eq!(data["fail_reason"], reason);
+}
+
+#[tokio::test]
+async fn a_200_second_video_is_fine_for_a_creator_allowed_600_seconds() {
+    let env = start_default().await;
+    let tokens = env.login(ADA).await;
+    let publish_id = env
+        .post_video_bytes(&tokens.access, "SELF_ONLY", fixture("long_200s.mp4"))
+        .await;
+    env.advance_secs(10);
+    assert_eq!(
+        env.status(&tokens.access, &publish_id).await["status"],
+        "PUBLISH_COMPLETE"
+    );
 }
 
 #[tokio::test]
@@ -1200,7 +1259,7 @@ async fn a_direct_photo_post_is_pulled_checked_and_published() {
     env.advance_secs(10);
     let data = env.status(&tokens.access, &publish_id).await;
     assert_eq!(data["status"], "PUBLISH_COMPLETE");
-    assert_eq!(data["downloaded_bytes"], 100_000);
+    assert_eq!(data["downloaded_bytes"], 2 * JPEG_LEN);
 }
 
 #[tokio::test]

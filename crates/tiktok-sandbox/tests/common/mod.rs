@@ -302,7 +302,12 @@ impl Env {
 
     /// Init + upload of a small valid MP4 in one chunk; returns the publish id.
     pub async fn post_small_video(&self, token: &str, privacy: &str) -> String {
-        let bytes = mp4_bytes(4096);
+        self.post_video_bytes(token, privacy, mp4_bytes(65536))
+            .await
+    }
+
+    /// Init + upload of these bytes in one chunk (below 5 MiB); returns the publish id.
+    pub async fn post_video_bytes(&self, token: &str, privacy: &str, bytes: Vec<u8>) -> String {
         let (status, body) = self
             .init_file(token, privacy, bytes.len(), bytes.len())
             .await;
@@ -352,23 +357,43 @@ pub fn second_app(audited: bool) -> AppConfig {
     }
 }
 
-/// Bytes that sniff as MP4 (an `ftyp` box) followed by filler.
+const OK_MP4: &[u8] = include_bytes!("../fixtures/ok_720x1280_30fps_4s.mp4");
+const JPEG: &[u8] = include_bytes!("../fixtures/photo_1080.jpg");
+const PNG: &[u8] = include_bytes!("../fixtures/photo.png");
+
+/// A fixture file's bytes (`tests/fixtures/`).
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+pub const JPEG_LEN: u64 = JPEG.len() as u64;
+
+/// A real, accepted MP4 (720x1280, 30 fps, 4 s, moov first) padded with a trailing `free` box
+/// to exactly `len` bytes, so uploads of any size still pass the media probe.
 pub fn mp4_bytes(len: usize) -> Vec<u8> {
-    let mut bytes = b"\0\0\0\x20ftypisom\0\0\x02\0isomiso2avc1mp41".to_vec();
-    bytes.resize(len, 0x42);
+    let mut bytes = OK_MP4.to_vec();
+    let padding = len
+        .checked_sub(bytes.len())
+        .filter(|p| *p >= 8)
+        .expect("len too small for the fixture");
+    bytes.extend_from_slice(&u32::try_from(padding).unwrap().to_be_bytes());
+    bytes.extend_from_slice(b"free");
+    bytes.resize(len, 0);
     bytes
 }
 
-pub fn jpeg_bytes(len: usize) -> Vec<u8> {
-    let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, b'J', b'F', b'I', b'F'];
-    bytes.resize(len, 0x11);
-    bytes
+/// A real 1080x1080 JPEG.
+pub fn jpeg_bytes() -> Vec<u8> {
+    JPEG.to_vec()
 }
 
-pub fn png_bytes(len: usize) -> Vec<u8> {
-    let mut bytes = b"\x89PNG\r\n\x1a\n".to_vec();
-    bytes.resize(len, 0x22);
-    bytes
+/// A real PNG (TikTok does not take PNG photos).
+pub fn png_bytes() -> Vec<u8> {
+    PNG.to_vec()
 }
 
 async fn serve(router: Router) -> String {
@@ -384,8 +409,8 @@ async fn serve(router: Router) -> String {
 pub async fn media_server() -> String {
     let router = Router::new()
         .route("/media/video.mp4", get(|| async { mp4_bytes(200_000) }))
-        .route("/media/photo.jpg", get(|| async { jpeg_bytes(50_000) }))
-        .route("/media/photo.png", get(|| async { png_bytes(50_000) }))
+        .route("/media/photo.jpg", get(|| async { jpeg_bytes() }))
+        .route("/media/photo.png", get(|| async { png_bytes() }))
         .route(
             "/media/not-video.txt",
             get(|| async { "plain text".repeat(100) }),
@@ -399,7 +424,7 @@ pub async fn media_server() -> String {
             "/media/hang",
             get(|| async {
                 let stream = futures_util::stream::once(async {
-                    Ok::<_, std::io::Error>(bytes::Bytes::from(mp4_bytes(1000)))
+                    Ok::<_, std::io::Error>(bytes::Bytes::from_static(&OK_MP4[..1000]))
                 })
                 .chain(futures_util::stream::pending());
                 Body::from_stream(stream).into_response()
