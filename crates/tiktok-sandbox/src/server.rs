@@ -238,6 +238,13 @@ impl SandboxHandle {
         publish::user_posts_from_inbox(&self.shared, publish_id)
     }
 
+    /// Bytes of received media held on disk right now: media still arriving; everything else
+    /// is deleted once its outcome is decided.
+    #[must_use]
+    pub fn media_on_disk_bytes(&self) -> u64 {
+        self.shared.media_on_disk_bytes()
+    }
+
     /// A human-readable start-up banner: base URLs, apps and creators (no secrets).
     #[must_use]
     pub fn banner(&self) -> String {

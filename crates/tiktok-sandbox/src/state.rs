@@ -68,6 +68,19 @@ impl Shared {
         }
     }
 
+    /// Bytes of received media currently held on disk.
+    pub(crate) fn media_on_disk_bytes(&self) -> u64 {
+        std::fs::read_dir(self.media_dir.path())
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|entry| entry.metadata().ok())
+                    .map(|metadata| metadata.len())
+                    .sum()
+            })
+            .unwrap_or(0)
+    }
+
     /// A file name inside the sandbox's private media directory.
     pub(crate) fn media_path(&self, name: &str) -> PathBuf {
         self.media_dir.path().join(name)

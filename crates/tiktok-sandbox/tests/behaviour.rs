@@ -578,6 +578,59 @@ async fn only_the_newest_publishes_are_remembered_once_finished() {
 }
 
 #[tokio::test]
+async fn received_bytes_stay_on_disk_only_until_the_outcome_is_decided() {
+    let env = start_default().await;
+    let tokens = env.login(ADA).await;
+    let (size, chunk) = (11 * MIB, 5 * MIB);
+    let bytes = mp4_bytes(size);
+    let (_, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", size, chunk)
+        .await;
+    let upload_url = body["data"]["upload_url"].as_str().unwrap().to_owned();
+    env.put_chunk(&upload_url, bytes[..chunk].to_vec(), 0, size)
+        .await;
+    assert_eq!(env.sandbox.media_on_disk_bytes(), chunk as u64);
+    env.put_chunk(&upload_url, bytes[chunk..].to_vec(), chunk, size)
+        .await;
+    assert_eq!(env.sandbox.media_on_disk_bytes(), 0, "deleted once judged");
+
+    let (_, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", size, chunk)
+        .await;
+    let abandoned = body["data"]["upload_url"].as_str().unwrap().to_owned();
+    env.put_chunk(&abandoned, bytes[..chunk].to_vec(), 0, size)
+        .await;
+    assert_eq!(env.sandbox.media_on_disk_bytes(), chunk as u64);
+    env.advance_secs(3_600);
+    env.post_small_video(&env.login(ADA).await.access, "SELF_ONLY")
+        .await;
+    assert_eq!(
+        env.sandbox.media_on_disk_bytes(),
+        0,
+        "an expired upload's bytes are dropped"
+    );
+}
+
+#[tokio::test]
+async fn an_upload_beyond_the_disk_budget_is_refused_with_internal_error() {
+    let env = start(SandboxConfig {
+        media_disk_budget_bytes: 100_000,
+        ..test_config()
+    })
+    .await;
+    let tokens = env.login(ADA).await;
+    let (status, _) = env
+        .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
+        .await;
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert_eq!(body["error"]["code"], "internal_error");
+}
+
+#[tokio::test]
 async fn the_published_listing_is_the_truth_over_http_too() {
     let env = start_default().await;
     let tokens = env.login(ADA).await;
