@@ -199,6 +199,7 @@ macro_rules! stories {
 stories!(
     a_post_its_first_event_and_its_publish_job_are_created_together,
     a_repeated_idempotency_key_returns_the_first_post,
+    concurrent_requests_with_one_idempotency_key_create_one_post,
     concurrent_claimers_never_get_the_same_job,
     one_account_is_served_by_one_worker_at_a_time,
     concurrent_workers_never_act_for_one_account_at_once,
@@ -291,6 +292,30 @@ async fn a_repeated_idempotency_key_returns_the_first_post(h: Harness) {
             .is_empty(),
         "the repeated request must not have queued a second publish job"
     );
+}
+
+async fn concurrent_requests_with_one_idempotency_key_create_one_post(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator-1").await;
+    let mut request = h.new_post(ws, account, 60);
+    request.idempotency_key = Some(IdempotencyKey::new("retry-storm").unwrap());
+    let mut tasks = Vec::new();
+    for _ in 0..6 {
+        let (store, request, now) = (h.store.clone(), request.clone(), h.now());
+        tasks.push(tokio::spawn(async move {
+            store.create_post(request, now).await.unwrap()
+        }));
+    }
+    let mut created = 0;
+    let mut ids = HashSet::new();
+    for task in tasks {
+        let outcome = task.await.unwrap();
+        created += usize::from(outcome.is_created());
+        ids.insert(outcome.into_inner().id);
+    }
+    assert_eq!(created, 1);
+    assert_eq!(ids.len(), 1);
+    assert_eq!(h.store.posts(ws, 10).await.unwrap().len(), 1);
 }
 
 async fn concurrent_claimers_never_get_the_same_job(h: Harness) {
