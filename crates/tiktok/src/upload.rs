@@ -250,7 +250,8 @@ impl Default for UploadRetry {
 }
 
 impl UploadRetry {
-    /// The wait before retry number `retry` (1 = first retry): exponential, capped.
+    /// The longest wait before retry number `retry` (1 = first retry): exponential, capped.
+    /// The actual wait is [`with_jitter`] of it.
     #[must_use]
     pub fn backoff_before(&self, retry: u32) -> Duration {
         let factor = 2u32.saturating_pow(retry.saturating_sub(1));
@@ -597,7 +598,7 @@ impl TikTokClient {
     }
 
     async fn back_off(&self, retry: &UploadRetry, failed_attempts: u32) {
-        let wait = retry.backoff_before(failed_attempts);
+        let wait = with_jitter(retry.backoff_before(failed_attempts));
         clock::sleep(self.clock.as_ref(), wait).await;
     }
 
@@ -653,6 +654,15 @@ impl TikTokClient {
             body,
         }))
     }
+}
+
+/// "Equal jitter": a uniformly random wait between half of `ceiling` and all of it, so that
+/// many uploads hit by the same outage do not retry in lock-step, yet each still waits.
+#[must_use]
+pub fn with_jitter(ceiling: Duration) -> Duration {
+    let half = ceiling / 2;
+    let spread = u64::try_from((ceiling - half).as_nanos()).unwrap_or(u64::MAX);
+    half + Duration::from_nanos(rand::random_range(0..=spread))
 }
 
 fn io_error(path: &Path, source: std::io::Error) -> UploadError {
@@ -756,6 +766,13 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn jitter_stays_between_half_and_all_of_the_ceiling(millis in 0u64..10_000_000) {
+            let ceiling = Duration::from_millis(millis);
+            let wait = with_jitter(ceiling);
+            prop_assert!(wait >= ceiling / 2 && wait <= ceiling, "{wait:?} for {ceiling:?}");
+        }
+
         #[test]
         fn every_plan_obeys_tiktok_rules_and_covers_the_file_exactly(
             size in prop_oneof![

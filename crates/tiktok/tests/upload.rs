@@ -505,7 +505,16 @@ async fn back_off_between_retries_waits_on_the_injected_clock() {
     assert!(!upload.is_finished(), "the retry must wait for the clock");
     assert_eq!(setup.server.received_requests().await.unwrap().len(), 1);
 
-    clock.advance(Duration::from_secs(30));
+    // With jitter the wait lies between 15 s and 30 s: still waiting after 14 s.
+    clock.advance(Duration::from_secs(14));
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(
+        !upload.is_finished(),
+        "the retry waited less than half the back-off"
+    );
+    assert_eq!(setup.server.received_requests().await.unwrap().len(), 1);
+
+    clock.advance(Duration::from_secs(16));
     let outcome = tokio::time::timeout(Duration::from_secs(30), upload)
         .await
         .unwrap()
