@@ -406,6 +406,7 @@ macro_rules! impl_store {
                 .await?;
                 let created = fetch_post(&mut tx, id).await?;
                 tx.commit().await?;
+                self.jobs_changed().await;
                 Ok($crate::Inserted::Created(created))
             }
 
@@ -532,6 +533,9 @@ macro_rules! impl_store {
                 }
                 let post = fetch_post(&mut tx, transition.post).await?;
                 tx.commit().await?;
+                if transition.next_job.is_some() || transition.completes.is_some() {
+                    self.jobs_changed().await;
+                }
                 Ok($crate::TransitionOutcome::Applied(Box::new(post)))
             }
 
@@ -663,6 +667,9 @@ macro_rules! impl_store {
                 let mut tx = self.write_tx().await?;
                 let enqueued = insert_job(&mut tx, &job, now).await?;
                 tx.commit().await?;
+                if matches!(enqueued, $crate::Enqueued::Added(_)) {
+                    self.jobs_changed().await;
+                }
                 Ok(enqueued)
             }
 
@@ -755,6 +762,9 @@ macro_rules! impl_store {
                 let mut tx = self.write_tx().await?;
                 let held = finish_job(&mut tx, job, worker).await?;
                 tx.commit().await?;
+                if held {
+                    self.jobs_changed().await;
+                }
                 Ok($crate::LeaseStatus::from_rows(u64::from(held)))
             }
 
@@ -783,6 +793,9 @@ macro_rules! impl_store {
                         .await?;
                 }
                 tx.commit().await?;
+                if held > 0 {
+                    self.jobs_changed().await;
+                }
                 Ok($crate::LeaseStatus::from_rows(held))
             }
 
@@ -809,6 +822,7 @@ macro_rules! impl_store {
                 .await?;
                 tx.commit().await?;
                 if returned > 0 {
+                    self.jobs_changed().await;
                     tracing::warn!(jobs = returned, "returned jobs with expired leases to the queue");
                 }
                 Ok(returned)
@@ -822,6 +836,10 @@ macro_rules! impl_store {
                 .fetch_one(&self.pool)
                 .await?;
                 next.map($crate::rows::from_ms).transpose()
+            }
+
+            fn job_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+                self.changes.subscribe()
             }
 
             async fn job(

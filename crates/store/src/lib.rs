@@ -258,6 +258,13 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// account), so a worker can sleep exactly until then. `None`: nothing queued.
     async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError>;
 
+    /// Ticks whenever a job may have become claimable (enqueued, retried, completed, swept), in
+    /// this process or, on PostgreSQL, in any process (LISTEN/NOTIFY). A worker sleeps until
+    /// [`Store::next_due_at`] or the next tick, whichever comes first, so a post due now is
+    /// picked up at once instead of on the next poll. Keep polling as a fallback: a tick can be
+    /// lost while the PostgreSQL listener reconnects.
+    fn job_changes(&self) -> tokio::sync::watch::Receiver<u64>;
+
     /// A job by id (for tests and the dashboard).
     async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError>;
 }

@@ -2,10 +2,12 @@
 //! other workers are claiming (`FOR UPDATE SKIP LOCKED`) and per-account leases are rows whose
 //! primary key makes a second concurrent lease impossible.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Postgres;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use tokio::sync::watch;
 
 use crate::{StoreError, TokenCipher};
 
@@ -16,6 +18,37 @@ type Tx = sqlx::Transaction<'static, Postgres>;
 pub struct PgStore {
     pool: PgPool,
     cipher: TokenCipher,
+    changes: Arc<watch::Sender<u64>>,
+    _listener: Arc<ListenerTask>,
+}
+
+/// The NOTIFY channel on which every process announces job changes.
+const JOBS_CHANNEL: &str = "tokpost_jobs";
+
+/// Stops the LISTEN task when the last clone of the store is dropped.
+#[derive(Debug)]
+struct ListenerTask(tokio::task::JoinHandle<()>);
+
+impl Drop for ListenerTask {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Forwards notifications from other processes (and our own) to local subscribers. A lost
+/// connection also ticks: jobs may have changed while we were not listening.
+async fn listen(mut listener: PgListener, changes: Arc<watch::Sender<u64>>) {
+    loop {
+        match listener.try_recv().await {
+            Ok(Some(_)) => {}
+            Ok(None) => tracing::warn!("job notification listener reconnecting"),
+            Err(err) => {
+                tracing::warn!(error = %err, "job notification listener failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        }
+        changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
 }
 
 impl PgStore {
@@ -30,13 +63,34 @@ impl PgStore {
             .connect(database_url)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
-        Ok(Self { pool, cipher })
+        let changes = Arc::new(watch::Sender::new(0));
+        let mut listener = PgListener::connect_with(&pool).await?;
+        listener.listen(JOBS_CHANNEL).await?;
+        let task = tokio::spawn(listen(listener, changes.clone()));
+        Ok(Self {
+            pool,
+            cipher,
+            changes,
+            _listener: Arc::new(ListenerTask(task)),
+        })
     }
 
     /// The connection pool (for health checks and tests).
     #[must_use]
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// Announces a job change to every process. Best effort: workers also poll.
+    async fn jobs_changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        if let Err(err) = sqlx::query("SELECT pg_notify($1, '')")
+            .bind(JOBS_CHANNEL)
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(error = %err, "could not notify other workers of a job change");
+        }
     }
 
     async fn write_tx(&self) -> Result<Tx, StoreError> {

@@ -3,6 +3,7 @@
 //! on first open. It serves one tokpost process; several processes need PostgreSQL.
 
 use std::str::FromStr as _;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -17,6 +18,7 @@ type Tx = sqlx::Transaction<'static, Sqlite>;
 pub struct SqliteStore {
     pool: SqlitePool,
     cipher: TokenCipher,
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl SqliteStore {
@@ -43,13 +45,22 @@ impl SqliteStore {
             .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
-        Ok(Self { pool, cipher })
+        Ok(Self {
+            pool,
+            cipher,
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
+        })
     }
 
     /// The connection pool (for health checks and tests).
     #[must_use]
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// One process owns a SQLite file, so an in-process signal reaches every worker.
+    async fn jobs_changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
     async fn write_tx(&self) -> Result<Tx, StoreError> {

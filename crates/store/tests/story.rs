@@ -3,7 +3,12 @@
 //! story moves its `ManualClock`.
 
 // Test support code outside `#[test]` functions: failing loudly is the point here.
-#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::collections::{BTreeSet, HashSet};
 use std::path::PathBuf;
@@ -215,6 +220,7 @@ stories!(
     the_same_media_content_is_recorded_once,
     the_next_due_time_lets_a_worker_sleep_until_the_schedule,
     dedupe_keys_keep_one_queued_job,
+    a_sleeping_worker_is_woken_when_a_job_becomes_claimable,
     creator_info_snapshots_are_kept_and_the_latest_is_returned,
 );
 
@@ -1115,6 +1121,38 @@ async fn the_next_due_time_lets_a_worker_sleep_until_the_schedule(h: Harness) {
         h.store.next_due_at().await.unwrap(),
         Some(later.scheduled_at.at())
     );
+}
+
+async fn a_sleeping_worker_is_woken_when_a_job_becomes_claimable(h: Harness) {
+    // On PostgreSQL the sleeper is another store on the same database, as another worker process
+    // would be; on SQLite one process owns the file.
+    let other_process = match &h.postgres_url {
+        Some(url) => tokpost_store::open(url, cipher()).await.unwrap(),
+        None => h.store.clone(),
+    };
+    let mut changes = other_process.job_changes();
+    changes.borrow_and_update();
+    let waiter = tokio::spawn(async move { changes.changed().await.is_ok() });
+    tokio::task::yield_now().await;
+    h.store.enqueue(h.job(None), h.now()).await.unwrap();
+    // A generous bound that only guards against a hang; the wake-up itself is immediate.
+    let woke = tokio::time::timeout(Duration::from_secs(60), waiter).await;
+    assert!(woke.expect("the sleeping worker was never woken").unwrap());
+
+    let mut changes = other_process.job_changes();
+    changes.borrow_and_update();
+    let worker = WorkerId::new("w1");
+    let job = h
+        .store
+        .claim(&worker, h.now(), Duration::from_secs(60), 1)
+        .await
+        .unwrap()
+        .remove(0);
+    h.store.complete(job.id, &worker).await.unwrap();
+    tokio::time::timeout(Duration::from_secs(60), changes.changed())
+        .await
+        .expect("completing a job (which frees its account) must wake sleepers")
+        .unwrap();
 }
 
 async fn dedupe_keys_keep_one_queued_job(h: Harness) {
