@@ -38,6 +38,12 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
+        if !in_memory
+            && let Some(parent) = options.get_filename().parent()
+            && !parent.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(parent).map_err(sqlx::Error::Io)?;
+        }
         // An in-memory database exists per connection: keep exactly one.
         let max_connections = if in_memory { 1 } else { 8 };
         let pool = SqlitePoolOptions::new()
@@ -76,3 +82,39 @@ impl SqliteStore {
 }
 
 crate::backend::impl_store!(SqliteStore);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cipher() -> TokenCipher {
+        TokenCipher::from_base64(&TokenCipher::generate_key().unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn first_start_creates_the_file_in_wal_mode_and_a_restart_migrates_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("data/nested/tokpost.db");
+        let url = format!("sqlite://{}?mode=rwc", file.display());
+        let store = SqliteStore::open(&url, cipher()).await.unwrap();
+        assert!(file.exists());
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(mode, "wal");
+        let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        assert_eq!(foreign_keys, 1);
+        store.pool().close().await;
+
+        let reopened = SqliteStore::open(&url, cipher()).await.unwrap();
+        let migrations: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations")
+            .fetch_one(reopened.pool())
+            .await
+            .unwrap();
+        assert_eq!(migrations, 1);
+    }
+}
