@@ -445,6 +445,27 @@ macro_rules! impl_store {
                 .collect()
             }
 
+            async fn account_posts_in_state(
+                &self,
+                account: tokpost_core::AccountId,
+                state: tokpost_core::StateKind,
+                limit: u32,
+            ) -> Result<Vec<tokpost_core::Post>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::rows::PostRow>(concat!(
+                    "SELECT ",
+                    $crate::rows::post_columns!(),
+                    " FROM posts WHERE account_id = $1 AND state = $2 ORDER BY scheduled_at_ms, id LIMIT $3"
+                ))
+                .bind(account.as_uuid())
+                .bind(state.as_str())
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map($crate::rows::PostRow::into_domain)
+                .collect()
+            }
+
             async fn post_events(
                 &self,
                 id: tokpost_core::PostId,

@@ -163,6 +163,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Posts of a workspace by schedule time.
     async fn posts(&self, workspace: WorkspaceId, limit: u32) -> Result<Vec<Post>, StoreError>;
 
+    /// An account's posts in one state, by schedule time (e.g. the posts waiting for a
+    /// reconnect, to resume them once the creator is back).
+    async fn account_posts_in_state(
+        &self,
+        account: AccountId,
+        state: tokpost_core::StateKind,
+        limit: u32,
+    ) -> Result<Vec<Post>, StoreError>;
+
     /// The post's history, in order.
     async fn post_events(&self, id: PostId) -> Result<Vec<PostEvent>, StoreError>;
 

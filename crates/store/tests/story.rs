@@ -220,6 +220,7 @@ stories!(
     the_same_media_content_is_recorded_once,
     the_next_due_time_lets_a_worker_sleep_until_the_schedule,
     dedupe_keys_keep_one_queued_job,
+    posts_waiting_for_a_reconnect_are_found_by_account_and_state,
     a_sleeping_worker_is_woken_when_a_job_becomes_claimable,
     creator_info_snapshots_are_kept_and_the_latest_is_returned,
 );
@@ -1153,6 +1154,54 @@ async fn a_sleeping_worker_is_woken_when_a_job_becomes_claimable(h: Harness) {
         .await
         .expect("completing a job (which frees its account) must wake sleepers")
         .unwrap();
+}
+
+async fn posts_waiting_for_a_reconnect_are_found_by_account_and_state(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let other = h.account(ws, "other").await;
+    let waiting = PostState::WaitingForReconnect {
+        publish_started: false,
+    };
+    let mut parked = Vec::new();
+    for (owner, in_secs) in [(account, 300), (account, 100), (other, 50)] {
+        let post = h
+            .store
+            .create_post(h.new_post(ws, owner, in_secs), h.now())
+            .await
+            .unwrap()
+            .into_inner();
+        h.store
+            .transition_post(step(post.id, PostState::Scheduled, waiting, h.now()))
+            .await
+            .unwrap();
+        parked.push(post.id);
+    }
+    h.store
+        .create_post(h.new_post(ws, account, 10), h.now())
+        .await
+        .unwrap();
+
+    let found = h
+        .store
+        .account_posts_in_state(account, StateKind::WaitingForReconnect, 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = found.iter().map(|p| p.id).collect();
+    assert_eq!(
+        ids,
+        vec![parked[1], parked[0]],
+        "only this account's waiting posts, soonest first"
+    );
+    assert!(found.iter().all(|p| p.state == waiting));
+    assert_eq!(
+        h.store
+            .account_posts_in_state(account, StateKind::Scheduled, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 async fn dedupe_keys_keep_one_queued_job(h: Harness) {
