@@ -539,6 +539,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_commented_example_file_parses_into_the_config() {
+        use figment::Figment;
+        use figment::providers::{Format, Toml};
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox.example.toml");
+        let config: SandboxConfig = Figment::new().merge(Toml::file(path)).extract().unwrap();
+        assert_eq!(config.creators.len(), 3);
+        assert_eq!(config.apps[0].redirect_uris.len(), 2);
+        assert_eq!(
+            config.tokens.rotation,
+            Rotation::Sometimes { probability: 0.5 }
+        );
+        assert_eq!(config.faults.len(), 1);
+        assert_eq!(config.rate_limits.cancel, None);
+    }
+
     fn partial(json: &str) -> SandboxConfig {
         serde_json::from_str(json).unwrap()
     }

@@ -126,7 +126,7 @@ pub(crate) async fn put_chunk(
         Some(FaultEffect::Error { http_status, .. }) => {
             let status =
                 StatusCode::from_u16(http_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-            answer(&shared, &target, status)
+            reject(&shared, &target, status, body).await
         }
         Some(FaultEffect::Http5xxWithoutBody { http_status }) => {
             bare_5xx(StatusCode::from_u16(http_status).unwrap_or(StatusCode::BAD_GATEWAY))
@@ -221,6 +221,24 @@ impl Drop for InFlight<'_> {
     }
 }
 
+/// The most a refused chunk's body is read before answering (the largest legal chunk).
+const MAX_DRAINED_BYTES: u64 = 128 * 1024 * 1024;
+
+/// Reads and discards a refused chunk before answering: a server that answers while the client
+/// is still sending makes many clients see a broken pipe instead of the status (and its
+/// progress header) they need to re-sync.
+async fn reject(shared: &Shared, target: &Target, status: StatusCode, body: Body) -> Response {
+    let mut stream = body.into_data_stream();
+    let mut read = 0u64;
+    while read <= MAX_DRAINED_BYTES {
+        match stream.next().await {
+            Some(Ok(piece)) => read += piece.len() as u64,
+            _ => break,
+        }
+    }
+    answer(shared, target, status)
+}
+
 /// How writing a chunk to disk ended.
 enum Received {
     Stored(u64),
@@ -279,7 +297,7 @@ async fn receive(
 ) -> Response {
     let (start, planned_end) = match expected_chunk(shared, target) {
         Ok(expected) => expected,
-        Err(status) => return answer(shared, target, status),
+        Err(status) => return reject(shared, target, status, body).await,
     };
     let content_type_ok = headers
         .get(header::CONTENT_TYPE)
@@ -299,19 +317,19 @@ async fn receive(
         .and_then(|v| v.trim().parse::<u64>().ok());
     let (Some(range), Some(declared_length), true) = (range, declared_length, content_type_ok)
     else {
-        return answer(shared, target, StatusCode::BAD_REQUEST);
+        return reject(shared, target, StatusCode::BAD_REQUEST, body).await;
     };
     if range.total != target.total || declared_length != range.last - range.first + 1 {
-        return answer(shared, target, StatusCode::BAD_REQUEST);
+        return reject(shared, target, StatusCode::BAD_REQUEST, body).await;
     }
     if range.first != start {
-        return answer(shared, target, StatusCode::RANGE_NOT_SATISFIABLE);
+        return reject(shared, target, StatusCode::RANGE_NOT_SATISFIABLE, body).await;
     }
     if range.last + 1 != planned_end {
-        return answer(shared, target, StatusCode::BAD_REQUEST);
+        return reject(shared, target, StatusCode::BAD_REQUEST, body).await;
     }
     let Some((in_flight, path)) = InFlight::claim(shared, &target.publish_id, start) else {
-        return answer(shared, target, StatusCode::RANGE_NOT_SATISFIABLE);
+        return reject(shared, target, StatusCode::RANGE_NOT_SATISFIABLE, body).await;
     };
     let read = match write_chunk(&path, start, declared_length, body).await {
         Ok(Received::Stored(read)) => read,
