@@ -496,6 +496,42 @@ async fn creator_info_reports_the_daily_cap_with_http_200() {
 }
 
 #[tokio::test]
+async fn cap_errors_can_be_configured_to_carry_the_creator_data() {
+    let env = start(SandboxConfig {
+        cap_errors_include_data: true,
+        ..test_config()
+    })
+    .await;
+    let tokens = env.login(CY).await;
+    let (status, body) = env
+        .call(&tokens.access, "v2/post/publish/creator_info/query/", None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["error"]["code"], "spam_risk_user_banned_from_posting");
+    assert_eq!(body["data"]["creator_username"], CY);
+}
+
+#[tokio::test]
+async fn an_audited_app_can_have_an_active_creator_cap_too() {
+    let env = start(SandboxConfig {
+        audited_active_creator_cap: Some(1),
+        ..test_config()
+    })
+    .await;
+    let ada = env.login(ADA).await;
+    env.post_small_video(&ada.access, "SELF_ONLY").await;
+    env.post_small_video(&ada.access, "SELF_ONLY").await;
+    let bo = env.login(BO).await;
+    let (status, body) = env.init_file(&bo.access, "SELF_ONLY", 65536, 65536).await;
+    assert_error(
+        status,
+        &body,
+        StatusCode::FORBIDDEN,
+        "reached_active_user_cap",
+    );
+}
+
+#[tokio::test]
 async fn creator_info_needs_video_publish() {
     let env = start_default().await;
     let tokens = env
@@ -904,6 +940,36 @@ async fn a_sixth_pending_inbox_share_in_24_hours_is_refused() {
         StatusCode::FORBIDDEN,
         "spam_risk_too_many_pending_share",
     );
+}
+
+#[tokio::test]
+async fn a_share_the_user_acted_on_no_longer_counts_as_pending() {
+    let env = start_default().await;
+    let tokens = env.login(ADA).await;
+    let init = json!({"source_info": {"source": "FILE_UPLOAD", "video_size": 65536, "chunk_size": 65536, "total_chunk_count": 1}});
+    let mut first = None;
+    for _ in 0..5 {
+        let (_, body) = env
+            .call(
+                &tokens.access,
+                "v2/post/publish/inbox/video/init/",
+                Some(init.clone()),
+            )
+            .await;
+        let upload_url = body["data"]["upload_url"].as_str().unwrap().to_owned();
+        env.put_chunk(&upload_url, mp4_bytes(65536), 0, 65536).await;
+        first.get_or_insert(body["data"]["publish_id"].as_str().unwrap().to_owned());
+    }
+    env.advance_secs(60);
+    assert!(env.sandbox.user_posts_from_inbox(first.as_deref().unwrap()));
+    let (status, body) = env
+        .call(
+            &tokens.access,
+            "v2/post/publish/inbox/video/init/",
+            Some(init),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]
