@@ -10,7 +10,35 @@
 //!
 //! It does not decide what happens after an expired URL (a new init is the caller's call) and
 //! it never persists anything: progress goes to a callback, and resuming takes an offset.
+//!
+//! # Re-sync after dropped connections
+//!
+//! A real upload server may answer a chunk (416 because it already holds that chunk, 403, …)
+//! before it has read the body, and close the connection. The client then sees a broken pipe or
+//! a reset instead of the answer, and resending the same chunk only repeats that. So after
+//! [`DROPS_BEFORE_RESYNC`] dropped connections in a row on one chunk, the uploader asks where
+//! TikTok stands before it retries:
+//!
+//! * [`TikTokClient::upload`] sends a **zero-length probe**: a `PUT` with `Content-Length: 0`
+//!   and `Content-Range: bytes */{TOTAL}`. With no body there is nothing the server can refuse to
+//!   read, so its answer arrives: a progress header moves the upload to the chunk boundary it
+//!   names (or completes it), 403 and 404 end it as [`UploadOutcome::UrlExpired`] and
+//!   [`UploadOutcome::TaskNotFound`] (answers the dropped chunks may have hidden), anything else
+//!   leaves the retry as it was. How TikTok itself answers such a probe is not documented
+//!   (UNCONFIRMED); an answer without a usable progress header simply changes nothing.
+//! * [`TikTokClient::upload_with_resync`] asks a caller-supplied async hook instead, which returns
+//!   the acknowledged byte count (the publishing pipeline answers with status fetch's documented
+//!   `uploaded_bytes`, §8) or `None` when it cannot tell; no probe is sent.
+//!
+//! The probe is the default because it needs nothing beyond the existing [`UploadJob`] and
+//! [`UploadOutcome`] (no new field, no change for existing callers) and because it can also
+//! reveal an expired URL; the hook exists because only status fetch is a documented source of
+//! progress. A learned offset must be a chunk boundary of the plan or the end of the file,
+//! otherwise it is ignored. Moving to another chunk counts against [`UploadRetry::max_resyncs`]
+//! like a 416 re-sync; learning that TikTok expects the same chunk leaves the retry budget
+//! running, so an endlessly dropping server still ends in [`UploadOutcome::GaveUp`].
 
+use std::future::Future;
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,6 +67,10 @@ pub const MAX_CHUNK_COUNT: u64 = 1000;
 pub const DEFAULT_CHUNK_SIZE: u64 = 16 * 1024 * 1024;
 /// Read buffer of the streaming body; the only per-upload allocation that scales with data.
 const READ_BUFFER: usize = 256 * 1024;
+/// Dropped connections in a row on one chunk after which the uploader re-syncs (probe or hook)
+/// before retrying: one drop is ordinary network trouble, a second suggests the server is
+/// answering early and closing before it reads the body.
+pub const DROPS_BEFORE_RESYNC: u32 = 2;
 
 /// The chunk geometry of one upload, as declared at init (`video_size`, `chunk_size`,
 /// `total_chunk_count`).
@@ -400,6 +432,26 @@ struct ChunkAnswer {
     body: String,
 }
 
+/// What a re-sync after dropped connections found out.
+enum Learned {
+    /// TikTok holds this many bytes (a chunk boundary or the end of the file).
+    Offset(u64),
+    /// The probe was answered 403: the URL expired.
+    Expired(TikTokFailure),
+    /// The probe was answered 404: no such task.
+    NotFound(TikTokFailure),
+    /// Nothing usable.
+    Unknown,
+}
+
+/// No hook: [`TikTokClient::upload`] probes instead.
+type NoHook = fn() -> std::future::Ready<Option<u64>>;
+
+/// Whether `offset` is a place an upload can continue from: a chunk boundary or the end.
+fn is_resume_point(plan: &ChunkPlan, offset: u64) -> bool {
+    offset == plan.video_size() || plan.chunk_starting_at(offset).is_some()
+}
+
 /// Where TikTok's progress header (`Content-Range: bytes 0-{N}/{TOTAL}`) says to continue.
 ///
 /// Whether `N` is the last received index (HTTP's inclusive reading) or a byte count is not
@@ -432,16 +484,52 @@ pub fn resync_offset(plan: &ChunkPlan, header: &str) -> Option<u64> {
 
 impl TikTokClient {
     /// Uploads `job.file` chunk by chunk from `job.resume_from`, reporting progress after every
-    /// acknowledged chunk.
+    /// acknowledged chunk. Repeated dropped connections on one chunk are followed by a
+    /// zero-length probe (see the module docs).
     ///
     /// # Errors
     /// Only local problems ([`UploadError`]); every answer from TikTok is an [`UploadOutcome`].
     pub async fn upload<F>(
         &self,
         job: &UploadJob,
+        on_progress: F,
+    ) -> Result<UploadOutcome, UploadError>
+    where
+        F: FnMut(UploadProgress) + Send,
+    {
+        self.run_upload(job, None::<&NoHook>, on_progress).await
+    }
+
+    /// Like [`TikTokClient::upload`], but repeated dropped connections on one chunk are followed
+    /// by a call to `resync` instead of a probe. `resync` returns the bytes TikTok has
+    /// acknowledged (status fetch's `uploaded_bytes`), or `None` when it cannot tell; a count
+    /// that is not a chunk boundary of the plan is ignored.
+    ///
+    /// # Errors
+    /// Only local problems ([`UploadError`]); every answer from TikTok is an [`UploadOutcome`].
+    pub async fn upload_with_resync<R, Fut, F>(
+        &self,
+        job: &UploadJob,
+        resync: R,
+        on_progress: F,
+    ) -> Result<UploadOutcome, UploadError>
+    where
+        R: Fn() -> Fut + Sync,
+        Fut: Future<Output = Option<u64>> + Send,
+        F: FnMut(UploadProgress) + Send,
+    {
+        self.run_upload(job, Some(&resync), on_progress).await
+    }
+
+    async fn run_upload<R, Fut, F>(
+        &self,
+        job: &UploadJob,
+        resync: Option<&R>,
         mut on_progress: F,
     ) -> Result<UploadOutcome, UploadError>
     where
+        R: Fn() -> Fut + Sync,
+        Fut: Future<Output = Option<u64>> + Send,
         F: FnMut(UploadProgress) + Send,
     {
         let plan = job.plan;
@@ -467,6 +555,7 @@ impl TikTokClient {
         let mut offset = job.resume_from;
         let mut failed_attempts: u32 = 0;
         let mut resyncs: u32 = 0;
+        let mut drops_in_a_row: u32 = 0;
         loop {
             let Some(chunk) = plan.chunk_starting_at(offset) else {
                 // Only a re-sync can move the offset, and it lands on boundaries; this is a
@@ -481,9 +570,71 @@ impl TikTokClient {
                 });
             };
             let answer = match self.put_chunk(job, chunk).await? {
-                Ok(answer) => answer,
+                Ok(answer) => {
+                    drops_in_a_row = 0;
+                    answer
+                }
                 Err(transport) => {
                     failed_attempts += 1;
+                    drops_in_a_row += 1;
+                    if drops_in_a_row >= DROPS_BEFORE_RESYNC {
+                        let learned = match resync {
+                            Some(hook) => match hook().await {
+                                Some(bytes) if is_resume_point(&plan, bytes) => {
+                                    Learned::Offset(bytes)
+                                }
+                                Some(bytes) => {
+                                    tracing::warn!(
+                                        bytes,
+                                        "re-sync hook named no chunk boundary; ignored"
+                                    );
+                                    Learned::Unknown
+                                }
+                                None => Learned::Unknown,
+                            },
+                            None => self.probe(job).await,
+                        };
+                        match learned {
+                            Learned::Offset(target) if target != offset => {
+                                resyncs += 1;
+                                if resyncs > job.retry.max_resyncs {
+                                    return Ok(UploadOutcome::GaveUp {
+                                        acknowledged_bytes: offset,
+                                        failure: transport,
+                                    });
+                                }
+                                tracing::debug!(
+                                    from = offset,
+                                    to = target,
+                                    "upload re-synced after dropped connections"
+                                );
+                                offset = target;
+                                failed_attempts = 0;
+                                drops_in_a_row = 0;
+                                on_progress(UploadProgress {
+                                    acknowledged_bytes: offset,
+                                    total_bytes: total,
+                                });
+                                if offset == total {
+                                    return Ok(UploadOutcome::Completed { total_bytes: total });
+                                }
+                                continue;
+                            }
+                            Learned::Expired(failure) => {
+                                return Ok(UploadOutcome::UrlExpired {
+                                    acknowledged_bytes: offset,
+                                    failure,
+                                });
+                            }
+                            Learned::NotFound(failure) => {
+                                return Ok(UploadOutcome::TaskNotFound {
+                                    acknowledged_bytes: offset,
+                                    failure,
+                                });
+                            }
+                            Learned::Offset(_) | Learned::Unknown => {}
+                        }
+                    }
                     if failed_attempts >= job.retry.attempts_per_chunk {
                         return Ok(UploadOutcome::GaveUp {
                             acknowledged_bytes: offset,
@@ -594,6 +745,46 @@ impl TikTokClient {
                     });
                 }
             }
+        }
+    }
+
+    /// Asks the upload server where it stands with a `PUT` that carries no body
+    /// (`Content-Range: bytes */{TOTAL}`).
+    async fn probe(&self, job: &UploadJob) -> Learned {
+        let request = self
+            .http
+            .put(job.upload_url.as_url().clone())
+            .header(CONTENT_TYPE, job.content_type.as_str())
+            .header(CONTENT_LENGTH, 0)
+            .header(CONTENT_RANGE, format!("bytes */{}", job.plan.video_size()))
+            .body(Vec::new())
+            .timeout(self.config.upload_chunk_timeout);
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                tracing::debug!(%error, "upload probe failed");
+                return Learned::Unknown;
+            }
+        };
+        let status = response.status().as_u16();
+        let progress = response
+            .headers()
+            .get(CONTENT_RANGE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|header| resync_offset(&job.plan, header));
+        let body = response.text().await.unwrap_or_default();
+        tracing::debug!(status, ?progress, "upload probe answered");
+        match (status, progress) {
+            (403, _) => Learned::Expired(TikTokFailure::from_status(
+                ids::UPLOAD_URL_EXPIRED,
+                403,
+                body,
+            )),
+            (404, _) => {
+                Learned::NotFound(TikTokFailure::from_status(ids::UPLOAD_NOT_FOUND, 404, body))
+            }
+            (_, Some(offset)) => Learned::Offset(offset),
+            (_, None) => Learned::Unknown,
         }
     }
 

@@ -1,6 +1,7 @@
 //! The streaming uploader against a fake TikTok upload endpoint that keeps real progress:
-//! headers, 206/201, re-sync after 416, retries after 5xx and dropped connections, expiry,
-//! resume, and back-off on the injected clock.
+//! headers, 206/201, re-sync after 416, retries after 5xx and dropped connections, re-sync by
+//! probe or hook when the server answers early and drops the connection, expiry, resume, and
+//! back-off on the injected clock.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -24,7 +25,7 @@ use tiktok::{
 };
 use url::Url;
 use wiremock::matchers::{method, path, query_param};
-use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+use wiremock::{Match, Mock, MockServer, Request, Respond, ResponseTemplate};
 
 /// What the fake does instead of its normal behaviour for one request (1-based number).
 #[derive(Clone, Copy, Debug)]
@@ -40,6 +41,9 @@ struct FakeState {
     received: Vec<u8>,
     requests: usize,
     faults: HashMap<usize, Fault>,
+    /// Refusals of a chunk (416, or a `Fault::Answer`) are sent before the body is read, so
+    /// the client sees a dropped connection instead of the answer. Probes (no body) get theirs.
+    answers_early: bool,
 }
 
 /// TikTok's upload endpoint, honestly: sequential ranges, 206 until complete, then 201; 416
@@ -63,6 +67,11 @@ impl FakeUpload {
         self
     }
 
+    fn answering_early(self) -> Self {
+        self.state.lock().unwrap().answers_early = true;
+        self
+    }
+
     fn already_received(self, bytes: Vec<u8>) -> Self {
         self.state.lock().unwrap().received = bytes;
         self
@@ -81,29 +90,59 @@ impl FakeUpload {
     }
 }
 
+fn content_range(request: &Request) -> (String, u64) {
+    let range = request
+        .headers
+        .get("content-range")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let (span, total) = range
+        .strip_prefix("bytes ")
+        .unwrap()
+        .split_once('/')
+        .unwrap();
+    (span.to_owned(), total.parse().unwrap())
+}
+
+/// Counts every request (so fault numbers cover dropped ones too) and matches the chunks that an
+/// early-answering fake refuses without reading them; mounted first, it answers those with a
+/// dropped connection.
+struct EarlyRefusal(FakeUpload);
+
+impl Match for EarlyRefusal {
+    fn matches(&self, request: &Request) -> bool {
+        let mut state = self.0.state.lock().unwrap();
+        state.requests += 1;
+        if !state.answers_early || request.body.is_empty() {
+            return false;
+        }
+        let refused_by_fault = matches!(state.faults.get(&state.requests), Some(Fault::Answer(_)));
+        let (span, _) = content_range(request);
+        let first: u64 = span.split_once('-').unwrap().0.parse().unwrap();
+        refused_by_fault || first != state.received.len() as u64
+    }
+}
+
 impl Respond for FakeUpload {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let mut state = self.state.lock().unwrap();
-        state.requests += 1;
         let fault = state.faults.get(&state.requests).copied();
         if let Some(Fault::Answer(status)) = fault {
             return ResponseTemplate::new(status);
         }
-        let range = request
-            .headers
-            .get("content-range")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
-        let (span, total) = range
-            .strip_prefix("bytes ")
-            .unwrap()
-            .split_once('/')
-            .unwrap();
+        let (span, total) = content_range(request);
+        assert_eq!(total, self.total);
+        if span == "*" {
+            // A probe: no body, just TikTok's account of what it holds.
+            assert!(request.body.is_empty(), "a probe carries no body");
+            let held = state.received.len() as u64;
+            return ResponseTemplate::new(416)
+                .insert_header("content-range", self.progress_header(held));
+        }
         let (first, last) = span.split_once('-').unwrap();
         let (first, last): (u64, u64) = (first.parse().unwrap(), last.parse().unwrap());
-        assert_eq!(total.parse::<u64>().unwrap(), self.total);
         let length: u64 = request
             .headers
             .get("content-length")
@@ -147,6 +186,14 @@ async fn setup(size: usize, fake: impl FnOnce(FakeUpload) -> FakeUpload) -> Setu
     file.flush().unwrap();
     let server = MockServer::start().await;
     let fake = fake(FakeUpload::new(size as u64));
+    Mock::given(method("PUT"))
+        .and(EarlyRefusal(fake.clone()))
+        .respond_with_err(|_: &Request| {
+            std::io::Error::new(std::io::ErrorKind::ConnectionReset, "answered early")
+        })
+        .with_priority(1)
+        .mount(&server)
+        .await;
     Mock::given(method("PUT"))
         .and(path(UPLOAD_PATH))
         .and(query_param("upload_id", "67890"))
@@ -527,4 +574,164 @@ async fn back_off_between_retries_waits_on_the_injected_clock() {
         }
     );
     assert_eq!(setup.server.received_requests().await.unwrap().len(), 2);
+}
+
+const PROBE: &str = "bytes */16777216";
+
+#[tokio::test]
+async fn upload_probes_and_moves_on_when_the_server_answers_early_and_drops_the_connection() {
+    // TikTok stores chunk 0 but its answer is lost (500). Every resend of chunk 0 is refused
+    // (416) before the body is read, so the client only sees dropped connections. After the
+    // second drop a zero-length probe learns that chunk 0 is held, and the upload continues.
+    let setup = setup(SIXTEEN_MIB, |f| {
+        f.with_fault(1, Fault::StoreThenAnswer(500))
+            .answering_early()
+    })
+    .await;
+    let (outcome, progress) = run(&setup).await;
+    assert_eq!(
+        outcome,
+        UploadOutcome::Completed {
+            total_bytes: SIXTEEN_MIB as u64
+        }
+    );
+    assert_eq!(
+        ranges(&setup.server).await,
+        vec![
+            "bytes 0-5242879/16777216",
+            "bytes 0-5242879/16777216",
+            "bytes 0-5242879/16777216",
+            PROBE,
+            "bytes 5242880-10485759/16777216",
+            "bytes 10485760-16777215/16777216",
+        ]
+    );
+    let probe = &setup.server.received_requests().await.unwrap()[3];
+    assert_eq!(probe.headers.get("content-length").unwrap(), "0");
+    assert!(probe.body.is_empty());
+    assert_eq!(
+        progress,
+        vec![5 * MIB as u64, 10 * MIB as u64, SIXTEEN_MIB as u64]
+    );
+    assert!(setup.fake.received() == setup.bytes);
+}
+
+#[tokio::test]
+async fn upload_asks_the_resync_hook_instead_of_probing_when_given_one() {
+    let setup = setup(SIXTEEN_MIB, |f| {
+        f.with_fault(1, Fault::StoreThenAnswer(500))
+            .answering_early()
+    })
+    .await;
+    let calls = Arc::new(Mutex::new(0u32));
+    let hook = {
+        let (fake, calls) = (setup.fake.clone(), Arc::clone(&calls));
+        move || {
+            *calls.lock().unwrap() += 1;
+            let held = fake.received().len() as u64;
+            async move { Some(held) }
+        }
+    };
+    let outcome = client(&setup.server)
+        .upload_with_resync(&setup.job, hook, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome,
+        UploadOutcome::Completed {
+            total_bytes: SIXTEEN_MIB as u64
+        }
+    );
+    assert_eq!(*calls.lock().unwrap(), 1);
+    assert_eq!(
+        ranges(&setup.server).await,
+        vec![
+            "bytes 0-5242879/16777216",
+            "bytes 0-5242879/16777216",
+            "bytes 0-5242879/16777216",
+            "bytes 5242880-10485759/16777216",
+            "bytes 10485760-16777215/16777216",
+        ],
+        "no probe is sent when a hook answers"
+    );
+    assert!(setup.fake.received() == setup.bytes);
+}
+
+#[tokio::test]
+async fn a_resync_hook_answer_inside_a_chunk_is_ignored() {
+    let setup = setup(SIXTEEN_MIB, |f| {
+        f.with_fault(1, Fault::StoreThenAnswer(500))
+            .answering_early()
+    })
+    .await;
+    let outcome = client(&setup.server)
+        .upload_with_resync(&setup.job, || async { Some(12_345) }, |_| {})
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            outcome,
+            UploadOutcome::GaveUp {
+                acknowledged_bytes: 0,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert_eq!(ranges(&setup.server).await.len(), 3);
+}
+
+#[tokio::test]
+async fn a_probe_that_finds_the_url_expired_ends_the_upload_as_url_expired() {
+    // The URL expires after chunk 0: the server refuses chunk 1 with 403 before reading it.
+    let setup = setup(SIXTEEN_MIB, |f| {
+        f.with_fault(2, Fault::Answer(403))
+            .with_fault(3, Fault::Answer(403))
+            .with_fault(4, Fault::Answer(403))
+            .answering_early()
+    })
+    .await;
+    let (outcome, _) = run(&setup).await;
+    let UploadOutcome::UrlExpired {
+        acknowledged_bytes,
+        failure,
+    } = outcome
+    else {
+        panic!("expected UrlExpired, got {outcome:?}");
+    };
+    assert_eq!(acknowledged_bytes, 5 * MIB as u64);
+    assert_eq!(failure.classification.id(), "upload_url_expired");
+    let ranges = ranges(&setup.server).await;
+    assert_eq!(ranges.len(), 4);
+    assert_eq!(ranges[3], PROBE);
+}
+
+#[tokio::test]
+async fn a_server_that_keeps_dropping_the_expected_chunk_still_exhausts_the_retry_budget() {
+    let setup = setup(SIXTEEN_MIB, |f| f).await;
+    Mock::given(method("PUT"))
+        .and(|request: &Request| !request.body.is_empty())
+        .respond_with_err(|_: &Request| {
+            std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset")
+        })
+        .with_priority(1)
+        .mount(&setup.server)
+        .await;
+    let (outcome, progress) = run(&setup).await;
+    assert!(
+        matches!(
+            outcome,
+            UploadOutcome::GaveUp {
+                acknowledged_bytes: 0,
+                ..
+            }
+        ),
+        "{outcome:?}"
+    );
+    assert!(progress.is_empty());
+    let chunk_0 = "bytes 0-5242879/16777216";
+    assert_eq!(
+        ranges(&setup.server).await,
+        vec![chunk_0, chunk_0, PROBE, chunk_0, PROBE]
+    );
 }
