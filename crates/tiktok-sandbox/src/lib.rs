@@ -4,7 +4,8 @@
 //!
 //! What it is: an axum server on a listener you give it ([`Sandbox::start`]), holding its world
 //! in memory (bounded), running every time decision on an injected [`clock::SharedClock`], with
-//! fault injection through configuration, an admin HTTP API and [`SandboxHandle`].
+//! fault injection through configuration, an admin HTTP API and [`SandboxHandle`]. Started with
+//! [`Sandbox::start_with_manual_clock`], its admin API can also move time forward.
 //!
 //! What it must not do: depend on the `tiktok` client crate (the two are written independently
 //! from the documentation so that they test each other), read the wall clock directly, or
@@ -34,6 +35,7 @@ mod upload;
 mod webhooks;
 mod wire;
 
+pub use admin::MAX_CLOCK_ADVANCE_SECS;
 pub use config::{
     AppConfig, ChunkUnit, ClientSecret, CreatorConfig, Delay, OAuthErrorStatus, ProgressStyle,
     PublicPostIds, RateLimits, Rotation, SandboxConfig, TokenPolicy, WebhookPolicy,

@@ -11,7 +11,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use axum::routing::{get, post, put};
-use clock::SharedClock;
+use clock::{ManualClock, SharedClock};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -52,11 +52,48 @@ impl Sandbox {
     /// Starts the sandbox on the given listeners (bind them to port 0 in tests). Upload URLs
     /// point at `upload_listener` when given, otherwise at `/upload/` on the API listener.
     ///
+    /// The sandbox only reads `clock`: the admin API's `POST /sandbox/admin/clock/advance`
+    /// answers 409. Use [`Sandbox::start_with_manual_clock`] to let it move time.
+    ///
     /// # Errors
     /// See [`StartError`].
     pub async fn start(
         config: SandboxConfig,
         clock: SharedClock,
+        api_listener: TcpListener,
+        upload_listener: Option<TcpListener>,
+    ) -> Result<SandboxHandle, StartError> {
+        Self::launch(config, clock, None, api_listener, upload_listener).await
+    }
+
+    /// Like [`Sandbox::start`] on a [`ManualClock`] that the admin API may move:
+    /// `GET /sandbox/admin/clock` reads it and `POST /sandbox/admin/clock/advance`
+    /// (`{"seconds": N}`, 1 ≤ N ≤ [`crate::MAX_CLOCK_ADVANCE_SECS`]) moves it forward, so that token
+    /// lifetimes, the upload window, rolling 24 h caps and processing or moderation delays can be
+    /// rehearsed without waiting. The caller may keep moving the clock itself too.
+    ///
+    /// # Errors
+    /// See [`StartError`].
+    pub async fn start_with_manual_clock(
+        config: SandboxConfig,
+        clock: Arc<ManualClock>,
+        api_listener: TcpListener,
+        upload_listener: Option<TcpListener>,
+    ) -> Result<SandboxHandle, StartError> {
+        Self::launch(
+            config,
+            clock.shared(),
+            Some(clock),
+            api_listener,
+            upload_listener,
+        )
+        .await
+    }
+
+    async fn launch(
+        config: SandboxConfig,
+        clock: SharedClock,
+        movable_clock: Option<Arc<ManualClock>>,
         api_listener: TcpListener,
         upload_listener: Option<TcpListener>,
     ) -> Result<SandboxHandle, StartError> {
@@ -84,7 +121,14 @@ impl Sandbox {
             .prefix("tiktok-sandbox-")
             .tempdir()
             .map_err(StartError::MediaDir)?;
-        let shared = Arc::new(Shared::new(config, clock, http, upload_base, media_dir));
+        let shared = Arc::new(Shared::new(
+            config,
+            clock,
+            movable_clock,
+            http,
+            upload_base,
+            media_dir,
+        ));
         let (stop, stopped) = watch::channel(false);
 
         let upload_routes = Router::new()
@@ -185,7 +229,8 @@ impl SandboxHandle {
         self.shared.upload_base.clone()
     }
 
-    /// Base of the admin API (`faults`, `published`, `creators`, `inbox/{publish_id}/post`).
+    /// Base of the admin API (`faults`, `published`, `creators`, `inbox/{publish_id}/post`,
+    /// `clock`, `clock/advance`).
     #[must_use]
     pub fn admin_base_url(&self) -> Url {
         self.api_base
@@ -209,6 +254,13 @@ impl SandboxHandle {
     #[must_use]
     pub fn published(&self) -> Vec<PublishedRecord> {
         admin::published(&self.shared)
+    }
+
+    /// Whether the admin API may move the sandbox's clock (started with
+    /// [`Sandbox::start_with_manual_clock`]).
+    #[must_use]
+    pub fn clock_is_movable(&self) -> bool {
+        self.shared.movable_clock.is_some()
     }
 
     /// Adds a fault rule; returns its id.
@@ -255,6 +307,14 @@ impl SandboxHandle {
             self.upload_base_url(),
             self.admin_base_url()
         );
+        if self.shared.movable_clock.is_some() {
+            text.push_str(&format!(
+                "  clock:     manual, now {} (GET {}clock, POST {}clock/advance {{\"seconds\": N}})\n",
+                self.shared.now(),
+                self.admin_base_url(),
+                self.admin_base_url()
+            ));
+        }
         for app in &self.shared.config.apps {
             text.push_str(&format!(
                 "  app {} ({})\n",

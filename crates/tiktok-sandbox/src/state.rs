@@ -10,10 +10,10 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use clock::SharedClock;
+use clock::{ManualClock, SharedClock};
 use jiff::{SignedDuration, Timestamp};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
@@ -34,6 +34,8 @@ pub(crate) const DAY: SignedDuration = SignedDuration::from_hours(24);
 pub(crate) struct Shared {
     pub(crate) config: SandboxConfig,
     pub(crate) clock: SharedClock,
+    /// The same clock when the sandbox may move it (admin `POST /clock/advance`).
+    pub(crate) movable_clock: Option<Arc<ManualClock>>,
     pub(crate) envelope: Envelope,
     pub(crate) http: reqwest::Client,
     pub(crate) upload_base: Url,
@@ -46,6 +48,7 @@ impl Shared {
     pub(crate) fn new(
         config: SandboxConfig,
         clock: SharedClock,
+        movable_clock: Option<Arc<ManualClock>>,
         http: reqwest::Client,
         upload_base: Url,
         media_dir: tempfile::TempDir,
@@ -60,6 +63,7 @@ impl Shared {
             },
             config,
             clock,
+            movable_clock,
             http,
             upload_base,
             media_dir,

@@ -694,3 +694,141 @@ async fn shutdown_stops_the_listeners() {
     env.sandbox.shutdown().await;
     assert!(http.post(url).send().await.is_err());
 }
+
+// ---- admin clock ---------------------------------------------------------------------------
+
+impl Env {
+    async fn admin_clock(&self) -> Value {
+        let response = self
+            .http
+            .get(self.sandbox.admin_base_url().join("clock").unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        response.json().await.unwrap()
+    }
+
+    async fn admin_advance(&self, body: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.sandbox.admin_base_url().join("clock/advance").unwrap())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+}
+
+const FIXED_START: i64 = 1_767_225_600;
+
+#[tokio::test]
+async fn advancing_the_clock_over_http_past_a_token_lifetime_gets_the_token_refused() {
+    let env = start_with_movable_clock(test_config()).await;
+    assert!(env.sandbox.clock_is_movable());
+    assert!(env.sandbox.banner().contains("clock/advance"));
+    let tokens = env.login(ADA).await;
+    assert_eq!(
+        env.admin_clock().await,
+        json!({ "now": "2026-01-01T00:00:00Z", "unix_seconds": FIXED_START, "movable": true })
+    );
+    let (status, body) = env
+        .call(&tokens.access, "v2/post/publish/creator_info/query/", None)
+        .await;
+    assert_eq!(
+        (status, &body["error"]["code"]),
+        (StatusCode::OK, &json!("ok"))
+    );
+
+    let lifetime = env.sandbox.config().tokens.access_token_ttl_secs;
+    let (status, body) = env
+        .admin_advance(&format!(r#"{{"seconds": {lifetime}}}"#))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["advanced_seconds"], lifetime);
+    assert_eq!(
+        body["unix_seconds"],
+        FIXED_START + i64::try_from(lifetime).unwrap()
+    );
+    assert_eq!(
+        env.admin_clock().await["unix_seconds"],
+        body["unix_seconds"]
+    );
+
+    let (status, body) = env
+        .call(&tokens.access, "v2/post/publish/creator_info/query/", None)
+        .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert_eq!(body["error"]["code"], "access_token_invalid");
+}
+
+#[tokio::test]
+async fn advancing_the_clock_over_http_past_the_upload_window_gets_the_chunk_refused_with_403() {
+    let env = start_with_movable_clock(test_config()).await;
+    let tokens = env.login(ADA).await;
+    let (_, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
+        .await;
+    let upload_url = body["data"]["upload_url"].as_str().unwrap().to_owned();
+    let window = env.sandbox.config().upload_window_secs;
+    let (status, _) = env
+        .admin_advance(&format!(r#"{{"seconds": {window}}}"#))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let response = env.put_chunk(&upload_url, mp4_bytes(65536), 0, 65536).await;
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_sandbox_on_a_clock_it_may_not_move_refuses_to_advance_with_409() {
+    let env = start_default().await;
+    assert!(!env.sandbox.clock_is_movable());
+    assert!(!env.sandbox.banner().contains("clock/advance"));
+    let (status, body) = env.admin_advance(r#"{"seconds": 60}"#).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"]["code"], "clock_not_movable");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("start_with_manual_clock"),
+        "{body}"
+    );
+    assert_eq!(
+        env.admin_clock().await,
+        json!({ "now": "2026-01-01T00:00:00Z", "unix_seconds": FIXED_START, "movable": false })
+    );
+}
+
+#[tokio::test]
+async fn a_clock_advance_out_of_bounds_is_400_naming_the_field_the_limit_and_the_value() {
+    let env = start_with_movable_clock(test_config()).await;
+    let cases = [
+        (r#"{"seconds": 0}"#, json!(0)),
+        (r#"{"seconds": 34560001}"#, json!(34_560_001)),
+        (r#"{"seconds": -60}"#, json!(-60)),
+        (r#"{"seconds": 1.5}"#, json!(1.5)),
+        (r#"{"seconds": "60"}"#, json!("60")),
+        (r#"{"minutes": 1}"#, Value::Null),
+        ("not json", Value::Null),
+    ];
+    for (request, value) in cases {
+        let (status, body) = env.admin_advance(request).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{request}: {body}");
+        let error = &body["error"];
+        assert_eq!(error["code"], "invalid_clock_advance", "{request}");
+        assert_eq!(error["field"], "seconds", "{request}");
+        assert_eq!(error["limit"], 34_560_000, "{request}");
+        assert_eq!(error["value"], value, "{request}");
+        assert!(error["message"].is_string(), "{request}");
+    }
+    assert_eq!(env.admin_clock().await["unix_seconds"], FIXED_START);
+    let (status, body) = env.admin_advance(r#"{"seconds": 34560000}"#).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        clock::Clock::now(env.clock.as_ref()).as_second(),
+        FIXED_START + 34_560_000
+    );
+}

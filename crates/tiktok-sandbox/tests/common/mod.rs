@@ -54,13 +54,25 @@ pub struct Env {
 }
 
 pub async fn start(config: SandboxConfig) -> Env {
+    start_on(config, false).await
+}
+
+/// Like [`start`], but the sandbox may move its clock (admin `clock/advance`).
+pub async fn start_with_movable_clock(config: SandboxConfig) -> Env {
+    start_on(config, true).await
+}
+
+async fn start_on(config: SandboxConfig, movable: bool) -> Env {
     let clock = ManualClock::at_fixed_start();
     let api = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let upload = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let app = config.apps[0].clone();
-    let sandbox = Sandbox::start(config, clock.shared(), api, Some(upload))
-        .await
-        .unwrap();
+    let sandbox = if movable {
+        Sandbox::start_with_manual_clock(config, Arc::clone(&clock), api, Some(upload)).await
+    } else {
+        Sandbox::start(config, clock.shared(), api, Some(upload)).await
+    }
+    .unwrap();
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
