@@ -8,6 +8,7 @@
 pub mod cli;
 mod commands;
 pub mod config;
+pub mod workers;
 
 use std::process::ExitCode;
 

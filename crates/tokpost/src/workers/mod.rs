@@ -1,0 +1,250 @@
+//! Background workers: a small generic loop that takes jobs from the durable queue and hands them
+//! to a [`JobHandler`], and the handlers themselves ([`token_keeper`]).
+//!
+//! The loop owns the queue mechanics only: claiming with a lease, heartbeating while a job runs,
+//! completing it or putting it back with exponential back-off, sweeping the leases of dead
+//! workers, and sleeping on the injected clock until the next job is due, the store says a job
+//! may have become claimable, or shutdown. What a job means and whether a failure is worth
+//! retrying is the handler's call; the loop must not decide TikTok policy and must not read the
+//! wall clock.
+
+pub mod token_keeper;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clock::{SharedClock, Timestamp};
+use tokio::sync::watch;
+use tokpost_store::{Job, LeaseStatus, Store, StoreError, WorkerId};
+
+/// What became of one run of a job, as the handler judges it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobOutcome {
+    /// Finished (successfully, or with an outcome that retrying cannot change): remove the job.
+    Done,
+    /// A transient failure: run the job again after an exponential back-off.
+    Transient { error: String },
+}
+
+/// Runs one kind of work. Called only while the worker holds the job's lease, so (through the
+/// store's per-account serialization) never for two jobs of one account at once.
+pub trait JobHandler: Send + Sync + 'static {
+    /// Runs `job`. Store failures inside the handler are reported as [`JobOutcome::Transient`].
+    fn handle(&self, job: &Job) -> impl Future<Output = JobOutcome> + Send;
+}
+
+/// How a worker uses the queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// How long a claim holds a job before another worker may take it.
+    pub lease: Duration,
+    /// How often a running job's lease is extended (well inside `lease`).
+    pub heartbeat_every: Duration,
+    /// Jobs claimed per round.
+    pub batch: u32,
+    /// The longest sleep without looking at the queue, in case a change notification was lost.
+    pub idle_poll: Duration,
+    /// The first retry delay after a transient failure; doubles with each attempt.
+    pub first_backoff: Duration,
+    /// The longest retry delay.
+    pub max_backoff: Duration,
+}
+
+impl Default for WorkerSettings {
+    fn default() -> Self {
+        Self {
+            lease: Duration::from_secs(300),
+            heartbeat_every: Duration::from_secs(60),
+            batch: 8,
+            idle_poll: Duration::from_secs(30),
+            first_backoff: Duration::from_secs(30),
+            max_backoff: Duration::from_secs(3_600),
+        }
+    }
+}
+
+impl WorkerSettings {
+    /// The delay before attempt `attempts + 1` of a job that failed transiently: doubling from
+    /// [`WorkerSettings::first_backoff`], capped at [`WorkerSettings::max_backoff`], minus up to
+    /// a fifth of jitter so that jobs which failed together do not come back together.
+    /// `jitter_seed` is any per-job number (the job id's random bits).
+    #[must_use]
+    pub fn backoff(&self, attempts: u32, jitter_seed: u64) -> Duration {
+        let doublings = attempts.saturating_sub(1).min(30);
+        let full = self
+            .first_backoff
+            .saturating_mul(1_u32 << doublings)
+            .min(self.max_backoff);
+        let jitter_per_mille = jitter_seed % 201;
+        full.saturating_sub(
+            full.saturating_mul(u32::try_from(jitter_per_mille).unwrap_or(0)) / 1_000,
+        )
+    }
+}
+
+/// One worker: a name in leases, a store, a clock and a handler.
+#[derive(Debug)]
+pub struct Worker<H> {
+    id: WorkerId,
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    handler: Arc<H>,
+    settings: WorkerSettings,
+}
+
+impl<H: JobHandler> Worker<H> {
+    /// A worker named `id` (unique among all running workers, e.g. `host:pid:task`).
+    #[must_use]
+    pub fn new(
+        id: WorkerId,
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        handler: Arc<H>,
+        settings: WorkerSettings,
+    ) -> Self {
+        Self {
+            id,
+            store,
+            clock,
+            handler,
+            settings,
+        }
+    }
+
+    /// One round: returns dead workers' jobs to the queue, claims what is due and runs it to
+    /// the end. Returns how many jobs ran.
+    ///
+    /// # Errors
+    /// Store failures of the sweep or the claim (a job's own failures are retried, not
+    /// returned).
+    pub async fn run_once(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        self.store.sweep_expired_leases(now).await?;
+        let jobs = self
+            .store
+            .claim(&self.id, now, self.settings.lease, self.settings.batch)
+            .await?;
+        let claimed = jobs.len();
+        for job in jobs {
+            self.run_job(&job).await;
+        }
+        Ok(claimed)
+    }
+
+    /// Runs rounds until `shutdown` becomes `true` (or its sender is dropped), sleeping between
+    /// empty rounds until the next job is due, the queue changes or `idle_poll` passes.
+    pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
+        let mut changes = self.store.job_changes();
+        loop {
+            if *shutdown.borrow() {
+                return;
+            }
+            let ran = match self.run_once().await {
+                Ok(ran) => ran,
+                Err(error) => {
+                    tracing::warn!(worker = %self.id, %error, "job round failed; waiting before the next");
+                    0
+                }
+            };
+            if ran > 0 {
+                continue;
+            }
+            let wake_at = self.next_wake().await;
+            tokio::select! {
+                () = self.clock.sleep_until(wake_at) => {}
+                changed = changes.changed() => {
+                    if changed.is_err() {
+                        // The store is gone; only shutdown can follow.
+                        changes = self.store.job_changes();
+                    }
+                }
+                _ = shutdown.changed() => {}
+            }
+        }
+    }
+
+    async fn next_wake(&self) -> Timestamp {
+        let poll = clock::add(self.clock.now(), self.settings.idle_poll);
+        match self.store.next_due_at().await {
+            Ok(Some(due)) => due.min(poll),
+            Ok(None) => poll,
+            Err(error) => {
+                tracing::warn!(worker = %self.id, %error, "could not read the next due job");
+                poll
+            }
+        }
+    }
+
+    async fn run_job(&self, job: &Job) {
+        let outcome = {
+            let work = self.handler.handle(job);
+            tokio::pin!(work);
+            loop {
+                let beat_at = clock::add(self.clock.now(), self.settings.heartbeat_every);
+                tokio::select! {
+                    outcome = &mut work => break outcome,
+                    () = self.clock.sleep_until(beat_at) => self.heartbeat(job).await,
+                }
+            }
+        };
+        let settled = match &outcome {
+            JobOutcome::Done => self.store.complete(job.id, &self.id).await,
+            JobOutcome::Transient { error } => {
+                let jitter_seed =
+                    u64::try_from(job.id.as_uuid().as_u128() & u128::from(u64::MAX)).unwrap_or(0);
+                let delay = self.settings.backoff(job.attempts, jitter_seed);
+                let at = clock::add(self.clock.now(), delay);
+                tracing::info!(worker = %self.id, job = %job.id, kind = job.kind.as_str(), attempts = job.attempts, %error, retry_at = %at, "job failed transiently");
+                self.store.retry_at(job.id, &self.id, at, error).await
+            }
+        };
+        match settled {
+            Ok(LeaseStatus::Held) => {}
+            Ok(LeaseStatus::Lost) => {
+                tracing::warn!(worker = %self.id, job = %job.id, "lease lost before the job finished; another worker owns it now");
+            }
+            Err(error) => {
+                // The lease runs out and the sweep returns the job; handlers are idempotent.
+                tracing::warn!(worker = %self.id, job = %job.id, %error, "could not settle the job");
+            }
+        }
+    }
+
+    async fn heartbeat(&self, job: &Job) {
+        let until = clock::add(self.clock.now(), self.settings.lease);
+        match self.store.heartbeat(job.id, &self.id, until).await {
+            Ok(LeaseStatus::Held) => {}
+            Ok(LeaseStatus::Lost) => {
+                tracing::warn!(worker = %self.id, job = %job.id, "lease lost while the job runs");
+            }
+            Err(error) => {
+                tracing::warn!(worker = %self.id, job = %job.id, %error, "heartbeat failed");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_per_attempt_up_to_the_cap_and_jitter_only_shortens_it() {
+        let settings = WorkerSettings {
+            first_backoff: Duration::from_secs(10),
+            max_backoff: Duration::from_secs(100),
+            ..WorkerSettings::default()
+        };
+        assert_eq!(settings.backoff(1, 0), Duration::from_secs(10));
+        assert_eq!(settings.backoff(2, 0), Duration::from_secs(20));
+        assert_eq!(settings.backoff(3, 0), Duration::from_secs(40));
+        assert_eq!(settings.backoff(5, 0), Duration::from_secs(100));
+        assert_eq!(settings.backoff(u32::MAX, 0), Duration::from_secs(100));
+        assert_eq!(settings.backoff(1, 200), Duration::from_secs(8));
+        for seed in 0..1_000 {
+            let delay = settings.backoff(2, seed);
+            assert!(delay <= Duration::from_secs(20) && delay >= Duration::from_secs(16));
+        }
+    }
+}
