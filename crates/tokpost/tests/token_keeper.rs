@@ -576,3 +576,33 @@ async fn a_publishing_step_gets_the_stored_token_or_a_fresh_one_when_it_is_about
     env.client.creator_info(&handed).await.unwrap();
     env.sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_running_worker_sleeps_until_the_refresh_is_due_and_stops_on_shutdown() {
+    let env = start(TokenPolicy::always_rotating(), Backend::Sqlite).await;
+    let mut events = env.keeper.subscribe();
+    let account = env.connect(ADA).await;
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let worker = env.worker("looping");
+    let running = tokio::spawn(async move { worker.run(shutdown).await });
+
+    env.keeper.schedule_due_refreshes().await.unwrap();
+    let due = env.store.next_due_at().await.unwrap().unwrap();
+    env.advance_to(due);
+    // The generous real-time bound only guards against a hang; the clock does the waiting.
+    let event = tokio::time::timeout(Duration::from_secs(30), events.recv())
+        .await
+        .expect("the sleeping worker never woke for the due refresh")
+        .unwrap();
+    assert!(
+        matches!(event, KeeperEvent::Refreshed { account: a, .. } if a == account),
+        "{event:?}"
+    );
+
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(30), running)
+        .await
+        .expect("the worker did not stop on shutdown")
+        .unwrap();
+    env.sandbox.shutdown().await;
+}
