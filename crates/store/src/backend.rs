@@ -248,6 +248,25 @@ macro_rules! impl_store {
                 Ok(updated > 0)
             }
 
+            async fn record_account_notice(
+                &self,
+                account: tokpost_core::AccountId,
+                key: &str,
+                at: jiff::Timestamp,
+            ) -> Result<bool, $crate::StoreError> {
+                let inserted = sqlx::query(
+                    "INSERT INTO account_notices (account_id, notice, recorded_at_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (account_id, notice) DO NOTHING",
+                )
+                .bind(account.as_uuid())
+                .bind(key)
+                .bind($crate::rows::ms(at))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(inserted > 0)
+            }
+
             async fn save_creator_info(
                 &self,
                 account: tokpost_core::AccountId,

@@ -120,6 +120,15 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 
+    /// Records an account-level notice (e.g. a refresh-token expiry warning) under `key`, once:
+    /// `true` when this call recorded it, `false` when any worker recorded it before.
+    async fn record_account_notice(
+        &self,
+        account: AccountId,
+        key: &str,
+        at: Timestamp,
+    ) -> Result<bool, StoreError>;
+
     /// Records a creator-info answer (the raw JSON TikTok returned).
     async fn save_creator_info(
         &self,

@@ -223,6 +223,7 @@ stories!(
     posts_waiting_for_a_reconnect_are_found_by_account_and_state,
     a_sleeping_worker_is_woken_when_a_job_becomes_claimable,
     creator_info_snapshots_are_kept_and_the_latest_is_returned,
+    an_account_notice_is_recorded_once_per_key,
 );
 
 async fn a_post_its_first_event_and_its_publish_job_are_created_together(h: Harness) {
@@ -1261,6 +1262,41 @@ async fn creator_info_snapshots_are_kept_and_the_latest_is_returned(h: Harness) 
     assert_eq!(
         latest.info["privacy_level_options"][0],
         "PUBLIC_TO_EVERYONE"
+    );
+}
+
+async fn an_account_notice_is_recorded_once_per_key(h: Harness) {
+    let ws = h.workspace().await;
+    let first = h.account(ws, "creator-1").await;
+    let second = h.account(ws, "creator-2").await;
+    let key = "refresh_token_expires_in:30d:1798761600000";
+    assert!(
+        h.store
+            .record_account_notice(first, key, h.now())
+            .await
+            .unwrap()
+    );
+    h.advance(Duration::from_secs(60));
+    assert!(
+        !h.store
+            .record_account_notice(first, key, h.now())
+            .await
+            .unwrap(),
+        "a notice is recorded once"
+    );
+    assert!(
+        h.store
+            .record_account_notice(first, "refresh_token_expires_in:7d:1798761600000", h.now())
+            .await
+            .unwrap(),
+        "another key is another notice"
+    );
+    assert!(
+        h.store
+            .record_account_notice(second, key, h.now())
+            .await
+            .unwrap(),
+        "notices are per account"
     );
 }
 
