@@ -606,3 +606,52 @@ async fn a_running_worker_sleeps_until_the_refresh_is_due_and_stops_on_shutdown(
         .unwrap();
     env.sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_refresh_token_expiry_warning_is_sent_once_even_after_a_restart() {
+    let short_lived = TokenPolicy {
+        refresh_token_ttl_secs: 5 * 86_400,
+        ..TokenPolicy::always_rotating()
+    };
+    let env = start(short_lived, Backend::Sqlite).await;
+    let mut events = env.keeper.subscribe();
+    let account = env.connect(ADA).await;
+    let ends = env
+        .store
+        .account(account)
+        .await
+        .unwrap()
+        .unwrap()
+        .refresh_token_expires_at;
+    assert_eq!(
+        env.keeper.schedule_due_refreshes().await.unwrap().warnings,
+        1
+    );
+    assert_eq!(
+        drain(&mut events),
+        vec![KeeperEvent::RefreshTokenExpiresSoon {
+            account,
+            refresh_token_expires_at: ends,
+            threshold: 7 * DAY,
+        }],
+        "only the tightest crossed threshold is announced"
+    );
+    assert_eq!(
+        env.keeper.schedule_due_refreshes().await.unwrap().warnings,
+        0
+    );
+
+    let restarted = TokenKeeper::new(
+        env.store.clone(),
+        env.clock.shared(),
+        env.client.clone(),
+        KeeperPolicy::default(),
+    );
+    let mut after_restart = restarted.subscribe();
+    assert_eq!(
+        restarted.schedule_due_refreshes().await.unwrap().warnings,
+        0
+    );
+    assert!(drain(&mut after_restart).is_empty());
+    env.sandbox.shutdown().await;
+}

@@ -13,14 +13,13 @@
 //! the account *needs reconnect*; transient failures go back to the queue with back-off.
 //!
 //! Refresh-token expiry warnings (30 and 7 days before by default) are announced as
-//! [`KeeperEvent`]s and logged, once per threshold and refresh token in this process. They are
-//! not yet durable: the store has no account-level event log, so a restart may repeat one.
+//! [`KeeperEvent`]s and logged, once per account, refresh token and threshold across all workers
+//! and restarts: each is recorded first as an account notice in the store.
 //!
 //! What it must not do: read the wall clock, log or put a token in an error, or decide anything
 //! about posts.
 
-use std::collections::HashSet;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clock::{SharedClock, SignedDuration, Timestamp};
@@ -149,8 +148,6 @@ pub struct TokenKeeper {
     client: TikTokClient,
     policy: KeeperPolicy,
     events: broadcast::Sender<KeeperEvent>,
-    /// (account, refresh-token end in ms, threshold) already warned about.
-    warned: Mutex<HashSet<(AccountId, i64, Duration)>>,
 }
 
 impl TokenKeeper {
@@ -169,7 +166,6 @@ impl TokenKeeper {
             client,
             policy,
             events,
-            warned: Mutex::new(HashSet::new()),
         }
     }
 
@@ -221,7 +217,7 @@ impl TokenKeeper {
                 Enqueued::Added(_) => pass.enqueued += 1,
                 Enqueued::AlreadyQueued => pass.already_queued += 1,
             }
-            pass.warnings += self.warn_if_due(&account, now);
+            pass.warnings += self.warn_if_due(&account, now).await?;
         }
         Ok(pass)
     }
@@ -344,7 +340,10 @@ impl TokenKeeper {
             refresh_token_expires_at: fresh.refresh_token_expires_at,
             ..account.clone()
         };
-        self.warn_if_due(&refreshed, now);
+        if let Err(error) = self.warn_if_due(&refreshed, now).await {
+            // The next scheduling pass warns instead.
+            tracing::warn!(account = %account.id, %error, "could not record a refresh-token expiry warning");
+        }
         Ok(fresh)
     }
 
@@ -389,13 +388,14 @@ impl TokenKeeper {
         Ok(())
     }
 
-    /// Announces the tightest warning threshold the refresh token has crossed, once; the wider
-    /// ones crossed with it are recorded as said (a creator connected 5 days before the end gets
-    /// the 7-day warning, not both).
-    fn warn_if_due(&self, account: &Account, now: Timestamp) -> usize {
+    /// Announces the tightest warning threshold the refresh token has crossed, once per account,
+    /// refresh token end and threshold across all workers and restarts (recorded as an account
+    /// notice in the store); the wider ones crossed with it are recorded as said (a creator
+    /// connected 5 days before the end gets the 7-day warning, not both).
+    async fn warn_if_due(&self, account: &Account, now: Timestamp) -> Result<usize, StoreError> {
         let end = account.refresh_token_expires_at;
         if end <= now {
-            return 0;
+            return Ok(0);
         }
         let left = non_negative(end.duration_since(now));
         let crossed: Vec<Duration> = self
@@ -406,19 +406,25 @@ impl TokenKeeper {
             .filter(|threshold| left <= *threshold)
             .collect();
         let Some(tightest) = crossed.iter().copied().min() else {
-            return 0;
+            return Ok(0);
         };
-        let fresh_warning = {
-            let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
-            let key = (account.id, end.as_millisecond(), tightest);
-            let fresh = !warned.contains(&key);
-            for threshold in crossed {
-                warned.insert((account.id, end.as_millisecond(), threshold));
+        let mut fresh_warning = false;
+        for threshold in crossed {
+            let key = format!(
+                "refresh_token_expiry_warning:{}s:{}",
+                threshold.as_secs(),
+                end.as_millisecond()
+            );
+            let recorded = self
+                .store
+                .record_account_notice(account.id, &key, now)
+                .await?;
+            if threshold == tightest {
+                fresh_warning = recorded;
             }
-            fresh
-        };
+        }
         if !fresh_warning {
-            return 0;
+            return Ok(0);
         }
         tracing::warn!(account = %account.id, refresh_token_expires_at = %end, days_left = left.as_secs() / DAY.as_secs(), "refresh token expires soon; the creator should reconnect");
         self.announce(KeeperEvent::RefreshTokenExpiresSoon {
@@ -426,7 +432,7 @@ impl TokenKeeper {
             refresh_token_expires_at: end,
             threshold: tightest,
         });
-        1
+        Ok(1)
     }
 
     fn announce(&self, event: KeeperEvent) {
