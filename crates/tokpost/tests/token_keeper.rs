@@ -655,3 +655,37 @@ async fn a_refresh_token_expiry_warning_is_sent_once_even_after_a_restart() {
     assert!(drain(&mut after_restart).is_empty());
     env.sandbox.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_removed_authorization_stops_the_refreshes_until_a_reconnect() {
+    let env = start(TokenPolicy::always_rotating(), Backend::Sqlite).await;
+    let mut events = env.keeper.subscribe();
+    let account = due_refresh(&env).await;
+    env.keeper.authorization_removed(account).await.unwrap();
+    let why = ReconnectReason::AuthorizationRemoved;
+    assert_eq!(
+        env.status(account).await,
+        AccountStatus::NeedsReconnect { why }
+    );
+    env.run_until_idle(&env.worker("w")).await;
+    assert_eq!(
+        drain(&mut events),
+        vec![KeeperEvent::NeedsReconnect { account, why }],
+        "the queued refresh is dropped, not attempted"
+    );
+
+    // The creator connects again: the same account is kept fresh again.
+    assert_eq!(env.connect(ADA).await, account);
+    assert_eq!(env.status(account).await, AccountStatus::Connected);
+    assert_eq!(
+        env.keeper.schedule_due_refreshes().await.unwrap().enqueued,
+        1
+    );
+    env.advance_to(env.store.next_due_at().await.unwrap().unwrap());
+    env.run_until_idle(&env.worker("w")).await;
+    assert!(matches!(
+        drain(&mut events).as_slice(),
+        [KeeperEvent::Refreshed { .. }]
+    ));
+    env.sandbox.shutdown().await;
+}

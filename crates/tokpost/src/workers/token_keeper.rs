@@ -252,6 +252,16 @@ impl TokenKeeper {
         Ok(AccessToken::new(fresh.access_token.expose_secret()))
     }
 
+    /// TikTok said the creator removed the app (`authorization.removed`): the account needs a
+    /// reconnect and is no longer refreshed; its posts wait. For the webhook intake.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn authorization_removed(&self, account: AccountId) -> Result<(), StoreError> {
+        self.mark_needs_reconnect(account, ReconnectReason::AuthorizationRemoved)
+            .await
+    }
+
     /// Refreshes `account` now unless its access token no longer expires at `scheduled_for`
     /// (someone refreshed since the job was planned). Returns whether a refresh
     /// happened.
