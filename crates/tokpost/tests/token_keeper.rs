@@ -322,6 +322,10 @@ async fn keep_for_400_days(tokens: TokenPolicy, backend: Backend) {
         }
     }
 
+    eprintln!(
+        "{backend:?}, refresh token {} days: {refreshes} refreshes, {rotations} rotations, {probes} creator-info probes, warnings {warnings:?}, reconnect {reconnect:?}",
+        refresh_lifetime.as_secs() / DAY.as_secs()
+    );
     let lifetime_days = refresh_lifetime.as_secs() / DAY.as_secs();
     assert!(
         refreshes as u64 > lifetime_days,
