@@ -693,3 +693,100 @@ async fn a_removed_authorization_stops_the_refreshes_until_a_reconnect() {
     ));
     env.sandbox.shutdown().await;
 }
+
+/// Holds its job until the test releases it.
+struct HeldJob {
+    started: Arc<tokio::sync::Notify>,
+    release: Arc<tokio::sync::Notify>,
+}
+
+impl tokpost::workers::JobHandler for HeldJob {
+    async fn handle(&self, _job: &tokpost_store::Job) -> tokpost::workers::JobOutcome {
+        self.started.notify_one();
+        self.release.notified().await;
+        tokpost::workers::JobOutcome::Done
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_job_keeps_its_lease_by_heartbeat_and_no_other_worker_takes_it() {
+    let clock = ManualClock::at_fixed_start();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+    let store = tokpost_store::open(&url, cipher()).await.unwrap();
+    let job = match store
+        .enqueue(
+            NewJob {
+                kind: JobKind::SyncCreatorInfo,
+                payload: serde_json::json!({}),
+                account_id: None,
+                post_id: None,
+                run_at: clock.now(),
+                dedupe_key: None,
+            },
+            clock.now(),
+        )
+        .await
+        .unwrap()
+    {
+        tokpost_store::Enqueued::Added(id) => id,
+        other => panic!("{other:?}"),
+    };
+    let settings = WorkerSettings {
+        lease: Duration::from_secs(300),
+        heartbeat_every: Duration::from_secs(60),
+        ..WorkerSettings::default()
+    };
+    let handler = Arc::new(HeldJob {
+        started: Arc::new(tokio::sync::Notify::new()),
+        release: Arc::new(tokio::sync::Notify::new()),
+    });
+    let holder = Worker::new(
+        WorkerId::new("holder"),
+        store.clone(),
+        clock.shared(),
+        handler.clone(),
+        settings,
+    );
+    let running = tokio::spawn(async move { holder.run_once().await.unwrap() });
+    tokio::time::timeout(Duration::from_secs(30), handler.started.notified())
+        .await
+        .expect("the job never started");
+
+    // Six minutes in one-minute steps: past the first lease's end, kept alive by heartbeats.
+    for _ in 0..6 {
+        let before = store.job(job).await.unwrap().unwrap().locked_until.unwrap();
+        clock.advance(Duration::from_secs(60));
+        let mut extended = false;
+        for _ in 0..3_000 {
+            let until = store.job(job).await.unwrap().unwrap().locked_until.unwrap();
+            if until > before {
+                extended = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(extended, "no heartbeat after a minute of job time");
+    }
+    let other = Worker::new(
+        WorkerId::new("other"),
+        store.clone(),
+        clock.shared(),
+        handler.clone(),
+        settings,
+    );
+    // A claim would block on the held handler; the bound turns that into a failure.
+    let claimed = tokio::time::timeout(Duration::from_secs(30), other.run_once())
+        .await
+        .expect("the other worker claimed the held job")
+        .unwrap();
+    assert_eq!(claimed, 0, "a held job was swept or claimed");
+
+    handler.release.notify_one();
+    assert_eq!(running.await.unwrap(), 1);
+    assert_eq!(
+        store.job(job).await.unwrap(),
+        None,
+        "a finished job is removed"
+    );
+}
