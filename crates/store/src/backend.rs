@@ -267,6 +267,43 @@ macro_rules! impl_store {
                 Ok(inserted > 0)
             }
 
+            async fn learn_post_cap(
+                &self,
+                account: tokpost_core::AccountId,
+                cap: u32,
+                at: jiff::Timestamp,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO learned_post_caps (account_id, cap, learned_at_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (account_id) DO UPDATE SET cap = excluded.cap, learned_at_ms = excluded.learned_at_ms",
+                )
+                .bind(account.as_uuid())
+                .bind(i64::from(cap))
+                .bind($crate::rows::ms(at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn learned_post_cap(
+                &self,
+                account: tokpost_core::AccountId,
+                since: jiff::Timestamp,
+            ) -> Result<Option<u32>, $crate::StoreError> {
+                let cap: Option<i64> = sqlx::query_scalar(
+                    "SELECT cap FROM learned_post_caps WHERE account_id = $1 AND learned_at_ms >= $2",
+                )
+                .bind(account.as_uuid())
+                .bind($crate::rows::ms(since))
+                .fetch_optional(&self.pool)
+                .await?;
+                cap.map(|cap| {
+                    u32::try_from(cap)
+                        .map_err(|_| $crate::StoreError::CorruptRow(format!("learned post cap {cap}")))
+                })
+                .transpose()
+            }
+
             async fn save_creator_info(
                 &self,
                 account: tokpost_core::AccountId,

@@ -224,6 +224,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         since: Timestamp,
     ) -> Result<u64, StoreError>;
 
+    /// Records that TikTok enforced a daily post cap of `cap` for `account` (lower than the
+    /// default because other apps post for the creator too). Replaces an earlier lesson.
+    async fn learn_post_cap(
+        &self,
+        account: AccountId,
+        cap: u32,
+        at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The daily post cap learned for `account` at or after `since`, if any.
+    async fn learned_post_cap(
+        &self,
+        account: AccountId,
+        since: Timestamp,
+    ) -> Result<Option<u32>, StoreError>;
+
     /// Distinct accounts with any quota use at or after `since` (the app-wide active creators).
     async fn active_creators(&self, since: Timestamp) -> Result<u64, StoreError>;
 

@@ -224,6 +224,7 @@ stories!(
     a_sleeping_worker_is_woken_when_a_job_becomes_claimable,
     creator_info_snapshots_are_kept_and_the_latest_is_returned,
     an_account_notice_is_recorded_once_per_key,
+    a_learned_post_cap_replaces_the_last_and_ages_out,
 );
 
 async fn a_post_its_first_event_and_its_publish_job_are_created_together(h: Harness) {
@@ -1297,6 +1298,39 @@ async fn an_account_notice_is_recorded_once_per_key(h: Harness) {
             .await
             .unwrap(),
         "notices are per account"
+    );
+}
+
+async fn a_learned_post_cap_replaces_the_last_and_ages_out(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator-1").await;
+    let other = h.account(ws, "creator-2").await;
+    let learned_at = h.now();
+    assert_eq!(
+        h.store.learned_post_cap(account, learned_at).await.unwrap(),
+        None
+    );
+    h.store
+        .learn_post_cap(account, 9, learned_at)
+        .await
+        .unwrap();
+    h.advance(Duration::from_secs(3_600));
+    h.store.learn_post_cap(account, 7, h.now()).await.unwrap();
+    assert_eq!(
+        h.store.learned_post_cap(account, learned_at).await.unwrap(),
+        Some(7),
+        "the latest lesson replaces the earlier one"
+    );
+    assert_eq!(
+        h.store.learned_post_cap(other, learned_at).await.unwrap(),
+        None
+    );
+    h.advance(Duration::from_secs(86_401));
+    let a_day_ago = h.now().checked_sub(SignedDuration::from_hours(24)).unwrap();
+    assert_eq!(
+        h.store.learned_post_cap(account, a_day_ago).await.unwrap(),
+        None,
+        "a lesson older than the window no longer applies"
     );
 }
 

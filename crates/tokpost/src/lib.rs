@@ -8,7 +8,6 @@
 pub mod cli;
 mod commands;
 pub mod config;
-pub mod workers;
 
 use std::process::ExitCode;
 

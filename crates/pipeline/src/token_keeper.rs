@@ -31,7 +31,7 @@ use tokio::sync::broadcast;
 use tokpost_core::{Account, AccountId, AccountStatus, JobKind, ReconnectReason};
 use tokpost_store::{AccountTokens, Enqueued, Job, NewJob, Store, StoreError};
 
-use super::{JobHandler, JobOutcome};
+use crate::worker::{JobHandler, JobOutcome};
 
 /// The payload field naming the access-token expiry a refresh job was scheduled for, so that a
 /// job finding a later expiry knows someone already refreshed.

@@ -26,9 +26,9 @@ use tiktok_sandbox::{
 };
 use tokio::net::TcpListener;
 use tokio::sync::broadcast;
-use tokpost::workers::token_keeper::{KeeperEvent, KeeperPolicy, TokenKeeper};
-use tokpost::workers::{Worker, WorkerSettings};
 use tokpost_core::{AccountId, AccountStatus, JobKind, OpenId, ReconnectReason, WorkspaceId};
+use tokpost_pipeline::token_keeper::{KeeperEvent, KeeperPolicy, TokenKeeper};
+use tokpost_pipeline::{Worker, WorkerSettings};
 use tokpost_store::testing::PostgresServer;
 use tokpost_store::{AccountTokens, NewAccount, NewJob, Store, TokenCipher, WorkerId};
 
@@ -700,11 +700,11 @@ struct HeldJob {
     release: Arc<tokio::sync::Notify>,
 }
 
-impl tokpost::workers::JobHandler for HeldJob {
-    async fn handle(&self, _job: &tokpost_store::Job) -> tokpost::workers::JobOutcome {
+impl tokpost_pipeline::JobHandler for HeldJob {
+    async fn handle(&self, _job: &tokpost_store::Job) -> tokpost_pipeline::JobOutcome {
         self.started.notify_one();
         self.release.notified().await;
-        tokpost::workers::JobOutcome::Done
+        tokpost_pipeline::JobOutcome::Done
     }
 }
 

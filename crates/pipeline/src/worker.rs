@@ -1,5 +1,4 @@
-//! Background workers: a small generic loop that takes jobs from the durable queue and hands them
-//! to a [`JobHandler`], and the handlers themselves ([`token_keeper`]).
+//! The worker loop: takes jobs from the durable queue and hands them to a [`JobHandler`].
 //!
 //! The loop owns the queue mechanics only: claiming with a lease, heartbeating while a job runs,
 //! completing it or putting it back with exponential back-off, sweeping the leases of dead
@@ -7,8 +6,6 @@
 //! may have become claimable, or shutdown. What a job means and whether a failure is worth
 //! retrying is the handler's call; the loop must not decide TikTok policy and must not read the
 //! wall clock.
-
-pub mod token_keeper;
 
 use std::future::Future;
 use std::sync::Arc;
