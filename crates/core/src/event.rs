@@ -23,6 +23,9 @@ pub enum EventKind {
     UserAction,
     /// A note with no state change (e.g. "late by 40 s, inside the grace period").
     Note,
+    /// An init request is about to be sent. Recorded before sending so that a worker finding
+    /// this as the post's last event knows the answer was lost (crash or dropped connection).
+    InitRequested,
 }
 
 impl EventKind {
@@ -36,6 +39,7 @@ impl EventKind {
             Self::TiktokResponse => "tiktok_response",
             Self::UserAction => "user_action",
             Self::Note => "note",
+            Self::InitRequested => "init_requested",
         }
     }
 
@@ -49,6 +53,7 @@ impl EventKind {
             Self::TiktokResponse,
             Self::UserAction,
             Self::Note,
+            Self::InitRequested,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == name)

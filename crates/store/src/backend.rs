@@ -681,6 +681,38 @@ macro_rules! impl_store {
                 Ok(u64::try_from(count).unwrap_or(0))
             }
 
+            async fn quota_use_times(
+                &self,
+                account: tokpost_core::AccountId,
+                kind: $crate::QuotaKind,
+                since: jiff::Timestamp,
+            ) -> Result<Vec<jiff::Timestamp>, $crate::StoreError> {
+                let rows: Vec<i64> = sqlx::query_scalar(
+                    "SELECT at_ms FROM quota_ledger WHERE account_id = $1 AND kind = $2 AND at_ms >= $3 AND released_at_ms IS NULL ORDER BY at_ms",
+                )
+                .bind(account.as_uuid())
+                .bind(kind.as_str())
+                .bind($crate::rows::ms(since))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map($crate::rows::from_ms).collect()
+            }
+
+            async fn active_creators_since(
+                &self,
+                since: jiff::Timestamp,
+            ) -> Result<Vec<(tokpost_core::AccountId, jiff::Timestamp)>, $crate::StoreError> {
+                let rows: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
+                    "SELECT account_id, MAX(at_ms) FROM quota_ledger WHERE at_ms >= $1 GROUP BY account_id ORDER BY account_id",
+                )
+                .bind($crate::rows::ms(since))
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map(|(id, at)| Ok((tokpost_core::AccountId::from_uuid(id), $crate::rows::from_ms(at)?)))
+                    .collect()
+            }
+
             async fn active_creators(
                 &self,
                 since: jiff::Timestamp,

@@ -240,6 +240,22 @@ pub trait Store: Send + Sync + std::fmt::Debug {
         since: Timestamp,
     ) -> Result<Option<u32>, StoreError>;
 
+    /// When each unreleased use of `kind` by `account` at or after `since` happened, oldest
+    /// first (the planner finds the next free slot of a rolling window from these).
+    async fn quota_use_times(
+        &self,
+        account: AccountId,
+        kind: QuotaKind,
+        since: Timestamp,
+    ) -> Result<Vec<Timestamp>, StoreError>;
+
+    /// Every account with a quota use at or after `since`, with its latest use (the app-wide
+    /// active creators, and when each stops counting).
+    async fn active_creators_since(
+        &self,
+        since: Timestamp,
+    ) -> Result<Vec<(AccountId, Timestamp)>, StoreError>;
+
     /// Distinct accounts with any quota use at or after `since` (the app-wide active creators).
     async fn active_creators(&self, since: Timestamp) -> Result<u64, StoreError>;
 

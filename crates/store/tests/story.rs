@@ -225,6 +225,7 @@ stories!(
     creator_info_snapshots_are_kept_and_the_latest_is_returned,
     an_account_notice_is_recorded_once_per_key,
     a_learned_post_cap_replaces_the_last_and_ages_out,
+    quota_use_times_and_active_creators_tell_when_a_slot_frees,
 );
 
 async fn a_post_its_first_event_and_its_publish_job_are_created_together(h: Harness) {
@@ -1332,6 +1333,74 @@ async fn a_learned_post_cap_replaces_the_last_and_ages_out(h: Harness) {
         None,
         "a lesson older than the window no longer applies"
     );
+}
+
+async fn quota_use_times_and_active_creators_tell_when_a_slot_frees(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let other = h.account(ws, "other").await;
+    let start = h.now();
+    let uses = [(account, 0), (account, 2), (other, 1), (account, 5)];
+    for (who, hour) in uses {
+        h.store
+            .record_quota_use(QuotaUse {
+                account_id: who,
+                kind: QuotaKind::DirectPost,
+                post_id: None,
+                at: clock::add(start, Duration::from_secs(hour * 3600)),
+            })
+            .await
+            .unwrap();
+    }
+    let hours = |times: Vec<Timestamp>| -> Vec<i64> {
+        times
+            .into_iter()
+            .map(|at| at.duration_since(start).as_secs() / 3600)
+            .collect()
+    };
+    let times = h
+        .store
+        .quota_use_times(account, QuotaKind::DirectPost, start)
+        .await
+        .unwrap();
+    assert_eq!(
+        hours(times),
+        vec![0, 2, 5],
+        "oldest first, this account only"
+    );
+    let since_hour_one = clock::add(start, Duration::from_secs(3600));
+    let times = h
+        .store
+        .quota_use_times(account, QuotaKind::DirectPost, since_hour_one)
+        .await
+        .unwrap();
+    assert_eq!(hours(times), vec![2, 5]);
+    assert!(
+        h.store
+            .quota_use_times(account, QuotaKind::InboxShare, start)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let mut active = h.store.active_creators_since(start).await.unwrap();
+    active.sort_by_key(|(id, _)| *id == other);
+    let latest: Vec<(AccountId, i64)> = active
+        .into_iter()
+        .map(|(id, at)| (id, at.duration_since(start).as_secs() / 3600))
+        .collect();
+    assert_eq!(
+        latest,
+        vec![(account, 5), (other, 1)],
+        "each creator with its latest use"
+    );
+    let after_other_left = clock::add(start, Duration::from_secs(2 * 3600));
+    let active = h
+        .store
+        .active_creators_since(after_other_left)
+        .await
+        .unwrap();
+    assert_eq!(active.len(), 1);
 }
 
 fn contains(haystack: &[u8], needle: &[u8]) -> bool {
