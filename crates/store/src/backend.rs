@@ -966,10 +966,324 @@ macro_rules! impl_store {
                 .map($crate::rows::JobRow::into_domain)
                 .transpose()
             }
+
+            // --- API access ---
+
+            async fn ping(&self) -> Result<(), $crate::StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn workspaces(&self) -> Result<Vec<$crate::Workspace>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::rows::WorkspaceRow>(
+                    "SELECT id, name, created_at_ms FROM workspaces ORDER BY created_at_ms, id",
+                )
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map($crate::rows::WorkspaceRow::into_domain)
+                .collect()
+            }
+
+            async fn create_api_key(
+                &self,
+                key: $crate::NewApiKey,
+                now: jiff::Timestamp,
+            ) -> Result<$crate::ApiKey, $crate::StoreError> {
+                let id = tokpost_core::ApiKeyId::generate(now);
+                sqlx::query(
+                    "INSERT INTO api_keys (id, workspace_id, name, prefix, secret_hash, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(id.as_uuid())
+                .bind(key.workspace_id.as_uuid())
+                .bind(&key.name)
+                .bind(&key.prefix)
+                .bind(&key.secret_hash)
+                .bind($crate::rows::ms(now))
+                .execute(&self.pool)
+                .await?;
+                Ok($crate::ApiKey {
+                    id,
+                    workspace_id: key.workspace_id,
+                    name: key.name,
+                    prefix: key.prefix,
+                    created_at: now,
+                    revoked_at: None,
+                })
+            }
+
+            async fn api_key_by_hash(
+                &self,
+                secret_hash: &str,
+            ) -> Result<Option<$crate::ApiKey>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::rows::ApiKeyRow>(
+                    "SELECT id, workspace_id, name, prefix, created_at_ms, revoked_at_ms FROM api_keys WHERE secret_hash = $1",
+                )
+                .bind(secret_hash)
+                .fetch_optional(&self.pool)
+                .await?
+                .map($crate::rows::ApiKeyRow::into_domain)
+                .transpose()
+            }
+
+            async fn api_keys(
+                &self,
+                workspace: Option<tokpost_core::WorkspaceId>,
+            ) -> Result<Vec<$crate::ApiKey>, $crate::StoreError> {
+                let query = match workspace {
+                    Some(workspace) => sqlx::query_as::<_, $crate::rows::ApiKeyRow>(
+                        "SELECT id, workspace_id, name, prefix, created_at_ms, revoked_at_ms FROM api_keys WHERE workspace_id = $1 ORDER BY created_at_ms, id",
+                    )
+                    .bind(workspace.as_uuid()),
+                    None => sqlx::query_as::<_, $crate::rows::ApiKeyRow>(
+                        "SELECT id, workspace_id, name, prefix, created_at_ms, revoked_at_ms FROM api_keys ORDER BY created_at_ms, id",
+                    ),
+                };
+                query
+                    .fetch_all(&self.pool)
+                    .await?
+                    .into_iter()
+                    .map($crate::rows::ApiKeyRow::into_domain)
+                    .collect()
+            }
+
+            async fn revoke_api_key(
+                &self,
+                id: tokpost_core::ApiKeyId,
+                now: jiff::Timestamp,
+            ) -> Result<bool, $crate::StoreError> {
+                let revoked = sqlx::query(
+                    "UPDATE api_keys SET revoked_at_ms = $2 WHERE id = $1 AND revoked_at_ms IS NULL",
+                )
+                .bind(id.as_uuid())
+                .bind($crate::rows::ms(now))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(revoked > 0)
+            }
+
+            async fn save_oauth_state(
+                &self,
+                state: $crate::NewOAuthState,
+                now: jiff::Timestamp,
+            ) -> Result<(), $crate::StoreError> {
+                let verifier = state
+                    .pkce_verifier
+                    .as_ref()
+                    .map(|verifier| {
+                        self.cipher
+                            .seal(verifier, state.state_hash.as_bytes(), PKCE_VERIFIER)
+                    })
+                    .transpose()?;
+                sqlx::query(
+                    "INSERT INTO oauth_states (state_hash, workspace_id, pkce_verifier, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&state.state_hash)
+                .bind(state.workspace_id.as_uuid())
+                .bind(verifier)
+                .bind($crate::rows::ms(now))
+                .bind($crate::rows::ms(state.expires_at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn take_oauth_state(
+                &self,
+                state_hash: &str,
+                now: jiff::Timestamp,
+            ) -> Result<$crate::OAuthStateTake, $crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                // Marking it used and reading it is one statement, so two callbacks racing with
+                // the same state cannot both take it.
+                let taken: Option<(uuid::Uuid, Option<Vec<u8>>, i64)> = sqlx::query_as(
+                    "UPDATE oauth_states SET used_at_ms = $2 WHERE state_hash = $1 AND used_at_ms IS NULL
+                     RETURNING workspace_id, pkce_verifier, expires_at_ms",
+                )
+                .bind(state_hash)
+                .bind($crate::rows::ms(now))
+                .fetch_optional(&mut *tx)
+                .await?;
+                let outcome = match taken {
+                    Some((_, _, expires_at_ms)) if expires_at_ms <= $crate::rows::ms(now) => {
+                        $crate::OAuthStateTake::Expired
+                    }
+                    Some((workspace, verifier, _)) => $crate::OAuthStateTake::Taken {
+                        workspace_id: tokpost_core::WorkspaceId::from_uuid(workspace),
+                        pkce_verifier: verifier
+                            .map(|sealed| {
+                                self.cipher.open(&sealed, state_hash.as_bytes(), PKCE_VERIFIER)
+                            })
+                            .transpose()?,
+                    },
+                    None => {
+                        let known: Option<i64> = sqlx::query_scalar(
+                            "SELECT created_at_ms FROM oauth_states WHERE state_hash = $1",
+                        )
+                        .bind(state_hash)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                        if known.is_some() {
+                            $crate::OAuthStateTake::AlreadyUsed
+                        } else {
+                            $crate::OAuthStateTake::Unknown
+                        }
+                    }
+                };
+                tx.commit().await?;
+                Ok(outcome)
+            }
+
+            async fn accounts_by_open_id(
+                &self,
+                open_id: &tokpost_core::OpenId,
+            ) -> Result<Vec<tokpost_core::Account>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::rows::AccountRow>(concat!(
+                    "SELECT ",
+                    $crate::rows::account_columns!(),
+                    " FROM accounts WHERE open_id = $1 ORDER BY id"
+                ))
+                .bind(open_id.as_str())
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map($crate::rows::AccountRow::into_domain)
+                .collect()
+            }
+
+            async fn post_by_publish_id(
+                &self,
+                publish_id: &tokpost_core::PublishId,
+            ) -> Result<Option<tokpost_core::Post>, $crate::StoreError> {
+                sqlx::query_as::<_, $crate::rows::PostRow>(concat!(
+                    "SELECT ",
+                    $crate::rows::post_columns!(),
+                    " FROM posts WHERE publish_id = $1 ORDER BY id DESC LIMIT 1"
+                ))
+                .bind(publish_id.as_str())
+                .fetch_optional(&self.pool)
+                .await?
+                .map($crate::rows::PostRow::into_domain)
+                .transpose()
+            }
+
+            async fn list_posts(
+                &self,
+                filter: &$crate::PostFilter,
+            ) -> Result<Vec<tokpost_core::Post>, $crate::StoreError> {
+                use $crate::rows::ms;
+                // Absent filters bind NULL and match everything, so one statement serves every
+                // combination on both backends.
+                let (after_ms, after_id) = match filter.after {
+                    Some((at, id)) => (Some(ms(at)), Some(id.as_uuid())),
+                    None => (None, None),
+                };
+                sqlx::query_as::<_, $crate::rows::PostRow>(concat!(
+                    "SELECT ",
+                    $crate::rows::post_columns!(),
+                    " FROM posts WHERE workspace_id = $1
+                       AND ($2 IS NULL OR state = $2)
+                       AND ($3 IS NULL OR account_id = $3)
+                       AND ($4 IS NULL OR scheduled_at_ms >= $4)
+                       AND ($5 IS NULL OR scheduled_at_ms < $5)
+                       AND ($6 IS NULL OR scheduled_at_ms > $6 OR (scheduled_at_ms = $6 AND id > $7))
+                     ORDER BY scheduled_at_ms, id LIMIT $8"
+                ))
+                .bind(filter.workspace_id.as_uuid())
+                .bind(filter.state.map(tokpost_core::StateKind::as_str))
+                .bind(filter.account_id.map(|id| id.as_uuid()))
+                .bind(filter.scheduled_from.map(ms))
+                .bind(filter.scheduled_before.map(ms))
+                .bind(after_ms)
+                .bind(after_id)
+                .bind(i64::from(filter.limit))
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map($crate::rows::PostRow::into_domain)
+                .collect()
+            }
+
+            async fn reschedule_post(
+                &self,
+                change: $crate::Reschedule,
+                now: jiff::Timestamp,
+            ) -> Result<bool, $crate::StoreError> {
+                use $crate::rows::{ms, to_json};
+                let mut tx = self.write_tx().await?;
+                let at = ms(change.scheduled_at.at());
+                let row: Option<(i64, String)> = sqlx::query_as(
+                    "UPDATE posts SET scheduled_at_ms = $2, event_count = event_count + 1, updated_at_ms = $3
+                     WHERE id = $1 AND state_detail = $4 RETURNING event_count, state",
+                )
+                .bind(change.post.as_uuid())
+                .bind(at)
+                .bind(ms(now))
+                .bind(to_json(&change.expected)?)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((sequence, state)) = row else {
+                    return Ok(false);
+                };
+                let state = tokpost_core::StateKind::parse(&state)
+                    .ok_or_else(|| $crate::rows::corrupt("post state"))?;
+                insert_event(&mut tx, change.post, sequence, &change.event, state).await?;
+                sqlx::query(
+                    "UPDATE jobs SET run_at_ms = $2 WHERE post_id = $1 AND kind = $3 AND locked_by IS NULL",
+                )
+                .bind(change.post.as_uuid())
+                .bind(at)
+                .bind(tokpost_core::JobKind::PublishPost.as_str())
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                self.jobs_changed().await;
+                Ok(true)
+            }
+
+            async fn record_inbound_webhook(
+                &self,
+                event_id: &str,
+                received_at: jiff::Timestamp,
+            ) -> Result<bool, $crate::StoreError> {
+                let inserted = sqlx::query(
+                    "INSERT INTO inbound_webhook_events (event_id, received_at_ms) VALUES ($1, $2)
+                     ON CONFLICT (event_id) DO NOTHING",
+                )
+                .bind(event_id)
+                .bind($crate::rows::ms(received_at))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                Ok(inserted > 0)
+            }
+
+            async fn post_state_counts(
+                &self,
+            ) -> Result<(Vec<(tokpost_core::StateKind, u64)>, u64), $crate::StoreError> {
+                let rows: Vec<(String, i64)> =
+                    sqlx::query_as("SELECT state, COUNT(*) FROM posts GROUP BY state ORDER BY state")
+                        .fetch_all(&self.pool)
+                        .await?;
+                let counts = rows
+                    .into_iter()
+                    .map(|(state, count)| {
+                        let kind = tokpost_core::StateKind::parse(&state)
+                            .ok_or_else(|| $crate::rows::corrupt("post state"))?;
+                        Ok((kind, u64::try_from(count).unwrap_or(0)))
+                    })
+                    .collect::<Result<Vec<_>, $crate::StoreError>>()?;
+                let queued: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM jobs")
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok((counts, u64::try_from(queued).unwrap_or(0)))
+            }
         }
 
         const ACCESS_TOKEN: &str = "access_token";
         const REFRESH_TOKEN: &str = "refresh_token";
+        const PKCE_VERIFIER: &str = "pkce_verifier";
 
         impl $store {
             fn seal_tokens(

@@ -26,7 +26,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use jiff::Timestamp;
 use tokpost_core::{
-    Account, AccountId, AccountStatus, JobId, MediaId, Post, PostEvent, PostId, WorkspaceId,
+    Account, AccountId, AccountStatus, ApiKeyId, JobId, MediaId, OpenId, Post, PostEvent, PostId,
+    PublishId, StateKind, WorkspaceId,
 };
 
 pub use crypto::{CryptoError, TokenCipher};
@@ -317,4 +318,63 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// A job by id (for tests and the dashboard).
     async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    // --- API access ---
+
+    /// Answers when the database answers (for `/readyz`).
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Every workspace, oldest first (the first start creates one when there is none).
+    async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
+
+    /// Records an API key.
+    async fn create_api_key(&self, key: NewApiKey, now: Timestamp) -> Result<ApiKey, StoreError>;
+
+    /// The key whose secret hashes to `secret_hash`, revoked or not.
+    async fn api_key_by_hash(&self, secret_hash: &str) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Every key, oldest first, optionally of one workspace.
+    async fn api_keys(&self, workspace: Option<WorkspaceId>) -> Result<Vec<ApiKey>, StoreError>;
+
+    /// Revokes a key; `false` when it does not exist or was revoked before.
+    async fn revoke_api_key(&self, id: ApiKeyId, now: Timestamp) -> Result<bool, StoreError>;
+
+    /// Records an OAuth state handed out with an authorize URL.
+    async fn save_oauth_state(
+        &self,
+        state: NewOAuthState,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Takes an OAuth state: the first call within its lifetime gets its workspace and PKCE
+    /// verifier; every later call (a replay) gets [`OAuthStateTake::AlreadyUsed`].
+    async fn take_oauth_state(
+        &self,
+        state_hash: &str,
+        now: Timestamp,
+    ) -> Result<OAuthStateTake, StoreError>;
+
+    /// The accounts, in any workspace, of the creator TikTok knows as `open_id`.
+    async fn accounts_by_open_id(&self, open_id: &OpenId) -> Result<Vec<Account>, StoreError>;
+
+    /// The post whose current publish at TikTok has this id.
+    async fn post_by_publish_id(&self, publish_id: &PublishId) -> Result<Option<Post>, StoreError>;
+
+    /// Posts matching `filter`, by schedule time then id.
+    async fn list_posts(&self, filter: &PostFilter) -> Result<Vec<Post>, StoreError>;
+
+    /// Moves a post that has not started to a new time (the post and its queued publish job),
+    /// if it is still in `expected`. `false`: it moved on first, nothing changed.
+    async fn reschedule_post(&self, change: Reschedule, now: Timestamp)
+    -> Result<bool, StoreError>;
+
+    /// Records an inbound webhook event id; `false` when it was seen before (a duplicate).
+    async fn record_inbound_webhook(
+        &self,
+        event_id: &str,
+        received_at: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    /// How many posts are in each state (for metrics), and how many jobs are queued.
+    async fn post_state_counts(&self) -> Result<(Vec<(StateKind, u64)>, u64), StoreError>;
 }

@@ -298,3 +298,26 @@ pub(crate) struct ClaimCandidate {
     pub(crate) id: Uuid,
     pub(crate) account_id: Option<Uuid>,
 }
+
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct ApiKeyRow {
+    id: Uuid,
+    workspace_id: Uuid,
+    name: String,
+    prefix: String,
+    created_at_ms: i64,
+    revoked_at_ms: Option<i64>,
+}
+
+impl ApiKeyRow {
+    pub(crate) fn into_domain(self) -> Result<crate::types::ApiKey, StoreError> {
+        Ok(crate::types::ApiKey {
+            id: tokpost_core::ApiKeyId::from_uuid(self.id),
+            workspace_id: WorkspaceId::from_uuid(self.workspace_id),
+            name: self.name,
+            prefix: self.prefix,
+            created_at: from_ms(self.created_at_ms)?,
+            revoked_at: opt_from_ms(self.revoked_at_ms)?,
+        })
+    }
+}

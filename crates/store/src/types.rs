@@ -285,3 +285,87 @@ impl LeaseStatus {
         if rows > 0 { Self::Held } else { Self::Lost }
     }
 }
+
+// --- API access ---
+
+/// An API key to record. Only the SHA-256 of the secret is stored; the secret is shown once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewApiKey {
+    pub workspace_id: tokpost_core::WorkspaceId,
+    pub name: String,
+    /// The first characters of the key, shown in listings so people can tell keys apart.
+    pub prefix: String,
+    /// Lowercase hex SHA-256 of the whole key.
+    pub secret_hash: String,
+}
+
+/// A recorded API key (never its secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiKey {
+    pub id: tokpost_core::ApiKeyId,
+    pub workspace_id: tokpost_core::WorkspaceId,
+    pub name: String,
+    pub prefix: String,
+    pub created_at: Timestamp,
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl ApiKey {
+    /// Whether the key still authenticates.
+    #[must_use]
+    pub const fn is_active(&self) -> bool {
+        self.revoked_at.is_none()
+    }
+}
+
+/// An OAuth `state` handed out with an authorize URL, bound to the workspace that asked.
+#[derive(Debug, Clone)]
+pub struct NewOAuthState {
+    /// Lowercase hex SHA-256 of the state value (the value itself travels through the browser).
+    pub state_hash: String,
+    pub workspace_id: tokpost_core::WorkspaceId,
+    /// The PKCE verifier, sealed at rest like tokens.
+    pub pkce_verifier: Option<SecretString>,
+    pub expires_at: Timestamp,
+}
+
+/// What taking an OAuth state found. Each state can be taken once.
+#[derive(Debug, Clone)]
+pub enum OAuthStateTake {
+    /// First use within its lifetime.
+    Taken {
+        workspace_id: tokpost_core::WorkspaceId,
+        pkce_verifier: Option<SecretString>,
+    },
+    /// No such state was ever handed out.
+    Unknown,
+    /// Used before (a replayed callback).
+    AlreadyUsed,
+    /// Handed out, but its lifetime ended before the callback.
+    Expired,
+}
+
+/// Which posts a listing returns, in schedule order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostFilter {
+    pub workspace_id: tokpost_core::WorkspaceId,
+    pub state: Option<tokpost_core::StateKind>,
+    pub account_id: Option<AccountId>,
+    /// Scheduled at or after.
+    pub scheduled_from: Option<Timestamp>,
+    /// Scheduled before.
+    pub scheduled_before: Option<Timestamp>,
+    /// Continue after this post (schedule time and id of the last post of the previous page).
+    pub after: Option<(Timestamp, PostId)>,
+    pub limit: u32,
+}
+
+/// Rescheduling a post that has not started: the compare-and-set state and the new time.
+#[derive(Debug, Clone)]
+pub struct Reschedule {
+    pub post: PostId,
+    /// The state the caller read; nothing changes if the post moved since.
+    pub expected: PostState,
+    pub scheduled_at: ScheduleTime,
+    pub event: NewPostEvent,
+}

@@ -226,6 +226,12 @@ stories!(
     an_account_notice_is_recorded_once_per_key,
     a_learned_post_cap_replaces_the_last_and_ages_out,
     quota_use_times_and_active_creators_tell_when_a_slot_frees,
+    api_keys_are_found_by_hash_listed_per_workspace_and_revoked_once,
+    an_oauth_state_is_taken_once_within_its_lifetime,
+    posts_are_listed_by_state_account_and_time_page_by_page,
+    a_post_is_found_by_its_publish_id_and_accounts_by_open_id,
+    rescheduling_moves_the_post_and_its_job_only_from_the_state_read,
+    an_inbound_webhook_event_is_handled_once_and_posts_are_counted_by_state,
 );
 
 async fn a_post_its_first_event_and_its_publish_job_are_created_together(h: Harness) {
@@ -1473,4 +1479,415 @@ async fn postgres_files_of_this_database(h: &Harness) -> Vec<u8> {
         }
     }
     bytes
+}
+
+// --- API access ---
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest as _;
+    hex_lower(&sha2::Sha256::digest(text.as_bytes()))
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+async fn api_keys_are_found_by_hash_listed_per_workspace_and_revoked_once(h: Harness) {
+    let ours = h.workspace().await;
+    let theirs = h.workspace().await;
+    let key = h
+        .store
+        .create_api_key(
+            tokpost_store::NewApiKey {
+                workspace_id: ours,
+                name: "ci".into(),
+                prefix: "tp_abcd".into(),
+                secret_hash: sha256_hex("tp_abcd_secret"),
+            },
+            h.now(),
+        )
+        .await
+        .unwrap();
+    h.store
+        .create_api_key(
+            tokpost_store::NewApiKey {
+                workspace_id: theirs,
+                name: "other".into(),
+                prefix: "tp_efgh".into(),
+                secret_hash: sha256_hex("tp_efgh_secret"),
+            },
+            h.now(),
+        )
+        .await
+        .unwrap();
+
+    let found = h
+        .store
+        .api_key_by_hash(&sha256_hex("tp_abcd_secret"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, key);
+    assert!(found.is_active());
+    assert!(
+        h.store
+            .api_key_by_hash(&sha256_hex("tp_abcd_wrong"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        h.store.api_keys(Some(ours)).await.unwrap(),
+        vec![key.clone()]
+    );
+    assert_eq!(h.store.api_keys(None).await.unwrap().len(), 2);
+
+    let later = h.advance(Duration::from_secs(60));
+    assert!(h.store.revoke_api_key(key.id, later).await.unwrap());
+    assert!(
+        !h.store.revoke_api_key(key.id, later).await.unwrap(),
+        "revoked once"
+    );
+    let revoked = h
+        .store
+        .api_key_by_hash(&sha256_hex("tp_abcd_secret"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(revoked.revoked_at, Some(later));
+    assert!(!revoked.is_active());
+    assert_eq!(h.store.workspaces().await.unwrap().len(), 2);
+    h.store.ping().await.unwrap();
+}
+
+async fn an_oauth_state_is_taken_once_within_its_lifetime(h: Harness) {
+    let ws = h.workspace().await;
+    let verifier = "v".repeat(64);
+    for (state, pkce) in [("state-a", Some(verifier.as_str())), ("state-b", None)] {
+        h.store
+            .save_oauth_state(
+                tokpost_store::NewOAuthState {
+                    state_hash: sha256_hex(state),
+                    workspace_id: ws,
+                    pkce_verifier: pkce.map(SecretString::from),
+                    expires_at: clock::add(h.now(), Duration::from_secs(600)),
+                },
+                h.now(),
+            )
+            .await
+            .unwrap();
+    }
+    match h
+        .store
+        .take_oauth_state(&sha256_hex("state-a"), h.now())
+        .await
+        .unwrap()
+    {
+        tokpost_store::OAuthStateTake::Taken {
+            workspace_id,
+            pkce_verifier,
+        } => {
+            assert_eq!(workspace_id, ws);
+            assert_eq!(pkce_verifier.unwrap().expose_secret(), verifier);
+        }
+        other => panic!("first take: {other:?}"),
+    }
+    assert!(matches!(
+        h.store
+            .take_oauth_state(&sha256_hex("state-a"), h.now())
+            .await
+            .unwrap(),
+        tokpost_store::OAuthStateTake::AlreadyUsed
+    ));
+    assert!(matches!(
+        h.store
+            .take_oauth_state(&sha256_hex("never-issued"), h.now())
+            .await
+            .unwrap(),
+        tokpost_store::OAuthStateTake::Unknown
+    ));
+    h.advance(Duration::from_secs(601));
+    assert!(matches!(
+        h.store
+            .take_oauth_state(&sha256_hex("state-b"), h.now())
+            .await
+            .unwrap(),
+        tokpost_store::OAuthStateTake::Expired
+    ));
+    assert!(matches!(
+        h.store
+            .take_oauth_state(&sha256_hex("state-b"), h.now())
+            .await
+            .unwrap(),
+        tokpost_store::OAuthStateTake::AlreadyUsed
+    ));
+}
+
+async fn posts_are_listed_by_state_account_and_time_page_by_page(h: Harness) {
+    let ws = h.workspace().await;
+    let other_ws = h.workspace().await;
+    let ada = h.account(ws, "ada").await;
+    let bo = h.account(ws, "bo").await;
+    let stranger = h.account(other_ws, "ada").await;
+    let mut ids = Vec::new();
+    for (account, in_secs) in [(ada, 100), (bo, 200), (ada, 300), (ada, 300), (bo, 400)] {
+        let post = h
+            .store
+            .create_post(h.new_post(ws, account, in_secs), h.now())
+            .await
+            .unwrap()
+            .into_inner();
+        ids.push(post.id);
+    }
+    h.store
+        .create_post(h.new_post(other_ws, stranger, 100), h.now())
+        .await
+        .unwrap();
+    h.store
+        .transition_post(step(
+            ids[4],
+            PostState::Scheduled,
+            PostState::Cancelled,
+            h.now(),
+        ))
+        .await
+        .unwrap();
+    let base = tokpost_store::PostFilter {
+        workspace_id: ws,
+        state: None,
+        account_id: None,
+        scheduled_from: None,
+        scheduled_before: None,
+        after: None,
+        limit: 100,
+    };
+    let list = |filter: tokpost_store::PostFilter| {
+        let store = Arc::clone(&h.store);
+        async move {
+            store
+                .list_posts(&filter)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|p| p.id)
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(
+        list(base.clone()).await.len(),
+        5,
+        "only this workspace's posts"
+    );
+    assert_eq!(
+        list(tokpost_store::PostFilter {
+            account_id: Some(ada),
+            ..base.clone()
+        })
+        .await
+        .len(),
+        3
+    );
+    assert_eq!(
+        list(tokpost_store::PostFilter {
+            state: Some(StateKind::Cancelled),
+            ..base.clone()
+        })
+        .await,
+        vec![ids[4]]
+    );
+    assert_eq!(
+        list(tokpost_store::PostFilter {
+            scheduled_from: Some(clock::add(h.now(), Duration::from_secs(200))),
+            scheduled_before: Some(clock::add(h.now(), Duration::from_secs(400))),
+            ..base.clone()
+        })
+        .await
+        .len(),
+        3
+    );
+    // Pages of two, continuing after the last post of each page, visit every post once even
+    // where two posts share a schedule time.
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = h
+            .store
+            .list_posts(&tokpost_store::PostFilter {
+                after,
+                limit: 2,
+                ..base.clone()
+            })
+            .await
+            .unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.scheduled_at.at(), last.id));
+        seen.extend(page.iter().map(|p| p.id));
+    }
+    let mut expected = ids.clone();
+    expected.sort_by_key(|id| {
+        let index = ids.iter().position(|i| i == id).unwrap();
+        ([100, 200, 300, 300, 400][index], *id)
+    });
+    assert_eq!(seen, expected);
+}
+
+async fn a_post_is_found_by_its_publish_id_and_accounts_by_open_id(h: Harness) {
+    let ws = h.workspace().await;
+    let other_ws = h.workspace().await;
+    let account = h.account(ws, "shared-creator").await;
+    let elsewhere = h.account(other_ws, "shared-creator").await;
+    let post = h
+        .store
+        .create_post(h.new_post(ws, account, 0), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    let publish_id = PublishId::new("v_pub_file~v2-1.42").unwrap();
+    assert!(
+        h.store
+            .post_by_publish_id(&publish_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    for (from, to) in [
+        (PostState::Scheduled, PostState::Preflighted),
+        (PostState::Preflighted, PostState::CreatorChecked),
+    ] {
+        h.store
+            .transition_post(step(post.id, from, to, h.now()))
+            .await
+            .unwrap();
+    }
+    let mut init = step(
+        post.id,
+        PostState::CreatorChecked,
+        PostState::Initialized,
+        h.now(),
+    );
+    init.progress = Some(PublishProgress {
+        publish_id: Some(publish_id.clone()),
+        ..PublishProgress::default()
+    });
+    h.store.transition_post(init).await.unwrap();
+    assert_eq!(
+        h.store
+            .post_by_publish_id(&publish_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        post.id
+    );
+    let accounts: HashSet<AccountId> = h
+        .store
+        .accounts_by_open_id(&OpenId::new("shared-creator").unwrap())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|a| a.id)
+        .collect();
+    assert_eq!(accounts, HashSet::from([account, elsewhere]));
+}
+
+async fn rescheduling_moves_the_post_and_its_job_only_from_the_state_read(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let post = h
+        .store
+        .create_post(h.new_post(ws, account, 600), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    let later = clock::add(h.now(), Duration::from_secs(7200));
+    let moved = h
+        .store
+        .reschedule_post(
+            tokpost_store::Reschedule {
+                post: post.id,
+                expected: PostState::Scheduled,
+                scheduled_at: ScheduleTime::new(later, h.now()).unwrap(),
+                event: NewPostEvent::new(h.now(), EventKind::UserAction, "rescheduled"),
+            },
+            h.now(),
+        )
+        .await
+        .unwrap();
+    assert!(moved);
+    let stored = h.store.post(post.id).await.unwrap().unwrap();
+    assert_eq!(stored.scheduled_at.at(), later);
+    assert_eq!(
+        h.store.next_due_at().await.unwrap(),
+        Some(later),
+        "the job moved too"
+    );
+    let events = h.store.post_events(post.id).await.unwrap();
+    assert_eq!(events.last().unwrap().kind, EventKind::UserAction);
+
+    h.store
+        .transition_post(step(
+            post.id,
+            PostState::Scheduled,
+            PostState::Cancelled,
+            h.now(),
+        ))
+        .await
+        .unwrap();
+    let refused = h
+        .store
+        .reschedule_post(
+            tokpost_store::Reschedule {
+                post: post.id,
+                expected: PostState::Scheduled,
+                scheduled_at: ScheduleTime::new(h.now(), h.now()).unwrap(),
+                event: NewPostEvent::new(h.now(), EventKind::UserAction, "rescheduled"),
+            },
+            h.now(),
+        )
+        .await
+        .unwrap();
+    assert!(!refused, "a cancelled post keeps its time");
+    assert_eq!(
+        h.store
+            .post(post.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .scheduled_at
+            .at(),
+        later
+    );
+}
+
+async fn an_inbound_webhook_event_is_handled_once_and_posts_are_counted_by_state(h: Harness) {
+    assert!(
+        h.store
+            .record_inbound_webhook("evt-1", h.now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.store
+            .record_inbound_webhook("evt-1", h.now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        h.store
+            .record_inbound_webhook("evt-2", h.now())
+            .await
+            .unwrap()
+    );
+
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    for _ in 0..2 {
+        h.store
+            .create_post(h.new_post(ws, account, 60), h.now())
+            .await
+            .unwrap();
+    }
+    let (counts, queued) = h.store.post_state_counts().await.unwrap();
+    assert_eq!(counts, vec![(StateKind::Scheduled, 2)]);
+    assert_eq!(queued, 2, "one publish job per post");
 }
