@@ -381,7 +381,12 @@ impl TokenKeeper {
             .await
     }
 
-    async fn mark_needs_reconnect(
+    /// TikTok refused the account for a reason only the creator can fix (a rejected token
+    /// after a refresh, a missing scope): it needs a reconnect and is no longer refreshed.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn mark_needs_reconnect(
         &self,
         account: AccountId,
         why: ReconnectReason,

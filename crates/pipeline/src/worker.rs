@@ -22,6 +22,8 @@ pub enum JobOutcome {
     Done,
     /// A transient failure: run the job again after an exponential back-off.
     Transient { error: String },
+    /// Run the job again at a known time (a rate-limit window reopens, a cap frees a slot).
+    RetryAt { at: Timestamp, reason: String },
 }
 
 /// Runs one kind of work. Called only while the worker holds the job's lease, so (through the
@@ -194,6 +196,10 @@ impl<H: JobHandler> Worker<H> {
                 let at = clock::add(self.clock.now(), delay);
                 tracing::info!(worker = %self.id, job = %job.id, kind = job.kind.as_str(), attempts = job.attempts, %error, retry_at = %at, "job failed transiently");
                 self.store.retry_at(job.id, &self.id, at, error).await
+            }
+            JobOutcome::RetryAt { at, reason } => {
+                tracing::debug!(worker = %self.id, job = %job.id, kind = job.kind.as_str(), %reason, retry_at = %at, "job waits");
+                self.store.retry_at(job.id, &self.id, *at, reason).await
             }
         };
         match settled {

@@ -1,0 +1,151 @@
+//! The cap planner: whether a post for an account may go now under the rolling 24-hour caps
+//! tokpost counts itself (the creator's daily posts, pending inbox shares, the app's active
+//! creators), and if not, the moment the next slot frees.
+//!
+//! The counts come from the quota ledger in the store, which every worker writes at init, so the
+//! caps hold across workers and restarts. TikTok's daily cap is shared with every other app the
+//! creator uses: when TikTok says `spam_risk_too_many_posts` earlier than our count, the count we
+//! had becomes the cap for the next 24 hours (a learned cap).
+
+use std::time::Duration;
+
+use clock::{SignedDuration, Timestamp};
+use serde::Serialize;
+use tokpost_core::{AccountId, DeferReason, PostMode};
+use tokpost_store::{QuotaKind, Store, StoreError};
+
+use crate::policy::PublishPolicy;
+
+/// The rolling window all three caps use.
+pub const WINDOW: Duration = Duration::from_secs(86_400);
+
+/// A cap that keeps a post from going now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CapBlock {
+    pub why: DeferReason,
+    /// Uses counted in the window.
+    pub used: u64,
+    /// The cap in force.
+    pub cap: u64,
+    /// When the window frees a slot.
+    pub frees_at: Timestamp,
+}
+
+/// The first cap that blocks a post in `mode` for `account` at `now`, or `None` when it may go.
+///
+/// # Errors
+/// Store failures.
+pub async fn blocking_cap(
+    store: &dyn Store,
+    policy: &PublishPolicy,
+    account: AccountId,
+    mode: PostMode,
+    now: Timestamp,
+) -> Result<Option<CapBlock>, StoreError> {
+    let since = window_start(now);
+    let (kind, why, cap) = match mode {
+        PostMode::Direct => {
+            let learned = store.learned_post_cap(account, since).await?;
+            let cap = learned.map_or(policy.daily_post_cap, |learned| {
+                learned.min(policy.daily_post_cap)
+            });
+            (QuotaKind::DirectPost, DeferReason::DailyPostCap, cap)
+        }
+        PostMode::Inbox => (
+            QuotaKind::InboxShare,
+            DeferReason::PendingInboxShares,
+            policy.pending_inbox_cap,
+        ),
+    };
+    let uses = store.quota_use_times(account, kind, since).await?;
+    if let Some(frees_at) = frees_at(&uses, u64::from(cap)) {
+        return Ok(Some(CapBlock {
+            why,
+            used: uses.len() as u64,
+            cap: u64::from(cap),
+            frees_at,
+        }));
+    }
+    let Some(active_cap) = policy.active_creator_cap else {
+        return Ok(None);
+    };
+    let active = store.active_creators_since(since).await?;
+    if active.iter().any(|(id, _)| *id == account) {
+        return Ok(None);
+    }
+    let mut latest: Vec<Timestamp> = active.into_iter().map(|(_, at)| at).collect();
+    latest.sort();
+    Ok(
+        frees_at(&latest, u64::from(active_cap)).map(|frees_at| CapBlock {
+            why: DeferReason::ActiveCreatorCap,
+            used: latest.len() as u64,
+            cap: u64::from(active_cap),
+            frees_at,
+        }),
+    )
+}
+
+/// With `uses` (oldest first) inside the window, when the count drops below `cap`; `None` when
+/// it is already below. A cap of 0 never frees within a window: the answer is a window ahead.
+#[must_use]
+pub fn frees_at(uses: &[Timestamp], cap: u64) -> Option<Timestamp> {
+    let used = uses.len() as u64;
+    if used < cap {
+        return None;
+    }
+    // Once the oldest `used - cap + 1` uses have aged out, `cap - 1` remain.
+    let index = usize::try_from(used - cap).ok()?;
+    let aged_out = uses.get(index).or_else(|| uses.last())?;
+    Some(clock::add(*aged_out, WINDOW))
+}
+
+/// The first instant of the rolling window ending at `now`: a use exactly 24 hours old has
+/// left it, which is what [`frees_at`] promises.
+#[must_use]
+pub fn window_start(now: Timestamp) -> Timestamp {
+    now.checked_sub(SignedDuration::from_hours(24) - SignedDuration::from_millis(1))
+        .unwrap_or(Timestamp::MIN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(hour: i64) -> Timestamp {
+        Timestamp::from_second(1_767_225_600 + hour * 3_600).unwrap()
+    }
+
+    #[test]
+    fn a_slot_frees_when_enough_of_the_oldest_uses_age_out() {
+        let uses = [at(0), at(1), at(2), at(3)];
+        assert_eq!(frees_at(&uses, 5), None, "4 of 5 used");
+        assert_eq!(
+            frees_at(&uses, 4),
+            Some(at(24)),
+            "the oldest frees the slot"
+        );
+        assert_eq!(
+            frees_at(&uses, 2),
+            Some(at(26)),
+            "two over a learned cap of 2: the third oldest must age out"
+        );
+    }
+
+    #[test]
+    fn a_use_leaves_the_window_at_the_instant_its_slot_frees() {
+        let use_at = at(0);
+        let frees = frees_at(&[use_at], 1).unwrap();
+        assert!(window_start(frees) > use_at);
+        assert!(window_start(clock::add(use_at, Duration::from_secs(86_399))) <= use_at);
+    }
+
+    #[test]
+    fn a_zero_cap_waits_a_whole_window_after_the_newest_use() {
+        assert_eq!(frees_at(&[at(0), at(5)], 0), Some(at(29)));
+        assert_eq!(
+            frees_at(&[], 0),
+            None,
+            "nothing to age out; TikTok will say"
+        );
+    }
+}

@@ -1,0 +1,170 @@
+//! The assembled pipeline of one process: the token keeper and the publisher behind one job
+//! dispatcher, the workers that run it, and the periodic pass that schedules token refreshes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clock::SharedClock;
+use tiktok::TikTokClient;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokpost_core::{AccountId, JobKind};
+use tokpost_store::{Job, Store, StoreError, WorkerId};
+
+use crate::policy::PublishPolicy;
+use crate::preflight::{PostDraft, PreflightReport};
+use crate::publisher::Publisher;
+use crate::token_keeper::{KeeperPolicy, TokenKeeper};
+use crate::worker::{JobHandler, JobOutcome, Worker, WorkerSettings};
+
+/// How a process runs the pipeline.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PipelineConfig {
+    pub worker: WorkerSettings,
+    pub keeper: KeeperPolicy,
+    pub publishing: PublishPolicy,
+    /// Concurrent workers in this process. Each claims jobs of accounts no other worker holds,
+    /// so more workers means more accounts served at once, never two steps of one account.
+    pub workers: usize,
+    /// How often the token keeper looks for accounts whose token needs refreshing soon.
+    pub refresh_scan_every: Duration,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        Self {
+            worker: WorkerSettings::default(),
+            keeper: KeeperPolicy::default(),
+            publishing: PublishPolicy::default(),
+            workers: 4,
+            refresh_scan_every: Duration::from_secs(15 * 60),
+        }
+    }
+}
+
+/// The pipeline of one process.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    keeper: Arc<TokenKeeper>,
+    dispatcher: Arc<Dispatcher>,
+    config: PipelineConfig,
+}
+
+impl Pipeline {
+    /// Assembles the keeper and the publisher over one store, clock and TikTok client.
+    #[must_use]
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        client: TikTokClient,
+        config: PipelineConfig,
+    ) -> Self {
+        let keeper = Arc::new(TokenKeeper::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            client.clone(),
+            config.keeper.clone(),
+        ));
+        let publisher = Arc::new(Publisher::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            client,
+            Arc::clone(&keeper),
+            config.publishing.clone(),
+        ));
+        Self {
+            store,
+            clock,
+            keeper: Arc::clone(&keeper),
+            dispatcher: Arc::new(Dispatcher { keeper, publisher }),
+            config,
+        }
+    }
+
+    /// The token keeper (fresh tokens for the API's creator-info and refresh-now calls).
+    #[must_use]
+    pub fn keeper(&self) -> Arc<TokenKeeper> {
+        Arc::clone(&self.keeper)
+    }
+
+    /// The publisher (preflight dry runs, resuming after a reconnect).
+    #[must_use]
+    pub fn publisher(&self) -> Arc<Publisher> {
+        Arc::clone(&self.dispatcher.publisher)
+    }
+
+    /// The full preflight of a draft, nothing stored (`POST /v1/posts/validate`).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn preflight(&self, draft: &PostDraft) -> Result<PreflightReport, StoreError> {
+        self.dispatcher.publisher.preflight(draft).await
+    }
+
+    /// Resumes the account's posts that waited for a reconnect (call after a reconnect).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn account_reconnected(&self, account: AccountId) -> Result<usize, StoreError> {
+        self.dispatcher.publisher.account_reconnected(account).await
+    }
+
+    /// Starts `config.workers` workers named `{worker_name}:{n}` and the refresh scan, until
+    /// `shutdown` turns true. A job interrupted by shutdown stays leased until its lease ends,
+    /// then another worker resumes it from its stored progress.
+    #[must_use]
+    pub fn spawn(&self, worker_name: &str, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
+        let mut handles = Vec::with_capacity(self.config.workers + 1);
+        for n in 0..self.config.workers.max(1) {
+            let worker = Worker::new(
+                WorkerId::new(format!("{worker_name}:{n}")),
+                Arc::clone(&self.store),
+                Arc::clone(&self.clock),
+                Arc::clone(&self.dispatcher),
+                self.config.worker,
+            );
+            let shutdown = shutdown.clone();
+            handles.push(tokio::spawn(async move { worker.run(shutdown).await }));
+        }
+        let keeper = Arc::clone(&self.keeper);
+        let clock = Arc::clone(&self.clock);
+        let every = self.config.refresh_scan_every;
+        let mut shutdown = shutdown;
+        handles.push(tokio::spawn(async move {
+            loop {
+                if let Err(error) = keeper.schedule_due_refreshes().await {
+                    tracing::warn!(%error, "token refresh scan failed");
+                }
+                tokio::select! {
+                    () = clock::sleep(clock.as_ref(), every) => {}
+                    changed = shutdown.changed() => {
+                        if changed.is_err() || *shutdown.borrow() {
+                            return;
+                        }
+                    }
+                }
+            }
+        }));
+        handles
+    }
+}
+
+/// Routes each job to the component that runs its kind.
+#[derive(Debug)]
+pub struct Dispatcher {
+    keeper: Arc<TokenKeeper>,
+    publisher: Arc<Publisher>,
+}
+
+impl JobHandler for Dispatcher {
+    async fn handle(&self, job: &Job) -> JobOutcome {
+        match job.kind {
+            JobKind::RefreshToken => self.keeper.handle(job).await,
+            JobKind::PublishPost | JobKind::CheckPublishStatus | JobKind::SyncCreatorInfo => {
+                self.publisher.handle(job).await
+            }
+        }
+    }
+}

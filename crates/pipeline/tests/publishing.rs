@@ -1,0 +1,611 @@
+//! The publishing steps end to end against the sandbox on a shared manual clock: every kind of
+//! post reaches its final state and matches what the sandbox says it published; lost answers
+//! never publish twice; caps defer; late posts follow the grace policy; catalogued failures
+//! injected at the step where they occur end in the catalog's state, with no resend of a
+//! non-transient failure.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod support;
+
+use std::time::Duration;
+
+use clock::Clock as _;
+use rstest::rstest;
+use support::{ADA, BO, Backend, Env, Setup, photos, start, video};
+use tiktok_sandbox::{FaultEffect, FaultEndpoint, FaultRule, FaultTimes};
+use tokpost_core::{
+    Actor, EventKind, PostMode, PostState, PrivacyLevel, RequiredAction, StateKind, UploadSource,
+};
+use tokpost_store::MediaKind;
+
+const HOUR: Duration = Duration::from_secs(3_600);
+const MIB: u64 = 1024 * 1024;
+
+fn published_records(env: &Env, publish_id: &str) -> Vec<tiktok_sandbox::PublishedRecord> {
+    env.sandbox
+        .published()
+        .into_iter()
+        .filter(|record| record.publish_id == publish_id)
+        .collect()
+}
+
+async fn publish_id(env: &Env, post: tokpost_core::PostId) -> String {
+    env.post(post)
+        .await
+        .progress
+        .publish_id
+        .expect("a publish id")
+        .as_str()
+        .to_owned()
+}
+
+fn inits(events: &[tokpost_core::PostEvent]) -> usize {
+    events
+        .iter()
+        .filter(|event| event.kind == EventKind::InitRequested)
+        .count()
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scheduled_multi_chunk_video_is_published_at_its_time(#[case] backend: Backend) {
+    let env = start(Setup::new(backend)).await;
+    let ada = env.connect(ADA).await;
+    let media = env.large_video(70 * MIB, 1).await;
+    let post = env
+        .schedule(
+            ada,
+            video(
+                media,
+                "seventy megabytes #tokpost",
+                PrivacyLevel::PublicToEveryone,
+            ),
+            600,
+        )
+        .await;
+    let worker = env.worker("w1");
+
+    assert_eq!(
+        worker.run_once().await.unwrap(),
+        0,
+        "nothing is due before its time"
+    );
+    assert_eq!(env.state(post).await, StateKind::Scheduled);
+
+    env.drive(&[&worker], &[post], &[], 2 * HOUR).await;
+    let stored = env.post(post).await;
+    assert_eq!(stored.state, PostState::Published);
+    assert_eq!(stored.progress.uploaded_bytes, 70 * MIB);
+    assert_eq!(
+        stored.progress.public_post_ids.len(),
+        1,
+        "the public id arrived after moderation"
+    );
+
+    let records = published_records(&env, &publish_id(&env, post).await);
+    assert_eq!(records.len(), 1);
+    let record = &records[0];
+    assert_eq!(record.status, "PUBLISH_COMPLETE");
+    assert_eq!(record.source, "FILE_UPLOAD");
+    assert_eq!(record.post_mode, "DIRECT_POST");
+    assert_eq!(record.privacy_level.as_deref(), Some("PUBLIC_TO_EVERYONE"));
+    assert_eq!(record.title.as_deref(), Some("seventy megabytes #tokpost"));
+    assert_eq!(record.transferred_bytes, 70 * MIB);
+    assert_eq!(
+        record.public_post_ids,
+        stored
+            .progress
+            .public_post_ids
+            .iter()
+            .map(|id| id.parse::<u64>().unwrap())
+            .collect::<Vec<_>>()
+    );
+    let init_at = env
+        .events(post)
+        .await
+        .into_iter()
+        .find(|event| event.kind == EventKind::InitRequested)
+        .unwrap()
+        .at;
+    assert_eq!(
+        init_at,
+        stored.scheduled_at.at(),
+        "initialized at the scheduled second"
+    );
+    assert_eq!(env.sandbox.published().len(), 1, "exactly one publish");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pull_from_url_video_is_published() {
+    let env = start(Setup::new(Backend::Sqlite)).await;
+    let ada = env.connect(ADA).await;
+    let media = env
+        .served(MediaKind::Video, "ok_720x1280_30fps_4s.mp4", "clip.mp4")
+        .await;
+    let mut spec = video(media, "pulled", PrivacyLevel::SelfOnly);
+    spec.source = UploadSource::PullFromUrl;
+    let post = env.schedule(ada, spec, 0).await;
+
+    env.drive(&[&env.worker("w1")], &[post], &[], 2 * HOUR)
+        .await;
+    assert_eq!(env.state(post).await, StateKind::Published);
+    let records = published_records(&env, &publish_id(&env, post).await);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].source, "PULL_FROM_URL");
+    assert_eq!(records[0].status, "PUBLISH_COMPLETE");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_photo_carousel_is_published() {
+    let env = start(Setup::new(Backend::Sqlite)).await;
+    let ada = env.connect(ADA).await;
+    let mut media = Vec::new();
+    for n in 0..3 {
+        media.push(
+            env.served(MediaKind::Photo, "photo_1080.jpg", &format!("p{n}.jpg"))
+                .await,
+        );
+    }
+    let post = env
+        .schedule(
+            ada,
+            photos(media, "three views", PrivacyLevel::PublicToEveryone),
+            60,
+        )
+        .await;
+
+    env.drive(&[&env.worker("w1")], &[post], &[], 2 * HOUR)
+        .await;
+    assert_eq!(env.state(post).await, StateKind::Published);
+    let records = published_records(&env, &publish_id(&env, post).await);
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].media, "photo");
+    assert_eq!(records[0].title.as_deref(), Some("three views"));
+    assert_eq!(records[0].status, "PUBLISH_COMPLETE");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_inbox_draft_is_delivered_to_the_creator() {
+    let env = start(Setup::new(Backend::Sqlite)).await;
+    let ada = env.connect(ADA).await;
+    let media = env.small_video(2).await;
+    let mut spec = video(media, "draft", PrivacyLevel::SelfOnly);
+    spec.mode = PostMode::Inbox;
+    let post = env.schedule(ada, spec, 0).await;
+
+    env.drive(&[&env.worker("w1")], &[post], &[], 2 * HOUR)
+        .await;
+    assert_eq!(env.state(post).await, StateKind::InboxDelivered);
+    let records = published_records(&env, &publish_id(&env, post).await);
+    assert_eq!(records[0].post_mode, "MEDIA_UPLOAD");
+    assert_eq!(records[0].status, "SEND_TO_USER_INBOX");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_file_upload_init_answer_is_sent_again_and_publishes_once() {
+    let env = start(Setup::new(Backend::Sqlite)).await;
+    let ada = env.connect(ADA).await;
+    env.sandbox.add_fault(FaultRule {
+        endpoint: FaultEndpoint::VideoInit,
+        creator: None,
+        effect: FaultEffect::DropConnection {
+            after_processing: true,
+        },
+        times: FaultTimes::Once,
+    });
+    let post = env
+        .schedule(
+            ada,
+            video(env.small_video(3).await, "again", PrivacyLevel::SelfOnly),
+            0,
+        )
+        .await;
+
+    env.drive(&[&env.worker("w1")], &[post], &[], 4 * HOUR)
+        .await;
+    assert_eq!(env.state(post).await, StateKind::Published);
+    assert_eq!(inits(&env.events(post).await), 2);
+    let complete: Vec<_> = env
+        .sandbox
+        .published()
+        .into_iter()
+        .filter(|record| record.status == "PUBLISH_COMPLETE")
+        .collect();
+    assert_eq!(
+        complete.len(),
+        1,
+        "the orphaned first init never received bytes"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_pull_init_answer_is_never_sent_again() {
+    let env = start(Setup::new(Backend::Sqlite)).await;
+    let ada = env.connect(ADA).await;
+    env.sandbox.add_fault(FaultRule {
+        endpoint: FaultEndpoint::VideoInit,
+        creator: None,
+        effect: FaultEffect::DropConnection {
+            after_processing: true,
+        },
+        times: FaultTimes::Once,
+    });
+    let media = env
+        .served(MediaKind::Video, "ok_720x1280_30fps_4s.mp4", "lost.mp4")
+        .await;
+    let mut spec = video(media, "lost answer", PrivacyLevel::SelfOnly);
+    spec.source = UploadSource::PullFromUrl;
+    let post = env.schedule(ada, spec, 0).await;
+
+    env.drive(
+        &[&env.worker("w1")],
+        &[post],
+        &[StateKind::Uncertain],
+        4 * HOUR,
+    )
+    .await;
+    assert_eq!(env.state(post).await, StateKind::Uncertain);
+    assert_eq!(inits(&env.events(post).await), 1, "not resent blindly");
+    assert_eq!(
+        env.sandbox.published().len(),
+        1,
+        "TikTok took the one init; tokpost did not add a second"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_that_fell_due_while_tokpost_was_down_follows_the_grace_policy() {
+    let env = start(Setup::new(Backend::Sqlite)).await;
+    let ada = env.connect(ADA).await;
+    let late = env
+        .schedule(
+            ada,
+            video(env.small_video(4).await, "late", PrivacyLevel::SelfOnly),
+            900,
+        )
+        .await;
+    let missed = env
+        .schedule(
+            ada,
+            video(env.small_video(5).await, "missed", PrivacyLevel::SelfOnly),
+            60,
+        )
+        .await;
+    // Down from now until 70 minutes later: `missed` is 69 min late, `late` 55 min late.
+    env.clock.advance(Duration::from_secs(70 * 60));
+
+    env.drive(&[&env.worker("w1")], &[late, missed], &[], 2 * HOUR)
+        .await;
+    assert_eq!(env.state(missed).await, StateKind::Missed);
+    assert_eq!(env.state(late).await, StateKind::Published);
+    let missed_event = env.events(missed).await.last().unwrap().message.clone();
+    assert!(
+        missed_event.contains("beyond the 1 h grace period"),
+        "{missed_event}"
+    );
+    assert!(
+        env.events(late)
+            .await
+            .iter()
+            .any(|event| event.message.contains("inside the 1 h grace period")),
+        "a late post says how late it went"
+    );
+    assert_eq!(
+        env.sandbox.published().len(),
+        1,
+        "the missed post was not published"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_over_the_daily_cap_is_deferred_to_the_free_slot() {
+    let mut setup = Setup::new(Backend::Sqlite);
+    setup.policy.daily_post_cap = 2;
+    let env = start(setup).await;
+    let ada = env.connect(ADA).await;
+    let mut posts = Vec::new();
+    for n in 0..3 {
+        let media = env.small_video(10 + n).await;
+        posts.push(
+            env.schedule(
+                ada,
+                video(media, &format!("post {n}"), PrivacyLevel::SelfOnly),
+                u64::from(n) * 60,
+            )
+            .await,
+        );
+    }
+    let first_init = env.at(0);
+    let worker = env.worker("w1");
+    env.drive(&[&worker], &posts[..2], &[], HOUR).await;
+    let deferred = env.post(posts[2]).await;
+    let PostState::Deferred { until, why } = deferred.state else {
+        panic!("expected deferred, got {:?}", deferred.state);
+    };
+    assert_eq!(why, tokpost_core::DeferReason::DailyPostCap);
+    assert_eq!(
+        until,
+        clock::add(first_init, Duration::from_secs(86_400)),
+        "when the first post leaves the window"
+    );
+
+    env.drive(&[&worker], &posts, &[], 26 * HOUR).await;
+    assert_eq!(env.state(posts[2]).await, StateKind::Published);
+    assert_eq!(env.sandbox.published().len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tiktoks_earlier_cap_is_learned_and_the_post_waits_for_the_window() {
+    let mut setup = Setup::new(Backend::Sqlite);
+    // Other apps already posted for the creator: TikTok's cap bites at 2 of ours.
+    setup.sandbox.creators[0].daily_post_cap = 2;
+    let env = start(setup).await;
+    let ada = env.connect(ADA).await;
+    let mut posts = Vec::new();
+    for n in 0..3 {
+        let media = env.small_video(20 + n).await;
+        posts.push(
+            env.schedule(
+                ada,
+                video(media, &format!("capped {n}"), PrivacyLevel::SelfOnly),
+                u64::from(n) * 60,
+            )
+            .await,
+        );
+    }
+    let worker = env.worker("w1");
+    env.drive(&[&worker], &posts[..2], &[], HOUR).await;
+    env.drive(&[&worker], &posts[2..], &[StateKind::Deferred], HOUR)
+        .await;
+    let PostState::Deferred { why, .. } = env.post(posts[2]).await.state else {
+        panic!("deferred expected");
+    };
+    assert_eq!(why, tokpost_core::DeferReason::DailyPostCap);
+    let since = clock::add(env.clock.now(), Duration::ZERO)
+        .checked_sub(jiff::SignedDuration::from_hours(24))
+        .unwrap();
+    assert_eq!(
+        env.store.learned_post_cap(ada, since).await.unwrap(),
+        Some(2)
+    );
+    assert_eq!(
+        inits(&env.events(posts[2]).await),
+        0,
+        "the cap answer came before any init"
+    );
+
+    env.drive(&[&worker], &posts, &[], 30 * HOUR).await;
+    assert_eq!(env.state(posts[2]).await, StateKind::Published);
+}
+
+struct Injected {
+    endpoint: FaultEndpoint,
+    effect: FaultEffect,
+    times: FaultTimes,
+}
+
+fn error(endpoint: FaultEndpoint, code: &str, http_status: u16) -> Injected {
+    Injected {
+        endpoint,
+        effect: FaultEffect::Error {
+            code: code.to_owned(),
+            http_status,
+            message: None,
+        },
+        times: FaultTimes::Once,
+    }
+}
+
+/// The publish TikTok creates at this init ends FAILED with `reason`.
+fn fail_reason(reason: &str) -> Injected {
+    Injected {
+        endpoint: FaultEndpoint::VideoInit,
+        effect: FaultEffect::FailReason {
+            fail_reason: reason.to_owned(),
+        },
+        times: FaultTimes::Once,
+    }
+}
+
+fn always(mut injected: Injected) -> Injected {
+    injected.times = FaultTimes::Always;
+    injected
+}
+
+/// The end state, how many inits were sent, and how many publishes TikTok completed.
+#[rstest]
+#[case::creator_banned(error(FaultEndpoint::CreatorInfo, "spam_risk_user_banned_from_posting", 200), PostState::Failed { action: RequiredAction::FixInput, who: Actor::Creator }, 0, 0)]
+#[case::creator_info_unavailable_then_fine(
+    error(FaultEndpoint::CreatorInfo, "internal_error", 500),
+    PostState::Published,
+    1,
+    1
+)]
+#[case::creator_info_rate_limited_then_fine(
+    error(FaultEndpoint::CreatorInfo, "rate_limit_exceeded", 429),
+    PostState::Published,
+    1,
+    1
+)]
+#[case::token_rejected_at_creator_info_refreshes_once(
+    error(FaultEndpoint::CreatorInfo, "access_token_invalid", 401),
+    PostState::Published,
+    1,
+    1
+)]
+#[case::scope_missing_waits_for_reconnect(always(error(FaultEndpoint::CreatorInfo, "scope_not_authorized", 401)), PostState::WaitingForReconnect { publish_started: false }, 0, 0)]
+#[case::init_refused_privacy(error(FaultEndpoint::VideoInit, "privacy_level_option_mismatch", 400), PostState::Failed { action: RequiredAction::FixInput, who: Actor::User }, 1, 0)]
+#[case::init_bad_params_is_never_resent(error(FaultEndpoint::VideoInit, "invalid_params", 400), PostState::Failed { action: RequiredAction::FixInput, who: Actor::Operator }, 1, 0)]
+#[case::init_unaudited(error(FaultEndpoint::VideoInit, "unaudited_client_can_only_post_to_private_accounts", 403), PostState::Failed { action: RequiredAction::FixInput, who: Actor::Operator }, 1, 0)]
+#[case::init_internal_error_retried(
+    error(FaultEndpoint::VideoInit, "internal_error", 500),
+    PostState::Published,
+    2,
+    1
+)]
+#[case::init_rate_limited_waits_the_window(
+    error(FaultEndpoint::VideoInit, "rate_limit_exceeded", 429),
+    PostState::Published,
+    2,
+    1
+)]
+#[case::init_token_rejected_refreshes_and_resends(
+    error(FaultEndpoint::VideoInit, "access_token_invalid", 401),
+    PostState::Published,
+    2,
+    1
+)]
+#[case::init_outdated_app(error(FaultEndpoint::VideoInit, "app_version_check_failed", 403), PostState::Failed { action: RequiredAction::FixInput, who: Actor::Creator }, 1, 0)]
+#[case::upload_url_expired_reinits(
+    error(FaultEndpoint::Upload, "upload_url_expired", 403),
+    PostState::Published,
+    2,
+    1
+)]
+#[case::status_frame_rate(fail_reason("frame_rate_check_failed"), PostState::Failed { action: RequiredAction::FixInput, who: Actor::User }, 1, 0)]
+#[case::status_spam_text(fail_reason("spam_risk_text"), PostState::Failed { action: RequiredAction::FixInput, who: Actor::User }, 1, 0)]
+#[case::status_internal_failure_reinits(fail_reason("internal_error"), PostState::Published, 2, 1)]
+#[case::status_fetch_unavailable_then_fine(
+    error(FaultEndpoint::Status, "internal_error", 500),
+    PostState::Published,
+    1,
+    1
+)]
+#[case::status_publish_id_unknown(always(error(FaultEndpoint::Status, "invalid_publish_id", 400)), PostState::Failed { action: RequiredAction::FixInput, who: Actor::Operator }, 1, 1)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_injected_failure_ends_where_the_catalog_says(
+    #[case] injected: Injected,
+    #[case] expected: PostState,
+    #[case] expected_inits: usize,
+    #[case] completed_at_tiktok: usize,
+) {
+    let env = start(Setup::new(Backend::Sqlite)).await;
+    let ada = env.connect(ADA).await;
+    env.sandbox.add_fault(FaultRule {
+        endpoint: injected.endpoint,
+        creator: None,
+        effect: injected.effect,
+        times: injected.times,
+    });
+    let post = env
+        .schedule(
+            ada,
+            video(
+                env.small_video(30).await,
+                "injected",
+                PrivacyLevel::SelfOnly,
+            ),
+            0,
+        )
+        .await;
+
+    env.drive(
+        &[&env.worker("w1")],
+        &[post],
+        &[StateKind::WaitingForReconnect],
+        12 * HOUR,
+    )
+    .await;
+    let stored = env.post(post).await;
+    let events = env.events(post).await;
+    assert_eq!(stored.state, expected, "{:#?}", env.states(&[post]).await);
+    assert_eq!(
+        inits(&events),
+        expected_inits,
+        "{:#?}",
+        env.states(&[post]).await
+    );
+    if let PostState::Failed { .. } = expected {
+        let last = events.last().unwrap();
+        assert!(last.message.starts_with("failed: "), "{}", last.message);
+        assert!(last.native_response.is_some(), "the native answer is kept");
+    }
+    let complete = env
+        .sandbox
+        .published()
+        .into_iter()
+        .filter(|record| record.status == "PUBLISH_COMPLETE")
+        .count();
+    assert_eq!(complete, completed_at_tiktok);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unaudited_apps_fail_public_posts_in_preflight_before_tiktok_is_asked() {
+    let mut setup = Setup::new(Backend::Sqlite);
+    setup.policy = tokpost_pipeline::PublishPolicy {
+        status_polling: setup.policy.status_polling,
+        ..tokpost_pipeline::PublishPolicy::default()
+    };
+    setup.sandbox.apps[0].audited = false;
+    let env = start(setup).await;
+    let ada = env.connect(ADA).await;
+    let bo = env.connect(BO).await;
+    let public = env
+        .schedule(
+            ada,
+            video(
+                env.small_video(40).await,
+                "public",
+                PrivacyLevel::PublicToEveryone,
+            ),
+            0,
+        )
+        .await;
+    let private = env
+        .schedule(
+            bo,
+            video(env.small_video(41).await, "private", PrivacyLevel::SelfOnly),
+            0,
+        )
+        .await;
+
+    env.drive(&[&env.worker("w1")], &[public, private], &[], 2 * HOUR)
+        .await;
+    assert_eq!(
+        env.post(public).await.state,
+        PostState::Failed {
+            action: RequiredAction::FixInput,
+            who: Actor::Operator
+        }
+    );
+    assert_eq!(inits(&env.events(public).await), 0);
+    assert_eq!(env.state(private).await, StateKind::Published);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_wait_for_a_reconnect_and_continue_by_themselves() {
+    let env = start(Setup::new(Backend::Sqlite)).await;
+    let ada = env.connect(ADA).await;
+    env.keeper.authorization_removed(ada).await.unwrap();
+    let post = env
+        .schedule(
+            ada,
+            video(env.small_video(50).await, "patient", PrivacyLevel::SelfOnly),
+            0,
+        )
+        .await;
+    let worker = env.worker("w1");
+    env.drive(&[&worker], &[post], &[StateKind::WaitingForReconnect], HOUR)
+        .await;
+    assert_eq!(
+        env.post(post).await.state,
+        PostState::WaitingForReconnect {
+            publish_started: false
+        }
+    );
+
+    assert_eq!(
+        env.connect(ADA).await,
+        ada,
+        "reconnecting keeps the account"
+    );
+    env.drive(&[&worker], &[post], &[], 2 * HOUR).await;
+    assert_eq!(env.state(post).await, StateKind::Published);
+}
