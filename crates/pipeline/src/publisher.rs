@@ -910,6 +910,48 @@ impl Publisher {
     }
 
     async fn reinit_after_dead_upload(&self, job: &Job, post: &Post, why: &str) -> Next {
+        // The last chunk may have arrived with its answer lost: ask TikTok before starting over,
+        // since a new init next to a complete upload would publish twice.
+        if let Some(publish_id) = post.progress.publish_id.clone() {
+            let token = match self.token(post).await {
+                Ok(token) => token,
+                Err(next) => return next,
+            };
+            if let Some(wait) = self.rate_limit(post, STATUS).await {
+                return wait;
+            }
+            let size = match self.video_file(post).await {
+                Ok((asset, _)) => asset.size_bytes,
+                Err(next) => return next,
+            };
+            match self
+                .client
+                .fetch_status(&token, &tiktok::PublishId::new(publish_id.as_str()))
+                .await
+            {
+                Ok(report)
+                    if report.status != PublishStatus::Failed
+                        && report.uploaded_bytes.is_some_and(|bytes| bytes >= size) =>
+                {
+                    let mut progress = post.progress.clone();
+                    progress.uploaded_bytes = size;
+                    return self
+                        .to_processing_with(
+                            post,
+                            progress,
+                            "TikTok holds every byte (the last answer was lost); processing",
+                        )
+                        .await;
+                }
+                Ok(_) => {}
+                Err(failure) => {
+                    return transient(format!(
+                        "status before a new init: {}",
+                        failure.classification().id()
+                    ));
+                }
+            }
+        }
         let transition = Transition {
             post: post.id,
             expected: post.state,

@@ -469,6 +469,16 @@ fn always(mut injected: Injected) -> Injected {
     2,
     1
 )]
+#[case::upload_answers_lost_resyncs_from_status(
+    Injected {
+        endpoint: FaultEndpoint::Upload,
+        effect: FaultEffect::DropConnection { after_processing: true },
+        times: FaultTimes::Always,
+    },
+    PostState::Published,
+    1,
+    1
+)]
 #[case::status_frame_rate(fail_reason("frame_rate_check_failed"), PostState::Failed { action: RequiredAction::FixInput, who: Actor::User }, 1, 0)]
 #[case::status_spam_text(fail_reason("spam_risk_text"), PostState::Failed { action: RequiredAction::FixInput, who: Actor::User }, 1, 0)]
 #[case::status_internal_failure_reinits(fail_reason("internal_error"), PostState::Published, 2, 1)]
