@@ -619,3 +619,150 @@ async fn posts_wait_for_a_reconnect_and_continue_by_themselves() {
     env.drive(&[&worker], &[post], &[], 2 * HOUR).await;
     assert_eq!(env.state(post).await, StateKind::Published);
 }
+
+/// The kinds of post whose failures differ from a direct file upload's.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    PullVideo,
+    InboxVideo,
+    Photos,
+}
+
+async fn post_of(env: &Env, kind: Kind, account: tokpost_core::AccountId) -> tokpost_core::PostId {
+    let spec = match kind {
+        Kind::PullVideo => {
+            let media = env
+                .served(MediaKind::Video, "ok_720x1280_30fps_4s.mp4", "pull.mp4")
+                .await;
+            let mut spec = video(media, "pulled", PrivacyLevel::SelfOnly);
+            spec.source = UploadSource::PullFromUrl;
+            spec
+        }
+        Kind::InboxVideo => {
+            let mut spec = video(env.small_video(60).await, "draft", PrivacyLevel::SelfOnly);
+            spec.mode = PostMode::Inbox;
+            spec
+        }
+        Kind::Photos => {
+            let media = env
+                .served(MediaKind::Photo, "photo_1080.jpg", "photo.jpg")
+                .await;
+            photos(vec![media], "one view", PrivacyLevel::SelfOnly)
+        }
+    };
+    env.schedule(account, spec, 0).await
+}
+
+/// Failures of pulls, inbox shares and tokens: the end state's kind, the inits sent, and the
+/// publishes TikTok completed.
+#[rstest]
+#[case::pull_failed_reinits(
+    Kind::PullVideo,
+    fail_reason_at(FaultEndpoint::VideoInit, "video_pull_failed"),
+    StateKind::Published,
+    2,
+    1
+)]
+#[case::photo_pull_failed_reinits(
+    Kind::Photos,
+    fail_reason_at(FaultEndpoint::ContentInit, "photo_pull_failed"),
+    StateKind::Published,
+    2,
+    1
+)]
+#[case::unverified_url_is_the_operators(Kind::PullVideo, vec![error(FaultEndpoint::VideoInit, "url_ownership_unverified", 403)], StateKind::Failed, 1, 0)]
+#[case::pull_init_dropped_before_tiktok_acted_is_still_uncertain(
+    Kind::PullVideo,
+    vec![Injected { endpoint: FaultEndpoint::VideoInit, effect: FaultEffect::DropConnection { after_processing: false }, times: FaultTimes::Once }],
+    StateKind::Uncertain,
+    1,
+    0
+)]
+#[case::photo_init_unavailable_without_body_is_uncertain(
+    Kind::Photos,
+    vec![Injected { endpoint: FaultEndpoint::ContentInit, effect: FaultEffect::Http5xxWithoutBody { http_status: 502 }, times: FaultTimes::Once }],
+    StateKind::Uncertain,
+    1,
+    0
+)]
+#[case::daily_cap_at_init_defers(Kind::PullVideo, vec![error(FaultEndpoint::VideoInit, "spam_risk_too_many_posts", 403)], StateKind::Deferred, 1, 0)]
+#[case::pending_shares_defer(Kind::InboxVideo, vec![error(FaultEndpoint::InboxInit, "spam_risk_too_many_pending_share", 403)], StateKind::Deferred, 1, 0)]
+#[case::active_creator_cap_defers(Kind::InboxVideo, vec![error(FaultEndpoint::CreatorInfo, "reached_active_user_cap", 200)], StateKind::Deferred, 0, 0)]
+#[case::creator_removed_the_app_during_processing(
+    Kind::InboxVideo,
+    fail_reason_at(FaultEndpoint::InboxInit, "auth_removed"),
+    StateKind::Failed,
+    1,
+    0
+)]
+#[case::refresh_refused_waits_for_reconnect(
+    Kind::InboxVideo,
+    chain(
+        error(FaultEndpoint::CreatorInfo, "access_token_invalid", 401),
+        error(FaultEndpoint::Token, "invalid_grant", 400)
+    ),
+    StateKind::WaitingForReconnect,
+    0,
+    0
+)]
+#[case::status_gateway_error_then_fine(Kind::PullVideo, vec![Injected { endpoint: FaultEndpoint::Status, effect: FaultEffect::Http5xxWithoutBody { http_status: 503 }, times: FaultTimes::Times { n: 3 } }], StateKind::Published, 1, 1)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_injected_failure_on_a_pull_inbox_or_token_call_ends_where_the_catalog_says(
+    #[case] kind: Kind,
+    #[case] injected: Vec<Injected>,
+    #[case] expected: StateKind,
+    #[case] expected_inits: usize,
+    #[case] completed_at_tiktok: usize,
+) {
+    let env = start(Setup::new(Backend::Sqlite)).await;
+    let ada = env.connect(ADA).await;
+    for injected in injected {
+        env.sandbox.add_fault(FaultRule {
+            endpoint: injected.endpoint,
+            creator: None,
+            effect: injected.effect,
+            times: injected.times,
+        });
+    }
+    let post = post_of(&env, kind, ada).await;
+    env.drive(
+        &[&env.worker("w1")],
+        &[post],
+        &[
+            StateKind::WaitingForReconnect,
+            StateKind::Uncertain,
+            StateKind::Deferred,
+        ],
+        12 * HOUR,
+    )
+    .await;
+    let states = env.states(&[post]).await;
+    assert_eq!(env.state(post).await, expected, "{states:#?}");
+    assert_eq!(
+        inits(&env.events(post).await),
+        expected_inits,
+        "{states:#?}"
+    );
+    let complete = env
+        .sandbox
+        .published()
+        .into_iter()
+        .filter(|record| {
+            matches!(
+                record.status.as_str(),
+                "PUBLISH_COMPLETE" | "SEND_TO_USER_INBOX"
+            )
+        })
+        .count();
+    assert_eq!(complete, completed_at_tiktok, "{states:#?}");
+}
+
+fn fail_reason_at(endpoint: FaultEndpoint, reason: &str) -> Vec<Injected> {
+    let mut injected = fail_reason(reason);
+    injected.endpoint = endpoint;
+    vec![injected]
+}
+
+fn chain(first: Injected, second: Injected) -> Vec<Injected> {
+    vec![first, second]
+}
