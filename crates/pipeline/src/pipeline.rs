@@ -111,6 +111,22 @@ impl Pipeline {
         self.dispatcher.publisher.account_reconnected(account).await
     }
 
+    /// A publish TikTok reported (webhook) that no post knows: adopted by the account's one
+    /// post whose init answer was lost, if there is exactly one.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn publish_reported(
+        &self,
+        account: AccountId,
+        publish_id: &tokpost_core::PublishId,
+    ) -> Result<Option<tokpost_core::PostId>, StoreError> {
+        self.dispatcher
+            .publisher
+            .publish_reported(account, publish_id)
+            .await
+    }
+
     /// Starts `config.workers` workers named `{worker_name}:{n}` and the refresh scan, until
     /// `shutdown` turns true. A job interrupted by shutdown stays leased until its lease ends,
     /// then another worker resumes it from its stored progress.

@@ -184,6 +184,56 @@ impl Publisher {
         Ok(resumed)
     }
 
+    /// TikTok reported a publish (a `post.publish.*` webhook) that no post knows by its id. If
+    /// the account has exactly one `uncertain` post whose init answer was lost, that publish is
+    /// its own: the post adopts the id and its status is tracked from now on. Several such posts
+    /// cannot be told apart and stay for a person to resolve. Returns the adopting post.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn publish_reported(
+        &self,
+        account: tokpost_core::AccountId,
+        publish_id: &PublishId,
+    ) -> Result<Option<PostId>, StoreError> {
+        let orphans: Vec<Post> = self
+            .store
+            .account_posts_in_state(account, StateKind::Uncertain, 100)
+            .await?
+            .into_iter()
+            .filter(|post| post.progress.publish_id.is_none())
+            .collect();
+        let [post] = orphans.as_slice() else {
+            if !orphans.is_empty() {
+                tracing::warn!(%account, publish_id = publish_id.as_str(), candidates = orphans.len(), "a reported publish matches several uncertain posts; left for a person");
+            }
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let mut progress = post.progress.clone();
+        progress.publish_id = Some(publish_id.clone());
+        let transition = Transition {
+            post: post.id,
+            expected: post.state,
+            to: PostState::Uncertain,
+            event: NewPostEvent::new(
+                now,
+                EventKind::StateChanged,
+                format!(
+                    "TikTok reported publish {publish_id} for this creator: the init whose answer was lost; tracking its status"
+                ),
+            ),
+            progress: Some(progress),
+            quota_use: None,
+            next_job: Some(self.status_job(post.id, post.account_id, now)),
+            completes: None,
+        };
+        match self.store.transition_post(transition).await? {
+            TransitionOutcome::Applied(post) => Ok(Some(post.id)),
+            TransitionOutcome::Stale { .. } | TransitionOutcome::LeaseLost => Ok(None),
+        }
+    }
+
     /// Fetches and stores the creator's current options (a `SyncCreatorInfo` job).
     async fn sync_creator_info(&self, job: &Job) -> JobOutcome {
         let Some(account) = job.account_id else {

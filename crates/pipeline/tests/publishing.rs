@@ -261,6 +261,58 @@ async fn a_lost_pull_init_answer_is_never_sent_again() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_pull_init_is_reconciled_when_tiktok_reports_its_publish() {
+    let env = start(Setup::new(Backend::Sqlite)).await;
+    let ada = env.connect(ADA).await;
+    env.sandbox.add_fault(FaultRule {
+        endpoint: FaultEndpoint::VideoInit,
+        creator: None,
+        effect: FaultEffect::DropConnection {
+            after_processing: true,
+        },
+        times: FaultTimes::Once,
+    });
+    let media = env
+        .served(MediaKind::Video, "ok_720x1280_30fps_4s.mp4", "adopted.mp4")
+        .await;
+    let mut spec = video(media, "adopted", PrivacyLevel::SelfOnly);
+    spec.source = UploadSource::PullFromUrl;
+    let post = env.schedule(ada, spec, 0).await;
+    let worker = env.worker("w1");
+    env.drive(&[&worker], &[post], &[StateKind::Uncertain], HOUR)
+        .await;
+    assert_eq!(env.state(post).await, StateKind::Uncertain);
+
+    // TikTok's webhook names a publish id nobody knows: the lost init's.
+    let reported = env.sandbox.published()[0].publish_id.clone();
+    let reported = tokpost_core::PublishId::new(reported).unwrap();
+    let other = env.connect(BO).await;
+    assert_eq!(
+        env.publisher
+            .publish_reported(other, &reported)
+            .await
+            .unwrap(),
+        None,
+        "another creator's uncertain posts are not candidates"
+    );
+    assert_eq!(
+        env.publisher
+            .publish_reported(ada, &reported)
+            .await
+            .unwrap(),
+        Some(post)
+    );
+    env.drive(&[&worker], &[post], &[], 2 * HOUR).await;
+    assert_eq!(env.state(post).await, StateKind::Published);
+    assert_eq!(inits(&env.events(post).await), 1);
+    assert_eq!(
+        env.sandbox.published().len(),
+        1,
+        "still exactly one publish"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_post_that_fell_due_while_tokpost_was_down_follows_the_grace_policy() {
     let env = start(Setup::new(Backend::Sqlite)).await;
     let ada = env.connect(ADA).await;
