@@ -114,4 +114,8 @@ pub struct SandboxArgs {
     /// A TOML file with the sandbox's configuration (creators, token lifetimes, faults, …).
     #[arg(long, value_name = "FILE", env = "TOKPOST_SANDBOX_CONFIG")]
     pub config: Option<PathBuf>,
+    /// Run on a clock that starts now and moves only when told (`POST /sandbox/admin/clock/advance`
+    /// with `{"seconds": N}`), to rehearse expiring tokens, upload windows and daily caps.
+    #[arg(long)]
+    pub manual_clock: bool,
 }

@@ -126,10 +126,11 @@ fn errors_explain_of_an_unknown_code_exits_1_with_a_hint() {
     assert!(stderr.contains("tokpost errors list"), "{stderr}");
 }
 
-#[test]
-fn the_sandbox_command_prints_its_base_urls_and_creators_then_serves() {
+/// Starts `tokpost sandbox` with `extra` arguments; returns the process and its banner.
+fn sandbox(extra: &[&str]) -> (std::process::Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_tokpost"))
         .args(["sandbox", "--listen", "127.0.0.1:0"])
+        .args(extra)
         .env("TOKPOST_LOG", "warn")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -145,12 +146,22 @@ fn the_sandbox_command_prints_its_base_urls_and_creators_then_serves() {
             break;
         }
     }
-    let api = banner
+    (child, banner)
+}
+
+fn banner_url(banner: &str, label: &str) -> String {
+    banner
         .lines()
-        .find_map(|line| line.trim().strip_prefix("API:"))
+        .find_map(|line| line.trim().strip_prefix(label))
         .map(str::trim)
-        .expect("the banner names the API base URL")
-        .to_owned();
+        .expect("the banner names every base URL")
+        .to_owned()
+}
+
+#[test]
+fn the_sandbox_command_prints_its_base_urls_and_creators_then_serves() {
+    let (mut child, banner) = sandbox(&[]);
+    let api = banner_url(&banner, "API:");
     // The sandbox answers a real TikTok request: creator info without a token is refused the
     // way TikTok refuses it.
     let answer = tokio::runtime::Runtime::new()
@@ -169,6 +180,54 @@ fn the_sandbox_command_prints_its_base_urls_and_creators_then_serves() {
     assert!(banner.contains("upload:"), "{banner}");
     let body = answer.expect("the sandbox answers on its API URL");
     assert!(body.contains("access_token_invalid"), "{body}");
+}
+
+#[rstest::rstest]
+#[case::manual_clock_moves_on_request(&["--manual-clock"], 200)]
+#[case::real_clock_refuses_to_move(&[], 409)]
+fn the_sandbox_clock_moves_only_when_started_with_a_manual_clock(
+    #[case] extra: &[&str],
+    #[case] expected_status: u16,
+) {
+    let (mut child, banner) = sandbox(extra);
+    let admin = banner_url(&banner, "admin:");
+    let answers = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            let http = reqwest::Client::new();
+            let before: serde_json::Value = http
+                .get(format!("{admin}clock"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            let advance = http
+                .post(format!("{admin}clock/advance"))
+                .json(&serde_json::json!({ "seconds": 86_400 }))
+                .send()
+                .await?
+                .status()
+                .as_u16();
+            let after: serde_json::Value = http
+                .get(format!("{admin}clock"))
+                .send()
+                .await?
+                .json()
+                .await?;
+            Ok::<_, reqwest::Error>((before, advance, after))
+        });
+    child.kill().expect("stop the sandbox");
+    let _ = child.wait();
+    let (before, advance, after) = answers.expect("the admin API answers");
+    assert_eq!(advance, expected_status, "{banner}");
+    assert_eq!(
+        banner.contains("clock:     manual"),
+        expected_status == 200,
+        "{banner}"
+    );
+    if expected_status == 200 {
+        assert_ne!(before, after, "the clock moved a day");
+    }
 }
 
 #[test]

@@ -45,9 +45,15 @@ async fn serve(args: SandboxArgs, config: SandboxConfig) -> anyhow::Result<()> {
     let upload = TcpListener::bind(upload_addr)
         .await
         .with_context(|| format!("listening for uploads on {upload_addr}"))?;
-    let handle = Sandbox::start(config, clock::SystemClock::shared(), api, Some(upload))
-        .await
-        .context("starting the sandbox")?;
+    let handle = if args.manual_clock {
+        // Starts at the real "now" so that dates look right, then moves only on request.
+        let start = clock::SystemClock::shared().now();
+        Sandbox::start_with_manual_clock(config, clock::ManualClock::new(start), api, Some(upload))
+            .await
+    } else {
+        Sandbox::start(config, clock::SystemClock::shared(), api, Some(upload)).await
+    }
+    .context("starting the sandbox")?;
     let mut stdout = std::io::stdout();
     write!(stdout, "{}", handle.banner())?;
     writeln!(stdout, "Press Ctrl-C to stop.")?;
