@@ -1,0 +1,330 @@
+//! Step 4: the init request (direct or inbox video, photos), sent after an `init_requested`
+//! event so that a lost answer is recognised, its publish id stored before any byte moves.
+
+use super::*;
+
+impl Publisher {
+    /// Step 4: init, with the publish id stored before any byte is sent.
+    pub(super) async fn init(&self, job: &Job, post: &Post) -> Next {
+        let now = self.clock.now();
+        let events = match self.store.post_events(post.id).await {
+            Ok(events) => events,
+            Err(error) => return error.into(),
+        };
+        let answer_lost = events
+            .last()
+            .is_some_and(|event| event.kind == EventKind::InitRequested);
+        let inits_so_far = events
+            .iter()
+            .filter(|event| event.kind == EventKind::InitRequested)
+            .count();
+        let pulls = is_pull(&post.spec);
+        if answer_lost && pulls {
+            let event = NewPostEvent::new(
+                now,
+                EventKind::StateChanged,
+                "the answer to the init was lost; TikTok may be fetching and publishing the post, so it is not sent again. Check the creator's profile, then mark the post published or retry it",
+            );
+            return self.move_post(post, PostState::Uncertain, event).await;
+        }
+        if inits_so_far > self.policy.reinit_attempts as usize + 1 {
+            return self
+                .fail(
+                    post,
+                    RequiredAction::RetryLater,
+                    Actor::Tiktok,
+                    format!(
+                        "TikTok did not take the post after {inits_so_far} inits; retry it later"
+                    ),
+                    None,
+                )
+                .await;
+        }
+        if post.state.kind() == StateKind::CreatorChecked {
+            match blocking_cap(
+                self.store.as_ref(),
+                &self.policy,
+                post.account_id,
+                post.spec.mode,
+                now,
+            )
+            .await
+            {
+                Ok(Some(block)) => {
+                    return self
+                        .defer_for_cap(
+                            post,
+                            block.why,
+                            block.frees_at,
+                            Some((block.used, block.cap)),
+                        )
+                        .await;
+                }
+                Ok(None) => {}
+                Err(error) => return error.into(),
+            }
+        }
+        if let Some(wait) = self.rate_limit(post, INIT).await {
+            return wait;
+        }
+        let request = match self.init_request(post).await {
+            Ok(request) => request,
+            Err(next) => return next,
+        };
+        let mut refreshed = false;
+        loop {
+            let note = if answer_lost {
+                "init sent again: the previous answer was lost, and a file-upload init publishes nothing until its bytes arrive"
+            } else {
+                "init sent"
+            };
+            if let Err(error) = self
+                .store
+                .append_post_event(
+                    post.id,
+                    NewPostEvent::new(self.clock.now(), EventKind::InitRequested, note),
+                )
+                .await
+            {
+                return error.into();
+            }
+            let token = match self.token(post).await {
+                Ok(token) => token,
+                Err(next) => return next,
+            };
+            let sent = match &request {
+                InitRequest::DirectVideo(init) => self.client.init_direct_video(&token, init).await,
+                InitRequest::InboxVideo(init) => self.client.init_inbox_video(&token, init).await,
+                InitRequest::Photo(init) => {
+                    self.client
+                        .init_photo(&token, init)
+                        .await
+                        .map(|publish_id| PublishInit {
+                            publish_id,
+                            upload_url: None,
+                        })
+                }
+            };
+            match sent {
+                Ok(init) => return self.initialized(post, init).await,
+                Err(failure) => {
+                    let step = if pulls {
+                        Step::InitPull
+                    } else {
+                        Step::InitFileUpload
+                    };
+                    let decision = decide(&failure, step, refreshed);
+                    if decision == Decision::RefreshAndResend {
+                        if let Err(next) = self.note_answer(post, &failure, "init refused: the access token was rejected; refreshing it and sending again").await {
+                            return next;
+                        }
+                        match self.refresh_now(post).await {
+                            Ok(()) => {
+                                refreshed = true;
+                                continue;
+                            }
+                            Err(next) => return next,
+                        }
+                    }
+                    if decision == Decision::Uncertain {
+                        let event = NewPostEvent::new(
+                            self.clock.now(),
+                            EventKind::StateChanged,
+                            format!(
+                                "the init's answer was lost ({}); TikTok may be fetching and publishing the post, so it is not sent again",
+                                failure.classification().id()
+                            ),
+                        );
+                        return self.move_post(post, PostState::Uncertain, event).await;
+                    }
+                    // A definite answer: record it, so that a later run does not take the init
+                    // for lost.
+                    if let Err(next) = self.note_answer(post, &failure, "init refused").await {
+                        return next;
+                    }
+                    return self.on_failure(job, post, &failure, decision).await;
+                }
+            }
+        }
+    }
+
+    pub(super) async fn initialized(&self, post: &Post, init: PublishInit) -> Next {
+        let now = self.clock.now();
+        let publish_id = match PublishId::new(init.publish_id.as_str()) {
+            Ok(id) => id,
+            Err(error) => {
+                return self
+                    .fail(
+                        post,
+                        RequiredAction::RetryLater,
+                        Actor::Tiktok,
+                        format!("TikTok answered the init with an unusable publish id: {error}"),
+                        None,
+                    )
+                    .await;
+            }
+        };
+        let progress = PublishProgress {
+            publish_id: Some(publish_id.clone()),
+            upload_url: init.upload_url.as_ref().map(|url| url.as_url().to_string()),
+            upload_url_expires_at: init
+                .upload_url
+                .as_ref()
+                .map(|_| clock::add(now, UPLOAD_URL_LIFETIME)),
+            uploaded_bytes: 0,
+            public_post_ids: Vec::new(),
+        };
+        let quota = match post.spec.mode {
+            PostMode::Direct => QuotaKind::DirectPost,
+            PostMode::Inbox => QuotaKind::InboxShare,
+        };
+        let pulls = init.upload_url.is_none();
+        let transition = Transition {
+            post: post.id,
+            expected: post.state,
+            to: PostState::Initialized,
+            event: NewPostEvent::new(
+                now,
+                EventKind::TiktokResponse,
+                format!("initialized: publish id {publish_id}"),
+            )
+            .with_native_response(json!({ "publish_id": publish_id.as_str() })),
+            progress: Some(progress.clone()),
+            quota_use: Some(quota),
+            next_job: None,
+            completes: None,
+        };
+        let initialized = match self.apply(transition).await {
+            Next::Continue(post) => post,
+            stop @ Next::Stop(_) => return stop,
+        };
+        if !pulls {
+            return Next::Continue(initialized);
+        }
+        // TikTok fetches by itself: from here on only status tells.
+        self.to_processing(&initialized, "TikTok is fetching the media")
+            .await
+    }
+
+    async fn init_request(&self, post: &Post) -> Result<InitRequest, Next> {
+        let spec = &post.spec;
+        match &spec.content {
+            PostContent::Video {
+                caption,
+                cover_timestamp_ms,
+                media,
+            } => {
+                let asset = self.asset(post, *media).await?;
+                let source = match spec.source {
+                    UploadSource::FileUpload => match ChunkPlan::for_size(asset.size_bytes) {
+                        Ok(plan) => VideoSource::FileUpload(plan),
+                        Err(error) => {
+                            return Err(self
+                                .fail_input(post, format!("the video cannot be uploaded: {error}"))
+                                .await);
+                        }
+                    },
+                    UploadSource::PullFromUrl => match Url::parse(&asset.location) {
+                        Ok(url) => VideoSource::PullFromUrl(url),
+                        Err(error) => {
+                            return Err(self
+                                .fail_input(post, format!("the media URL is not valid: {error}"))
+                                .await);
+                        }
+                    },
+                };
+                let creator = self
+                    .creator_facts(post.account_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                Ok(match spec.mode {
+                    PostMode::Direct => {
+                        let mut info = VideoPostInfo::new(wire_privacy(spec));
+                        info.title =
+                            Some(caption.as_str().to_owned()).filter(|title| !title.is_empty());
+                        info.disable_comment =
+                            spec.interactions.disable_comment || creator.comment_disabled;
+                        info.disable_duet = spec.interactions.disable_duet || creator.duet_disabled;
+                        info.disable_stitch =
+                            spec.interactions.disable_stitch || creator.stitch_disabled;
+                        info.video_cover_timestamp_ms = *cover_timestamp_ms;
+                        info.brand_content_toggle = spec.brand_content;
+                        info.brand_organic_toggle = spec.brand_organic;
+                        info.is_aigc = spec.is_aigc;
+                        InitRequest::DirectVideo(DirectVideoInit {
+                            post_info: info,
+                            source_info: source,
+                        })
+                    }
+                    PostMode::Inbox => InitRequest::InboxVideo(InboxVideoInit {
+                        source_info: source,
+                    }),
+                })
+            }
+            PostContent::Photos {
+                media,
+                cover_index,
+                title,
+                description,
+            } => {
+                let mut urls = Vec::with_capacity(media.len());
+                for id in media {
+                    let asset = self.asset(post, *id).await?;
+                    match Url::parse(&asset.location) {
+                        Ok(url) => urls.push(url),
+                        Err(error) => {
+                            return Err(self
+                                .fail_input(post, format!("photo {id} has no usable URL: {error}"))
+                                .await);
+                        }
+                    }
+                }
+                let creator = self
+                    .creator_facts(post.account_id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                let mode = match spec.mode {
+                    PostMode::Direct => PhotoMode::DirectPost(DirectPhotoSettings {
+                        privacy_level: wire_privacy(spec),
+                        disable_comment: spec.interactions.disable_comment
+                            || creator.comment_disabled,
+                        auto_add_music: spec.auto_add_music,
+                        brand_content_toggle: spec.brand_content,
+                        brand_organic_toggle: spec.brand_organic,
+                    }),
+                    PostMode::Inbox => PhotoMode::MediaUpload,
+                };
+                Ok(InitRequest::Photo(PhotoInit {
+                    mode,
+                    title: Some(title.as_str().to_owned()).filter(|text| !text.is_empty()),
+                    description: Some(description.as_str().to_owned())
+                        .filter(|text| !text.is_empty()),
+                    photo_images: urls,
+                    photo_cover_index: *cover_index,
+                }))
+            }
+        }
+    }
+}
+
+/// The three init requests.
+enum InitRequest {
+    DirectVideo(DirectVideoInit),
+    InboxVideo(InboxVideoInit),
+    Photo(PhotoInit),
+}
+
+fn wire_privacy(spec: &PostSpec) -> tiktok::PrivacyLevel {
+    match spec.privacy {
+        tokpost_core::PrivacyLevel::PublicToEveryone => tiktok::PrivacyLevel::PublicToEveryone,
+        tokpost_core::PrivacyLevel::MutualFollowFriends => {
+            tiktok::PrivacyLevel::MutualFollowFriends
+        }
+        tokpost_core::PrivacyLevel::FollowerOfCreator => tiktok::PrivacyLevel::FollowerOfCreator,
+        tokpost_core::PrivacyLevel::SelfOnly => tiktok::PrivacyLevel::SelfOnly,
+    }
+}
