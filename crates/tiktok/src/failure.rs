@@ -5,7 +5,7 @@
 //! with HTTP 200, as creator info does for posting caps) and OAuth's flat `error` field (often
 //! with HTTP 200 too). So every answer is judged by its body first and by its status only when
 //! the body says nothing usable. Classification is a lookup of the exact code in the
-//! [catalog](crate::catalog); nothing here matches on message text.
+//! [`crate::catalog`]; nothing here matches on message text.
 //!
 //! The native answer is always kept beside the classification (status, code, message, `log_id`
 //! and the raw body verbatim) for support. The one exception: a token-endpoint body that

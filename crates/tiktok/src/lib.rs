@@ -5,7 +5,7 @@
 //! (authorize URL with TikTok's hex PKCE, token exchange/refresh/revoke, creator info, the
 //! three inits, status fetch, cancel, the chunked upload) against configurable base URLs, so it
 //! talks to the real TikTok, to tokpost's sandbox or to any compatible server. Every failure
-//! becomes one [`TikTokFailure`] carrying the [catalog](catalog) classification and the native
+//! becomes one [`TikTokFailure`] carrying the [`catalog`] classification and the native
 //! answer verbatim.
 //!
 //! What it must not do: store anything, read the clock for decisions, decide policy (when to
