@@ -11,7 +11,34 @@ use sqlx::{Sqlite, SqlitePool};
 
 use crate::{StoreError, TokenCipher};
 
-type Tx = sqlx::Transaction<'static, Sqlite>;
+/// A write transaction holding the process's write turn (see [`SqliteStore::write_tx`]).
+pub(crate) struct Tx {
+    tx: sqlx::Transaction<'static, Sqlite>,
+    _turn: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl Tx {
+    pub(crate) async fn commit(self) -> Result<(), sqlx::Error> {
+        self.tx.commit().await
+    }
+
+    pub(crate) async fn rollback(self) -> Result<(), sqlx::Error> {
+        self.tx.rollback().await
+    }
+}
+
+impl std::ops::Deref for Tx {
+    type Target = sqlx::SqliteConnection;
+    fn deref(&self) -> &Self::Target {
+        &self.tx
+    }
+}
+
+impl std::ops::DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.tx
+    }
+}
 
 /// The SQLite store.
 #[derive(Debug, Clone)]
@@ -19,6 +46,8 @@ pub struct SqliteStore {
     pool: SqlitePool,
     cipher: TokenCipher,
     changes: Arc<tokio::sync::watch::Sender<u64>>,
+    /// One write transaction at a time in this process (see [`SqliteStore::write_tx`]).
+    write_turn: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -55,6 +84,7 @@ impl SqliteStore {
             pool,
             cipher,
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
+            write_turn: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -69,8 +99,14 @@ impl SqliteStore {
         self.changes.send_modify(|n| *n = n.wrapping_add(1));
     }
 
+    /// SQLite lets one transaction write at a time; writers that collide wait in SQLite's busy
+    /// handler, which sleeps in growing steps and wastes most of the time under load. Writers of
+    /// this process therefore queue for their turn on an async mutex first (fair, no sleeping),
+    /// so `BEGIN IMMEDIATE` only ever waits for another process.
     async fn write_tx(&self) -> Result<Tx, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+        let turn = Arc::clone(&self.write_turn).lock_owned().await;
+        let tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        Ok(Tx { tx, _turn: turn })
     }
 
     /// SQLite has one writer (the transaction holds the write lock), so no row locking is
