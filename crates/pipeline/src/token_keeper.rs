@@ -320,11 +320,7 @@ impl TokenKeeper {
         // Stored before anyone sees the new access token: a rotated refresh token that is not
         // stored is lost, and the old one is already dead.
         let now = self.clock.now();
-        if !self
-            .store
-            .store_refreshed_tokens(account.id, &fresh, now)
-            .await?
-        {
+        if !self.store_grant_persistently(account.id, &fresh).await? {
             return Err(KeeperError::UnknownAccount);
         }
         tracing::info!(account = %account.id, rotated, access_token_expires_at = %fresh.access_token_expires_at, "access token refreshed");
@@ -355,6 +351,36 @@ impl TokenKeeper {
             tracing::warn!(account = %account.id, %error, "could not record a refresh-token expiry warning");
         }
         Ok(fresh)
+    }
+
+    /// Stores a grant TikTok already issued. The old refresh token may be dead by now, so a
+    /// failed write is retried a few times (1, 2, 4, 8 s on the injected clock) before giving up
+    /// and leaving the account to be reconnected.
+    async fn store_grant_persistently(
+        &self,
+        account: AccountId,
+        fresh: &AccountTokens,
+    ) -> Result<bool, StoreError> {
+        const ATTEMPTS: u32 = 5;
+        let mut attempt = 1;
+        loop {
+            match self
+                .store
+                .store_refreshed_tokens(account, fresh, self.clock.now())
+                .await
+            {
+                Ok(stored) => return Ok(stored),
+                Err(error) if attempt < ATTEMPTS => {
+                    tracing::warn!(%account, %error, attempt, "could not store refreshed tokens; trying again");
+                    clock::sleep(self.clock.as_ref(), Duration::from_secs(1 << (attempt - 1))).await;
+                    attempt += 1;
+                }
+                Err(error) => {
+                    tracing::error!(%account, %error, "refreshed tokens could not be stored; the account will need a reconnect");
+                    return Err(error);
+                }
+            }
+        }
     }
 
     async fn enqueue_refresh(
