@@ -16,6 +16,13 @@
 //! caller records the key (in `media_assets.location`) and decides when nothing refers to an
 //! object any more before deleting it, since two assets with the same bytes share one object.
 //!
+//! # What a crash leaves
+//!
+//! Errors and dropped puts clean up after themselves; a killed process cannot. It may leave
+//! `<dir>/incoming/*.part` files (local), or unfinished multipart uploads and `incoming/…`
+//! objects (S3). None of them is ever visible under a key. Operators should give the bucket a
+//! lifecycle rule that aborts incomplete multipart uploads and expires `incoming/` after a day.
+//!
 //! # `object_store` (0.14) traps, as met here
 //!
 //! * The convenience methods (`put`, `get_range`, `head`, `delete`, `copy`) moved to the

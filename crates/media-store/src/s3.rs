@@ -225,17 +225,18 @@ impl S3MediaStore {
         let target = Path::from(key.as_str());
         let already_stored = self.head_size(&target, &key).await? == Some(size_bytes);
 
-        if upload.started() {
+        if already_stored {
+            // Nothing to keep: abort the upload rather than complete and copy it.
+            upload.clean_up().await;
+        } else if upload.started() {
             upload.send_part(last_part).await?;
             upload.complete().await?;
-            if !already_stored {
-                self.store
-                    .copy(upload.staging(), &target)
-                    .await
-                    .map_err(MediaStoreError::ObjectStorage)?;
-            }
+            self.store
+                .copy(upload.staging(), &target)
+                .await
+                .map_err(MediaStoreError::ObjectStorage)?;
             upload.clean_up().await;
-        } else if !already_stored {
+        } else {
             // Smaller than one part: the key is known before anything is sent.
             self.store
                 .put(&target, last_part.into_iter().collect::<PutPayload>())
