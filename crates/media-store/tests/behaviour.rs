@@ -13,7 +13,7 @@ use common::{
 use futures_util::{StreamExt as _, stream};
 use rstest::rstest;
 use tokpost_media_store::{
-    ByteSize, ByteStream, MediaKey, MediaStoreError, ObjectSize, PutOptions, S3Tuning,
+    ByteSize, ByteStream, MediaKey, MediaStore, MediaStoreError, ObjectSize, PutOptions, S3Tuning,
 };
 
 const NO_LIMIT: u64 = 1 << 40;
@@ -489,4 +489,40 @@ async fn an_empty_upload_is_stored_and_reads_back_empty(#[case] kind: BackendKin
             .await
             .is_empty()
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn object_storage_errors_never_carry_the_secret_key() {
+    let Some(moto) = tokpost_media_store::testing::MotoServer::start_or_skip()
+        .await
+        .expect("moto must start when CI is set")
+    else {
+        return;
+    };
+    let mut config = moto
+        .create_bucket("exists", S3Tuning::default())
+        .await
+        .unwrap();
+    config.bucket = "no-such-bucket".to_owned();
+    let secret = secrecy::ExposeSecret::expose_secret(&config.secret_access_key).to_owned();
+    let store = tokpost_media_store::S3MediaStore::new(&config).unwrap();
+
+    let error = store
+        .put(
+            stream_of(content(14, 1000), 100),
+            PutOptions::limited_to(NO_LIMIT),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, MediaStoreError::ObjectStorage(_)),
+        "{error}"
+    );
+    for shown in [
+        error.to_string(),
+        format!("{error:?}"),
+        format!("{store:?}"),
+    ] {
+        assert!(!shown.contains(&secret), "{shown}");
+    }
 }
