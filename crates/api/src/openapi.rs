@@ -1,0 +1,63 @@
+//! The OpenAPI 3.1 document, generated from the handlers' annotations (a snapshot test keeps it
+//! from changing unnoticed; every response carries a description).
+
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+use crate::error::{ErrorBody, ErrorDetail};
+use crate::routes::{accounts, errors, health, media, posts, webhooks};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "tokpost",
+        description = "Publish to TikTok reliably: accounts, media, scheduled posts with their full history, the failure catalog.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0"),
+    ),
+    paths(
+        health::healthz, health::readyz, health::metrics,
+        errors::list, errors::get,
+        accounts::connect, accounts::callback, accounts::list, accounts::get,
+        accounts::refresh, accounts::creator_info, accounts::disconnect,
+        media::upload, media::register_url, media::get,
+        posts::create, posts::validate, posts::list, posts::get,
+        posts::cancel, posts::retry, posts::reschedule,
+        webhooks::tiktok,
+    ),
+    components(schemas(ErrorBody, ErrorDetail)),
+    modifiers(&BearerKeys),
+    tags(
+        (name = "accounts", description = "TikTok creator accounts"),
+        (name = "media", description = "Videos and photos"),
+        (name = "posts", description = "Scheduled posts and their history"),
+        (name = "errors", description = "The failure catalog"),
+        (name = "webhooks", description = "Inbound TikTok webhooks"),
+        (name = "health", description = "Liveness, readiness, metrics"),
+    ),
+)]
+struct ApiDoc;
+
+/// Declares the `api_key` scheme the operations refer to.
+struct BearerKeys;
+
+impl Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("tp_…")
+                    .description(Some("An API key of the workspace (`tokpost keys create`)"))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The document served at `/openapi.json`.
+#[must_use]
+pub fn document() -> utoipa::openapi::OpenApi {
+    ApiDoc::openapi()
+}

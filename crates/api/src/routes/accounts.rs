@@ -1,0 +1,615 @@
+//! Accounts: connecting a creator through TikTok's consent page (state bound to the workspace,
+//! single use, expiring; PKCE when configured), the callback that stores the account, listing,
+//! health, refresh now, fresh creator info, and disconnecting (revoked at TikTok).
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use jiff::Timestamp;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Serialize;
+use serde_json::{Value, json};
+use tiktok::{AuthorizationCallback, AuthorizeRequest, CallbackError, PkceVerifier};
+use tokpost_core::{Account, AccountId, AccountStatus, OpenId, Scope};
+use tokpost_pipeline::token_keeper::KeeperError;
+use tokpost_store::{AccountTokens, NewAccount, NewOAuthState, OAuthStateTake, QuotaKind};
+use utoipa::ToSchema;
+
+use crate::auth::{Authenticated, hash_key};
+use crate::error::{ApiError, ErrorBody};
+use crate::routes::parse_id;
+use crate::state::AppState;
+
+/// The scopes tokpost asks for: the profile, direct posting and inbox drafts.
+const REQUESTED_SCOPES: [&str; 3] = [
+    Scope::USER_INFO_BASIC,
+    Scope::VIDEO_PUBLISH,
+    Scope::VIDEO_UPLOAD,
+];
+
+/// Where to send the creator.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct ConnectView {
+    /// TikTok's consent page; the callback comes back to tokpost.
+    authorize_url: String,
+    /// The link works until then.
+    #[schema(value_type = String, format = DateTime)]
+    expires_at: Timestamp,
+}
+
+/// A connected creator account.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AccountView {
+    #[schema(value_type = String, format = Uuid)]
+    id: AccountId,
+    /// TikTok's id of the creator for this app.
+    open_id: String,
+    display_name: String,
+    avatar_url: Option<String>,
+    /// `connected`, `needs_reconnect` or `disconnected`.
+    status: String,
+    /// Why a reconnect is needed, when it is.
+    reconnect_reason: Option<String>,
+    scopes: Vec<String>,
+    #[schema(value_type = String, format = DateTime)]
+    access_token_expires_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    refresh_token_expires_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+    /// The checklist (only on the single-account answer).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health: Option<HealthView>,
+}
+
+/// An account's health: what could stop its next post.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct HealthView {
+    connected: bool,
+    /// Scopes tokpost needs for direct posts and inbox drafts.
+    scopes_needed: Vec<String>,
+    /// Needed scopes the creator did not grant.
+    scopes_missing: Vec<String>,
+    /// Direct posts in the last 24 h.
+    posts_last_24h: u64,
+    /// The daily cap in force (the configured one, or a lower one TikTok enforced).
+    daily_post_cap: u32,
+    /// When the next direct-post slot frees, if the cap is reached.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    next_slot_at: Option<Timestamp>,
+    /// Inbox drafts the creator has not acted on yet (last 24 h).
+    pending_inbox_shares: u64,
+    /// The latest creator-info answer TikTok gave (privacy options, max duration, …).
+    #[schema(value_type = Option<Object>)]
+    creator_info: Option<Value>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    creator_info_fetched_at: Option<Timestamp>,
+    /// What to do next, in words; empty when nothing.
+    advice: Vec<String>,
+}
+
+fn account_view(account: Account, health: Option<HealthView>) -> AccountView {
+    let (status, reconnect_reason) = match account.status {
+        AccountStatus::Connected => ("connected", None),
+        AccountStatus::NeedsReconnect { why } => (
+            "needs_reconnect",
+            serde_json::to_value(why)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned)),
+        ),
+        AccountStatus::Disconnected => ("disconnected", None),
+    };
+    AccountView {
+        id: account.id,
+        open_id: account.open_id.as_str().to_owned(),
+        display_name: account.display_name,
+        avatar_url: account.avatar_url,
+        status: status.to_owned(),
+        reconnect_reason,
+        scopes: account
+            .scopes
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect(),
+        access_token_expires_at: account.access_token_expires_at,
+        refresh_token_expires_at: account.refresh_token_expires_at,
+        created_at: account.created_at,
+        health,
+    }
+}
+
+/// The account `id` of the caller's workspace; any other answers 404.
+pub(crate) async fn owned_account(
+    state: &AppState,
+    auth: &Authenticated,
+    id: &str,
+) -> Result<Account, ApiError> {
+    let id: AccountId = parse_id(id, "account")?;
+    state
+        .store
+        .account(id)
+        .await?
+        .filter(|account| account.workspace_id == auth.workspace_id)
+        .ok_or(ApiError::NotFound("account"))
+}
+
+/// Starts connecting a TikTok account: the URL to open in the creator's browser.
+#[utoipa::path(post, path = "/v1/accounts/connect", tag = "accounts",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The consent page URL, valid for 10 minutes", body = ConnectView),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
+pub(crate) async fn connect(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<ConnectView>, ApiError> {
+    let now = state.now();
+    let random: [u8; 32] = rand::random();
+    let state_value = hex::encode(random);
+    let verifier = state.settings.pkce.then(PkceVerifier::generate);
+    let challenge = verifier.as_ref().map(PkceVerifier::challenge);
+    let scopes: Vec<tiktok::Scope> = tiktok::Scope::parse_list(&REQUESTED_SCOPES.join(","));
+    let url = state
+        .client
+        .authorize_url(&AuthorizeRequest {
+            scopes: &scopes,
+            state: &state_value,
+            disable_auto_auth: Some(true),
+            pkce: challenge.as_ref(),
+        })
+        .map_err(|error| {
+            ApiError::refused(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "misconfigured",
+                format!("the TikTok authorize URL cannot be formed: {error}"),
+            )
+        })?;
+    let expires_at = clock::add(now, state.settings.oauth_state_ttl);
+    state
+        .store
+        .save_oauth_state(
+            NewOAuthState {
+                state_hash: hash_key(&state_value),
+                workspace_id: auth.workspace_id,
+                pkce_verifier: verifier
+                    .as_ref()
+                    .map(|v| SecretString::from(v.expose_secret().to_owned())),
+                expires_at,
+            },
+            now,
+        )
+        .await?;
+    Ok(Json(ConnectView {
+        authorize_url: url.to_string(),
+        expires_at,
+    }))
+}
+
+/// TikTok sends the creator back here after the consent page.
+#[utoipa::path(get, path = "/v1/oauth/tiktok/callback", tag = "accounts",
+    params(
+        ("code" = Option<String>, Query, description = "The authorization code"),
+        ("state" = Option<String>, Query, description = "The state tokpost sent"),
+        ("scopes" = Option<String>, Query, description = "The scopes granted, comma-separated"),
+        ("error" = Option<String>, Query, description = "TikTok's error, when the creator refused"),
+    ),
+    responses(
+        (status = 200, description = "The account is connected", body = AccountView),
+        (status = 303, description = "Connected; the browser goes to the dashboard"),
+        (status = 400, description = "No state, an unknown state, or an expired one", body = ErrorBody),
+        (status = 409, description = "The state was used before (a replayed callback)", body = ErrorBody),
+        (status = 422, description = "TikTok refused, or scopes are missing", body = ErrorBody),
+        (status = 503, description = "TikTok is unavailable", body = ErrorBody),
+    ))]
+pub(crate) async fn callback(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ApiError> {
+    let query = query.unwrap_or_default();
+    let now = state.now();
+    let state_value = url::form_urlencoded::parse(query.as_bytes())
+        .find(|(key, _)| key == "state")
+        .map(|(_, value)| value.into_owned())
+        .filter(|value| !value.is_empty())
+        .ok_or_else(|| {
+            ApiError::field(
+                "oauth_state_missing",
+                "state",
+                "the callback carries no state; start again from POST /v1/accounts/connect",
+            )
+        })?;
+    let (workspace_id, verifier) = match state
+        .store
+        .take_oauth_state(&hash_key(&state_value), now)
+        .await?
+    {
+        OAuthStateTake::Taken {
+            workspace_id,
+            pkce_verifier,
+        } => (workspace_id, pkce_verifier),
+        OAuthStateTake::Unknown => {
+            return Err(state_error(
+                StatusCode::BAD_REQUEST,
+                "oauth_state_unknown",
+                "this state was not issued by tokpost (a forged or mismatched callback)",
+            ));
+        }
+        OAuthStateTake::AlreadyUsed => {
+            return Err(state_error(
+                StatusCode::CONFLICT,
+                "oauth_state_replayed",
+                "this state was used before; each connect link works once",
+            ));
+        }
+        OAuthStateTake::Expired => {
+            return Err(state_error(
+                StatusCode::BAD_REQUEST,
+                "oauth_state_expired",
+                "the connect link expired; start again from POST /v1/accounts/connect",
+            ));
+        }
+    };
+    let callback = AuthorizationCallback::from_query(&query).map_err(|error| match error {
+        CallbackError::Refused(failure) => ApiError::from(failure),
+        CallbackError::Missing(what) => ApiError::field(
+            "oauth_callback_incomplete",
+            what,
+            format!("the callback has no `{what}`"),
+        ),
+        other => ApiError::refused(
+            StatusCode::BAD_REQUEST,
+            "oauth_callback_invalid",
+            other.to_string(),
+        ),
+    })?;
+    let verifier = verifier
+        .map(|secret| PkceVerifier::new(secret.expose_secret().to_owned()))
+        .transpose()
+        .map_err(|_| {
+            ApiError::refused(
+                StatusCode::BAD_REQUEST,
+                "oauth_state_invalid",
+                "the stored PKCE verifier is not valid",
+            )
+        })?;
+    let grant = state
+        .client
+        .exchange_code(&callback.code, verifier.as_ref())
+        .await?;
+    let granted: BTreeSet<Scope> = grant
+        .scopes
+        .iter()
+        .filter_map(|scope| Scope::new(scope.as_str()).ok())
+        .collect();
+    let has = |name: &str| granted.iter().any(|s| s.as_str() == name);
+    if !has(Scope::USER_INFO_BASIC) || !(has(Scope::VIDEO_PUBLISH) || has(Scope::VIDEO_UPLOAD)) {
+        return Err(ApiError::Refused {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code: "scopes_missing",
+            message: "the creator must grant user.info.basic and video.publish (direct posts) or video.upload (inbox drafts); connect again and keep them checked".to_owned(),
+            field: Some("scopes".to_owned()),
+            limit: Some(json!(REQUESTED_SCOPES)),
+            measured: Some(json!(granted.iter().map(Scope::as_str).collect::<Vec<_>>())),
+        });
+    }
+    let creator = if has(Scope::VIDEO_PUBLISH) {
+        Some(state.client.creator_info(&grant.access_token).await?)
+    } else {
+        None
+    };
+    let open_id = OpenId::new(grant.open_id.as_str())?;
+    let display_name = creator
+        .as_ref()
+        .map(|c| c.creator_nickname.clone())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| open_id.as_str().to_owned());
+    let account = state
+        .store
+        .connect_account(
+            NewAccount {
+                workspace_id,
+                open_id,
+                display_name,
+                avatar_url: creator
+                    .as_ref()
+                    .map(|c| c.creator_avatar_url.clone())
+                    .filter(|u| !u.is_empty()),
+                scopes: granted,
+                tokens: AccountTokens {
+                    access_token: SecretString::from(grant.access_token.expose_secret().to_owned()),
+                    refresh_token: SecretString::from(
+                        grant.refresh_token.expose_secret().to_owned(),
+                    ),
+                    access_token_expires_at: clock::add(now, grant.expires_in),
+                    refresh_token_expires_at: clock::add(now, grant.refresh_expires_in),
+                },
+            },
+            now,
+        )
+        .await?;
+    if let Some(creator) = &creator {
+        state
+            .store
+            .save_creator_info(account.id, &creator_info_json(creator), now)
+            .await?;
+    }
+    state.pipeline.account_reconnected(account.id).await?;
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    if wants_html {
+        return Ok(Redirect::to(state.settings.public_base_url.as_str()).into_response());
+    }
+    Ok(Json(account_view(account, None)).into_response())
+}
+
+fn state_error(status: StatusCode, code: &'static str, message: &str) -> ApiError {
+    ApiError::Refused {
+        status,
+        code,
+        message: message.to_owned(),
+        field: Some("state".to_owned()),
+        limit: None,
+        measured: None,
+    }
+}
+
+/// The snapshot shape the pipeline reads back (same keys as TikTok's `data`).
+fn creator_info_json(info: &tiktok::CreatorInfo) -> Value {
+    let mut options: Vec<String> = info
+        .privacy_level_options
+        .iter()
+        .map(|level| level.as_str().to_owned())
+        .collect();
+    options.extend(info.unrecognised_privacy_options.iter().cloned());
+    json!({
+        "creator_avatar_url": info.creator_avatar_url,
+        "creator_username": info.creator_username,
+        "creator_nickname": info.creator_nickname,
+        "privacy_level_options": options,
+        "comment_disabled": info.comment_disabled,
+        "duet_disabled": info.duet_disabled,
+        "stitch_disabled": info.stitch_disabled,
+        "max_video_post_duration_sec": info.max_video_post_duration_sec,
+    })
+}
+
+/// The workspace's accounts.
+#[utoipa::path(get, path = "/v1/accounts", tag = "accounts",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "Every account of the workspace, oldest first", body = [AccountView]),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<Vec<AccountView>>, ApiError> {
+    let accounts = state.store.accounts(auth.workspace_id).await?;
+    Ok(Json(
+        accounts
+            .into_iter()
+            .map(|account| account_view(account, None))
+            .collect(),
+    ))
+}
+
+/// One account with its health checklist.
+#[utoipa::path(get, path = "/v1/accounts/{id}", tag = "accounts",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The account id")),
+    responses(
+        (status = 200, description = "The account and its health", body = AccountView),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 404, description = "No such account in this workspace", body = ErrorBody),
+    ))]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let account = owned_account(&state, &auth, &id).await?;
+    let health = health(&state, &account).await?;
+    Ok(Json(account_view(account, Some(health))))
+}
+
+async fn health(state: &AppState, account: &Account) -> Result<HealthView, ApiError> {
+    let now = state.now();
+    let since = tokpost_pipeline::caps::window_start(now);
+    let uses = state
+        .store
+        .quota_use_times(account.id, QuotaKind::DirectPost, since)
+        .await?;
+    let learned = state.store.learned_post_cap(account.id, since).await?;
+    let cap = learned.map_or(state.settings.daily_post_cap, |learned| {
+        learned.min(state.settings.daily_post_cap)
+    });
+    let pending_inbox_shares = state
+        .store
+        .quota_used(account.id, QuotaKind::InboxShare, since)
+        .await?;
+    let snapshot = state.store.latest_creator_info(account.id).await?;
+    let needed = [
+        Scope::USER_INFO_BASIC,
+        Scope::VIDEO_PUBLISH,
+        Scope::VIDEO_UPLOAD,
+    ];
+    let scopes_missing: Vec<String> = needed
+        .iter()
+        .filter(|scope| !account.has_scope(scope))
+        .map(|s| (*s).to_owned())
+        .collect();
+    let next_slot_at = tokpost_pipeline::caps::frees_at(&uses, u64::from(cap));
+    let mut advice = Vec::new();
+    match account.status {
+        AccountStatus::Connected => {}
+        AccountStatus::NeedsReconnect { .. } => advice.push(
+            "connect the account again (POST /v1/accounts/connect); its posts wait meanwhile"
+                .to_owned(),
+        ),
+        AccountStatus::Disconnected => {
+            advice.push("the account was disconnected; connect it again to post".to_owned());
+        }
+    }
+    if !scopes_missing.is_empty() {
+        advice.push(format!(
+            "the creator did not grant {}; connect again and keep them checked",
+            scopes_missing.join(", ")
+        ));
+    }
+    if account.refresh_token_expires_at.duration_since(now)
+        < jiff::SignedDuration::from_hours(24 * 30)
+    {
+        advice
+            .push("the refresh token expires within 30 days; connect again before then".to_owned());
+    }
+    if let Some(at) = next_slot_at {
+        advice.push(format!(
+            "the daily post cap is reached; the next slot frees at {at}"
+        ));
+    }
+    Ok(HealthView {
+        connected: account.status == AccountStatus::Connected,
+        scopes_needed: needed.iter().map(|s| (*s).to_owned()).collect(),
+        scopes_missing,
+        posts_last_24h: uses.len() as u64,
+        daily_post_cap: cap,
+        next_slot_at,
+        pending_inbox_shares,
+        creator_info_fetched_at: snapshot.as_ref().map(|s| s.fetched_at),
+        creator_info: snapshot.map(|s| s.info),
+        advice,
+    })
+}
+
+fn keeper_error(error: KeeperError) -> ApiError {
+    match error {
+        KeeperError::Store(error) => ApiError::Store(error),
+        KeeperError::UnknownAccount => ApiError::NotFound("account"),
+        KeeperError::NotConnected(status) => ApiError::refused(
+            StatusCode::CONFLICT,
+            "account_not_connected",
+            format!("the account is not connected ({status:?}); connect it again"),
+        ),
+        KeeperError::NeedsReconnect(why) => ApiError::refused(
+            StatusCode::CONFLICT,
+            "account_needs_reconnect",
+            format!("the account must be connected again ({why:?})"),
+        ),
+        KeeperError::TikTok(failure) => ApiError::TikTok(failure),
+    }
+}
+
+/// Refreshes the account's access token now.
+#[utoipa::path(post, path = "/v1/accounts/{id}/refresh", tag = "accounts",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The account id")),
+    responses(
+        (status = 200, description = "Refreshed; the account with its new expiries", body = AccountView),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 404, description = "No such account in this workspace", body = ErrorBody),
+        (status = 409, description = "The account is not connected", body = ErrorBody),
+        (status = 422, description = "TikTok refused the refresh", body = ErrorBody),
+        (status = 503, description = "TikTok is unavailable", body = ErrorBody),
+    ))]
+pub(crate) async fn refresh(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let account = owned_account(&state, &auth, &id).await?;
+    if account.status != AccountStatus::Connected {
+        return Err(keeper_error(KeeperError::NotConnected(account.status)));
+    }
+    state
+        .pipeline
+        .keeper()
+        .refresh_if_still_due(account.id, None)
+        .await
+        .map_err(keeper_error)?;
+    let account = state
+        .store
+        .account(account.id)
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
+    Ok(Json(account_view(account, None)))
+}
+
+/// The creator's current options, fresh from TikTok.
+#[utoipa::path(get, path = "/v1/accounts/{id}/creator-info", tag = "accounts",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The account id")),
+    responses(
+        (status = 200, description = "Privacy options, nickname, max duration, disabled interactions", body = Object),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 404, description = "No such account in this workspace", body = ErrorBody),
+        (status = 409, description = "The account is not connected", body = ErrorBody),
+        (status = 422, description = "TikTok refused", body = ErrorBody),
+        (status = 503, description = "TikTok is unavailable", body = ErrorBody),
+    ))]
+pub(crate) async fn creator_info(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let account = owned_account(&state, &auth, &id).await?;
+    let token = state
+        .pipeline
+        .keeper()
+        .access_token_for(account.id)
+        .await
+        .map_err(keeper_error)?;
+    let info = state.client.creator_info(&token).await?;
+    let snapshot = creator_info_json(&info);
+    state
+        .store
+        .save_creator_info(account.id, &snapshot, state.now())
+        .await?;
+    Ok(Json(snapshot))
+}
+
+/// Disconnects the account: revokes its token at TikTok and forgets the tokens.
+#[utoipa::path(delete, path = "/v1/accounts/{id}", tag = "accounts",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The account id")),
+    responses(
+        (status = 200, description = "Disconnected", body = AccountView),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 404, description = "No such account in this workspace", body = ErrorBody),
+        (status = 503, description = "TikTok is unavailable; nothing changed", body = ErrorBody),
+    ))]
+pub(crate) async fn disconnect(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<AccountView>, ApiError> {
+    let account = owned_account(&state, &auth, &id).await?;
+    if let Some(tokens) = state.store.account_tokens(account.id).await? {
+        let token = tiktok::AccessToken::new(tokens.access_token.expose_secret());
+        match state.client.revoke(&token).await {
+            Ok(()) => {}
+            // TikTok unreachable: keep the tokens so that disconnecting can be tried again.
+            Err(failure) if failure.is_transient() => return Err(failure.into()),
+            // An expired or already revoked token: TikTok holds nothing to revoke.
+            Err(failure) => {
+                tracing::info!(account = %account.id, code = failure.classification().id(), "revoke refused; disconnecting anyway");
+            }
+        }
+    }
+    state
+        .store
+        .set_account_status(account.id, AccountStatus::Disconnected, state.now())
+        .await?;
+    let account = state
+        .store
+        .account(account.id)
+        .await?
+        .ok_or(ApiError::NotFound("account"))?;
+    Ok(Json(account_view(account, None)))
+}

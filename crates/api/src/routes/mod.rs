@@ -1,0 +1,73 @@
+//! The routes, one module per resource, and the router that mounts them.
+
+pub(crate) mod accounts;
+pub(crate) mod errors;
+pub(crate) mod health;
+pub(crate) mod media;
+pub(crate) mod posts;
+pub(crate) mod webhooks;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// Our id of `what` from a path segment. Something that is not an id names nothing, so it
+/// answers 404 like an id of another workspace.
+pub(crate) fn parse_id<T: std::str::FromStr>(
+    text: &str,
+    what: &'static str,
+) -> Result<T, ApiError> {
+    text.trim().parse().map_err(|_| ApiError::NotFound(what))
+}
+
+pub(crate) fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .route("/v1/errors", get(errors::list))
+        .route("/v1/errors/{code}", get(errors::get))
+        .route("/v1/accounts", get(accounts::list))
+        .route("/v1/accounts/connect", post(accounts::connect))
+        .route("/v1/oauth/tiktok/callback", get(accounts::callback))
+        .route(
+            "/v1/accounts/{id}",
+            get(accounts::get).delete(accounts::disconnect),
+        )
+        .route("/v1/accounts/{id}/refresh", post(accounts::refresh))
+        .route(
+            "/v1/accounts/{id}/creator-info",
+            get(accounts::creator_info),
+        )
+        // The upload streams to disk and enforces its own configured limit.
+        .route(
+            "/v1/media",
+            post(media::upload).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/v1/media/url", post(media::register_url))
+        .route("/v1/media/{id}", get(media::get))
+        .route("/v1/posts", get(posts::list).post(posts::create))
+        .route("/v1/posts/validate", post(posts::validate))
+        .route("/v1/posts/{id}", get(posts::get))
+        .route("/v1/posts/{id}/cancel", post(posts::cancel))
+        .route("/v1/posts/{id}/retry", post(posts::retry))
+        .route("/v1/posts/{id}/reschedule", post(posts::reschedule))
+        .route("/v1/webhooks/tiktok", post(webhooks::tiktok))
+        .fallback(|| async { ApiError::NotFound("route") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::refused(
+                axum::http::StatusCode::METHOD_NOT_ALLOWED,
+                "method_not_allowed",
+                "this route does not take this method",
+            )
+        })
+        .with_state(state);
+    Router::new()
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", crate::openapi::document()))
+        .merge(api)
+        .layer(axum::middleware::from_fn(crate::metrics::count_requests))
+}

@@ -1,0 +1,91 @@
+//! What every handler shares.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clock::SharedClock;
+use secrecy::SecretString;
+use tiktok::TikTokClient;
+use tokpost_pipeline::Pipeline;
+use tokpost_store::Store;
+use url::Url;
+
+/// The operator's settings the API applies (the binary builds them from its configuration).
+#[derive(Debug, Clone)]
+pub struct ApiSettings {
+    /// Where users reach tokpost (links, the dashboard redirect after connecting).
+    pub public_base_url: Url,
+    /// Where uploaded media files are written (`<data_dir>/media`).
+    pub media_dir: PathBuf,
+    /// The largest media upload accepted, in bytes.
+    pub max_upload_bytes: u64,
+    /// URL prefixes verified with TikTok; PULL_FROM_URL media must start with one.
+    pub verified_url_prefixes: Vec<String>,
+    /// Send PKCE with the authorize URL (TikTok requires it for desktop apps).
+    pub pkce: bool,
+    /// Posts per creator per rolling 24 h, shown in account health.
+    pub daily_post_cap: u32,
+    /// The app's client secret, which signs TikTok's webhooks. `None`: inbound webhooks are
+    /// refused.
+    pub webhook_secret: Option<SecretString>,
+    /// How old a webhook's signed timestamp may be.
+    pub webhook_tolerance: Duration,
+    /// How long an OAuth state (and so an authorize URL) stays usable.
+    pub oauth_state_ttl: Duration,
+}
+
+impl ApiSettings {
+    /// Settings with the documented defaults around the given essentials: 4 GiB uploads (TikTok's
+    /// video limit), 5-minute webhook tolerance, 10-minute OAuth states.
+    #[must_use]
+    pub fn new(public_base_url: Url, media_dir: PathBuf) -> Self {
+        Self {
+            public_base_url,
+            media_dir,
+            max_upload_bytes: 4 * 1024 * 1024 * 1024,
+            verified_url_prefixes: Vec::new(),
+            pkce: false,
+            daily_post_cap: 15,
+            webhook_secret: None,
+            webhook_tolerance: Duration::from_secs(5 * 60),
+            oauth_state_ttl: Duration::from_secs(10 * 60),
+        }
+    }
+}
+
+/// The shared state of every handler. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub clock: SharedClock,
+    pub client: TikTokClient,
+    pub pipeline: Pipeline,
+    pub settings: Arc<ApiSettings>,
+}
+
+impl AppState {
+    /// The state over the process's store, clock, client and pipeline.
+    #[must_use]
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        client: TikTokClient,
+        pipeline: Pipeline,
+        settings: ApiSettings,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            client,
+            pipeline,
+            settings: Arc::new(settings),
+        }
+    }
+
+    /// Now, on the injected clock.
+    #[must_use]
+    pub fn now(&self) -> jiff::Timestamp {
+        self.clock.now()
+    }
+}
