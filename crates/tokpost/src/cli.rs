@@ -26,6 +26,9 @@ pub enum Command {
     Sandbox(SandboxArgs),
     /// Create the database if needed and apply every pending migration, then exit.
     Migrate(ConfigArgs),
+    /// Run the publishing workers only (no API), to share the work across processes and
+    /// machines on one PostgreSQL database.
+    Worker(ConfigArgs),
     /// The service's configuration.
     Config {
         #[command(subcommand)]

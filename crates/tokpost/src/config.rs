@@ -45,6 +45,8 @@ pub struct Config {
     pub tiktok: TikTokSettings,
     /// Publishing policy.
     pub publishing: PublishingConfig,
+    /// The background workers of this process.
+    pub workers: WorkersConfig,
 }
 
 /// The HTTP API and dashboard.
@@ -100,6 +102,37 @@ pub struct PublishingConfig {
     pub late_grace_secs: u64,
 }
 
+/// The background workers of this process (`tokpost serve` and `tokpost worker`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkersConfig {
+    /// Concurrent workers in this process; each serves one creator account at a time.
+    pub count: usize,
+    /// How long a claimed job stays with its worker without a heartbeat, in seconds; a worker
+    /// that dies loses its jobs to the others after this long.
+    pub lease_secs: u64,
+    /// How often a running job's lease is extended, in seconds (well below `lease_secs`).
+    pub heartbeat_secs: u64,
+    /// The first retry delay after a transient failure, in seconds; it doubles per attempt.
+    pub retry_first_backoff_secs: u64,
+    /// The longest retry delay, in seconds.
+    pub retry_max_backoff_secs: u64,
+}
+
+impl WorkersConfig {
+    /// The worker loop's settings.
+    #[must_use]
+    pub fn settings(&self) -> tokpost_pipeline::WorkerSettings {
+        tokpost_pipeline::WorkerSettings {
+            lease: std::time::Duration::from_secs(self.lease_secs),
+            heartbeat_every: std::time::Duration::from_secs(self.heartbeat_secs),
+            first_backoff: std::time::Duration::from_secs(self.retry_first_backoff_secs),
+            max_backoff: std::time::Duration::from_secs(self.retry_max_backoff_secs),
+            ..tokpost_pipeline::WorkerSettings::default()
+        }
+    }
+}
+
 impl Default for Config {
     fn default() -> Self {
         Self {
@@ -124,6 +157,13 @@ impl Default for Config {
             },
             publishing: PublishingConfig {
                 late_grace_secs: 3600,
+            },
+            workers: WorkersConfig {
+                count: 4,
+                lease_secs: 300,
+                heartbeat_secs: 60,
+                retry_first_backoff_secs: 30,
+                retry_max_backoff_secs: 3_600,
             },
         }
     }
@@ -232,8 +272,51 @@ impl Config {
                 });
             }
         }
+        let workers = &self.workers;
+        if !(1..=256).contains(&workers.count) {
+            return Err(ConfigError::Inconsistent {
+                field: "workers.count",
+                problem: format!("must be between 1 and 256 (measured {})", workers.count),
+            });
+        }
+        if workers.heartbeat_secs == 0 || workers.heartbeat_secs >= workers.lease_secs {
+            return Err(ConfigError::Inconsistent {
+                field: "workers.heartbeat_secs",
+                problem: format!(
+                    "must be at least 1 and below workers.lease_secs ({}) so a live worker keeps its jobs (measured {})",
+                    workers.lease_secs, workers.heartbeat_secs
+                ),
+            });
+        }
+        if workers.retry_first_backoff_secs == 0
+            || workers.retry_first_backoff_secs > workers.retry_max_backoff_secs
+        {
+            return Err(ConfigError::Inconsistent {
+                field: "workers.retry_first_backoff_secs",
+                problem: format!(
+                    "must be at least 1 and at most workers.retry_max_backoff_secs ({}) (measured {})",
+                    workers.retry_max_backoff_secs, workers.retry_first_backoff_secs
+                ),
+            });
+        }
         self.public_base_url()?;
         Ok(())
+    }
+
+    /// The publishing policy the pipeline applies.
+    #[must_use]
+    pub fn publish_policy(&self) -> tokpost_pipeline::PublishPolicy {
+        let base = if self.tiktok.audited {
+            tokpost_pipeline::PublishPolicy::audited()
+        } else {
+            tokpost_pipeline::PublishPolicy::default()
+        };
+        tokpost_pipeline::PublishPolicy {
+            daily_post_cap: self.tiktok.daily_post_cap,
+            late_grace: std::time::Duration::from_secs(self.publishing.late_grace_secs),
+            verified_url_prefixes: self.tiktok.verified_url_prefixes.clone(),
+            ..base
+        }
     }
 
     /// Whether no TikTok app credentials are configured, so tokpost runs against its built-in

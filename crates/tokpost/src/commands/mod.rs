@@ -5,6 +5,7 @@ mod config;
 mod errors;
 mod migrate;
 mod sandbox;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -17,5 +18,6 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Sandbox(args) => sandbox::run(args),
         Command::Config { command } => config::run(&command),
         Command::Migrate(args) => migrate::run(&args),
+        Command::Worker(args) => worker::run(&args),
     }
 }

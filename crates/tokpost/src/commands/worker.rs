@@ -1,0 +1,107 @@
+//! `tokpost worker`: the publishing workers without the API, for scale-out: several of these on
+//! several machines share one PostgreSQL database (never two on one SQLite file's account at
+//! once either: the store's per-account leases hold across processes).
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clock::SystemClock;
+use secrecy::SecretString;
+use tiktok::{TikTokClient, TikTokConfig};
+use tokpost_pipeline::{Pipeline, PipelineConfig};
+
+use crate::cli::ConfigArgs;
+use crate::config::Config;
+
+pub(crate) fn run(args: &ConfigArgs) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.sources())?;
+    if config.uses_sandbox() {
+        anyhow::bail!(
+            "tokpost worker needs the TikTok app's credentials (tiktok.client_key and \
+             tiktok.client_secret, or TOKPOST_TIKTOK__CLIENT_KEY / TOKPOST_TIKTOK__CLIENT_SECRET); \
+             the built-in sandbox runs inside `tokpost serve`, or point tiktok.api_base_url at \
+             a `tokpost sandbox` and use its demo app"
+        );
+    }
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(work(config))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The TikTok client the configuration describes.
+pub(crate) fn tiktok_client(config: &Config) -> anyhow::Result<TikTokClient> {
+    let secret = config
+        .tiktok
+        .client_secret
+        .get()
+        .map(|secret| SecretString::from(secrecy::ExposeSecret::expose_secret(secret).to_owned()))
+        .context("tiktok.client_secret is not set")?;
+    let mut tiktok = TikTokConfig::production(
+        config.tiktok.client_key.clone(),
+        secret,
+        config.redirect_uri()?,
+    )
+    .context("the TikTok app configuration")?
+    .with_base_urls(config.api_base_url()?, config.authorize_base_url()?);
+    tiktok.request_timeout = std::time::Duration::from_secs(config.tiktok.request_timeout_secs);
+    TikTokClient::new(tiktok, SystemClock::shared()).context("building the TikTok client")
+}
+
+async fn work(config: Config) -> anyhow::Result<()> {
+    let cipher = config.token_cipher()?;
+    let store = tokpost_store::open(&config.database_url(), cipher)
+        .await
+        .context("opening the database")?;
+    let client = tiktok_client(&config)?;
+    let pipeline = Pipeline::new(
+        store,
+        SystemClock::shared(),
+        client,
+        PipelineConfig {
+            worker: config.workers.settings(),
+            publishing: config.publish_policy(),
+            workers: config.workers.count,
+            ..PipelineConfig::default()
+        },
+    );
+    let name = worker_name();
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let handles = pipeline.spawn(&name, shutdown);
+    {
+        let mut stdout = std::io::stdout().lock();
+        writeln!(
+            stdout,
+            "tokpost worker {name}: {} workers; Ctrl-C or SIGTERM stops them",
+            config.workers.count
+        )?;
+        stdout.flush()?;
+    }
+    stop_signal().await?;
+    tracing::info!(worker = %name, "stopping: running jobs end at their next step; unfinished ones return to the queue when their lease ends");
+    let _ = stop.send(true);
+    for handle in handles {
+        let _ = handle.await;
+    }
+    Ok(())
+}
+
+/// `host:pid`, unique among the processes sharing a database.
+fn worker_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|name| name.trim().to_owned())
+        .unwrap_or_else(|_| "host".to_owned());
+    format!("{host}:{}", std::process::id())
+}
+
+/// Ctrl-C or SIGTERM (what service managers send).
+pub(crate) async fn stop_signal() -> anyhow::Result<()> {
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("listening for SIGTERM")?;
+    tokio::select! {
+        result = tokio::signal::ctrl_c() => result.context("waiting for Ctrl-C"),
+        _ = terminate.recv() => Ok(()),
+    }
+}
