@@ -1,0 +1,76 @@
+//! tokpost's dashboard: the web pages social media managers use instead of curl.
+//!
+//! What it is: an axum router of server-rendered pages (askama templates compiled into the
+//! binary) with a little hand-written JavaScript for progress bars and counters, every asset
+//! embedded and served under `/assets/`. A person signs in with an API key; the session (an
+//! HTTP-only, SameSite=Strict cookie holding a random id) maps in memory to the workspace, and
+//! every form that changes something carries the session's CSRF token. The pages call the HTTP
+//! API in-process with the session's key, so every rule the API applies applies here too.
+//!
+//! What it must not do: fetch or reference anything outside its own origin (no CDN, no web
+//! font), put the API key in a cookie, a page or a log, read the wall clock (time comes from the
+//! API's injected clock), or decide publishing policy (the API and the pipeline do).
+//!
+//! Map of the crate:
+//!
+//! ```text
+//! session.rs   sessions, cookies, CSRF token comparison
+//! api.rs       the HTTP API called in-process
+//! views.rs     the API's JSON turned into what templates show (health colours, times)
+//! pages.rs     one handler per page and form
+//! assets.rs    the embedded CSS, JavaScript and icon
+//! error.rs     PageError, rendered as a plain page
+//! ```
+
+mod api;
+mod assets;
+mod error;
+mod pages;
+mod session;
+mod views;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+use tokpost_api::AppState;
+
+use crate::api::InProcessApi;
+use crate::session::Sessions;
+
+/// What the dashboard's handlers share.
+#[derive(Debug, Clone)]
+pub(crate) struct Dashboard {
+    pub(crate) app: AppState,
+    pub(crate) api: InProcessApi,
+    pub(crate) sessions: Sessions,
+}
+
+/// The dashboard's pages (`/`, `/sign-in`, `/accounts`, `/compose`, `/posts`, `/posts/{id}`,
+/// `/errors`) and its assets under `/assets/`. Merge it with `tokpost_api::router` over the
+/// same state; the two share no path.
+pub fn router(state: AppState) -> Router {
+    let dashboard = Dashboard {
+        api: InProcessApi::new(tokpost_api::router(state.clone())),
+        app: state,
+        sessions: Sessions::default(),
+    };
+    Router::new()
+        .route("/", get(pages::home))
+        .route("/sign-in", get(pages::sign_in_page).post(pages::sign_in))
+        .route("/sign-out", post(pages::sign_out))
+        .route("/accounts", get(pages::accounts))
+        .route("/accounts/connect", post(pages::connect))
+        .route("/compose", get(pages::compose_page).post(pages::compose))
+        // The upload streams through to the API, which enforces the configured limit.
+        .route(
+            "/compose/media",
+            post(pages::upload_media).layer(DefaultBodyLimit::disable()),
+        )
+        .route("/posts", get(pages::posts))
+        .route("/posts/{id}", get(pages::post))
+        .route("/posts/{id}/cancel", post(pages::cancel))
+        .route("/posts/{id}/retry", post(pages::retry))
+        .route("/errors", get(pages::errors))
+        .route("/assets/{name}", get(assets::serve))
+        .with_state(dashboard)
+}
