@@ -1,0 +1,739 @@
+//! The API through the real server on port 0, with the TikTok sandbox on the same manual clock:
+//! auth, tenant isolation, the OAuth connect flow and its state checks, media upload, posts,
+//! validation errors, inbound webhooks and the OpenAPI document.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clock::{Clock as _, ManualClock};
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use reqwest::StatusCode;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use tiktok::{TikTokClient, TikTokConfig};
+use tiktok_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+use tokio::net::TcpListener;
+use tokpost_api::{ApiSettings, AppState};
+use tokpost_pipeline::{Pipeline, PipelineConfig};
+use tokpost_store::{Store, TokenCipher};
+
+const SANDBOX_SECRET: &str = "sandbox-demo-client-secret";
+const UPLOAD_LIMIT: u64 = 64 * 1024;
+
+struct App {
+    base: String,
+    http: reqwest::Client,
+    clock: Arc<ManualClock>,
+    store: Arc<dyn Store>,
+    /// The default workspace's admin key.
+    key: String,
+    /// A key of a second workspace.
+    other_key: String,
+    _sandbox: SandboxHandle,
+    _dir: tempfile::TempDir,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl App {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::at_fixed_start();
+        let sandbox = Sandbox::start_with_manual_clock(
+            SandboxConfig::default(),
+            Arc::clone(&clock),
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr: SocketAddr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("tokpost.db").display()
+        );
+        let cipher = TokenCipher::from_base64(&TokenCipher::generate_key().unwrap()).unwrap();
+        let store = tokpost_store::open(&url, cipher).await.unwrap();
+        let config = TikTokConfig::production(
+            "sbxdemo0000000001",
+            SecretString::from(SANDBOX_SECRET),
+            format!("{base}/v1/oauth/tiktok/callback"),
+        )
+        .unwrap()
+        .with_base_urls(sandbox.api_base_url(), sandbox.authorize_base_url());
+        let client = TikTokClient::new(config, clock.shared()).unwrap();
+        let pipeline = Pipeline::new(
+            Arc::clone(&store),
+            clock.shared(),
+            client.clone(),
+            PipelineConfig::default(),
+        );
+        let mut settings = ApiSettings::new(
+            url::Url::parse(&format!("{base}/")).unwrap(),
+            dir.path().join("media"),
+        );
+        settings.max_upload_bytes = UPLOAD_LIMIT;
+        settings.verified_url_prefixes = vec!["https://media.example.com/tokpost/".to_owned()];
+        settings.webhook_secret = Some(SecretString::from(SANDBOX_SECRET));
+        let state = AppState::new(
+            Arc::clone(&store),
+            clock.shared(),
+            client,
+            pipeline,
+            settings,
+        );
+        let (_, admin) = tokpost_api::bootstrap(store.as_ref(), clock.now())
+            .await
+            .unwrap()
+            .expect("a fresh database has no workspace");
+        assert!(
+            tokpost_api::bootstrap(store.as_ref(), clock.now())
+                .await
+                .unwrap()
+                .is_none(),
+            "the admin key is made once"
+        );
+        let other = store.create_workspace("other", clock.now()).await.unwrap();
+        let other_key = tokpost_api::issue_key(store.as_ref(), other.id, "other", clock.now())
+            .await
+            .unwrap();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(tokpost_api::serve(listener, state, async {
+            let _ = stopped.await;
+        }));
+        Self {
+            base,
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            clock,
+            store,
+            key: admin.secret.expose_secret().to_owned(),
+            other_key: other_key.secret.expose_secret().to_owned(),
+            _sandbox: sandbox,
+            _dir: dir,
+            _stop: stop,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, Value) {
+        self.call(reqwest::Method::GET, path, Some(&self.key), None)
+            .await
+    }
+
+    async fn post(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::POST, path, Some(&self.key), Some(body))
+            .await
+    }
+
+    /// The consent page's redirect back to tokpost, as the browser would follow it.
+    async fn authorize(&self, key: &str, extra: &str) -> String {
+        let (status, connect) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/accounts/connect",
+                Some(key),
+                None,
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{connect}");
+        let authorize = format!("{}{extra}", connect["authorize_url"].as_str().unwrap());
+        let consent = self.http.get(authorize).send().await.unwrap();
+        assert!(consent.status().is_redirection(), "{}", consent.status());
+        consent.headers()["location"].to_str().unwrap().to_owned()
+    }
+
+    async fn follow(&self, callback: &str) -> (StatusCode, Value) {
+        let response = self.http.get(callback).send().await.unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn connect(&self, key: &str, creator: &str) -> Value {
+        let callback = self
+            .authorize(key, &format!("&sandbox_creator={creator}"))
+            .await;
+        let (status, account) = self.follow(&callback).await;
+        assert_eq!(status, StatusCode::OK, "{account}");
+        account
+    }
+
+    async fn upload(&self, key: &str, bytes: Vec<u8>) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .post(self.url("/v1/media"))
+            .bearer_auth(key)
+            .body(bytes)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap())
+    }
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../media/tests/fixtures")
+            .join(name),
+    )
+    .unwrap()
+}
+
+fn code(body: &Value) -> &str {
+    body["error"]["code"].as_str().unwrap_or("<no code>")
+}
+
+#[tokio::test]
+async fn requests_without_an_active_key_are_refused_with_401() {
+    let app = App::start().await;
+    for key in [None, Some("tp_0000"), Some("not-even-our-format")] {
+        let (status, body) = app
+            .call(reqwest::Method::GET, "/v1/accounts", key, None)
+            .await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{key:?}");
+        assert_eq!(code(&body), "unauthorized");
+    }
+    let key = app
+        .store
+        .api_key_by_hash(&tokpost_api::hash_key(&app.key))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(app.get("/v1/accounts").await.0, StatusCode::OK);
+    app.store
+        .revoke_api_key(key.id, app.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        app.get("/v1/accounts").await.0,
+        StatusCode::UNAUTHORIZED,
+        "a revoked key stops working"
+    );
+}
+
+#[tokio::test]
+async fn connecting_stores_the_account_with_its_scopes_and_creator_info() {
+    let app = App::start().await;
+    let account = app.connect(&app.key, "ada.public").await;
+    assert_eq!(account["display_name"], "Ada (public)");
+    assert_eq!(account["status"], "connected");
+    let id = account["id"].as_str().unwrap();
+    let (status, shown) = app.get(&format!("/v1/accounts/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let health = &shown["health"];
+    assert_eq!(health["connected"], true);
+    assert_eq!(health["scopes_missing"], json!([]));
+    assert_eq!(health["posts_last_24h"], 0);
+    assert_eq!(health["creator_info"]["creator_username"], "ada.public");
+    let (status, list) = app.get("/v1/accounts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    let (status, info) = app.get(&format!("/v1/accounts/{id}/creator-info")).await;
+    assert_eq!(status, StatusCode::OK, "{info}");
+    assert_eq!(info["max_video_post_duration_sec"], 600);
+}
+
+#[tokio::test]
+async fn a_replayed_callback_is_refused_and_connects_nothing_twice() {
+    let app = App::start().await;
+    let callback = app.authorize(&app.key, "&sandbox_creator=ada.public").await;
+    assert_eq!(app.follow(&callback).await.0, StatusCode::OK);
+    let (status, body) = app.follow(&callback).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(code(&body), "oauth_state_replayed");
+    assert_eq!(body["error"]["field"], "state");
+}
+
+#[tokio::test]
+async fn a_callback_with_a_state_tokpost_never_issued_or_an_expired_one_is_refused() {
+    let app = App::start().await;
+    let callback = app.authorize(&app.key, "&sandbox_creator=ada.public").await;
+    let forged = callback.replace("state=", "state=f0");
+    let (status, body) = app.follow(&forged).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(code(&body), "oauth_state_unknown");
+    let (status, body) = app
+        .follow(&app.url("/v1/oauth/tiktok/callback?code=abc"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(code(&body), "oauth_state_missing");
+
+    app.clock.advance(Duration::from_secs(11 * 60));
+    let (status, body) = app.follow(&callback).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(code(&body), "oauth_state_expired");
+    assert_eq!(app.get("/v1/accounts").await.1, json!([]));
+}
+
+#[tokio::test]
+async fn a_creator_who_withholds_the_posting_scopes_is_not_connected() {
+    let app = App::start().await;
+    let callback = app
+        .authorize(
+            &app.key,
+            "&sandbox_creator=ada.public&sandbox_withhold=video.publish,video.upload",
+        )
+        .await;
+    let (status, body) = app.follow(&callback).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(code(&body), "scopes_missing");
+    assert_eq!(body["error"]["measured"], json!(["user.info.basic"]));
+}
+
+#[tokio::test]
+async fn another_workspaces_account_media_and_post_answer_404() {
+    let app = App::start().await;
+    let account = app.connect(&app.key, "ada.public").await;
+    let account_id = account["id"].as_str().unwrap();
+    let (_, media) = app.upload(&app.key, fixture("tiny_faststart.mp4")).await;
+    let media_id = media["id"].as_str().unwrap();
+    let (status, post) = app
+        .post(
+            "/v1/posts",
+            json!({"account_id": account_id, "video": {"media_id": media_id, "caption": "hi"}, "privacy_level": "SELF_ONLY"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{post}");
+    let post_id = post["id"].as_str().unwrap();
+    for path in [
+        format!("/v1/accounts/{account_id}"),
+        format!("/v1/media/{media_id}"),
+        format!("/v1/posts/{post_id}"),
+        "/v1/posts/not-a-uuid".to_owned(),
+    ] {
+        let (status, body) = app
+            .call(reqwest::Method::GET, &path, Some(&app.other_key), None)
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+        assert_eq!(code(&body), "not_found");
+    }
+    let (status, _) = app
+        .call(
+            reqwest::Method::POST,
+            &format!("/v1/posts/{post_id}/cancel"),
+            Some(&app.other_key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "cancel is scoped too");
+    let (status, body) = app
+        .call(
+            reqwest::Method::POST,
+            "/v1/posts",
+            Some(&app.other_key),
+            Some(json!({"account_id": account_id, "video": {"media_id": media_id}, "privacy_level": "SELF_ONLY"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["error"]["field"], "account_id");
+    let (_, theirs) = app
+        .call(
+            reqwest::Method::GET,
+            "/v1/posts",
+            Some(&app.other_key),
+            None,
+        )
+        .await;
+    assert_eq!(theirs["posts"], json!([]));
+}
+
+#[tokio::test]
+async fn an_uploaded_video_is_probed_hashed_and_stored_once() {
+    let app = App::start().await;
+    let bytes = fixture("tiny_faststart.mp4");
+    let (status, media) = app.upload(&app.key, bytes.clone()).await;
+    assert_eq!(status, StatusCode::CREATED, "{media}");
+    assert_eq!(media["kind"], "video");
+    assert_eq!(media["source"], "file");
+    assert_eq!(media["size_bytes"], bytes.len());
+    assert_eq!(media["probe"]["container"], "mp4");
+    assert!(media["probe"]["verdict"].is_string(), "{media}");
+    assert!(
+        media["probe"].get("file").is_none(),
+        "the server's path is not shown"
+    );
+    let (status, again) = app.upload(&app.key, bytes).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again["id"], media["id"]);
+    let (status, photo) = app.upload(&app.key, fixture("tiny.jpg")).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(photo["kind"], "photo");
+    let (status, shown) = app
+        .get(&format!("/v1/media/{}", media["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown["content_hash"], media["content_hash"]);
+}
+
+#[tokio::test]
+async fn uploads_over_the_limit_or_of_unknown_bytes_are_refused_precisely() {
+    let app = App::start().await;
+    let too_big = vec![0_u8; usize::try_from(UPLOAD_LIMIT).unwrap() + 1];
+    let (status, body) = app.upload(&app.key, too_big).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(code(&body), "upload_too_large");
+    assert_eq!(body["error"]["limit"], UPLOAD_LIMIT);
+    assert_eq!(body["error"]["measured"], UPLOAD_LIMIT + 1);
+    let (status, body) = app
+        .upload(&app.key, b"definitely not a video".to_vec())
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(code(&body), "media_unrecognised");
+}
+
+#[tokio::test]
+async fn a_pull_url_must_start_with_a_verified_prefix() {
+    let app = App::start().await;
+    let (status, body) = app
+        .post(
+            "/v1/media/url",
+            json!({"url": "https://elsewhere.example.net/v.mp4", "kind": "video"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(code(&body), "url_not_verified");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("https://media.example.com/tokpost/")
+    );
+    let (status, media) = app
+        .post(
+            "/v1/media/url",
+            json!({"url": "https://media.example.com/tokpost/v.mp4", "kind": "video"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{media}");
+    assert_eq!(media["source"], "url");
+}
+
+#[tokio::test]
+async fn a_post_is_created_shown_with_its_history_and_cancelled_once() {
+    let app = App::start().await;
+    let account = app.connect(&app.key, "ada.public").await;
+    let (_, media) = app.upload(&app.key, fixture("tiny_faststart.mp4")).await;
+    let at = app.clock.now() + jiff::SignedDuration::from_hours(2);
+    let body = json!({
+        "account_id": account["id"],
+        "video": {"media_id": media["id"], "caption": "launch 🚀 #tokpost"},
+        "privacy_level": "SELF_ONLY",
+        "is_aigc": true,
+        "scheduled_at": at.to_zoned(jiff::tz::TimeZone::fixed(jiff::tz::offset(2))).to_string().split('[').next().unwrap(),
+    });
+    let (status, post) = app.post("/v1/posts", body).await;
+    assert_eq!(status, StatusCode::CREATED, "{post}");
+    assert_eq!(post["state"], "scheduled");
+    assert_eq!(post["scheduled_at"], json!(at));
+    assert_eq!(post["spec"]["source"], "file_upload");
+    let id = post["id"].as_str().unwrap();
+    let (status, shown) = app.get(&format!("/v1/posts/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(shown["events"].as_array().unwrap().len(), 1);
+    let (status, list) = app.get("/v1/posts?state=scheduled").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(list["posts"].as_array().unwrap().len(), 1);
+
+    let later = (at + jiff::SignedDuration::from_hours(1)).to_string();
+    let (status, moved) = app
+        .post(
+            &format!("/v1/posts/{id}/reschedule"),
+            json!({"scheduled_at": later}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    assert_eq!(moved["scheduled_at"], json!(later));
+
+    let (status, cancelled) = app.post(&format!("/v1/posts/{id}/cancel"), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["state"], "cancelled");
+    assert_eq!(
+        cancelled["events"].as_array().unwrap().last().unwrap()["kind"],
+        "user_action"
+    );
+    let (status, again) = app.post(&format!("/v1/posts/{id}/cancel"), json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_eq!(code(&again), "not_cancellable");
+    let (status, retry) = app.post(&format!("/v1/posts/{id}/retry"), json!({})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "{retry}");
+    assert_eq!(code(&retry), "not_retryable");
+}
+
+#[tokio::test]
+async fn a_repeated_idempotency_key_returns_the_first_post() {
+    let app = App::start().await;
+    let account = app.connect(&app.key, "ada.public").await;
+    let (_, media) = app.upload(&app.key, fixture("tiny_faststart.mp4")).await;
+    let body = json!({"account_id": account["id"], "video": {"media_id": media["id"]}, "privacy_level": "SELF_ONLY"});
+    let send = || {
+        app.http
+            .post(app.url("/v1/posts"))
+            .bearer_auth(&app.key)
+            .header("Idempotency-Key", "order-42")
+            .json(&body)
+            .send()
+    };
+    let first = send().await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let second = send().await.unwrap();
+    assert_eq!(second.status(), StatusCode::OK);
+    let second: Value = second.json().await.unwrap();
+    assert_eq!(first["id"], second["id"]);
+    assert_eq!(
+        app.get("/v1/posts").await.1["posts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn validation_errors_name_the_field_the_rule_the_limit_and_the_measure() {
+    let app = App::start().await;
+    let account = app.connect(&app.key, "ada.public").await;
+    let (_, media) = app.upload(&app.key, fixture("tiny_faststart.mp4")).await;
+    let base = json!({"account_id": account["id"], "video": {"media_id": media["id"]}, "privacy_level": "SELF_ONLY"});
+    let with = |change: &dyn Fn(&mut Value)| {
+        let mut body = base.clone();
+        change(&mut body);
+        body
+    };
+    let cases: Vec<(Value, StatusCode, &str, &str)> = vec![
+        (
+            with(&|b| {
+                b.as_object_mut().unwrap().remove("privacy_level");
+            }),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "required",
+            "privacy_level",
+        ),
+        (
+            with(&|b| b["privacy_level"] = json!("public")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "malformed",
+            "privacy_level",
+        ),
+        (
+            with(&|b| b["video"]["caption"] = json!("a".repeat(2201))),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "too_long",
+            "video.caption",
+        ),
+        (
+            with(&|b| b["scheduled_at"] = json!("2026-12-01T18:00:00")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "malformed",
+            "scheduled_at",
+        ),
+        (
+            with(&|b| b["scheduled_at"] = json!("2001-01-01T00:00:00Z")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "malformed",
+            "scheduled_at",
+        ),
+        (
+            with(&|b| b["mode"] = json!("sideways")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "malformed",
+            "mode",
+        ),
+        (
+            with(&|b| b["video"]["cover_timestamp_ms"] = json!("soon")),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "video.cover_timestamp_ms",
+        ),
+        (
+            with(&|b| b["surprise"] = json!(1)),
+            StatusCode::BAD_REQUEST,
+            "invalid_body",
+            "surprise",
+        ),
+    ];
+    for (body, status, expected_code, field) in cases {
+        let (got, answer) = app.post("/v1/posts", body).await;
+        assert_eq!(got, status, "{answer}");
+        assert_eq!(code(&answer), expected_code, "{answer}");
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+    }
+    let (status, answer) = app
+        .post(
+            "/v1/posts",
+            with(&|b| b["video"]["caption"] = json!("😀".repeat(1101))),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(answer["error"]["limit"]["value"], 2200);
+    assert_eq!(
+        answer["error"]["measured"]["value"], 2202,
+        "emoji count as two UTF-16 units"
+    );
+
+    let response = app
+        .http
+        .post(app.url("/v1/posts"))
+        .bearer_auth(&app.key)
+        .body("{\"account_id\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    let answer: Value = response.json().await.unwrap();
+    assert_eq!(code(&answer), "malformed_json");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("line 1"),
+        "{answer}"
+    );
+}
+
+fn signed(body: &str, t: i64) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(SANDBOX_SECRET.as_bytes()).unwrap();
+    mac.update(format!("{t}.{body}").as_bytes());
+    format!("t={t},s={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+#[tokio::test]
+async fn inbound_webhooks_are_verified_deduplicated_and_applied() {
+    let app = App::start().await;
+    let account = app.connect(&app.key, "ada.public").await;
+    let body = json!({
+        "client_key": "sbxdemo0000000001",
+        "event": "authorization.removed",
+        "create_time": app.clock.now().as_second(),
+        "user_openid": account["open_id"],
+        "content": "{\"reason\":1}",
+    })
+    .to_string();
+    let now = app.clock.now().as_second();
+    let send = |body: String, signature: String| {
+        app.http
+            .post(app.url("/v1/webhooks/tiktok"))
+            .header("TikTok-Signature", signature)
+            .body(body)
+            .send()
+    };
+    let tampered = body.replace("\"reason\\\":1", "\"reason\\\":2");
+    assert_ne!(tampered, body);
+    let refused = send(tampered, signed(&body, now)).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    let stale = send(body.clone(), signed(&body, now - 301)).await.unwrap();
+    assert_eq!(stale.status(), StatusCode::UNAUTHORIZED);
+    let stale: Value = stale.json().await.unwrap();
+    assert_eq!(code(&stale), "webhook_signature_stale");
+    let (_, still) = app
+        .get(&format!("/v1/accounts/{}", account["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(
+        still["status"], "connected",
+        "refused webhooks change nothing"
+    );
+
+    let accepted = send(body.clone(), signed(&body, now)).await.unwrap();
+    assert_eq!(accepted.status(), StatusCode::OK);
+    assert_eq!(
+        accepted.json::<Value>().await.unwrap()["status"],
+        "accepted"
+    );
+    let (_, removed) = app
+        .get(&format!("/v1/accounts/{}", account["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(removed["status"], "needs_reconnect");
+    assert_eq!(removed["reconnect_reason"], "authorization_removed");
+
+    let replayed = send(body.clone(), signed(&body, now)).await.unwrap();
+    assert_eq!(replayed.status(), StatusCode::OK);
+    assert_eq!(
+        replayed.json::<Value>().await.unwrap()["status"],
+        "duplicate"
+    );
+}
+
+#[tokio::test]
+async fn health_metrics_and_the_catalog_answer() {
+    let app = App::start().await;
+    assert_eq!(app.get("/healthz").await.1, json!({"status": "ok"}));
+    assert_eq!(app.get("/readyz").await.1, json!({"status": "ready"}));
+    let (status, metrics) = app.get("/metrics").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        metrics.as_str().unwrap().contains("tokpost_queue_jobs 0"),
+        "{metrics}"
+    );
+    let (status, entry) = app.get("/v1/errors/spam_risk_too_many_posts").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(entry["id"], "spam_risk_too_many_posts");
+    assert_eq!(
+        app.get("/v1/errors/no_such_code").await.0,
+        StatusCode::NOT_FOUND
+    );
+    assert!(app.get("/v1/errors").await.1.as_array().unwrap().len() > 25);
+    let (status, body) = app.get("/v1/nothing-here").await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(code(&body), "not_found");
+}
+
+#[tokio::test]
+async fn the_openapi_document_is_3_1_describes_every_response_and_does_not_change_unnoticed() {
+    let app = App::start().await;
+    let (status, document) = app.get("/openapi.json").await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(document["openapi"].as_str().unwrap().starts_with("3.1"));
+    for (path, operations) in document["paths"].as_object().unwrap() {
+        for (method, operation) in operations.as_object().unwrap() {
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let description = response["description"].as_str().unwrap_or_default();
+                assert!(
+                    !description.is_empty(),
+                    "{method} {path} {status} has no description"
+                );
+            }
+        }
+    }
+    insta::assert_json_snapshot!("openapi", document);
+}
