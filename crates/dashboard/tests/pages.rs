@@ -1,0 +1,314 @@
+//! The dashboard over real HTTP (no browser): sign-in, sessions, CSRF, and the rule that no page
+//! references another origin.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+mod support;
+
+use reqwest::StatusCode;
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use rstest::rstest;
+
+fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of `name="csrf" value="…"` in a page.
+fn csrf_in(html: &str) -> String {
+    let start = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(|v| v[name.len() + 1..].split(';').next().unwrap().to_owned())
+}
+
+/// Signs in; returns the session cookie header and the session's CSRF token.
+async fn sign_in(server: &support::Server, key: &str) -> reqwest::Response {
+    let form = http().get(server.url("/sign-in")).send().await.unwrap();
+    let pre = cookie_value(&form, "tokpost_sign_in").unwrap();
+    let csrf = csrf_in(&form.text().await.unwrap());
+    http()
+        .post(server.url("/sign-in"))
+        .header(COOKIE, format!("tokpost_sign_in={pre}"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("api_key", key),
+            ("time_zone", "Europe/Berlin"),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+async fn session(server: &support::Server) -> Session {
+    let response = sign_in(server, &server.api_key).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let cookie = format!(
+        "tokpost_session={}",
+        cookie_value(&response, "tokpost_session").unwrap()
+    );
+    let home = http()
+        .get(server.url("/"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(home.status(), StatusCode::OK);
+    let csrf = csrf_in(&home.text().await.unwrap());
+    Session { cookie, csrf }
+}
+
+#[tokio::test]
+async fn signing_in_sets_a_strict_http_only_cookie_that_is_not_the_key() {
+    let server = support::start().await;
+    let response = sign_in(&server, &server.api_key).await;
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let set_cookie: Vec<String> = response
+        .headers()
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    let session = set_cookie
+        .iter()
+        .find(|c| c.starts_with("tokpost_session="))
+        .unwrap();
+    assert!(
+        session.contains("HttpOnly") && session.contains("SameSite=Strict"),
+        "{session}"
+    );
+    assert!(
+        !session.contains(&server.api_key),
+        "the key must never be in a cookie"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_key_is_refused_and_no_session_opens() {
+    let server = support::start().await;
+    let response = sign_in(
+        &server,
+        "tp_000000000000000000000000000000000000000000000000",
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(cookie_value(&response, "tokpost_session").is_none());
+    assert!(response.text().await.unwrap().contains("not valid"));
+}
+
+#[tokio::test]
+async fn a_sign_in_without_the_forms_token_is_forbidden() {
+    let server = support::start().await;
+    let response = http()
+        .post(server.url("/sign-in"))
+        .form(&[("csrf", "guess"), ("api_key", server.api_key.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[rstest]
+#[case::accounts("/accounts")]
+#[case::compose("/compose")]
+#[case::posts("/posts")]
+#[case::home("/")]
+#[tokio::test]
+async fn pages_send_strangers_to_sign_in(#[case] path: &str) {
+    let server = support::start().await;
+    let response = http().get(server.url(path)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    assert_eq!(response.headers()[LOCATION], "/sign-in");
+}
+
+#[rstest]
+#[case::missing(None)]
+#[case::wrong(Some("0000"))]
+#[tokio::test]
+async fn a_state_changing_form_without_the_sessions_token_is_forbidden(
+    #[case] token: Option<&str>,
+) {
+    let server = support::start().await;
+    let session = session(&server).await;
+    for path in ["/accounts/connect", "/sign-out", "/compose"] {
+        let mut form = vec![("intent", "schedule")];
+        if let Some(token) = token {
+            form.push(("csrf", token));
+        }
+        let response = http()
+            .post(server.url(path))
+            .header(COOKIE, &session.cookie)
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+    }
+    let upload = http()
+        .post(server.url("/compose/media"))
+        .header(COOKIE, &session.cookie)
+        .header("x-csrf-token", token.unwrap_or(""))
+        .body(vec![0u8; 16])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn signing_out_ends_the_session() {
+    let server = support::start().await;
+    let session = session(&server).await;
+    let out = http()
+        .post(server.url("/sign-out"))
+        .header(COOKIE, &session.cookie)
+        .form(&[("csrf", session.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.status(), StatusCode::SEE_OTHER);
+    let after = http()
+        .get(server.url("/accounts"))
+        .header(COOKIE, &session.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.headers()[LOCATION], "/sign-in");
+}
+
+#[tokio::test]
+async fn connect_sends_the_browser_to_tiktoks_consent_page() {
+    let server = support::start().await;
+    let session = session(&server).await;
+    let response = http()
+        .post(server.url("/accounts/connect"))
+        .header(COOKIE, &session.cookie)
+        .form(&[("csrf", session.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SEE_OTHER);
+    let location = response.headers()[LOCATION].to_str().unwrap();
+    assert!(
+        location.starts_with(server.sandbox.authorize_base_url().as_str()),
+        "{location}"
+    );
+    assert!(location.contains("state="));
+}
+
+/// Every `src`, `href` and `action` value of a page.
+fn references(html: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for attribute in ["src=\"", "href=\"", "action=\""] {
+        let mut rest = html;
+        while let Some(at) = rest.find(attribute) {
+            rest = &rest[at + attribute.len()..];
+            found.push(rest.split('"').next().unwrap().to_owned());
+        }
+    }
+    found
+}
+
+#[tokio::test]
+async fn every_page_references_only_its_own_origin() {
+    let server = support::start().await;
+    let session = session(&server).await;
+    for path in [
+        "/sign-in",
+        "/",
+        "/accounts",
+        "/compose",
+        "/posts",
+        "/errors",
+        "/errors?q=token",
+    ] {
+        let html = http()
+            .get(server.url(path))
+            .header(COOKIE, &session.cookie)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let refs = references(&html);
+        assert!(
+            !refs.is_empty(),
+            "{path} references its stylesheet at least"
+        );
+        for reference in refs {
+            assert!(
+                reference.starts_with('/') && !reference.starts_with("//")
+                    || reference.starts_with('#')
+                    || reference.starts_with('?'),
+                "{path} references {reference}"
+            );
+        }
+    }
+}
+
+#[rstest]
+#[case("style.css", "text/css")]
+#[case("app.js", "text/javascript")]
+#[case("icon.svg", "image/svg+xml")]
+#[tokio::test]
+async fn assets_are_served_from_the_binary(#[case] name: &str, #[case] kind: &str) {
+    let server = support::start().await;
+    let response = http()
+        .get(server.url(&format!("/assets/{name}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with(kind)
+    );
+    assert!(!response.bytes().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn the_error_reference_filters_without_javascript() {
+    let server = support::start().await;
+    let all = http()
+        .get(server.url("/errors"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let some = http()
+        .get(server.url("/errors?q=video_too_long"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |html: &str| html.matches("<article class=\"entry").count();
+    assert_eq!(count(&all), tiktok::catalog::CATALOG.len());
+    assert!(count(&some) >= 1 && count(&some) < count(&all));
+    assert!(some.contains("video_too_long"));
+}
