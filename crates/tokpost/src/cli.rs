@@ -29,6 +29,14 @@ pub enum Command {
     /// Run the publishing workers only (no API), to share the work across processes and
     /// machines on one PostgreSQL database.
     Worker(ConfigArgs),
+    /// Run the HTTP API and the publishing workers (and, without a TikTok app or with
+    /// `--sandbox`, the built-in TikTok sandbox).
+    Serve(ServeArgs),
+    /// API keys: create, list, revoke.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// The service's configuration.
     Config {
         #[command(subcommand)]
@@ -121,4 +129,60 @@ pub struct SandboxArgs {
     /// with `{"seconds": N}`), to rehearse expiring tokens, upload windows and daily caps.
     #[arg(long)]
     pub manual_clock: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub config: ConfigArgs,
+    /// Overrides `http.listen` (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub listen: Option<SocketAddr>,
+    /// Start the built-in TikTok sandbox in-process and talk to it instead of TikTok.
+    #[arg(long)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Issue a key (printed once).
+    Create {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// A name to tell keys apart.
+        #[arg(long, default_value = "cli")]
+        name: String,
+        /// The workspace; the first one when not given.
+        #[arg(long, value_name = "ID")]
+        workspace: Option<String>,
+        /// The key and its record as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Every key (never the secrets).
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a key by id.
+    Revoke {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// The key's id (`tokpost keys list`).
+        id: String,
+    },
+}
+
+impl KeysCommand {
+    /// Where the configuration comes from.
+    #[must_use]
+    pub fn config(&self) -> &ConfigArgs {
+        match self {
+            Self::Create { config, .. }
+            | Self::List { config, .. }
+            | Self::Revoke { config, .. } => config,
+        }
+    }
 }

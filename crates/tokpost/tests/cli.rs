@@ -295,3 +295,105 @@ fn migrate_with_an_unsupported_database_url_says_which_schemes_work() {
         "{stderr}"
     );
 }
+
+#[test]
+fn keys_are_created_once_listed_without_secrets_and_revoked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().display().to_string();
+    let created = tokpost(&[
+        "keys",
+        "create",
+        "--data-dir",
+        &data,
+        "--name",
+        "ci",
+        "--json",
+    ]);
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
+    let created: serde_json::Value = serde_json::from_str(&stdout(&created)).expect("JSON");
+    let secret = created["key"].as_str().expect("the key is printed once");
+    assert!(secret.starts_with("tp_"), "{created}");
+
+    let listed = tokpost(&["keys", "list", "--data-dir", &data, "--json"]);
+    let listing = stdout(&listed);
+    assert!(
+        !listing.contains(secret),
+        "a listing never shows a secret: {listing}"
+    );
+    let keys: serde_json::Value = serde_json::from_str(&listing).expect("JSON");
+    assert!(
+        keys.as_array()
+            .expect("array")
+            .iter()
+            .any(|k| k["id"] == created["id"])
+    );
+
+    let id = created["id"].as_str().expect("id");
+    assert!(
+        tokpost(&["keys", "revoke", "--data-dir", &data, id])
+            .status
+            .success()
+    );
+    let again = tokpost(&["keys", "revoke", "--data-dir", &data, id]);
+    assert_eq!(again.status.code(), Some(1), "revoking twice says so");
+}
+
+#[test]
+fn serve_with_the_sandbox_prints_its_admin_key_once_and_answers_on_its_port() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().display().to_string();
+    let start = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tokpost"))
+            .args([
+                "serve",
+                "--sandbox",
+                "--listen",
+                "127.0.0.1:0",
+                "--data-dir",
+                &data,
+            ])
+            .env("TOKPOST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("serve starts");
+        let mut banner = String::new();
+        let lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        for line in lines {
+            let line = line.expect("readable stdout");
+            banner.push_str(&line);
+            banner.push('\n');
+            if line.contains("workers running") {
+                break;
+            }
+        }
+        (child, banner)
+    };
+    let (mut child, banner) = start();
+    let api = banner
+        .lines()
+        .find_map(|line| line.strip_prefix("tokpost API on "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the banner names the API URL")
+        .to_owned();
+    let health = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async { reqwest::get(format!("{api}healthz")).await?.text().await });
+    child.kill().expect("stop serve");
+    let _ = child.wait();
+    assert!(banner.contains("admin API key"), "{banner}");
+    assert!(banner.contains("creator @ada.public"), "{banner}");
+    assert_eq!(health.expect("healthz answers"), r#"{"status":"ok"}"#);
+
+    let (mut child, banner) = start();
+    child.kill().expect("stop serve");
+    let _ = child.wait();
+    assert!(
+        !banner.contains("tp_"),
+        "the admin key is shown on the first start only: {banner}"
+    );
+}

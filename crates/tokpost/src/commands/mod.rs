@@ -3,8 +3,10 @@
 mod check;
 mod config;
 mod errors;
+mod keys;
 mod migrate;
 mod sandbox;
+mod serve;
 mod worker;
 
 use std::process::ExitCode;
@@ -18,6 +20,8 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Sandbox(args) => sandbox::run(args),
         Command::Config { command } => config::run(&command),
         Command::Migrate(args) => migrate::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Keys { command } => keys::run(&command),
         Command::Worker(args) => worker::run(&args),
     }
 }

@@ -1,0 +1,165 @@
+//! `tokpost serve`: the API and the publishing workers in one process. With `--sandbox`, or
+//! when no TikTok app is configured, the built-in TikTok sandbox starts in-process on a free
+//! loopback port and the client points at it, so the whole product works without a TikTok app.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clock::{SharedClock, SystemClock};
+use secrecy::SecretString;
+use tiktok::{TikTokClient, TikTokConfig};
+use tiktok_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
+use tokio::net::TcpListener;
+use tokpost_api::{ApiSettings, AppState};
+use tokpost_pipeline::{Pipeline, PipelineConfig};
+
+use crate::cli::ServeArgs;
+use crate::commands::worker::{stop_signal, tiktok_client};
+use crate::config::Config;
+
+pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let mut sources = args.config.sources();
+    if let Some(listen) = args.listen {
+        sources.flags.push(("http.listen", listen.to_string()));
+    }
+    let config = Config::load(&sources)?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(serve(config, args.sandbox))?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn serve(mut config: Config, sandbox_flag: bool) -> anyhow::Result<()> {
+    let clock: SharedClock = SystemClock::shared();
+    let listener = TcpListener::bind(config.http.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.http.listen))?;
+    // Port 0 means any free port: links and the OAuth redirect must name the real one.
+    config.http.listen = listener
+        .local_addr()
+        .context("reading the listen address")?;
+    let store = tokpost_store::open(&config.database_url(), config.token_cipher()?)
+        .await
+        .context("opening the database")?;
+    let mut stdout = std::io::stdout();
+    if let Some((workspace, key)) = tokpost_api::bootstrap(store.as_ref(), clock.now())
+        .await
+        .context("creating the default workspace")?
+    {
+        writeln!(
+            stdout,
+            "First start: created workspace `{}` ({}) and its admin API key (shown once, keep it):\n  {}\n",
+            workspace.name,
+            workspace.id,
+            key.secret.expose_secret()
+        )?;
+    }
+    let sandbox = if sandbox_flag || config.uses_sandbox() {
+        Some(start_sandbox(Arc::clone(&clock)).await?)
+    } else {
+        None
+    };
+    let (client, webhook_secret) = match &sandbox {
+        Some(handle) => sandbox_client(&config, handle, Arc::clone(&clock))?,
+        None => (
+            tiktok_client(&config)?,
+            config.tiktok.client_secret.get().map(|secret| {
+                SecretString::from(secrecy::ExposeSecret::expose_secret(secret).to_owned())
+            }),
+        ),
+    };
+    let pipeline = Pipeline::new(
+        Arc::clone(&store),
+        Arc::clone(&clock),
+        client.clone(),
+        PipelineConfig {
+            worker: config.workers.settings(),
+            publishing: config.publish_policy(),
+            workers: config.workers.count,
+            ..PipelineConfig::default()
+        },
+    );
+    let mut settings = ApiSettings::new(config.public_base_url()?, config.data_dir.join("media"));
+    settings.verified_url_prefixes = config.tiktok.verified_url_prefixes.clone();
+    settings.pkce = config.tiktok.desktop_app;
+    settings.daily_post_cap = config.tiktok.daily_post_cap;
+    settings.webhook_secret = webhook_secret;
+    let state = AppState::new(store, clock, client, pipeline.clone(), settings);
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let workers = pipeline.spawn(&format!("serve:{}", std::process::id()), shutdown);
+    let api = config.public_base_url()?;
+    writeln!(
+        stdout,
+        "tokpost API on {api} (dashboard: {api}, docs: {api}docs, OpenAPI: {api}openapi.json)"
+    )?;
+    if let Some(handle) = &sandbox {
+        write!(stdout, "{}", handle.banner())?;
+    }
+    writeln!(
+        stdout,
+        "{} workers running; Ctrl-C or SIGTERM stops tokpost.",
+        config.workers.count
+    )?;
+    stdout.flush()?;
+    // The API and the dashboard share the state and no path.
+    let app = tokpost_api::router(state.clone()).merge(tokpost_dashboard::router(state));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            if let Err(error) = stop_signal().await {
+                tracing::error!(%error, "cannot wait for a stop signal; stopping");
+            }
+        })
+        .await
+        .context("serving the API")?;
+    tracing::info!(
+        "stopping: running jobs end at their next step; unfinished ones return to the queue when their lease ends"
+    );
+    let _ = stop.send(true);
+    for worker in workers {
+        let _ = worker.await;
+    }
+    if let Some(handle) = sandbox {
+        handle.shutdown().await;
+    }
+    Ok(())
+}
+
+async fn start_sandbox(clock: SharedClock) -> anyhow::Result<SandboxHandle> {
+    let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+    let api = TcpListener::bind(loopback)
+        .await
+        .context("listening for the sandbox")?;
+    let upload = TcpListener::bind(loopback)
+        .await
+        .context("listening for sandbox uploads")?;
+    Sandbox::start(SandboxConfig::default(), clock, api, Some(upload))
+        .await
+        .context("starting the sandbox")
+}
+
+/// A client for the sandbox's demo app, and the secret its webhooks are signed with.
+fn sandbox_client(
+    config: &Config,
+    handle: &SandboxHandle,
+    clock: SharedClock,
+) -> anyhow::Result<(TikTokClient, Option<SecretString>)> {
+    let app = handle
+        .config()
+        .apps
+        .first()
+        .context("the sandbox has no app")?;
+    let secret = SecretString::from(app.client_secret.expose().to_owned());
+    let tiktok = TikTokConfig::production(
+        app.client_key.clone(),
+        secret.clone(),
+        config.redirect_uri()?,
+    )
+    .context("the sandbox app configuration")?
+    .with_base_urls(handle.api_base_url(), handle.authorize_base_url());
+    let client = TikTokClient::new(tiktok, clock).context("building the TikTok client")?;
+    Ok((client, Some(secret)))
+}
