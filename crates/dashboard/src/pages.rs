@@ -303,6 +303,7 @@ pub(crate) async fn accounts(
         .store
         .posts(signed_in.session.workspace_id, CALENDAR_LIMIT)
         .await?;
+    let audited = state.app.pipeline.publisher().policy().audited;
     let mut cards = Vec::new();
     for id in account_ids(&state, &signed_in).await? {
         let account = account_json(&state, &signed_in, &id).await?;
@@ -333,7 +334,7 @@ pub(crate) async fn accounts(
         cards.push(views::account_card(
             account,
             &outcomes,
-            None,
+            Some(audited),
             now,
             signed_in.zone(),
         ));

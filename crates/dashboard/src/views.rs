@@ -184,7 +184,7 @@ pub(crate) fn account_card(
         None => Check {
             label: "Audit",
             level: Level::Amber,
-            detail: "unknown".to_owned(),
+            detail: "unknown to the dashboard".to_owned(),
         },
     });
     if let Some(health) = health {

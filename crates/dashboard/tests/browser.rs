@@ -34,6 +34,29 @@ struct Browser {
     _profile: tempfile::TempDir,
 }
 
+impl Drop for Browser {
+    /// A failing test never reaches `close`, and chromedriver's death does not end Chromium:
+    /// end the processes of this test's own profile (found by their command line), by id.
+    fn drop(&mut self) {
+        let profile = self._profile.path().display().to_string();
+        let Ok(entries) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !name.bytes().all(|b| b.is_ascii_digit()) {
+                continue;
+            }
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            if String::from_utf8_lossy(&cmdline).contains(&profile) {
+                let _ = std::process::Command::new("kill").arg(&name).status();
+            }
+        }
+    }
+}
+
 /// Chromium could not start: a failure on CI, a notice elsewhere.
 fn unavailable(reason: String) -> Option<Browser> {
     if std::env::var_os("CI").is_some() {
@@ -74,7 +97,7 @@ async fn browser() -> Option<Browser> {
             "args": [
                 "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--window-size=1280,1000",
+                "--window-size=1280,1000", "--disable-crash-reporter", "--disable-breakpad",
                 format!("--user-data-dir={}", profile.path().display()),
             ],
         }),
@@ -487,5 +510,26 @@ async fn a_manager_connects_composes_watches_it_publish_sees_a_failure_explained
     snap(client, "errors").await;
     assert_same_origin(client, &base).await;
 
-    browser.client.close().await.unwrap();
+    // Readable on a phone: nothing wider than the screen.
+    client.set_window_size(390, 844).await.unwrap();
+    for (path, name) in [
+        ("/accounts", "accounts-phone"),
+        (&*format!("/posts/{failing}"), "post-phone"),
+    ] {
+        client.goto(&server.url(path)).await.unwrap();
+        let overflow = client
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert!(
+            overflow.as_i64().unwrap() <= 0,
+            "{path} scrolls sideways on a phone by {overflow}px"
+        );
+        snap(client, name).await;
+    }
+
+    client.clone().close().await.unwrap();
 }
