@@ -737,3 +737,77 @@ async fn the_openapi_document_is_3_1_describes_every_response_and_does_not_chang
     }
     insta::assert_json_snapshot!("openapi", document);
 }
+
+#[tokio::test]
+async fn a_publish_webhook_queues_a_status_check_of_its_post_due_now() {
+    use tokpost_core::{EventKind, NewPostEvent, PostState, PublishId, PublishProgress};
+    let app = App::start().await;
+    let account = app.connect(&app.key, "ada.public").await;
+    let (_, media) = app.upload(&app.key, fixture("tiny_faststart.mp4")).await;
+    let (_, post) = app
+        .post(
+            "/v1/posts",
+            json!({"account_id": account["id"], "video": {"media_id": media["id"]}, "privacy_level": "SELF_ONLY"}),
+        )
+        .await;
+    let post_id: tokpost_core::PostId = post["id"].as_str().unwrap().parse().unwrap();
+    let publish_id = "v_pub_file~v2-1.7602997070760331285";
+    let now = app.clock.now();
+    for (from, to) in [
+        (PostState::Scheduled, PostState::Preflighted),
+        (PostState::Preflighted, PostState::CreatorChecked),
+        (PostState::CreatorChecked, PostState::Initialized),
+    ] {
+        app.store
+            .transition_post(tokpost_store::Transition {
+                post: post_id,
+                expected: from,
+                to,
+                event: NewPostEvent::new(now, EventKind::StateChanged, "moved"),
+                progress: (to == PostState::Initialized).then(|| PublishProgress {
+                    publish_id: Some(PublishId::new(publish_id).unwrap()),
+                    ..PublishProgress::default()
+                }),
+                quota_use: None,
+                next_job: None,
+                completes: None,
+            })
+            .await
+            .unwrap();
+    }
+    let body = json!({
+        "client_key": "sbxdemo0000000001",
+        "event": "post.publish.complete",
+        "create_time": now.as_second(),
+        "user_openid": account["open_id"],
+        "content": json!({"publish_id": publish_id, "publish_type": "DIRECT_PUBLISH"}).to_string(),
+    })
+    .to_string();
+    let answer = app
+        .http
+        .post(app.url("/v1/webhooks/tiktok"))
+        .header("TikTok-Signature", signed(&body, now.as_second()))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(answer.json::<Value>().await.unwrap()["status"], "accepted");
+    // The pipeline's one-status-check-per-post key is taken: the check is queued.
+    let again = app
+        .store
+        .enqueue(
+            tokpost_store::NewJob {
+                kind: tokpost_core::JobKind::CheckPublishStatus,
+                payload: json!({}),
+                account_id: None,
+                post_id: Some(post_id),
+                run_at: now,
+                dedupe_key: Some(format!("status:{post_id}")),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again, tokpost_store::Enqueued::AlreadyQueued);
+}
