@@ -938,9 +938,15 @@ macro_rules! impl_store {
             }
 
             async fn next_due_at(&self) -> Result<Option<jiff::Timestamp>, $crate::StoreError> {
+                // A leased job becomes claimable again when its lease ends (its worker died),
+                // so the end of the earliest lease is a time to look too.
                 let next: Option<i64> = sqlx::query_scalar(
-                    "SELECT MIN(run_at_ms) FROM jobs WHERE locked_by IS NULL
-                       AND (account_id IS NULL OR NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = jobs.account_id))",
+                    "SELECT MIN(due) FROM (
+                       SELECT MIN(run_at_ms) AS due FROM jobs WHERE locked_by IS NULL
+                         AND (account_id IS NULL OR NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = jobs.account_id))
+                       UNION ALL
+                       SELECT MIN(locked_until_ms) AS due FROM jobs WHERE locked_by IS NOT NULL
+                     ) AS candidates",
                 )
                 .fetch_one(&self.pool)
                 .await?;

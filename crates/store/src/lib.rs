@@ -305,8 +305,9 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Returns every job whose lease ended before `now` to the queue (its worker died).
     async fn sweep_expired_leases(&self, now: Timestamp) -> Result<u64, StoreError>;
 
-    /// When the next job becomes claimable (earliest `run_at` of an unleased job of a free
-    /// account), so a worker can sleep exactly until then. `None`: nothing queued.
+    /// When the next job may become claimable (the earliest `run_at` of an unleased job of a
+    /// free account, or the earliest end of a lease, after which a dead worker's job is swept
+    /// back), so a worker can sleep exactly until then. `None`: nothing queued.
     async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError>;
 
     /// Ticks whenever a job may have become claimable (enqueued, retried, completed, swept), in

@@ -1126,6 +1126,11 @@ async fn the_next_due_time_lets_a_worker_sleep_until_the_schedule(h: Harness) {
         .unwrap()
         .remove(0);
     assert_eq!(job.post_id, Some(sooner.id));
+    assert_eq!(
+        h.store.next_due_at().await.unwrap(),
+        Some(clock::add(h.now(), Duration::from_secs(60))),
+        "the lease's end: if its worker died, the job is claimable again then"
+    );
     h.store.complete(job.id, &worker).await.unwrap();
     assert_eq!(
         h.store.next_due_at().await.unwrap(),
