@@ -312,3 +312,226 @@ async fn the_error_reference_filters_without_javascript() {
     assert!(count(&some) >= 1 && count(&some) < count(&all));
     assert!(some.contains("video_too_long"));
 }
+
+/// Connects a sandbox creator the way a browser does, without one: the dashboard's connect
+/// form, the consent page answered for `creator`, the callback.
+async fn connect(server: &support::Server, session: &Session, creator: &str) -> String {
+    let start = http()
+        .post(server.url("/accounts/connect"))
+        .header(COOKIE, &session.cookie)
+        .form(&[("csrf", session.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let mut consent = url::Url::parse(start.headers()[LOCATION].to_str().unwrap()).unwrap();
+    consent
+        .query_pairs_mut()
+        .append_pair("sandbox_creator", creator);
+    let granted = http().get(consent).send().await.unwrap();
+    let callback = granted.headers()[LOCATION].to_str().unwrap().to_owned();
+    let done = http()
+        .get(callback)
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        done.status(),
+        StatusCode::SEE_OTHER,
+        "{}",
+        done.text().await.unwrap()
+    );
+    let accounts = server.store.accounts(server.workspace).await.unwrap();
+    accounts.last().unwrap().id.to_string()
+}
+
+async fn upload_fixture(server: &support::Server) -> String {
+    let bytes = std::fs::read(support::fixture("ok_720x1280_30fps_4s.mp4")).unwrap();
+    let media: serde_json::Value = http()
+        .post(server.url("/v1/media"))
+        .bearer_auth(&server.api_key)
+        .body(bytes)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    media["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn compose_offers_exactly_the_creators_privacy_options_and_disables_what_they_turned_off() {
+    let server = support::start().await;
+    let session = session(&server).await;
+    let account = connect(&server, &session, "di.limited").await;
+    let info: serde_json::Value = http()
+        .get(server.url(&format!("/v1/accounts/{account}/creator-info")))
+        .bearer_auth(&server.api_key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        info["comment_disabled"], true,
+        "the fixture creator turned comments off"
+    );
+    let html = http()
+        .get(server.url("/compose"))
+        .header(COOKIE, &session.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let select = &html[html.find("<select id=\"privacy_level\"").unwrap()..];
+    let select = &select[..select.find("</select>").unwrap()];
+    let offered: Vec<&str> = select
+        .split("<option value=\"")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .filter(|value| !value.is_empty())
+        .collect();
+    let expected: Vec<&str> = info["privacy_level_options"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(offered, expected);
+    assert!(
+        select.contains("value=\"\" selected disabled"),
+        "no default privacy: {select}"
+    );
+    assert!(
+        html.contains("name=\"allow_comment\" disabled"),
+        "comments cannot be turned on"
+    );
+    assert!(!html.contains("name=\"allow_comment\" checked"));
+}
+
+#[tokio::test]
+async fn compose_shows_the_preflight_verdict_before_anything_is_saved() {
+    let server = support::start().await;
+    let session = session(&server).await;
+    let account = connect(&server, &session, "ada.public").await;
+    let media = upload_fixture(&server).await;
+    let form = |intent: &'static str, privacy: &'static str| {
+        vec![
+            ("csrf", session.csrf.clone()),
+            ("account_id", account.clone()),
+            ("media_id", media.clone()),
+            ("caption", "hello".to_owned()),
+            ("privacy_level", privacy.to_owned()),
+            ("mode", "direct".to_owned()),
+            ("time_zone", "Europe/Berlin".to_owned()),
+            ("intent", intent.to_owned()),
+        ]
+    };
+    let checked = http()
+        .post(server.url("/compose"))
+        .header(COOKIE, &session.cookie)
+        .form(&form("check", "PUBLIC_TO_EVERYONE"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(checked.status(), StatusCode::OK);
+    assert!(checked.text().await.unwrap().contains("Preflight passed"));
+    let refused = http()
+        .post(server.url("/compose"))
+        .header(COOKIE, &session.cookie)
+        .form(&form("schedule", ""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        refused
+            .text()
+            .await
+            .unwrap()
+            .contains("id=\"compose-error\"")
+    );
+    assert!(
+        server
+            .store
+            .posts(server.workspace, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing saved"
+    );
+    let scheduled = http()
+        .post(server.url("/compose"))
+        .header(COOKIE, &session.cookie)
+        .form(&form("schedule", "PUBLIC_TO_EVERYONE"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(scheduled.status(), StatusCode::SEE_OTHER);
+    assert_eq!(
+        server
+            .store
+            .posts(server.workspace, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn a_scheduled_post_is_cancelled_from_its_page() {
+    let server = support::start().await;
+    let session = session(&server).await;
+    let account = connect(&server, &session, "ada.public").await;
+    let media = upload_fixture(&server).await;
+    let tomorrow = clock::add(
+        clock::Clock::now(server.clock.as_ref()),
+        std::time::Duration::from_secs(86_400),
+    );
+    let created: serde_json::Value = http()
+        .post(server.url("/v1/posts"))
+        .bearer_auth(&server.api_key)
+        .json(&serde_json::json!({
+            "account_id": account,
+            "video": {"media_id": media, "caption": "later"},
+            "privacy_level": "SELF_ONLY",
+            "scheduled_at": tomorrow.to_string(),
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["id"].as_str().unwrap();
+    let page = http()
+        .get(server.url(&format!("/posts/{id}")))
+        .header(COOKIE, &session.cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"cancel\""));
+    let cancelled = http()
+        .post(server.url(&format!("/posts/{id}/cancel")))
+        .header(COOKIE, &session.cookie)
+        .form(&[("csrf", session.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cancelled.status(), StatusCode::SEE_OTHER);
+    let post = server
+        .store
+        .post(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(post.state, tokpost_core::PostState::Cancelled);
+}
