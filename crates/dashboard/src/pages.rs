@@ -440,6 +440,18 @@ impl ComposePage {
     fn is_checked(value: &Option<String>) -> bool {
         value.is_some()
     }
+
+    /// TikTok's privacy options in the words of its own app; an option tokpost does not know
+    /// is shown as TikTok named it.
+    fn privacy_label(option: &str) -> &str {
+        match option {
+            "PUBLIC_TO_EVERYONE" => "Everyone",
+            "MUTUAL_FOLLOW_FRIENDS" => "Friends (followers you follow back)",
+            "FOLLOWER_OF_CREATOR" => "Followers",
+            "SELF_ONLY" => "Only me",
+            other => other,
+        }
+    }
 }
 
 #[derive(Deserialize)]
