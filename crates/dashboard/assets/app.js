@@ -52,6 +52,29 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 
+  // TikTok's disclosure rules: a disclosed post names its kind, branded content is never private.
+  const compose = document.getElementById("compose-form");
+  if (compose) {
+    const disclose = compose.querySelector("#disclose");
+    const organic = compose.querySelector("input[name=brand_organic]");
+    const branded = compose.querySelector("input[name=brand_content]");
+    const privacy = compose.querySelector("#privacy_level");
+    const selfOnly = privacy.querySelector("option[value=SELF_ONLY]");
+    const buttons = compose.querySelectorAll("button[name=intent]");
+    const sync = () => {
+      organic.disabled = !disclose.checked;
+      branded.disabled = !disclose.checked;
+      if (selfOnly) {
+        selfOnly.disabled = disclose.checked && branded.checked;
+        if (selfOnly.disabled && privacy.value === "SELF_ONLY") privacy.value = "";
+      }
+      const unnamed = disclose.checked && !organic.checked && !branded.checked;
+      buttons.forEach((button) => { button.disabled = unnamed; });
+    };
+    [disclose, organic, branded].forEach((box) => box.addEventListener("change", sync));
+    sync();
+  }
+
   document.querySelectorAll("input[data-filter]").forEach((box) => {
     const entries = Array.from(document.querySelectorAll(box.dataset.filter));
     const shown = document.querySelector("[data-shown]");

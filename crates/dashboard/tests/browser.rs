@@ -324,6 +324,45 @@ async fn a_manager_connects_composes_watches_it_publish_sees_a_failure_explained
         .click()
         .await
         .unwrap();
+    // Disclosure: naming the kind is required, and branded content cannot be private.
+    let is_disabled = |css: &'static str| async move {
+        client
+            .execute(
+                "return document.querySelector(arguments[0]).disabled;",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap()
+    };
+    client
+        .find(Locator::Id("disclose"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(
+        is_disabled("#schedule").await,
+        json!(true),
+        "disclosed but no kind named"
+    );
+    client
+        .find(Locator::Css("input[name=brand_content]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(is_disabled("#schedule").await, json!(false));
+    assert_eq!(is_disabled("option[value=SELF_ONLY]").await, json!(true));
+    client
+        .find(Locator::Id("disclose"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert_eq!(is_disabled("option[value=SELF_ONLY]").await, json!(false));
     let zone = client
         .execute(
             "return document.querySelector('#compose-form input[name=time_zone]').value;",
