@@ -115,11 +115,20 @@ struct SignInPage {
     error: Option<String>,
 }
 
-pub(crate) async fn sign_in_page() -> Result<Response, PageError> {
-    sign_in_form(None, StatusCode::OK)
+pub(crate) async fn sign_in_page(State(state): State<Dashboard>) -> Result<Response, PageError> {
+    sign_in_form(&state, None, StatusCode::OK)
 }
 
-fn sign_in_form(error: Option<String>, status: StatusCode) -> Result<Response, PageError> {
+/// Cookies carry `Secure` when users reach tokpost over HTTPS.
+fn secure_cookies(state: &Dashboard) -> bool {
+    state.app.settings.public_base_url.scheme() == "https"
+}
+
+fn sign_in_form(
+    state: &Dashboard,
+    error: Option<String>,
+    status: StatusCode,
+) -> Result<Response, PageError> {
     let token = random_token();
     let page = SignInPage {
         chrome: Chrome {
@@ -134,7 +143,12 @@ fn sign_in_form(error: Option<String>, status: StatusCode) -> Result<Response, P
         status,
         [(
             header::SET_COOKIE,
-            set_cookie(SIGN_IN_COOKIE, &token, SIGN_IN_FORM_LIFETIME),
+            set_cookie(
+                SIGN_IN_COOKIE,
+                &token,
+                SIGN_IN_FORM_LIFETIME,
+                secure_cookies(state),
+            ),
         )],
         Html(page.render()?),
     )
@@ -169,6 +183,7 @@ pub(crate) async fn sign_in(
         .filter(tokpost_store::ApiKey::is_active);
     let Some(key) = key else {
         return sign_in_form(
+            &state,
             Some("This API key is not valid (or was revoked).".to_owned()),
             StatusCode::UNAUTHORIZED,
         );
@@ -191,7 +206,12 @@ pub(crate) async fn sign_in(
             (header::LOCATION, "/".to_owned()),
             (
                 header::SET_COOKIE,
-                set_cookie(SESSION_COOKIE, &id, SESSION_LIFETIME),
+                set_cookie(
+                    SESSION_COOKIE,
+                    &id,
+                    SESSION_LIFETIME,
+                    secure_cookies(&state),
+                ),
             ),
         ],
     )

@@ -92,11 +92,13 @@ pub(crate) fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> 
         .map(|(_, value)| value)
 }
 
-/// A `Set-Cookie` value for a cookie scripts cannot read and other sites never send.
-pub(crate) fn set_cookie(name: &str, value: &str, max_age: Duration) -> String {
+/// A `Set-Cookie` value for a cookie scripts cannot read and other sites never send; `secure`
+/// (tokpost is reached over HTTPS) also keeps it off plain HTTP.
+pub(crate) fn set_cookie(name: &str, value: &str, max_age: Duration, secure: bool) -> String {
     format!(
-        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}",
-        max_age.as_secs()
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        max_age.as_secs(),
+        if secure { "; Secure" } else { "" }
     )
 }
 
@@ -136,6 +138,18 @@ mod tests {
         #[case] matches: bool,
     ) {
         assert_eq!(tokens_match(expected, given), matches);
+    }
+
+    #[rstest]
+    #[case(true, true)]
+    #[case(false, false)]
+    fn a_cookie_is_secure_when_tokpost_is_reached_over_https(
+        #[case] secure: bool,
+        #[case] flagged: bool,
+    ) {
+        let header = set_cookie(SESSION_COOKIE, "id", Duration::from_secs(60), secure);
+        assert!(header.contains("HttpOnly; SameSite=Strict"));
+        assert_eq!(header.ends_with("; Secure"), flagged);
     }
 
     #[test]
