@@ -37,6 +37,21 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// Connected TikTok accounts (talks to a running tokpost).
+    Accounts {
+        #[command(subcommand)]
+        command: AccountsCommand,
+    },
+    /// Create a post (talks to a running tokpost).
+    Post {
+        #[command(subcommand)]
+        command: PostCommand,
+    },
+    /// Scheduled and past posts (talks to a running tokpost).
+    Posts {
+        #[command(subcommand)]
+        command: PostsCommand,
+    },
     /// The service's configuration.
     Config {
         #[command(subcommand)]
@@ -183,6 +198,151 @@ impl KeysCommand {
             Self::Create { config, .. }
             | Self::List { config, .. }
             | Self::Revoke { config, .. } => config,
+        }
+    }
+}
+
+/// Where the running tokpost is and the key to use.
+#[derive(Debug, Clone, Args)]
+pub struct ClientArgs {
+    /// The tokpost API's base URL.
+    #[arg(
+        long = "api",
+        value_name = "URL",
+        env = "TOKPOST_API_URL",
+        default_value = "http://127.0.0.1:8080/"
+    )]
+    pub api: String,
+    /// An API key (`tokpost keys create`).
+    #[arg(
+        long = "key",
+        value_name = "KEY",
+        env = "TOKPOST_API_KEY",
+        hide_env_values = true
+    )]
+    pub key: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AccountsCommand {
+    /// Every account of the workspace.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One account with its health checklist.
+    Show {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The account id.
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The health checklist of every account, with what to do next.
+    Doctor {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PostCommand {
+    /// Upload the media and schedule the post.
+    Create(PostCreateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PostCreateArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// The account id.
+    #[arg(long)]
+    pub account: String,
+    /// A video file to upload.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "photos",
+        required_unless_present = "photos"
+    )]
+    pub video: Option<PathBuf>,
+    /// A photo URL on a verified prefix (repeat for a carousel).
+    #[arg(long = "photo", value_name = "URL")]
+    pub photos: Vec<String>,
+    /// The caption (videos) or description (photos).
+    #[arg(long)]
+    pub caption: Option<String>,
+    /// PUBLIC_TO_EVERYONE, MUTUAL_FOLLOW_FRIENDS, FOLLOWER_OF_CREATOR or SELF_ONLY (no default).
+    #[arg(long)]
+    pub privacy: String,
+    /// When, RFC 3339 with an offset; now when not given.
+    #[arg(long, value_name = "TIME")]
+    pub at: Option<String>,
+    /// A draft in the creator's TikTok inbox instead of a direct post.
+    #[arg(long)]
+    pub inbox: bool,
+    /// Follow the post to its final state (exit 1 when it fails).
+    #[arg(long)]
+    pub wait: bool,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PostsCommand {
+    /// Posts by schedule time.
+    List {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Only posts in this state.
+        #[arg(long)]
+        state: Option<String>,
+        /// Only this account's posts.
+        #[arg(long)]
+        account: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One post with its history.
+    Show {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel a post TikTok does not hold yet.
+    Cancel {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Schedule a failed post again (after fixing its cause).
+    Retry {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+impl PostsCommand {
+    /// The connection and whether JSON was asked for.
+    #[must_use]
+    pub fn client(&self) -> (&ClientArgs, bool) {
+        match self {
+            Self::List { client, json, .. }
+            | Self::Show { client, json, .. }
+            | Self::Cancel { client, json, .. }
+            | Self::Retry { client, json, .. } => (client, *json),
         }
     }
 }

@@ -397,3 +397,145 @@ fn serve_with_the_sandbox_prints_its_admin_key_once_and_answers_on_its_port() {
         "the admin key is shown on the first start only: {banner}"
     );
 }
+
+#[test]
+fn the_client_commands_connect_post_list_and_cancel_through_a_running_serve() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().display().to_string();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokpost"))
+        .args([
+            "serve",
+            "--sandbox",
+            "--listen",
+            "127.0.0.1:0",
+            "--data-dir",
+            &data,
+        ])
+        .env("TOKPOST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let mut banner = String::new();
+    for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let line = line.expect("readable stdout");
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.contains("workers running") {
+            break;
+        }
+    }
+    let api = banner
+        .lines()
+        .find_map(|line| line.strip_prefix("tokpost API on "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("API URL")
+        .to_owned();
+    let key = banner
+        .split_whitespace()
+        .find(|word| word.starts_with("tp_"))
+        .expect("admin key")
+        .to_owned();
+    let client = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tokpost"))
+            .args(args)
+            .args(["--api", &api, "--key", &key])
+            .env("TOKPOST_LOG", "warn")
+            .output()
+            .expect("tokpost runs")
+    };
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        assert_eq!(
+            stdout(&client(&["accounts", "list", "--json"])).trim(),
+            "[]"
+        );
+        let missing = client(&["posts", "show", "01a20275-0000-7000-8000-000000000000"]);
+        assert_eq!(missing.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&missing.stderr).contains("404 not_found"));
+
+        // Connect the sandbox's first creator the way a browser would.
+        let account: serde_json::Value =
+            tokio::runtime::Runtime::new()
+                .expect("runtime")
+                .block_on(async {
+                    let http = reqwest::Client::builder()
+                        .redirect(reqwest::redirect::Policy::none())
+                        .build()
+                        .expect("client");
+                    let connect: serde_json::Value = http
+                        .post(format!("{api}v1/accounts/connect"))
+                        .bearer_auth(&key)
+                        .send()
+                        .await
+                        .expect("connect")
+                        .json()
+                        .await
+                        .expect("JSON");
+                    let consent = http
+                        .get(connect["authorize_url"].as_str().expect("url"))
+                        .send()
+                        .await
+                        .expect("consent");
+                    let callback = consent.headers()["location"]
+                        .to_str()
+                        .expect("location")
+                        .to_owned();
+                    http.get(callback)
+                        .send()
+                        .await
+                        .expect("callback")
+                        .json()
+                        .await
+                        .expect("JSON")
+                });
+        let account_id = account["id"].as_str().expect("account id");
+        let video = media_fixture("tiny_faststart.mp4");
+        // Six hours after the server connected the account: in the future on the server's clock.
+        let at = (account["created_at"]
+            .as_str()
+            .expect("created_at")
+            .parse::<jiff::Timestamp>()
+            .expect("time")
+            + jiff::SignedDuration::from_hours(6))
+        .to_string();
+        let created = client(&[
+            "post",
+            "create",
+            "--account",
+            account_id,
+            "--video",
+            &video,
+            "--caption",
+            "from the CLI",
+            "--privacy",
+            "SELF_ONLY",
+            "--at",
+            &at,
+            "--json",
+        ]);
+        assert!(
+            created.status.success(),
+            "{}",
+            String::from_utf8_lossy(&created.stderr)
+        );
+        let post: serde_json::Value = serde_json::from_str(&stdout(&created)).expect("JSON");
+        assert_eq!(post["state"], "scheduled");
+        let post_id = post["id"].as_str().expect("post id");
+        let listed = stdout(&client(&["posts", "list"]));
+        assert!(listed.contains(post_id), "{listed}");
+        let cancelled: serde_json::Value =
+            serde_json::from_str(&stdout(&client(&["posts", "cancel", post_id, "--json"])))
+                .expect("JSON");
+        assert_eq!(cancelled["state"], "cancelled");
+        let doctor = stdout(&client(&["accounts", "doctor"]));
+        assert!(
+            doctor.contains("Ada (public)") && doctor.contains("next:"),
+            "{doctor}"
+        );
+    }));
+    child.kill().expect("stop serve");
+    let _ = child.wait();
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
+    }
+}

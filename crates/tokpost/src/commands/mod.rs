@@ -1,6 +1,7 @@
 //! One module per subcommand. Each takes its parsed arguments and returns the exit code.
 
 mod check;
+mod client;
 mod config;
 mod errors;
 mod keys;
@@ -22,6 +23,9 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => migrate::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Keys { command } => keys::run(&command),
+        Command::Accounts { command } => client::accounts(&command),
+        Command::Post { command } => client::post(&command),
+        Command::Posts { command } => client::posts(&command),
         Command::Worker(args) => worker::run(&args),
     }
 }
