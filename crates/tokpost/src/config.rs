@@ -58,6 +58,8 @@ pub struct HttpConfig {
     /// The URL users and TikTok reach tokpost at; the OAuth redirect URI and links are built
     /// from it. Empty means `http://<listen>/`.
     pub public_base_url: String,
+    /// The largest media upload accepted, in bytes.
+    pub max_upload_bytes: u64,
 }
 
 /// The TikTok app tokpost acts as.
@@ -142,6 +144,7 @@ impl Default for Config {
             http: HttpConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
                 public_base_url: String::new(),
+                max_upload_bytes: 4 * 1024 * 1024 * 1024,
             },
             tiktok: TikTokSettings {
                 client_key: String::new(),
@@ -244,6 +247,12 @@ impl Config {
             return Err(ConfigError::Inconsistent {
                 field: "tiktok.daily_post_cap",
                 problem: "must be at least 1 (measured 0)".to_owned(),
+            });
+        }
+        if self.http.max_upload_bytes == 0 {
+            return Err(ConfigError::Inconsistent {
+                field: "http.max_upload_bytes",
+                problem: "must be at least 1 byte (measured 0)".to_owned(),
             });
         }
         if self.tiktok.request_timeout_secs == 0 {

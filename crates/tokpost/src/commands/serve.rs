@@ -85,6 +85,7 @@ async fn serve(mut config: Config, sandbox_flag: bool) -> anyhow::Result<()> {
     );
     let mut settings = ApiSettings::new(config.public_base_url()?, config.data_dir.join("media"));
     settings.verified_url_prefixes = config.tiktok.verified_url_prefixes.clone();
+    settings.max_upload_bytes = config.http.max_upload_bytes;
     settings.pkce = config.tiktok.desktop_app;
     settings.daily_post_cap = config.tiktok.daily_post_cap;
     settings.webhook_secret = webhook_secret;
