@@ -225,6 +225,13 @@ pub struct ClientArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum AccountsCommand {
+    /// Print the TikTok consent link that connects an account (valid for 10 minutes, once).
+    Connect {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(long)]
+        json: bool,
+    },
     /// Every account of the workspace.
     List {
         #[command(flatten)]

@@ -449,6 +449,8 @@ fn the_client_commands_connect_post_list_and_cancel_through_a_running_serve() {
             stdout(&client(&["accounts", "list", "--json"])).trim(),
             "[]"
         );
+        let link = stdout(&client(&["accounts", "connect"]));
+        assert!(link.contains("/v2/auth/authorize/?client_key="), "{link}");
         let missing = client(&["posts", "show", "01a20275-0000-7000-8000-000000000000"]);
         assert_eq!(missing.status.code(), Some(1));
         assert!(String::from_utf8_lossy(&missing.stderr).contains("404 not_found"));

@@ -106,6 +106,21 @@ fn text(value: &Value) -> String {
 pub(crate) fn accounts(command: &AccountsCommand) -> anyhow::Result<ExitCode> {
     runtime()?.block_on(async {
         match command {
+            AccountsCommand::Connect { client, json } => {
+                let link = Api::new(client)?
+                    .post("v1/accounts/connect", &json!({}))
+                    .await?;
+                if *json {
+                    return print_json(&link);
+                }
+                writeln!(
+                    std::io::stdout(),
+                    "Open this link as the TikTok creator (valid until {}, once):\n{}",
+                    text(at(&link, "expires_at")),
+                    text(at(&link, "authorize_url"))
+                )?;
+                Ok(())
+            }
             AccountsCommand::List { client, json } => {
                 let accounts = Api::new(client)?.get("v1/accounts").await?;
                 if *json {
