@@ -811,3 +811,60 @@ async fn a_publish_webhook_queues_a_status_check_of_its_post_due_now() {
         .unwrap();
     assert_eq!(again, tokpost_store::Enqueued::AlreadyQueued);
 }
+
+#[tokio::test]
+async fn account_health_names_the_last_failure_and_retry_copies_the_failed_post() {
+    use tokpost_core::{Actor, EventKind, NewPostEvent, PostState, RequiredAction};
+    let app = App::start().await;
+    let account = app.connect(&app.key, "ada.public").await;
+    let account_id = account["id"].as_str().unwrap();
+    let (_, media) = app.upload(&app.key, fixture("tiny_faststart.mp4")).await;
+    let (_, post) = app
+        .post(
+            "/v1/posts",
+            json!({"account_id": account_id, "video": {"media_id": media["id"]}, "privacy_level": "SELF_ONLY"}),
+        )
+        .await;
+    let (_, health) = app.get(&format!("/v1/accounts/{account_id}")).await;
+    assert_eq!(health["health"]["last_failure"], Value::Null);
+    let post_id: tokpost_core::PostId = post["id"].as_str().unwrap().parse().unwrap();
+    app.store
+        .transition_post(tokpost_store::Transition {
+            post: post_id,
+            expected: PostState::Scheduled,
+            to: PostState::Failed {
+                action: RequiredAction::FixInput,
+                who: Actor::User,
+            },
+            event: NewPostEvent::new(
+                app.clock.now(),
+                EventKind::StateChanged,
+                "failed: the video is too long",
+            ),
+            progress: None,
+            quota_use: None,
+            next_job: None,
+            completes: None,
+        })
+        .await
+        .unwrap();
+    let (_, health) = app.get(&format!("/v1/accounts/{account_id}")).await;
+    assert_eq!(health["health"]["last_failure"]["post_id"], post["id"]);
+    let (_, failed) = app.get(&format!("/v1/posts/{post_id}")).await;
+    assert_eq!(failed["failure"]["action"], "fix_input");
+    assert_eq!(failed["failure"]["who"], "user");
+
+    let (status, copy) = app
+        .post(&format!("/v1/posts/{post_id}/retry"), json!({}))
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{copy}");
+    assert_ne!(copy["id"], post["id"]);
+    assert_eq!(copy["spec"], failed["spec"]);
+    assert_eq!(copy["state"], "scheduled");
+    let (_, old) = app.get(&format!("/v1/posts/{post_id}")).await;
+    let last = old["events"].as_array().unwrap().last().unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(last.contains(copy["id"].as_str().unwrap()), "{last}");
+}

@@ -87,6 +87,12 @@ pub(crate) struct HealthView {
     creator_info: Option<Value>,
     #[schema(value_type = Option<String>, format = DateTime)]
     creator_info_fetched_at: Option<Timestamp>,
+    /// When the account's last post of the past 30 days was published.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    last_published_at: Option<Timestamp>,
+    /// The account's last failed post of the past 30 days: its id, what to do and who acts.
+    #[schema(value_type = Option<Object>)]
+    last_failure: Option<Value>,
     /// What to do next, in words; empty when nothing.
     advice: Vec<String>,
 }
@@ -446,6 +452,37 @@ async fn health(state: &AppState, account: &Account) -> Result<HealthView, ApiEr
         .map(|s| (*s).to_owned())
         .collect();
     let next_slot_at = tokpost_pipeline::caps::frees_at(&uses, u64::from(cap));
+    let recent = |state: tokpost_core::StateKind| tokpost_store::PostFilter {
+        workspace_id: account.workspace_id,
+        state: Some(state),
+        account_id: Some(account.id),
+        scheduled_from: now
+            .checked_sub(jiff::SignedDuration::from_hours(24 * 30))
+            .ok(),
+        scheduled_before: None,
+        after: None,
+        limit: 1_000,
+    };
+    let last_published_at = state
+        .store
+        .list_posts(&recent(tokpost_core::StateKind::Published))
+        .await?
+        .into_iter()
+        .map(|post| post.updated_at)
+        .max();
+    let last_failure = state
+        .store
+        .list_posts(&recent(tokpost_core::StateKind::Failed))
+        .await?
+        .into_iter()
+        .max_by_key(|post| post.updated_at)
+        .map(|post| {
+            json!({
+                "post_id": post.id,
+                "at": post.updated_at,
+                "state": post.state,
+            })
+        });
     let mut advice = Vec::new();
     match account.status {
         AccountStatus::Connected => {}
@@ -484,6 +521,8 @@ async fn health(state: &AppState, account: &Account) -> Result<HealthView, ApiEr
         pending_inbox_shares,
         creator_info_fetched_at: snapshot.as_ref().map(|s| s.fetched_at),
         creator_info: snapshot.map(|s| s.info),
+        last_published_at,
+        last_failure,
         advice,
     })
 }
