@@ -29,8 +29,9 @@ use tokpost_store::{
     AccountTokens, MediaKind, NewAccount, NewMediaAsset, NewPost, Store, TokenCipher,
 };
 
-const ACCOUNTS: usize = 20;
-const POSTS_PER_ACCOUNT: usize = 10;
+// At most 5 posts per account: TikTok's 6 inits per minute per token then never delay a post.
+const ACCOUNTS: usize = 40;
+const POSTS_PER_ACCOUNT: usize = 5;
 
 struct World {
     sandbox: SandboxHandle,
@@ -216,7 +217,10 @@ impl World {
     fn spawn_worker(&self, name: &str) -> Child {
         Command::new(env!("CARGO_BIN_EXE_tokpost"))
             .arg("worker")
-            .env("TOKPOST_LOG", "warn")
+            .env(
+                "TOKPOST_LOG",
+                std::env::var("TOKPOST_CRASH_TEST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+            )
             .env("TOKPOST_DATA_DIR", self.dir.path().join(name))
             .env("TOKPOST_DATABASE_URL", &self.database_url)
             .env("TOKPOST_TOKEN_KEY", &self.token_key)
@@ -236,7 +240,7 @@ impl World {
             .env("TOKPOST_WORKERS__HEARTBEAT_SECS", "1")
             .env("TOKPOST_WORKERS__RETRY_FIRST_BACKOFF_SECS", "1")
             .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
+            .stderr(std::fs::File::create(self.dir.path().join(format!("{name}.log"))).unwrap())
             .spawn()
             .expect("tokpost worker starts")
     }
@@ -267,14 +271,17 @@ async fn kill_workers_until_everything_is_published(world: &World, processes: us
     let mut kills = 0;
     let mut generation = processes;
     // A deadlock guard, not a timing assertion: the work takes a few seconds.
-    for _ in 0..600 {
+    for _ in 0..400 {
         let pause = Duration::from_millis(200 + (next_fraction(&mut rng) * 1_300.0) as u64);
         tokio::time::sleep(pause).await;
         let done = world.final_count().await;
         if done == world.posts.len() {
             break;
         }
-        eprintln!("crash test: {done}/{} posts final, {kills} kills", world.posts.len());
+        eprintln!(
+            "crash test: {done}/{} posts final, {kills} kills",
+            world.posts.len()
+        );
         if kills < 12 {
             let victim = (next_fraction(&mut rng) * workers.len() as f64) as usize % workers.len();
             let mut child = workers.swap_remove(victim);
@@ -288,6 +295,28 @@ async fn kill_workers_until_everything_is_published(world: &World, processes: us
     for mut child in workers {
         let _ = child.kill();
         let _ = child.wait();
+    }
+    for id in &world.posts {
+        let post = world.store.post(*id).await.unwrap().unwrap();
+        if !post.state.kind().is_final() {
+            let events = world.store.post_events(*id).await.unwrap();
+            eprintln!("--- a post left in {:?}:", post.state);
+            for event in events {
+                eprintln!("  {} {:?} {}", event.at, event.kind, event.message);
+            }
+            break;
+        }
+    }
+    if world.final_count().await < world.posts.len() {
+        for n in 0..generation {
+            let log = std::fs::read_to_string(world.dir.path().join(format!("w{n}.log")))
+                .unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            eprintln!(
+                "--- worker w{n} (last lines, newest first)\n{}",
+                tail.join("\n")
+            );
+        }
     }
     assert!(kills >= 5, "the test killed only {kills} workers");
 
