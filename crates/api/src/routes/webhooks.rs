@@ -176,6 +176,22 @@ async fn handle(state: &AppState, body: &[u8], now: Timestamp) -> Result<&'stati
             return Ok("ignored");
         };
         let Some(post) = state.store.post_by_publish_id(&publish_id).await? else {
+            // No post knows this publish: it may be one whose init answer was lost, which the
+            // creator's one uncertain post without a publish id adopts.
+            let open_id = envelope.user_openid.as_deref().and_then(|id| OpenId::new(id).ok());
+            let Some(open_id) = open_id else {
+                return Ok("ignored");
+            };
+            for account in state.store.accounts_by_open_id(&open_id).await? {
+                if state
+                    .pipeline
+                    .publish_reported(account.id, &publish_id)
+                    .await?
+                    .is_some()
+                {
+                    return Ok("accepted");
+                }
+            }
             return Ok("ignored");
         };
         state
