@@ -372,7 +372,8 @@ impl TokenKeeper {
                 Ok(stored) => return Ok(stored),
                 Err(error) if attempt < ATTEMPTS => {
                     tracing::warn!(%account, %error, attempt, "could not store refreshed tokens; trying again");
-                    clock::sleep(self.clock.as_ref(), Duration::from_secs(1 << (attempt - 1))).await;
+                    clock::sleep(self.clock.as_ref(), Duration::from_secs(1 << (attempt - 1)))
+                        .await;
                     attempt += 1;
                 }
                 Err(error) => {

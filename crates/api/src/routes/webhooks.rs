@@ -178,7 +178,10 @@ async fn handle(state: &AppState, body: &[u8], now: Timestamp) -> Result<&'stati
         let Some(post) = state.store.post_by_publish_id(&publish_id).await? else {
             // No post knows this publish: it may be one whose init answer was lost, which the
             // creator's one uncertain post without a publish id adopts.
-            let open_id = envelope.user_openid.as_deref().and_then(|id| OpenId::new(id).ok());
+            let open_id = envelope
+                .user_openid
+                .as_deref()
+                .and_then(|id| OpenId::new(id).ok());
             let Some(open_id) = open_id else {
                 return Ok("ignored");
             };
