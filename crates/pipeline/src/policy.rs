@@ -115,6 +115,15 @@ impl StatusPolling {
             .saturating_mul(1_u32 << checks.min(20))
             .min(self.max)
     }
+
+    /// The gap before the next check when TikTok has been processing for `elapsed`: half of
+    /// it, within `first` and `max`, so checks thin out geometrically with time. Measured from
+    /// time rather than from the job's claims, because a job claimed by a worker that died
+    /// counts a claim without a check.
+    #[must_use]
+    pub fn delay_after(&self, elapsed: Duration) -> Duration {
+        (elapsed / 2).clamp(self.first, self.max.max(self.first))
+    }
 }
 
 /// Where in the publishing steps a failure happened; some answers mean different things at
@@ -421,5 +430,14 @@ mod tests {
         assert_eq!(polling.delay(1), Duration::from_secs(10));
         assert_eq!(polling.delay(6), Duration::from_secs(300));
         assert_eq!(polling.delay(u32::MAX), Duration::from_secs(300));
+        assert_eq!(polling.delay_after(Duration::ZERO), Duration::from_secs(5));
+        assert_eq!(
+            polling.delay_after(Duration::from_secs(40)),
+            Duration::from_secs(20)
+        );
+        assert_eq!(
+            polling.delay_after(Duration::from_secs(7_200)),
+            Duration::from_secs(300)
+        );
     }
 }

@@ -83,7 +83,9 @@ impl Publisher {
                     Decision::Backoff => Next::Stop(JobOutcome::RetryAt {
                         at: clock::add(
                             self.clock.now(),
-                            self.policy.status_polling.delay(job.attempts),
+                            self.policy
+                                .status_polling
+                                .delay_after(tracked_for(job, self.clock.now())),
                         ),
                         reason: format!("status fetch failed: {}", failure.classification().id()),
                     }),
@@ -114,7 +116,7 @@ impl Publisher {
                 if post.state.kind() == StateKind::Published
                     && (ids.is_empty() || ids == post.progress.public_post_ids)
                 {
-                    return self.poll_for_post_ids(job, since_tracking);
+                    return self.poll_for_post_ids(since_tracking);
                 }
                 let mut progress = post.progress.clone();
                 progress.public_post_ids.clone_from(&ids);
@@ -137,9 +139,7 @@ impl Publisher {
                     })
                     .await;
                 match moved {
-                    Next::Continue(_) if ids.is_empty() => {
-                        self.poll_for_post_ids(job, since_tracking)
-                    }
+                    Next::Continue(_) if ids.is_empty() => self.poll_for_post_ids(since_tracking),
                     Next::Continue(_) => done(),
                     stop @ Next::Stop(_) => stop,
                 }
@@ -174,7 +174,7 @@ impl Publisher {
                     .with_native_response(native);
                     return match self.move_post(post, PostState::Processing, event).await {
                         Next::Continue(_) => Next::Stop(JobOutcome::RetryAt {
-                            at: clock::add(now, polling.delay(job.attempts)),
+                            at: clock::add(now, polling.delay_after(tracked_for(job, now))),
                             reason: "still processing".to_owned(),
                         }),
                         stop @ Next::Stop(_) => stop,
@@ -201,20 +201,20 @@ impl Publisher {
                     }
                 }
                 Next::Stop(JobOutcome::RetryAt {
-                    at: clock::add(now, polling.delay(job.attempts)),
+                    at: clock::add(now, polling.delay_after(tracked_for(job, now))),
                     reason: format!("TikTok: {}", report.status.as_str()),
                 })
             }
         }
     }
 
-    pub(super) fn poll_for_post_ids(&self, job: &Job, since_tracking: Duration) -> Next {
+    pub(super) fn poll_for_post_ids(&self, since_tracking: Duration) -> Next {
         let polling = self.policy.status_polling;
         if since_tracking > polling.post_ids_for {
             return done();
         }
         Next::Stop(JobOutcome::RetryAt {
-            at: clock::add(self.clock.now(), polling.delay(job.attempts)),
+            at: clock::add(self.clock.now(), polling.delay_after(since_tracking)),
             reason: "waiting for the public post id".to_owned(),
         })
     }
@@ -237,4 +237,9 @@ impl Publisher {
             });
         last_status.as_deref() != Some(status)
     }
+}
+
+/// How long the status job has been tracking its publish.
+fn tracked_for(job: &Job, now: Timestamp) -> Duration {
+    non_negative(now.duration_since(job.created_at))
 }
