@@ -192,6 +192,28 @@ impl CreatorFacts {
     }
 }
 
+/// A creator-info answer in the shape it is stored and read back by
+/// [`CreatorFacts::from_snapshot`]: TikTok's own `data` keys, unrecognised privacy options kept.
+#[must_use]
+pub fn creator_info_snapshot(info: &tiktok::CreatorInfo) -> serde_json::Value {
+    let mut options: Vec<String> = info
+        .privacy_level_options
+        .iter()
+        .map(|level| level.as_str().to_owned())
+        .collect();
+    options.extend(info.unrecognised_privacy_options.iter().cloned());
+    serde_json::json!({
+        "creator_avatar_url": info.creator_avatar_url,
+        "creator_username": info.creator_username,
+        "creator_nickname": info.creator_nickname,
+        "privacy_level_options": options,
+        "comment_disabled": info.comment_disabled,
+        "duet_disabled": info.duet_disabled,
+        "stitch_disabled": info.stitch_disabled,
+        "max_video_post_duration_sec": info.max_video_post_duration_sec,
+    })
+}
+
 /// Runs every check on `draft` at `now`. `creator` is the freshest creator info available
 /// (`None`: never fetched; the creator-info step checks later). Duplicate detection reads the
 /// workspace's recent posts: the API's dry run and post creation ask for it, the publishing

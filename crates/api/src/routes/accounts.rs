@@ -341,7 +341,11 @@ pub(crate) async fn callback(
     if let Some(creator) = &creator {
         state
             .store
-            .save_creator_info(account.id, &creator_info_json(creator), now)
+            .save_creator_info(
+                account.id,
+                &tokpost_pipeline::preflight::creator_info_snapshot(creator),
+                now,
+            )
             .await?;
     }
     state.pipeline.account_reconnected(account.id).await?;
@@ -364,26 +368,6 @@ fn state_error(status: StatusCode, code: &'static str, message: &str) -> ApiErro
         limit: None,
         measured: None,
     }
-}
-
-/// The snapshot shape the pipeline reads back (same keys as TikTok's `data`).
-fn creator_info_json(info: &tiktok::CreatorInfo) -> Value {
-    let mut options: Vec<String> = info
-        .privacy_level_options
-        .iter()
-        .map(|level| level.as_str().to_owned())
-        .collect();
-    options.extend(info.unrecognised_privacy_options.iter().cloned());
-    json!({
-        "creator_avatar_url": info.creator_avatar_url,
-        "creator_username": info.creator_username,
-        "creator_nickname": info.creator_nickname,
-        "privacy_level_options": options,
-        "comment_disabled": info.comment_disabled,
-        "duet_disabled": info.duet_disabled,
-        "stitch_disabled": info.stitch_disabled,
-        "max_video_post_duration_sec": info.max_video_post_duration_sec,
-    })
 }
 
 /// The workspace's accounts.
@@ -605,7 +589,7 @@ pub(crate) async fn creator_info(
         .await
         .map_err(keeper_error)?;
     let info = state.client.creator_info(&token).await?;
-    let snapshot = creator_info_json(&info);
+    let snapshot = tokpost_pipeline::preflight::creator_info_snapshot(&info);
     state
         .store
         .save_creator_info(account.id, &snapshot, state.now())

@@ -39,7 +39,7 @@ use url::Url;
 
 use crate::caps::{self, blocking_cap};
 use crate::policy::{Decision, OverCap, PublishPolicy, Step, actor, decide, required_action};
-use crate::preflight::{CreatorFacts, PostDraft, preflight};
+use crate::preflight::{CreatorFacts, PostDraft, creator_info_snapshot, preflight};
 use crate::token_keeper::{KeeperError, TokenKeeper};
 use crate::worker::{JobHandler, JobOutcome};
 

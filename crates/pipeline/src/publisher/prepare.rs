@@ -161,7 +161,7 @@ impl Publisher {
             }
         };
         let now = self.clock.now();
-        let snapshot = creator_info_json(&info);
+        let snapshot = creator_info_snapshot(&info);
         if let Err(error) = self
             .store
             .save_creator_info(post.account_id, &snapshot, now)
@@ -264,7 +264,7 @@ impl Publisher {
         match self.client.creator_info(&token).await {
             Ok(info) => match self
                 .store
-                .save_creator_info(account, &creator_info_json(&info), self.clock.now())
+                .save_creator_info(account, &creator_info_snapshot(&info), self.clock.now())
                 .await
             {
                 Ok(()) => JobOutcome::Done,
@@ -281,23 +281,4 @@ impl Publisher {
             }
         }
     }
-}
-
-fn creator_info_json(info: &tiktok::CreatorInfo) -> Value {
-    let mut options: Vec<String> = info
-        .privacy_level_options
-        .iter()
-        .map(|level| level.as_str().to_owned())
-        .collect();
-    options.extend(info.unrecognised_privacy_options.iter().cloned());
-    json!({
-        "creator_avatar_url": info.creator_avatar_url,
-        "creator_username": info.creator_username,
-        "creator_nickname": info.creator_nickname,
-        "privacy_level_options": options,
-        "comment_disabled": info.comment_disabled,
-        "duet_disabled": info.duet_disabled,
-        "stitch_disabled": info.stitch_disabled,
-        "max_video_post_duration_sec": info.max_video_post_duration_sec,
-    })
 }
