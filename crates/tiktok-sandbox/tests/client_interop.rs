@@ -103,7 +103,7 @@ async fn upload_file(
     std::fs::write(&path, bytes).unwrap();
     let job = UploadJob {
         upload_url: init.upload_url.clone().unwrap(),
-        file: path,
+        source: path.into(),
         plan,
         content_type: VideoContentType::Mp4,
         resume_from: 0,

@@ -113,7 +113,7 @@ fn main() {
         let plan = ChunkPlan::for_size(size).unwrap();
         let job = UploadJob {
             upload_url: UploadUrl::new(base.join("video/?upload_id=1&upload_token=t").unwrap()),
-            file: file.path().to_owned(),
+            source: file.path().to_owned().into(),
             plan,
             content_type: VideoContentType::Mp4,
             resume_from: 0,

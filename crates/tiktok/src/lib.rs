@@ -41,7 +41,7 @@ pub use oauth::{
     AuthorizationCallback, AuthorizeRequest, CallbackError, PkceChallenge, PkceVerifier,
 };
 pub use upload::{
-    ChunkPlan, ChunkPlanError, UploadError, UploadJob, UploadOutcome, UploadProgress, UploadRetry,
+    ChunkPlan, ChunkPlanError, ChunkSource, ChunkStream, RangeReader, UploadError, UploadJob, UploadOutcome, UploadProgress, UploadRetry,
     VideoContentType,
 };
 pub use wire::{

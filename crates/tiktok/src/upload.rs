@@ -38,10 +38,17 @@
 //! like a 416 re-sync; learning that TikTok expects the same chunk leaves the retry budget
 //! running, so an endlessly dropping server still ends in [`UploadOutcome::GaveUp`].
 
+use std::fmt;
 use std::future::Future;
 use std::io::SeekFrom;
 use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::Stream;
+use futures_util::future::BoxFuture;
 
 use reqwest::header::{CONTENT_LENGTH, CONTENT_RANGE, CONTENT_TYPE};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
@@ -293,13 +300,86 @@ impl UploadRetry {
     }
 }
 
+/// A stream of one chunk's bytes, read from wherever the video is kept.
+pub type ChunkStream = Pin<Box<dyn Stream<Item = std::io::Result<Bytes>> + Send>>;
+
+/// Storage that can hand out any byte range of one video (object storage, a media store on
+/// another machine): the uploader asks it for each chunk's range, so a resumed upload never
+/// reads what TikTok already holds and no more than one read buffer is in memory.
+pub trait RangeReader: Send + Sync + fmt::Debug {
+    /// The video's size in bytes.
+    fn size(&self) -> BoxFuture<'_, std::io::Result<u64>>;
+    /// `len` bytes from `first_byte` on, streamed.
+    fn read(&self, first_byte: u64, len: u64) -> BoxFuture<'_, std::io::Result<ChunkStream>>;
+    /// How the video is named in error messages (never a credential).
+    fn name(&self) -> String;
+}
+
+/// Where the uploader reads the video's bytes.
+#[derive(Clone, Debug)]
+pub enum ChunkSource {
+    /// A file on this machine.
+    File(PathBuf),
+    /// Any storage with range reads.
+    Ranged(Arc<dyn RangeReader>),
+}
+
+impl From<PathBuf> for ChunkSource {
+    fn from(path: PathBuf) -> Self {
+        Self::File(path)
+    }
+}
+
+impl ChunkSource {
+    fn name(&self) -> PathBuf {
+        match self {
+            Self::File(path) => path.clone(),
+            Self::Ranged(reader) => PathBuf::from(reader.name()),
+        }
+    }
+
+    async fn size(&self) -> Result<u64, UploadError> {
+        match self {
+            Self::File(path) => Ok(tokio::fs::metadata(path)
+                .await
+                .map_err(|source| io_error(path, source))?
+                .len()),
+            Self::Ranged(reader) => reader
+                .size()
+                .await
+                .map_err(|source| io_error(&self.name(), source)),
+        }
+    }
+
+    async fn chunk(&self, chunk: Chunk) -> Result<ChunkStream, UploadError> {
+        match self {
+            Self::File(path) => {
+                let mut file = tokio::fs::File::open(path)
+                    .await
+                    .map_err(|source| io_error(path, source))?;
+                file.seek(SeekFrom::Start(chunk.first_byte))
+                    .await
+                    .map_err(|source| io_error(path, source))?;
+                Ok(Box::pin(ReaderStream::with_capacity(
+                    file.take(chunk.len),
+                    READ_BUFFER,
+                )))
+            }
+            Self::Ranged(reader) => reader
+                .read(chunk.first_byte, chunk.len)
+                .await
+                .map_err(|source| io_error(&self.name(), source)),
+        }
+    }
+}
+
 /// One upload to run.
 #[derive(Clone, Debug)]
 pub struct UploadJob {
     /// Where to `PUT` (verbatim, query string included).
     pub upload_url: UploadUrl,
-    /// The file on disk; its size must equal the plan's.
-    pub file: PathBuf,
+    /// Where the video's bytes are; its size must equal the plan's.
+    pub source: ChunkSource,
     /// The geometry declared at init.
     pub plan: ChunkPlan,
     /// The `Content-Type` of every chunk.
@@ -483,7 +563,7 @@ pub fn resync_offset(plan: &ChunkPlan, header: &str) -> Option<u64> {
 }
 
 impl TikTokClient {
-    /// Uploads `job.file` chunk by chunk from `job.resume_from`, reporting progress after every
+    /// Uploads `job.source` chunk by chunk from `job.resume_from`, reporting progress after every
     /// acknowledged chunk. Repeated dropped connections on one chunk are followed by a
     /// zero-length probe (see the module docs).
     ///
@@ -534,10 +614,7 @@ impl TikTokClient {
     {
         let plan = job.plan;
         let total = plan.video_size();
-        let actual = tokio::fs::metadata(&job.file)
-            .await
-            .map_err(|source| io_error(&job.file, source))?
-            .len();
+        let actual = job.source.size().await?;
         if actual != total {
             return Err(UploadError::SizeMismatch {
                 declared: total,
@@ -800,16 +877,7 @@ impl TikTokClient {
         job: &UploadJob,
         chunk: Chunk,
     ) -> Result<Result<ChunkAnswer, TikTokFailure>, UploadError> {
-        let mut file = tokio::fs::File::open(&job.file)
-            .await
-            .map_err(|source| io_error(&job.file, source))?;
-        file.seek(SeekFrom::Start(chunk.first_byte))
-            .await
-            .map_err(|source| io_error(&job.file, source))?;
-        let body = reqwest::Body::wrap_stream(ReaderStream::with_capacity(
-            file.take(chunk.len),
-            READ_BUFFER,
-        ));
+        let body = reqwest::Body::wrap_stream(job.source.chunk(chunk).await?);
         let request = self
             .http
             .put(job.upload_url.as_url().clone())

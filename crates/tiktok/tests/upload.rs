@@ -210,7 +210,7 @@ async fn setup(size: usize, fake: impl FnOnce(FakeUpload) -> FakeUpload) -> Setu
     );
     let job = UploadJob {
         upload_url,
-        file: file.path().to_owned(),
+        source: file.path().to_owned().into(),
         plan: ChunkPlan::new(size as u64, MIN_CHUNK_SIZE).unwrap(),
         content_type: VideoContentType::Mp4,
         resume_from: 0,

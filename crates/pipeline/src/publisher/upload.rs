@@ -59,7 +59,7 @@ impl Publisher {
         };
         let upload = UploadJob {
             upload_url: UploadUrl::new(url),
-            file: path,
+            source: path.into(),
             plan,
             content_type: content_type(&asset),
             resume_from: post.progress.uploaded_bytes,
