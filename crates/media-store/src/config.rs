@@ -45,6 +45,10 @@ pub struct S3Config {
     pub region: String,
     pub access_key_id: String,
     pub secret_access_key: SecretString,
+    /// A folder inside the bucket every object lives under (`tokpost/media`), so one bucket can
+    /// hold several installations or other data; empty: the bucket's root.
+    #[serde(default)]
+    pub prefix: String,
     /// Allow a plain `http://` endpoint (loopback tests, a private network); off by default.
     #[serde(default)]
     pub allow_http: bool,

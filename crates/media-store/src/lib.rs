@@ -40,6 +40,7 @@
 //! * `object_store`'s own `Debug` of a configured builder would print the secret key: the store
 //!   here keeps only the built client and prints the endpoint and bucket.
 
+mod blocking;
 mod config;
 mod error;
 mod intake;
@@ -61,6 +62,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::Stream;
 
+pub use blocking::BlockingObjectReader;
 pub use config::{MediaStoreConfig, S3Config, S3Tuning};
 pub use error::{MediaStoreError, ObjectSize};
 pub use key::{ByteSize, InvalidMediaKey, InvalidSha256Hex, MediaKey, Sha256Hex};

@@ -91,8 +91,24 @@ impl S3MediaStore {
             .with_allow_http(config.allow_http)
             .build()
             .map_err(|e| MediaStoreError::Config(format!("S3 client: {e}")))?;
+        let prefix = config.prefix.trim_matches('/');
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(store)
+        } else {
+            if prefix.split('/').any(|segment| {
+                segment.is_empty() || segment.starts_with('.') || segment.contains('\\')
+            }) {
+                return Err(MediaStoreError::Config(format!(
+                    "S3 prefix {:?} must be '/'-separated folder names (no empty, '.' or '..' segment)",
+                    config.prefix
+                )));
+            }
+            // Staging objects (`incoming/…`) live under the prefix too, so a lifecycle rule on
+            // `<prefix>/incoming/` cleans up after crashes without touching other data.
+            Arc::new(object_store::prefix::PrefixStore::new(store, prefix))
+        };
         Ok(Self {
-            store: Arc::new(store),
+            store,
             endpoint: config.endpoint.clone(),
             bucket: config.bucket.clone(),
             tuning: config.tuning,

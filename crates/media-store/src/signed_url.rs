@@ -42,6 +42,8 @@ pub enum InvalidPullBaseUrl {
     NoTrailingSlash,
     #[error("the pull base URL must not carry a query, a fragment or credentials")]
     ExtraParts,
+    #[error("a loopback pull base URL must be http(s) on 127.0.0.1, ::1 or localhost")]
+    NotLoopback,
 }
 
 impl PullBaseUrl {
@@ -55,6 +57,33 @@ impl PullBaseUrl {
         let bracketless = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() || bracketless.parse::<IpAddr>().is_ok() {
             return Err(InvalidPullBaseUrl::HostIsNotAName);
+        }
+        if !url.path().ends_with('/') {
+            return Err(InvalidPullBaseUrl::NoTrailingSlash);
+        }
+        if url.query().is_some()
+            || url.fragment().is_some()
+            || !url.username().is_empty()
+            || url.password().is_some()
+        {
+            return Err(InvalidPullBaseUrl::ExtraParts);
+        }
+        Ok(Self(url))
+    }
+
+    /// A prefix on this machine's loopback interface (`http://127.0.0.1:PORT/media/pull/`),
+    /// for tests and the built-in sandbox, which pull over loopback where TikTok never could.
+    /// Everything but the scheme and host rules of [`PullBaseUrl::parse`] still applies.
+    pub fn parse_loopback(raw: &str) -> Result<Self, InvalidPullBaseUrl> {
+        let url = Url::parse(raw)?;
+        let loopback = match url.host() {
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(url::Host::Domain(name)) => name == "localhost",
+            None => false,
+        };
+        if !loopback || !matches!(url.scheme(), "http" | "https") {
+            return Err(InvalidPullBaseUrl::NotLoopback);
         }
         if !url.path().ends_with('/') {
             return Err(InvalidPullBaseUrl::NoTrailingSlash);

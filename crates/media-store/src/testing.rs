@@ -156,6 +156,7 @@ impl MotoServer {
             region: "us-east-1".to_owned(),
             access_key_id: "moto-test-access-key".to_owned(),
             secret_access_key: SecretString::from("moto-test-secret-key-never-logged"),
+            prefix: String::new(),
             allow_http: true,
             tuning,
         })
