@@ -12,6 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clock::{SharedClock, Timestamp};
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use tokio::sync::watch;
 use tokpost_store::{Job, LeaseStatus, Store, StoreError, WorkerId};
 
@@ -40,7 +42,9 @@ pub struct WorkerSettings {
     pub lease: Duration,
     /// How often a running job's lease is extended (well inside `lease`).
     pub heartbeat_every: Duration,
-    /// Jobs claimed per round.
+    /// Jobs one worker runs at once, each of a different account (the store never hands out two
+    /// jobs of one account). Every running job is heartbeated on its own, so a claimed job never
+    /// waits unheartbeated behind another.
     pub batch: u32,
     /// The longest sleep without looking at the queue, in case a change notification was lost.
     pub idle_poll: Duration,
@@ -112,45 +116,75 @@ impl<H: JobHandler> Worker<H> {
     }
 
     /// One round: returns dead workers' jobs to the queue, claims what is due and runs it to
-    /// the end. Returns how many jobs ran.
+    /// the end (concurrently: the jobs are of different accounts). Returns how many jobs ran.
     ///
     /// # Errors
     /// Store failures of the sweep or the claim (a job's own failures are retried, not
     /// returned).
     pub async fn run_once(&self) -> Result<usize, StoreError> {
-        let now = self.clock.now();
-        self.store.sweep_expired_leases(now).await?;
-        let jobs = self
-            .store
-            .claim(&self.id, now, self.settings.lease, self.settings.batch)
-            .await?;
+        let jobs = self.claim(self.settings.batch).await?;
         let claimed = jobs.len();
-        for job in jobs {
-            self.run_job(&job).await;
-        }
+        futures_util::future::join_all(jobs.iter().map(|job| self.run_job(job))).await;
         Ok(claimed)
     }
 
-    /// Runs rounds until `shutdown` becomes `true` (or its sender is dropped), sleeping between
-    /// empty rounds until the next job is due, the queue changes or `idle_poll` passes.
+    async fn claim(&self, limit: u32) -> Result<Vec<Job>, StoreError> {
+        let now = self.clock.now();
+        self.store.sweep_expired_leases(now).await?;
+        self.store
+            .claim(&self.id, now, self.settings.lease, limit)
+            .await
+    }
+
+    /// Runs jobs until `shutdown` becomes `true` (or its sender is dropped), then lets the
+    /// running ones finish. Up to [`WorkerSettings::batch`] jobs run at once; a finished job's
+    /// slot is refilled at once, and with free slots and nothing claimable the worker sleeps
+    /// until the next job is due, the queue changes or `idle_poll` passes.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         let mut changes = self.store.job_changes();
+        let mut running = FuturesUnordered::new();
+        // Claiming again right after a claim that filled every free slot may find more.
+        let mut claim_now = true;
         loop {
             if *shutdown.borrow() {
+                while running.next().await.is_some() {}
                 return;
             }
-            let ran = match self.run_once().await {
-                Ok(ran) => ran,
-                Err(error) => {
-                    tracing::warn!(worker = %self.id, %error, "job round failed; waiting before the next");
-                    0
+            let free = self
+                .settings
+                .batch
+                .max(1)
+                .saturating_sub(u32::try_from(running.len()).unwrap_or(u32::MAX));
+            if free > 0 && claim_now {
+                match self.claim(free).await {
+                    Ok(jobs) => {
+                        let filled = jobs.len() == usize::try_from(free).unwrap_or(usize::MAX);
+                        for job in jobs {
+                            running.push(async move { self.run_job(&job).await });
+                        }
+                        if filled {
+                            continue;
+                        }
+                    }
+                    Err(error) => {
+                        tracing::warn!(worker = %self.id, %error, "claiming jobs failed; waiting before the next try");
+                    }
                 }
-            };
-            if ran > 0 {
+            }
+            claim_now = true;
+            if free == 0 {
+                // Every slot is busy: only a finished job (or shutdown) makes room.
+                tokio::select! {
+                    Some(()) = running.next() => {}
+                    _ = shutdown.changed() => {}
+                }
                 continue;
             }
             let wake_at = self.next_wake().await;
             tokio::select! {
+                Some(()) = running.next() => {
+                    // A slot freed; the job that ran may have queued the next step of its post.
+                }
                 () = self.clock.sleep_until(wake_at) => {}
                 changed = changes.changed() => {
                     if changed.is_err() {
@@ -158,7 +192,7 @@ impl<H: JobHandler> Worker<H> {
                         changes = self.store.job_changes();
                     }
                 }
-                _ = shutdown.changed() => {}
+                _ = shutdown.changed() => { claim_now = false; }
             }
         }
     }

@@ -77,13 +77,18 @@ impl SqliteStore {
         let max_connections = if in_memory { 1 } else { 8 };
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
         sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+        let changes = Arc::new(tokio::sync::watch::Sender::new(0));
+        if !in_memory {
+            let watcher = sqlx::ConnectOptions::connect(&options).await?;
+            tokio::spawn(watch_other_processes(watcher, Arc::downgrade(&changes)));
+        }
         Ok(Self {
             pool,
             cipher,
-            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
+            changes,
             write_turn: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
@@ -117,6 +122,40 @@ impl SqliteStore {
         ORDER BY run_at_ms, id LIMIT $2";
 }
 
+/// How often another process's commits are looked for. Only a wake-up hint for idle workers
+/// (who also poll on their own clock), so it runs on the runtime's timer, not the injected clock.
+const OTHER_PROCESS_POLL: Duration = Duration::from_millis(200);
+
+/// Wakes this process's idle workers when another process (an API process, a second worker
+/// process) committed to the file: SQLite has no LISTEN/NOTIFY, but `PRAGMA data_version`
+/// changes on every commit made through another connection. Ends when the store is dropped.
+async fn watch_other_processes(
+    mut connection: sqlx::SqliteConnection,
+    changes: std::sync::Weak<tokio::sync::watch::Sender<u64>>,
+) {
+    let mut seen: Option<i64> = None;
+    loop {
+        tokio::time::sleep(OTHER_PROCESS_POLL).await;
+        let Some(changes) = changes.upgrade() else {
+            return;
+        };
+        match sqlx::query_scalar::<_, i64>("PRAGMA data_version")
+            .fetch_one(&mut connection)
+            .await
+        {
+            Ok(version) => {
+                if seen.is_some_and(|seen| seen != version) {
+                    changes.send_modify(|n| *n = n.wrapping_add(1));
+                }
+                seen = Some(version);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "watching the database for other processes' commits failed");
+            }
+        }
+    }
+}
+
 crate::backend::impl_store!(SqliteStore);
 
 #[cfg(test)]
@@ -125,6 +164,30 @@ mod tests {
 
     fn cipher() -> TokenCipher {
         TokenCipher::from_base64(&TokenCipher::generate_key().unwrap()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_commit_by_another_process_wakes_this_ones_idle_workers() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("shared.db").display()
+        );
+        let cipher = cipher();
+        let workers_side = SqliteStore::open(&url, cipher.clone()).await.unwrap();
+        let api_side = SqliteStore::open(&url, cipher).await.unwrap();
+        let mut changes = workers_side.changes.subscribe();
+        changes.borrow_and_update();
+        // Let the watcher read the version before the other side commits.
+        tokio::time::sleep(OTHER_PROCESS_POLL * 2).await;
+        sqlx::query("CREATE TABLE written_elsewhere (n INTEGER)")
+            .execute(api_side.pool())
+            .await
+            .unwrap();
+        tokio::time::timeout(std::time::Duration::from_secs(30), changes.changed())
+            .await
+            .expect("no wake-up after another connection's commit")
+            .unwrap();
     }
 
     #[tokio::test]
