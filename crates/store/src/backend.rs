@@ -238,13 +238,30 @@ macro_rules! impl_store {
                 } else {
                     sqlx::query("UPDATE accounts SET status = $2, updated_at_ms = $3 WHERE id = $1")
                 };
+                let mut tx = self.write_tx().await?;
+                let previous: Option<String> =
+                    sqlx::query_scalar("SELECT status FROM accounts WHERE id = $1")
+                        .bind(id.as_uuid())
+                        .fetch_optional(&mut *tx)
+                        .await?;
                 let updated = query
                     .bind(id.as_uuid())
                     .bind($crate::rows::to_json(&status)?)
                     .bind($crate::rows::ms(now))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?
                     .rows_affected();
+                let previous = previous
+                    .as_deref()
+                    .and_then(|text| serde_json::from_str::<tokpost_core::AccountStatus>(text).ok());
+                if updated > 0 {
+                    if let Some(event) =
+                        $crate::webhooks::account_status_event(previous.as_ref(), &status, id, now)
+                    {
+                        enqueue_account_webhook_in_tx(&mut tx, id, event).await?;
+                    }
+                }
+                tx.commit().await?;
                 Ok(updated > 0)
             }
 
@@ -254,6 +271,7 @@ macro_rules! impl_store {
                 key: &str,
                 at: jiff::Timestamp,
             ) -> Result<bool, $crate::StoreError> {
+                let mut tx = self.write_tx().await?;
                 let inserted = sqlx::query(
                     "INSERT INTO account_notices (account_id, notice, recorded_at_ms) VALUES ($1, $2, $3)
                      ON CONFLICT (account_id, notice) DO NOTHING",
@@ -261,9 +279,30 @@ macro_rules! impl_store {
                 .bind(account.as_uuid())
                 .bind(key)
                 .bind($crate::rows::ms(at))
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await?
                 .rows_affected();
+                if inserted > 0 && key.starts_with($crate::webhooks::REFRESH_TOKEN_WARNING_NOTICE) {
+                    // The keeper records one notice per threshold crossed in a pass; the
+                    // creator's integrators hear of it once per pass, not once per threshold.
+                    let same_pass: i64 = sqlx::query_scalar(
+                        "SELECT COUNT(*) FROM account_notices WHERE account_id = $1 AND recorded_at_ms = $2 AND notice LIKE $3",
+                    )
+                    .bind(account.as_uuid())
+                    .bind($crate::rows::ms(at))
+                    .bind(format!("{}%", $crate::webhooks::REFRESH_TOKEN_WARNING_NOTICE))
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    if same_pass == 1 {
+                        let event = $crate::WebhookEvent {
+                            event_type: $crate::WebhookEventType::AccountRefreshTokenExpiring,
+                            at,
+                            data: serde_json::json!({ "notice": key }),
+                        };
+                        enqueue_account_webhook_in_tx(&mut tx, account, event).await?;
+                    }
+                }
+                tx.commit().await?;
                 Ok(inserted > 0)
             }
 
@@ -609,6 +648,10 @@ macro_rules! impl_store {
                     insert_job(&mut tx, job, now).await?;
                 }
                 let post = fetch_post(&mut tx, transition.post).await?;
+                // The outbound webhook commits or rolls back with the move that causes it.
+                if let Some(event) = $crate::webhooks::post_transition_event(&transition, &post) {
+                    enqueue_webhook_in_tx(&mut tx, post.workspace_id, &event).await?;
+                }
                 tx.commit().await?;
                 if transition.next_job.is_some() || transition.completes.is_some() {
                     self.jobs_changed().await;

@@ -19,6 +19,7 @@ mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod types;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +35,11 @@ pub use crypto::{CryptoError, TokenCipher};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
+pub use webhooks::{
+    ClaimedDelivery, DeliveryResult, DeliveryStatus, NewWebhookEndpoint, PausePolicy,
+    SettleDelivery, SettleOutcome, WebhookAttempt, WebhookDelivery, WebhookDeliveryId,
+    WebhookEndpoint, WebhookEndpointId, WebhookEvent, WebhookEventType, WebhookStore,
+};
 
 /// What can go wrong talking to the database. Expected outcomes are not here (see the outcome
 /// enums); these are failures the caller can only log and retry later.
@@ -70,9 +76,10 @@ pub async fn open(database_url: &str, cipher: TokenCipher) -> Result<Arc<dyn Sto
     }
 }
 
-/// The storage seam. Both implementations pass the same story test suite.
+/// The storage seam. Both implementations pass the same story test suite. Outbound webhooks
+/// are its [`WebhookStore`] part.
 #[async_trait]
-pub trait Store: Send + Sync + std::fmt::Debug {
+pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug {
     // --- workspaces and accounts ---
 
     /// Creates a workspace.

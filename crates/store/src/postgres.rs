@@ -105,3 +105,4 @@ impl PgStore {
 }
 
 crate::backend::impl_store!(PgStore);
+crate::webhooks::impl_webhook_store!(PgStore, "FOR UPDATE OF d SKIP LOCKED");

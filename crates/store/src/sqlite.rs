@@ -157,6 +157,7 @@ async fn watch_other_processes(
 }
 
 crate::backend::impl_store!(SqliteStore);
+crate::webhooks::impl_webhook_store!(SqliteStore, "");
 
 #[cfg(test)]
 mod tests {

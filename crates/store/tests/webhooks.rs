@@ -1,0 +1,635 @@
+//! Outbound webhook stories, each run unchanged against SQLite and a real PostgreSQL 15 (the
+//! story suite's harness, trimmed to what these stories need): deliveries are written with the
+//! change that causes them and only for subscribed endpoints of the same workspace; claims are
+//! leased; an attempt's record moves the endpoint's failure streak and pauses it; a resume
+//! sends what waited.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clock::{Clock as _, ManualClock};
+use jiff::{SignedDuration, Timestamp};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde_json::json;
+use tokpost_core::{
+    AccountId, AccountStatus, Actor, DeferReason, EventKind, InteractionSettings, MediaId,
+    NewPostEvent, OpenId, PostContent, PostId, PostMode, PostSpec, PostState, PrivacyLevel,
+    ReconnectReason, RequiredAction, ScheduleTime, Scope, UploadSource, VideoCaption, WorkspaceId,
+};
+use tokpost_store::testing::PostgresServer;
+use tokpost_store::{
+    AccountTokens, DeliveryResult, DeliveryStatus, NewAccount, NewPost, NewWebhookEndpoint,
+    PausePolicy, SettleDelivery, SettleOutcome, Store, TokenCipher, Transition, TransitionOutcome,
+    WebhookAttempt, WebhookEndpointId, WebhookEventType, WorkerId,
+};
+
+struct Harness {
+    store: Arc<dyn Store>,
+    clock: Arc<ManualClock>,
+    _dir: Option<tempfile::TempDir>,
+    _server: Option<PostgresServer>,
+}
+
+fn cipher() -> TokenCipher {
+    TokenCipher::from_base64(&TokenCipher::generate_key().unwrap()).unwrap()
+}
+
+const LEASE: Duration = Duration::from_secs(60);
+const PAUSE: PausePolicy = PausePolicy {
+    after_consecutive_failures: 3,
+    after_failing_for: Duration::from_secs(24 * 3_600),
+};
+
+impl Harness {
+    async fn sqlite() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("tokpost.db").display()
+        );
+        Self {
+            store: tokpost_store::open(&url, cipher()).await.unwrap(),
+            clock: ManualClock::at_fixed_start(),
+            _dir: Some(dir),
+            _server: None,
+        }
+    }
+
+    async fn postgres() -> Self {
+        let server = PostgresServer::start()
+            .await
+            .unwrap_or_else(|e| panic!("PostgreSQL is required for this test: {e}"));
+        let url = server.fresh_database().await.unwrap();
+        Self {
+            store: tokpost_store::open(&url, cipher()).await.unwrap(),
+            clock: ManualClock::at_fixed_start(),
+            _dir: None,
+            _server: Some(server),
+        }
+    }
+
+    fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    async fn workspace(&self, name: &str) -> WorkspaceId {
+        self.store
+            .create_workspace(name, self.now())
+            .await
+            .unwrap()
+            .id
+    }
+
+    async fn account(&self, workspace: WorkspaceId, open_id: &str) -> AccountId {
+        let now = self.now();
+        self.store
+            .connect_account(
+                NewAccount {
+                    workspace_id: workspace,
+                    open_id: OpenId::new(open_id).unwrap(),
+                    display_name: format!("creator {open_id}"),
+                    avatar_url: None,
+                    scopes: Scope::parse_list("user.info.basic,video.publish").unwrap(),
+                    tokens: AccountTokens {
+                        access_token: SecretString::from("act.1"),
+                        refresh_token: SecretString::from("rft.1"),
+                        access_token_expires_at: now + SignedDuration::from_hours(24),
+                        refresh_token_expires_at: now + SignedDuration::from_hours(24 * 365),
+                    },
+                },
+                now,
+            )
+            .await
+            .unwrap()
+            .id
+    }
+
+    async fn endpoint(
+        &self,
+        workspace: WorkspaceId,
+        events: &[WebhookEventType],
+        secret: &str,
+    ) -> WebhookEndpointId {
+        self.store
+            .create_webhook_endpoint(
+                NewWebhookEndpoint {
+                    workspace_id: workspace,
+                    url: "http://127.0.0.1:9/hook".to_owned(),
+                    description: "test receiver".to_owned(),
+                    events: events.iter().copied().collect::<BTreeSet<_>>(),
+                    secret: SecretString::from(secret),
+                },
+                self.now(),
+            )
+            .await
+            .unwrap()
+            .id
+    }
+
+    async fn post(&self, workspace: WorkspaceId, account: AccountId) -> PostId {
+        let now = self.now();
+        self.store
+            .create_post(
+                NewPost {
+                    workspace_id: workspace,
+                    account_id: account,
+                    spec: PostSpec {
+                        content: PostContent::Video {
+                            media: MediaId::generate(now),
+                            caption: VideoCaption::new("launch").unwrap(),
+                            cover_timestamp_ms: None,
+                        },
+                        privacy: PrivacyLevel::SelfOnly,
+                        interactions: InteractionSettings::default(),
+                        brand_content: false,
+                        brand_organic: false,
+                        is_aigc: false,
+                        auto_add_music: false,
+                        mode: PostMode::Direct,
+                        source: UploadSource::FileUpload,
+                    },
+                    scheduled_at: ScheduleTime::new(now, now).unwrap(),
+                    idempotency_key: None,
+                },
+                now,
+            )
+            .await
+            .unwrap()
+            .into_inner()
+            .id
+    }
+
+    async fn step(&self, post: PostId, from: PostState, to: PostState) -> TransitionOutcome {
+        self.step_with(
+            post,
+            from,
+            to,
+            NewPostEvent::new(self.now(), EventKind::StateChanged, "moved"),
+        )
+        .await
+    }
+
+    async fn step_with(
+        &self,
+        post: PostId,
+        from: PostState,
+        to: PostState,
+        event: NewPostEvent,
+    ) -> TransitionOutcome {
+        self.store
+            .transition_post(Transition {
+                post,
+                expected: from,
+                to,
+                event,
+                progress: None,
+                quota_use: None,
+                next_job: None,
+                completes: None,
+            })
+            .await
+            .unwrap()
+    }
+
+    async fn types(&self, endpoint: WebhookEndpointId) -> Vec<&'static str> {
+        let mut types: Vec<_> = self
+            .store
+            .webhook_deliveries(endpoint, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.event_type.as_str())
+            .collect();
+        types.sort_unstable();
+        types
+    }
+
+    fn attempt(&self, status: Option<u16>) -> WebhookAttempt {
+        WebhookAttempt {
+            attempt: 0,
+            at: self.now(),
+            status_code: status,
+            latency_ms: 12,
+            error: (status != Some(200)).then(|| "HTTP 500".to_owned()),
+        }
+    }
+}
+
+macro_rules! stories {
+    ($($story:ident),* $(,)?) => {
+        $(
+            mod $story {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$story(super::Harness::sqlite().await).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$story(super::Harness::postgres().await).await;
+                }
+            }
+        )*
+    };
+}
+
+stories!(
+    post_outcomes_queue_deliveries_for_subscribed_endpoints_of_their_workspace_only,
+    a_failed_post_carries_its_action_and_catalog_code,
+    account_events_are_queued_once_per_change,
+    deliveries_are_leased_retried_logged_and_a_failing_endpoint_is_paused_until_resumed,
+    deleting_an_endpoint_deletes_its_deliveries,
+);
+
+async fn post_outcomes_queue_deliveries_for_subscribed_endpoints_of_their_workspace_only(
+    h: Harness,
+) {
+    let ws = h.workspace("studio").await;
+    let other = h.workspace("other").await;
+    let account = h.account(ws, "creator-1").await;
+    let published_only = h
+        .endpoint(ws, &[WebhookEventType::PostPublished], "whsec_a")
+        .await;
+    let deferred_only = h
+        .endpoint(ws, &[WebhookEventType::PostDeferred], "whsec_b")
+        .await;
+    let elsewhere = h.endpoint(other, &WebhookEventType::ALL, "whsec_c").await;
+
+    let post = h.post(ws, account).await;
+    let until = h.now() + SignedDuration::from_hours(3);
+    let deferred = PostState::Deferred {
+        until,
+        why: DeferReason::DailyPostCap,
+    };
+    assert!(matches!(
+        h.step(post, PostState::Scheduled, deferred).await,
+        TransitionOutcome::Applied(_)
+    ));
+    // A stale move writes nothing, its webhook included.
+    assert!(matches!(
+        h.step(post, PostState::Scheduled, PostState::Preflighted)
+            .await,
+        TransitionOutcome::Stale { .. }
+    ));
+    let path = [
+        (deferred, PostState::Scheduled),
+        (PostState::Scheduled, PostState::Preflighted),
+        (PostState::Preflighted, PostState::CreatorChecked),
+        (PostState::CreatorChecked, PostState::Initialized),
+        (PostState::Initialized, PostState::Processing),
+        (PostState::Processing, PostState::Published),
+        // A late public id on a published post is not a second publish.
+        (PostState::Published, PostState::Published),
+    ];
+    for (from, to) in path {
+        assert!(matches!(
+            h.step(post, from, to).await,
+            TransitionOutcome::Applied(_)
+        ));
+    }
+
+    assert_eq!(h.types(published_only).await, vec!["post.published"]);
+    assert_eq!(h.types(deferred_only).await, vec!["post.deferred"]);
+    assert!(
+        h.types(elsewhere).await.is_empty(),
+        "another workspace hears nothing"
+    );
+
+    let published = &h
+        .store
+        .webhook_deliveries(published_only, 10)
+        .await
+        .unwrap()[0];
+    assert_eq!(published.status, DeliveryStatus::Pending);
+    assert_eq!(published.attempts, 0);
+    assert_eq!(published.payload["type"], "post.published");
+    assert_eq!(published.payload["workspace_id"], json!(ws));
+    assert_eq!(published.payload["id"], json!(published.event_id));
+    assert_eq!(published.payload["data"]["post"]["id"], json!(post));
+    assert_eq!(published.payload["data"]["post"]["state"], "published");
+    let deferral = &h.store.webhook_deliveries(deferred_only, 10).await.unwrap()[0];
+    assert_eq!(
+        deferral.payload["data"]["deferred"]["why"],
+        "daily_post_cap"
+    );
+    assert_eq!(deferral.payload["data"]["deferred"]["until"], json!(until));
+}
+
+async fn a_failed_post_carries_its_action_and_catalog_code(h: Harness) {
+    let ws = h.workspace("studio").await;
+    let account = h.account(ws, "creator-1").await;
+    let endpoint = h
+        .endpoint(
+            ws,
+            &[WebhookEventType::PostFailed, WebhookEventType::PostMissed],
+            "whsec_a",
+        )
+        .await;
+    let failing = h.post(ws, account).await;
+    let failed = PostState::Failed {
+        action: RequiredAction::FixInput,
+        who: Actor::User,
+    };
+    let event = NewPostEvent::new(
+        h.now(),
+        EventKind::TiktokResponse,
+        "TikTok flagged the caption",
+    )
+    .with_native_response(json!({"classification": "spam_risk_text", "status": 200}));
+    h.step_with(failing, PostState::Scheduled, failed, event)
+        .await;
+    let missing = h.post(ws, account).await;
+    h.step(missing, PostState::Scheduled, PostState::Missed)
+        .await;
+
+    assert_eq!(h.types(endpoint).await, vec!["post.failed", "post.missed"]);
+    let deliveries = h.store.webhook_deliveries(endpoint, 10).await.unwrap();
+    let failure = deliveries
+        .iter()
+        .find(|d| d.event_type == WebhookEventType::PostFailed)
+        .unwrap();
+    let detail = &failure.payload["data"]["failure"];
+    assert_eq!(detail["action"], "fix_input");
+    assert_eq!(detail["who"], "user");
+    assert_eq!(detail["code"], "spam_risk_text");
+    assert_eq!(detail["reason"], "TikTok flagged the caption");
+}
+
+async fn account_events_are_queued_once_per_change(h: Harness) {
+    let ws = h.workspace("studio").await;
+    let account = h.account(ws, "creator-1").await;
+    let endpoint = h
+        .endpoint(
+            ws,
+            &[
+                WebhookEventType::AccountNeedsReconnect,
+                WebhookEventType::AccountRefreshTokenExpiring,
+            ],
+            "whsec_a",
+        )
+        .await;
+    let needs = AccountStatus::NeedsReconnect {
+        why: ReconnectReason::RefreshTokenRejected,
+    };
+    for _ in 0..2 {
+        assert!(
+            h.store
+                .set_account_status(account, needs, h.now())
+                .await
+                .unwrap()
+        );
+    }
+    // A pass of the token keeper crossing two thresholds at once records two notices.
+    let now = h.now();
+    for threshold in ["2592000s", "604800s"] {
+        let key = format!("refresh_token_expiry_warning:{threshold}:123");
+        assert!(
+            h.store
+                .record_account_notice(account, &key, now)
+                .await
+                .unwrap()
+        );
+        assert!(
+            !h.store
+                .record_account_notice(account, &key, now)
+                .await
+                .unwrap()
+        );
+    }
+    // A notice of another kind is no webhook.
+    h.store
+        .record_account_notice(account, "something_else", now)
+        .await
+        .unwrap();
+
+    assert_eq!(
+        h.types(endpoint).await,
+        vec!["account.needs_reconnect", "account.refresh_token_expiring"]
+    );
+    let deliveries = h.store.webhook_deliveries(endpoint, 10).await.unwrap();
+    for delivery in &deliveries {
+        assert_eq!(delivery.payload["data"]["account"]["id"], json!(account));
+        assert_eq!(delivery.payload["data"]["account"]["open_id"], "creator-1");
+    }
+    // Connected again, then refused again: a new event.
+    h.store
+        .set_account_status(account, AccountStatus::Connected, h.now())
+        .await
+        .unwrap();
+    h.store
+        .set_account_status(account, needs, h.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        h.types(endpoint).await,
+        vec![
+            "account.needs_reconnect",
+            "account.needs_reconnect",
+            "account.refresh_token_expiring"
+        ]
+    );
+}
+
+async fn deliveries_are_leased_retried_logged_and_a_failing_endpoint_is_paused_until_resumed(
+    h: Harness,
+) {
+    let ws = h.workspace("studio").await;
+    let account = h.account(ws, "creator-1").await;
+    let endpoint = h
+        .endpoint(ws, &[WebhookEventType::PostMissed], "whsec_secret_value")
+        .await;
+    let one = WorkerId::new("sender-1");
+    let two = WorkerId::new("sender-2");
+    assert_eq!(h.store.next_webhook_delivery_at().await.unwrap(), None);
+    let post = h.post(ws, account).await;
+    h.step(post, PostState::Scheduled, PostState::Missed).await;
+    assert_eq!(
+        h.store.next_webhook_delivery_at().await.unwrap(),
+        Some(h.now())
+    );
+
+    // Claimed by one sender; the other gets nothing while the lease holds.
+    let claimed = h
+        .store
+        .claim_webhook_deliveries(&one, h.now(), LEASE, 8)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].secret.expose_secret(), "whsec_secret_value");
+    assert_eq!(claimed[0].url, "http://127.0.0.1:9/hook");
+    assert_eq!(claimed[0].delivery.attempts, 1);
+    let id = claimed[0].delivery.id;
+    assert!(
+        h.store
+            .claim_webhook_deliveries(&two, h.now(), LEASE, 8)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A dead sender's lease ends; another sender takes the delivery, and the first one's late
+    // record is refused.
+    h.clock.advance(LEASE + Duration::from_secs(1));
+    let retaken = h
+        .store
+        .claim_webhook_deliveries(&two, h.now(), LEASE, 8)
+        .await
+        .unwrap();
+    assert_eq!(retaken.len(), 1);
+    assert_eq!(retaken[0].delivery.attempts, 2);
+    let late = SettleDelivery {
+        id,
+        worker: one.clone(),
+        attempt: h.attempt(Some(500)),
+        result: DeliveryResult::GiveUp,
+        pause: PAUSE,
+    };
+    assert_eq!(
+        h.store.settle_webhook_delivery(late).await.unwrap(),
+        SettleOutcome::LeaseLost
+    );
+
+    // A failure with a retry time: not claimable before it, logged, the streak counts.
+    let retry_at = h.now() + SignedDuration::from_secs(30);
+    let outcome = h
+        .store
+        .settle_webhook_delivery(SettleDelivery {
+            id,
+            worker: two.clone(),
+            attempt: h.attempt(Some(500)),
+            result: DeliveryResult::RetryAt(retry_at),
+            pause: PAUSE,
+        })
+        .await
+        .unwrap();
+    assert_eq!(outcome, SettleOutcome::Settled { paused: false });
+    assert_eq!(
+        h.store.next_webhook_delivery_at().await.unwrap(),
+        Some(retry_at)
+    );
+    assert!(
+        h.store
+            .claim_webhook_deliveries(&one, h.now(), LEASE, 8)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let endpoint_now = h.store.webhook_endpoint(endpoint).await.unwrap().unwrap();
+    assert_eq!(endpoint_now.consecutive_failures, 1);
+    assert_eq!(endpoint_now.failing_since, Some(h.now()));
+
+    // Two more failures reach the policy's three: the endpoint pauses and its delivery waits.
+    let mut paused = false;
+    for _ in 0..2 {
+        h.clock.set(retry_at);
+        let claimed = h
+            .store
+            .claim_webhook_deliveries(&one, h.now(), LEASE, 8)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        let outcome = h
+            .store
+            .settle_webhook_delivery(SettleDelivery {
+                id,
+                worker: one.clone(),
+                attempt: h.attempt(None),
+                result: DeliveryResult::RetryAt(retry_at),
+                pause: PAUSE,
+            })
+            .await
+            .unwrap();
+        paused = outcome == (SettleOutcome::Settled { paused: true });
+    }
+    assert!(paused, "the third failure in a row pauses the endpoint");
+    let endpoint_now = h.store.webhook_endpoint(endpoint).await.unwrap().unwrap();
+    assert_eq!(endpoint_now.consecutive_failures, 3);
+    assert!(endpoint_now.paused_at.is_some());
+    assert!(
+        endpoint_now
+            .paused_reason
+            .unwrap()
+            .contains("3 consecutive")
+    );
+    h.clock.advance(Duration::from_secs(3_600));
+    assert!(
+        h.store
+            .claim_webhook_deliveries(&one, h.now(), LEASE, 8)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(h.store.next_webhook_delivery_at().await.unwrap(), None);
+
+    // Resumed: the waiting delivery is due at once and a success clears the streak.
+    assert!(
+        h.store
+            .resume_webhook_endpoint(endpoint, h.now())
+            .await
+            .unwrap()
+    );
+    let claimed = h
+        .store
+        .claim_webhook_deliveries(&one, h.now(), LEASE, 8)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    h.store
+        .settle_webhook_delivery(SettleDelivery {
+            id,
+            worker: one.clone(),
+            attempt: h.attempt(Some(200)),
+            result: DeliveryResult::Delivered,
+            pause: PAUSE,
+        })
+        .await
+        .unwrap();
+    let endpoint_now = h.store.webhook_endpoint(endpoint).await.unwrap().unwrap();
+    assert_eq!(endpoint_now.consecutive_failures, 0);
+    assert_eq!(endpoint_now.paused_at, None);
+    let delivery = &h.store.webhook_deliveries(endpoint, 10).await.unwrap()[0];
+    assert_eq!(delivery.status, DeliveryStatus::Delivered);
+    assert_eq!(delivery.completed_at, Some(h.now()));
+    let log: Vec<(u32, Option<u16>)> = delivery
+        .log
+        .iter()
+        .map(|a| (a.attempt, a.status_code))
+        .collect();
+    assert_eq!(
+        log,
+        vec![(2, Some(500)), (3, None), (4, None), (5, Some(200))],
+        "every recorded attempt, numbered by claim (the first claim's sender died)"
+    );
+    assert_eq!(h.store.next_webhook_delivery_at().await.unwrap(), None);
+}
+
+async fn deleting_an_endpoint_deletes_its_deliveries(h: Harness) {
+    let ws = h.workspace("studio").await;
+    let account = h.account(ws, "creator-1").await;
+    let endpoint = h
+        .endpoint(ws, &[WebhookEventType::PostMissed], "whsec_a")
+        .await;
+    let post = h.post(ws, account).await;
+    h.step(post, PostState::Scheduled, PostState::Missed).await;
+    assert_eq!(h.types(endpoint).await.len(), 1);
+    assert!(h.store.delete_webhook_endpoint(endpoint).await.unwrap());
+    assert!(!h.store.delete_webhook_endpoint(endpoint).await.unwrap());
+    assert!(h.store.webhook_endpoint(endpoint).await.unwrap().is_none());
+    assert!(
+        h.store
+            .webhook_deliveries(endpoint, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(h.store.webhook_endpoints(ws).await.unwrap().is_empty());
+    assert_eq!(h.store.next_webhook_delivery_at().await.unwrap(), None);
+}
