@@ -7,6 +7,7 @@ use std::time::Duration;
 use clock::SharedClock;
 use secrecy::SecretString;
 use tiktok::TikTokClient;
+use tokpost_media_store::{LocalMediaStore, MediaStore};
 use tokpost_pipeline::Pipeline;
 use tokpost_store::Store;
 use url::Url;
@@ -16,7 +17,7 @@ use url::Url;
 pub struct ApiSettings {
     /// Where users reach tokpost (links, the dashboard redirect after connecting).
     pub public_base_url: Url,
-    /// Where uploaded media files are written (`<data_dir>/media`).
+    /// Where uploaded media are stored when the pipeline has no media store (`<data_dir>/media`).
     pub media_dir: PathBuf,
     /// The largest media upload accepted, in bytes.
     pub max_upload_bytes: u64,
@@ -62,6 +63,9 @@ pub struct AppState {
     pub client: TikTokClient,
     pub pipeline: Pipeline,
     pub settings: Arc<ApiSettings>,
+    /// Where uploads are stored: the pipeline's media store (so its workers read what the API
+    /// wrote), or without one a directory store in `settings.media_dir`.
+    pub media: Arc<dyn MediaStore>,
 }
 
 impl AppState {
@@ -74,12 +78,17 @@ impl AppState {
         pipeline: Pipeline,
         settings: ApiSettings,
     ) -> Self {
+        let media = pipeline.media().map_or_else(
+            || Arc::new(LocalMediaStore::new(settings.media_dir.clone())) as Arc<dyn MediaStore>,
+            |access| Arc::clone(access.store()),
+        );
         Self {
             store,
             clock,
             client,
             pipeline,
             settings: Arc::new(settings),
+            media,
         }
     }
 

@@ -73,11 +73,14 @@ impl App {
         .unwrap()
         .with_base_urls(sandbox.api_base_url(), sandbox.authorize_base_url());
         let client = TikTokClient::new(config, clock.shared()).unwrap();
-        let pipeline = Pipeline::new(
+        let pipeline = Pipeline::with_media(
             Arc::clone(&store),
             clock.shared(),
             client.clone(),
             PipelineConfig::default(),
+            Some(tokpost_pipeline::MediaAccess::local(
+                dir.path().join("media"),
+            )),
         );
         let mut settings = ApiSettings::new(
             url::Url::parse(&format!("{base}/")).unwrap(),

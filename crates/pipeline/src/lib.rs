@@ -16,6 +16,7 @@
 //! knowledge (that is the `tiktok` crate's).
 
 pub mod caps;
+pub mod media_access;
 pub mod pipeline;
 pub mod policy;
 pub mod preflight;
@@ -23,6 +24,7 @@ pub mod publisher;
 pub mod token_keeper;
 pub mod worker;
 
+pub use media_access::MediaAccess;
 pub use pipeline::{Dispatcher, Pipeline, PipelineConfig};
 pub use policy::{OverCap, PublishPolicy, StatusPolling};
 pub use preflight::{Finding, PostDraft, PreflightReport};

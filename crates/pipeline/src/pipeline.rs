@@ -11,6 +11,7 @@ use tokio::task::JoinHandle;
 use tokpost_core::{AccountId, JobKind};
 use tokpost_store::{Job, Store, StoreError, WorkerId};
 
+use crate::media_access::MediaAccess;
 use crate::policy::PublishPolicy;
 use crate::preflight::{PostDraft, PreflightReport};
 use crate::publisher::Publisher;
@@ -23,8 +24,9 @@ pub struct PipelineConfig {
     pub worker: WorkerSettings,
     pub keeper: KeeperPolicy,
     pub publishing: PublishPolicy,
-    /// Concurrent workers in this process. Each claims jobs of accounts no other worker holds,
-    /// so more workers means more accounts served at once, never two steps of one account.
+    /// Concurrent workers in this process. Each claims jobs of accounts no other worker holds
+    /// and runs up to [`WorkerSettings::batch`] of them at once, so more workers means more
+    /// accounts served at once, never two steps of one account.
     pub workers: usize,
     /// How often the token keeper looks for accounts whose token needs refreshing soon.
     pub refresh_scan_every: Duration,
@@ -50,6 +52,7 @@ pub struct Pipeline {
     keeper: Arc<TokenKeeper>,
     dispatcher: Arc<Dispatcher>,
     config: PipelineConfig,
+    media: Option<MediaAccess>,
 }
 
 impl Pipeline {
@@ -61,26 +64,50 @@ impl Pipeline {
         client: TikTokClient,
         config: PipelineConfig,
     ) -> Self {
+        Self::with_media(store, clock, client, config, None)
+    }
+
+    /// [`Pipeline::new`] reading uploaded media from a media store (shared with the API that
+    /// writes them). Without one, only media registered by URL and uploads from before the
+    /// media store (files on this machine) can be published.
+    #[must_use]
+    pub fn with_media(
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        client: TikTokClient,
+        config: PipelineConfig,
+        media: Option<MediaAccess>,
+    ) -> Self {
         let keeper = Arc::new(TokenKeeper::new(
             Arc::clone(&store),
             Arc::clone(&clock),
             client.clone(),
             config.keeper.clone(),
         ));
-        let publisher = Arc::new(Publisher::new(
-            Arc::clone(&store),
-            Arc::clone(&clock),
-            client,
-            Arc::clone(&keeper),
-            config.publishing.clone(),
-        ));
+        let publisher = Arc::new(
+            Publisher::new(
+                Arc::clone(&store),
+                Arc::clone(&clock),
+                client,
+                Arc::clone(&keeper),
+                config.publishing.clone(),
+            )
+            .with_media(media.clone()),
+        );
         Self {
             store,
             clock,
             keeper: Arc::clone(&keeper),
             dispatcher: Arc::new(Dispatcher { keeper, publisher }),
             config,
+            media,
         }
+    }
+
+    /// The media store this pipeline reads uploads from (the API writes to the same one).
+    #[must_use]
+    pub fn media(&self) -> Option<&MediaAccess> {
+        self.media.as_ref()
     }
 
     /// The token keeper (fresh tokens for the API's creator-info and refresh-now calls).

@@ -16,9 +16,11 @@ use tokpost_core::{
     Account, AccountId, AccountStatus, MediaId, Post, PostContent, PostId, PostMode, PostSpec,
     PrivacyLevel, Scope, StateKind, UploadSource, WorkspaceId,
 };
+use tokpost_media_store::MediaStoreError;
 use tokpost_store::{MediaAsset, MediaKind, Store, StoreError};
 
 use crate::caps::{CapBlock, blocking_cap};
+use crate::media_access::{MediaAccess, MediaLocation};
 use crate::policy::PublishPolicy;
 
 /// What preflight judges: a post as it would be stored.
@@ -120,6 +122,9 @@ pub struct PreflightReport {
     pub media: Vec<FileVerdict>,
     /// A full cap: the post would be deferred until `frees_at`.
     pub cap: Option<CapBlock>,
+    /// The media store could not be read (not: the media are gone), so the media were not
+    /// judged; the publishing steps retry later instead of failing the post.
+    pub media_unavailable: Option<String>,
 }
 
 impl PreflightReport {
@@ -224,6 +229,7 @@ pub fn creator_info_snapshot(info: &tiktok::CreatorInfo) -> serde_json::Value {
 pub async fn preflight(
     store: &dyn Store,
     policy: &PublishPolicy,
+    media_access: Option<&MediaAccess>,
     draft: &PostDraft,
     creator: Option<&CreatorFacts>,
     now: Timestamp,
@@ -249,6 +255,7 @@ pub async fn preflight(
     };
     let mut verdicts = Vec::new();
     let mut hashes = Vec::new();
+    let mut media_unavailable = None;
     for (index, id) in draft.spec.content.media().into_iter().enumerate() {
         let field = match draft.spec.content {
             PostContent::Video { .. } => "content.media".to_owned(),
@@ -270,12 +277,37 @@ pub async fn preflight(
             continue;
         };
         hashes.push(asset.content_hash.clone());
+        let stored = match MediaLocation::of(&asset.location) {
+            MediaLocation::Stored(key) => {
+                let probed = match (draft.spec.source, media_access) {
+                    (UploadSource::FileUpload, Some(access)) => {
+                        Some(access.probe(&key, limits).await)
+                    }
+                    _ => None,
+                };
+                Some(StoredMedia {
+                    probed,
+                    pull_base: media_access.and_then(MediaAccess::pull_base),
+                    configured: media_access.is_some(),
+                })
+            }
+            _ => None,
+        };
+        if let Some(StoredMedia {
+            probed: Some(Err(error)),
+            ..
+        }) = &stored
+            && !matches!(error, MediaStoreError::NotFound { .. })
+        {
+            media_unavailable = Some(format!("media {}: {error}", asset.id));
+        }
         check_media(
             &asset,
             &draft.spec,
             &field,
             policy,
             &limits,
+            stored,
             &mut findings,
             &mut verdicts,
         );
@@ -301,6 +333,7 @@ pub async fn preflight(
         findings,
         media: verdicts,
         cap,
+        media_unavailable,
     })
 }
 
@@ -350,12 +383,24 @@ fn check_account(account: &Account, spec: &PostSpec, findings: &mut Vec<Finding>
     }
 }
 
+/// What preflight knows of an asset kept in the media store.
+struct StoredMedia<'a> {
+    /// The probe of its bytes, for a file upload (read by range from the store).
+    probed: Option<Result<FileVerdict, MediaStoreError>>,
+    /// Where signed pull URLs start, when pulls of uploaded media are configured.
+    pull_base: Option<&'a url::Url>,
+    /// Whether this process has a media store at all.
+    configured: bool,
+}
+
+#[allow(clippy::too_many_arguments)] // one call site; the findings are gathered in place
 fn check_media(
     asset: &MediaAsset,
     spec: &PostSpec,
     field: &str,
     policy: &PublishPolicy,
     limits: &Limits,
+    stored: Option<StoredMedia<'_>>,
     findings: &mut Vec<Finding>,
     verdicts: &mut Vec<FileVerdict>,
 ) {
@@ -387,14 +432,38 @@ fn check_media(
             )
             .fix("Use source pull_from_url for media registered by URL, or upload the file."),
         ),
-        (UploadSource::PullFromUrl, false) => findings.push(
-            Finding::error(
-                "source_mismatch",
-                "source",
-                "pull_from_url needs media registered by URL, this media is an uploaded file",
-            )
-            .fix("Use source file_upload for uploaded files."),
-        ),
+        (UploadSource::PullFromUrl, false) => match stored.as_ref().and_then(|s| s.pull_base) {
+            // TikTok pulls an uploaded file through a signed URL under the pull base, which
+            // must itself lie under a prefix verified for the app.
+            Some(base) if policy
+                .verified_url_prefixes
+                .iter()
+                .any(|prefix| base.as_str().starts_with(prefix.as_str())) => {}
+            Some(base) => findings.push(
+                Finding::error(
+                    "url_ownership_unverified",
+                    field,
+                    "the media store's pull URLs are not under a URL prefix verified for the app",
+                )
+                .measured(
+                    base.to_string(),
+                    if policy.verified_url_prefixes.is_empty() {
+                        "no verified prefix is configured".to_owned()
+                    } else {
+                        policy.verified_url_prefixes.join(" or ")
+                    },
+                )
+                .fix("Set media.pull_base_url under one of tiktok.verified_url_prefixes, or verify its prefix with TikTok."),
+            ),
+            None => findings.push(
+                Finding::error(
+                    "source_mismatch",
+                    "source",
+                    "pull_from_url of an uploaded file needs media.pull_base_url (signed URLs TikTok downloads from); none is configured",
+                )
+                .fix("Use source file_upload for uploaded files, or configure media.pull_base_url."),
+            ),
+        },
         (UploadSource::PullFromUrl, true) => {
             if !policy
                 .verified_url_prefixes
@@ -420,7 +489,51 @@ fn check_media(
             }
         }
         (UploadSource::FileUpload, false) => {
-            let verdict = media::preflight_file(Path::new(&asset.location), limits);
+            let verdict = match stored {
+                None => media::preflight_file(Path::new(&asset.location), limits),
+                Some(StoredMedia {
+                    probed: Some(Ok(verdict)),
+                    ..
+                }) => verdict,
+                Some(StoredMedia {
+                    probed: Some(Err(MediaStoreError::NotFound { .. })),
+                    ..
+                }) => {
+                    findings.push(
+                        Finding::error(
+                            "media_missing",
+                            field,
+                            format!("the bytes of media {} are no longer in the media store", asset.id),
+                        )
+                        .fix("Upload the file again and use the new media id."),
+                    );
+                    return;
+                }
+                // The store failed: `media_unavailable` says so and the caller retries.
+                Some(StoredMedia {
+                    probed: Some(Err(_)),
+                    ..
+                }) => return,
+                Some(StoredMedia {
+                    probed: None,
+                    configured,
+                    ..
+                }) => {
+                    findings.push(
+                        Finding::error(
+                            "media_store_not_configured",
+                            field,
+                            format!(
+                                "media {} is in the media store, which this process {}",
+                                asset.id,
+                                if configured { "did not read" } else { "has no access to" }
+                            ),
+                        )
+                        .fix("Give every tokpost process the same [media] configuration."),
+                    );
+                    return;
+                }
+            };
             findings.extend(
                 verdict
                     .problems

@@ -1,8 +1,8 @@
-//! Media: a file streamed to `<data_dir>/media/` (hashed while it arrives, never whole in
-//! memory, refused past the configured size), probed by the `media` crate; or a URL on a
-//! verified prefix that TikTok will pull.
+//! Media: a file streamed into the media store (a directory or S3, hashed while it arrives,
+//! never whole in memory, refused past the configured size) and probed there by the `media`
+//! crate; or a URL on a verified prefix that TikTok will pull.
 
-use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
@@ -13,8 +13,10 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt as _;
 use tokpost_core::MediaId;
+use tokpost_media_store::{
+    BlockingObjectReader, ByteStream, MediaStoreError, ObjectSize, PutOptions, StoredObject,
+};
 use tokpost_store::{Inserted, MediaAsset, MediaKind, NewMediaAsset};
 use utoipa::ToSchema;
 
@@ -92,42 +94,37 @@ pub(crate) async fn upload(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    if let Some(declared) = declared.filter(|&d| d > limit) {
-        return Err(ApiError::TooLarge {
-            limit,
-            measured: Some(declared),
-        });
+    let mut options = PutOptions::limited_to(limit);
+    if let Some(declared) = declared {
+        options = options.with_declared_len(declared);
     }
-    let dir = state.settings.media_dir.clone();
-    tokio::fs::create_dir_all(&dir).await.map_err(io_failure)?;
-    let partial = dir.join(format!(
-        "upload-{}.part",
-        uuid::Uuid::from_bytes(rand::random::<[u8; 16]>())
-    ));
-    let received = receive(body, &partial, limit).await;
-    let (hash, size) = match received {
-        Ok(done) => done,
-        Err(error) => {
-            let _ = tokio::fs::remove_file(&partial).await;
-            return Err(error);
-        }
-    };
-    if size == 0 {
-        let _ = tokio::fs::remove_file(&partial).await;
+    // Streamed into the media store, hashed on the way; content-addressed, so the same bytes
+    // land on the same object whoever sends them.
+    let content: ByteStream = Box::pin(
+        body.into_data_stream()
+            .map(|chunk| chunk.map_err(std::io::Error::other)),
+    );
+    let stored = state
+        .media
+        .put(content, options)
+        .await
+        .map_err(|error| put_failure(error, limit))?;
+    if stored.size_bytes == 0 {
+        forget(&state, &stored).await;
         return Err(ApiError::field(
             "empty_upload",
             "body",
             "the upload has no bytes",
         ));
     }
-    // Content-addressed: the same bytes land on the same file whoever sends them.
-    let path = dir.join(&hash);
-    tokio::fs::rename(&partial, &path)
+    // The probe reads the container's headers by range from the store (a few blocks, never
+    // the whole file, nor a local copy of it).
+    let reader = BlockingObjectReader::open(Arc::clone(&state.media), stored.key.clone())
         .await
-        .map_err(io_failure)?;
-    let probed_path = path.clone();
+        .map_err(storage_failure)?;
+    let name = stored.key.to_string();
     let verdict = tokio::task::spawn_blocking(move || {
-        media::preflight_file(&probed_path, &media::Limits::default())
+        media::preflight_reader(&name, reader, &media::Limits::default())
     })
     .await
     .map_err(|error| {
@@ -138,7 +135,7 @@ pub(crate) async fn upload(
         )
     })?;
     let Some(container) = verdict.container.clone() else {
-        let _ = tokio::fs::remove_file(&path).await;
+        forget(&state, &stored).await;
         return Err(ApiError::Refused {
             status: StatusCode::UNPROCESSABLE_ENTITY,
             code: "media_unrecognised",
@@ -154,7 +151,7 @@ pub(crate) async fn upload(
         MediaKind::Photo
     };
     let mut probe = serde_json::to_value(&verdict).unwrap_or(Value::Null);
-    // The server's own path is nobody else's business.
+    // The storage key is nobody else's business.
     if let Some(object) = probe.as_object_mut() {
         object.remove("file");
     }
@@ -164,9 +161,9 @@ pub(crate) async fn upload(
             NewMediaAsset {
                 workspace_id: auth.workspace_id,
                 kind,
-                content_hash: hash,
-                size_bytes: size,
-                location: path_text(&path),
+                content_hash: stored.sha256_hex.to_string(),
+                size_bytes: stored.size_bytes,
+                location: stored.key.to_string(),
                 probe,
             },
             state.now(),
@@ -178,44 +175,48 @@ pub(crate) async fn upload(
     })
 }
 
-fn path_text(path: &FsPath) -> String {
-    path.display().to_string()
+/// Removes an object this upload created and nothing will refer to; one that was already
+/// stored belongs to earlier uploads and stays.
+async fn forget(state: &AppState, stored: &StoredObject) {
+    if !stored.already_stored
+        && let Err(error) = state.media.delete(&stored.key).await
+    {
+        tracing::warn!(key = %stored.key, %error, "could not remove a refused upload");
+    }
 }
 
-fn io_failure(error: std::io::Error) -> ApiError {
+fn put_failure(error: MediaStoreError, limit: u64) -> ApiError {
+    match error {
+        MediaStoreError::TooLarge { size, .. } => ApiError::TooLarge {
+            limit,
+            measured: match size {
+                ObjectSize::Exactly(bytes) => Some(bytes),
+                ObjectSize::MoreThan(_) => None,
+            },
+        },
+        MediaStoreError::LengthMismatch { declared, received } => ApiError::MalformedBody {
+            code: "upload_interrupted",
+            path: None,
+            message: format!(
+                "the upload declared Content-Length {declared} but carried {received} bytes"
+            ),
+        },
+        MediaStoreError::Source(error) => ApiError::MalformedBody {
+            code: "upload_interrupted",
+            path: None,
+            message: format!("the upload stopped before its end: {error}"),
+        },
+        other => storage_failure(other),
+    }
+}
+
+fn storage_failure(error: MediaStoreError) -> ApiError {
     tracing::error!(%error, "media storage failed");
     ApiError::refused(
         StatusCode::INTERNAL_SERVER_ERROR,
         "media_storage_failed",
-        "the media could not be written; it was logged",
+        "the media could not be stored; it was logged",
     )
-}
-
-/// Streams `body` to `partial`, hashing as it goes; stops at `limit` bytes.
-async fn receive(body: Body, partial: &PathBuf, limit: u64) -> Result<(String, u64), ApiError> {
-    let mut file = tokio::fs::File::create(partial).await.map_err(io_failure)?;
-    let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    let mut stream = body.into_data_stream();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|error| ApiError::MalformedBody {
-            code: "upload_interrupted",
-            path: None,
-            message: format!("the upload stopped before its end: {error}"),
-        })?;
-        size = size.saturating_add(chunk.len() as u64);
-        if size > limit {
-            return Err(ApiError::TooLarge {
-                limit,
-                measured: None,
-            });
-        }
-        hasher.update(&chunk);
-        file.write_all(&chunk).await.map_err(io_failure)?;
-    }
-    file.flush().await.map_err(io_failure)?;
-    file.sync_all().await.map_err(io_failure)?;
-    Ok((hex::encode(hasher.finalize()), size))
 }
 
 /// A URL TikTok should pull the media from.

@@ -310,10 +310,17 @@ async fn parse_draft(
                 if asset.kind != MediaKind::Photo {
                     return Err(malformed(&field, "a photo (this media is a video)"));
                 }
-                if !is_url_location(&asset.location) {
+                // TikTok only pulls photos: an uploaded one goes through a signed URL, which
+                // needs a pull base URL.
+                let pullable = state
+                    .pipeline
+                    .media()
+                    .and_then(tokpost_pipeline::MediaAccess::pull_base)
+                    .is_some();
+                if !is_url_location(&asset.location) && !pullable {
                     return Err(malformed(
                         &field,
-                        "a photo registered by URL (POST /v1/media/url): TikTok only pulls photos",
+                        "a photo registered by URL (POST /v1/media/url): TikTok only pulls photos, and no media.pull_base_url is configured for uploaded ones",
                     ));
                 }
                 media.push(media_id);

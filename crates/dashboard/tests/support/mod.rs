@@ -72,7 +72,8 @@ pub async fn start() -> Server {
         .await
         .unwrap()
         .unwrap();
-    let pipeline = Pipeline::new(
+    let media_dir = dir.path().join("media");
+    let pipeline = Pipeline::with_media(
         store.clone(),
         clock.shared(),
         client.clone(),
@@ -87,8 +88,8 @@ pub async fn start() -> Server {
             workers: 1,
             ..PipelineConfig::default()
         },
+        Some(tokpost_pipeline::MediaAccess::local(media_dir.clone())),
     );
-    let media_dir = dir.path().join("media");
     std::fs::create_dir_all(&media_dir).unwrap();
     let settings = ApiSettings::new(url::Url::parse(&base).unwrap(), media_dir);
     let state = AppState::new(

@@ -224,14 +224,9 @@ impl Publisher {
                                 .await);
                         }
                     },
-                    UploadSource::PullFromUrl => match Url::parse(&asset.location) {
-                        Ok(url) => VideoSource::PullFromUrl(url),
-                        Err(error) => {
-                            return Err(self
-                                .fail_input(post, format!("the media URL is not valid: {error}"))
-                                .await);
-                        }
-                    },
+                    UploadSource::PullFromUrl => {
+                        VideoSource::PullFromUrl(self.pull_url(post, &asset).await?)
+                    }
                 };
                 let creator = self
                     .creator_facts(post.account_id)
@@ -272,14 +267,7 @@ impl Publisher {
                 let mut urls = Vec::with_capacity(media.len());
                 for id in media {
                     let asset = self.asset(post, *id).await?;
-                    match Url::parse(&asset.location) {
-                        Ok(url) => urls.push(url),
-                        Err(error) => {
-                            return Err(self
-                                .fail_input(post, format!("photo {id} has no usable URL: {error}"))
-                                .await);
-                        }
-                    }
+                    urls.push(self.pull_url(post, &asset).await?);
                 }
                 let creator = self
                     .creator_facts(post.account_id)
@@ -308,6 +296,34 @@ impl Publisher {
                 }))
             }
         }
+    }
+}
+
+impl Publisher {
+    /// The URL TikTok downloads an asset from: the registered URL, or for an uploaded file a
+    /// fresh signed URL under the pull base (signed at each init, so a retry never hands TikTok
+    /// an expired one).
+    async fn pull_url(&self, post: &Post, asset: &MediaAsset) -> Result<Url, Next> {
+        let problem = match MediaLocation::of(&asset.location) {
+            MediaLocation::Url(text) => match Url::parse(&text) {
+                Ok(url) => return Ok(url),
+                Err(error) => format!("the URL of media {} is not valid: {error}", asset.id),
+            },
+            MediaLocation::Stored(key) => {
+                match self.media.as_ref().and_then(|media| media.signed_url(&key)) {
+                    Some(url) => return Ok(url),
+                    None => format!(
+                        "media {} is an uploaded file and no media.pull_base_url is configured, so TikTok has nothing to pull",
+                        asset.id
+                    ),
+                }
+            }
+            MediaLocation::LocalFile(_) => format!(
+                "media {} is a file on one machine's disk; TikTok can only pull it once it is in the media store",
+                asset.id
+            ),
+        };
+        Err(self.fail_input(post, problem).await)
     }
 }
 

@@ -15,16 +15,16 @@
 //!
 //! What to do about each failure is [`crate::policy::decide`]'s call, never this module's.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clock::{SharedClock, SignedDuration, Timestamp};
 use serde_json::{Value, json};
 use tiktok::{
-    AccessToken, ChunkPlan, DirectPhotoSettings, DirectVideoInit, InboxVideoInit, PhotoInit,
-    PhotoMode, PublishInit, PublishStatus, PublishStatusReport, TikTokClient, TikTokFailure,
-    UploadJob, UploadOutcome, UploadRetry, UploadUrl, VideoContentType, VideoPostInfo, VideoSource,
+    AccessToken, ChunkPlan, ChunkSource, DirectPhotoSettings, DirectVideoInit, InboxVideoInit,
+    PhotoInit, PhotoMode, PublishInit, PublishStatus, PublishStatusReport, TikTokClient,
+    TikTokFailure, UploadJob, UploadOutcome, UploadRetry, UploadUrl, VideoContentType,
+    VideoPostInfo, VideoSource,
 };
 use tokio::sync::watch;
 use tokpost_core::{
@@ -38,6 +38,7 @@ use tokpost_store::{
 use url::Url;
 
 use crate::caps::{self, blocking_cap};
+use crate::media_access::{MediaAccess, MediaLocation};
 use crate::policy::{Decision, OverCap, PublishPolicy, Step, actor, decide, required_action};
 use crate::preflight::{CreatorFacts, PostDraft, creator_info_snapshot, preflight};
 use crate::token_keeper::{KeeperError, TokenKeeper};
@@ -87,6 +88,7 @@ pub struct Publisher {
     keeper: Arc<TokenKeeper>,
     policy: PublishPolicy,
     upload_retry: UploadRetry,
+    media: Option<MediaAccess>,
 }
 
 /// How one step ended.
@@ -130,7 +132,15 @@ impl Publisher {
             keeper,
             policy,
             upload_retry: UploadRetry::default(),
+            media: None,
         }
+    }
+
+    /// Reads uploaded media from this media store (and signs pull URLs with its signer).
+    #[must_use]
+    pub fn with_media(mut self, media: Option<MediaAccess>) -> Self {
+        self.media = media;
+        self
     }
 
     /// Uses `retry` for chunk retries (tests shorten the back-off).
@@ -159,6 +169,7 @@ impl Publisher {
         preflight(
             self.store.as_ref(),
             &self.policy,
+            self.media.as_ref(),
             draft,
             creator.as_ref(),
             self.clock.now(),

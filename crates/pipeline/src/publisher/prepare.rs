@@ -49,6 +49,7 @@ impl Publisher {
         let report = match preflight(
             self.store.as_ref(),
             &self.policy,
+            self.media.as_ref(),
             &PostDraft::of(&post),
             creator.as_ref(),
             now,
@@ -59,6 +60,9 @@ impl Publisher {
             Ok(report) => report,
             Err(error) => return error.into(),
         };
+        if let Some(why) = report.media_unavailable {
+            return transient(format!("the media store cannot be read now: {why}"));
+        }
         if !report.passes() {
             let errors: Vec<_> = report.errors().cloned().collect();
             let who = if errors.iter().any(|finding| {
@@ -173,6 +177,7 @@ impl Publisher {
         let report = match preflight(
             self.store.as_ref(),
             &self.policy,
+            self.media.as_ref(),
             &PostDraft::of(post),
             Some(&facts),
             now,
@@ -183,6 +188,9 @@ impl Publisher {
             Ok(report) => report,
             Err(error) => return error.into(),
         };
+        if let Some(why) = report.media_unavailable {
+            return transient(format!("the media store cannot be read now: {why}"));
+        }
         if let Some(finding) = report.errors().next() {
             let who = if finding.code == "unaudited_client_can_only_post_to_private_accounts" {
                 Actor::Operator

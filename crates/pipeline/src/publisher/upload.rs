@@ -18,7 +18,7 @@ impl Publisher {
                 .to_processing(post, "TikTok is fetching the media")
                 .await;
         };
-        let (asset, path) = match self.video_file(post).await {
+        let (asset, source) = match self.video_file(post).await {
             Ok(found) => found,
             Err(next) => return next,
         };
@@ -59,7 +59,7 @@ impl Publisher {
         };
         let upload = UploadJob {
             upload_url: UploadUrl::new(url),
-            source: path.into(),
+            source,
             plan,
             content_type: content_type(&asset),
             resume_from: post.progress.uploaded_bytes,
@@ -118,6 +118,14 @@ impl Publisher {
             return transient("the post moved while uploading (cancelled or taken over)");
         }
         match outcome {
+            Err(tiktok::UploadError::Io { path, source })
+                if source.kind() != std::io::ErrorKind::NotFound
+                    && matches!(MediaLocation::of(&asset.location), MediaLocation::Stored(_)) =>
+            {
+                // The shared store failing is not the user's input: the chunk is sent again
+                // later from the stored offset.
+                transient(format!("reading {} failed: {source}", path.display()))
+            }
             Err(error) => {
                 self.fail_input(
                     &current,
@@ -279,13 +287,30 @@ impl Publisher {
         }
     }
 
-    pub(super) async fn video_file(&self, post: &Post) -> Result<(MediaAsset, PathBuf), Next> {
+    /// The post's video and where the uploader reads its bytes.
+    pub(super) async fn video_file(&self, post: &Post) -> Result<(MediaAsset, ChunkSource), Next> {
         let PostContent::Video { media, .. } = &post.spec.content else {
             return Err(transient("a file upload of a post without a video"));
         };
         let asset = self.asset(post, *media).await?;
-        let path = PathBuf::from(&asset.location);
-        Ok((asset, path))
+        let source = match MediaLocation::of(&asset.location) {
+            MediaLocation::Stored(key) => match &self.media {
+                Some(media) => media.chunk_source(key),
+                None => {
+                    return Err(transient(format!(
+                        "media {} is in the media store, and this process has no [media] configuration",
+                        asset.id
+                    )));
+                }
+            },
+            MediaLocation::LocalFile(path) => ChunkSource::File(path),
+            MediaLocation::Url(_) => {
+                return Err(self
+                    .fail_input(post, "a file upload of media registered by URL".to_owned())
+                    .await);
+            }
+        };
+        Ok((asset, source))
     }
 
     /// A media asset of the post; a deleted one fails the post.
