@@ -23,6 +23,7 @@
 //! json.rs       the JSON body extractor (serde's path and message on malformed bodies)
 //! metrics.rs    Prometheus: request counters, posts by state, queue depth
 //! openapi.rs    the OpenAPI document
+//! outbound.rs   outbound webhooks: the signature and the delivery loop
 //! routes/       one module per resource
 //! ```
 
@@ -35,6 +36,7 @@ mod error;
 mod json;
 mod metrics;
 mod openapi;
+pub mod outbound;
 mod routes;
 mod state;
 

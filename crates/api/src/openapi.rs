@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{accounts, errors, health, media, posts, webhooks};
+use crate::routes::{accounts, errors, health, media, posts, webhook_endpoints, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -23,6 +23,8 @@ use crate::routes::{accounts, errors, health, media, posts, webhooks};
         posts::create, posts::validate, posts::list, posts::get,
         posts::cancel, posts::retry, posts::reschedule,
         webhooks::tiktok,
+        webhook_endpoints::create, webhook_endpoints::list, webhook_endpoints::get,
+        webhook_endpoints::delete, webhook_endpoints::resume, webhook_endpoints::deliveries,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerKeys),
@@ -31,7 +33,7 @@ use crate::routes::{accounts, errors, health, media, posts, webhooks};
         (name = "media", description = "Videos and photos"),
         (name = "posts", description = "Scheduled posts and their history"),
         (name = "errors", description = "The failure catalog"),
-        (name = "webhooks", description = "Inbound TikTok webhooks"),
+        (name = "webhooks", description = "Inbound TikTok webhooks; outbound webhook endpoints and their delivery log (signed: Tokpost-Signature t=<unix s>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">)"),
         (name = "health", description = "Liveness, readiness, metrics"),
     ),
 )]

@@ -35,6 +35,7 @@ struct App {
     http: reqwest::Client,
     clock: Arc<ManualClock>,
     store: Arc<dyn Store>,
+    pipeline: Pipeline,
     /// The default workspace's admin key.
     key: String,
     /// A key of a second workspace.
@@ -93,7 +94,7 @@ impl App {
             Arc::clone(&store),
             clock.shared(),
             client,
-            pipeline,
+            pipeline.clone(),
             settings,
         );
         let (_, admin) = tokpost_api::bootstrap(store.as_ref(), clock.now())
@@ -123,6 +124,7 @@ impl App {
                 .unwrap(),
             clock,
             store,
+            pipeline,
             key: admin.secret.expose_secret().to_owned(),
             other_key: other_key.secret.expose_secret().to_owned(),
             _sandbox: sandbox,
@@ -870,4 +872,475 @@ async fn account_health_names_the_last_failure_and_retry_copies_the_failed_post(
         .unwrap()
         .to_owned();
     assert!(last.contains(copy["id"].as_str().unwrap()), "{last}");
+}
+
+// --- outbound webhooks ---
+
+/// What a receiver saw: each request's headers and raw body.
+type Seen = Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
+/// A webhook receiver on 127.0.0.1: records every request and answers the scripted statuses in
+/// turn (200 once the script is used up).
+struct Receiver {
+    url: String,
+    seen: Seen,
+    script: Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
+    _stop: tokio::sync::oneshot::Sender<()>,
+}
+
+impl Receiver {
+    async fn start(script: &[u16]) -> Self {
+        type Shared = (Seen, Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>);
+        async fn hook(
+            axum::extract::State((seen, script)): axum::extract::State<Shared>,
+            headers: axum::http::HeaderMap,
+            body: axum::body::Bytes,
+        ) -> axum::http::StatusCode {
+            seen.lock().unwrap().push((headers, body.to_vec()));
+            let status = script.lock().unwrap().pop_front().unwrap_or(200);
+            axum::http::StatusCode::from_u16(status).unwrap()
+        }
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let script = Arc::new(std::sync::Mutex::new(script.iter().copied().collect()));
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/hook", listener.local_addr().unwrap());
+        let router = axum::Router::new()
+            .route("/hook", axum::routing::post(hook))
+            .with_state((Arc::clone(&seen), Arc::clone(&script)));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(async move {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
+        });
+        Self {
+            url,
+            seen,
+            script,
+            _stop: stop,
+        }
+    }
+
+    fn requests(&self) -> Vec<(axum::http::HeaderMap, Vec<u8>)> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    fn answer(&self, statuses: &[u16]) {
+        self.script.lock().unwrap().extend(statuses.iter().copied());
+    }
+}
+
+impl App {
+    fn deliverer(
+        &self,
+        settings: tokpost_api::outbound::DeliverySettings,
+    ) -> tokpost_api::outbound::Deliverer {
+        tokpost_api::outbound::Deliverer::new(
+            tokpost_store::WorkerId::new("test-sender"),
+            Arc::clone(&self.store),
+            self.clock.shared(),
+            settings,
+        )
+        .unwrap()
+    }
+
+    /// Registers an endpoint for `events`; returns its id and secret.
+    async fn endpoint(&self, key: &str, url: &str, events: &[&str]) -> (String, String) {
+        let (status, created) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/webhook-endpoints",
+                Some(key),
+                Some(json!({"url": url, "events": events, "description": "test receiver"})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{created}");
+        (
+            created["endpoint"]["id"].as_str().unwrap().to_owned(),
+            created["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// An event for the default workspace, queued as the store queues it with a post's move.
+    async fn missed_post_event(&self) {
+        let workspace = self.store.workspaces().await.unwrap()[0].id;
+        self.store
+            .enqueue_webhook_event(
+                workspace,
+                tokpost_store::WebhookEvent {
+                    event_type: tokpost_store::WebhookEventType::PostMissed,
+                    at: self.clock.now(),
+                    data: json!({"post": {"id": "test"}}),
+                },
+            )
+            .await
+            .unwrap();
+    }
+}
+
+/// Checks a `Tokpost-Signature` the way a receiver would, independently of tokpost's code.
+fn signature_is_valid(header: &str, body: &[u8], secret: &str) -> bool {
+    let (t, v1) = header.split_once(',').unwrap();
+    let t = t.strip_prefix("t=").unwrap();
+    let v1 = v1.strip_prefix("v1=").unwrap();
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(format!("{t}.").as_bytes());
+    mac.update(body);
+    mac.verify_slice(&hex::decode(v1).unwrap()).is_ok()
+}
+
+#[tokio::test]
+async fn webhook_endpoints_are_registered_with_a_secret_shown_once_and_scoped_to_their_workspace() {
+    let app = App::start().await;
+    let (id, secret) = app
+        .endpoint(
+            &app.key,
+            "https://hooks.example.com/tokpost",
+            &["post.published", "post.failed"],
+        )
+        .await;
+    assert!(
+        secret.starts_with("whsec_") && secret.len() == 70,
+        "{secret}"
+    );
+
+    let (status, listed) = app.get("/v1/webhook-endpoints").await;
+    assert_eq!(status, StatusCode::OK);
+    let endpoints = listed["endpoints"].as_array().unwrap();
+    assert_eq!(endpoints.len(), 1);
+    assert_eq!(endpoints[0]["status"], "active");
+    assert_eq!(
+        endpoints[0]["events"],
+        json!(["post.published", "post.failed"])
+    );
+    assert!(
+        !listed.to_string().contains(&secret),
+        "the secret is shown once"
+    );
+    let (status, one) = app.get(&format!("/v1/webhook-endpoints/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(!one.to_string().contains(&secret));
+
+    // Another workspace sees nothing of it and can touch nothing.
+    let other = Some(app.other_key.as_str());
+    let (_, theirs) = app
+        .call(reqwest::Method::GET, "/v1/webhook-endpoints", other, None)
+        .await;
+    assert_eq!(theirs["endpoints"], json!([]));
+    for (method, path) in [
+        (reqwest::Method::GET, format!("/v1/webhook-endpoints/{id}")),
+        (
+            reqwest::Method::GET,
+            format!("/v1/webhook-endpoints/{id}/deliveries"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/v1/webhook-endpoints/{id}/resume"),
+        ),
+        (
+            reqwest::Method::DELETE,
+            format!("/v1/webhook-endpoints/{id}"),
+        ),
+    ] {
+        let (status, body) = app.call(method.clone(), &path, other, None).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{method} {path}: {body}");
+    }
+
+    // Refusals name the field, the limit and what was sent.
+    let (status, bad) = app
+        .post(
+            "/v1/webhook-endpoints",
+            json!({"url": "https://x.example/h", "events": ["post.published", "post.exploded"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(code(&bad), "unknown_event_type");
+    assert_eq!(bad["error"]["field"], "events[1]");
+    assert_eq!(bad["error"]["measured"], "post.exploded");
+    assert!(
+        bad["error"]["limit"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("account.needs_reconnect"))
+    );
+    let (status, bad) = app
+        .post(
+            "/v1/webhook-endpoints",
+            json!({"url": "ftp://x.example/h", "events": ["post.failed"]}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        (code(&bad), bad["error"]["field"].as_str()),
+        ("invalid_url", Some("url"))
+    );
+    let (status, bad) = app
+        .post(
+            "/v1/webhook-endpoints",
+            json!({"url": "https://x.example/h", "events": []}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad["error"]["field"], "events");
+    let long = format!("https://x.example/{}", "a".repeat(2_100));
+    let (_, bad) = app
+        .post(
+            "/v1/webhook-endpoints",
+            json!({"url": long, "events": ["post.failed"]}),
+        )
+        .await;
+    assert_eq!(
+        (code(&bad), bad["error"]["limit"].clone()),
+        ("too_long", json!(2048))
+    );
+    let (status, _) = app
+        .get(&format!("/v1/webhook-endpoints/{id}/deliveries?limit=0"))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    let (status, _) = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/webhook-endpoints/{id}"),
+            Some(&app.key),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        app.get(&format!("/v1/webhook-endpoints/{id}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+}
+
+#[tokio::test]
+async fn a_published_post_is_delivered_to_the_receiver_signed_with_the_endpoint_secret() {
+    use tokpost_pipeline::{Worker, WorkerSettings};
+    let app = App::start().await;
+    let receiver = Receiver::start(&[]).await;
+    let (endpoint, secret) = app
+        .endpoint(&app.key, &receiver.url, &["post.published"])
+        .await;
+    // The other workspace's endpoint for the same event hears nothing of this workspace's post.
+    let elsewhere = Receiver::start(&[]).await;
+    app.endpoint(&app.other_key, &elsewhere.url, &["post.published"])
+        .await;
+
+    // A private creator and a video TikTok accepts: this unaudited app may publish it.
+    let account = app.connect(&app.key, "bo.private").await;
+    let video = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../tiktok-sandbox/tests/fixtures/ok_720x1280_30fps_4s.mp4"),
+    )
+    .unwrap();
+    let (_, media) = app.upload(&app.key, video).await;
+    let (status, post) = app
+        .post(
+            "/v1/posts",
+            json!({"account_id": account["id"], "video": {"media_id": media["id"], "caption": "webhook day"}, "privacy_level": "SELF_ONLY"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{post}");
+    let post_id: tokpost_core::PostId = post["id"].as_str().unwrap().parse().unwrap();
+
+    // The pipeline publishes it through the sandbox, time moved to each next due job.
+    let worker = Worker::new(
+        tokpost_store::WorkerId::new("test-worker"),
+        Arc::clone(&app.store),
+        app.clock.shared(),
+        app.pipeline.publisher(),
+        WorkerSettings::default(),
+    );
+    for _ in 0..200 {
+        while worker.run_once().await.unwrap() > 0 {}
+        let state = app.store.post(post_id).await.unwrap().unwrap().state.kind();
+        if state.is_final() {
+            break;
+        }
+        let next = app
+            .store
+            .next_due_at()
+            .await
+            .unwrap()
+            .expect("a job is queued");
+        if next > app.clock.now() {
+            app.clock.set(next);
+        }
+    }
+    let (_, published) = app.get(&format!("/v1/posts/{post_id}")).await;
+    assert_eq!(published["state"], "published", "{published}");
+
+    let sender = app.deliverer(tokpost_api::outbound::DeliverySettings::default());
+    assert_eq!(sender.run_once().await.unwrap(), 1);
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 1);
+    let (headers, body) = &requests[0];
+    let signature = headers["tokpost-signature"].to_str().unwrap();
+    assert!(signature_is_valid(signature, body, &secret), "{signature}");
+    assert!(
+        !signature_is_valid(signature, b"{}", &secret),
+        "a changed body fails"
+    );
+    assert!(
+        signature.starts_with(&format!("t={},", app.clock.now().as_second())),
+        "the timestamp is the injected clock's: {signature}"
+    );
+    assert_eq!(headers["tokpost-event"], "post.published");
+    assert_eq!(headers["content-type"], "application/json");
+    let event: Value = serde_json::from_slice(body).unwrap();
+    assert_eq!(event["type"], "post.published");
+    assert_eq!(event["data"]["post"]["id"], post["id"]);
+    assert_eq!(event["data"]["post"]["state"], "published");
+    assert_eq!(event["data"]["post"]["publish_id"], published["publish_id"]);
+    assert_eq!(
+        headers["tokpost-event-id"].to_str().unwrap(),
+        event["id"].as_str().unwrap()
+    );
+    assert!(elsewhere.requests().is_empty());
+
+    let (status, log) = app
+        .get(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let delivery = &log["deliveries"][0];
+    assert_eq!(delivery["status"], "delivered");
+    assert_eq!(delivery["log"][0]["status_code"], 200);
+    assert_eq!(
+        delivery["id"],
+        headers["tokpost-delivery"].to_str().unwrap()
+    );
+    // Nothing more to send.
+    assert_eq!(sender.run_once().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn a_receiver_answering_500_is_retried_with_growing_back_off_on_the_injected_clock() {
+    let app = App::start().await;
+    let receiver = Receiver::start(&[500, 503]).await;
+    let (endpoint, secret) = app
+        .endpoint(&app.key, &receiver.url, &["post.missed"])
+        .await;
+    app.missed_post_event().await;
+    let settings = tokpost_api::outbound::DeliverySettings::default();
+    let sender = app.deliverer(settings);
+
+    let mut waits = Vec::new();
+    for attempt in 1..=3 {
+        assert_eq!(sender.run_once().await.unwrap(), 1, "attempt {attempt}");
+        assert_eq!(sender.run_once().await.unwrap(), 0, "not due again at once");
+        if let Some(next) = app.store.next_webhook_delivery_at().await.unwrap() {
+            waits.push(next.duration_since(app.clock.now()).as_secs());
+            app.clock.set(next);
+        }
+    }
+    // 30 s then 60 s, each less up to a fifth of jitter.
+    assert_eq!(waits.len(), 2, "{waits:?}");
+    assert!((24..=30).contains(&waits[0]), "{waits:?}");
+    assert!((48..=60).contains(&waits[1]), "{waits:?}");
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 3);
+    let ids: std::collections::HashSet<_> = requests
+        .iter()
+        .map(|(headers, _)| headers["tokpost-event-id"].to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(ids.len(), 1, "every retry carries the same event id");
+    for (headers, body) in &requests {
+        assert!(signature_is_valid(
+            headers["tokpost-signature"].to_str().unwrap(),
+            body,
+            &secret
+        ));
+    }
+    assert_eq!(
+        requests[0].1, requests[2].1,
+        "every retry sends the same body"
+    );
+
+    let (_, log) = app
+        .get(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"))
+        .await;
+    let delivery = &log["deliveries"][0];
+    assert_eq!(delivery["status"], "delivered");
+    assert_eq!(delivery["attempts"], 3);
+    let codes: Vec<_> = delivery["log"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].clone())
+        .collect();
+    assert_eq!(codes, vec![json!(500), json!(503), json!(200)]);
+    assert!(
+        delivery["log"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("500")
+    );
+    assert_eq!(delivery["log"][2]["error"], Value::Null);
+    let (_, endpoint) = app.get(&format!("/v1/webhook-endpoints/{endpoint}")).await;
+    assert_eq!(endpoint["consecutive_failures"], 0);
+}
+
+#[tokio::test]
+async fn an_endpoint_that_keeps_failing_is_paused_flagged_and_resumed_through_the_api() {
+    let app = App::start().await;
+    let receiver = Receiver::start(&[500; 4]).await;
+    let (endpoint, _) = app
+        .endpoint(&app.key, &receiver.url, &["post.missed"])
+        .await;
+    let settings = tokpost_api::outbound::DeliverySettings {
+        pause: tokpost_store::PausePolicy {
+            after_consecutive_failures: 4,
+            after_failing_for: Duration::from_secs(24 * 3_600),
+        },
+        ..tokpost_api::outbound::DeliverySettings::default()
+    };
+    let sender = app.deliverer(settings);
+    app.missed_post_event().await;
+    app.missed_post_event().await;
+
+    // Two events, each failing twice: the fourth failure in a row pauses the endpoint.
+    for _ in 0..2 {
+        assert_eq!(sender.run_once().await.unwrap(), 2);
+        app.clock.advance(Duration::from_secs(3_600));
+    }
+    let (_, paused) = app.get(&format!("/v1/webhook-endpoints/{endpoint}")).await;
+    assert_eq!(paused["status"], "paused", "{paused}");
+    assert_eq!(paused["consecutive_failures"], 4);
+    assert!(
+        paused["paused_reason"]
+            .as_str()
+            .unwrap()
+            .contains("4 consecutive"),
+        "{paused}"
+    );
+    // Paused: nothing is sent however long we wait.
+    app.clock.advance(Duration::from_secs(24 * 3_600));
+    assert_eq!(sender.run_once().await.unwrap(), 0);
+    assert_eq!(receiver.requests().len(), 4);
+
+    receiver.answer(&[200, 200]);
+    let (status, resumed) = app
+        .post(
+            &format!("/v1/webhook-endpoints/{endpoint}/resume"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{resumed}");
+    assert_eq!(resumed["status"], "active");
+    assert_eq!(resumed["consecutive_failures"], 0);
+    assert_eq!(
+        sender.run_once().await.unwrap(),
+        2,
+        "what waited goes out at once"
+    );
+    let (_, log) = app
+        .get(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"))
+        .await;
+    for delivery in log["deliveries"].as_array().unwrap() {
+        assert_eq!(delivery["status"], "delivered", "{delivery}");
+        assert_eq!(delivery["log"].as_array().unwrap().len(), 3);
+    }
 }

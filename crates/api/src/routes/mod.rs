@@ -5,6 +5,7 @@ pub(crate) mod errors;
 pub(crate) mod health;
 pub(crate) mod media;
 pub(crate) mod posts;
+pub(crate) mod webhook_endpoints;
 pub(crate) mod webhooks;
 
 use axum::Router;
@@ -57,6 +58,22 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/posts/{id}/retry", post(posts::retry))
         .route("/v1/posts/{id}/reschedule", post(posts::reschedule))
         .route("/v1/webhooks/tiktok", post(webhooks::tiktok))
+        .route(
+            "/v1/webhook-endpoints",
+            get(webhook_endpoints::list).post(webhook_endpoints::create),
+        )
+        .route(
+            "/v1/webhook-endpoints/{id}",
+            get(webhook_endpoints::get).delete(webhook_endpoints::delete),
+        )
+        .route(
+            "/v1/webhook-endpoints/{id}/resume",
+            post(webhook_endpoints::resume),
+        )
+        .route(
+            "/v1/webhook-endpoints/{id}/deliveries",
+            get(webhook_endpoints::deliveries),
+        )
         .fallback(|| async { ApiError::NotFound("route") })
         .method_not_allowed_fallback(|| async {
             ApiError::refused(

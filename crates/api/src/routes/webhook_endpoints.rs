@@ -1,0 +1,478 @@
+//! Outbound webhook endpoints of a workspace: register (the signing secret is answered once),
+//! list, get, delete, resume after a pause, and the delivery log. The signature scheme and the
+//! delivery loop are in `crate::outbound`.
+
+use std::collections::BTreeSet;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use jiff::Timestamp;
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tokpost_store::{
+    NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint, WebhookEndpointId, WebhookEventType,
+};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Authenticated;
+use crate::error::{ApiError, ErrorBody};
+use crate::json::JsonBody;
+use crate::routes::parse_id;
+use crate::state::AppState;
+
+/// The longest endpoint URL accepted.
+const MAX_URL_CHARS: usize = 2_048;
+/// The longest description accepted.
+const MAX_DESCRIPTION_CHARS: usize = 256;
+/// Endpoints per workspace: enough for every integration, few enough that one event never fans
+/// out into a flood.
+const MAX_ENDPOINTS: usize = 16;
+/// Deliveries listed by default and at most.
+const DEFAULT_DELIVERIES: u32 = 50;
+const MAX_DELIVERIES: u32 = 200;
+
+/// An endpoint to register.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CreateEndpoint {
+    /// Where events are POSTed (`https://…`, or `http://…` for a receiver on the same network).
+    url: String,
+    /// The event types to receive: `post.published`, `post.failed`, `post.deferred`,
+    /// `post.missed`, `account.needs_reconnect`, `account.refresh_token_expiring`.
+    events: Vec<String>,
+    /// A note for people (what receives these events).
+    #[serde(default)]
+    description: Option<String>,
+}
+
+/// A registered endpoint (never its secret).
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EndpointView {
+    #[schema(value_type = String, format = Uuid)]
+    id: WebhookEndpointId,
+    url: String,
+    description: String,
+    events: Vec<String>,
+    /// `active`, or `paused` after repeated failures (nothing is sent until it is resumed).
+    status: &'static str,
+    /// Failed attempts since the last successful one.
+    consecutive_failures: u32,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    failing_since: Option<Timestamp>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    paused_at: Option<Timestamp>,
+    /// Why it was paused.
+    paused_reason: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+}
+
+fn endpoint_view(endpoint: WebhookEndpoint) -> EndpointView {
+    EndpointView {
+        id: endpoint.id,
+        url: endpoint.url,
+        description: endpoint.description,
+        events: endpoint
+            .events
+            .iter()
+            .map(|event| event.as_str().to_owned())
+            .collect(),
+        status: if endpoint.paused_at.is_some() {
+            "paused"
+        } else {
+            "active"
+        },
+        consecutive_failures: endpoint.consecutive_failures,
+        failing_since: endpoint.failing_since,
+        paused_at: endpoint.paused_at,
+        paused_reason: endpoint.paused_reason,
+        created_at: endpoint.created_at,
+    }
+}
+
+/// A new endpoint with its signing secret, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CreatedEndpoint {
+    endpoint: EndpointView,
+    /// The signing secret (`whsec_…`). Stored encrypted; it is not shown again.
+    secret: String,
+    /// How to check a request's `Tokpost-Signature` header with the secret.
+    signature_scheme: &'static str,
+}
+
+const SIGNATURE_SCHEME: &str = "Tokpost-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 with the secret of the bytes \"<t>.<raw body>\">; compare in constant time and refuse a t older than your tolerance (5 minutes)";
+
+/// Endpoints of the workspace.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct EndpointList {
+    endpoints: Vec<EndpointView>,
+}
+
+/// One attempt of a delivery.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AttemptView {
+    attempt: u32,
+    #[schema(value_type = String, format = DateTime)]
+    at: Timestamp,
+    /// The endpoint's HTTP status; absent when it did not answer.
+    status_code: Option<u16>,
+    latency_ms: u64,
+    error: Option<String>,
+}
+
+/// One event's delivery to the endpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DeliveryView {
+    #[schema(value_type = String, format = Uuid)]
+    id: String,
+    /// The event's id (`Tokpost-Event-Id`), the same for every endpoint and retry.
+    #[schema(value_type = String, format = Uuid)]
+    event_id: String,
+    event_type: String,
+    /// `pending`, `delivered` or `failed` (every attempt failed).
+    status: String,
+    attempts: u32,
+    /// When a pending delivery is tried next.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    next_attempt_at: Option<Timestamp>,
+    last_status_code: Option<u16>,
+    last_error: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    created_at: Timestamp,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    completed_at: Option<Timestamp>,
+    /// The event as stored (`{id, type, created_at, workspace_id, data}`).
+    #[schema(value_type = Object)]
+    payload: Value,
+    /// Every attempt, oldest first.
+    log: Vec<AttemptView>,
+}
+
+fn delivery_view(delivery: WebhookDelivery) -> DeliveryView {
+    let pending = delivery.status == tokpost_store::DeliveryStatus::Pending;
+    DeliveryView {
+        id: delivery.id.to_string(),
+        event_id: delivery.event_id.to_string(),
+        event_type: delivery.event_type.as_str().to_owned(),
+        status: delivery.status.as_str().to_owned(),
+        attempts: delivery.attempts,
+        next_attempt_at: pending.then_some(delivery.next_attempt_at),
+        last_status_code: delivery.last_status_code,
+        last_error: delivery.last_error,
+        created_at: delivery.created_at,
+        completed_at: delivery.completed_at,
+        payload: delivery.payload,
+        log: delivery
+            .log
+            .into_iter()
+            .map(|attempt| AttemptView {
+                attempt: attempt.attempt,
+                at: attempt.at,
+                status_code: attempt.status_code,
+                latency_ms: attempt.latency_ms,
+                error: attempt.error,
+            })
+            .collect(),
+    }
+}
+
+/// The endpoint's deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct DeliveryList {
+    deliveries: Vec<DeliveryView>,
+}
+
+/// How many deliveries to list.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct DeliveriesQuery {
+    /// At most this many, newest first (default 50, at most 200).
+    limit: Option<u32>,
+}
+
+fn unprocessable(
+    code: &'static str,
+    field: impl Into<String>,
+    message: impl Into<String>,
+    limit: Value,
+    measured: Value,
+) -> ApiError {
+    ApiError::Refused {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code,
+        message: message.into(),
+        field: Some(field.into()),
+        limit: Some(limit),
+        measured: Some(measured),
+    }
+}
+
+/// Checks an endpoint URL: absolute, `http` or `https`, with a host, no credentials, bounded.
+fn parse_url(text: &str) -> Result<String, ApiError> {
+    let chars = text.chars().count();
+    if chars > MAX_URL_CHARS {
+        return Err(unprocessable(
+            "too_long",
+            "url",
+            format!("the URL has {chars} characters; the limit is {MAX_URL_CHARS}"),
+            json!(MAX_URL_CHARS),
+            json!(chars),
+        ));
+    }
+    let malformed = |why: &str| {
+        unprocessable(
+            "invalid_url",
+            "url",
+            format!("the URL {why}"),
+            json!("an absolute http:// or https:// URL with a host and no user:password"),
+            json!(text),
+        )
+    };
+    let url = url::Url::parse(text.trim()).map_err(|_| malformed("is not an absolute URL"))?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(malformed("must use http or https"));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(malformed("has no host"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(malformed("must not carry a user name or password"));
+    }
+    Ok(url.to_string())
+}
+
+fn parse_events(names: &[String]) -> Result<BTreeSet<WebhookEventType>, ApiError> {
+    let known: Vec<&str> = WebhookEventType::ALL
+        .iter()
+        .map(|event| event.as_str())
+        .collect();
+    if names.is_empty() {
+        return Err(unprocessable(
+            "empty",
+            "events",
+            "name at least one event type",
+            json!(known),
+            json!(0),
+        ));
+    }
+    names
+        .iter()
+        .enumerate()
+        .map(|(index, name)| {
+            WebhookEventType::parse(name.trim()).ok_or_else(|| {
+                unprocessable(
+                    "unknown_event_type",
+                    format!("events[{index}]"),
+                    format!("{name:?} is not an event type"),
+                    json!(known),
+                    json!(name),
+                )
+            })
+        })
+        .collect()
+}
+
+async fn owned_endpoint(
+    state: &AppState,
+    auth: &Authenticated,
+    id: &str,
+) -> Result<WebhookEndpoint, ApiError> {
+    let id: WebhookEndpointId = parse_id(id, "webhook endpoint")?;
+    state
+        .store
+        .webhook_endpoint(id)
+        .await?
+        .filter(|endpoint| endpoint.workspace_id == auth.workspace_id)
+        .ok_or(ApiError::NotFound("webhook endpoint"))
+}
+
+/// Registers an endpoint. The answer holds its signing secret, shown this once.
+#[utoipa::path(post, path = "/v1/webhook-endpoints", tag = "webhooks",
+    security(("api_key" = [])),
+    request_body = CreateEndpoint,
+    responses(
+        (status = 201, description = "Registered; the secret is shown this once", body = CreatedEndpoint),
+        (status = 400, description = "Not JSON, or not this shape (serde's path and message)", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 422, description = "A bad URL, an unknown event type, too many endpoints: code, field, limit, measured", body = ErrorBody),
+    ))]
+pub(crate) async fn create(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    JsonBody(request): JsonBody<CreateEndpoint>,
+) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
+    let url = parse_url(&request.url)?;
+    let events = parse_events(&request.events)?;
+    let description = request.description.unwrap_or_default();
+    let chars = description.chars().count();
+    if chars > MAX_DESCRIPTION_CHARS {
+        return Err(unprocessable(
+            "too_long",
+            "description",
+            format!("the description has {chars} characters; the limit is {MAX_DESCRIPTION_CHARS}"),
+            json!(MAX_DESCRIPTION_CHARS),
+            json!(chars),
+        ));
+    }
+    let existing = state
+        .store
+        .webhook_endpoints(auth.workspace_id)
+        .await?
+        .len();
+    if existing >= MAX_ENDPOINTS {
+        return Err(unprocessable(
+            "too_many_endpoints",
+            "url",
+            format!("the workspace has {existing} endpoints; the limit is {MAX_ENDPOINTS}"),
+            json!(MAX_ENDPOINTS),
+            json!(existing),
+        ));
+    }
+    let secret = crate::outbound::generate_secret();
+    let endpoint = state
+        .store
+        .create_webhook_endpoint(
+            NewWebhookEndpoint {
+                workspace_id: auth.workspace_id,
+                url,
+                description,
+                events,
+                secret: SecretString::from(secret.as_str()),
+            },
+            state.now(),
+        )
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CreatedEndpoint {
+            endpoint: endpoint_view(endpoint),
+            secret,
+            signature_scheme: SIGNATURE_SCHEME,
+        }),
+    ))
+}
+
+/// The workspace's endpoints, oldest first.
+#[utoipa::path(get, path = "/v1/webhook-endpoints", tag = "webhooks",
+    security(("api_key" = [])),
+    responses(
+        (status = 200, description = "The endpoints", body = EndpointList),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+    ))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+) -> Result<Json<EndpointList>, ApiError> {
+    let endpoints = state.store.webhook_endpoints(auth.workspace_id).await?;
+    Ok(Json(EndpointList {
+        endpoints: endpoints.into_iter().map(endpoint_view).collect(),
+    }))
+}
+
+/// One endpoint.
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The endpoint id")),
+    responses(
+        (status = 200, description = "The endpoint", body = EndpointView),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 404, description = "No such endpoint in this workspace", body = ErrorBody),
+    ))]
+pub(crate) async fn get(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<EndpointView>, ApiError> {
+    Ok(Json(endpoint_view(
+        owned_endpoint(&state, &auth, &id).await?,
+    )))
+}
+
+/// Deletes an endpoint with its delivery log; nothing more is sent to it.
+#[utoipa::path(delete, path = "/v1/webhook-endpoints/{id}", tag = "webhooks",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The endpoint id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 404, description = "No such endpoint in this workspace", body = ErrorBody),
+    ))]
+pub(crate) async fn delete(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    let endpoint = owned_endpoint(&state, &auth, &id).await?;
+    if state.store.delete_webhook_endpoint(endpoint.id).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::NotFound("webhook endpoint"))
+    }
+}
+
+/// Resumes an endpoint paused after repeated failures: its pending deliveries go out now.
+#[utoipa::path(post, path = "/v1/webhook-endpoints/{id}/resume", tag = "webhooks",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The endpoint id")),
+    responses(
+        (status = 200, description = "Active again", body = EndpointView),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 404, description = "No such endpoint in this workspace", body = ErrorBody),
+    ))]
+pub(crate) async fn resume(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<EndpointView>, ApiError> {
+    let endpoint = owned_endpoint(&state, &auth, &id).await?;
+    state
+        .store
+        .resume_webhook_endpoint(endpoint.id, state.now())
+        .await?;
+    let endpoint = state
+        .store
+        .webhook_endpoint(endpoint.id)
+        .await?
+        .ok_or(ApiError::NotFound("webhook endpoint"))?;
+    Ok(Json(endpoint_view(endpoint)))
+}
+
+/// The endpoint's delivery log, newest first: every attempt with its status, latency and error.
+#[utoipa::path(get, path = "/v1/webhook-endpoints/{id}/deliveries", tag = "webhooks",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The endpoint id"), DeliveriesQuery),
+    responses(
+        (status = 200, description = "The deliveries", body = DeliveryList),
+        (status = 400, description = "A query parameter is not a number", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 404, description = "No such endpoint in this workspace", body = ErrorBody),
+        (status = 422, description = "limit out of range: field, limit, measured", body = ErrorBody),
+    ))]
+pub(crate) async fn deliveries(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+    query: Result<Query<DeliveriesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<DeliveryList>, ApiError> {
+    let Query(query) = query.map_err(|rejection| ApiError::MalformedBody {
+        code: "invalid_query",
+        path: Some("limit".to_owned()),
+        message: rejection.body_text(),
+    })?;
+    let limit = query.limit.unwrap_or(DEFAULT_DELIVERIES);
+    if limit == 0 || limit > MAX_DELIVERIES {
+        return Err(unprocessable(
+            "out_of_range",
+            "limit",
+            format!("limit must be between 1 and {MAX_DELIVERIES}; it is {limit}"),
+            json!({"min": 1, "max": MAX_DELIVERIES}),
+            json!(limit),
+        ));
+    }
+    let endpoint = owned_endpoint(&state, &auth, &id).await?;
+    let deliveries = state.store.webhook_deliveries(endpoint.id, limit).await?;
+    Ok(Json(DeliveryList {
+        deliveries: deliveries.into_iter().map(delivery_view).collect(),
+    }))
+}
