@@ -55,26 +55,45 @@ pub(crate) fn inspect(
         })
 }
 
-/// Judges every file of a publish off the async runtime, deletes them, and returns the first
-/// failure.
+/// Judges every file of a publish off the async runtime, hashes it, deletes them, and returns
+/// the first failure with the SHA-256 of each file.
 pub(crate) async fn inspect_and_delete(
     paths: Vec<PathBuf>,
     kind: MediaKind,
     creator_max_duration_s: u32,
-) -> Option<&'static str> {
+) -> (Option<&'static str>, Vec<String>) {
     let judged = tokio::task::spawn_blocking(move || {
         let verdict = paths
             .iter()
             .find_map(|path| inspect(path, kind, creator_max_duration_s));
+        let hashes = paths.iter().map(|path| sha256_hex(path)).collect();
         for path in &paths {
             // Already gone is fine: the point is that nothing stays behind.
             let _ = std::fs::remove_file(path);
         }
-        verdict
+        (verdict, hashes)
     })
     .await;
     // A probe that died cannot have judged the file: TikTok's answer would be `internal`.
-    judged.unwrap_or(Some("internal"))
+    judged.unwrap_or((Some("internal"), Vec::new()))
+}
+
+/// The file's SHA-256 as hex, read in small pieces; empty when it cannot be read.
+fn sha256_hex(path: &Path) -> String {
+    use sha2::Digest as _;
+    use std::io::Read as _;
+    let Ok(mut file) = std::fs::File::open(path) else {
+        return String::new();
+    };
+    let mut hasher = sha2::Sha256::new();
+    let mut buffer = vec![0_u8; 256 * 1024];
+    loop {
+        match file.read(&mut buffer) {
+            Ok(0) => return hex::encode(hasher.finalize()),
+            Ok(n) => hasher.update(buffer.get(..n).unwrap_or_default()),
+            Err(_) => return String::new(),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -443,6 +443,7 @@ fn create(shared: &Arc<Shared>, caller: &Caller, new: NewPublish) -> Value {
             created_at: now,
             forced_fail_reason: new.forced_fail_reason,
             phase: Phase::AwaitingMedia,
+            received_sha256: Vec::new(),
         },
         shared.config.max_retained_publishes,
         now,
@@ -882,7 +883,12 @@ pub(crate) fn fail_now(shared: &Arc<Shared>, publish_id: &str, reason: &str) {
 
 /// All bytes are in: decides the outcome (injected `fail_reason`, then the media checks) and
 /// when it becomes visible (processing, then moderation for public posts).
-pub(crate) fn media_arrived(shared: &Arc<Shared>, publish_id: &str, media_failure: Option<&str>) {
+pub(crate) fn media_arrived(
+    shared: &Arc<Shared>,
+    publish_id: &str,
+    media_failure: Option<&str>,
+    received_sha256: Vec<String>,
+) {
     let now = shared.now();
     let config = &shared.config;
     let events = {
@@ -896,6 +902,7 @@ pub(crate) fn media_arrived(shared: &Arc<Shared>, publish_id: &str, media_failur
         if !matches!(publish.phase, Phase::AwaitingMedia) {
             return;
         }
+        publish.received_sha256 = received_sha256;
         publish.source.discard_media();
         let done_at = clock::add(now, processing);
         let outcome = match (publish.forced_fail_reason.clone(), media_failure) {

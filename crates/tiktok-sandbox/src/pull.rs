@@ -81,7 +81,7 @@ async fn run(
         () = shared.clock.sleep_until(deadline) => Err(()),
     };
     match outcome {
-        Ok(media_failure) => media_arrived(&shared, &publish_id, media_failure),
+        Ok((media_failure, hashes)) => media_arrived(&shared, &publish_id, media_failure, hashes),
         Err(()) => fail_now(&shared, &publish_id, pull_failed(kind)),
     }
 }
@@ -95,14 +95,14 @@ fn max_pull_bytes(kind: MediaKind) -> u64 {
     }
 }
 
-/// Downloads every URL to its file; `Ok(Some(reason))` when the bytes fail the media checks.
+/// Downloads every URL to its file; the first media-check failure, if any, and the hash of each file.
 async fn download_all(
     shared: &Shared,
     publish_id: &str,
     urls: &[String],
     kind: MediaKind,
     open_id: &str,
-) -> Result<Option<&'static str>, ()> {
+) -> Result<(Option<&'static str>, Vec<String>), ()> {
     let paths = {
         let world = shared.world();
         match world.publishes.get(publish_id).map(|p| &p.source) {

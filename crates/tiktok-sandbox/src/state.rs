@@ -323,6 +323,8 @@ pub(crate) struct Publish {
     pub(crate) created_at: Timestamp,
     pub(crate) forced_fail_reason: Option<String>,
     pub(crate) phase: Phase,
+    /// Hex SHA-256 of every file that arrived, in order (what was really published).
+    pub(crate) received_sha256: Vec<String>,
 }
 
 impl Publish {
@@ -401,6 +403,7 @@ impl Publish {
             public_post_ids: self.visible_post_ids(now),
             transferred_bytes: self.transferred_bytes(),
             media_settled: !matches!(self.phase, Phase::AwaitingMedia),
+            received_sha256: self.received_sha256.clone(),
             created_at: self.created_at,
         }
     }
@@ -438,6 +441,10 @@ pub struct PublishedRecord {
     /// Whether every byte arrived (or the publish failed before): the outcome is decided and
     /// only the clock still has to reach it.
     pub media_settled: bool,
+    /// Hex SHA-256 of every file that arrived (uploaded or pulled), in order: a test compares
+    /// them with what it meant to publish.
+    #[serde(default)]
+    pub received_sha256: Vec<String>,
     /// When init succeeded.
     pub created_at: Timestamp,
 }

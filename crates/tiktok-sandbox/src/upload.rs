@@ -360,9 +360,9 @@ async fn receive(
             .config
             .creator(&target.open_id)
             .map_or(600, |creator| creator.max_video_post_duration_sec);
-        let verdict =
+        let (verdict, hashes) =
             media_check::inspect_and_delete(vec![path], MediaKind::Video, max_duration).await;
-        media_arrived(shared, &target.publish_id, verdict);
+        media_arrived(shared, &target.publish_id, verdict, hashes);
         answer(shared, target, StatusCode::CREATED)
     } else {
         answer(shared, target, StatusCode::PARTIAL_CONTENT)
