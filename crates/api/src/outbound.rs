@@ -170,6 +170,26 @@ impl Deliverer {
         })
     }
 
+    /// Starts the sending loop of a process (`serve` or `worker`) until `shutdown` turns true.
+    ///
+    /// # Errors
+    /// When the HTTP client cannot be built.
+    pub fn spawn(
+        process: &str,
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        settings: DeliverySettings,
+        shutdown: watch::Receiver<bool>,
+    ) -> Result<tokio::task::JoinHandle<()>, reqwest::Error> {
+        let sender = Self::new(
+            WorkerId::new(format!("{process}:webhooks")),
+            store,
+            clock,
+            settings,
+        )?;
+        Ok(tokio::spawn(async move { sender.run(shutdown).await }))
+    }
+
     /// Claims what is due and sends it. Returns how many deliveries were attempted.
     ///
     /// # Errors

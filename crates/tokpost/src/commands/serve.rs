@@ -89,9 +89,20 @@ async fn serve(mut config: Config, sandbox_flag: bool) -> anyhow::Result<()> {
     settings.pkce = config.tiktok.desktop_app;
     settings.daily_post_cap = config.tiktok.daily_post_cap;
     settings.webhook_secret = webhook_secret;
-    let state = AppState::new(store, clock, client, pipeline.clone(), settings);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let workers = pipeline.spawn(&format!("serve:{}", std::process::id()), shutdown);
+    let process = format!("serve:{}", std::process::id());
+    let mut workers = pipeline.spawn(&process, shutdown.clone());
+    workers.push(
+        tokpost_api::outbound::Deliverer::spawn(
+            &process,
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            tokpost_api::outbound::DeliverySettings::default(),
+            shutdown,
+        )
+        .context("starting the webhook sender")?,
+    );
+    let state = AppState::new(store, clock, client, pipeline.clone(), settings);
     let api = config.public_base_url()?;
     writeln!(
         stdout,

@@ -4,6 +4,7 @@
 
 use std::io::Write;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context;
 use clock::SystemClock;
@@ -57,7 +58,7 @@ async fn work(config: Config) -> anyhow::Result<()> {
         .context("opening the database")?;
     let client = tiktok_client(&config)?;
     let pipeline = Pipeline::new(
-        store,
+        Arc::clone(&store),
         SystemClock::shared(),
         client,
         PipelineConfig {
@@ -69,7 +70,19 @@ async fn work(config: Config) -> anyhow::Result<()> {
     );
     let name = worker_name();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
-    let handles = pipeline.spawn(&name, shutdown);
+    let mut handles = pipeline.spawn(&name, shutdown.clone());
+    // Every worker process also sends outbound webhooks: deliveries are leased, so several
+    // senders share them like jobs.
+    handles.push(
+        tokpost_api::outbound::Deliverer::spawn(
+            &name,
+            store,
+            SystemClock::shared(),
+            tokpost_api::outbound::DeliverySettings::default(),
+            shutdown,
+        )
+        .context("starting the webhook sender")?,
+    );
     {
         let mut stdout = std::io::stdout().lock();
         writeln!(
