@@ -25,6 +25,9 @@ pub const ENV_PREFIX: &str = "TOKPOST_";
 /// The file read when neither `--config` nor `TOKPOST_CONFIG` names one and it exists.
 pub const DEFAULT_CONFIG_FILE: &str = "tokpost.toml";
 
+/// The generated pull URL signing key in the data directory.
+pub const MEDIA_SIGNING_KEY_FILE: &str = "media-signing.key";
+
 /// What `serialize` prints in place of a secret that is set.
 const REDACTED: &str = "<redacted>";
 
@@ -47,6 +50,61 @@ pub struct Config {
     pub publishing: PublishingConfig,
     /// The background workers of this process.
     pub workers: WorkersConfig,
+    /// Where uploaded media are kept, and how TikTok may pull them.
+    pub media: MediaConfig,
+}
+
+/// Where uploaded media are kept (every process of one installation must agree), and the
+/// signed URLs TikTok pulls uploaded media from.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MediaConfig {
+    /// `local` (a directory: one machine, or a mount all share) or `s3` (S3-compatible object
+    /// storage, for several machines).
+    pub backend: MediaBackend,
+    /// The directory of the `local` backend; empty means `<data_dir>/media`.
+    pub dir: String,
+    /// The https prefix (verified for the app with TikTok) under which `tokpost serve` answers
+    /// signed pull URLs at `/media/pull/`, directly or behind a reverse proxy. Empty: uploaded
+    /// media go to TikTok by FILE_UPLOAD only (photos, which TikTok only pulls, must then be
+    /// registered by URL).
+    pub pull_base_url: String,
+    /// How long a signed pull URL stays valid, in seconds (TikTok may download for an hour).
+    pub pull_url_lifetime_secs: u64,
+    /// The secret that signs pull URLs (at least 32 characters). Empty: generated on first start
+    /// into `<data_dir>/media-signing.key` (mode 0600). Every process of an installation must
+    /// use the same one: workers sign, `tokpost serve` checks.
+    pub signing_key: Secret,
+    /// The `s3` backend's bucket.
+    pub s3: S3Settings,
+}
+
+/// The media store backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MediaBackend {
+    Local,
+    S3,
+}
+
+/// An S3-compatible bucket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// The endpoint URL (`https://s3.eu-central-1.amazonaws.com`, a MinIO or R2 address).
+    pub endpoint: String,
+    pub bucket: String,
+    pub region: String,
+    /// A folder inside the bucket every object lives under; empty: the bucket's root.
+    pub prefix: String,
+    pub access_key_id: String,
+    pub secret_access_key: Secret,
+    /// Allow a plain `http://` endpoint (a private network); off by default.
+    pub allow_http: bool,
+    /// Size of every multipart part but the last, in bytes (at least 5 MiB).
+    pub part_size_bytes: usize,
+    /// Parts uploading at once (memory per upload: about part size × (this + 1)).
+    pub parts_in_flight: usize,
 }
 
 /// The HTTP API and dashboard.
@@ -167,6 +225,24 @@ impl Default for Config {
                 heartbeat_secs: 60,
                 retry_first_backoff_secs: 30,
                 retry_max_backoff_secs: 3_600,
+            },
+            media: MediaConfig {
+                backend: MediaBackend::Local,
+                dir: String::new(),
+                pull_base_url: String::new(),
+                pull_url_lifetime_secs: 2 * 3_600,
+                signing_key: Secret::default(),
+                s3: S3Settings {
+                    endpoint: String::new(),
+                    bucket: String::new(),
+                    region: String::new(),
+                    prefix: String::new(),
+                    access_key_id: String::new(),
+                    secret_access_key: Secret::default(),
+                    allow_http: false,
+                    part_size_bytes: tokpost_media_store::S3Tuning::default().part_size_bytes,
+                    parts_in_flight: tokpost_media_store::S3Tuning::default().parts_in_flight,
+                },
             },
         }
     }
@@ -309,7 +385,151 @@ impl Config {
             });
         }
         self.public_base_url()?;
+        self.validate_media()?;
         Ok(())
+    }
+
+    fn validate_media(&self) -> Result<(), ConfigError> {
+        let media = &self.media;
+        if media.backend == MediaBackend::S3 {
+            let s3 = &media.s3;
+            for (field, value) in [
+                ("media.s3.endpoint", &s3.endpoint),
+                ("media.s3.bucket", &s3.bucket),
+                ("media.s3.region", &s3.region),
+                ("media.s3.access_key_id", &s3.access_key_id),
+            ] {
+                if value.trim().is_empty() {
+                    return Err(ConfigError::Inconsistent {
+                        field,
+                        problem: "must be set when media.backend = \"s3\" (measured: empty)"
+                            .to_owned(),
+                    });
+                }
+            }
+            if !s3.secret_access_key.is_set() {
+                return Err(ConfigError::Inconsistent {
+                    field: "media.s3.secret_access_key",
+                    problem: "must be set when media.backend = \"s3\" (measured: empty); \
+                              TOKPOST_MEDIA__S3__SECRET_ACCESS_KEY keeps it out of the file"
+                        .to_owned(),
+                });
+            }
+            tokpost_media_store::S3MediaStore::new(&self.s3_config()).map_err(|error| {
+                ConfigError::Inconsistent {
+                    field: "media.s3",
+                    problem: error.to_string(),
+                }
+            })?;
+        }
+        if media.pull_url_lifetime_secs < 3_600 {
+            return Err(ConfigError::Inconsistent {
+                field: "media.pull_url_lifetime_secs",
+                problem: format!(
+                    "must be at least 3600: TikTok may download for an hour (measured {})",
+                    media.pull_url_lifetime_secs
+                ),
+            });
+        }
+        if let Some(key) = media.signing_key.get()
+            && key.expose_secret().len() < 32
+        {
+            return Err(ConfigError::Inconsistent {
+                field: "media.signing_key",
+                problem: format!(
+                    "must be at least 32 characters (measured {})",
+                    key.expose_secret().len()
+                ),
+            });
+        }
+        if let Some(base) = self.pull_base_url()? {
+            let prefixes = &self.tiktok.verified_url_prefixes;
+            if !self.uses_sandbox()
+                && !prefixes
+                    .iter()
+                    .any(|prefix| base.as_url().as_str().starts_with(prefix.as_str()))
+            {
+                return Err(ConfigError::Inconsistent {
+                    field: "media.pull_base_url",
+                    problem: format!(
+                        "`{}` must lie under one of tiktok.verified_url_prefixes ({}): TikTok pulls from nothing else",
+                        base.as_url(),
+                        if prefixes.is_empty() {
+                            "none configured".to_owned()
+                        } else {
+                            prefixes.join(", ")
+                        }
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The configured pull prefix, when there is one.
+    ///
+    /// # Errors
+    /// When `media.pull_base_url` is not an https URL on a host name ending in `/`.
+    pub fn pull_base_url(&self) -> Result<Option<tokpost_media_store::PullBaseUrl>, ConfigError> {
+        let text = self.media.pull_base_url.trim();
+        if text.is_empty() {
+            return Ok(None);
+        }
+        tokpost_media_store::PullBaseUrl::parse(text)
+            .map(Some)
+            .map_err(|error| ConfigError::Inconsistent {
+                field: "media.pull_base_url",
+                problem: format!("`{text}`: {error}"),
+            })
+    }
+
+    fn s3_config(&self) -> tokpost_media_store::S3Config {
+        let s3 = &self.media.s3;
+        tokpost_media_store::S3Config {
+            endpoint: s3.endpoint.clone(),
+            bucket: s3.bucket.clone(),
+            region: s3.region.clone(),
+            access_key_id: s3.access_key_id.clone(),
+            secret_access_key: s3
+                .secret_access_key
+                .get()
+                .cloned()
+                .unwrap_or_else(|| SecretString::from(String::new())),
+            prefix: s3.prefix.clone(),
+            allow_http: s3.allow_http,
+            tuning: tokpost_media_store::S3Tuning {
+                part_size_bytes: s3.part_size_bytes,
+                parts_in_flight: s3.parts_in_flight,
+            },
+        }
+    }
+
+    /// The media store the configuration names.
+    #[must_use]
+    pub fn media_store_config(&self) -> tokpost_media_store::MediaStoreConfig {
+        match self.media.backend {
+            MediaBackend::Local => {
+                let dir = if self.media.dir.trim().is_empty() {
+                    self.data_dir.join("media")
+                } else {
+                    PathBuf::from(&self.media.dir)
+                };
+                tokpost_media_store::MediaStoreConfig::local(dir)
+            }
+            MediaBackend::S3 => tokpost_media_store::MediaStoreConfig::S3(self.s3_config()),
+        }
+    }
+
+    /// The pull URL secret: configured, or `<data_dir>/media-signing.key` (generated with mode
+    /// 0600 on first start, like the token key).
+    ///
+    /// # Errors
+    /// A key file that cannot be read or created, or is readable by others.
+    pub fn media_signing_key(&self) -> Result<SecretString, ConfigError> {
+        if let Some(key) = self.media.signing_key.get() {
+            return Ok(key.clone());
+        }
+        load_or_generate_secret(&self.data_dir.join(MEDIA_SIGNING_KEY_FILE))
     }
 
     /// The publishing policy the pipeline applies.
@@ -417,6 +637,64 @@ impl Config {
     }
 }
 
+/// Reads a secret file, creating it first (mode 0600, 32 random bytes as hex, never
+/// overwriting) when it does not exist; refuses one that others can read.
+fn load_or_generate_secret(path: &Path) -> Result<SecretString, ConfigError> {
+    use std::io::Write as _;
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    let field = "media.signing_key";
+    let failed = |error: std::io::Error| ConfigError::Inconsistent {
+        field,
+        problem: format!("the key file {}: {error}", path.display()),
+    };
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(failed)?;
+    }
+    let fresh = hex::encode(rand::random::<[u8; 32]>());
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(mut file) => {
+            file.write_all(fresh.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(failed)?;
+            tracing::info!(path = %path.display(), "generated a new media URL signing key");
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(error) => return Err(failed(error)),
+    }
+    let mode = std::fs::metadata(path)
+        .map_err(failed)?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(ConfigError::Inconsistent {
+            field,
+            problem: format!(
+                "the key file {} is readable by others (mode {mode:o}); it must be 0600",
+                path.display()
+            ),
+        });
+    }
+    let text = std::fs::read_to_string(path).map_err(failed)?;
+    let text = text.trim();
+    if text.len() < 32 {
+        return Err(ConfigError::Inconsistent {
+            field,
+            problem: format!(
+                "the key file {} holds {} characters, at least 32 are needed",
+                path.display(),
+                text.len()
+            ),
+        });
+    }
+    Ok(SecretString::from(text.to_owned()))
+}
+
 /// Parses an absolute http(s) URL and makes its path end in `/`, so that joining relative
 /// paths onto it keeps the last segment.
 fn absolute_http_url(field: &'static str, text: &str) -> Result<Url, ConfigError> {
@@ -446,7 +724,7 @@ fn environment() -> Env {
         .filter(|key| {
             let key = key.as_str().to_ascii_lowercase();
             matches!(key.as_str(), "data_dir" | "database_url" | "token_key")
-                || ["http__", "tiktok__", "publishing__"]
+                || ["http__", "tiktok__", "publishing__", "workers__", "media__"]
                     .iter()
                     .any(|section| key.starts_with(section))
         })
@@ -718,6 +996,121 @@ mod tests {
         let printed = config.to_redacted_toml().expect("renders");
         let reloaded = load_with(Some(&printed), &[]).expect("printed config loads");
         assert_eq!(reloaded.to_redacted_toml().expect("renders"), printed);
+    }
+
+    #[test]
+    fn the_s3_backend_names_the_first_missing_setting() {
+        let error = load_with(
+            None,
+            &[
+                ("TOKPOST_MEDIA__BACKEND", "s3"),
+                (
+                    "TOKPOST_MEDIA__S3__ENDPOINT",
+                    "https://s3.eu-central-1.amazonaws.com",
+                ),
+                ("TOKPOST_MEDIA__S3__BUCKET", "tokpost-media"),
+                ("TOKPOST_MEDIA__S3__REGION", "eu-central-1"),
+                ("TOKPOST_MEDIA__S3__ACCESS_KEY_ID", "AKIAEXAMPLE"),
+            ],
+        )
+        .expect_err("no secret");
+        assert!(
+            error.to_string().contains("media.s3.secret_access_key"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn an_s3_secret_from_the_environment_is_used_and_never_printed() {
+        let config = load_with(
+            None,
+            &[
+                ("TOKPOST_MEDIA__BACKEND", "s3"),
+                (
+                    "TOKPOST_MEDIA__S3__ENDPOINT",
+                    "https://s3.eu-central-1.amazonaws.com",
+                ),
+                ("TOKPOST_MEDIA__S3__BUCKET", "tokpost-media"),
+                ("TOKPOST_MEDIA__S3__REGION", "eu-central-1"),
+                ("TOKPOST_MEDIA__S3__PREFIX", "prod/media"),
+                ("TOKPOST_MEDIA__S3__ACCESS_KEY_ID", "AKIAEXAMPLE"),
+                (
+                    "TOKPOST_MEDIA__S3__SECRET_ACCESS_KEY",
+                    "s3-secret-from-env-0123",
+                ),
+                ("TOKPOST_WORKERS__COUNT", "7"),
+            ],
+        )
+        .expect("loads");
+        assert_eq!(config.workers.count, 7, "workers__ variables are read");
+        let tokpost_media_store::MediaStoreConfig::S3(s3) = config.media_store_config() else {
+            panic!("the s3 backend was configured");
+        };
+        assert_eq!(s3.prefix, "prod/media");
+        assert_eq!(
+            s3.secret_access_key.expose_secret(),
+            "s3-secret-from-env-0123"
+        );
+        let printed = config.to_redacted_toml().expect("renders");
+        assert!(!printed.contains("s3-secret-from-env-0123"), "{printed}");
+        assert!(!format!("{config:?}").contains("s3-secret-from-env-0123"));
+    }
+
+    #[rstest::rstest]
+    #[case::not_https("http://media.example.com/tokpost/", "https")]
+    #[case::outside_the_verified_prefix(
+        "https://other.example.com/tokpost/",
+        "verified_url_prefixes"
+    )]
+    #[case::no_trailing_slash("https://media.example.com/tokpost", "end with '/'")]
+    fn the_pull_base_must_be_a_verified_https_prefix(#[case] base: &str, #[case] why: &str) {
+        let error = load_with(
+            Some(&format!(
+                "[tiktok]\nclient_key = \"aw1\"\nclient_secret = \"s\"\nverified_url_prefixes = [\"https://media.example.com/\"]\n[media]\npull_base_url = \"{base}\"\n"
+            )),
+            &[],
+        )
+        .expect_err("refused");
+        let message = error.to_string();
+        assert!(message.contains("media.pull_base_url"), "{message}");
+        assert!(message.contains(why), "{message}");
+    }
+
+    #[test]
+    fn a_pull_base_under_a_verified_prefix_is_accepted() {
+        let config = load_with(
+            Some("[tiktok]\nclient_key = \"aw1\"\nclient_secret = \"s\"\nverified_url_prefixes = [\"https://media.example.com/\"]\n[media]\npull_base_url = \"https://media.example.com/tokpost/\"\n"),
+            &[],
+        )
+        .expect("loads");
+        assert_eq!(
+            config.pull_base_url().unwrap().unwrap().as_url().as_str(),
+            "https://media.example.com/tokpost/"
+        );
+    }
+
+    #[test]
+    fn the_generated_signing_key_is_private_and_stable() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Config {
+            data_dir: dir.path().to_owned(),
+            ..Config::default()
+        };
+        let first = config.media_signing_key().unwrap();
+        let second = config.media_signing_key().unwrap();
+        assert_eq!(first.expose_secret(), second.expose_secret());
+        assert!(first.expose_secret().len() >= 32);
+        let path = dir.path().join(MEDIA_SIGNING_KEY_FILE);
+        let mode = std::os::unix::fs::PermissionsExt::mode(
+            &std::fs::metadata(&path).unwrap().permissions(),
+        );
+        assert_eq!(mode & 0o777, 0o600);
+        std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+            .unwrap();
+        assert!(
+            config.media_signing_key().is_err(),
+            "a readable key is refused"
+        );
     }
 
     /// Every key of the configuration appears in `tokpost.example.toml` with its environment

@@ -14,10 +14,11 @@ use tiktok::{TikTokClient, TikTokConfig};
 use tiktok_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use tokio::net::TcpListener;
 use tokpost_api::{ApiSettings, AppState};
+use tokpost_media_store::{PULL_ROUTE_PREFIX, PullBaseUrl, pull_router};
 use tokpost_pipeline::{Pipeline, PipelineConfig};
 
 use crate::cli::ServeArgs;
-use crate::commands::worker::{stop_signal, tiktok_client};
+use crate::commands::worker::{media_access, stop_signal, tiktok_client};
 use crate::config::Config;
 
 pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -58,11 +59,35 @@ async fn serve(mut config: Config, sandbox_flag: bool) -> anyhow::Result<()> {
             key.secret.expose_secret()
         )?;
     }
-    let sandbox = if sandbox_flag || config.uses_sandbox() {
-        Some(start_sandbox(Arc::clone(&clock)).await?)
+    let in_process_sandbox = sandbox_flag || config.uses_sandbox();
+    // Without a TikTok app, the built-in sandbox pulls uploaded media from this process over
+    // loopback (TikTok itself needs the verified https prefix of media.pull_base_url).
+    let pull_base = match config.pull_base_url()? {
+        Some(base) => Some(base),
+        None if in_process_sandbox => Some(
+            PullBaseUrl::parse_loopback(&format!(
+                "http://127.0.0.1:{}{PULL_ROUTE_PREFIX}/",
+                config.http.listen.port()
+            ))
+            .context("the loopback pull base")?,
+        ),
+        None => None,
+    };
+    let sandbox = if in_process_sandbox {
+        Some(start_sandbox(Arc::clone(&clock), pull_base.as_ref()).await?)
     } else {
         None
     };
+    if sandbox.is_some()
+        && let Some(base) = &pull_base
+    {
+        config
+            .tiktok
+            .verified_url_prefixes
+            .push(base.as_url().to_string());
+    }
+    let (media, signer) = media_access(&config, Arc::clone(&clock), pull_base)?;
+    let media_store = Arc::clone(media.store());
     let (client, webhook_secret) = match &sandbox {
         Some(handle) => sandbox_client(&config, handle, Arc::clone(&clock))?,
         None => (
@@ -72,7 +97,7 @@ async fn serve(mut config: Config, sandbox_flag: bool) -> anyhow::Result<()> {
             }),
         ),
     };
-    let pipeline = Pipeline::new(
+    let pipeline = Pipeline::with_media(
         Arc::clone(&store),
         Arc::clone(&clock),
         client.clone(),
@@ -82,6 +107,7 @@ async fn serve(mut config: Config, sandbox_flag: bool) -> anyhow::Result<()> {
             workers: config.workers.count,
             ..PipelineConfig::default()
         },
+        Some(media),
     );
     let mut settings = ApiSettings::new(config.public_base_url()?, config.data_dir.join("media"));
     settings.verified_url_prefixes = config.tiktok.verified_url_prefixes.clone();
@@ -118,7 +144,11 @@ async fn serve(mut config: Config, sandbox_flag: bool) -> anyhow::Result<()> {
     )?;
     stdout.flush()?;
     // The API and the dashboard share the state and no path.
-    let app = tokpost_api::router(state.clone()).merge(tokpost_dashboard::router(state));
+    let mut app = tokpost_api::router(state.clone()).merge(tokpost_dashboard::router(state));
+    if let Some(signer) = signer {
+        // What TikTok downloads: signed, expiring, straight from the media store.
+        app = app.nest(PULL_ROUTE_PREFIX, pull_router(media_store, signer));
+    }
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             if let Err(error) = stop_signal().await {
@@ -140,7 +170,17 @@ async fn serve(mut config: Config, sandbox_flag: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn start_sandbox(clock: SharedClock) -> anyhow::Result<SandboxHandle> {
+async fn start_sandbox(
+    clock: SharedClock,
+    pull_base: Option<&PullBaseUrl>,
+) -> anyhow::Result<SandboxHandle> {
+    let mut sandbox = SandboxConfig::default();
+    if let Some(base) = pull_base {
+        sandbox.allow_insecure_loopback_pull = true;
+        for app in &mut sandbox.apps {
+            app.verified_url_prefixes.push(base.as_url().to_string());
+        }
+    }
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let api = TcpListener::bind(loopback)
         .await
@@ -148,7 +188,7 @@ async fn start_sandbox(clock: SharedClock) -> anyhow::Result<SandboxHandle> {
     let upload = TcpListener::bind(loopback)
         .await
         .context("listening for sandbox uploads")?;
-    Sandbox::start(SandboxConfig::default(), clock, api, Some(upload))
+    Sandbox::start(sandbox, clock, api, Some(upload))
         .await
         .context("starting the sandbox")
 }

@@ -7,10 +7,11 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Context;
-use clock::SystemClock;
+use clock::{SharedClock, SystemClock};
 use secrecy::SecretString;
 use tiktok::{TikTokClient, TikTokConfig};
-use tokpost_pipeline::{Pipeline, PipelineConfig};
+use tokpost_media_store::{PullBaseUrl, UrlSigner};
+use tokpost_pipeline::{MediaAccess, Pipeline, PipelineConfig};
 
 use crate::cli::ConfigArgs;
 use crate::config::Config;
@@ -51,13 +52,38 @@ pub(crate) fn tiktok_client(config: &Config) -> anyhow::Result<TikTokClient> {
     TikTokClient::new(tiktok, SystemClock::shared()).context("building the TikTok client")
 }
 
+/// The media store of the configuration, and the signer of pull URLs under `pull_base` (the
+/// configured one, or the built-in sandbox's loopback one) when there is one.
+pub(crate) fn media_access(
+    config: &Config,
+    clock: SharedClock,
+    pull_base: Option<PullBaseUrl>,
+) -> anyhow::Result<(MediaAccess, Option<Arc<UrlSigner>>)> {
+    let store = tokpost_media_store::open(&config.media_store_config())
+        .context("opening the media store (media.*)")?;
+    let access = MediaAccess::new(store);
+    let Some(base) = pull_base else {
+        return Ok((access, None));
+    };
+    let key = config.media_signing_key()?;
+    let signer = Arc::new(
+        UrlSigner::new(base, &key, clock).context("the media signing key (media.signing_key)")?,
+    );
+    let lifetime = std::time::Duration::from_secs(config.media.pull_url_lifetime_secs);
+    Ok((
+        access.with_pull(Arc::clone(&signer), lifetime),
+        Some(signer),
+    ))
+}
+
 async fn work(config: Config) -> anyhow::Result<()> {
     let cipher = config.token_cipher()?;
     let store = tokpost_store::open(&config.database_url(), cipher)
         .await
         .context("opening the database")?;
     let client = tiktok_client(&config)?;
-    let pipeline = Pipeline::new(
+    let (media, _) = media_access(&config, SystemClock::shared(), config.pull_base_url()?)?;
+    let pipeline = Pipeline::with_media(
         Arc::clone(&store),
         SystemClock::shared(),
         client,
@@ -67,6 +93,7 @@ async fn work(config: Config) -> anyhow::Result<()> {
             workers: config.workers.count,
             ..PipelineConfig::default()
         },
+        Some(media),
     );
     let name = worker_name();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
