@@ -1138,6 +1138,80 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn reencrypt_secrets(
+                &self,
+                batch: u32,
+            ) -> Result<$crate::Reencrypted, $crate::StoreError> {
+                // A ciphertext's bytes 2..=5 (1-based, as SQL counts) are its key id, so the
+                // rows still to do are found without decrypting anything.
+                let current = self.cipher.key_id_bytes().to_vec();
+                let mut tx = self.write_tx().await?;
+                let accounts: Vec<(uuid::Uuid, Vec<u8>, Vec<u8>)> = sqlx::query_as(
+                    "SELECT id, access_token, refresh_token FROM accounts WHERE access_token IS NOT NULL AND refresh_token IS NOT NULL AND (substr(access_token, 2, 4) <> $1 OR substr(refresh_token, 2, 4) <> $1) ORDER BY id LIMIT $2",
+                )
+                .bind(&current)
+                .bind(i64::from(batch))
+                .fetch_all(&mut *tx)
+                .await?;
+                let mut rewritten = 0_u64;
+                for (id, access, refresh) in &accounts {
+                    let aad = id.as_bytes();
+                    let fresh_access = self
+                        .cipher
+                        .seal(&self.cipher.open(access, aad, ACCESS_TOKEN)?, aad, ACCESS_TOKEN)?;
+                    let fresh_refresh = self
+                        .cipher
+                        .seal(&self.cipher.open(refresh, aad, REFRESH_TOKEN)?, aad, REFRESH_TOKEN)?;
+                    rewritten += sqlx::query(
+                        "UPDATE accounts SET access_token = $2, refresh_token = $3 WHERE id = $1 AND access_token = $4 AND refresh_token = $5",
+                    )
+                    .bind(id)
+                    .bind(fresh_access)
+                    .bind(fresh_refresh)
+                    .bind(access)
+                    .bind(refresh)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                }
+                let left = i64::from(batch).saturating_sub(i64::try_from(accounts.len()).unwrap_or(i64::MAX));
+                if left > 0 {
+                    let states: Vec<(String, Vec<u8>)> = sqlx::query_as(
+                        "SELECT state_hash, pkce_verifier FROM oauth_states WHERE pkce_verifier IS NOT NULL AND substr(pkce_verifier, 2, 4) <> $1 ORDER BY state_hash LIMIT $2",
+                    )
+                    .bind(&current)
+                    .bind(left)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for (state_hash, sealed) in &states {
+                        let aad = state_hash.as_bytes();
+                        let fresh = self
+                            .cipher
+                            .seal(&self.cipher.open(sealed, aad, PKCE_VERIFIER)?, aad, PKCE_VERIFIER)?;
+                        rewritten += sqlx::query(
+                            "UPDATE oauth_states SET pkce_verifier = $2 WHERE state_hash = $1 AND pkce_verifier = $3",
+                        )
+                        .bind(state_hash)
+                        .bind(fresh)
+                        .bind(sealed)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    }
+                }
+                let remaining: i64 = sqlx::query_scalar(
+                    "SELECT (SELECT COUNT(*) FROM accounts WHERE access_token IS NOT NULL AND refresh_token IS NOT NULL AND (substr(access_token, 2, 4) <> $1 OR substr(refresh_token, 2, 4) <> $1)) + (SELECT COUNT(*) FROM oauth_states WHERE pkce_verifier IS NOT NULL AND substr(pkce_verifier, 2, 4) <> $1)",
+                )
+                .bind(&current)
+                .fetch_one(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok($crate::Reencrypted {
+                    rewritten,
+                    remaining: u64::try_from(remaining).unwrap_or(0),
+                })
+            }
+
             async fn take_oauth_state(
                 &self,
                 state_hash: &str,

@@ -31,7 +31,7 @@ use tokpost_core::{
     PublishId, StateKind, WorkspaceId,
 };
 
-pub use crypto::{CryptoError, TokenCipher};
+pub use crypto::{CryptoError, Reencrypted, TokenCipher};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -361,6 +361,16 @@ pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug {
         state_hash: &str,
         now: Timestamp,
     ) -> Result<OAuthStateTake, StoreError>;
+
+    /// Key rotation: rewrites up to `batch` rows whose secrets (account tokens, PKCE verifiers)
+    /// are sealed with a key other than the cipher's current one, opening them with a previous
+    /// key and sealing them with the current one, in one transaction. A row changed meanwhile
+    /// (a token refresh seals with the current key anyway) is left alone. Repeat until
+    /// `remaining` is 0; an interrupted rotation resumes where it stopped.
+    ///
+    /// # Errors
+    /// A ciphertext sealed with a key the cipher does not hold ([`CryptoError::WrongKey`]).
+    async fn reencrypt_secrets(&self, batch: u32) -> Result<Reencrypted, StoreError>;
 
     /// The accounts, in any workspace, of the creator TikTok knows as `open_id`.
     async fn accounts_by_open_id(&self, open_id: &OpenId) -> Result<Vec<Account>, StoreError>;
