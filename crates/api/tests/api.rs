@@ -947,6 +947,55 @@ impl App {
         .unwrap()
     }
 
+    /// Creates a post for a private sandbox creator with a video TikTok accepts (this
+    /// unaudited app may publish it) and runs the pipeline, moving the clock to each next due
+    /// job, until the post is final.
+    async fn publish_in_sandbox(&self) -> (Value, tokpost_core::PostId) {
+        use tokpost_pipeline::{Worker, WorkerSettings};
+        let app = self;
+        let account = app.connect(&app.key, "bo.private").await;
+        let video = std::fs::read(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../tiktok-sandbox/tests/fixtures/ok_720x1280_30fps_4s.mp4"),
+        )
+        .unwrap();
+        let (_, media) = app.upload(&app.key, video).await;
+        let (status, post) = app
+        .post(
+            "/v1/posts",
+            json!({"account_id": account["id"], "video": {"media_id": media["id"], "caption": "webhook day"}, "privacy_level": "SELF_ONLY"}),
+        )
+        .await;
+        assert_eq!(status, StatusCode::CREATED, "{post}");
+        let post_id: tokpost_core::PostId = post["id"].as_str().unwrap().parse().unwrap();
+
+        // The pipeline publishes it through the sandbox, time moved to each next due job.
+        let worker = Worker::new(
+            tokpost_store::WorkerId::new("test-worker"),
+            Arc::clone(&app.store),
+            app.clock.shared(),
+            app.pipeline.publisher(),
+            WorkerSettings::default(),
+        );
+        for _ in 0..200 {
+            while worker.run_once().await.unwrap() > 0 {}
+            let state = app.store.post(post_id).await.unwrap().unwrap().state.kind();
+            if state.is_final() {
+                break;
+            }
+            let next = app
+                .store
+                .next_due_at()
+                .await
+                .unwrap()
+                .expect("a job is queued");
+            if next > app.clock.now() {
+                app.clock.set(next);
+            }
+        }
+        (post, post_id)
+    }
+
     /// Registers an endpoint for `events`; returns its id and secret.
     async fn endpoint(&self, key: &str, url: &str, events: &[&str]) -> (String, String) {
         let (status, created) = self
@@ -964,9 +1013,16 @@ impl App {
         )
     }
 
-    /// An event for the default workspace, queued as the store queues it with a post's move.
-    async fn missed_post_event(&self) {
-        let workspace = self.store.workspaces().await.unwrap()[0].id;
+    /// An event for the workspace of `endpoint`, queued as the store queues it with a post's
+    /// move.
+    async fn missed_post_event(&self, endpoint: &str) {
+        let workspace = self
+            .store
+            .webhook_endpoint(endpoint.parse().unwrap())
+            .await
+            .unwrap()
+            .unwrap()
+            .workspace_id;
         self.store
             .enqueue_webhook_event(
                 workspace,
@@ -1118,7 +1174,6 @@ async fn webhook_endpoints_are_registered_with_a_secret_shown_once_and_scoped_to
 
 #[tokio::test]
 async fn a_published_post_is_delivered_to_the_receiver_signed_with_the_endpoint_secret() {
-    use tokpost_pipeline::{Worker, WorkerSettings};
     let app = App::start().await;
     let receiver = Receiver::start(&[]).await;
     let (endpoint, secret) = app
@@ -1129,47 +1184,7 @@ async fn a_published_post_is_delivered_to_the_receiver_signed_with_the_endpoint_
     app.endpoint(&app.other_key, &elsewhere.url, &["post.published"])
         .await;
 
-    // A private creator and a video TikTok accepts: this unaudited app may publish it.
-    let account = app.connect(&app.key, "bo.private").await;
-    let video = std::fs::read(
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../tiktok-sandbox/tests/fixtures/ok_720x1280_30fps_4s.mp4"),
-    )
-    .unwrap();
-    let (_, media) = app.upload(&app.key, video).await;
-    let (status, post) = app
-        .post(
-            "/v1/posts",
-            json!({"account_id": account["id"], "video": {"media_id": media["id"], "caption": "webhook day"}, "privacy_level": "SELF_ONLY"}),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{post}");
-    let post_id: tokpost_core::PostId = post["id"].as_str().unwrap().parse().unwrap();
-
-    // The pipeline publishes it through the sandbox, time moved to each next due job.
-    let worker = Worker::new(
-        tokpost_store::WorkerId::new("test-worker"),
-        Arc::clone(&app.store),
-        app.clock.shared(),
-        app.pipeline.publisher(),
-        WorkerSettings::default(),
-    );
-    for _ in 0..200 {
-        while worker.run_once().await.unwrap() > 0 {}
-        let state = app.store.post(post_id).await.unwrap().unwrap().state.kind();
-        if state.is_final() {
-            break;
-        }
-        let next = app
-            .store
-            .next_due_at()
-            .await
-            .unwrap()
-            .expect("a job is queued");
-        if next > app.clock.now() {
-            app.clock.set(next);
-        }
-    }
+    let (post, post_id) = app.publish_in_sandbox().await;
     let (_, published) = app.get(&format!("/v1/posts/{post_id}")).await;
     assert_eq!(published["state"], "published", "{published}");
 
@@ -1223,7 +1238,7 @@ async fn a_receiver_answering_500_is_retried_with_growing_back_off_on_the_inject
     let (endpoint, secret) = app
         .endpoint(&app.key, &receiver.url, &["post.missed"])
         .await;
-    app.missed_post_event().await;
+    app.missed_post_event(&endpoint).await;
     let settings = tokpost_api::outbound::DeliverySettings::default();
     let sender = app.deliverer(settings);
 
@@ -1298,8 +1313,8 @@ async fn an_endpoint_that_keeps_failing_is_paused_flagged_and_resumed_through_th
         ..tokpost_api::outbound::DeliverySettings::default()
     };
     let sender = app.deliverer(settings);
-    app.missed_post_event().await;
-    app.missed_post_event().await;
+    app.missed_post_event(&endpoint).await;
+    app.missed_post_event(&endpoint).await;
 
     // Two events, each failing twice: the fourth failure in a row pauses the endpoint.
     for _ in 0..2 {
@@ -1343,4 +1358,99 @@ async fn an_endpoint_that_keeps_failing_is_paused_flagged_and_resumed_through_th
         assert_eq!(delivery["status"], "delivered", "{delivery}");
         assert_eq!(delivery["log"].as_array().unwrap().len(), 3);
     }
+}
+
+fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no series {series} in\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn metrics_show_tiktok_calls_token_refreshes_and_publish_latency_after_a_sandbox_publish() {
+    let app = App::start().await;
+    let (post, _) = app.publish_in_sandbox().await;
+    let (status, refreshed) = app
+        .post(
+            &format!(
+                "/v1/accounts/{}/refresh",
+                post["account_id"].as_str().unwrap()
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let text = response.text().await.unwrap();
+
+    for (endpoint, status, code) in [
+        ("v2/oauth/token/", "200", "none"),
+        ("v2/post/publish/creator_info/query/", "200", "ok"),
+        ("v2/post/publish/video/init/", "200", "ok"),
+        ("v2/post/publish/status/fetch/", "200", "ok"),
+        ("upload_chunk", "201", "none"),
+    ] {
+        let calls = metric_value(
+            &text,
+            &format!(
+                "tokpost_tiktok_calls_total{{endpoint=\"{endpoint}\",status=\"{status}\",code=\"{code}\"}}"
+            ),
+        );
+        assert!(calls >= 1.0, "{endpoint}: {calls}");
+        let timed = metric_value(
+            &text,
+            &format!("tokpost_tiktok_call_duration_seconds_count{{endpoint=\"{endpoint}\"}}"),
+        );
+        assert!(timed >= calls, "{endpoint}: every call is timed");
+    }
+    assert_eq!(
+        metric_value(
+            &text,
+            "tokpost_tiktok_calls_total{endpoint=\"v2/post/publish/video/init/\",status=\"200\",code=\"ok\"}"
+        ),
+        1.0,
+        "one publish, one init"
+    );
+    assert!(text.contains(
+        "tokpost_tiktok_call_duration_seconds_bucket{endpoint=\"upload_chunk\",le=\"0.01\"}"
+    ));
+    assert_eq!(
+        metric_value(
+            &text,
+            "tokpost_token_refreshes_total{outcome=\"refreshed\"}"
+        ),
+        1.0
+    );
+    // Published some simulated seconds after it was due: the sandbox's processing time.
+    assert_eq!(
+        metric_value(&text, "tokpost_publish_latency_seconds_count"),
+        1.0
+    );
+    let latency = metric_value(&text, "tokpost_publish_latency_seconds_sum");
+    let (_, shown) = app
+        .get(&format!("/v1/posts/{}", post["id"].as_str().unwrap()))
+        .await;
+    let published_at: jiff::Timestamp = shown["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|event| event["state"] == "published")
+        .unwrap()["at"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let scheduled_at: jiff::Timestamp = shown["scheduled_at"].as_str().unwrap().parse().unwrap();
+    let expected = published_at.duration_since(scheduled_at).as_secs_f64();
+    assert!(expected > 0.0);
+    assert!(
+        (latency - expected).abs() < 0.001,
+        "{latency} vs {expected}"
+    );
+    assert_eq!(
+        metric_value(&text, "tokpost_posts{state=\"published\"}"),
+        1.0
+    );
 }

@@ -303,6 +303,13 @@ impl TokenKeeper {
         let grant = match self.client.refresh(&presented).await {
             Ok(grant) => grant,
             Err(failure) => {
+                let outcome = if requires_reconnect(&failure) {
+                    "needs_reconnect"
+                } else {
+                    "failed"
+                };
+                metrics::counter!("tokpost_token_refreshes_total", "outcome" => outcome)
+                    .increment(1);
                 if requires_reconnect(&failure) {
                     let why = if tokens.refresh_token_expires_at <= sent_at {
                         ReconnectReason::RefreshTokenExpired
@@ -320,7 +327,13 @@ impl TokenKeeper {
         // Stored before anyone sees the new access token: a rotated refresh token that is not
         // stored is lost, and the old one is already dead.
         let now = self.clock.now();
-        if !self.store_grant_persistently(account.id, &fresh).await? {
+        let stored = self.store_grant_persistently(account.id, &fresh).await;
+        metrics::counter!(
+            "tokpost_token_refreshes_total",
+            "outcome" => if matches!(stored, Ok(true)) { "refreshed" } else { "not_stored" },
+        )
+        .increment(1);
+        if !stored? {
             return Err(KeeperError::UnknownAccount);
         }
         tracing::info!(account = %account.id, rotated, access_token_expires_at = %fresh.access_token_expires_at, "access token refreshed");

@@ -107,18 +107,38 @@ impl TikTokClient {
         request: reqwest::RequestBuilder,
         timeout: Duration,
     ) -> Result<Answer, TikTokFailure> {
-        let response = request
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(TikTokFailure::from_transport)?;
-        let status = response.status().as_u16();
-        let body = response
-            .text()
-            .await
-            .map_err(TikTokFailure::from_transport)?;
-        tracing::debug!(endpoint = label, status, "TikTok answered");
-        Ok(Answer { status, body })
+        let started = self.clock.now();
+        let answer = match request.timeout(timeout).send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                response.text().await.map(|body| Answer { status, body })
+            }
+            Err(error) => Err(error),
+        };
+        match answer {
+            Ok(answer) => {
+                record_call(
+                    label,
+                    &answer.status.to_string(),
+                    &answer_code(&answer.body),
+                    started,
+                    self.clock.now(),
+                );
+                tracing::debug!(endpoint = label, status = answer.status, "TikTok answered");
+                Ok(answer)
+            }
+            Err(error) => {
+                let failure = TikTokFailure::from_transport(error);
+                record_call(
+                    label,
+                    "transport",
+                    failure.classification().id(),
+                    started,
+                    self.clock.now(),
+                );
+                Err(failure)
+            }
+        }
     }
 
     fn api_url(&self, path: &str) -> Result<url::Url, TikTokFailure> {
@@ -126,6 +146,49 @@ impl TikTokClient {
             .api_url(path)
             .map_err(|error| TikTokFailure::from_configuration(&error))
     }
+}
+
+/// Records one call to TikTok for the process's metrics recorder, if one is installed:
+/// `tokpost_tiktok_calls_total` by endpoint, HTTP status (`transport` when no answer came) and
+/// TikTok's code, and `tokpost_tiktok_call_duration_seconds` by endpoint. The endpoint is a
+/// fixed path or name, never a URL (an upload URL carries a signature).
+pub(crate) fn record_call(
+    endpoint: &str,
+    status: &str,
+    code: &str,
+    started: jiff::Timestamp,
+    finished: jiff::Timestamp,
+) {
+    metrics::counter!(
+        "tokpost_tiktok_calls_total",
+        "endpoint" => endpoint.to_owned(),
+        "status" => status.to_owned(),
+        "code" => code.to_owned(),
+    )
+    .increment(1);
+    let seconds = finished.duration_since(started).as_secs_f64().max(0.0);
+    metrics::histogram!(
+        "tokpost_tiktok_call_duration_seconds",
+        "endpoint" => endpoint.to_owned(),
+    )
+    .record(seconds);
+}
+
+/// TikTok's code in an answer body (`error.code` of the v2 envelope, `error` of an OAuth body),
+/// `none` when the body has none (an upload's empty answer). Bounded, as it becomes a label.
+pub(crate) fn answer_code(body: &str) -> String {
+    const MAX_LABEL_CHARS: usize = 64;
+    serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|value| {
+            let error = value.get("error")?;
+            error
+                .get("code")
+                .and_then(serde_json::Value::as_str)
+                .or_else(|| error.as_str())
+                .map(|code| code.chars().take(MAX_LABEL_CHARS).collect())
+        })
+        .unwrap_or_else(|| "none".to_owned())
 }
 
 pub(crate) fn error_text(error: &dyn std::error::Error) -> String {

@@ -41,8 +41,8 @@ pub use oauth::{
     AuthorizationCallback, AuthorizeRequest, CallbackError, PkceChallenge, PkceVerifier,
 };
 pub use upload::{
-    ChunkPlan, ChunkPlanError, ChunkSource, ChunkStream, RangeReader, UploadError, UploadJob, UploadOutcome, UploadProgress, UploadRetry,
-    VideoContentType,
+    ChunkPlan, ChunkPlanError, ChunkSource, ChunkStream, RangeReader, UploadError, UploadJob,
+    UploadOutcome, UploadProgress, UploadRetry, VideoContentType,
 };
 pub use wire::{
     AccessToken, CreatorInfo, DirectPhotoSettings, DirectVideoInit, InboxVideoInit, OpenId,

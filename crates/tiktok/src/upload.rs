@@ -836,14 +836,29 @@ impl TikTokClient {
             .header(CONTENT_RANGE, format!("bytes */{}", job.plan.video_size()))
             .body(Vec::new())
             .timeout(self.config.upload_chunk_timeout);
+        let started = self.clock.now();
         let response = match request.send().await {
             Ok(response) => response,
             Err(error) => {
                 tracing::debug!(%error, "upload probe failed");
+                crate::client::record_call(
+                    "upload_probe",
+                    "transport",
+                    "none",
+                    started,
+                    self.clock.now(),
+                );
                 return Learned::Unknown;
             }
         };
         let status = response.status().as_u16();
+        crate::client::record_call(
+            "upload_probe",
+            &status.to_string(),
+            "none",
+            started,
+            self.clock.now(),
+        );
         let progress = response
             .headers()
             .get(CONTENT_RANGE)
@@ -894,11 +909,29 @@ impl TikTokClient {
             )
             .body(body)
             .timeout(self.config.upload_chunk_timeout);
+        let started = self.clock.now();
         let response = match request.send().await {
             Ok(response) => response,
-            Err(error) => return Ok(Err(TikTokFailure::from_transport(error))),
+            Err(error) => {
+                let failure = TikTokFailure::from_transport(error);
+                crate::client::record_call(
+                    "upload_chunk",
+                    "transport",
+                    failure.classification().id(),
+                    started,
+                    self.clock.now(),
+                );
+                return Ok(Err(failure));
+            }
         };
         let status = response.status().as_u16();
+        crate::client::record_call(
+            "upload_chunk",
+            &status.to_string(),
+            "none",
+            started,
+            self.clock.now(),
+        );
         let progress = response
             .headers()
             .get(CONTENT_RANGE)

@@ -26,6 +26,9 @@ pub(crate) fn parse_id<T: std::str::FromStr>(
 }
 
 pub(crate) fn router(state: AppState) -> Router {
+    // Installed now, not at the first scrape: what the process records before it (its first
+    // TikTok calls, a publish) would otherwise be lost.
+    let _ = crate::metrics::handle();
     let api = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))

@@ -138,6 +138,13 @@ impl Publisher {
                         completes: None,
                     })
                     .await;
+                if matches!(moved, Next::Continue(_)) && post.state.kind() != StateKind::Published {
+                    metrics::histogram!("tokpost_publish_latency_seconds").record(
+                        now.duration_since(post.scheduled_at.at())
+                            .as_secs_f64()
+                            .max(0.0),
+                    );
+                }
                 match moved {
                     Next::Continue(_) if ids.is_empty() => self.poll_for_post_ids(since_tracking),
                     Next::Continue(_) => done(),
