@@ -37,6 +37,11 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// The key that encrypts TikTok tokens at rest: status, rotate.
+    TokenKey {
+        #[command(subcommand)]
+        command: TokenKeyCommand,
+    },
     /// Connected TikTok accounts (talks to a running tokpost).
     Accounts {
         #[command(subcommand)]
@@ -188,6 +193,37 @@ pub enum KeysCommand {
         /// The key's id (`tokpost keys list`).
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenKeyCommand {
+    /// The current key's id and how many secrets are still sealed with another key.
+    Status(ConfigArgs),
+    /// Re-encrypts every stored secret under a new key, in place, batch by batch; run it again
+    /// to resume an interrupted rotation. With the generated key file, the new key is made
+    /// (`token.key.next`) and replaces `token.key` at the end; with a configured key, set
+    /// `token_key` to the new key and `token_key_previous` to the old one first.
+    Rotate {
+        #[command(flatten)]
+        config: ConfigArgs,
+        /// Rows re-encrypted per transaction.
+        #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+        batch: u32,
+        /// Stop after this many batches, leaving the rotation in progress (it resumes on the
+        /// next run); for rotating a large database in parts.
+        #[arg(long, value_name = "N")]
+        max_batches: Option<u32>,
+    },
+}
+
+impl TokenKeyCommand {
+    /// Where the configuration comes from.
+    #[must_use]
+    pub fn config(&self) -> &ConfigArgs {
+        match self {
+            Self::Status(config) | Self::Rotate { config, .. } => config,
+        }
+    }
 }
 
 impl KeysCommand {

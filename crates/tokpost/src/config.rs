@@ -42,6 +42,9 @@ pub struct Config {
     /// Base64 of the 32-byte key that encrypts TikTok tokens at rest; empty means a key
     /// generated on first start into `data_dir/token.key` (mode 0600).
     pub token_key: Secret,
+    /// Base64 of the previous token key while `tokpost token-key rotate` moves a configured
+    /// key: it only decrypts. Empty otherwise.
+    pub token_key_previous: Secret,
     /// The HTTP API and dashboard.
     pub http: HttpConfig,
     /// The TikTok app tokpost acts as.
@@ -199,6 +202,7 @@ impl Default for Config {
             data_dir: PathBuf::from(".tokpost"),
             database_url: String::new(),
             token_key: Secret::default(),
+            token_key_previous: Secret::default(),
             http: HttpConfig {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
                 public_base_url: String::new(),
@@ -575,9 +579,15 @@ impl Config {
     /// A malformed configured key, or a key file that cannot be read, created, or is readable
     /// by others.
     pub fn token_cipher(&self) -> Result<tokpost_store::TokenCipher, tokpost_store::CryptoError> {
-        match self.token_key.get() {
-            Some(key) => tokpost_store::TokenCipher::from_base64(key),
-            None => tokpost_store::TokenCipher::load_or_generate(&self.data_dir),
+        let cipher = match self.token_key.get() {
+            Some(key) => tokpost_store::TokenCipher::from_base64(key)?,
+            None => tokpost_store::TokenCipher::load_or_generate(&self.data_dir)?,
+        };
+        match self.token_key_previous.get() {
+            Some(previous) => {
+                Ok(cipher.with_previous(tokpost_store::TokenCipher::from_base64(previous)?))
+            }
+            None => Ok(cipher),
         }
     }
 
@@ -723,10 +733,12 @@ fn environment() -> Env {
     Env::prefixed(ENV_PREFIX)
         .filter(|key| {
             let key = key.as_str().to_ascii_lowercase();
-            matches!(key.as_str(), "data_dir" | "database_url" | "token_key")
-                || ["http__", "tiktok__", "publishing__", "workers__", "media__"]
-                    .iter()
-                    .any(|section| key.starts_with(section))
+            matches!(
+                key.as_str(),
+                "data_dir" | "database_url" | "token_key" | "token_key_previous"
+            ) || ["http__", "tiktok__", "publishing__", "workers__", "media__"]
+                .iter()
+                .any(|section| key.starts_with(section))
         })
         .split("__")
 }

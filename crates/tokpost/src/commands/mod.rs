@@ -8,6 +8,7 @@ mod keys;
 mod migrate;
 mod sandbox;
 mod serve;
+mod token_key;
 mod worker;
 
 use std::process::ExitCode;
@@ -23,6 +24,7 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => migrate::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Keys { command } => keys::run(&command),
+        Command::TokenKey { command } => token_key::run(&command),
         Command::Accounts { command } => client::accounts(&command),
         Command::Post { command } => client::post(&command),
         Command::Posts { command } => client::posts(&command),
