@@ -34,6 +34,12 @@ pub struct ApiSettings {
     pub webhook_tolerance: Duration,
     /// How long an OAuth state (and so an authorize URL) stays usable.
     pub oauth_state_ttl: Duration,
+    /// The name under which this process's workers record their heartbeat, when it runs
+    /// workers (`serve`): `/readyz` then fails once that heartbeat is older than
+    /// `worker_heartbeat_stale_after`. `None`: readiness is the database's only.
+    pub workers_process: Option<String>,
+    /// How old the workers' heartbeat may be.
+    pub worker_heartbeat_stale_after: Duration,
 }
 
 impl ApiSettings {
@@ -51,6 +57,8 @@ impl ApiSettings {
             webhook_secret: None,
             webhook_tolerance: Duration::from_secs(5 * 60),
             oauth_state_ttl: Duration::from_secs(10 * 60),
+            workers_process: None,
+            worker_heartbeat_stale_after: tokpost_pipeline::WORKER_HEARTBEAT_STALE_AFTER,
         }
     }
 }

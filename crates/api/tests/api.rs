@@ -47,6 +47,10 @@ struct App {
 
 impl App {
     async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    async fn start_with(customize: impl FnOnce(&mut ApiSettings)) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::at_fixed_start();
         let sandbox = Sandbox::start_with_manual_clock(
@@ -90,6 +94,7 @@ impl App {
         settings.max_upload_bytes = UPLOAD_LIMIT;
         settings.verified_url_prefixes = vec!["https://media.example.com/tokpost/".to_owned()];
         settings.webhook_secret = Some(SecretString::from(SANDBOX_SECRET));
+        customize(&mut settings);
         let state = AppState::new(
             Arc::clone(&store),
             clock.shared(),
@@ -1452,5 +1457,49 @@ async fn metrics_show_tiktok_calls_token_refreshes_and_publish_latency_after_a_s
     assert_eq!(
         metric_value(&text, "tokpost_posts{state=\"published\"}"),
         1.0
+    );
+}
+
+#[tokio::test]
+async fn readiness_fails_when_this_processs_workers_have_not_beaten_recently() {
+    let app = App::start_with(|settings| {
+        settings.workers_process = Some("serve:test".to_owned());
+    })
+    .await;
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(code(&body), "workers_not_alive");
+    assert_eq!(body["error"]["measured"], Value::Null, "never started");
+
+    let (stop, shutdown) = tokio::sync::watch::channel(false);
+    let handles = app.pipeline.spawn("serve:test", shutdown);
+    let mut ready = false;
+    for _ in 0..100 {
+        if app.get("/readyz").await.0 == StatusCode::OK {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ready, "the workers' first beat makes the process ready");
+    // Beats follow the injected clock: an hour later the process is still ready.
+    for _ in 0..4 {
+        app.clock.advance(tokpost_pipeline::WORKER_HEARTBEAT_EVERY);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.get("/readyz").await.0, StatusCode::OK);
+
+    let _ = stop.send(true);
+    for handle in handles {
+        handle.await.unwrap();
+    }
+    app.clock.advance(Duration::from_secs(61));
+    let (status, body) = app.get("/readyz").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(code(&body), "workers_not_alive");
+    assert_eq!(body["error"]["limit"], 60);
+    assert!(
+        body["error"]["measured"].as_f64().unwrap() >= 61.0,
+        "{body}"
     );
 }

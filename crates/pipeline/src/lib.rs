@@ -25,7 +25,9 @@ pub mod token_keeper;
 pub mod worker;
 
 pub use media_access::MediaAccess;
-pub use pipeline::{Dispatcher, Pipeline, PipelineConfig};
+pub use pipeline::{
+    Dispatcher, Pipeline, PipelineConfig, WORKER_HEARTBEAT_EVERY, WORKER_HEARTBEAT_STALE_AFTER,
+};
 pub use policy::{OverCap, PublishPolicy, StatusPolling};
 pub use preflight::{Finding, PostDraft, PreflightReport};
 pub use publisher::Publisher;

@@ -154,7 +154,8 @@ impl Pipeline {
             .await
     }
 
-    /// Starts `config.workers` workers named `{worker_name}:{n}` and the refresh scan, until
+    /// Starts `config.workers` workers named `{worker_name}:{n}`, the refresh scan and the
+    /// process's worker heartbeat (recorded under `worker_name`), until
     /// `shutdown` turns true. A job interrupted by shutdown stays leased until its lease ends,
     /// then another worker resumes it from its stored progress.
     #[must_use]
@@ -171,6 +172,14 @@ impl Pipeline {
             let shutdown = shutdown.clone();
             handles.push(tokio::spawn(async move { worker.run(shutdown).await }));
         }
+        let workers: Vec<_> = handles.iter().map(JoinHandle::abort_handle).collect();
+        handles.push(tokio::spawn(heartbeat(
+            worker_name.to_owned(),
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+            workers,
+            shutdown.clone(),
+        )));
         let keeper = Arc::clone(&self.keeper);
         let clock = Arc::clone(&self.clock);
         let every = self.config.refresh_scan_every;
@@ -191,6 +200,45 @@ impl Pipeline {
             }
         }));
         handles
+    }
+}
+
+/// How often a process records that its workers run (`Store::record_worker_heartbeat`);
+/// readiness allows a few missed beats ([`WORKER_HEARTBEAT_STALE_AFTER`]).
+pub const WORKER_HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
+
+/// How old a process's worker heartbeat may be before its readiness check fails.
+pub const WORKER_HEARTBEAT_STALE_AFTER: Duration = Duration::from_secs(60);
+
+/// Records the process's heartbeat every [`WORKER_HEARTBEAT_EVERY`] while all of its worker
+/// tasks run: a worker task that ended (a panic) stops the beat, so readiness fails instead of
+/// the process serving without publishing.
+async fn heartbeat(
+    name: String,
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    workers: Vec<tokio::task::AbortHandle>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if workers.iter().all(|worker| !worker.is_finished()) {
+            if let Err(error) = store.record_worker_heartbeat(&name, clock.now()).await {
+                tracing::warn!(%error, "recording the worker heartbeat failed");
+            }
+        } else {
+            tracing::error!(process = %name, "a worker task ended; readiness will fail");
+        }
+        tokio::select! {
+            () = clock::sleep(clock.as_ref(), WORKER_HEARTBEAT_EVERY) => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 

@@ -1023,6 +1023,34 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn record_worker_heartbeat(
+                &self,
+                worker: &str,
+                at: jiff::Timestamp,
+            ) -> Result<(), $crate::StoreError> {
+                sqlx::query(
+                    "INSERT INTO worker_heartbeats (worker, seen_at_ms) VALUES ($1, $2)
+                     ON CONFLICT (worker) DO UPDATE SET seen_at_ms = excluded.seen_at_ms",
+                )
+                .bind(worker)
+                .bind($crate::rows::ms(at))
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn worker_heartbeat(
+                &self,
+                worker: &str,
+            ) -> Result<Option<jiff::Timestamp>, $crate::StoreError> {
+                let seen: Option<i64> =
+                    sqlx::query_scalar("SELECT seen_at_ms FROM worker_heartbeats WHERE worker = $1")
+                        .bind(worker)
+                        .fetch_optional(&self.pool)
+                        .await?;
+                seen.map($crate::rows::from_ms).transpose()
+            }
+
             async fn workspaces(&self) -> Result<Vec<$crate::Workspace>, $crate::StoreError> {
                 sqlx::query_as::<_, $crate::rows::WorkspaceRow>(
                     "SELECT id, name, created_at_ms FROM workspaces ORDER BY created_at_ms, id",

@@ -332,6 +332,12 @@ pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug {
     /// Answers when the database answers (for `/readyz`).
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Records that the workers of process `worker` were running at `at`.
+    async fn record_worker_heartbeat(&self, worker: &str, at: Timestamp) -> Result<(), StoreError>;
+
+    /// When the workers of process `worker` were last seen running.
+    async fn worker_heartbeat(&self, worker: &str) -> Result<Option<Timestamp>, StoreError>;
+
     /// Every workspace, oldest first (the first start creates one when there is none).
     async fn workspaces(&self) -> Result<Vec<Workspace>, StoreError>;
 

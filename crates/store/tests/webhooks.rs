@@ -2,7 +2,7 @@
 //! story suite's harness, trimmed to what these stories need): deliveries are written with the
 //! change that causes them and only for subscribed endpoints of the same workspace; claims are
 //! leased; an attempt's record moves the endpoint's failure streak and pauses it; a resume
-//! sends what waited.
+//! sends what waited. Also the worker heartbeats that readiness reads.
 
 #![allow(
     clippy::unwrap_used,
@@ -632,4 +632,47 @@ async fn deleting_an_endpoint_deletes_its_deliveries(h: Harness) {
     );
     assert!(h.store.webhook_endpoints(ws).await.unwrap().is_empty());
     assert_eq!(h.store.next_webhook_delivery_at().await.unwrap(), None);
+}
+
+mod worker_heartbeats {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sqlite() {
+        super::a_worker_heartbeat_is_kept_per_process_and_replaced(super::Harness::sqlite().await)
+            .await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn postgres() {
+        super::a_worker_heartbeat_is_kept_per_process_and_replaced(
+            super::Harness::postgres().await,
+        )
+        .await;
+    }
+}
+
+async fn a_worker_heartbeat_is_kept_per_process_and_replaced(h: Harness) {
+    assert_eq!(h.store.worker_heartbeat("serve:1").await.unwrap(), None);
+    let first = h.now();
+    h.store
+        .record_worker_heartbeat("serve:1", first)
+        .await
+        .unwrap();
+    h.clock.advance(Duration::from_secs(15));
+    h.store
+        .record_worker_heartbeat("serve:2", h.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.worker_heartbeat("serve:1").await.unwrap(),
+        Some(first)
+    );
+    h.store
+        .record_worker_heartbeat("serve:1", h.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.worker_heartbeat("serve:1").await.unwrap(),
+        Some(h.now())
+    );
+    assert_eq!(h.store.worker_heartbeat("serve:3").await.unwrap(), None);
 }

@@ -5,6 +5,7 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
@@ -24,25 +25,59 @@ pub(crate) async fn healthz() -> Json<HealthView> {
     Json(HealthView { status: "ok" })
 }
 
-/// The database answers.
+/// The database answers and, in a process that runs workers, they are alive.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
-        (status = 200, description = "The database answers", body = HealthView),
-        (status = 503, description = "The database does not answer", body = ErrorBody),
+        (status = 200, description = "The database answers and the workers (if this process runs them) beat recently", body = HealthView),
+        (status = 503, description = "The database does not answer (database_unavailable), or the workers have not beaten recently (workers_not_alive: limit and measured age in seconds)", body = ErrorBody),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    match state.store.ping().await {
-        Ok(()) => Json(HealthView { status: "ready" }).into_response(),
+    if let Err(error) = state.store.ping().await {
+        tracing::warn!(%error, "readiness check: the database does not answer");
+        return ApiError::refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+            "the database does not answer",
+        )
+        .into_response();
+    }
+    let Some(process) = &state.settings.workers_process else {
+        return Json(HealthView { status: "ready" }).into_response();
+    };
+    let limit = state.settings.worker_heartbeat_stale_after;
+    let seen = match state.store.worker_heartbeat(process).await {
+        Ok(seen) => seen,
         Err(error) => {
-            tracing::warn!(%error, "readiness check: the database does not answer");
-            ApiError::refused(
+            tracing::warn!(%error, "readiness check: the worker heartbeat cannot be read");
+            return ApiError::refused(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "database_unavailable",
                 "the database does not answer",
             )
-            .into_response()
+            .into_response();
         }
+    };
+    let age = seen.map(|seen| state.now().duration_since(seen).as_secs_f64().max(0.0));
+    if age.is_some_and(|age| age <= limit.as_secs_f64()) {
+        return Json(HealthView { status: "ready" }).into_response();
     }
+    let message = match age {
+        Some(age) => format!(
+            "this process's workers last showed they run {age:.0} s ago; the limit is {} s",
+            limit.as_secs()
+        ),
+        None => "this process's workers have not started".to_owned(),
+    };
+    tracing::warn!(process = %process, "readiness check: {message}");
+    ApiError::Refused {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "workers_not_alive",
+        message,
+        field: None,
+        limit: Some(json!(limit.as_secs())),
+        measured: Some(json!(age)),
+    }
+    .into_response()
 }
 
 /// Prometheus metrics.

@@ -117,6 +117,8 @@ async fn serve(mut config: Config, sandbox_flag: bool) -> anyhow::Result<()> {
     settings.webhook_secret = webhook_secret;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let process = format!("serve:{}", std::process::id());
+    // This process runs workers: /readyz fails when their heartbeat goes stale.
+    settings.workers_process = Some(process.clone());
     let mut workers = pipeline.spawn(&process, shutdown.clone());
     workers.push(
         tokpost_api::outbound::Deliverer::spawn(
