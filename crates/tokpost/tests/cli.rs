@@ -520,7 +520,13 @@ fn the_client_commands_connect_post_list_and_cancel_through_a_running_serve() {
             "{}",
             String::from_utf8_lossy(&created.stderr)
         );
+        // --json: stdout is one JSON document and the upload's progress bar stays off stderr.
         let post: serde_json::Value = serde_json::from_str(&stdout(&created)).expect("JSON");
+        assert!(
+            created.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&created.stderr)
+        );
         assert_eq!(post["state"], "scheduled");
         let post_id = post["id"].as_str().expect("post id");
         let listed = stdout(&client(&["posts", "list"]));

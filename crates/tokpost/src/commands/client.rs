@@ -334,8 +334,20 @@ pub(crate) fn post(command: &PostCommand) -> anyhow::Result<ExitCode> {
                 .await
                 .with_context(|| format!("opening {}", video.display()))?;
             let length = file.metadata().await?.len();
-            // The file streams to tokpost; it is never read whole into memory.
-            let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+            let bar = upload_bar(
+                length,
+                args.json,
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            );
+            // The file streams to tokpost; it is never read whole into memory. The bar counts
+            // bytes as they are handed to the connection.
+            let counted = {
+                let bar = bar.clone();
+                tokio_util::io::InspectReader::new(file, move |bytes: &[u8]| {
+                    bar.inc(u64::try_from(bytes.len()).unwrap_or(0));
+                })
+            };
+            let stream = tokio_util::io::ReaderStream::with_capacity(counted, 256 * 1024);
             let media = api
                 .send(
                     api.http
@@ -343,7 +355,9 @@ pub(crate) fn post(command: &PostCommand) -> anyhow::Result<ExitCode> {
                         .header(reqwest::header::CONTENT_LENGTH, length)
                         .body(reqwest::Body::wrap_stream(stream)),
                 )
-                .await?;
+                .await;
+            bar.finish_and_clear();
+            let media = media?;
             set(&mut body, "video", json!({"media_id": at(&media, "id"), "caption": args.caption.clone().unwrap_or_default()}));
         } else {
             let mut ids = Vec::new();
@@ -375,6 +389,24 @@ pub(crate) fn post(command: &PostCommand) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The upload's progress bar: on stderr for a person at a terminal, hidden when stderr is not a
+/// terminal or the output is `--json` (a script reads stdout, and may capture stderr too).
+fn upload_bar(length: u64, json: bool, stderr_is_terminal: bool) -> indicatif::ProgressBar {
+    if json || !stderr_is_terminal {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::with_draw_target(
+        Some(length),
+        indicatif::ProgressDrawTarget::stderr(),
+    );
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "uploading {bar:30} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
 /// A field of a JSON answer, `null` when absent (an answer of another shape never panics).
 fn at<'v>(value: &'v Value, key: &str) -> &'v Value {
     value.get(key).unwrap_or(&Value::Null)
@@ -383,5 +415,20 @@ fn at<'v>(value: &'v Value, key: &str) -> &'v Value {
 fn set(body: &mut Value, key: &str, value: Value) {
     if let Some(object) = body.as_object_mut() {
         object.insert(key.to_owned(), value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upload_bar;
+
+    #[test]
+    fn the_upload_bar_shows_only_at_a_terminal_without_json() {
+        for (json, terminal) in [(true, true), (true, false), (false, false)] {
+            let bar = upload_bar(4_096, json, terminal);
+            assert!(bar.is_hidden(), "json {json}, terminal {terminal}");
+            assert_eq!(bar.length(), None, "json {json}, terminal {terminal}");
+        }
+        assert_eq!(upload_bar(4_096, false, true).length(), Some(4_096));
     }
 }
