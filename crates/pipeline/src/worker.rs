@@ -12,9 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clock::{SharedClock, Timestamp};
-use futures_util::StreamExt;
-use futures_util::stream::FuturesUnordered;
 use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tokpost_store::{Job, LeaseStatus, Store, StoreError, WorkerId};
 
 /// What became of one run of a job, as the handler judges it.
@@ -96,6 +95,18 @@ pub struct Worker<H> {
     settings: WorkerSettings,
 }
 
+impl<H> Clone for Worker<H> {
+    fn clone(&self) -> Self {
+        Self {
+            id: self.id.clone(),
+            store: Arc::clone(&self.store),
+            clock: Arc::clone(&self.clock),
+            handler: Arc::clone(&self.handler),
+            settings: self.settings,
+        }
+    }
+}
+
 impl<H: JobHandler> Worker<H> {
     /// A worker named `id` (unique among all running workers, e.g. `host:pid:task`).
     #[must_use]
@@ -142,12 +153,16 @@ impl<H: JobHandler> Worker<H> {
     /// until the next job is due, the queue changes or `idle_poll` passes.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         let mut changes = self.store.job_changes();
-        let mut running = FuturesUnordered::new();
+        // Each job is its own task: a job must make progress while this loop awaits the store
+        // (a job holding SQLite's write turn would otherwise block the claim that waits for it).
+        let mut running = JoinSet::new();
         // Claiming again right after a claim that filled every free slot may find more.
         let mut claim_now = true;
         loop {
             if *shutdown.borrow() {
-                while running.next().await.is_some() {}
+                while let Some(finished) = running.join_next().await {
+                    self.job_task_ended(finished);
+                }
                 return;
             }
             let free = self
@@ -160,7 +175,8 @@ impl<H: JobHandler> Worker<H> {
                     Ok(jobs) => {
                         let filled = jobs.len() == usize::try_from(free).unwrap_or(usize::MAX);
                         for job in jobs {
-                            running.push(async move { self.run_job(&job).await });
+                            let worker = self.clone();
+                            running.spawn(async move { worker.run_job(&job).await });
                         }
                         if filled {
                             continue;
@@ -175,15 +191,16 @@ impl<H: JobHandler> Worker<H> {
             if free == 0 {
                 // Every slot is busy: only a finished job (or shutdown) makes room.
                 tokio::select! {
-                    Some(()) = running.next() => {}
+                    Some(finished) = running.join_next() => self.job_task_ended(finished),
                     _ = shutdown.changed() => {}
                 }
                 continue;
             }
             let wake_at = self.next_wake().await;
             tokio::select! {
-                Some(()) = running.next() => {
+                Some(finished) = running.join_next() => {
                     // A slot freed; the job that ran may have queued the next step of its post.
+                    self.job_task_ended(finished);
                 }
                 () = self.clock.sleep_until(wake_at) => {}
                 changed = changes.changed() => {
@@ -194,6 +211,13 @@ impl<H: JobHandler> Worker<H> {
                 }
                 _ = shutdown.changed() => { claim_now = false; }
             }
+        }
+    }
+
+    fn job_task_ended(&self, finished: Result<(), tokio::task::JoinError>) {
+        if let Err(error) = finished {
+            // The job's lease runs out and the sweep hands it to a worker again.
+            tracing::error!(worker = %self.id, %error, "a job's task ended abnormally");
         }
     }
 

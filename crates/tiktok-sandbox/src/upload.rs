@@ -360,9 +360,20 @@ async fn receive(
             .config
             .creator(&target.open_id)
             .map_or(600, |creator| creator.max_video_post_duration_sec);
-        let (verdict, hashes) =
-            media_check::inspect_and_delete(vec![path], MediaKind::Video, max_duration).await;
-        media_arrived(shared, &target.publish_id, verdict, hashes);
+        // TikTok processes what arrived whether or not the uploader is still connected, but a
+        // handler's future dies with its connection: the processing gets a task of its own.
+        let processing = tokio::spawn({
+            let (shared, publish_id) = (Arc::clone(shared), target.publish_id.clone());
+            async move {
+                let (verdict, hashes) =
+                    media_check::inspect_and_delete(vec![path], MediaKind::Video, max_duration)
+                        .await;
+                media_arrived(&shared, &publish_id, verdict, hashes);
+            }
+        });
+        if let Err(error) = processing.await {
+            tracing::error!(%error, "sandbox media processing task failed");
+        }
         answer(shared, target, StatusCode::CREATED)
     } else {
         answer(shared, target, StatusCode::PARTIAL_CONTENT)

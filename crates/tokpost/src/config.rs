@@ -169,7 +169,7 @@ pub struct PublishingConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WorkersConfig {
-    /// Concurrent workers in this process; each serves one creator account at a time.
+    /// Concurrent workers in this process; each serves up to 8 creator accounts at a time.
     pub count: usize,
     /// How long a claimed job stays with its worker without a heartbeat, in seconds; a worker
     /// that dies loses its jobs to the others after this long.

@@ -1,0 +1,368 @@
+//! A fleet of real `tokpost` processes around one store and one in-test sandbox: seeds accounts
+//! and posts straight into the store, starts `tokpost worker` (and `tokpost serve`) processes
+//! with the configuration a deployment would use, kills them with SIGKILL, and reads the
+//! sandbox's truth at the end.
+
+#![allow(dead_code)] // each test binary uses its own part of the fleet
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use clock::{SharedClock, SystemClock, Timestamp};
+use futures_util::StreamExt;
+use secrecy::{ExposeSecret, SecretString};
+use tiktok::{AuthorizationCallback, AuthorizeRequest, Scope, TikTokClient, TikTokConfig};
+use tiktok_sandbox::{AppConfig, CreatorConfig, Sandbox, SandboxConfig, SandboxHandle};
+use tokio::net::TcpListener;
+use tokpost_core::{
+    AccountId, InteractionSettings, OpenId, PostContent, PostId, PostMode, PostSpec, PrivacyLevel,
+    ScheduleTime, UploadSource, VideoCaption, WorkspaceId,
+};
+use tokpost_store::{
+    AccountTokens, MediaKind, NewAccount, NewMediaAsset, NewPost, Store, TokenCipher,
+};
+
+pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:8765/callback";
+
+/// Which database the fleet shares.
+pub(crate) enum Database {
+    Sqlite,
+    Postgres(tokpost_store::testing::PostgresServer),
+}
+
+/// The sandbox, the store and the environment every process of the fleet gets.
+pub(crate) struct Fleet {
+    pub(crate) clock: SharedClock,
+    pub(crate) sandbox: SandboxHandle,
+    pub(crate) app: AppConfig,
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) database_url: String,
+    pub(crate) token_key: String,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) workspace: WorkspaceId,
+    _database: Database,
+}
+
+impl Fleet {
+    /// A sandbox with `creators` creators named `fleet.{n}` and a fresh store on `database`.
+    pub(crate) async fn start(creators: usize, database: Database, sandbox: SandboxConfig) -> Self {
+        let clock = SystemClock::shared();
+        let sandbox_config = SandboxConfig {
+            creators: (0..creators)
+                .map(|n| CreatorConfig {
+                    open_id: format!("-000Fleet{n:07}_OpenId_0000000000"),
+                    username: format!("fleet.{n}"),
+                    nickname: format!("Fleet {n}"),
+                    ..CreatorConfig::default()
+                })
+                .collect(),
+            ..sandbox
+        };
+        let app = sandbox_config.apps[0].clone();
+        let sandbox = Sandbox::start(
+            sandbox_config,
+            Arc::clone(&clock),
+            TcpListener::bind("127.0.0.1:0").await.unwrap(),
+            None,
+        )
+        .await
+        .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match &database {
+            Database::Sqlite => format!(
+                "sqlite://{}?mode=rwc",
+                dir.path().join("tokpost.db").display()
+            ),
+            Database::Postgres(server) => server.fresh_database().await.unwrap(),
+        };
+        let token_key = TokenCipher::generate_key()
+            .unwrap()
+            .expose_secret()
+            .to_owned();
+        let store = tokpost_store::open(
+            &database_url,
+            TokenCipher::from_base64(&SecretString::from(token_key.clone())).unwrap(),
+        )
+        .await
+        .unwrap();
+        let workspace = store
+            .create_workspace("fleet", clock.now())
+            .await
+            .unwrap()
+            .id;
+        Self {
+            clock,
+            sandbox,
+            app,
+            store,
+            database_url,
+            token_key,
+            dir,
+            workspace,
+            _database: database,
+        }
+    }
+
+    fn client(&self) -> TikTokClient {
+        TikTokClient::new(
+            TikTokConfig::production(
+                self.app.client_key.clone(),
+                SecretString::from(self.app.client_secret.expose().to_owned()),
+                REDIRECT_URI,
+            )
+            .unwrap()
+            .with_base_urls(
+                self.sandbox.api_base_url(),
+                self.sandbox.authorize_base_url(),
+            ),
+            Arc::clone(&self.clock),
+        )
+        .unwrap()
+    }
+
+    /// Connects every sandbox creator through the real OAuth flow, tokens stored encrypted.
+    pub(crate) async fn connect_all(&self) -> Vec<AccountId> {
+        let client = self.client();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let creators = self.sandbox.creators();
+        futures_util::stream::iter(creators)
+            .map(|creator| {
+                let (client, http, store) = (client.clone(), http.clone(), Arc::clone(&self.store));
+                let (clock, workspace) = (Arc::clone(&self.clock), self.workspace);
+                async move {
+                    let mut url = client
+                        .authorize_url(&AuthorizeRequest {
+                            scopes: &[Scope::UserInfoBasic, Scope::VideoPublish],
+                            state: "fleet",
+                            disable_auto_auth: None,
+                            pkce: None,
+                        })
+                        .unwrap();
+                    url.query_pairs_mut()
+                        .append_pair("sandbox_creator", &creator.username);
+                    let answer = http.get(url).send().await.unwrap();
+                    let location =
+                        url::Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
+                    let callback =
+                        AuthorizationCallback::from_query(location.query().unwrap()).unwrap();
+                    let grant = client.exchange_code(&callback.code, None).await.unwrap();
+                    let now = clock.now();
+                    store
+                        .connect_account(
+                            NewAccount {
+                                workspace_id: workspace,
+                                open_id: OpenId::new(grant.open_id.as_str()).unwrap(),
+                                display_name: creator.username.clone(),
+                                avatar_url: None,
+                                scopes: grant
+                                    .scopes
+                                    .iter()
+                                    .map(|s| tokpost_core::Scope::new(s.as_str()).unwrap())
+                                    .collect::<BTreeSet<_>>(),
+                                tokens: AccountTokens {
+                                    access_token: SecretString::from(
+                                        grant.access_token.expose_secret().to_owned(),
+                                    ),
+                                    refresh_token: SecretString::from(
+                                        grant.refresh_token.expose_secret().to_owned(),
+                                    ),
+                                    access_token_expires_at: clock::add(now, grant.expires_in),
+                                    refresh_token_expires_at: clock::add(
+                                        now,
+                                        grant.refresh_expires_in,
+                                    ),
+                                },
+                            },
+                            now,
+                        )
+                        .await
+                        .unwrap()
+                        .id
+                }
+            })
+            .buffer_unordered(16)
+            .collect()
+            .await
+    }
+
+    /// Schedules one FILE_UPLOAD video post per entry of `accounts` at `due`, captioned
+    /// `{tag} {n}` so that the sandbox's records can be matched back to posts.
+    pub(crate) async fn schedule_videos(
+        &self,
+        accounts: &[AccountId],
+        due: Timestamp,
+        tag: &str,
+    ) -> BTreeMap<String, PostId> {
+        let video = self.dir.path().join("clip.mp4");
+        std::fs::copy(fixture("ok_720x1280_30fps_4s.mp4"), &video).unwrap();
+        let media = self
+            .store
+            .add_media(
+                NewMediaAsset {
+                    workspace_id: self.workspace,
+                    kind: MediaKind::Video,
+                    content_hash: media::hash_file(&video).unwrap().to_hex(),
+                    size_bytes: std::fs::metadata(&video).unwrap().len(),
+                    location: video.display().to_string(),
+                    probe: serde_json::json!({ "container": "mp4" }),
+                },
+                self.clock.now(),
+            )
+            .await
+            .unwrap()
+            .into_inner()
+            .id;
+        let mut posts = BTreeMap::new();
+        for (n, account) in accounts.iter().enumerate() {
+            let caption = format!("{tag} {n}");
+            let now = self.clock.now();
+            let post = self
+                .store
+                .create_post(
+                    NewPost {
+                        workspace_id: self.workspace,
+                        account_id: *account,
+                        spec: PostSpec {
+                            content: PostContent::Video {
+                                media,
+                                caption: VideoCaption::new(caption.clone()).unwrap(),
+                                cover_timestamp_ms: None,
+                            },
+                            privacy: PrivacyLevel::SelfOnly,
+                            interactions: InteractionSettings::default(),
+                            brand_content: false,
+                            brand_organic: false,
+                            is_aigc: false,
+                            auto_add_music: false,
+                            mode: PostMode::Direct,
+                            source: UploadSource::FileUpload,
+                        },
+                        scheduled_at: ScheduleTime::new(due, now).unwrap(),
+                        idempotency_key: None,
+                    },
+                    now,
+                )
+                .await
+                .unwrap()
+                .into_inner();
+            posts.insert(caption, post.id);
+        }
+        posts
+    }
+
+    /// The environment of a `tokpost` process of this fleet: the shared database and token
+    /// key, the sandbox's app as the TikTok app, short leases so that a killed worker's jobs
+    /// come back within seconds.
+    pub(crate) fn env(&self) -> Vec<(String, String)> {
+        [
+            ("TOKPOST_DATABASE_URL", self.database_url.clone()),
+            ("TOKPOST_TOKEN_KEY", self.token_key.clone()),
+            ("TOKPOST_TIKTOK__CLIENT_KEY", self.app.client_key.clone()),
+            (
+                "TOKPOST_TIKTOK__CLIENT_SECRET",
+                self.app.client_secret.expose().to_owned(),
+            ),
+            (
+                "TOKPOST_TIKTOK__API_BASE_URL",
+                self.sandbox.api_base_url().to_string(),
+            ),
+            (
+                "TOKPOST_TIKTOK__AUTHORIZE_BASE_URL",
+                self.sandbox.authorize_base_url().to_string(),
+            ),
+            ("TOKPOST_TIKTOK__AUDITED", "true".to_owned()),
+            ("TOKPOST_TIKTOK__REQUEST_TIMEOUT_SECS", "10".to_owned()),
+            ("TOKPOST_WORKERS__LEASE_SECS", "3".to_owned()),
+            ("TOKPOST_WORKERS__HEARTBEAT_SECS", "1".to_owned()),
+            ("TOKPOST_WORKERS__RETRY_FIRST_BACKOFF_SECS", "1".to_owned()),
+            ("TOKPOST_WORKERS__RETRY_MAX_BACKOFF_SECS", "4".to_owned()),
+            (
+                "TOKPOST_LOG",
+                std::env::var("FLEET_LOG").unwrap_or_else(|_| "info".to_owned()),
+            ),
+        ]
+        .into_iter()
+        .map(|(key, value)| (key.to_owned(), value))
+        .collect()
+    }
+
+    /// Starts `tokpost worker` number `n` (its output appended to `worker-{n}.log`).
+    pub(crate) fn spawn_worker(&self, n: usize) -> Child {
+        let log_path = self.log_path(&format!("worker-{n}"));
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .unwrap();
+        let data_dir = self.dir.path().join(format!("worker-{n}"));
+        Command::new(env!("CARGO_BIN_EXE_tokpost"))
+            .arg("worker")
+            .envs(self.env())
+            .env("TOKPOST_DATA_DIR", &data_dir)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .unwrap()
+    }
+
+    pub(crate) fn log_path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(format!("{name}.log"))
+    }
+
+    /// The last lines of every process log, for a failure message.
+    pub(crate) fn log_tails(&self) -> String {
+        let mut out = String::new();
+        let mut entries: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+            .collect();
+        entries.sort();
+        for path in entries {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = lines.len().saturating_sub(
+                std::env::var("FLEET_LOG_LINES")
+                    .ok()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(15),
+            );
+            out.push_str(&format!("--- {} ---\n", path.display()));
+            for line in &lines[tail..] {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+pub(crate) fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../tiktok-sandbox/tests/fixtures")
+        .join(name)
+}
+
+/// A small deterministic random source (xorshift), seeded per run and printed, so that a
+/// failing schedule of kills can be replayed.
+pub(crate) struct Chaos(u64);
+
+impl Chaos {
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed.max(1))
+    }
+
+    pub(crate) fn below(&mut self, bound: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % bound.max(1)
+    }
+}
