@@ -65,6 +65,14 @@ pub(crate) fn media_access(
     let Some(base) = pull_base else {
         return Ok((access, None));
     };
+    if !config.media.signing_key.is_set() && !config.uses_sandbox() {
+        // Workers sign and `serve` checks: keys generated on two machines never agree.
+        tracing::warn!(
+            "media.signing_key is not configured: this process uses the key generated in its data \
+             directory; with several machines set TOKPOST_MEDIA__SIGNING_KEY to the same value \
+             everywhere, or TikTok's pulls are refused"
+        );
+    }
     let key = config.media_signing_key()?;
     let signer = Arc::new(
         UrlSigner::new(base, &key, clock).context("the media signing key (media.signing_key)")?,
