@@ -30,13 +30,14 @@ pub struct ErrorDetail {
     /// The offending field's path in the request (`video.caption`, `privacy_level`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
-    /// The limit that was broken.
+    /// The limit that was broken: a number, a text, a list of allowed values or an object,
+    /// depending on the rule.
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub limit: Option<Value>,
-    /// What was measured.
+    /// What was measured, in the limit's terms (or the refused value itself).
     #[serde(skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<Object>)]
+    #[schema(value_type = Option<Value>)]
     pub measured: Option<Value>,
     /// TikTok's answer and the failure catalog's classification, when TikTok refused.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -13,22 +13,22 @@ use crate::state::AppState;
 
 /// A health answer.
 #[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct HealthView {
+pub(crate) struct ProbeView {
     /// `ok` or `ready`.
     status: &'static str,
 }
 
 /// The process answers.
 #[utoipa::path(get, path = "/healthz", tag = "health",
-    responses((status = 200, description = "The process is alive", body = HealthView)))]
-pub(crate) async fn healthz() -> Json<HealthView> {
-    Json(HealthView { status: "ok" })
+    responses((status = 200, description = "The process is alive", body = ProbeView)))]
+pub(crate) async fn healthz() -> Json<ProbeView> {
+    Json(ProbeView { status: "ok" })
 }
 
 /// The database answers and, in a process that runs workers, they are alive.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(
-        (status = 200, description = "The database answers and the workers (if this process runs them) beat recently", body = HealthView),
+        (status = 200, description = "The database answers and the workers (if this process runs them) beat recently", body = ProbeView),
         (status = 503, description = "The database does not answer (database_unavailable), or the workers have not beaten recently (workers_not_alive: limit and measured age in seconds)", body = ErrorBody),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
@@ -42,7 +42,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
         .into_response();
     }
     let Some(process) = &state.settings.workers_process else {
-        return Json(HealthView { status: "ready" }).into_response();
+        return Json(ProbeView { status: "ready" }).into_response();
     };
     let limit = state.settings.worker_heartbeat_stale_after;
     let seen = match state.store.worker_heartbeat(process).await {
@@ -59,7 +59,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     };
     let age = seen.map(|seen| state.now().duration_since(seen).as_secs_f64().max(0.0));
     if age.is_some_and(|age| age <= limit.as_secs_f64()) {
-        return Json(HealthView { status: "ready" }).into_response();
+        return Json(ProbeView { status: "ready" }).into_response();
     }
     let message = match age {
         Some(age) => format!(
