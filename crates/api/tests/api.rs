@@ -417,6 +417,38 @@ async fn an_uploaded_video_is_probed_hashed_and_stored_once() {
 }
 
 #[tokio::test]
+async fn an_uploaded_video_is_pulled_only_when_a_pull_base_is_configured() {
+    let app = App::start().await;
+    let account = app.connect(&app.key, "ada.public").await;
+    let account_id = account["id"].as_str().unwrap();
+    let (_, media) = app.upload(&app.key, fixture("tiny_faststart.mp4")).await;
+    let media_id = media["id"].as_str().unwrap();
+    for (source, status, code_or_source) in [
+        (
+            "pull_from_url",
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "pull_not_configured",
+        ),
+        ("by_pigeon", StatusCode::UNPROCESSABLE_ENTITY, "malformed"),
+        ("file_upload", StatusCode::CREATED, "file_upload"),
+    ] {
+        let (got, body) = app
+            .post(
+                "/v1/posts",
+                json!({"account_id": account_id, "video": {"media_id": media_id, "source": source}, "privacy_level": "SELF_ONLY"}),
+            )
+            .await;
+        assert_eq!(got, status, "{source}: {body}");
+        if status == StatusCode::CREATED {
+            assert_eq!(body["spec"]["source"], code_or_source, "{body}");
+        } else {
+            assert_eq!(body["error"]["field"], "video.source", "{body}");
+            assert_eq!(code(&body), code_or_source, "{body}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn uploads_over_the_limit_or_of_unknown_bytes_are_refused_precisely() {
     let app = App::start().await;
     let too_big = vec![0_u8; usize::try_from(UPLOAD_LIMIT).unwrap() + 1];

@@ -276,6 +276,34 @@ impl Installation {
         (id, location)
     }
 
+    /// `POST /v1/posts` for an uploaded video, with `video.source` when given.
+    async fn schedule_video_via_api(&self, media: MediaId, source: Option<&str>) -> PostId {
+        let mut video = serde_json::json!({
+            "media_id": media.to_string(),
+            "caption": "shared media #tokpost",
+        });
+        if let Some(source) = source {
+            video["source"] = serde_json::json!(source);
+        }
+        let at = clock::add(self.clock.now(), Duration::from_secs(60));
+        let response = self
+            .http
+            .post(format!("{}/v1/posts", self.api_base))
+            .bearer_auth(&self.api_key)
+            .json(&serde_json::json!({
+                "account_id": self.account.to_string(),
+                "privacy_level": "SELF_ONLY",
+                "video": video,
+                "scheduled_at": at.to_string(),
+            }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 201, "{}", response.text().await.unwrap());
+        let body: serde_json::Value = response.json().await.unwrap();
+        body["id"].as_str().unwrap().parse().unwrap()
+    }
+
     async fn schedule(&self, spec: PostSpec) -> PostId {
         let now = self.clock.now();
         self.store
@@ -406,7 +434,17 @@ async fn publish_an_upload(installation: &Installation, source: UploadSource, wi
         format!("sha256/{expected}"),
         "the API records the store key, not a path on its disk"
     );
-    let post = installation.schedule(video(media, source)).await;
+    let post = match source {
+        // Through the API, as a client asks for it.
+        UploadSource::PullFromUrl => {
+            installation
+                .schedule_video_via_api(media, Some("pull_from_url"))
+                .await
+        }
+        UploadSource::FileUpload => installation.schedule_video_via_api(media, None).await,
+    };
+    let stored = installation.store.post(post).await.unwrap().unwrap();
+    assert_eq!(stored.spec.source, source);
     assert_eq!(installation.drive(post).await, StateKind::Published);
     let records = installation.sandbox.published();
     assert_eq!(records.len(), 1, "{records:?}");

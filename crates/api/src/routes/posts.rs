@@ -84,9 +84,13 @@ pub(crate) struct VideoRequest {
     #[serde(default)]
     caption: String,
     cover_timestamp_ms: Option<u32>,
+    /// How TikTok gets an uploaded video: `file_upload` (tokpost sends it in chunks, the
+    /// default) or `pull_from_url` (TikTok downloads it from a signed URL under the configured
+    /// `media.pull_base_url`). Media registered by URL are always pulled.
+    source: Option<String>,
 }
 
-/// A photo post (1–35 photos registered by URL).
+/// A photo post (1–35 photos registered by URL, or uploaded when a pull base URL is configured).
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PhotosRequest {
@@ -285,10 +289,32 @@ async fn parse_draft(
                 error.field = "video.caption".to_owned();
                 error
             })?;
-            let source = if is_url_location(&asset.location) {
-                UploadSource::PullFromUrl
-            } else {
-                UploadSource::FileUpload
+            let pullable = state
+                .pipeline
+                .media()
+                .and_then(tokpost_pipeline::MediaAccess::pull_base)
+                .is_some();
+            let source = match (is_url_location(&asset.location), video.source.as_deref()) {
+                (true, None | Some("pull_from_url")) => UploadSource::PullFromUrl,
+                (true, Some(_)) => {
+                    return Err(ApiError::field(
+                        "source_mismatch",
+                        "video.source",
+                        "media registered by URL can only be pulled: source is `pull_from_url` or left out",
+                    ));
+                }
+                (false, None | Some("file_upload")) => UploadSource::FileUpload,
+                (false, Some("pull_from_url")) if pullable => UploadSource::PullFromUrl,
+                (false, Some("pull_from_url")) => {
+                    return Err(ApiError::field(
+                        "pull_not_configured",
+                        "video.source",
+                        "pull_from_url of an uploaded video needs media.pull_base_url (a prefix verified with TikTok); none is configured",
+                    ));
+                }
+                (false, Some(_)) => {
+                    return Err(malformed("video.source", "file_upload or pull_from_url"));
+                }
             };
             (
                 PostContent::Video {
