@@ -1202,7 +1202,10 @@ macro_rules! impl_store {
                     .await?
                     .rows_affected();
                 }
-                let left = i64::from(batch).saturating_sub(i64::try_from(accounts.len()).unwrap_or(i64::MAX));
+                // Rows taken so far count against the batch whether or not their rewrite
+                // applied, so a batch never holds more than `batch` rows.
+                let mut taken = accounts.len();
+                let left = i64::from(batch).saturating_sub(i64::try_from(taken).unwrap_or(i64::MAX));
                 if left > 0 {
                     let states: Vec<(String, Vec<u8>)> = sqlx::query_as(
                         "SELECT state_hash, pkce_verifier FROM oauth_states WHERE pkce_verifier IS NOT NULL AND substr(pkce_verifier, 2, 4) <> $1 ORDER BY state_hash LIMIT $2",
@@ -1211,6 +1214,7 @@ macro_rules! impl_store {
                     .bind(left)
                     .fetch_all(&mut *tx)
                     .await?;
+                    taken += states.len();
                     for (state_hash, sealed) in &states {
                         let aad = state_hash.as_bytes();
                         let fresh = self
@@ -1227,8 +1231,34 @@ macro_rules! impl_store {
                         .rows_affected();
                     }
                 }
+                let left = i64::from(batch).saturating_sub(i64::try_from(taken).unwrap_or(i64::MAX));
+                if left > 0 {
+                    let endpoints: Vec<(uuid::Uuid, Vec<u8>)> = sqlx::query_as(
+                        "SELECT id, secret FROM webhook_endpoints WHERE substr(secret, 2, 4) <> $1 ORDER BY id LIMIT $2",
+                    )
+                    .bind(&current)
+                    .bind(left)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for (id, sealed) in &endpoints {
+                        let aad = id.as_bytes();
+                        let column = $crate::webhooks::WEBHOOK_SECRET;
+                        let fresh = self
+                            .cipher
+                            .seal(&self.cipher.open(sealed, aad, column)?, aad, column)?;
+                        rewritten += sqlx::query(
+                            "UPDATE webhook_endpoints SET secret = $2 WHERE id = $1 AND secret = $3",
+                        )
+                        .bind(id)
+                        .bind(fresh)
+                        .bind(sealed)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    }
+                }
                 let remaining: i64 = sqlx::query_scalar(
-                    "SELECT (SELECT COUNT(*) FROM accounts WHERE access_token IS NOT NULL AND refresh_token IS NOT NULL AND (substr(access_token, 2, 4) <> $1 OR substr(refresh_token, 2, 4) <> $1)) + (SELECT COUNT(*) FROM oauth_states WHERE pkce_verifier IS NOT NULL AND substr(pkce_verifier, 2, 4) <> $1)",
+                    "SELECT (SELECT COUNT(*) FROM accounts WHERE access_token IS NOT NULL AND refresh_token IS NOT NULL AND (substr(access_token, 2, 4) <> $1 OR substr(refresh_token, 2, 4) <> $1)) + (SELECT COUNT(*) FROM oauth_states WHERE pkce_verifier IS NOT NULL AND substr(pkce_verifier, 2, 4) <> $1) + (SELECT COUNT(*) FROM webhook_endpoints WHERE substr(secret, 2, 4) <> $1)",
                 )
                 .bind(&current)
                 .fetch_one(&mut *tx)

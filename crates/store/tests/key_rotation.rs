@@ -1,5 +1,5 @@
 //! Rotating the token encryption key in place, on SQLite and on a real PostgreSQL: every secret
-//! (account tokens, PKCE verifiers) is re-sealed under the new key batch by batch, a rotation
+//! (account tokens, PKCE verifiers, outbound webhook endpoint secrets) is re-sealed under the new key batch by batch, a rotation
 //! stopped after some batches resumes where it stopped, and afterwards the old key opens
 //! nothing.
 #![allow(
@@ -18,12 +18,13 @@ use secrecy::{ExposeSecret as _, SecretString};
 use tokpost_core::{AccountId, OpenId, Scope};
 use tokpost_store::testing::PostgresServer;
 use tokpost_store::{
-    AccountTokens, CryptoError, NewAccount, NewOAuthState, OAuthStateTake, Store, StoreError,
-    TokenCipher,
+    AccountTokens, CryptoError, NewAccount, NewOAuthState, NewWebhookEndpoint, OAuthStateTake,
+    Store, StoreError, TokenCipher, WebhookEvent, WebhookEventType, WorkerId,
 };
 
 const ACCOUNTS: usize = 7;
 const STATES: usize = 3;
+const ENDPOINTS: usize = 2;
 const BATCH: u32 = 3;
 
 fn fresh_key() -> TokenCipher {
@@ -68,6 +69,7 @@ impl Database {
 struct Secrets {
     accounts: BTreeMap<AccountId, (String, String)>,
     states: Vec<(String, String)>,
+    endpoint_secrets: Vec<String>,
 }
 
 async fn seed(store: &dyn Store, clock: &ManualClock) -> Secrets {
@@ -117,7 +119,40 @@ async fn seed(store: &dyn Store, clock: &ManualClock) -> Secrets {
             .unwrap();
         states.push((hash, verifier));
     }
-    Secrets { accounts, states }
+    let mut endpoint_secrets = Vec::new();
+    for n in 0..ENDPOINTS {
+        let secret = format!("whsec_endpoint-secret-{n}");
+        store
+            .create_webhook_endpoint(
+                NewWebhookEndpoint {
+                    workspace_id: workspace,
+                    url: format!("https://hooks.example.com/{n}"),
+                    description: format!("endpoint {n}"),
+                    events: [WebhookEventType::PostPublished].into_iter().collect(),
+                    secret: SecretString::from(secret.clone()),
+                },
+                now,
+            )
+            .await
+            .unwrap();
+        endpoint_secrets.push(secret);
+    }
+    store
+        .enqueue_webhook_event(
+            workspace,
+            WebhookEvent {
+                event_type: WebhookEventType::PostPublished,
+                at: now,
+                data: serde_json::json!({ "post": "p" }),
+            },
+        )
+        .await
+        .unwrap();
+    Secrets {
+        accounts,
+        states,
+        endpoint_secrets,
+    }
 }
 
 /// How many accounts `store` can open, and whether the tokens it opens are the right ones.
@@ -142,7 +177,7 @@ async fn a_rotation_stopped_midway_resumes_and_the_old_key_opens_nothing_afterwa
     let old = fresh_key();
     let new = fresh_key();
     let secrets = seed(db.open(old.clone()).await.as_ref(), &clock).await;
-    let total = (ACCOUNTS + STATES) as u64;
+    let total = (ACCOUNTS + STATES + ENDPOINTS) as u64;
 
     // A rotation that dies after two batches (the process is dropped mid-way).
     {
@@ -205,6 +240,26 @@ async fn a_rotation_stopped_midway_resumes_and_the_old_key_opens_nothing_afterwa
         old_only.take_oauth_state(hash, clock.now()).await,
         Err(StoreError::Crypto(CryptoError::WrongKey { .. }))
     ));
+    let worker = WorkerId::new("sender");
+    let lease = std::time::Duration::from_secs(60);
+    assert!(matches!(
+        old_only
+            .claim_webhook_deliveries(&worker, clock.now(), lease, 10)
+            .await,
+        Err(StoreError::Crypto(CryptoError::WrongKey { .. }))
+    ));
+    let mut claimed: Vec<String> = new_only
+        .claim_webhook_deliveries(&worker, clock.now(), lease, 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|delivery| delivery.secret.expose_secret().to_owned())
+        .collect();
+    claimed.sort();
+    assert_eq!(
+        claimed, secrets.endpoint_secrets,
+        "the webhook secrets survive the rotation"
+    );
     for (hash, verifier) in &secrets.states[1..] {
         match new_only.take_oauth_state(hash, clock.now()).await.unwrap() {
             OAuthStateTake::Taken { pkce_verifier, .. } => {
