@@ -776,10 +776,13 @@ macro_rules! impl_webhook_store {
                     .collect::<Result<Vec<_>, _>>()?;
                 let attempts = sqlx::query_as::<_, $crate::webhooks::AttemptRow>(
                     "SELECT a.delivery_id, a.attempt, a.at_ms, a.status_code, a.latency_ms, a.error
-                     FROM webhook_attempts a JOIN webhook_deliveries d ON d.id = a.delivery_id
-                     WHERE d.endpoint_id = $1 ORDER BY a.attempt",
+                     FROM webhook_attempts a
+                     WHERE a.delivery_id IN (SELECT id FROM webhook_deliveries WHERE endpoint_id = $1
+                                             ORDER BY created_at_ms DESC, id DESC LIMIT $2)
+                     ORDER BY a.attempt",
                 )
                 .bind(endpoint.as_uuid())
+                .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await?;
                 for row in attempts {
