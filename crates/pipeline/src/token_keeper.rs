@@ -465,8 +465,11 @@ impl TokenKeeper {
         };
         let mut fresh_warning = false;
         for threshold in crossed {
+            // The store turns the first notice of a pass into an
+            // `account.refresh_token_expiring` webhook by this prefix.
             let key = format!(
-                "refresh_token_expiry_warning:{}s:{}",
+                "{}{}s:{}",
+                tokpost_store::webhooks::REFRESH_TOKEN_WARNING_NOTICE,
                 threshold.as_secs(),
                 end.as_millisecond()
             );
