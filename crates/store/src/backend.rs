@@ -774,40 +774,60 @@ macro_rules! impl_store {
                 slot: $crate::RateLimitSlot<'_>,
                 now: jiff::Timestamp,
             ) -> Result<$crate::RateLimitDecision, $crate::StoreError> {
+                // A rolling window, as TikTok counts: a request is inside it for `window` after
+                // it was sent (fixed calendar windows would let twice the limit through across
+                // a boundary). Rows are (account, endpoint, sent at, requests at that ms).
                 let window_ms = i64::try_from(slot.window.as_millis()).unwrap_or(i64::MAX).max(1);
                 let now_ms = $crate::rows::ms(now);
-                let window_start = now_ms - now_ms.rem_euclid(window_ms);
-                let retry_at = $crate::rows::from_ms(window_start.saturating_add(window_ms))?;
                 if slot.limit == 0 {
-                    return Ok($crate::RateLimitDecision::Limited { retry_at });
+                    return Ok($crate::RateLimitDecision::Limited {
+                        retry_at: $crate::rows::from_ms(now_ms.saturating_add(window_ms))?,
+                    });
                 }
                 let mut tx = self.write_tx().await?;
+                if let Some(lock) = Self::LOCK_RATE_LIMIT {
+                    sqlx::query(lock)
+                        .bind(slot.account_id.as_uuid())
+                        .bind(slot.endpoint)
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 sqlx::query(
-                    "DELETE FROM rate_limit_windows WHERE account_id = $1 AND endpoint = $2 AND window_start_ms < $3",
+                    "DELETE FROM rate_limit_windows WHERE account_id = $1 AND endpoint = $2 AND window_start_ms <= $3",
                 )
                 .bind(slot.account_id.as_uuid())
                 .bind(slot.endpoint)
-                .bind(window_start)
+                .bind(now_ms.saturating_sub(window_ms))
                 .execute(&mut *tx)
                 .await?;
-                let used: Option<i64> = sqlx::query_scalar(
-                    "INSERT INTO rate_limit_windows (account_id, endpoint, window_start_ms, count) VALUES ($1, $2, $3, 1)
-                     ON CONFLICT (account_id, endpoint, window_start_ms)
-                     DO UPDATE SET count = rate_limit_windows.count + 1 WHERE rate_limit_windows.count < $4
-                     RETURNING count",
+                let (used, oldest): (i64, Option<i64>) = sqlx::query_as(
+                    "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT), MIN(window_start_ms) FROM rate_limit_windows
+                     WHERE account_id = $1 AND endpoint = $2",
                 )
                 .bind(slot.account_id.as_uuid())
                 .bind(slot.endpoint)
-                .bind(window_start)
-                .bind(i64::from(slot.limit))
-                .fetch_optional(&mut *tx)
+                .fetch_one(&mut *tx)
+                .await?;
+                if used >= i64::from(slot.limit) {
+                    tx.commit().await?;
+                    // The oldest request leaving the window frees a slot.
+                    let frees_at = oldest.unwrap_or(now_ms).saturating_add(window_ms);
+                    return Ok($crate::RateLimitDecision::Limited {
+                        retry_at: $crate::rows::from_ms(frees_at)?,
+                    });
+                }
+                sqlx::query(
+                    "INSERT INTO rate_limit_windows (account_id, endpoint, window_start_ms, count) VALUES ($1, $2, $3, 1)
+                     ON CONFLICT (account_id, endpoint, window_start_ms) DO UPDATE SET count = rate_limit_windows.count + 1",
+                )
+                .bind(slot.account_id.as_uuid())
+                .bind(slot.endpoint)
+                .bind(now_ms)
+                .execute(&mut *tx)
                 .await?;
                 tx.commit().await?;
-                Ok(match used {
-                    Some(used) => $crate::RateLimitDecision::Allowed {
-                        used: u32::try_from(used).unwrap_or(u32::MAX),
-                    },
-                    None => $crate::RateLimitDecision::Limited { retry_at },
+                Ok($crate::RateLimitDecision::Allowed {
+                    used: u32::try_from(used.saturating_add(1)).unwrap_or(u32::MAX),
                 })
             }
 

@@ -97,6 +97,11 @@ impl PgStore {
         Ok(self.pool.begin().await?)
     }
 
+    /// Serializes the rate-limit check of one account's endpoint across processes (a count
+    /// then an insert is not atomic under READ COMMITTED).
+    const LOCK_RATE_LIMIT: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(hashtextextended($1::text || ' ' || $2, 0))");
+
     const CLAIM_CANDIDATES: &'static str = "SELECT id, account_id FROM jobs
         WHERE locked_by IS NULL AND run_at_ms <= $1
           AND (account_id IS NULL OR NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = jobs.account_id))

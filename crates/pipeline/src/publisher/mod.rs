@@ -59,6 +59,11 @@ const RECONNECT_RECHECK: Duration = Duration::from_secs(15 * 60);
 /// Steps taken in one job run before it yields (a guard against a loop, not a limit in use).
 const MAX_STEPS_PER_RUN: usize = 16;
 
+/// TikTok's sliding minute, plus a second: a request is counted when it is recorded here,
+/// TikTok counts it when it arrives, and a later arrival of the older request must not make
+/// the newer one look early.
+const RATE_WINDOW: Duration = Duration::from_secs(61);
+
 /// Per-token, per-endpoint request limits TikTok enforces in a sliding minute.
 #[derive(Debug, Clone, Copy)]
 struct Endpoint {
@@ -371,7 +376,7 @@ impl Publisher {
         let slot = RateLimitSlot {
             account_id: post.account_id,
             endpoint: endpoint.name,
-            window: Duration::from_secs(60),
+            window: RATE_WINDOW,
             limit: endpoint.per_minute,
         };
         match self
