@@ -3,6 +3,9 @@
 
 use super::*;
 
+/// How a definite refusal of an init starts in the post's history: TikTok did not take it.
+const INIT_REFUSED: &str = "init refused";
+
 impl Publisher {
     /// Step 4: init, with the publish id stored before any byte is sent.
     pub(super) async fn init(&self, job: &Job, post: &Post) -> Next {
@@ -14,9 +17,18 @@ impl Publisher {
         let answer_lost = events
             .last()
             .is_some_and(|event| event.kind == EventKind::InitRequested);
+        // Only inits TikTok may have taken count against the re-init budget; one it refused
+        // outright (a 5xx, a rate limit) is the transient budget's business.
         let inits_so_far = events
             .iter()
-            .filter(|event| event.kind == EventKind::InitRequested)
+            .enumerate()
+            .filter(|(at, event)| {
+                event.kind == EventKind::InitRequested
+                    && !events.get(at + 1).is_some_and(|answer| {
+                        answer.kind == EventKind::TiktokResponse
+                            && answer.message.starts_with(INIT_REFUSED)
+                    })
+            })
             .count();
         let pulls = is_pull(&post.spec);
         if answer_lost && pulls {
@@ -34,7 +46,7 @@ impl Publisher {
                     RequiredAction::RetryLater,
                     Actor::Tiktok,
                     format!(
-                        "TikTok did not take the post after {inits_so_far} inits; retry it later"
+                        "TikTok took {inits_so_far} inits of this post and none became a publish (answers lost, or uploads that expired); retry it later"
                     ),
                     None,
                 )
@@ -115,7 +127,7 @@ impl Publisher {
                     };
                     let decision = decide(&failure, step, refreshed);
                     if decision == Decision::RefreshAndResend {
-                        if let Err(next) = self.note_answer(post, &failure, "init refused: the access token was rejected; refreshing it and sending again").await {
+                        if let Err(next) = self.note_answer(post, &failure, &format!("{INIT_REFUSED}: the access token was rejected; refreshing it and sending again")).await {
                             return next;
                         }
                         match self.refresh_now(post).await {
@@ -139,7 +151,7 @@ impl Publisher {
                     }
                     // A definite answer: record it, so that a later run does not take the init
                     // for lost.
-                    if let Err(next) = self.note_answer(post, &failure, "init refused").await {
+                    if let Err(next) = self.note_answer(post, &failure, INIT_REFUSED).await {
                         return next;
                     }
                     return self.on_failure(job, post, &failure, decision).await;
