@@ -256,6 +256,13 @@ impl SandboxHandle {
         admin::published(&self.shared)
     }
 
+    /// How many times each error code was answered by the sandbox's own rules (rate limits,
+    /// caps, invalid tokens, bad parameters: never the injected faults), since start.
+    #[must_use]
+    pub fn refusals(&self) -> std::collections::BTreeMap<String, u64> {
+        self.shared.world().refusals.clone()
+    }
+
     /// Whether the admin API may move the sandbox's clock (started with
     /// [`Sandbox::start_with_manual_clock`]).
     #[must_use]
@@ -460,6 +467,12 @@ pub(crate) fn respond(shared: &Shared, result: Result<Option<Value>, ApiError>) 
     let log_id = shared.log_id();
     match result {
         Ok(data) => shared.envelope.ok(data, log_id),
-        Err(error) => shared.envelope.error(error, log_id),
+        Err(error) => {
+            if !matches!(error.code, ErrorCode::Injected(_)) {
+                let code = error.code.as_wire(&shared.envelope.invalid_params_spelling);
+                *shared.world().refusals.entry(code).or_default() += 1;
+            }
+            shared.envelope.error(error, log_id)
+        }
     }
 }

@@ -465,6 +465,9 @@ pub(crate) struct World {
     pub(crate) uploads: HashMap<u64, String>,
     direct_posts: VecDeque<(Timestamp, String)>,
     active_creators: VecDeque<(Timestamp, String, String)>,
+    /// Errors the sandbox itself answered (not injected), by code: a client that respects
+    /// TikTok's limits never sees `rate_limit_exceeded` or a cap error here.
+    pub(crate) refusals: std::collections::BTreeMap<String, u64>,
 }
 
 impl World {
@@ -483,6 +486,7 @@ impl World {
             uploads: HashMap::new(),
             direct_posts: VecDeque::new(),
             active_creators: VecDeque::new(),
+            refusals: std::collections::BTreeMap::new(),
         }
     }
 

@@ -34,7 +34,7 @@ pub(crate) enum ErrorCode {
 }
 
 impl ErrorCode {
-    fn as_wire(&self, invalid_params_spelling: &str) -> String {
+    pub(crate) fn as_wire(&self, invalid_params_spelling: &str) -> String {
         let fixed = match self {
             Self::InvalidParams => invalid_params_spelling,
             Self::AccessTokenInvalid => "access_token_invalid",
