@@ -161,6 +161,10 @@ pub struct ServeArgs {
     /// Start the built-in TikTok sandbox in-process and talk to it instead of TikTok.
     #[arg(long)]
     pub sandbox: bool,
+    /// Serve the API and the dashboard only; `tokpost worker` processes do the publishing
+    /// (and send the outbound webhooks).
+    #[arg(long, conflicts_with = "sandbox")]
+    pub no_workers: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -163,6 +163,12 @@ pub struct PublishingConfig {
     /// A post that fell due while tokpost was down is still published if it is at most this
     /// late, in seconds; later than that it is marked `missed` and the user is told.
     pub late_grace_secs: u64,
+    /// Seconds from init (or the end of the upload) to the first status check. Later checks
+    /// wait half the time TikTok has been processing, between this and the maximum.
+    pub status_check_first_secs: u64,
+    /// The longest gap between two status checks of a post TikTok is still processing or
+    /// moderating, in seconds.
+    pub status_check_max_secs: u64,
 }
 
 /// The background workers of this process (`tokpost serve` and `tokpost worker`).
@@ -222,6 +228,8 @@ impl Default for Config {
             },
             publishing: PublishingConfig {
                 late_grace_secs: 3600,
+                status_check_first_secs: 5,
+                status_check_max_secs: 300,
             },
             workers: WorkersConfig {
                 count: 4,
@@ -333,6 +341,22 @@ impl Config {
             return Err(ConfigError::Inconsistent {
                 field: "http.max_upload_bytes",
                 problem: "must be at least 1 byte (measured 0)".to_owned(),
+            });
+        }
+        let polling = &self.publishing;
+        if polling.status_check_first_secs == 0 {
+            return Err(ConfigError::Inconsistent {
+                field: "publishing.status_check_first_secs",
+                problem: "must be at least 1 second (measured 0)".to_owned(),
+            });
+        }
+        if polling.status_check_max_secs < polling.status_check_first_secs {
+            return Err(ConfigError::Inconsistent {
+                field: "publishing.status_check_max_secs",
+                problem: format!(
+                    "must be at least publishing.status_check_first_secs ({} s; measured {} s)",
+                    polling.status_check_first_secs, polling.status_check_max_secs
+                ),
             });
         }
         if self.tiktok.request_timeout_secs == 0 {
@@ -547,6 +571,11 @@ impl Config {
         tokpost_pipeline::PublishPolicy {
             daily_post_cap: self.tiktok.daily_post_cap,
             late_grace: std::time::Duration::from_secs(self.publishing.late_grace_secs),
+            status_polling: tokpost_pipeline::StatusPolling {
+                first: std::time::Duration::from_secs(self.publishing.status_check_first_secs),
+                max: std::time::Duration::from_secs(self.publishing.status_check_max_secs),
+                ..base.status_polling
+            },
             verified_url_prefixes: self.tiktok.verified_url_prefixes.clone(),
             ..base
         }
@@ -906,6 +935,34 @@ mod tests {
         assert_eq!(config.tiktok.daily_post_cap, 9, "env beats file");
         assert!(config.tiktok.audited, "file beats defaults");
         assert_eq!(config.publishing.late_grace_secs, 60);
+    }
+
+    #[test]
+    fn status_checks_are_configurable_and_the_maximum_cannot_undercut_the_first() {
+        let policy = load_with(
+            None,
+            &[
+                ("TOKPOST_PUBLISHING__STATUS_CHECK_FIRST_SECS", "2"),
+                ("TOKPOST_PUBLISHING__STATUS_CHECK_MAX_SECS", "10"),
+            ],
+        )
+        .unwrap()
+        .publish_policy();
+        assert_eq!(
+            policy.status_polling.first,
+            std::time::Duration::from_secs(2)
+        );
+        assert_eq!(
+            policy.status_polling.max,
+            std::time::Duration::from_secs(10)
+        );
+        let error = load_with(None, &[("TOKPOST_PUBLISHING__STATUS_CHECK_MAX_SECS", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("publishing.status_check_max_secs") && error.contains("measured 1 s"),
+            "{error}"
+        );
     }
 
     #[test]

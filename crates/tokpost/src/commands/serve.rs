@@ -30,11 +30,11 @@ pub(crate) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating the data directory {}", config.data_dir.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
-    runtime.block_on(serve(config, args.sandbox))?;
+    runtime.block_on(serve(config, args.sandbox, !args.no_workers))?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(mut config: Config, sandbox_flag: bool) -> anyhow::Result<()> {
+async fn serve(mut config: Config, sandbox_flag: bool, run_workers: bool) -> anyhow::Result<()> {
     let clock: SharedClock = SystemClock::shared();
     let listener = TcpListener::bind(config.http.listen)
         .await
@@ -117,19 +117,22 @@ async fn serve(mut config: Config, sandbox_flag: bool) -> anyhow::Result<()> {
     settings.webhook_secret = webhook_secret;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let process = format!("serve:{}", std::process::id());
-    // This process runs workers: /readyz fails when their heartbeat goes stale.
-    settings.workers_process = Some(process.clone());
-    let mut workers = pipeline.spawn(&process, shutdown.clone());
-    workers.push(
-        tokpost_api::outbound::Deliverer::spawn(
-            &process,
-            Arc::clone(&store),
-            Arc::clone(&clock),
-            tokpost_api::outbound::DeliverySettings::default(),
-            shutdown,
-        )
-        .context("starting the webhook sender")?,
-    );
+    let mut workers = Vec::new();
+    if run_workers {
+        // This process runs workers: /readyz fails when their heartbeat goes stale.
+        settings.workers_process = Some(process.clone());
+        workers = pipeline.spawn(&process, shutdown.clone());
+        workers.push(
+            tokpost_api::outbound::Deliverer::spawn(
+                &process,
+                Arc::clone(&store),
+                Arc::clone(&clock),
+                tokpost_api::outbound::DeliverySettings::default(),
+                shutdown,
+            )
+            .context("starting the webhook sender")?,
+        );
+    }
     let state = AppState::new(store, clock, client, pipeline.clone(), settings);
     let api = config.public_base_url()?;
     writeln!(
@@ -139,11 +142,18 @@ async fn serve(mut config: Config, sandbox_flag: bool) -> anyhow::Result<()> {
     if let Some(handle) = &sandbox {
         write!(stdout, "{}", handle.banner())?;
     }
-    writeln!(
-        stdout,
-        "{} workers running; Ctrl-C or SIGTERM stops tokpost.",
-        config.workers.count
-    )?;
+    if run_workers {
+        writeln!(
+            stdout,
+            "{} workers running; Ctrl-C or SIGTERM stops tokpost.",
+            config.workers.count
+        )?;
+    } else {
+        writeln!(
+            stdout,
+            "No workers in this process (--no-workers): `tokpost worker` processes publish. Ctrl-C or SIGTERM stops tokpost."
+        )?;
+    }
     stdout.flush()?;
     // The API and the dashboard share the state and no path.
     let mut app = tokpost_api::router(state.clone()).merge(tokpost_dashboard::router(state));
