@@ -14,13 +14,11 @@
 
 mod support;
 
-use std::collections::BTreeMap;
 use std::process::Child;
 use std::time::Duration;
 
 use support::{Chaos, Database, Fleet};
 use tiktok_sandbox::{Delay, SandboxConfig};
-use tokpost_core::{EventKind, StateKind};
 
 const CREATORS: usize = 100;
 const POSTS_PER_CREATOR: usize = 3;
@@ -99,7 +97,7 @@ async fn crash_and_verify(database: Database, processes: usize) {
             panic!(
                 "after {kills} kills only {final_posts} of {} posts are final: {counts:?}\n{}\n{}",
                 posts.len(),
-                unfinished_histories(&fleet, &posts).await,
+                support::unfinished_histories(&fleet, &posts).await,
                 fleet.log_tails()
             );
         }
@@ -125,93 +123,19 @@ async fn crash_and_verify(database: Database, processes: usize) {
         "only {kills} kills before every post was final; the run proves too little"
     );
 
-    let mut inits_by_caption: BTreeMap<String, Vec<_>> = BTreeMap::new();
-    for record in fleet.sandbox.published() {
-        inits_by_caption
-            .entry(record.title.clone().unwrap_or_default())
-            .or_default()
-            .push(record);
-    }
-    let strangers: Vec<_> = inits_by_caption
-        .keys()
-        .filter(|caption| !posts.contains_key(*caption))
-        .collect();
+    let outcome = support::verify_exactly_once(&fleet, &posts).await;
+    assert_eq!(
+        outcome.published,
+        posts.len(),
+        "every post is published: {outcome:?}"
+    );
     assert!(
-        strangers.is_empty(),
-        "TikTok got posts nobody scheduled: {strangers:?}"
+        fleet.sandbox.refusals().is_empty(),
+        "the sandbox refused requests by its own rules (rate limits, caps): {:?}",
+        fleet.sandbox.refusals()
     );
-    let mut lost_init_answers = 0;
-    for (caption, id) in &posts {
-        let post = fleet.store.post(*id).await.unwrap().unwrap();
-        assert_eq!(
-            post.state.kind(),
-            StateKind::Published,
-            "{caption:?} in tokpost"
-        );
-        let inits = inits_by_caption.get(caption).map_or(&[][..], Vec::as_slice);
-        let (published, unused): (Vec<_>, Vec<_>) = inits
-            .iter()
-            .partition(|record| record.status == "PUBLISH_COMPLETE");
-        assert_eq!(
-            published.len(),
-            1,
-            "{caption:?} was published {} times on TikTok",
-            published.len()
-        );
-        assert_eq!(
-            post.progress.publish_id.as_ref().map(ToString::to_string),
-            Some(published[0].publish_id.clone()),
-            "{caption:?}: tokpost's publish id is not the one TikTok published"
-        );
-        // A second init is allowed only after the first one's answer was lost: nobody knows
-        // that publish's upload URL, so it never receives a byte and expires unpublished.
-        for record in &unused {
-            assert_eq!(
-                record.transferred_bytes, 0,
-                "{caption:?}: an abandoned publish {} received bytes ({})",
-                record.publish_id, record.status
-            );
-        }
-        // Every init TikTok saw was recorded first (a kill between the record and the request
-        // leaves one more record than requests, never fewer).
-        let recorded = fleet
-            .store
-            .post_events(*id)
-            .await
-            .unwrap()
-            .iter()
-            .filter(|event| event.kind == EventKind::InitRequested)
-            .count();
-        assert!(
-            inits.len() <= recorded,
-            "{caption:?}: TikTok saw {} inits, tokpost recorded only {recorded}",
-            inits.len()
-        );
-        lost_init_answers += unused.len();
-    }
     println!(
-        "every post published exactly once; {lost_init_answers} init answers were lost to kills and those publishes abandoned unused"
+        "every post published exactly once; {} init answers were lost to kills and those publishes abandoned unused",
+        outcome.abandoned_inits
     );
-}
-
-/// The event history of every post not yet final, for a failure message.
-async fn unfinished_histories(
-    fleet: &Fleet,
-    posts: &BTreeMap<String, tokpost_core::PostId>,
-) -> String {
-    let mut out = String::new();
-    for (caption, id) in posts {
-        let post = fleet.store.post(*id).await.unwrap().unwrap();
-        if post.state.is_final() {
-            continue;
-        }
-        out.push_str(&format!("{caption:?} is {:?}:\n", post.state));
-        for event in fleet.store.post_events(*id).await.unwrap() {
-            out.push_str(&format!(
-                "  {} {:?} -> {:?}: {}\n",
-                event.at, event.kind, event.state, event.message
-            ));
-        }
-    }
-    out
 }

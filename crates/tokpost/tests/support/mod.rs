@@ -17,8 +17,8 @@ use tiktok::{AuthorizationCallback, AuthorizeRequest, Scope, TikTokClient, TikTo
 use tiktok_sandbox::{AppConfig, CreatorConfig, Sandbox, SandboxConfig, SandboxHandle};
 use tokio::net::TcpListener;
 use tokpost_core::{
-    AccountId, InteractionSettings, OpenId, PostContent, PostId, PostMode, PostSpec, PrivacyLevel,
-    ScheduleTime, UploadSource, VideoCaption, WorkspaceId,
+    AccountId, EventKind, InteractionSettings, OpenId, PostContent, PostId, PostMode, PostSpec,
+    PrivacyLevel, ScheduleTime, StateKind, UploadSource, VideoCaption, WorkspaceId,
 };
 use tokpost_store::{
     AccountTokens, MediaKind, NewAccount, NewMediaAsset, NewPost, Store, TokenCipher,
@@ -281,6 +281,17 @@ impl Fleet {
             ("TOKPOST_WORKERS__HEARTBEAT_SECS", "1".to_owned()),
             ("TOKPOST_WORKERS__RETRY_FIRST_BACKOFF_SECS", "1".to_owned()),
             ("TOKPOST_WORKERS__RETRY_MAX_BACKOFF_SECS", "4".to_owned()),
+            // TikTok (the sandbox) takes a second; polls need not thin out to minutes.
+            (
+                "TOKPOST_PUBLISHING__STATUS_CHECK_FIRST_SECS",
+                "2".to_owned(),
+            ),
+            ("TOKPOST_PUBLISHING__STATUS_CHECK_MAX_SECS", "6".to_owned()),
+            // One directory for every process: the API writes uploads, the workers read them.
+            (
+                "TOKPOST_MEDIA__DIR",
+                self.dir.path().join("media").display().to_string(),
+            ),
             (
                 "TOKPOST_LOG",
                 std::env::var("FLEET_LOG").unwrap_or_else(|_| "info".to_owned()),
@@ -309,6 +320,35 @@ impl Fleet {
             .stderr(log)
             .spawn()
             .unwrap()
+    }
+
+    /// Starts `tokpost serve --no-workers` on a free loopback port; returns it and the API's
+    /// base URL once it listens.
+    pub(crate) fn spawn_api(&self) -> (Child, String) {
+        let log = std::fs::File::create(self.log_path("api")).unwrap();
+        let mut child = Command::new(env!("CARGO_BIN_EXE_tokpost"))
+            .args(["serve", "--no-workers", "--listen", "127.0.0.1:0"])
+            .envs(self.env())
+            .env("TOKPOST_DATA_DIR", self.dir.path().join("api"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stdout));
+        let base = loop {
+            let line = lines
+                .next()
+                .expect("tokpost serve ended before it listened")
+                .unwrap();
+            if let Some(rest) = line.strip_prefix("tokpost API on ") {
+                break rest.split_whitespace().next().unwrap().to_owned();
+            }
+        };
+        // Keep draining stdout so the process never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        (child, base)
     }
 
     pub(crate) fn log_path(&self, name: &str) -> PathBuf {
@@ -365,4 +405,129 @@ impl Chaos {
         self.0 ^= self.0 << 17;
         self.0 % bound.max(1)
     }
+}
+
+/// What the sandbox's truth says about a run's posts.
+#[derive(Debug, Default)]
+pub(crate) struct Outcome {
+    pub(crate) published: usize,
+    /// Posts tokpost gave up on (each checked to have no publish on TikTok).
+    pub(crate) failed: usize,
+    /// Inits whose answer was lost, so a second init followed; none of them received a byte.
+    pub(crate) abandoned_inits: usize,
+    /// Why posts failed: the last event of each (the first few).
+    pub(crate) failures: Vec<String>,
+}
+
+/// Checks every post of `posts` (caption → id) against the sandbox: each is final; a published
+/// post has exactly one publish on TikTok and it is the one tokpost stored; a failed one has
+/// none; every other init TikTok saw for it never received a byte (its answer was lost, so
+/// nobody knew its upload URL); tokpost recorded every init before sending it; and TikTok got
+/// nothing nobody scheduled.
+pub(crate) async fn verify_exactly_once(
+    fleet: &Fleet,
+    posts: &BTreeMap<String, PostId>,
+) -> Outcome {
+    let mut inits_by_caption: BTreeMap<String, Vec<_>> = BTreeMap::new();
+    for record in fleet.sandbox.published() {
+        inits_by_caption
+            .entry(record.title.clone().unwrap_or_default())
+            .or_default()
+            .push(record);
+    }
+    let strangers: Vec<_> = inits_by_caption
+        .keys()
+        .filter(|caption| !posts.contains_key(*caption))
+        .collect();
+    assert!(
+        strangers.is_empty(),
+        "TikTok got posts nobody scheduled: {strangers:?}"
+    );
+    let mut outcome = Outcome::default();
+    for (caption, id) in posts {
+        let post = fleet.store.post(*id).await.unwrap().unwrap();
+        assert!(
+            post.state.is_final(),
+            "{caption:?} is not final: {:?}",
+            post.state
+        );
+        let inits = inits_by_caption.get(caption).map_or(&[][..], Vec::as_slice);
+        let (published, unused): (Vec<_>, Vec<_>) = inits
+            .iter()
+            .partition(|record| record.status == "PUBLISH_COMPLETE");
+        if post.state.kind() == StateKind::Published {
+            outcome.published += 1;
+            assert_eq!(
+                published.len(),
+                1,
+                "{caption:?} was published {} times on TikTok",
+                published.len()
+            );
+            assert_eq!(
+                post.progress.publish_id.as_ref().map(ToString::to_string),
+                Some(published[0].publish_id.clone()),
+                "{caption:?}: tokpost's publish id is not the one TikTok published"
+            );
+        } else {
+            outcome.failed += 1;
+            if outcome.failures.len() < 5 {
+                let events = fleet.store.post_events(*id).await.unwrap();
+                let last = events.last().map(|event| event.message.clone());
+                outcome.failures.push(format!("{caption}: {last:?}"));
+            }
+            assert!(
+                published.is_empty(),
+                "{caption:?} is {:?} in tokpost but published on TikTok",
+                post.state
+            );
+        }
+        for record in &unused {
+            // A publish that failed on TikTok's side (a fail_reason) may have received bytes;
+            // one merely abandoned never did.
+            if record.status != "FAILED" {
+                assert_eq!(
+                    record.transferred_bytes, 0,
+                    "{caption:?}: an abandoned publish {} received bytes ({})",
+                    record.publish_id, record.status
+                );
+            }
+        }
+        let recorded = fleet
+            .store
+            .post_events(*id)
+            .await
+            .unwrap()
+            .iter()
+            .filter(|event| event.kind == EventKind::InitRequested)
+            .count();
+        assert!(
+            inits.len() <= recorded,
+            "{caption:?}: TikTok saw {} inits, tokpost recorded only {recorded}",
+            inits.len()
+        );
+        outcome.abandoned_inits += unused.len();
+    }
+    outcome
+}
+
+/// The event history of every post not yet final, for a failure message.
+pub(crate) async fn unfinished_histories(
+    fleet: &Fleet,
+    posts: &BTreeMap<String, tokpost_core::PostId>,
+) -> String {
+    let mut out = String::new();
+    for (caption, id) in posts {
+        let post = fleet.store.post(*id).await.unwrap().unwrap();
+        if post.state.is_final() {
+            continue;
+        }
+        out.push_str(&format!("{caption:?} is {:?}:\n", post.state));
+        for event in fleet.store.post_events(*id).await.unwrap() {
+            out.push_str(&format!(
+                "  {} {:?} -> {:?}: {}\n",
+                event.at, event.kind, event.state, event.message
+            ));
+        }
+    }
+    out
 }
