@@ -851,11 +851,20 @@ macro_rules! impl_webhook_store {
                     .bind(delivery.endpoint_id.as_uuid())
                     .fetch_one(&mut *tx)
                     .await?;
-                    let secret = self.cipher.open(
+                    let secret = match self.cipher.open(
                         &sealed,
                         delivery.endpoint_id.as_uuid().as_bytes(),
                         $crate::webhooks::WEBHOOK_SECRET,
-                    )?;
+                    ) {
+                        Ok(secret) => secret,
+                        Err(error) => {
+                            // Release the claimed rows now: a dropped transaction rolls back
+                            // only when its connection is next used, and until then other
+                            // senders skip the locked rows.
+                            tx.rollback().await?;
+                            return Err(error.into());
+                        }
+                    };
                     claimed.push($crate::ClaimedDelivery { delivery, url, secret });
                 }
                 tx.commit().await?;
