@@ -29,7 +29,7 @@ const CREATORS: usize = 500;
 const POSTS: usize = 2_000;
 const WORKER_PROCESSES: usize = 3;
 const MAX_KILLS: u32 = 30;
-const GIVE_UP_AFTER: Duration = Duration::from_secs(260);
+const GIVE_UP_AFTER: Duration = Duration::from_secs(400);
 
 /// 30% of the calls to each publishing endpoint fail transiently, each endpoint its own way.
 fn transient_faults() -> Vec<FaultRule> {
