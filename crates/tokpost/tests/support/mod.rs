@@ -42,6 +42,8 @@ pub(crate) struct Fleet {
     pub(crate) token_key: String,
     pub(crate) dir: tempfile::TempDir,
     pub(crate) workspace: WorkspaceId,
+    /// More environment for every process started from now on (overrides `env`'s).
+    pub(crate) extra_env: Vec<(String, String)>,
     _database: Database,
 }
 
@@ -101,6 +103,7 @@ impl Fleet {
             token_key,
             dir,
             workspace,
+            extra_env: Vec::new(),
             _database: database,
         }
     }
@@ -299,6 +302,7 @@ impl Fleet {
         ]
         .into_iter()
         .map(|(key, value)| (key.to_owned(), value))
+        .chain(self.extra_env.iter().cloned())
         .collect()
     }
 
