@@ -114,11 +114,11 @@ impl SqliteStore {
         Ok(Tx { tx, _turn: turn })
     }
 
-    /// SQLite has one writer (the transaction holds the write lock), so no row locking is
-    /// needed to make the claim exclusive.
     /// Writers already take turns (`BEGIN IMMEDIATE`): nothing more to lock.
     const LOCK_RATE_LIMIT: Option<&'static str> = None;
 
+    /// SQLite has one writer (the transaction holds the write lock), so no row locking is
+    /// needed to make the claim exclusive.
     const CLAIM_CANDIDATES: &'static str = "SELECT id, account_id FROM jobs
         WHERE locked_by IS NULL AND run_at_ms <= $1
           AND (account_id IS NULL OR NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = jobs.account_id))
