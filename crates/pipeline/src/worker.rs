@@ -156,10 +156,9 @@ impl<H: JobHandler> Worker<H> {
         // Each job is its own task: a job must make progress while this loop awaits the store
         // (a job holding SQLite's write turn would otherwise block the claim that waits for it).
         let mut running = JoinSet::new();
-        // Claiming again right after a claim that filled every free slot may find more.
-        let mut claim_now = true;
         loop {
-            if *shutdown.borrow() {
+            // A dropped sender is a shutdown too (its `changed()` would return at once forever).
+            if *shutdown.borrow() || shutdown.has_changed().is_err() {
                 while let Some(finished) = running.join_next().await {
                     self.job_task_ended(finished);
                 }
@@ -170,9 +169,10 @@ impl<H: JobHandler> Worker<H> {
                 .batch
                 .max(1)
                 .saturating_sub(u32::try_from(running.len()).unwrap_or(u32::MAX));
-            if free > 0 && claim_now {
+            if free > 0 {
                 match self.claim(free).await {
                     Ok(jobs) => {
+                        // A claim that filled every free slot may have left more to claim.
                         let filled = jobs.len() == usize::try_from(free).unwrap_or(usize::MAX);
                         for job in jobs {
                             let worker = self.clone();
@@ -187,7 +187,6 @@ impl<H: JobHandler> Worker<H> {
                     }
                 }
             }
-            claim_now = true;
             if free == 0 {
                 // Every slot is busy: only a finished job (or shutdown) makes room.
                 tokio::select! {
@@ -209,7 +208,7 @@ impl<H: JobHandler> Worker<H> {
                         changes = self.store.job_changes();
                     }
                 }
-                _ = shutdown.changed() => { claim_now = false; }
+                _ = shutdown.changed() => {}
             }
         }
     }
