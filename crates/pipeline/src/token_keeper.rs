@@ -540,7 +540,11 @@ fn requires_reconnect(failure: &TikTokFailure) -> bool {
         && !failure.is_transient()
 }
 
-fn tokens_from_grant(grant: &TokenGrant, sent_at: Timestamp) -> AccountTokens {
+/// The tokens of `grant` as the store keeps them, with expiries counted from `sent_at` (when
+/// the request that obtained the grant went out: TikTok's lifetimes start before the answer
+/// arrives).
+#[must_use]
+pub fn tokens_from_grant(grant: &TokenGrant, sent_at: Timestamp) -> AccountTokens {
     AccountTokens {
         access_token: SecretString::from(grant.access_token.expose_secret().to_owned()),
         refresh_token: SecretString::from(grant.refresh_token.expose_secret().to_owned()),

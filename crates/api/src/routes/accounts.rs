@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use tiktok::{AuthorizationCallback, AuthorizeRequest, CallbackError, PkceVerifier};
 use tokpost_core::{Account, AccountId, AccountStatus, OpenId, Scope};
 use tokpost_pipeline::token_keeper::KeeperError;
-use tokpost_store::{AccountTokens, NewAccount, NewOAuthState, OAuthStateTake, QuotaKind};
+use tokpost_store::{NewAccount, NewOAuthState, OAuthStateTake, QuotaKind};
 use utoipa::ToSchema;
 
 use crate::auth::{Authenticated, hash_key};
@@ -326,14 +326,7 @@ pub(crate) async fn callback(
                     .map(|c| c.creator_avatar_url.clone())
                     .filter(|u| !u.is_empty()),
                 scopes: granted,
-                tokens: AccountTokens {
-                    access_token: SecretString::from(grant.access_token.expose_secret().to_owned()),
-                    refresh_token: SecretString::from(
-                        grant.refresh_token.expose_secret().to_owned(),
-                    ),
-                    access_token_expires_at: clock::add(now, grant.expires_in),
-                    refresh_token_expires_at: clock::add(now, grant.refresh_expires_in),
-                },
+                tokens: tokpost_pipeline::token_keeper::tokens_from_grant(&grant, now),
             },
             now,
         )

@@ -24,12 +24,10 @@ use tokpost_core::{
     PostContent, PostId, PostMode, PostSpec, PrivacyLevel, ScheduleTime, StateKind, UploadSource,
     VideoCaption, WorkspaceId,
 };
-use tokpost_pipeline::token_keeper::{KeeperPolicy, TokenKeeper};
+use tokpost_pipeline::token_keeper::{KeeperPolicy, TokenKeeper, tokens_from_grant};
 use tokpost_pipeline::{PublishPolicy, Publisher, StatusPolling, Worker, WorkerSettings};
 use tokpost_store::testing::PostgresServer;
-use tokpost_store::{
-    AccountTokens, MediaKind, NewAccount, NewMediaAsset, NewPost, Store, TokenCipher, WorkerId,
-};
+use tokpost_store::{MediaKind, NewAccount, NewMediaAsset, NewPost, Store, TokenCipher, WorkerId};
 
 pub const REDIRECT_URI: &str = "http://127.0.0.1:8765/auth/tiktok/callback";
 pub const ADA: &str = "ada.public";
@@ -260,16 +258,7 @@ impl Env {
                         .iter()
                         .map(|s| tokpost_core::Scope::new(s.as_str()).unwrap())
                         .collect::<BTreeSet<_>>(),
-                    tokens: AccountTokens {
-                        access_token: SecretString::from(
-                            grant.access_token.expose_secret().to_owned(),
-                        ),
-                        refresh_token: SecretString::from(
-                            grant.refresh_token.expose_secret().to_owned(),
-                        ),
-                        access_token_expires_at: clock::add(now, grant.expires_in),
-                        refresh_token_expires_at: clock::add(now, grant.refresh_expires_in),
-                    },
+                    tokens: tokens_from_grant(&grant, now),
                 },
                 now,
             )
