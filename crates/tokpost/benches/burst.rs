@@ -85,13 +85,7 @@ async fn main() {
 
     let all_final_at = loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
-        let (counts, _) = fleet.store.post_state_counts().await.unwrap();
-        let final_posts: u64 = counts
-            .iter()
-            .filter(|(kind, _)| kind.is_final())
-            .map(|(_, n)| n)
-            .sum();
-        if final_posts >= posts as u64 {
+        if fleet.final_posts().await.1 >= posts as u64 {
             break fleet.clock.now();
         }
     };

@@ -14,10 +14,9 @@
 
 mod support;
 
-use std::process::Child;
 use std::time::Duration;
 
-use support::{Chaos, Database, Fleet};
+use support::{Database, Fleet, KillSchedule};
 use tiktok_sandbox::{Delay, SandboxConfig};
 
 const CREATORS: usize = 100;
@@ -62,62 +61,20 @@ async fn crash_and_verify(database: Database, processes: usize) {
     let due = clock::add(fleet.clock.now(), Duration::from_secs(1));
     let posts = fleet.schedule_videos(&post_accounts, due, "crash").await;
 
-    let seed = std::env::var("CRASH_SEED")
-        .ok()
-        .and_then(|seed| seed.parse().ok())
-        .unwrap_or_else(|| fleet.clock.now().as_nanosecond().unsigned_abs() as u64);
-    println!("kill schedule seed: CRASH_SEED={seed}");
-    let mut chaos = Chaos::new(seed);
-
-    let started = fleet.clock.now();
-    let mut workers: Vec<Child> = (0..processes).map(|n| fleet.spawn_worker(n)).collect();
-    let mut kills = 0;
-    let mut final_posts = 0;
-    while final_posts < posts.len() as u64 {
-        tokio::time::sleep(Duration::from_millis(100 + chaos.below(500))).await;
-        let (counts, _) = fleet.store.post_state_counts().await.unwrap();
-        final_posts = counts
-            .iter()
-            .filter(|(kind, _)| kind.is_final())
-            .map(|(_, n)| n)
-            .sum();
-        println!(
-            "{:>5.1} s, {kills} kills: {counts:?}",
-            fleet.clock.now().duration_since(started).as_secs_f64()
-        );
-        if fleet.clock.now().duration_since(started) > GIVE_UP_AFTER.try_into().unwrap() {
-            if std::env::var_os("FLEET_KEEP").is_some() {
-                println!("kept for inspection: {}", fleet.dir.path().display());
-                std::mem::forget(fleet.dir);
-                std::process::exit(1);
-            }
-            for worker in &mut workers {
-                let _ = worker.kill();
-            }
-            panic!(
-                "after {kills} kills only {final_posts} of {} posts are final: {counts:?}\n{}\n{}",
-                posts.len(),
-                support::unfinished_histories(&fleet, &posts).await,
-                fleet.log_tails()
-            );
-        }
-        if kills < MAX_KILLS && final_posts < posts.len() as u64 {
-            let victim = usize::try_from(chaos.below(processes as u64)).unwrap();
-            workers[victim].kill().unwrap();
-            workers[victim].wait().unwrap();
-            kills += 1;
-            workers[victim] = fleet.spawn_worker(victim);
-        }
-    }
-    for worker in &mut workers {
-        worker.kill().unwrap();
-        worker.wait().unwrap();
-    }
-    println!(
-        "{} posts final after {kills} kills in {:.1} s",
-        posts.len(),
-        fleet.clock.now().duration_since(started).as_secs_f64()
-    );
+    let kills = fleet
+        .publish_while_killing(
+            &posts,
+            processes,
+            &KillSchedule {
+                seed_variable: "CRASH_SEED",
+                pause_min_ms: 100,
+                pause_spread_ms: 500,
+                max_kills: MAX_KILLS,
+                give_up_after: GIVE_UP_AFTER,
+            },
+            &mut [],
+        )
+        .await;
     assert!(
         kills >= MIN_KILLS,
         "only {kills} kills before every post was final; the run proves too little"

@@ -18,11 +18,10 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::process::Child;
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use support::{Chaos, Database, Fleet};
+use support::{Database, Fleet, KillSchedule};
 use tiktok_sandbox::{Delay, FaultEffect, FaultEndpoint, FaultRule, FaultTimes, SandboxConfig};
 
 const CREATORS: usize = 500;
@@ -151,54 +150,23 @@ async fn three_workers_and_an_api_on_postgres_survive_faults_and_kills() {
         fleet.sandbox.add_fault(rule);
     }
 
-    let seed = std::env::var("SOAK_SEED")
-        .ok()
-        .and_then(|seed| seed.parse().ok())
-        .unwrap_or_else(|| fleet.clock.now().as_nanosecond().unsigned_abs() as u64);
-    println!("kill schedule seed: SOAK_SEED={seed}");
-    let mut chaos = Chaos::new(seed);
     let started = fleet.clock.now();
-    let mut workers: Vec<Child> = (0..WORKER_PROCESSES)
-        .map(|n| fleet.spawn_worker(n))
-        .collect();
-    let mut kills = 0;
-    loop {
-        tokio::time::sleep(Duration::from_millis(500 + chaos.below(2_500))).await;
-        let (counts, _) = fleet.store.post_state_counts().await.unwrap();
-        let final_posts: u64 = counts
-            .iter()
-            .filter(|(kind, _)| kind.is_final())
-            .map(|(_, n)| n)
-            .sum();
-        println!(
-            "{:>5.1} s, {kills} kills: {counts:?}",
-            fleet.clock.now().duration_since(started).as_secs_f64()
-        );
-        if final_posts >= POSTS as u64 {
-            break;
-        }
-        if fleet.clock.now().duration_since(started) > GIVE_UP_AFTER.try_into().unwrap() {
-            for worker in workers.iter_mut().chain([&mut api]) {
-                let _ = worker.kill();
-            }
-            panic!(
-                "after {kills} kills only {final_posts} of {POSTS} posts are final: {counts:?}\n{}\n{}",
-                support::unfinished_histories(&fleet, &posts).await,
-                fleet.log_tails()
-            );
-        }
-        if kills < MAX_KILLS {
-            let victim = usize::try_from(chaos.below(WORKER_PROCESSES as u64)).unwrap();
-            workers[victim].kill().unwrap();
-            workers[victim].wait().unwrap();
-            kills += 1;
-            workers[victim] = fleet.spawn_worker(victim);
-        }
-    }
-    for worker in workers.iter_mut().chain([&mut api]) {
-        worker.kill().unwrap();
-        worker.wait().unwrap();
-    }
+    let kills = fleet
+        .publish_while_killing(
+            &posts,
+            WORKER_PROCESSES,
+            &KillSchedule {
+                seed_variable: "SOAK_SEED",
+                pause_min_ms: 500,
+                pause_spread_ms: 2_500,
+                max_kills: MAX_KILLS,
+                give_up_after: GIVE_UP_AFTER,
+            },
+            std::slice::from_mut(&mut api),
+        )
+        .await;
+    api.kill().unwrap();
+    api.wait().unwrap();
     let fired: u32 = fleet.sandbox.faults().iter().map(|fault| fault.fired).sum();
     let outcome = support::verify_exactly_once(&fleet, &posts).await;
     println!(

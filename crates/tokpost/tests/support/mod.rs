@@ -20,9 +20,8 @@ use tokpost_core::{
     AccountId, EventKind, InteractionSettings, OpenId, PostContent, PostId, PostMode, PostSpec,
     PrivacyLevel, ScheduleTime, StateKind, UploadSource, VideoCaption, WorkspaceId,
 };
-use tokpost_store::{
-    AccountTokens, MediaKind, NewAccount, NewMediaAsset, NewPost, Store, TokenCipher,
-};
+use tokpost_pipeline::token_keeper::tokens_from_grant;
+use tokpost_store::{MediaKind, NewAccount, NewMediaAsset, NewPost, Store, TokenCipher};
 
 pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:8765/callback";
 
@@ -167,19 +166,7 @@ impl Fleet {
                                     .iter()
                                     .map(|s| tokpost_core::Scope::new(s.as_str()).unwrap())
                                     .collect::<BTreeSet<_>>(),
-                                tokens: AccountTokens {
-                                    access_token: SecretString::from(
-                                        grant.access_token.expose_secret().to_owned(),
-                                    ),
-                                    refresh_token: SecretString::from(
-                                        grant.refresh_token.expose_secret().to_owned(),
-                                    ),
-                                    access_token_expires_at: clock::add(now, grant.expires_in),
-                                    refresh_token_expires_at: clock::add(
-                                        now,
-                                        grant.refresh_expires_in,
-                                    ),
-                                },
+                                tokens: tokens_from_grant(&grant, now),
                             },
                             now,
                         )
@@ -534,4 +521,94 @@ pub(crate) async fn unfinished_histories(
         }
     }
     out
+}
+
+/// How to kill workers while they publish.
+pub(crate) struct KillSchedule {
+    /// Environment variable that replays a run's seed (printed at the start).
+    pub(crate) seed_variable: &'static str,
+    /// Each pause between looks (and kills) is `pause_min_ms` plus up to `pause_spread_ms`.
+    pub(crate) pause_min_ms: u64,
+    pub(crate) pause_spread_ms: u64,
+    /// Kills stop after this many; the restarted workers then finish the work.
+    pub(crate) max_kills: u32,
+    /// A run still unfinished after this long fails with the posts' histories and the logs.
+    pub(crate) give_up_after: std::time::Duration,
+}
+
+impl Fleet {
+    /// Counts of posts by state, and how many of them are final.
+    pub(crate) async fn final_posts(&self) -> (Vec<(tokpost_core::StateKind, u64)>, u64) {
+        let (counts, _) = self.store.post_state_counts().await.unwrap();
+        let finished = counts
+            .iter()
+            .filter(|(kind, _)| kind.is_final())
+            .map(|(_, n)| n)
+            .sum();
+        (counts, finished)
+    }
+
+    /// Starts `processes` workers and SIGKILLs a random one after each pause (restarting it at
+    /// once) until every post of `posts` is final; then stops every worker. `bystanders` (an
+    /// API process) are killed too if the run gives up. Returns the number of kills.
+    pub(crate) async fn publish_while_killing(
+        &self,
+        posts: &BTreeMap<String, PostId>,
+        processes: usize,
+        schedule: &KillSchedule,
+        bystanders: &mut [Child],
+    ) -> u32 {
+        let seed = std::env::var(schedule.seed_variable)
+            .ok()
+            .and_then(|seed| seed.parse().ok())
+            .unwrap_or_else(|| self.clock.now().as_nanosecond().unsigned_abs() as u64);
+        println!("kill schedule seed: {}={seed}", schedule.seed_variable);
+        let mut chaos = Chaos::new(seed);
+        let started = self.clock.now();
+        let mut workers: Vec<Child> = (0..processes).map(|n| self.spawn_worker(n)).collect();
+        let mut kills = 0;
+        loop {
+            tokio::time::sleep(std::time::Duration::from_millis(
+                schedule.pause_min_ms + chaos.below(schedule.pause_spread_ms),
+            ))
+            .await;
+            let (counts, finished) = self.final_posts().await;
+            println!(
+                "{:>5.1} s, {kills} kills: {counts:?}",
+                self.clock.now().duration_since(started).as_secs_f64()
+            );
+            if finished >= posts.len() as u64 {
+                break;
+            }
+            if self.clock.now().duration_since(started) > schedule.give_up_after.try_into().unwrap()
+            {
+                for process in workers.iter_mut().chain(bystanders.iter_mut()) {
+                    let _ = process.kill();
+                }
+                panic!(
+                    "after {kills} kills only {finished} of {} posts are final: {counts:?}\n{}\n{}",
+                    posts.len(),
+                    unfinished_histories(self, posts).await,
+                    self.log_tails()
+                );
+            }
+            if kills < schedule.max_kills {
+                let victim = usize::try_from(chaos.below(processes as u64)).unwrap();
+                workers[victim].kill().unwrap();
+                workers[victim].wait().unwrap();
+                kills += 1;
+                workers[victim] = self.spawn_worker(victim);
+            }
+        }
+        for worker in &mut workers {
+            worker.kill().unwrap();
+            worker.wait().unwrap();
+        }
+        println!(
+            "{} posts final after {kills} kills in {:.1} s",
+            posts.len(),
+            self.clock.now().duration_since(started).as_secs_f64()
+        );
+        kills
+    }
 }
