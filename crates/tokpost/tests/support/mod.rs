@@ -316,9 +316,21 @@ impl Fleet {
     /// Starts `tokpost serve --no-workers` on a free loopback port; returns it and the API's
     /// base URL once it listens.
     pub(crate) fn spawn_api(&self) -> (Child, String) {
+        self.spawn_serve(false)
+    }
+
+    /// Starts `tokpost serve` (with its workers when `workers`) on a free loopback port;
+    /// returns it and the API's base URL once it listens.
+    pub(crate) fn spawn_serve(&self, workers: bool) -> (Child, String) {
         let log = std::fs::File::create(self.log_path("api")).unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_tokpost"))
-            .args(["serve", "--no-workers", "--listen", "127.0.0.1:0"])
+            .arg("serve")
+            .args(if workers {
+                &[][..]
+            } else {
+                &["--no-workers"][..]
+            })
+            .args(["--listen", "127.0.0.1:0"])
             .envs(self.env())
             .env("TOKPOST_DATA_DIR", self.dir.path().join("api"))
             .stdin(Stdio::null())
@@ -379,6 +391,19 @@ pub(crate) fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tiktok-sandbox/tests/fixtures")
         .join(name)
+}
+
+/// Resident memory of process `pid` from `/proc/{pid}/status` in KiB: `(now, peak)`
+/// (`VmRSS`, `VmHWM`). `None` once the process is gone (or off Linux).
+pub(crate) fn resident_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
 /// A small deterministic random source (xorshift), seeded per run and printed, so that a
