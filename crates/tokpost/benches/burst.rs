@@ -228,9 +228,11 @@ fn markdown(runs: &[Burst], workers: usize) -> String {
          processes ({workers} workers each) with the sandbox answering in-process on loopback \
          (1 s processing, 1 s moderation). Lateness runs from the due second to the init request \
          TikTok receives; \"all final\" to the moment the last post is published. \
-         `BURST_POSTS=… BURST_SETUPS=… cargo bench -p tokpost --bench burst`.\n\n\
+         `BURST_POSTS={} BURST_SETUPS={} cargo bench -p tokpost --bench burst`.\n\n\
          | posts | database | worker processes | lateness p50 | p99 | max | due → all final | throughput | peak RSS per process |\n\
-         |---:|---|---:|---:|---:|---:|---:|---:|---|\n"
+         |---:|---|---:|---:|---:|---:|---:|---:|---|\n",
+        env_list("BURST_POSTS", "10000").join(","),
+        env_list("BURST_SETUPS", "sqlite:1").join(",")
     );
     for run in runs {
         let [p50, p99, max] = run.lateness_ms;

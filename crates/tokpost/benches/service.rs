@@ -443,14 +443,21 @@ async fn api_under_wrk() -> Vec<ApiRun> {
 }
 
 fn markdown(memory: &[Memory], api: &[ApiRun]) -> String {
-    let mut text = String::from(
+    let command = format!(
+        "SERVICE_ACCOUNTS={} SERVICE_CONNECTIONS={} SERVICE_WRK_SECS={} cargo bench -p tokpost --bench service",
+        std::env::var("SERVICE_ACCOUNTS").unwrap_or_else(|_| "0,10000,100000".to_owned()),
+        std::env::var("SERVICE_CONNECTIONS").unwrap_or_else(|_| "1,16,64".to_owned()),
+        std::env::var("SERVICE_WRK_SECS").unwrap_or_else(|_| "10".to_owned()),
+    );
+    let mut text = format!(
         "## Memory\n\n\
          `tokpost serve` (API, dashboard and workers in one process) over SQLite, left idle for \
          10 s after it first answers, with N connected accounts in the store; then one \
          `GET /v1/accounts` (which answers every account at once). \
-         `cargo bench -p tokpost --bench service`.\n\n\
+         `{}`.\n\n\
          | accounts | first answer after | idle RSS | RSS after listing every account | listing time | listing size | peak RSS |\n\
          |---:|---:|---:|---:|---:|---:|---:|\n",
+        command
     );
     for row in memory {
         text.push_str(&format!(
@@ -479,8 +486,8 @@ fn markdown(memory: &[Memory], api: &[ApiRun]) -> String {
         "\n## API under wrk\n\n\
          `wrk` against `tokpost serve` on SQLite (workers running, {API_ACCOUNTS} accounts), \
          each run {} s; creates spread over the accounts, gets over the 200 newest posts; every \
-         answer checked to be a 2xx. `wrk` runs on the same two cores as the server. \
-         `cargo bench -p tokpost --bench service`.\n\n\
+         answer checked to be a 2xx. `wrk` runs on the same cores as the server. \
+         `{command}`.\n\n\
          | operation | connections | requests/s | p50 | p99 | requests | posts in store after | server peak RSS |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|\n",
         env_list("SERVICE_WRK_SECS", "10").first().copied().unwrap_or(10)
