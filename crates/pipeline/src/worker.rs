@@ -233,16 +233,13 @@ impl<H: JobHandler> Worker<H> {
     }
 
     async fn run_job(&self, job: &Job) {
-        let outcome = {
-            let work = self.handler.handle(job);
-            tokio::pin!(work);
-            loop {
-                let beat_at = clock::add(self.clock.now(), self.settings.heartbeat_every);
-                tokio::select! {
-                    outcome = &mut work => break outcome,
-                    () = self.clock.sleep_until(beat_at) => self.heartbeat(job).await,
-                }
-            }
+        // The job and its heartbeats are polled side by side. A heartbeat awaited in place of
+        // the job would deadlock SQLite: the job, suspended in the middle of a transaction,
+        // holds the process's write turn that the heartbeat waits for, and every other writer
+        // of the process queues behind them.
+        let outcome = tokio::select! {
+            outcome = self.handler.handle(job) => outcome,
+            never = self.keep_leased(job) => match never {},
         };
         let settled = match &outcome {
             JobOutcome::Done => self.store.complete(job.id, &self.id).await,
@@ -268,6 +265,15 @@ impl<H: JobHandler> Worker<H> {
                 // The lease runs out and the sweep returns the job; handlers are idempotent.
                 tracing::warn!(worker = %self.id, job = %job.id, %error, "could not settle the job");
             }
+        }
+    }
+
+    /// Extends `job`'s lease every `heartbeat_every`, for as long as it is polled.
+    async fn keep_leased(&self, job: &Job) -> std::convert::Infallible {
+        loop {
+            let beat_at = clock::add(self.clock.now(), self.settings.heartbeat_every);
+            self.clock.sleep_until(beat_at).await;
+            self.heartbeat(job).await;
         }
     }
 
