@@ -864,7 +864,10 @@ macro_rules! impl_store {
                     .bind(i64::from(limit).saturating_mul(4))
                     .fetch_all(&mut *tx)
                     .await?;
-                let chosen = $crate::backend::one_per_account(candidates, limit);
+                let chosen = $crate::backend::one_per_account(
+                    $crate::backend::take_turns(candidates),
+                    limit,
+                );
                 let mut claimed = Vec::with_capacity(chosen.len());
                 for candidate in chosen {
                     if let Some(account) = candidate.account_id {
@@ -1535,8 +1538,10 @@ macro_rules! impl_store {
         ) -> Result<$crate::Enqueued, $crate::StoreError> {
             let id = tokpost_core::JobId::generate(now);
             let inserted = sqlx::query(
-                "INSERT INTO jobs (id, kind, payload, account_id, post_id, run_at_ms, attempts, dedupe_key, created_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8)
+                "INSERT INTO jobs (id, kind, payload, account_id, post_id, run_at_ms, attempts, dedupe_key, created_at_ms, workspace_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, COALESCE(
+                     (SELECT workspace_id FROM posts WHERE id = $5),
+                     (SELECT workspace_id FROM accounts WHERE id = $4)))
                  ON CONFLICT (dedupe_key) DO NOTHING",
             )
             .bind(id.as_uuid())
@@ -1620,6 +1625,37 @@ pub(crate) use impl_store;
 
 use crate::rows::ClaimCandidate;
 
+/// The candidates of every workspace (each workspace's list in run order, as the claim query
+/// returns them) interleaved one workspace at a time, the workspace with the oldest due job
+/// first: a workspace with thousands of due posts gets one turn per round like one with a
+/// single post, so its burst cannot starve the others.
+pub(crate) fn take_turns(candidates: Vec<ClaimCandidate>) -> Vec<ClaimCandidate> {
+    let mut lanes: Vec<std::collections::VecDeque<ClaimCandidate>> = Vec::new();
+    let mut lane_of = std::collections::HashMap::new();
+    for candidate in candidates {
+        let lane = *lane_of.entry(candidate.workspace_id).or_insert_with(|| {
+            lanes.push(std::collections::VecDeque::new());
+            lanes.len() - 1
+        });
+        if let Some(lane) = lanes.get_mut(lane) {
+            lane.push_back(candidate);
+        }
+    }
+    for lane in &mut lanes {
+        lane.make_contiguous()
+            .sort_by_key(|candidate| (candidate.run_at_ms, candidate.id));
+    }
+    lanes.sort_by_key(|lane| lane.front().map(|first| (first.run_at_ms, first.id)));
+    let total = lanes.iter().map(std::collections::VecDeque::len).sum();
+    let mut turns = Vec::with_capacity(total);
+    while turns.len() < total {
+        for lane in &mut lanes {
+            turns.extend(lane.pop_front());
+        }
+    }
+    turns
+}
+
 /// The first due job of each account (in run order) plus account-less jobs, at most `limit`,
 /// ordered by account so that concurrent claimers take account rows in the same order.
 pub(crate) fn one_per_account(candidates: Vec<ClaimCandidate>, limit: u32) -> Vec<ClaimCandidate> {
@@ -1631,4 +1667,43 @@ pub(crate) fn one_per_account(candidates: Vec<ClaimCandidate>, limit: u32) -> Ve
         .collect();
     chosen.sort_by_key(|c| (c.account_id, c.id));
     chosen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn candidate(n: u128, workspace: Option<u128>, run_at_ms: i64) -> ClaimCandidate {
+        ClaimCandidate {
+            id: uuid::Uuid::from_u128(n),
+            account_id: Some(uuid::Uuid::from_u128(1_000 + n)),
+            workspace_id: workspace.map(uuid::Uuid::from_u128),
+            run_at_ms,
+        }
+    }
+
+    #[test]
+    fn workspaces_take_turns_from_the_one_with_the_oldest_due_job() {
+        let busy = (1..=5).map(|n| candidate(n, Some(1), i64::try_from(n).unwrap()));
+        let quiet = [candidate(10, Some(2), 100)];
+        let unowned = [candidate(20, None, 50)];
+        let order: Vec<u128> = take_turns(busy.chain(quiet).chain(unowned).collect())
+            .into_iter()
+            .map(|c| c.id.as_u128())
+            .collect();
+        assert_eq!(order, [1, 20, 10, 2, 3, 4, 5]);
+    }
+
+    #[test]
+    fn a_lane_is_taken_in_run_order_whatever_order_the_query_returned() {
+        let order: Vec<u128> = take_turns(vec![
+            candidate(3, Some(1), 30),
+            candidate(1, Some(1), 10),
+            candidate(2, Some(1), 20),
+        ])
+        .into_iter()
+        .map(|c| c.id.as_u128())
+        .collect();
+        assert_eq!(order, [1, 2, 3]);
+    }
 }

@@ -102,11 +102,23 @@ impl PgStore {
     const LOCK_RATE_LIMIT: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(hashtextextended($1::text || ' ' || $2, 0))");
 
-    const CLAIM_CANDIDATES: &'static str = "SELECT id, account_id FROM jobs
-        WHERE locked_by IS NULL AND run_at_ms <= $1
-          AND (account_id IS NULL OR NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = jobs.account_id))
-        ORDER BY run_at_ms, id LIMIT $2
-        FOR UPDATE SKIP LOCKED";
+    /// The first `$2` due jobs of each workspace (and of no workspace), each list in run
+    /// order: `backend::take_turns` interleaves them. Rows another claimer holds are skipped.
+    const CLAIM_CANDIDATES: &'static str = "SELECT j.id, j.account_id, j.workspace_id, j.run_at_ms
+        FROM workspaces AS w
+        CROSS JOIN LATERAL (
+            SELECT id, account_id, workspace_id, run_at_ms FROM jobs
+            WHERE workspace_id = w.id AND locked_by IS NULL AND run_at_ms <= $1
+              AND (account_id IS NULL OR NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = jobs.account_id))
+            ORDER BY run_at_ms, id LIMIT $2
+            FOR UPDATE SKIP LOCKED) AS j
+        UNION ALL
+        SELECT id, account_id, workspace_id, run_at_ms FROM (
+            SELECT id, account_id, workspace_id, run_at_ms FROM jobs
+            WHERE workspace_id IS NULL AND locked_by IS NULL AND run_at_ms <= $1
+              AND (account_id IS NULL OR NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = jobs.account_id))
+            ORDER BY run_at_ms, id LIMIT $2
+            FOR UPDATE SKIP LOCKED) AS unowned";
 }
 
 crate::backend::impl_store!(PgStore);

@@ -297,6 +297,8 @@ impl JobRow {
 pub(crate) struct ClaimCandidate {
     pub(crate) id: Uuid,
     pub(crate) account_id: Option<Uuid>,
+    pub(crate) workspace_id: Option<Uuid>,
+    pub(crate) run_at_ms: i64,
 }
 
 #[derive(Debug, sqlx::FromRow)]

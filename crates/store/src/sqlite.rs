@@ -117,12 +117,16 @@ impl SqliteStore {
     /// Writers already take turns (`BEGIN IMMEDIATE`): nothing more to lock.
     const LOCK_RATE_LIMIT: Option<&'static str> = None;
 
-    /// SQLite has one writer (the transaction holds the write lock), so no row locking is
-    /// needed to make the claim exclusive.
-    const CLAIM_CANDIDATES: &'static str = "SELECT id, account_id FROM jobs
-        WHERE locked_by IS NULL AND run_at_ms <= $1
-          AND (account_id IS NULL OR NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = jobs.account_id))
-        ORDER BY run_at_ms, id LIMIT $2";
+    /// The first `$2` due jobs of each workspace (and of no workspace), each list in run
+    /// order: `backend::take_turns` interleaves them. SQLite has one writer (the transaction
+    /// holds the write lock), so no row locking is needed to make the claim exclusive.
+    const CLAIM_CANDIDATES: &'static str = "SELECT j.id, j.account_id, j.workspace_id, j.run_at_ms
+        FROM (SELECT id FROM workspaces UNION ALL SELECT NULL) AS w
+        JOIN jobs AS j ON j.id IN (
+            SELECT id FROM jobs
+            WHERE workspace_id IS w.id AND locked_by IS NULL AND run_at_ms <= $1
+              AND (account_id IS NULL OR NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = jobs.account_id))
+            ORDER BY run_at_ms, id LIMIT $2)";
 }
 
 /// How often another process's commits are looked for. Only a wake-up hint for idle workers

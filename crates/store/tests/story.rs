@@ -207,6 +207,7 @@ stories!(
     concurrent_requests_with_one_idempotency_key_create_one_post,
     concurrent_claimers_never_get_the_same_job,
     one_account_is_served_by_one_worker_at_a_time,
+    one_workspaces_burst_does_not_starve_another,
     concurrent_workers_never_act_for_one_account_at_once,
     a_dead_workers_lease_is_swept_back_to_the_queue,
     a_heartbeat_keeps_the_lease_alive,
@@ -403,6 +404,36 @@ async fn one_account_is_served_by_one_worker_at_a_time(h: Harness) {
         .unwrap();
     assert_eq!(next.len(), 1);
     assert_eq!(next[0].account_id, Some(busy));
+}
+
+async fn one_workspaces_burst_does_not_starve_another(h: Harness) {
+    let busy = h.workspace().await;
+    let quiet = h.workspace().await;
+    // Forty posts of one workspace fell due a minute ago; one of another falls due now.
+    for n in 0..40 {
+        let account = h.account(busy, &format!("busy-{n}")).await;
+        let job = NewJob {
+            run_at: h.now() - SignedDuration::from_secs(60),
+            ..h.job(Some(account))
+        };
+        h.store.enqueue(job, h.now()).await.unwrap();
+    }
+    let waiting = h.account(quiet, "quiet").await;
+    h.store
+        .enqueue(h.job(Some(waiting)), h.now())
+        .await
+        .unwrap();
+
+    let claimed = h
+        .store
+        .claim(&WorkerId::new("w1"), h.now(), Duration::from_secs(60), 4)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 4);
+    assert!(
+        claimed.iter().any(|job| job.account_id == Some(waiting)),
+        "the quiet workspace's due job waits behind the other workspace's backlog"
+    );
 }
 
 async fn concurrent_workers_never_act_for_one_account_at_once(h: Harness) {
