@@ -349,6 +349,30 @@ fn wrk(
     )
 }
 
+/// One `wrk` run of `script` and what the store and the server look like after it.
+async fn measure(
+    fleet: &Fleet,
+    server: &Child,
+    operation: &'static str,
+    script: &str,
+    base: &str,
+    connections: usize,
+    seconds: usize,
+) -> ApiRun {
+    let (requests, requests_per_sec, p50_ms, p99_ms) =
+        wrk(fleet.dir.path(), script, base, connections, seconds);
+    ApiRun {
+        operation,
+        connections,
+        requests,
+        requests_per_sec,
+        p50_ms,
+        p99_ms,
+        posts_in_store: post_count(fleet).await,
+        server_peak_mib: mib(resident_kib(server.id()).unwrap().1),
+    }
+}
+
 async fn post_count(fleet: &Fleet) -> u64 {
     let (counts, _) = fleet.store.post_state_counts().await.unwrap();
     counts.iter().map(|(_, n)| n).sum()
@@ -394,18 +418,18 @@ async fn api_under_wrk() -> Vec<ApiRun> {
     let mut runs = Vec::new();
     let create = create_script(&key, &accounts, &media, &at);
     for &connections in &connections {
-        let (requests, requests_per_sec, p50_ms, p99_ms) =
-            wrk(fleet.dir.path(), &create, &base, connections, seconds);
-        runs.push(ApiRun {
-            operation: "create post",
-            connections,
-            requests,
-            requests_per_sec,
-            p50_ms,
-            p99_ms,
-            posts_in_store: post_count(&fleet).await,
-            server_peak_mib: mib(resident_kib(child.id()).unwrap().1),
-        });
+        runs.push(
+            measure(
+                &fleet,
+                &child,
+                "create post",
+                &create,
+                &base,
+                connections,
+                seconds,
+            )
+            .await,
+        );
     }
     let page: Value = reqwest::Client::new()
         .get(format!("{base}/v1/posts?limit=200"))
@@ -425,18 +449,18 @@ async fn api_under_wrk() -> Vec<ApiRun> {
     assert!(!posts.is_empty(), "the creates left posts to read");
     let get = get_script(&key, &posts);
     for &connections in &connections {
-        let (requests, requests_per_sec, p50_ms, p99_ms) =
-            wrk(fleet.dir.path(), &get, &base, connections, seconds);
-        runs.push(ApiRun {
-            operation: "get post",
-            connections,
-            requests,
-            requests_per_sec,
-            p50_ms,
-            p99_ms,
-            posts_in_store: post_count(&fleet).await,
-            server_peak_mib: mib(resident_kib(child.id()).unwrap().1),
-        });
+        runs.push(
+            measure(
+                &fleet,
+                &child,
+                "get post",
+                &get,
+                &base,
+                connections,
+                seconds,
+            )
+            .await,
+        );
     }
     stop(child);
     runs
