@@ -12,7 +12,7 @@ use std::time::Duration;
 use clock::{SignedDuration, Timestamp};
 use serde::Serialize;
 use tokpost_core::{AccountId, DeferReason, PostMode};
-use tokpost_store::{QuotaKind, Store, StoreError};
+use tokpost_store::{ActiveCreatorAdmission, QuotaKind, Store, StoreError};
 
 use crate::policy::PublishPolicy;
 
@@ -82,6 +82,41 @@ pub async fn blocking_cap(
             cap: u64::from(active_cap),
             frees_at,
         }),
+    )
+}
+
+/// Admits `account` among the app's active creators right before its init, when the policy
+/// caps them: `None` when it may go (it is counted from now on), or the block when every slot
+/// is taken. [`blocking_cap`] only reads; this decides, atomically across processes, so two
+/// new creators cannot both take the last slot.
+///
+/// # Errors
+/// Store failures.
+pub async fn admit_active_creator(
+    store: &dyn Store,
+    policy: &PublishPolicy,
+    account: AccountId,
+    now: Timestamp,
+) -> Result<Option<CapBlock>, StoreError> {
+    let Some(cap) = policy.active_creator_cap else {
+        return Ok(None);
+    };
+    let cap = u64::from(cap);
+    Ok(
+        match store
+            .admit_active_creator(account, window_start(now), cap, now)
+            .await?
+        {
+            ActiveCreatorAdmission::Admitted => None,
+            ActiveCreatorAdmission::Full { latest_uses } => {
+                frees_at(&latest_uses, cap).map(|frees_at| CapBlock {
+                    why: DeferReason::ActiveCreatorCap,
+                    used: latest_uses.len() as u64,
+                    cap,
+                    frees_at,
+                })
+            }
+        },
     )
 }
 

@@ -642,6 +642,55 @@ async fn unaudited_apps_fail_public_posts_in_preflight_before_tiktok_is_asked() 
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_active_creator_cap_admits_one_new_creator_when_two_workers_race_for_the_last_slot() {
+    let mut setup = Setup::new(Backend::Sqlite);
+    setup.policy.active_creator_cap = Some(1);
+    let env = start(setup).await;
+    let ada = env.connect(ADA).await;
+    let bo = env.connect(BO).await;
+    let first = env
+        .schedule(
+            ada,
+            video(env.small_video(60).await, "ada", PrivacyLevel::SelfOnly),
+            0,
+        )
+        .await;
+    let second = env
+        .schedule(
+            bo,
+            video(env.small_video(61).await, "bo", PrivacyLevel::SelfOnly),
+            0,
+        )
+        .await;
+
+    let (w1, w2) = (env.worker("w1"), env.worker("w2"));
+    env.drive(&[&w1, &w2], &[first, second], &[StateKind::Deferred], HOUR)
+        .await;
+    let states = [env.state(first).await, env.state(second).await];
+    assert!(
+        states.contains(&StateKind::Published) && states.contains(&StateKind::Deferred),
+        "one creator fits the cap of one, the other waits: {states:?}"
+    );
+    let deferred = if states[0] == StateKind::Deferred {
+        first
+    } else {
+        second
+    };
+    assert_eq!(
+        inits(&env.events(deferred).await),
+        0,
+        "TikTok never saw the second creator"
+    );
+    assert!(matches!(
+        env.post(deferred).await.state,
+        PostState::Deferred {
+            why: tokpost_core::DeferReason::ActiveCreatorCap,
+            ..
+        }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posts_wait_for_a_reconnect_and_continue_by_themselves() {
     let env = start(Setup::new(Backend::Sqlite)).await;
     let ada = env.connect(ADA).await;

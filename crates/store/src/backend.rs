@@ -756,6 +756,50 @@ macro_rules! impl_store {
                     .collect()
             }
 
+            async fn admit_active_creator(
+                &self,
+                account: tokpost_core::AccountId,
+                since: jiff::Timestamp,
+                cap: u64,
+                now: jiff::Timestamp,
+            ) -> Result<$crate::ActiveCreatorAdmission, $crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                if let Some(lock) = Self::LOCK_ACTIVE_CREATORS {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                let active: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
+                    "SELECT account_id, MAX(at_ms) FROM quota_ledger WHERE at_ms >= $1 GROUP BY account_id",
+                )
+                .bind($crate::rows::ms(since))
+                .fetch_all(&mut *tx)
+                .await?;
+                if active.iter().any(|(id, _)| *id == account.as_uuid()) {
+                    tx.rollback().await?;
+                    return Ok($crate::ActiveCreatorAdmission::Admitted);
+                }
+                if u64::try_from(active.len()).unwrap_or(u64::MAX) >= cap {
+                    tx.rollback().await?;
+                    let mut latest_uses = active
+                        .into_iter()
+                        .map(|(_, at)| $crate::rows::from_ms(at))
+                        .collect::<Result<Vec<_>, _>>()?;
+                    latest_uses.sort();
+                    return Ok($crate::ActiveCreatorAdmission::Full { latest_uses });
+                }
+                insert_quota_use(
+                    &mut tx,
+                    &$crate::QuotaUse {
+                        account_id: account,
+                        kind: $crate::QuotaKind::ActiveCreator,
+                        post_id: None,
+                        at: now,
+                    },
+                )
+                .await?;
+                tx.commit().await?;
+                Ok($crate::ActiveCreatorAdmission::Admitted)
+            }
+
             async fn active_creators(
                 &self,
                 since: jiff::Timestamp,

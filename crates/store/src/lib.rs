@@ -264,6 +264,18 @@ pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug {
         since: Timestamp,
     ) -> Result<Vec<(AccountId, Timestamp)>, StoreError>;
 
+    /// Counts `account` among the app's active creators (accounts with a quota use at or after
+    /// `since`) unless `cap` of them already are, in one step that holds across workers and
+    /// processes: two creators cannot both take the last slot. An admitted creator that was
+    /// not active yet gets an `ActiveCreator` use at `now`.
+    async fn admit_active_creator(
+        &self,
+        account: AccountId,
+        since: Timestamp,
+        cap: u64,
+        now: Timestamp,
+    ) -> Result<ActiveCreatorAdmission, StoreError>;
+
     /// Distinct accounts with any quota use at or after `since` (the app-wide active creators).
     async fn active_creators(&self, since: Timestamp) -> Result<u64, StoreError>;
 

@@ -102,6 +102,11 @@ impl PgStore {
     const LOCK_RATE_LIMIT: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(hashtextextended($1::text || ' ' || $2, 0))");
 
+    /// Serializes admissions among the app's active creators across processes (counting the
+    /// active ones, then adding one, is not atomic under READ COMMITTED).
+    const LOCK_ACTIVE_CREATORS: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(hashtextextended('tokpost active creators', 0))");
+
     /// The first `$2` due jobs of each workspace (and of no workspace), each list in run
     /// order: `backend::take_turns` interleaves them. Rows another claimer holds are skipped.
     const CLAIM_CANDIDATES: &'static str = "SELECT j.id, j.account_id, j.workspace_id, j.run_at_ms

@@ -117,6 +117,9 @@ impl SqliteStore {
     /// Writers already take turns (`BEGIN IMMEDIATE`): nothing more to lock.
     const LOCK_RATE_LIMIT: Option<&'static str> = None;
 
+    /// The write transaction already admits one creator at a time.
+    const LOCK_ACTIVE_CREATORS: Option<&'static str> = None;
+
     /// The first `$2` due jobs of each workspace (and of no workspace), each list in run
     /// order: `backend::take_turns` interleaves them. SQLite has one writer (the transaction
     /// holds the write lock), so no row locking is needed to make the claim exclusive.

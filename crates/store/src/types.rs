@@ -166,6 +166,9 @@ pub enum QuotaKind {
     DirectPost,
     /// An inbox share, pending until released (TikTok allows 5 pending).
     InboxShare,
+    /// A creator admitted among the app's active creators before its first init of the day
+    /// ([`crate::Store::admit_active_creator`]); counts toward no per-creator cap.
+    ActiveCreator,
 }
 
 impl QuotaKind {
@@ -173,8 +176,19 @@ impl QuotaKind {
         match self {
             Self::DirectPost => "direct_post",
             Self::InboxShare => "inbox_share",
+            Self::ActiveCreator => "active_creator",
         }
     }
+}
+
+/// The answer of [`crate::Store::admit_active_creator`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ActiveCreatorAdmission {
+    /// The creator counts among the active ones (it already did, or a slot was free).
+    Admitted,
+    /// Every slot is taken: the latest use of each active creator, oldest first (a slot frees
+    /// when the oldest leaves the window).
+    Full { latest_uses: Vec<Timestamp> },
 }
 
 /// One use of a quota.

@@ -26,9 +26,9 @@ use tokpost_core::{
 };
 use tokpost_store::testing::PostgresServer;
 use tokpost_store::{
-    AccountTokens, Enqueued, Inserted, LeaseStatus, MediaKind, NewAccount, NewJob, NewMediaAsset,
-    NewPost, QuotaKind, QuotaUse, RateLimitDecision, RateLimitSlot, Store, StoreError, TokenCipher,
-    Transition, TransitionOutcome, WorkerId,
+    AccountTokens, ActiveCreatorAdmission, Enqueued, Inserted, LeaseStatus, MediaKind, NewAccount,
+    NewJob, NewMediaAsset, NewPost, QuotaKind, QuotaUse, RateLimitDecision, RateLimitSlot, Store,
+    StoreError, TokenCipher, Transition, TransitionOutcome, WorkerId,
 };
 
 struct Harness {
@@ -208,6 +208,7 @@ stories!(
     concurrent_claimers_never_get_the_same_job,
     one_account_is_served_by_one_worker_at_a_time,
     one_workspaces_burst_does_not_starve_another,
+    concurrent_new_creators_cannot_both_take_the_last_active_slot,
     concurrent_workers_never_act_for_one_account_at_once,
     a_dead_workers_lease_is_swept_back_to_the_queue,
     a_heartbeat_keeps_the_lease_alive,
@@ -433,6 +434,66 @@ async fn one_workspaces_burst_does_not_starve_another(h: Harness) {
     assert!(
         claimed.iter().any(|job| job.account_id == Some(waiting)),
         "the quiet workspace's due job waits behind the other workspace's backlog"
+    );
+}
+
+async fn concurrent_new_creators_cannot_both_take_the_last_active_slot(h: Harness) {
+    let ws = h.workspace().await;
+    let mut accounts = Vec::new();
+    for n in 0..6 {
+        accounts.push(h.account(ws, &format!("creator-{n}")).await);
+    }
+    let since = h.now() - SignedDuration::from_hours(24);
+    h.store
+        .record_quota_use(QuotaUse {
+            account_id: accounts[0],
+            kind: QuotaKind::DirectPost,
+            post_id: None,
+            at: h.now(),
+        })
+        .await
+        .unwrap();
+    h.advance(Duration::from_secs(60));
+    // A cap of 3 with one creator already active: of five new creators racing, two get in.
+    let mut tasks = Vec::new();
+    for account in accounts[1..].iter().copied() {
+        let (store, now) = (h.store.clone(), h.now());
+        tasks.push(tokio::spawn(async move {
+            store
+                .admit_active_creator(account, since, 3, now)
+                .await
+                .unwrap()
+        }));
+    }
+    let mut admitted = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            ActiveCreatorAdmission::Admitted => admitted += 1,
+            ActiveCreatorAdmission::Full { latest_uses } => {
+                assert_eq!(latest_uses.len(), 3);
+                assert!(latest_uses.is_sorted(), "oldest first: {latest_uses:?}");
+            }
+        }
+    }
+    assert_eq!(admitted, 2);
+    assert_eq!(h.store.active_creators(since).await.unwrap(), 3);
+    // An active creator stays admitted when every slot is taken, and counts once.
+    assert_eq!(
+        h.store
+            .admit_active_creator(accounts[0], since, 3, h.now())
+            .await
+            .unwrap(),
+        ActiveCreatorAdmission::Admitted
+    );
+    assert_eq!(h.store.active_creators(since).await.unwrap(), 3);
+    // The admission counts toward no per-creator cap.
+    assert!(
+        h.store
+            .quota_use_times(accounts[0], QuotaKind::DirectPost, since)
+            .await
+            .unwrap()
+            .len()
+            == 1
     );
 }
 

@@ -53,7 +53,7 @@ impl Publisher {
                 .await;
         }
         if post.state.kind() == StateKind::CreatorChecked {
-            match blocking_cap(
+            let block = match blocking_cap(
                 self.store.as_ref(),
                 &self.policy,
                 post.account_id,
@@ -62,6 +62,18 @@ impl Publisher {
             )
             .await
             {
+                Ok(None) => {
+                    caps::admit_active_creator(
+                        self.store.as_ref(),
+                        &self.policy,
+                        post.account_id,
+                        now,
+                    )
+                    .await
+                }
+                other => other,
+            };
+            match block {
                 Ok(Some(block)) => {
                     return self
                         .defer_for_cap(
