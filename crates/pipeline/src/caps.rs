@@ -32,10 +32,67 @@ pub struct CapBlock {
 }
 
 /// The first cap that blocks a post in `mode` for `account` at `now`, or `None` when it may go.
+/// Only reads: for preflight and planning. The init itself goes through [`admit_for_init`].
 ///
 /// # Errors
 /// Store failures.
 pub async fn blocking_cap(
+    store: &dyn Store,
+    policy: &PublishPolicy,
+    account: AccountId,
+    mode: PostMode,
+    now: Timestamp,
+) -> Result<Option<CapBlock>, StoreError> {
+    if let Some(block) = creator_cap(store, policy, account, mode, now).await? {
+        return Ok(Some(block));
+    }
+    let Some(active_cap) = policy.active_creator_cap else {
+        return Ok(None);
+    };
+    let active = store.active_creators_since(window_start(now)).await?;
+    if active.iter().any(|(id, _)| *id == account) {
+        return Ok(None);
+    }
+    let mut latest: Vec<Timestamp> = active.into_iter().map(|(_, at)| at).collect();
+    latest.sort();
+    Ok(active_creators_full(&latest, u64::from(active_cap)))
+}
+
+/// [`blocking_cap`]'s decision right before an init, where it must hold across processes: the
+/// creator's own caps are read, then a creator new to the day is admitted among the app's
+/// active creators by one atomic store call (counted from now on), so two new creators cannot
+/// both take the last slot.
+///
+/// # Errors
+/// Store failures.
+pub async fn admit_for_init(
+    store: &dyn Store,
+    policy: &PublishPolicy,
+    account: AccountId,
+    mode: PostMode,
+    now: Timestamp,
+) -> Result<Option<CapBlock>, StoreError> {
+    if let Some(block) = creator_cap(store, policy, account, mode, now).await? {
+        return Ok(Some(block));
+    }
+    let Some(cap) = policy.active_creator_cap else {
+        return Ok(None);
+    };
+    let cap = u64::from(cap);
+    Ok(
+        match store
+            .admit_active_creator(account, window_start(now), cap, now)
+            .await?
+        {
+            ActiveCreatorAdmission::Admitted => None,
+            ActiveCreatorAdmission::Full { latest_uses } => active_creators_full(&latest_uses, cap),
+        },
+    )
+}
+
+/// The creator's own rolling cap for `mode`: daily direct posts (lowered by a learned cap) or
+/// pending inbox shares.
+async fn creator_cap(
     store: &dyn Store,
     policy: &PublishPolicy,
     account: AccountId,
@@ -58,66 +115,22 @@ pub async fn blocking_cap(
         ),
     };
     let uses = store.quota_use_times(account, kind, since).await?;
-    if let Some(frees_at) = frees_at(&uses, u64::from(cap)) {
-        return Ok(Some(CapBlock {
-            why,
-            used: uses.len() as u64,
-            cap: u64::from(cap),
-            frees_at,
-        }));
-    }
-    let Some(active_cap) = policy.active_creator_cap else {
-        return Ok(None);
-    };
-    let active = store.active_creators_since(since).await?;
-    if active.iter().any(|(id, _)| *id == account) {
-        return Ok(None);
-    }
-    let mut latest: Vec<Timestamp> = active.into_iter().map(|(_, at)| at).collect();
-    latest.sort();
-    Ok(
-        frees_at(&latest, u64::from(active_cap)).map(|frees_at| CapBlock {
-            why: DeferReason::ActiveCreatorCap,
-            used: latest.len() as u64,
-            cap: u64::from(active_cap),
-            frees_at,
-        }),
-    )
+    Ok(frees_at(&uses, u64::from(cap)).map(|frees_at| CapBlock {
+        why,
+        used: uses.len() as u64,
+        cap: u64::from(cap),
+        frees_at,
+    }))
 }
 
-/// Admits `account` among the app's active creators right before its init, when the policy
-/// caps them: `None` when it may go (it is counted from now on), or the block when every slot
-/// is taken. [`blocking_cap`] only reads; this decides, atomically across processes, so two
-/// new creators cannot both take the last slot.
-///
-/// # Errors
-/// Store failures.
-pub async fn admit_active_creator(
-    store: &dyn Store,
-    policy: &PublishPolicy,
-    account: AccountId,
-    now: Timestamp,
-) -> Result<Option<CapBlock>, StoreError> {
-    let Some(cap) = policy.active_creator_cap else {
-        return Ok(None);
-    };
-    let cap = u64::from(cap);
-    Ok(
-        match store
-            .admit_active_creator(account, window_start(now), cap, now)
-            .await?
-        {
-            ActiveCreatorAdmission::Admitted => None,
-            ActiveCreatorAdmission::Full { latest_uses } => {
-                frees_at(&latest_uses, cap).map(|frees_at| CapBlock {
-                    why: DeferReason::ActiveCreatorCap,
-                    used: latest_uses.len() as u64,
-                    cap,
-                    frees_at,
-                })
-            }
-        },
-    )
+/// The block when `latest_uses` (each active creator's latest use, oldest first) fill `cap`.
+fn active_creators_full(latest_uses: &[Timestamp], cap: u64) -> Option<CapBlock> {
+    frees_at(latest_uses, cap).map(|frees_at| CapBlock {
+        why: DeferReason::ActiveCreatorCap,
+        used: latest_uses.len() as u64,
+        cap,
+        frees_at,
+    })
 }
 
 /// With `uses` (oldest first) inside the window, when the count drops below `cap`; `None` when

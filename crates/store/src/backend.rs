@@ -746,7 +746,7 @@ macro_rules! impl_store {
                 since: jiff::Timestamp,
             ) -> Result<Vec<(tokpost_core::AccountId, jiff::Timestamp)>, $crate::StoreError> {
                 let rows: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
-                    "SELECT account_id, MAX(at_ms) FROM quota_ledger WHERE at_ms >= $1 GROUP BY account_id ORDER BY account_id",
+                    $crate::backend::ACTIVE_CREATORS_SINCE,
                 )
                 .bind($crate::rows::ms(since))
                 .fetch_all(&self.pool)
@@ -768,7 +768,7 @@ macro_rules! impl_store {
                     sqlx::query(lock).execute(&mut *tx).await?;
                 }
                 let active: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
-                    "SELECT account_id, MAX(at_ms) FROM quota_ledger WHERE at_ms >= $1 GROUP BY account_id",
+                    $crate::backend::ACTIVE_CREATORS_SINCE,
                 )
                 .bind($crate::rows::ms(since))
                 .fetch_all(&mut *tx)
@@ -1668,6 +1668,10 @@ macro_rules! impl_store {
 pub(crate) use impl_store;
 
 use crate::rows::ClaimCandidate;
+
+/// Each account with a quota use at or after `$1`, with its latest use: the app's active
+/// creators, read alone and inside an admission.
+pub(crate) const ACTIVE_CREATORS_SINCE: &str = "SELECT account_id, MAX(at_ms) FROM quota_ledger WHERE at_ms >= $1 GROUP BY account_id ORDER BY account_id";
 
 /// The candidates of every workspace (each workspace's list in run order, as the claim query
 /// returns them) interleaved one workspace at a time, the workspace with the oldest due job

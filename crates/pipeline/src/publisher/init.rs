@@ -53,7 +53,7 @@ impl Publisher {
                 .await;
         }
         if post.state.kind() == StateKind::CreatorChecked {
-            let block = match blocking_cap(
+            match caps::admit_for_init(
                 self.store.as_ref(),
                 &self.policy,
                 post.account_id,
@@ -62,18 +62,6 @@ impl Publisher {
             )
             .await
             {
-                Ok(None) => {
-                    caps::admit_active_creator(
-                        self.store.as_ref(),
-                        &self.policy,
-                        post.account_id,
-                        now,
-                    )
-                    .await
-                }
-                other => other,
-            };
-            match block {
                 Ok(Some(block)) => {
                     return self
                         .defer_for_cap(
