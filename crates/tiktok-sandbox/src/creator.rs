@@ -71,16 +71,15 @@ fn answer(shared: &Shared, caller: &Caller) -> Result<Value, ApiError> {
         FaultEndpoint::CreatorInfo,
         shared.config.rate_limits.creator_info,
     )?;
-    let Some(creator) = shared.config.creator(&caller.grant.open_id) else {
+    let Some(creator) = shared.creator(&caller.grant.open_id) else {
         return Err(ApiError::token_invalid());
     };
     let now = shared.now();
-    let world = shared.world();
+    let mut world = shared.world();
     let audited = shared
         .config
         .app(&caller.grant.client_key)
         .is_some_and(|app| app.audited);
-    let active = world.active_creators(&caller.grant.client_key, now);
     let cap_error = if creator.banned {
         Some((
             ErrorCode::SpamRiskUserBannedFromPosting,
@@ -94,8 +93,12 @@ fn answer(shared: &Shared, caller: &Caller) -> Result<Value, ApiError> {
             "The daily post cap of this creator has been reached.",
         ))
     } else if active_creator_cap(&shared.config, audited).is_some_and(|cap| {
-        !active.contains(&creator.open_id)
-            && active.len() >= usize::try_from(cap).unwrap_or(usize::MAX)
+        !world.admits_creator(
+            &caller.grant.client_key,
+            &creator.open_id,
+            usize::try_from(cap).unwrap_or(usize::MAX),
+            now,
+        )
     }) {
         Some((
             ErrorCode::ReachedActiveUserCap,

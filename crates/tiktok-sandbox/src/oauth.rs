@@ -167,7 +167,7 @@ pub(crate) async fn authorize(
         );
     }
     let creator: &CreatorConfig = match param("sandbox_creator") {
-        Some(wanted) => match shared.config.creator(wanted) {
+        Some(wanted) => match shared.creator(wanted) {
             Some(creator) => creator,
             None => return error_page("sandbox_creator names no sandbox creator"),
         },

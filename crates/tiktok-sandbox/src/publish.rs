@@ -237,11 +237,14 @@ fn direct_post_caps(
 ) -> Result<(), ApiError> {
     banned(creator)?;
     let now = shared.now();
-    let world = shared.world();
-    let active = world.active_creators(&app.client_key, now);
+    let mut world = shared.world();
     if active_creator_cap(&shared.config, app.audited).is_some_and(|cap| {
-        !active.contains(&creator.open_id)
-            && active.len() >= usize::try_from(cap).unwrap_or(usize::MAX)
+        !world.admits_creator(
+            &app.client_key,
+            &creator.open_id,
+            usize::try_from(cap).unwrap_or(usize::MAX),
+            now,
+        )
     }) {
         return Err(ApiError::new(
             ErrorCode::ReachedActiveUserCap,
@@ -348,7 +351,7 @@ fn creator_and_app<'a>(
 ) -> Result<(&'a AppConfig, &'a CreatorConfig), ApiError> {
     match (
         shared.config.app(&caller.grant.client_key),
-        shared.config.creator(&caller.grant.open_id),
+        shared.creator(&caller.grant.open_id),
     ) {
         (Some(app), Some(creator)) => Ok((app, creator)),
         _ => Err(ApiError::token_invalid()),
@@ -911,7 +914,7 @@ pub(crate) fn media_arrived(
             (None, None) if publish.mode == PostMode::Direct => Outcome::Published,
             (None, None) => Outcome::Inbox,
         };
-        let public_ids = config
+        let public_ids = shared
             .creator(&publish.open_id)
             .is_some_and(|c| c.public_post_ids == PublicPostIds::Delayed);
         let is_public = publish.privacy_level.as_deref() == Some("PUBLIC_TO_EVERYONE");
@@ -989,7 +992,6 @@ pub(crate) fn user_posts_from_inbox(shared: &Arc<Shared>, publish_id: &str) -> b
             Status::SendToUserInbox | Status::PublishComplete
         );
         let public_ids = shared
-            .config
             .creator(&publish.open_id)
             .is_some_and(|c| c.public_post_ids == PublicPostIds::Delayed);
         let (Phase::Decided(decision), true, PostMode::Inbox) =

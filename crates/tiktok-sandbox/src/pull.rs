@@ -135,7 +135,6 @@ async fn download_all(
         file.flush().await.map_err(|_| ())?;
     }
     let max_duration = shared
-        .config
         .creator(open_id)
         .map_or(600, |creator| creator.max_video_post_duration_sec);
     Ok(media_check::inspect_and_delete(paths, kind, max_duration).await)

@@ -21,13 +21,14 @@ use serde::Serialize;
 use tokio::task::{AbortHandle, JoinSet};
 use url::Url;
 
-use crate::config::{Delay, SandboxConfig};
+use crate::config::{CreatorConfig, Delay, SandboxConfig};
 use crate::faults::{FaultBook, FaultDecision, FaultEndpoint};
 use crate::ids;
 use crate::rate_limit::RateLimiter;
 use crate::wire::Envelope;
 
 pub(crate) const DAY: SignedDuration = SignedDuration::from_hours(24);
+const PRUNE_EVERY: SignedDuration = SignedDuration::from_secs(1);
 
 /// Everything the handlers share.
 #[derive(Debug)]
@@ -39,6 +40,9 @@ pub(crate) struct Shared {
     pub(crate) envelope: Envelope,
     pub(crate) http: reqwest::Client,
     pub(crate) upload_base: Url,
+    /// `config.creators` by open id and by username: a lookup on every request must not scan
+    /// a world of ten thousand creators.
+    creators_by_key: HashMap<String, usize>,
     media_dir: tempfile::TempDir,
     world: Mutex<World>,
     tasks: Mutex<JoinSet<()>>,
@@ -57,10 +61,23 @@ impl Shared {
         for rule in &config.faults {
             world.faults.add(rule.clone());
         }
+        let mut creators_by_key = HashMap::new();
+        // The first creator with a name wins, as in `SandboxConfig::creator`'s scan.
+        for (index, creator) in config.creators.iter().enumerate() {
+            creators_by_key
+                .entry(creator.open_id.clone())
+                .or_insert(index);
+        }
+        for (index, creator) in config.creators.iter().enumerate() {
+            creators_by_key
+                .entry(creator.username.clone())
+                .or_insert(index);
+        }
         Self {
             envelope: Envelope {
                 invalid_params_spelling: config.invalid_params_code.clone(),
             },
+            creators_by_key,
             config,
             clock,
             movable_clock,
@@ -90,6 +107,13 @@ impl Shared {
         self.media_dir.path().join(name)
     }
 
+    /// The creator with this open id or username.
+    pub(crate) fn creator(&self, open_id_or_username: &str) -> Option<&CreatorConfig> {
+        self.creators_by_key
+            .get(open_id_or_username)
+            .and_then(|index| self.config.creators.get(*index))
+    }
+
     pub(crate) fn world(&self) -> MutexGuard<'_, World> {
         self.world.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -106,7 +130,7 @@ impl Shared {
     /// Fires the fault rules for one request.
     pub(crate) fn faults(&self, endpoint: FaultEndpoint, open_id: Option<&str>) -> FaultDecision {
         let creator = open_id
-            .and_then(|id| self.config.creator(id))
+            .and_then(|id| self.creator(id))
             .map(|c| (c.open_id.as_str(), c.username.as_str()));
         let mut world = self.world();
         let World { faults, rng, .. } = &mut *world;
@@ -463,11 +487,47 @@ pub(crate) struct World {
     pub(crate) publishes: HashMap<String, Publish>,
     publish_order: VecDeque<String>,
     pub(crate) uploads: HashMap<u64, String>,
-    direct_posts: VecDeque<(Timestamp, String)>,
-    active_creators: VecDeque<(Timestamp, String, String)>,
+    /// Each creator's direct posts of the last 24 h (across apps), oldest first.
+    direct_posts: HashMap<String, VecDeque<Timestamp>>,
+    /// Each app's creators with a direct post in the last 24 h.
+    active_creators: HashMap<String, ActiveCreators>,
+    /// The earliest instant [`World::prune`] does its work again: a sweep over every token and
+    /// publish on each request would make a request cost grow with the world.
+    next_prune_at: Timestamp,
     /// Errors the sandbox itself answered (not injected), by code: a client that respects
     /// TikTok's limits never sees `rate_limit_exceeded` or a cap error here.
     pub(crate) refusals: std::collections::BTreeMap<String, u64>,
+}
+
+/// One app's creators with a direct post in the last 24 h: each creator's latest post, and
+/// every post in time order so that creators age out without a scan.
+#[derive(Debug, Default)]
+struct ActiveCreators {
+    latest: HashMap<String, Timestamp>,
+    posts: VecDeque<(Timestamp, String)>,
+}
+
+impl ActiveCreators {
+    fn record(&mut self, open_id: &str, now: Timestamp) {
+        self.latest.insert(open_id.to_owned(), now);
+        self.posts.push_back((now, open_id.to_owned()));
+    }
+
+    /// Forgets the posts that left the window, and a creator once its latest one has.
+    fn age_out(&mut self, now: Timestamp) {
+        while let Some((at, open_id)) = self
+            .posts
+            .pop_front_if(|(at, _)| now.duration_since(*at) >= DAY)
+        {
+            if self.latest.get(&open_id) == Some(&at) {
+                self.latest.remove(&open_id);
+            }
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.posts.is_empty()
+    }
 }
 
 impl World {
@@ -484,8 +544,9 @@ impl World {
             publishes: HashMap::new(),
             publish_order: VecDeque::new(),
             uploads: HashMap::new(),
-            direct_posts: VecDeque::new(),
-            active_creators: VecDeque::new(),
+            direct_posts: HashMap::new(),
+            active_creators: HashMap::new(),
+            next_prune_at: Timestamp::MIN,
             refusals: std::collections::BTreeMap::new(),
         }
     }
@@ -507,8 +568,13 @@ impl World {
         })
     }
 
-    /// Forgets expired codes and tokens and idle rate windows.
+    /// Forgets expired codes and tokens, idle rate windows and aged-out counters, at most once
+    /// per second of sandbox time. Only memory depends on it: every use checks expiry itself.
     pub(crate) fn prune(&mut self, now: Timestamp) {
+        if now < self.next_prune_at {
+            return;
+        }
+        self.next_prune_at = now + PRUNE_EVERY;
         self.codes.retain(|_, code| code.expires_at > now);
         self.access_tokens.retain(|_, token| token.expires_at > now);
         self.refresh_tokens
@@ -532,20 +598,19 @@ impl World {
                 upload.discard();
             }
         }
-        while self
-            .direct_posts
-            .front()
-            .is_some_and(|(at, _)| now.duration_since(*at) >= DAY)
-        {
-            self.direct_posts.pop_front();
-        }
-        while self
-            .active_creators
-            .front()
-            .is_some_and(|(at, _, _)| now.duration_since(*at) >= DAY)
-        {
-            self.active_creators.pop_front();
-        }
+        self.direct_posts.retain(|_, posts| {
+            while posts
+                .front()
+                .is_some_and(|at| now.duration_since(*at) >= DAY)
+            {
+                posts.pop_front();
+            }
+            !posts.is_empty()
+        });
+        self.active_creators.retain(|_, active| {
+            active.age_out(now);
+            !active.is_empty()
+        });
     }
 
     pub(crate) fn insert_publish(&mut self, publish: Publish, max_retained: usize, now: Timestamp) {
@@ -576,23 +641,35 @@ impl World {
 
     /// Direct posts for this creator in the last 24 h, across every app.
     pub(crate) fn direct_posts_in_window(&self, open_id: &str, now: Timestamp) -> usize {
-        self.direct_posts
-            .iter()
-            .filter(|(at, id)| id == open_id && now.duration_since(*at) < DAY)
-            .count()
+        self.direct_posts.get(open_id).map_or(0, |posts| {
+            posts
+                .iter()
+                .filter(|at| now.duration_since(**at) < DAY)
+                .count()
+        })
     }
 
     pub(crate) fn record_direct_post(&mut self, open_id: &str, now: Timestamp) {
-        self.direct_posts.push_back((now, open_id.to_owned()));
+        self.direct_posts
+            .entry(open_id.to_owned())
+            .or_default()
+            .push_back(now);
     }
 
-    /// Distinct creators this app posted for in the last 24 h.
-    pub(crate) fn active_creators(&self, client_key: &str, now: Timestamp) -> HashSet<String> {
-        self.active_creators
-            .iter()
-            .filter(|(at, key, _)| key == client_key && now.duration_since(*at) < DAY)
-            .map(|(_, _, open_id)| open_id.clone())
-            .collect()
+    /// Whether the app may post for this creator under an active-creator cap of `cap`: the
+    /// creator is already active today, or fewer than `cap` creators are.
+    pub(crate) fn admits_creator(
+        &mut self,
+        client_key: &str,
+        open_id: &str,
+        cap: usize,
+        now: Timestamp,
+    ) -> bool {
+        let Some(active) = self.active_creators.get_mut(client_key) else {
+            return cap > 0;
+        };
+        active.age_out(now);
+        active.latest.contains_key(open_id) || active.latest.len() < cap
     }
 
     pub(crate) fn record_active_creator(
@@ -602,7 +679,9 @@ impl World {
         now: Timestamp,
     ) {
         self.active_creators
-            .push_back((now, client_key.to_owned(), open_id.to_owned()));
+            .entry(client_key.to_owned())
+            .or_default()
+            .record(open_id, now);
     }
 
     /// Bytes still expected by live uploads (what the disk budget must hold).
@@ -650,5 +729,55 @@ impl World {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const APP: &str = "app";
+
+    fn at(hours: i64, seconds: i64) -> Timestamp {
+        Timestamp::constant(1_767_225_600 + hours * 3_600 + seconds, 0)
+    }
+
+    #[test]
+    fn a_creator_stays_active_for_a_day_after_its_latest_post_not_its_first() {
+        let mut world = World::new(7);
+        world.record_active_creator(APP, "ada", at(0, 0));
+        world.record_active_creator(APP, "bo", at(1, 0));
+        world.record_active_creator(APP, "ada", at(2, 0));
+        assert!(
+            !world.admits_creator(APP, "cy", 2, at(24, 1)),
+            "ada's first post aged out, her second has not: two creators are still active"
+        );
+        assert!(world.admits_creator(APP, "ada", 2, at(24, 1)));
+        assert!(
+            world.admits_creator(APP, "cy", 2, at(25, 0)),
+            "bo's only post left the window"
+        );
+        assert!(!world.admits_creator(APP, "cy", 1, at(25, 0)));
+        assert!(world.admits_creator(APP, "cy", 1, at(26, 0)));
+        assert!(!world.admits_creator("other", "cy", 0, at(26, 0)));
+    }
+
+    #[test]
+    fn direct_posts_count_per_creator_inside_the_rolling_day_with_or_without_a_prune() {
+        let mut world = World::new(7);
+        world.record_direct_post("ada", at(0, 0));
+        world.record_direct_post("ada", at(12, 0));
+        world.record_direct_post("bo", at(12, 0));
+        assert_eq!(world.direct_posts_in_window("ada", at(23, 0)), 2);
+        assert_eq!(world.direct_posts_in_window("ada", at(24, 0)), 1);
+        world.prune(at(24, 0));
+        assert_eq!(world.direct_posts_in_window("ada", at(24, 0)), 1);
+        world.prune(at(36, 0));
+        assert_eq!(world.direct_posts_in_window("ada", at(36, 0)), 0);
+        assert!(
+            world.direct_posts.is_empty(),
+            "a prune forgets aged-out posts"
+        );
+        assert!(world.active_creators.is_empty());
     }
 }

@@ -357,7 +357,6 @@ async fn receive(
     drop(in_flight);
     if complete {
         let max_duration = shared
-            .config
             .creator(&target.open_id)
             .map_or(600, |creator| creator.max_video_post_duration_sec);
         // TikTok processes what arrived whether or not the uploader is still connected, but a
