@@ -180,6 +180,14 @@ impl Pipeline {
             workers,
             shutdown.clone(),
         )));
+        if !self.config.publishing.prepare_ahead.is_zero() {
+            handles.push(tokio::spawn(bring_forward_due_posts(
+                Arc::clone(&self.store),
+                Arc::clone(&self.clock),
+                self.config.publishing.prepare_ahead,
+                shutdown.clone(),
+            )));
+        }
         let keeper = Arc::clone(&self.keeper);
         let clock = Arc::clone(&self.clock);
         let every = self.config.refresh_scan_every;
@@ -205,6 +213,35 @@ impl Pipeline {
 
 /// How often a process records that its workers run (`Store::record_worker_heartbeat`);
 /// readiness allows a few missed beats ([`WORKER_HEARTBEAT_STALE_AFTER`]).
+/// Hands the workers every post due within `ahead`, to be prepared before its time (see
+/// [`PublishPolicy::prepare_ahead`]), looking ten times per `ahead` (at most every 30 s, at
+/// least every second) so that a post created inside the window still gets most of it. Every
+/// process may run it: bringing a job forward twice is bringing it forward once.
+async fn bring_forward_due_posts(
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    ahead: Duration,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let every = (ahead / 10).clamp(Duration::from_secs(1), Duration::from_secs(30));
+    loop {
+        let now = clock.now();
+        match store.prepare_due_by(clock::add(now, ahead), now).await {
+            Ok(0) => {}
+            Ok(moved) => tracing::debug!(moved, "posts due soon handed to the workers to prepare"),
+            Err(error) => tracing::warn!(%error, "looking for posts to prepare failed"),
+        }
+        tokio::select! {
+            () = clock::sleep(clock.as_ref(), every) => {}
+            changed = shutdown.changed() => {
+                if changed.is_err() || *shutdown.borrow() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
 pub const WORKER_HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
 
 /// How old a process's worker heartbeat may be before its readiness check fails.

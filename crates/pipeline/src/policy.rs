@@ -30,6 +30,10 @@ pub struct PublishPolicy {
     pub over_cap: OverCap,
     /// How late a post may still go out after tokpost was down at its time; later is `missed`.
     pub late_grace: Duration,
+    /// How long before its time a post is prepared (preflight, token, creator info), so that
+    /// at its time only the init is left and a problem is known ahead. Zero: every step at the
+    /// post's time.
+    pub prepare_ahead: Duration,
     /// URL prefixes verified with TikTok for PULL_FROM_URL (anything else fails preflight).
     pub verified_url_prefixes: Vec<String>,
     /// Transient failures of one step retried before the post fails with "retry later".
@@ -64,6 +68,7 @@ impl Default for PublishPolicy {
             active_creator_cap: Some(5),
             over_cap: OverCap::Defer,
             late_grace: Duration::from_secs(3_600),
+            prepare_ahead: Duration::from_secs(300),
             verified_url_prefixes: Vec::new(),
             transient_attempts: 8,
             status_polling: StatusPolling::default(),

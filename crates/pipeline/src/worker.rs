@@ -14,7 +14,7 @@ use std::time::Duration;
 use clock::{SharedClock, Timestamp};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use tokpost_store::{Job, LeaseStatus, Store, StoreError, WorkerId};
+use tokpost_store::{Job, LeaseStatus, Requeue, Store, StoreError, WorkerId};
 
 /// What became of one run of a job, as the handler judges it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -249,11 +249,15 @@ impl<H: JobHandler> Worker<H> {
                 let delay = self.settings.backoff(job.attempts, jitter_seed);
                 let at = clock::add(self.clock.now(), delay);
                 tracing::info!(worker = %self.id, job = %job.id, kind = job.kind.as_str(), attempts = job.attempts, %error, retry_at = %at, "job failed transiently");
-                self.store.retry_at(job.id, &self.id, at, error).await
+                self.store
+                    .retry_at(job.id, &self.id, at, error, Requeue::AfterFailure)
+                    .await
             }
             JobOutcome::RetryAt { at, reason } => {
                 tracing::debug!(worker = %self.id, job = %job.id, kind = job.kind.as_str(), %reason, retry_at = %at, "job waits");
-                self.store.retry_at(job.id, &self.id, *at, reason).await
+                self.store
+                    .retry_at(job.id, &self.id, *at, reason, Requeue::Wait)
+                    .await
             }
         };
         match settled {

@@ -992,16 +992,24 @@ macro_rules! impl_store {
                 job: tokpost_core::JobId,
                 worker: &$crate::WorkerId,
                 at: jiff::Timestamp,
-                error: &str,
+                note: &str,
+                why: $crate::Requeue,
             ) -> Result<$crate::LeaseStatus, $crate::StoreError> {
+                let given_back: i64 = match why {
+                    $crate::Requeue::AfterFailure => 0,
+                    $crate::Requeue::Wait => 1,
+                };
                 let mut tx = self.write_tx().await?;
                 let held = sqlx::query(
-                    "UPDATE jobs SET locked_by = NULL, locked_until_ms = NULL, run_at_ms = $3, last_error = $4 WHERE id = $1 AND locked_by = $2",
+                    "UPDATE jobs SET locked_by = NULL, locked_until_ms = NULL, run_at_ms = $3, last_error = $4,
+                         attempts = attempts - $5
+                     WHERE id = $1 AND locked_by = $2",
                 )
                 .bind(job.as_uuid())
                 .bind(worker.as_str())
                 .bind($crate::rows::ms(at))
-                .bind(error)
+                .bind(note)
+                .bind(given_back)
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
@@ -1045,6 +1053,33 @@ macro_rules! impl_store {
                     tracing::warn!(jobs = returned, "returned jobs with expired leases to the queue");
                 }
                 Ok(returned)
+            }
+
+            async fn prepare_due_by(
+                &self,
+                until: jiff::Timestamp,
+                now: jiff::Timestamp,
+            ) -> Result<u64, $crate::StoreError> {
+                use $crate::rows::ms;
+                let mut tx = self.write_tx().await?;
+                let moved = sqlx::query(
+                    "UPDATE jobs SET run_at_ms = $1
+                     WHERE kind = $3 AND locked_by IS NULL AND run_at_ms > $1 AND run_at_ms <= $2
+                       AND run_at_ms = (SELECT p.scheduled_at_ms FROM posts p
+                                        WHERE p.id = jobs.post_id AND p.state = $4)",
+                )
+                .bind(ms(now))
+                .bind(ms(until))
+                .bind(tokpost_core::JobKind::PublishPost.as_str())
+                .bind(tokpost_core::StateKind::Scheduled.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                tx.commit().await?;
+                if moved > 0 {
+                    self.jobs_changed().await;
+                }
+                Ok(moved)
             }
 
             async fn next_due_at(&self) -> Result<Option<jiff::Timestamp>, $crate::StoreError> {
@@ -1462,13 +1497,20 @@ macro_rules! impl_store {
                 let mut tx = self.write_tx().await?;
                 let at = ms(change.scheduled_at.at());
                 let row: Option<(i64, String)> = sqlx::query_as(
-                    "UPDATE posts SET scheduled_at_ms = $2, event_count = event_count + 1, updated_at_ms = $3
-                     WHERE id = $1 AND state_detail = $4 RETURNING event_count, state",
+                    "UPDATE posts SET scheduled_at_ms = $2, event_count = event_count + 1, updated_at_ms = $3,
+                         state = $5, state_detail = $6
+                     WHERE id = $1 AND state_detail = $4 AND (state = $5 OR scheduled_at_ms > $7)
+                     RETURNING event_count, state",
                 )
                 .bind(change.post.as_uuid())
                 .bind(at)
                 .bind(ms(now))
                 .bind(to_json(&change.expected)?)
+                .bind(tokpost_core::StateKind::Scheduled.as_str())
+                .bind(to_json(&tokpost_core::PostState::Scheduled)?)
+                .bind(ms(now).saturating_add(
+                    i64::try_from($crate::PREPARED_POST_FROZEN_FOR.as_millis()).unwrap_or(i64::MAX),
+                ))
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some((sequence, state)) = row else {

@@ -32,6 +32,11 @@ use tokpost_core::{
 };
 
 pub use crypto::{CryptoError, Reencrypted, TokenCipher};
+
+/// How long before its time a post prepared ahead (preflighted, creator checked) can no longer
+/// be rescheduled: from then on a worker may be sending its init, on a clock that may run a
+/// little ahead of the caller's.
+pub const PREPARED_POST_FROZEN_FOR: Duration = Duration::from_secs(10);
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use types::*;
@@ -312,17 +317,26 @@ pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug {
     /// Finishes a job (removes it and frees its account).
     async fn complete(&self, job: JobId, worker: &WorkerId) -> Result<LeaseStatus, StoreError>;
 
-    /// Returns a job to the queue to run again at `at`, keeping the error for the dashboard.
+    /// Returns a job to the queue to run again at `at`, keeping the note (the error, or what it
+    /// waits for) for the dashboard. A [`Requeue::Wait`] gives back the attempt its claim
+    /// counted.
     async fn retry_at(
         &self,
         job: JobId,
         worker: &WorkerId,
         at: Timestamp,
-        error: &str,
+        note: &str,
+        why: Requeue,
     ) -> Result<LeaseStatus, StoreError>;
 
     /// Returns every job whose lease ended before `now` to the queue (its worker died).
     async fn sweep_expired_leases(&self, now: Timestamp) -> Result<u64, StoreError>;
+
+    /// Moves the publish jobs of `scheduled` posts due by `until` to `now`, so that the steps
+    /// before the init (preflight, token, creator info) run ahead and only the init waits for
+    /// the post's time. Only a job still at its post's time moves: one waiting out a back-off
+    /// keeps it. Returns how many moved.
+    async fn prepare_due_by(&self, until: Timestamp, now: Timestamp) -> Result<u64, StoreError>;
 
     /// When the next job may become claimable (the earliest `run_at` of an unleased job of a
     /// free account, or the earliest end of a lease, after which a dead worker's job is swept
@@ -401,7 +415,10 @@ pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug {
     async fn list_posts(&self, filter: &PostFilter) -> Result<Vec<Post>, StoreError>;
 
     /// Moves a post that has not started to a new time (the post and its queued publish job),
-    /// if it is still in `expected`. `false`: it moved on first, nothing changed.
+    /// if it is still in `expected`. A post prepared ahead of its old time returns to
+    /// `scheduled`, to be prepared again for the new one, unless its old time is less than
+    /// [`PREPARED_POST_FROZEN_FOR`] away (its init may be on the wire). `false`: it moved on
+    /// first or is about to be sent; nothing changed.
     async fn reschedule_post(&self, change: Reschedule, now: Timestamp)
     -> Result<bool, StoreError>;
 

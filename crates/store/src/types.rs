@@ -286,6 +286,17 @@ impl fmt::Display for WorkerId {
     }
 }
 
+/// Why a job goes back to the queue, which decides whether the run counts against its budget
+/// of attempts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requeue {
+    /// The run failed transiently: it counts as an attempt.
+    AfterFailure,
+    /// The run ended in a planned wait (a post's time, a rate window, a cap): it does not count,
+    /// so that waiting never uses up the retries a later failure needs.
+    Wait,
+}
+
 /// Whether the worker still held the lease it acted on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LeaseStatus {

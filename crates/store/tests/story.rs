@@ -27,8 +27,8 @@ use tokpost_core::{
 use tokpost_store::testing::PostgresServer;
 use tokpost_store::{
     AccountTokens, ActiveCreatorAdmission, Enqueued, Inserted, LeaseStatus, MediaKind, NewAccount,
-    NewJob, NewMediaAsset, NewPost, QuotaKind, QuotaUse, RateLimitDecision, RateLimitSlot, Store,
-    StoreError, TokenCipher, Transition, TransitionOutcome, WorkerId,
+    NewJob, NewMediaAsset, NewPost, QuotaKind, QuotaUse, RateLimitDecision, RateLimitSlot, Requeue,
+    Store, StoreError, TokenCipher, Transition, TransitionOutcome, WorkerId,
 };
 
 struct Harness {
@@ -233,6 +233,9 @@ stories!(
     posts_are_listed_by_state_account_and_time_page_by_page,
     a_post_is_found_by_its_publish_id_and_accounts_by_open_id,
     rescheduling_moves_the_post_and_its_job_only_from_the_state_read,
+    posts_due_within_the_horizon_are_brought_forward_once_to_be_prepared,
+    a_prepared_post_returns_to_scheduled_when_moved_unless_its_time_is_near,
+    a_planned_wait_gives_back_the_attempt_and_a_failure_keeps_it,
     an_inbound_webhook_event_is_handled_once_and_posts_are_counted_by_state,
 );
 
@@ -652,7 +655,13 @@ async fn a_heartbeat_keeps_the_lease_alive(h: Harness) {
     let retry_at = clock::add(h.now(), Duration::from_secs(300));
     assert_eq!(
         h.store
-            .retry_at(job.id, &worker, retry_at, "TikTok 503")
+            .retry_at(
+                job.id,
+                &worker,
+                retry_at,
+                "TikTok 503",
+                Requeue::AfterFailure
+            )
             .await
             .unwrap(),
         LeaseStatus::Held
@@ -1974,6 +1983,228 @@ async fn rescheduling_moves_the_post_and_its_job_only_from_the_state_read(h: Har
             .at(),
         later
     );
+}
+
+fn reschedule(
+    post: tokpost_core::PostId,
+    expected: PostState,
+    to: Timestamp,
+    now: Timestamp,
+) -> tokpost_store::Reschedule {
+    tokpost_store::Reschedule {
+        post,
+        expected,
+        scheduled_at: ScheduleTime::new(to, now).unwrap(),
+        event: NewPostEvent::new(now, EventKind::UserAction, "rescheduled"),
+    }
+}
+
+async fn posts_due_within_the_horizon_are_brought_forward_once_to_be_prepared(h: Harness) {
+    let ws = h.workspace().await;
+    let soon = h.account(ws, "soon").await;
+    let later = h.account(ws, "later").await;
+    let waiting = h.account(ws, "waiting").await;
+    let soon_post = h
+        .store
+        .create_post(h.new_post(ws, soon, 120), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    let later_post = h
+        .store
+        .create_post(h.new_post(ws, later, 3_600), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    let waiting_post = h
+        .store
+        .create_post(h.new_post(ws, waiting, 60), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    // This one ran and waits out a back-off, still `scheduled`: its wait is kept.
+    let worker = WorkerId::new("w1");
+    h.advance(Duration::from_secs(60));
+    let claimed = h
+        .store
+        .claim(&worker, h.now(), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].post_id, Some(waiting_post.id));
+    let backoff = clock::add(h.now(), Duration::from_secs(240));
+    h.store
+        .retry_at(
+            claimed[0].id,
+            &worker,
+            backoff,
+            "store busy",
+            Requeue::AfterFailure,
+        )
+        .await
+        .unwrap();
+
+    let horizon = clock::add(h.now(), Duration::from_secs(300));
+    assert_eq!(h.store.prepare_due_by(horizon, h.now()).await.unwrap(), 1);
+    let due_now = h
+        .store
+        .claim(&worker, h.now(), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        due_now.iter().map(|job| job.post_id).collect::<Vec<_>>(),
+        vec![Some(soon_post.id)],
+        "only the untouched job of the post due within the horizon is claimable now"
+    );
+    assert_eq!(
+        h.store.prepare_due_by(horizon, h.now()).await.unwrap(),
+        0,
+        "a leased job is left alone"
+    );
+    h.store
+        .transition_post(step(
+            soon_post.id,
+            PostState::Scheduled,
+            PostState::Preflighted,
+            h.now(),
+        ))
+        .await
+        .unwrap();
+    h.store
+        .retry_at(
+            due_now[0].id,
+            &worker,
+            soon_post.scheduled_at.at(),
+            "prepared",
+            Requeue::Wait,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.prepare_due_by(horizon, h.now()).await.unwrap(),
+        0,
+        "a post prepared already is not brought forward again"
+    );
+    assert_eq!(
+        h.store
+            .prepare_due_by(clock::add(h.now(), Duration::from_secs(7_200)), h.now())
+            .await
+            .unwrap(),
+        1,
+        "a wider horizon reaches the later post"
+    );
+    let later_job = h
+        .store
+        .claim(&worker, h.now(), Duration::from_secs(30), 10)
+        .await
+        .unwrap();
+    assert_eq!(later_job.len(), 1);
+    assert_eq!(later_job[0].post_id, Some(later_post.id));
+}
+
+async fn a_prepared_post_returns_to_scheduled_when_moved_unless_its_time_is_near(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let post = h
+        .store
+        .create_post(h.new_post(ws, account, 60), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    for (from, to) in [
+        (PostState::Scheduled, PostState::Preflighted),
+        (PostState::Preflighted, PostState::CreatorChecked),
+    ] {
+        h.store
+            .transition_post(step(post.id, from, to, h.now()))
+            .await
+            .unwrap();
+    }
+    let later = clock::add(h.now(), Duration::from_secs(7_200));
+    assert!(
+        h.store
+            .reschedule_post(
+                reschedule(post.id, PostState::CreatorChecked, later, h.now()),
+                h.now()
+            )
+            .await
+            .unwrap()
+    );
+    let moved = h.store.post(post.id).await.unwrap().unwrap();
+    assert_eq!(
+        moved.state,
+        PostState::Scheduled,
+        "prepared again for the new time"
+    );
+    assert_eq!(moved.scheduled_at.at(), later);
+    assert_eq!(
+        h.store
+            .post_events(post.id)
+            .await
+            .unwrap()
+            .last()
+            .unwrap()
+            .state,
+        StateKind::Scheduled
+    );
+
+    for (from, to) in [
+        (PostState::Scheduled, PostState::Preflighted),
+        (PostState::Preflighted, PostState::CreatorChecked),
+    ] {
+        h.store
+            .transition_post(step(post.id, from, to, h.now()))
+            .await
+            .unwrap();
+    }
+    // Five seconds before its time a worker may be sending the init.
+    h.advance(Duration::from_secs(7_195));
+    let refused = h
+        .store
+        .reschedule_post(
+            reschedule(
+                post.id,
+                PostState::CreatorChecked,
+                clock::add(h.now(), Duration::from_secs(3_600)),
+                h.now(),
+            ),
+            h.now(),
+        )
+        .await
+        .unwrap();
+    assert!(!refused);
+    let kept = h.store.post(post.id).await.unwrap().unwrap();
+    assert_eq!(kept.state, PostState::CreatorChecked);
+    assert_eq!(kept.scheduled_at.at(), later);
+}
+
+async fn a_planned_wait_gives_back_the_attempt_and_a_failure_keeps_it(h: Harness) {
+    let worker = WorkerId::new("w1");
+    let Enqueued::Added(id) = h.store.enqueue(h.job(None), h.now()).await.unwrap() else {
+        panic!("nothing else is queued");
+    };
+    for (why, attempts) in [
+        (Requeue::Wait, 0),
+        (Requeue::AfterFailure, 1),
+        (Requeue::Wait, 1),
+        (Requeue::AfterFailure, 2),
+    ] {
+        let claimed = h
+            .store
+            .claim(&worker, h.now(), Duration::from_secs(30), 1)
+            .await
+            .unwrap();
+        assert_eq!(claimed[0].id, id);
+        h.store
+            .retry_at(id, &worker, h.now(), "again", why)
+            .await
+            .unwrap();
+        assert_eq!(
+            h.store.job(id).await.unwrap().unwrap().attempts,
+            attempts,
+            "after {why:?}"
+        );
+    }
 }
 
 async fn an_inbound_webhook_event_is_handled_once_and_posts_are_counted_by_state(h: Harness) {

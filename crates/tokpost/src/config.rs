@@ -156,6 +156,9 @@ pub struct TikTokSettings {
     pub request_timeout_secs: u64,
 }
 
+/// The longest `publishing.prepare_ahead_secs`.
+const MAX_PREPARE_AHEAD_SECS: u64 = 3_600;
+
 /// Publishing policy.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -163,6 +166,10 @@ pub struct PublishingConfig {
     /// A post that fell due while tokpost was down is still published if it is at most this
     /// late, in seconds; later than that it is marked `missed` and the user is told.
     pub late_grace_secs: u64,
+    /// How many seconds before its time a post is prepared (preflight, token, creator info), so
+    /// that at its time only the init is left and a problem shows ahead; 0 prepares nothing
+    /// ahead. At most an hour: creator info older than that is not worth checking against.
+    pub prepare_ahead_secs: u64,
     /// Seconds from init (or the end of the upload) to the first status check. Later checks
     /// wait half the time TikTok has been processing, between this and the maximum.
     pub status_check_first_secs: u64,
@@ -228,6 +235,7 @@ impl Default for Config {
             },
             publishing: PublishingConfig {
                 late_grace_secs: 3600,
+                prepare_ahead_secs: 300,
                 status_check_first_secs: 5,
                 status_check_max_secs: 300,
             },
@@ -348,6 +356,15 @@ impl Config {
             return Err(ConfigError::Inconsistent {
                 field: "publishing.status_check_first_secs",
                 problem: "must be at least 1 second (measured 0)".to_owned(),
+            });
+        }
+        if polling.prepare_ahead_secs > MAX_PREPARE_AHEAD_SECS {
+            return Err(ConfigError::Inconsistent {
+                field: "publishing.prepare_ahead_secs",
+                problem: format!(
+                    "must be at most {MAX_PREPARE_AHEAD_SECS} s (measured {} s)",
+                    polling.prepare_ahead_secs
+                ),
             });
         }
         if polling.status_check_max_secs < polling.status_check_first_secs {
@@ -571,6 +588,7 @@ impl Config {
         tokpost_pipeline::PublishPolicy {
             daily_post_cap: self.tiktok.daily_post_cap,
             late_grace: std::time::Duration::from_secs(self.publishing.late_grace_secs),
+            prepare_ahead: std::time::Duration::from_secs(self.publishing.prepare_ahead_secs),
             status_polling: tokpost_pipeline::StatusPolling {
                 first: std::time::Duration::from_secs(self.publishing.status_check_first_secs),
                 max: std::time::Duration::from_secs(self.publishing.status_check_max_secs),
@@ -961,6 +979,25 @@ mod tests {
             .to_string();
         assert!(
             error.contains("publishing.status_check_max_secs") && error.contains("measured 1 s"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn posts_are_prepared_five_minutes_ahead_unless_configured_and_never_over_an_hour() {
+        let default = load_with(None, &[]).unwrap().publish_policy();
+        assert_eq!(default.prepare_ahead, std::time::Duration::from_secs(300));
+        let off = load_with(None, &[("TOKPOST_PUBLISHING__PREPARE_AHEAD_SECS", "0")])
+            .unwrap()
+            .publish_policy();
+        assert!(off.prepare_ahead.is_zero());
+        let error = load_with(None, &[("TOKPOST_PUBLISHING__PREPARE_AHEAD_SECS", "7200")])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("publishing.prepare_ahead_secs")
+                && error.contains("at most 3600 s")
+                && error.contains("measured 7200 s"),
             "{error}"
         );
     }

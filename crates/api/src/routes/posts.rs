@@ -860,12 +860,18 @@ pub(crate) async fn reschedule(
     let started = || ApiError::Refused {
         status: StatusCode::CONFLICT,
         code: "not_reschedulable",
-        message: "only a post still `scheduled` can be moved".to_owned(),
+        message: format!(
+            "only a post not yet sent to TikTok can be moved: `scheduled`, or prepared ahead (`preflighted`, `creator_checked`) and more than {} s before its time",
+            tokpost_store::PREPARED_POST_FROZEN_FOR.as_secs()
+        ),
         field: None,
         limit: None,
         measured: None,
     };
-    if post.state != PostState::Scheduled {
+    if !matches!(
+        post.state,
+        PostState::Scheduled | PostState::Preflighted | PostState::CreatorChecked
+    ) {
         return Err(started());
     }
     let moved = state

@@ -211,7 +211,12 @@ impl Publisher {
             stop @ Next::Stop(_) => return stop,
         };
         if !pulls {
-            return Next::Continue(initialized);
+            // The upload is the job's next run, queued behind every init already due: in a
+            // burst of posts due together, no upload takes a worker from a waiting init.
+            return Next::Stop(JobOutcome::RetryAt {
+                at: now,
+                reason: "initialized; the upload follows the inits already due".to_owned(),
+            });
         }
         // TikTok fetches by itself: from here on only status tells.
         self.to_processing(&initialized, "TikTok is fetching the media")

@@ -7,6 +7,10 @@
 //!   uploading ─► processing ─status, with back-off─► published | inbox_delivered | failed
 //! ```
 //!
+//! The steps up to `creator_checked` run ahead of the post's time (`prepare_ahead`), so that at
+//! its time only the init is left; a post due with many others yields after its init, so every
+//! due init goes out before the first upload takes a worker.
+//!
 //! Exactly once: a post is initialized again only when TikTok's first publish is known dead
 //! (upload URL expired with the upload incomplete, or status FAILED). An `init_requested` event
 //! is written before every init; a worker that finds it as the post's last event knows the
@@ -281,6 +285,14 @@ impl Publisher {
             let next = match post.state.kind() {
                 StateKind::Scheduled | StateKind::Deferred => self.start(job, &post).await,
                 StateKind::Preflighted => self.check_creator(job, &post, false).await,
+                StateKind::CreatorChecked if self.clock.now() < post.scheduled_at.at() => {
+                    // Prepared ahead (see `PublishPolicy::prepare_ahead`): only the init waits
+                    // for the post's time.
+                    Next::Stop(JobOutcome::RetryAt {
+                        at: post.scheduled_at.at(),
+                        reason: "prepared; the init waits for the post's time".to_owned(),
+                    })
+                }
                 StateKind::CreatorChecked => self.init(job, &post).await,
                 StateKind::Initialized | StateKind::Uploading => {
                     self.upload_or_reinit(job, &post).await

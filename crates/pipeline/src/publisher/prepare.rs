@@ -109,7 +109,12 @@ impl Publisher {
                 )
                 .await;
         }
-        if let Some(block) = report.cap {
+        // Prepared ahead, a cap that frees by the post's time does not hold it back; the init
+        // asks again at the time.
+        if let Some(block) = report
+            .cap
+            .filter(|block| block.frees_at > post.scheduled_at.at())
+        {
             return self
                 .defer_for_cap(
                     &post,
