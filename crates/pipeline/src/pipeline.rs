@@ -211,8 +211,6 @@ impl Pipeline {
     }
 }
 
-/// How often a process records that its workers run (`Store::record_worker_heartbeat`);
-/// readiness allows a few missed beats ([`WORKER_HEARTBEAT_STALE_AFTER`]).
 /// Hands the workers every post due within `ahead`, to be prepared before its time (see
 /// [`PublishPolicy::prepare_ahead`]), looking ten times per `ahead` (at most every 30 s, at
 /// least every second) so that a post created inside the window still gets most of it. Every
@@ -242,6 +240,8 @@ async fn bring_forward_due_posts(
     }
 }
 
+/// How often a process records that its workers run (`Store::record_worker_heartbeat`);
+/// readiness allows a few missed beats ([`WORKER_HEARTBEAT_STALE_AFTER`]).
 pub const WORKER_HEARTBEAT_EVERY: Duration = Duration::from_secs(15);
 
 /// How old a process's worker heartbeat may be before its readiness check fails.

@@ -114,6 +114,20 @@ impl Harness {
         }
     }
 
+    /// Moves a scheduled post through preflight and the creator check, as a worker preparing
+    /// it does.
+    async fn prepare(&self, post: tokpost_core::PostId) {
+        for (from, to) in [
+            (PostState::Scheduled, PostState::Preflighted),
+            (PostState::Preflighted, PostState::CreatorChecked),
+        ] {
+            self.store
+                .transition_post(step(post, from, to, self.now()))
+                .await
+                .unwrap();
+        }
+    }
+
     fn job(&self, account: Option<AccountId>) -> NewJob {
         NewJob {
             kind: JobKind::SyncCreatorInfo,
@@ -861,15 +875,7 @@ async fn publishing_progress_is_stored_with_the_move(h: Harness) {
         .await
         .unwrap()
         .into_inner();
-    for (from, to) in [
-        (PostState::Scheduled, PostState::Preflighted),
-        (PostState::Preflighted, PostState::CreatorChecked),
-    ] {
-        h.store
-            .transition_post(step(post.id, from, to, h.now()))
-            .await
-            .unwrap();
-    }
+    h.prepare(post.id).await;
     let progress = PublishProgress {
         publish_id: Some(PublishId::new("v_pub_file~v2-1.7").unwrap()),
         upload_url: Some("https://open-upload.tiktokapis.com/upload/?upload_id=1".into()),
@@ -1876,15 +1882,7 @@ async fn a_post_is_found_by_its_publish_id_and_accounts_by_open_id(h: Harness) {
             .unwrap()
             .is_none()
     );
-    for (from, to) in [
-        (PostState::Scheduled, PostState::Preflighted),
-        (PostState::Preflighted, PostState::CreatorChecked),
-    ] {
-        h.store
-            .transition_post(step(post.id, from, to, h.now()))
-            .await
-            .unwrap();
-    }
+    h.prepare(post.id).await;
     let mut init = step(
         post.id,
         PostState::CreatorChecked,
@@ -2111,15 +2109,7 @@ async fn a_prepared_post_returns_to_scheduled_when_moved_unless_its_time_is_near
         .await
         .unwrap()
         .into_inner();
-    for (from, to) in [
-        (PostState::Scheduled, PostState::Preflighted),
-        (PostState::Preflighted, PostState::CreatorChecked),
-    ] {
-        h.store
-            .transition_post(step(post.id, from, to, h.now()))
-            .await
-            .unwrap();
-    }
+    h.prepare(post.id).await;
     let later = clock::add(h.now(), Duration::from_secs(7_200));
     assert!(
         h.store
@@ -2148,15 +2138,7 @@ async fn a_prepared_post_returns_to_scheduled_when_moved_unless_its_time_is_near
         StateKind::Scheduled
     );
 
-    for (from, to) in [
-        (PostState::Scheduled, PostState::Preflighted),
-        (PostState::Preflighted, PostState::CreatorChecked),
-    ] {
-        h.store
-            .transition_post(step(post.id, from, to, h.now()))
-            .await
-            .unwrap();
-    }
+    h.prepare(post.id).await;
     // Five seconds before its time a worker may be sending the init.
     h.advance(Duration::from_secs(7_195));
     let refused = h

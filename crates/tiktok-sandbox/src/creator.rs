@@ -93,12 +93,7 @@ fn answer(shared: &Shared, caller: &Caller) -> Result<Value, ApiError> {
             "The daily post cap of this creator has been reached.",
         ))
     } else if active_creator_cap(&shared.config, audited).is_some_and(|cap| {
-        !world.admits_creator(
-            &caller.grant.client_key,
-            &creator.open_id,
-            usize::try_from(cap).unwrap_or(usize::MAX),
-            now,
-        )
+        !world.admits_creator(&caller.grant.client_key, &creator.open_id, cap, now)
     }) {
         Some((
             ErrorCode::ReachedActiveUserCap,

@@ -238,14 +238,9 @@ fn direct_post_caps(
     banned(creator)?;
     let now = shared.now();
     let mut world = shared.world();
-    if active_creator_cap(&shared.config, app.audited).is_some_and(|cap| {
-        !world.admits_creator(
-            &app.client_key,
-            &creator.open_id,
-            usize::try_from(cap).unwrap_or(usize::MAX),
-            now,
-        )
-    }) {
+    if active_creator_cap(&shared.config, app.audited)
+        .is_some_and(|cap| !world.admits_creator(&app.client_key, &creator.open_id, cap, now))
+    {
         return Err(ApiError::new(
             ErrorCode::ReachedActiveUserCap,
             "The client has reached its daily quota of active posting users.",

@@ -600,11 +600,9 @@ impl World {
         }
         self.direct_posts.retain(|_, posts| {
             while posts
-                .front()
-                .is_some_and(|at| now.duration_since(*at) >= DAY)
-            {
-                posts.pop_front();
-            }
+                .pop_front_if(|at| now.duration_since(*at) >= DAY)
+                .is_some()
+            {}
             !posts.is_empty()
         });
         self.active_creators.retain(|_, active| {
@@ -662,9 +660,10 @@ impl World {
         &mut self,
         client_key: &str,
         open_id: &str,
-        cap: usize,
+        cap: u32,
         now: Timestamp,
     ) -> bool {
+        let cap = usize::try_from(cap).unwrap_or(usize::MAX);
         let Some(active) = self.active_creators.get_mut(client_key) else {
             return cap > 0;
         };
