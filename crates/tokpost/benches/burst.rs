@@ -51,6 +51,8 @@ struct Burst {
     /// p50, p99 and max lateness, due → init request, in milliseconds.
     lateness_ms: [f64; 3],
     inits: usize,
+    /// Posts prepared (only the init left) just before the due second.
+    prepared: usize,
     published: usize,
     all_final: jiff::SignedDuration,
     /// Peak resident memory of each worker process, in MiB.
@@ -126,11 +128,13 @@ async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) ->
     ];
     let setup_started = fleet.clock.now();
     let accounts = fleet.connect_all().await;
-    // One whole second, far enough ahead to store every post first.
-    let due = Timestamp::from_second(
-        fleet.clock.now().as_second() + 15 + i64::try_from(posts / 500).unwrap(),
-    )
-    .unwrap();
+    // One whole second, far enough ahead to store every post and then prepare it (preflight,
+    // token, creator info: `publishing.prepare_ahead_secs`), as for a post scheduled in advance.
+    let lead = std::env::var("BURST_LEAD_SECS").map_or_else(
+        |_| 15 + i64::try_from(posts / 150).unwrap(),
+        |secs| secs.parse().expect("BURST_LEAD_SECS: whole seconds"),
+    );
+    let due = Timestamp::from_second(fleet.clock.now().as_second() + lead).unwrap();
     let scheduled = fleet.schedule_videos(&accounts, due, "burst").await;
     let setup = fleet.clock.now().duration_since(setup_started);
     assert!(
@@ -140,6 +144,20 @@ async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) ->
     // The workers start before the due second, as a running installation would be.
     let mut children: Vec<_> = (0..processes).map(|n| fleet.spawn_worker(n)).collect();
 
+    fleet
+        .clock
+        .sleep_until(due.checked_sub(jiff::SignedDuration::from_millis(200)).unwrap())
+        .await;
+    let prepared = fleet
+        .store
+        .post_state_counts()
+        .await
+        .unwrap()
+        .0
+        .iter()
+        .filter(|(kind, _)| *kind == StateKind::CreatorChecked)
+        .map(|(_, n)| usize::try_from(*n).unwrap())
+        .sum();
     let all_final_at = loop {
         tokio::time::sleep(Duration::from_millis(250)).await;
         if fleet.final_posts().await.1 >= posts as u64 {
@@ -181,6 +199,7 @@ async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) ->
         setup,
         lateness_ms: [pick(0.5), pick(0.99), pick(1.0)],
         inits: lateness_ms.len(),
+        prepared,
         published,
         all_final: all_final_at.duration_since(due),
         peak_rss_mib,
@@ -196,6 +215,10 @@ fn print_run(run: &Burst, workers: usize) {
     println!(
         "  setup (connect accounts, schedule posts): {:.1} s",
         run.setup.as_secs_f64()
+    );
+    println!(
+        "  prepared (only the init left) 200 ms before the due second: {} of {}",
+        run.prepared, run.posts
     );
     println!(
         "  lateness, due → init request: p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms ({} inits)",
@@ -226,18 +249,21 @@ fn markdown(runs: &[Burst], workers: usize) -> String {
         "## Burst\n\n\
          N posts for N sandbox creators, all due in the same second, published by `tokpost worker` \
          processes ({workers} workers each) with the sandbox answering in-process on loopback \
-         (1 s processing, 1 s moderation). Lateness runs from the due second to the init request \
-         TikTok receives; \"all final\" to the moment the last post is published. \
+         (1 s processing, 1 s moderation). Posts are scheduled ahead (15 s plus 1 s per 150 posts, \
+         `BURST_LEAD_SECS`), so preflight, token and creator info run before their time \
+         (`publishing.prepare_ahead_secs`); \"prepared\" counts the posts left with only the init \
+         200 ms before the due second. Lateness runs from the due second to the init request \
+         (its `init_requested` event, written just before it is sent); \"all final\" to the moment the last post is published. \
          `BURST_POSTS={} BURST_SETUPS={} cargo bench -p tokpost --bench burst`.\n\n\
-         | posts | database | worker processes | lateness p50 | p99 | max | due → all final | throughput | peak RSS per process |\n\
-         |---:|---|---:|---:|---:|---:|---:|---:|---|\n",
+         | posts | database | worker processes | prepared | lateness p50 | p99 | max | due → all final | throughput | peak RSS per process |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
         env_list("BURST_POSTS", "10000").join(","),
         env_list("BURST_SETUPS", "sqlite:1").join(",")
     );
     for run in runs {
         let [p50, p99, max] = run.lateness_ms;
         text.push_str(&format!(
-            "| {} | {} | {} | {:.2} s | {:.2} s | {:.2} s | {:.1} s | {:.0} posts/s | {} |\n",
+            "| {} | {} | {} | {} | {:.2} s | {:.2} s | {:.2} s | {:.1} s | {:.0} posts/s | {} |\n",
             run.posts,
             if run.backend == "postgres" {
                 "PostgreSQL 15"
@@ -245,6 +271,7 @@ fn markdown(runs: &[Burst], workers: usize) -> String {
                 "SQLite"
             },
             run.processes,
+            run.prepared,
             p50 / 1_000.0,
             p99 / 1_000.0,
             max / 1_000.0,
