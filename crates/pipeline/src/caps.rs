@@ -92,7 +92,7 @@ pub async fn admit_for_init(
 
 /// The creator's own rolling cap for `mode`: daily direct posts (lowered by a learned cap) or
 /// pending inbox shares.
-async fn creator_cap(
+pub(crate) async fn creator_cap(
     store: &dyn Store,
     policy: &PublishPolicy,
     account: AccountId,
@@ -124,7 +124,7 @@ async fn creator_cap(
 }
 
 /// The block when `latest_uses` (each active creator's latest use, oldest first) fill `cap`.
-fn active_creators_full(latest_uses: &[Timestamp], cap: u64) -> Option<CapBlock> {
+pub(crate) fn active_creators_full(latest_uses: &[Timestamp], cap: u64) -> Option<CapBlock> {
     frees_at(latest_uses, cap).map(|frees_at| CapBlock {
         why: DeferReason::ActiveCreatorCap,
         used: latest_uses.len() as u64,

@@ -3,6 +3,8 @@
 //! - [`worker`]: the generic loop over the durable queue (claim with a lease, heartbeat, settle
 //!   with back-off, sweep dead workers' leases, sleep on the injected clock until work is due).
 //! - [`publisher`]: the publishing steps that move a post from scheduled to published.
+//! - [`init_wave`]: at a busy second, the inits of many prepared posts readied ahead and
+//!   started together.
 //! - [`policy`]: the operator's publishing settings and the one table of decisions taken on
 //!   every TikTok failure.
 //! - [`preflight`]: every check tokpost can make before TikTok is asked (also the API's dry
@@ -16,6 +18,7 @@
 //! knowledge (that is the `tiktok` crate's).
 
 pub mod caps;
+pub mod init_wave;
 pub mod media_access;
 pub mod pipeline;
 pub mod policy;

@@ -154,7 +154,8 @@ impl Pipeline {
             .await
     }
 
-    /// Starts `config.workers` workers named `{worker_name}:{n}`, the refresh scan and the
+    /// Starts `config.workers` workers named `{worker_name}:{n}`, the init wave
+    /// (`{worker_name}:wave`), the refresh scan and the
     /// process's worker heartbeat (recorded under `worker_name`), until
     /// `shutdown` turns true. A job interrupted by shutdown stays leased until its lease ends,
     /// then another worker resumes it from its stored progress.
@@ -172,6 +173,19 @@ impl Pipeline {
             let shutdown = shutdown.clone();
             handles.push(tokio::spawn(async move { worker.run(shutdown).await }));
         }
+        handles.push(tokio::spawn(crate::init_wave::run(
+            Worker::new(
+                WorkerId::new(format!("{worker_name}:wave")),
+                Arc::clone(&self.store),
+                Arc::clone(&self.clock),
+                Arc::clone(&self.dispatcher),
+                self.config.worker,
+            ),
+            Arc::clone(&self.dispatcher.publisher),
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+            shutdown.clone(),
+        )));
         let workers: Vec<_> = handles.iter().map(JoinHandle::abort_handle).collect();
         handles.push(tokio::spawn(heartbeat(
             worker_name.to_owned(),

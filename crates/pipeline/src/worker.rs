@@ -241,7 +241,25 @@ impl<H: JobHandler> Worker<H> {
             outcome = self.handler.handle(job) => outcome,
             never = self.keep_leased(job) => match never {},
         };
-        let settled = match &outcome {
+        self.settle(job, &outcome).await;
+    }
+
+    /// This worker's name in leases.
+    #[must_use]
+    pub fn id(&self) -> &WorkerId {
+        &self.id
+    }
+
+    /// The settings it runs with.
+    #[must_use]
+    pub fn settings(&self) -> &WorkerSettings {
+        &self.settings
+    }
+
+    /// Ends a run of `job` as `outcome` says: completes it, or puts it back (after a back-off
+    /// for a transient failure, at the named time for a planned wait).
+    pub async fn settle(&self, job: &Job, outcome: &JobOutcome) {
+        let settled = match outcome {
             JobOutcome::Done => self.store.complete(job.id, &self.id).await,
             JobOutcome::Transient { error } => {
                 let jitter_seed =

@@ -580,48 +580,14 @@ macro_rules! impl_store {
                 &self,
                 transition: $crate::Transition,
             ) -> Result<$crate::TransitionOutcome, $crate::StoreError> {
-                use $crate::rows::{ms, to_i64, to_json};
                 transition.expected.check_transition(&transition.to)?;
-                let now = transition.event.at;
                 let mut tx = self.write_tx().await?;
                 if let Some((job, worker)) = &transition.completes {
                     if !finish_job(&mut tx, *job, worker).await? {
                         return Ok($crate::TransitionOutcome::LeaseLost);
                     }
                 }
-                let expected = to_json(&transition.expected)?;
-                let to = to_json(&transition.to)?;
-                let moved: Option<(i64, uuid::Uuid)> = match &transition.progress {
-                    None => sqlx::query_as(
-                        "UPDATE posts SET state = $2, state_detail = $3, event_count = event_count + 1, updated_at_ms = $4
-                         WHERE id = $1 AND state_detail = $5 RETURNING event_count, account_id",
-                    )
-                    .bind(transition.post.as_uuid())
-                    .bind(transition.to.kind().as_str())
-                    .bind(&to)
-                    .bind(ms(now))
-                    .bind(&expected)
-                    .fetch_optional(&mut *tx)
-                    .await?,
-                    Some(progress) => sqlx::query_as(
-                        "UPDATE posts SET state = $2, state_detail = $3, event_count = event_count + 1, updated_at_ms = $4,
-                           publish_id = $6, upload_url = $7, upload_url_expires_at_ms = $8, uploaded_bytes = $9, public_post_ids = $10
-                         WHERE id = $1 AND state_detail = $5 RETURNING event_count, account_id",
-                    )
-                    .bind(transition.post.as_uuid())
-                    .bind(transition.to.kind().as_str())
-                    .bind(&to)
-                    .bind(ms(now))
-                    .bind(&expected)
-                    .bind(progress.publish_id.as_ref().map(tokpost_core::PublishId::as_str))
-                    .bind(progress.upload_url.as_deref())
-                    .bind(progress.upload_url_expires_at.map(ms))
-                    .bind(to_i64(progress.uploaded_bytes))
-                    .bind(to_json(&progress.public_post_ids)?)
-                    .fetch_optional(&mut *tx)
-                    .await?,
-                };
-                let Some((sequence, account)) = moved else {
+                let Some(post) = apply_transition(&mut tx, &transition).await? else {
                     tx.rollback().await?;
                     let current = self
                         .post(transition.post)
@@ -631,27 +597,6 @@ macro_rules! impl_store {
                         current: current.state,
                     });
                 };
-                insert_event(&mut tx, transition.post, sequence, &transition.event, transition.to.kind()).await?;
-                if let Some(kind) = transition.quota_use {
-                    insert_quota_use(
-                        &mut tx,
-                        &$crate::QuotaUse {
-                            account_id: tokpost_core::AccountId::from_uuid(account),
-                            kind,
-                            post_id: Some(transition.post),
-                            at: now,
-                        },
-                    )
-                    .await?;
-                }
-                if let Some(job) = &transition.next_job {
-                    insert_job(&mut tx, job, now).await?;
-                }
-                let post = fetch_post(&mut tx, transition.post).await?;
-                // The outbound webhook commits or rolls back with the move that causes it.
-                if let Some(event) = $crate::webhooks::post_transition_event(&transition, &post) {
-                    enqueue_webhook_in_tx(&mut tx, post.workspace_id, &event).await?;
-                }
                 tx.commit().await?;
                 if transition.next_job.is_some() || transition.completes.is_some() {
                     self.jobs_changed().await;
@@ -821,58 +766,10 @@ macro_rules! impl_store {
                 // A rolling window, as TikTok counts: a request is inside it for `window` after
                 // it was sent (fixed calendar windows would let twice the limit through across
                 // a boundary). Rows are (account, endpoint, sent at, requests at that ms).
-                let window_ms = i64::try_from(slot.window.as_millis()).unwrap_or(i64::MAX).max(1);
-                let now_ms = $crate::rows::ms(now);
-                if slot.limit == 0 {
-                    return Ok($crate::RateLimitDecision::Limited {
-                        retry_at: $crate::rows::from_ms(now_ms.saturating_add(window_ms))?,
-                    });
-                }
                 let mut tx = self.write_tx().await?;
-                if let Some(lock) = Self::LOCK_RATE_LIMIT {
-                    sqlx::query(lock)
-                        .bind(slot.account_id.as_uuid())
-                        .bind(slot.endpoint)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                sqlx::query(
-                    "DELETE FROM rate_limit_windows WHERE account_id = $1 AND endpoint = $2 AND window_start_ms <= $3",
-                )
-                .bind(slot.account_id.as_uuid())
-                .bind(slot.endpoint)
-                .bind(now_ms.saturating_sub(window_ms))
-                .execute(&mut *tx)
-                .await?;
-                let (used, oldest): (i64, Option<i64>) = sqlx::query_as(
-                    "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT), MIN(window_start_ms) FROM rate_limit_windows
-                     WHERE account_id = $1 AND endpoint = $2",
-                )
-                .bind(slot.account_id.as_uuid())
-                .bind(slot.endpoint)
-                .fetch_one(&mut *tx)
-                .await?;
-                if used >= i64::from(slot.limit) {
-                    tx.commit().await?;
-                    // The oldest request leaving the window frees a slot.
-                    let frees_at = oldest.unwrap_or(now_ms).saturating_add(window_ms);
-                    return Ok($crate::RateLimitDecision::Limited {
-                        retry_at: $crate::rows::from_ms(frees_at)?,
-                    });
-                }
-                sqlx::query(
-                    "INSERT INTO rate_limit_windows (account_id, endpoint, window_start_ms, count) VALUES ($1, $2, $3, 1)
-                     ON CONFLICT (account_id, endpoint, window_start_ms) DO UPDATE SET count = rate_limit_windows.count + 1",
-                )
-                .bind(slot.account_id.as_uuid())
-                .bind(slot.endpoint)
-                .bind(now_ms)
-                .execute(&mut *tx)
-                .await?;
+                let decision = take_rate_limit_slot_in(&mut tx, slot, now).await?;
                 tx.commit().await?;
-                Ok($crate::RateLimitDecision::Allowed {
-                    used: u32::try_from(used.saturating_add(1)).unwrap_or(u32::MAX),
-                })
+                Ok(decision)
             }
 
             async fn enqueue(
@@ -912,38 +809,237 @@ macro_rules! impl_store {
                     $crate::backend::take_turns(candidates),
                     limit,
                 );
-                let mut claimed = Vec::with_capacity(chosen.len());
-                for candidate in chosen {
-                    if let Some(account) = candidate.account_id {
-                        let leased = sqlx::query(
-                            "INSERT INTO account_leases (account_id, job_id, locked_by, locked_until_ms) VALUES ($1, $2, $3, $4)
-                             ON CONFLICT (account_id) DO NOTHING",
-                        )
-                        .bind(account)
-                        .bind(candidate.id)
-                        .bind(worker.as_str())
-                        .bind(until)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                        if leased == 0 {
+                let claimed = lease_candidates(&mut tx, chosen, worker, until).await?;
+                tx.commit().await?;
+                Ok(claimed)
+            }
+
+            async fn claim_due_inits(
+                &self,
+                worker: &$crate::WorkerId,
+                due_by: jiff::Timestamp,
+                now: jiff::Timestamp,
+                lease: std::time::Duration,
+                limit: u32,
+            ) -> Result<Vec<$crate::Job>, $crate::StoreError> {
+                use $crate::rows::ms;
+                if limit == 0 {
+                    return Ok(Vec::new());
+                }
+                let until = ms(clock_add(now, lease));
+                let mut tx = self.write_tx().await?;
+                let candidates = sqlx::query_as::<_, $crate::rows::ClaimCandidate>(Self::CLAIM_INIT_CANDIDATES)
+                    .bind(ms(due_by))
+                    .bind(i64::from(limit))
+                    .bind(tokpost_core::JobKind::PublishPost.as_str())
+                    .bind(tokpost_core::StateKind::CreatorChecked.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let chosen = $crate::backend::one_per_account(candidates, limit);
+                let claimed = lease_candidates(&mut tx, chosen, worker, until).await?;
+                tx.commit().await?;
+                Ok(claimed)
+            }
+
+            async fn next_init_due_at(&self) -> Result<Option<jiff::Timestamp>, $crate::StoreError> {
+                let next: Option<i64> = sqlx::query_scalar(
+                    "SELECT MIN(CASE WHEN j.run_at_ms > p.scheduled_at_ms THEN j.run_at_ms ELSE p.scheduled_at_ms END)
+                     FROM jobs AS j JOIN posts AS p ON p.id = j.post_id
+                     WHERE j.kind = $1 AND j.locked_by IS NULL AND p.state = $2
+                       AND NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = j.account_id)",
+                )
+                .bind(tokpost_core::JobKind::PublishPost.as_str())
+                .bind(tokpost_core::StateKind::CreatorChecked.as_str())
+                .fetch_one(&self.pool)
+                .await?;
+                next.map($crate::rows::from_ms).transpose()
+            }
+
+            async fn start_inits(
+                &self,
+                worker: &$crate::WorkerId,
+                starts: Vec<$crate::InitStart<'_>>,
+                now: jiff::Timestamp,
+            ) -> Result<Vec<$crate::InitStartOutcome>, $crate::StoreError> {
+                use $crate::rows::{from_ms, ms, to_json};
+                if starts.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.write_tx().await?;
+                // The active creators are read once for the whole wave and admitted into as it
+                // goes; on PostgreSQL the lock keeps other processes' admissions out meanwhile.
+                let mut active: Option<std::collections::HashMap<uuid::Uuid, i64>> = None;
+                if let Some(rule) = starts.iter().find_map(|start| start.active_creators) {
+                    if let Some(lock) = Self::LOCK_ACTIVE_CREATORS {
+                        sqlx::query(lock).execute(&mut *tx).await?;
+                    }
+                    let rows: Vec<(uuid::Uuid, i64)> = sqlx::query_as($crate::backend::ACTIVE_CREATORS_SINCE)
+                        .bind(ms(rule.since))
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    active = Some(rows.into_iter().collect());
+                }
+                // Rate-limit locks are taken in account order, so two waves cannot deadlock.
+                let mut order: Vec<usize> = (0..starts.len()).collect();
+                order.sort_by_key(|&at| starts.get(at).map(|start| start.rate_limit.account_id.as_uuid()));
+                let mut outcomes = vec![$crate::InitStartOutcome::NotPrepared; starts.len()];
+                for at in order {
+                    let Some(start) = starts.get(at) else { continue };
+                    let held: Option<uuid::Uuid> = sqlx::query_scalar(
+                        "SELECT id FROM jobs WHERE id = $1 AND locked_by = $2",
+                    )
+                    .bind(start.job.as_uuid())
+                    .bind(worker.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if held.is_none() {
+                        if let Some(outcome) = outcomes.get_mut(at) {
+                            *outcome = $crate::InitStartOutcome::LeaseLost;
+                        }
+                        continue;
+                    }
+                    let state: Option<String> = sqlx::query_scalar(
+                        "SELECT p.state_detail FROM posts AS p WHERE p.id = $1 AND NOT EXISTS (
+                           SELECT 1 FROM post_events AS e WHERE e.post_id = p.id AND e.sequence = p.event_count AND e.kind = $2)",
+                    )
+                    .bind(start.post.as_uuid())
+                    .bind(tokpost_core::EventKind::InitRequested.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if state.as_deref() != Some(to_json(&start.expected)?.as_str()) {
+                        continue;
+                    }
+                    let account = start.rate_limit.account_id;
+                    if let (Some(rule), Some(active)) = (start.active_creators, active.as_mut()) {
+                        if !active.contains_key(&account.as_uuid()) {
+                            if u64::try_from(active.len()).unwrap_or(u64::MAX) >= rule.cap {
+                                let mut latest_uses = active
+                                    .values()
+                                    .map(|&at| from_ms(at))
+                                    .collect::<Result<Vec<_>, _>>()?;
+                                latest_uses.sort();
+                                if let Some(outcome) = outcomes.get_mut(at) {
+                                    *outcome = $crate::InitStartOutcome::ActiveCreatorsFull { latest_uses };
+                                }
+                                continue;
+                            }
+                            insert_quota_use(
+                                &mut tx,
+                                &$crate::QuotaUse {
+                                    account_id: account,
+                                    kind: $crate::QuotaKind::ActiveCreator,
+                                    post_id: None,
+                                    at: now,
+                                },
+                            )
+                            .await?;
+                            active.insert(account.as_uuid(), ms(now));
+                        }
+                    }
+                    match take_rate_limit_slot_in(&mut tx, start.rate_limit, now).await? {
+                        $crate::RateLimitDecision::Allowed { .. } => {}
+                        $crate::RateLimitDecision::Limited { retry_at } => {
+                            if let Some(outcome) = outcomes.get_mut(at) {
+                                *outcome = $crate::InitStartOutcome::RateLimited { retry_at };
+                            }
                             continue;
                         }
                     }
-                    let row = sqlx::query_as::<_, $crate::rows::JobRow>(concat!(
-                        "UPDATE jobs SET locked_by = $2, locked_until_ms = $3, attempts = attempts + 1 WHERE id = $1 RETURNING ",
-                        $crate::rows::job_columns!()
-                    ))
-                    .bind(candidate.id)
-                    .bind(worker.as_str())
-                    .bind(until)
+                    let (sequence, state): (i64, String) = sqlx::query_as(
+                        "UPDATE posts SET event_count = event_count + 1 WHERE id = $1 RETURNING event_count, state",
+                    )
+                    .bind(start.post.as_uuid())
                     .fetch_one(&mut *tx)
                     .await?;
-                    claimed.push(row.into_domain()?);
+                    let state = tokpost_core::StateKind::parse(&state)
+                        .ok_or_else(|| $crate::rows::corrupt("post state"))?;
+                    insert_event(&mut tx, start.post, sequence, &start.event, state).await?;
+                    if let Some(outcome) = outcomes.get_mut(at) {
+                        *outcome = $crate::InitStartOutcome::Started;
+                    }
                 }
                 tx.commit().await?;
-                claimed.sort_by_key(|job| (job.run_at, job.id));
-                Ok(claimed)
+                Ok(outcomes)
+            }
+
+            async fn transition_posts(
+                &self,
+                transitions: Vec<$crate::Transition>,
+            ) -> Result<Vec<$crate::TransitionOutcome>, $crate::StoreError> {
+                for transition in &transitions {
+                    transition.expected.check_transition(&transition.to)?;
+                    if transition.completes.is_some() {
+                        return Err($crate::StoreError::Misuse(
+                            "a transition that completes a job goes through transition_post",
+                        ));
+                    }
+                }
+                if transitions.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.write_tx().await?;
+                let mut outcomes = Vec::with_capacity(transitions.len());
+                let mut queued = false;
+                for transition in &transitions {
+                    match apply_transition(&mut tx, transition).await? {
+                        Some(post) => {
+                            queued |= transition.next_job.is_some();
+                            outcomes.push($crate::TransitionOutcome::Applied(Box::new(post)));
+                        }
+                        None => {
+                            let current = fetch_post(&mut tx, transition.post).await?;
+                            outcomes.push($crate::TransitionOutcome::Stale { current: current.state });
+                        }
+                    }
+                }
+                tx.commit().await?;
+                if queued {
+                    self.jobs_changed().await;
+                }
+                Ok(outcomes)
+            }
+
+            async fn retry_jobs_at(
+                &self,
+                worker: &$crate::WorkerId,
+                retries: &[$crate::JobRetry],
+                why: $crate::Requeue,
+            ) -> Result<Vec<$crate::LeaseStatus>, $crate::StoreError> {
+                if retries.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut tx = self.write_tx().await?;
+                let mut statuses = Vec::with_capacity(retries.len());
+                for retry in retries {
+                    let held = requeue_job(&mut tx, retry.job, worker, retry.at, &retry.note, why).await?;
+                    statuses.push($crate::LeaseStatus::from_rows(u64::from(held)));
+                }
+                tx.commit().await?;
+                if statuses.contains(&$crate::LeaseStatus::Held) {
+                    self.jobs_changed().await;
+                }
+                Ok(statuses)
+            }
+
+            async fn extend_leases(
+                &self,
+                worker: &$crate::WorkerId,
+                until: jiff::Timestamp,
+            ) -> Result<u64, $crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                let held = sqlx::query("UPDATE jobs SET locked_until_ms = $2 WHERE locked_by = $1")
+                    .bind(worker.as_str())
+                    .bind($crate::rows::ms(until))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                sqlx::query("UPDATE account_leases SET locked_until_ms = $2 WHERE locked_by = $1")
+                    .bind(worker.as_str())
+                    .bind($crate::rows::ms(until))
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(held)
             }
 
             async fn heartbeat(
@@ -995,35 +1091,13 @@ macro_rules! impl_store {
                 note: &str,
                 why: $crate::Requeue,
             ) -> Result<$crate::LeaseStatus, $crate::StoreError> {
-                let given_back: i64 = match why {
-                    $crate::Requeue::AfterFailure => 0,
-                    $crate::Requeue::Wait => 1,
-                };
                 let mut tx = self.write_tx().await?;
-                let held = sqlx::query(
-                    "UPDATE jobs SET locked_by = NULL, locked_until_ms = NULL, run_at_ms = $3, last_error = $4,
-                         attempts = attempts - $5
-                     WHERE id = $1 AND locked_by = $2",
-                )
-                .bind(job.as_uuid())
-                .bind(worker.as_str())
-                .bind($crate::rows::ms(at))
-                .bind(note)
-                .bind(given_back)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if held > 0 {
-                    sqlx::query("DELETE FROM account_leases WHERE job_id = $1")
-                        .bind(job.as_uuid())
-                        .execute(&mut *tx)
-                        .await?;
-                }
+                let held = requeue_job(&mut tx, job, worker, at, note, why).await?;
                 tx.commit().await?;
-                if held > 0 {
+                if held {
                     self.jobs_changed().await;
                 }
-                Ok($crate::LeaseStatus::from_rows(held))
+                Ok($crate::LeaseStatus::from_rows(u64::from(held)))
             }
 
             async fn sweep_expired_leases(
@@ -1681,6 +1755,208 @@ macro_rules! impl_store {
                 .execute(&mut **tx)
                 .await?
                 .rows_affected();
+            if held > 0 {
+                sqlx::query("DELETE FROM account_leases WHERE job_id = $1")
+                    .bind(job.as_uuid())
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            Ok(held > 0)
+        }
+
+        /// Takes one request of `slot` inside `tx`, or says when the window frees one.
+        async fn take_rate_limit_slot_in(
+            tx: &mut Tx,
+            slot: $crate::RateLimitSlot<'_>,
+            now: jiff::Timestamp,
+        ) -> Result<$crate::RateLimitDecision, $crate::StoreError> {
+            let window_ms = i64::try_from(slot.window.as_millis()).unwrap_or(i64::MAX).max(1);
+            let now_ms = $crate::rows::ms(now);
+            if slot.limit == 0 {
+                return Ok($crate::RateLimitDecision::Limited {
+                    retry_at: $crate::rows::from_ms(now_ms.saturating_add(window_ms))?,
+                });
+            }
+            if let Some(lock) = $store::LOCK_RATE_LIMIT {
+                sqlx::query(lock)
+                    .bind(slot.account_id.as_uuid())
+                    .bind(slot.endpoint)
+                    .execute(&mut **tx)
+                    .await?;
+            }
+            sqlx::query(
+                "DELETE FROM rate_limit_windows WHERE account_id = $1 AND endpoint = $2 AND window_start_ms <= $3",
+            )
+            .bind(slot.account_id.as_uuid())
+            .bind(slot.endpoint)
+            .bind(now_ms.saturating_sub(window_ms))
+            .execute(&mut **tx)
+            .await?;
+            let (used, oldest): (i64, Option<i64>) = sqlx::query_as(
+                "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT), MIN(window_start_ms) FROM rate_limit_windows
+                 WHERE account_id = $1 AND endpoint = $2",
+            )
+            .bind(slot.account_id.as_uuid())
+            .bind(slot.endpoint)
+            .fetch_one(&mut **tx)
+            .await?;
+            if used >= i64::from(slot.limit) {
+                // The oldest request leaving the window frees a slot.
+                let frees_at = oldest.unwrap_or(now_ms).saturating_add(window_ms);
+                return Ok($crate::RateLimitDecision::Limited {
+                    retry_at: $crate::rows::from_ms(frees_at)?,
+                });
+            }
+            sqlx::query(
+                "INSERT INTO rate_limit_windows (account_id, endpoint, window_start_ms, count) VALUES ($1, $2, $3, 1)
+                 ON CONFLICT (account_id, endpoint, window_start_ms) DO UPDATE SET count = rate_limit_windows.count + 1",
+            )
+            .bind(slot.account_id.as_uuid())
+            .bind(slot.endpoint)
+            .bind(now_ms)
+            .execute(&mut **tx)
+            .await?;
+            Ok($crate::RateLimitDecision::Allowed {
+                used: u32::try_from(used.saturating_add(1)).unwrap_or(u32::MAX),
+            })
+        }
+
+        /// Leases the chosen candidates to `worker` (each with its account's lease; a candidate
+        /// whose account another claimer took in the meantime is skipped), in run order.
+        async fn lease_candidates(
+            tx: &mut Tx,
+            chosen: Vec<$crate::rows::ClaimCandidate>,
+            worker: &$crate::WorkerId,
+            until: i64,
+        ) -> Result<Vec<$crate::Job>, $crate::StoreError> {
+            let mut claimed = Vec::with_capacity(chosen.len());
+            for candidate in chosen {
+                if let Some(account) = candidate.account_id {
+                    let leased = sqlx::query(
+                        "INSERT INTO account_leases (account_id, job_id, locked_by, locked_until_ms) VALUES ($1, $2, $3, $4)
+                         ON CONFLICT (account_id) DO NOTHING",
+                    )
+                    .bind(account)
+                    .bind(candidate.id)
+                    .bind(worker.as_str())
+                    .bind(until)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+                    if leased == 0 {
+                        continue;
+                    }
+                }
+                let row = sqlx::query_as::<_, $crate::rows::JobRow>(concat!(
+                    "UPDATE jobs SET locked_by = $2, locked_until_ms = $3, attempts = attempts + 1 WHERE id = $1 RETURNING ",
+                    $crate::rows::job_columns!()
+                ))
+                .bind(candidate.id)
+                .bind(worker.as_str())
+                .bind(until)
+                .fetch_one(&mut **tx)
+                .await?;
+                claimed.push(row.into_domain()?);
+            }
+            claimed.sort_by_key(|job| (job.run_at, job.id));
+            Ok(claimed)
+        }
+
+        /// The writes of one transition inside `tx`: the compare-and-set move, its event, quota
+        /// use, next job and outbound webhook. `None`: the post was not in the expected state
+        /// and nothing was written.
+        async fn apply_transition(
+            tx: &mut Tx,
+            transition: &$crate::Transition,
+        ) -> Result<Option<tokpost_core::Post>, $crate::StoreError> {
+            use $crate::rows::{ms, to_i64, to_json};
+            let now = transition.event.at;
+            let expected = to_json(&transition.expected)?;
+            let to = to_json(&transition.to)?;
+            let moved: Option<(i64, uuid::Uuid)> = match &transition.progress {
+                None => sqlx::query_as(
+                    "UPDATE posts SET state = $2, state_detail = $3, event_count = event_count + 1, updated_at_ms = $4
+                     WHERE id = $1 AND state_detail = $5 RETURNING event_count, account_id",
+                )
+                .bind(transition.post.as_uuid())
+                .bind(transition.to.kind().as_str())
+                .bind(&to)
+                .bind(ms(now))
+                .bind(&expected)
+                .fetch_optional(&mut **tx)
+                .await?,
+                Some(progress) => sqlx::query_as(
+                    "UPDATE posts SET state = $2, state_detail = $3, event_count = event_count + 1, updated_at_ms = $4,
+                       publish_id = $6, upload_url = $7, upload_url_expires_at_ms = $8, uploaded_bytes = $9, public_post_ids = $10
+                     WHERE id = $1 AND state_detail = $5 RETURNING event_count, account_id",
+                )
+                .bind(transition.post.as_uuid())
+                .bind(transition.to.kind().as_str())
+                .bind(&to)
+                .bind(ms(now))
+                .bind(&expected)
+                .bind(progress.publish_id.as_ref().map(tokpost_core::PublishId::as_str))
+                .bind(progress.upload_url.as_deref())
+                .bind(progress.upload_url_expires_at.map(ms))
+                .bind(to_i64(progress.uploaded_bytes))
+                .bind(to_json(&progress.public_post_ids)?)
+                .fetch_optional(&mut **tx)
+                .await?,
+            };
+            let Some((sequence, account)) = moved else {
+                return Ok(None);
+            };
+            insert_event(tx, transition.post, sequence, &transition.event, transition.to.kind()).await?;
+            if let Some(kind) = transition.quota_use {
+                insert_quota_use(
+                    tx,
+                    &$crate::QuotaUse {
+                        account_id: tokpost_core::AccountId::from_uuid(account),
+                        kind,
+                        post_id: Some(transition.post),
+                        at: now,
+                    },
+                )
+                .await?;
+            }
+            if let Some(job) = &transition.next_job {
+                insert_job(tx, job, now).await?;
+            }
+            let post = fetch_post(tx, transition.post).await?;
+            // The outbound webhook commits or rolls back with the move that causes it.
+            if let Some(event) = $crate::webhooks::post_transition_event(&transition, &post) {
+                enqueue_webhook_in_tx(tx, post.workspace_id, &event).await?;
+            }
+            Ok(Some(post))
+        }
+
+        /// Returns a held job to the queue at `at` and frees its account. `false`: the lease
+        /// was lost.
+        async fn requeue_job(
+            tx: &mut Tx,
+            job: tokpost_core::JobId,
+            worker: &$crate::WorkerId,
+            at: jiff::Timestamp,
+            note: &str,
+            why: $crate::Requeue,
+        ) -> Result<bool, $crate::StoreError> {
+            let given_back: i64 = match why {
+                $crate::Requeue::AfterFailure => 0,
+                $crate::Requeue::Wait => 1,
+            };
+            let held = sqlx::query(
+                "UPDATE jobs SET locked_by = NULL, locked_until_ms = NULL, run_at_ms = $3, last_error = $4,
+                     attempts = attempts - $5
+                 WHERE id = $1 AND locked_by = $2",
+            )
+            .bind(job.as_uuid())
+            .bind(worker.as_str())
+            .bind($crate::rows::ms(at))
+            .bind(note)
+            .bind(given_back)
+            .execute(&mut **tx)
+            .await?
+            .rows_affected();
             if held > 0 {
                 sqlx::query("DELETE FROM account_leases WHERE job_id = $1")
                     .bind(job.as_uuid())

@@ -64,6 +64,9 @@ pub enum StoreError {
     IllegalTransition(#[from] tokpost_core::IllegalTransition),
     #[error("{0} not found")]
     NotFound(&'static str),
+    /// A call the store refuses whatever the data (a caller's bug, not a database failure).
+    #[error("refused: {0}")]
+    Misuse(&'static str),
 }
 
 /// Opens (creating and migrating on first start) the database named by `database_url`:
@@ -305,6 +308,53 @@ pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug {
         lease: Duration,
         limit: u32,
     ) -> Result<Vec<Job>, StoreError>;
+
+    /// The init wave's claim: leases up to `limit` publish jobs of posts prepared ahead
+    /// (`creator_checked`) whose time comes by `due_by`, like [`Store::claim`] (never two jobs
+    /// of one account), so that one process readies many inits and starts them together.
+    async fn claim_due_inits(
+        &self,
+        worker: &WorkerId,
+        due_by: Timestamp,
+        now: Timestamp,
+        lease: Duration,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError>;
+
+    /// When the earliest unleased publish job of a prepared post of a free account falls due
+    /// (its job's time or the post's, whichever is later), for the init wave to wake then.
+    async fn next_init_due_at(&self) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Starts many inits in one transaction: for each post whose job `worker` still holds,
+    /// still in its expected state and not waiting on a lost answer, admits the account among the active creators (when a cap
+    /// is given), takes the init's rate-limit slot and writes the `init_requested` event. One
+    /// outcome per start, in order.
+    async fn start_inits(
+        &self,
+        worker: &WorkerId,
+        starts: Vec<InitStart<'_>>,
+        now: Timestamp,
+    ) -> Result<Vec<InitStartOutcome>, StoreError>;
+
+    /// Applies many transitions in one transaction, each on its own terms (a stale one writes
+    /// nothing and the others still apply). One outcome per transition, in order. A transition
+    /// that completes a job is refused ([`Store::transition_post`] takes those).
+    async fn transition_posts(
+        &self,
+        transitions: Vec<Transition>,
+    ) -> Result<Vec<TransitionOutcome>, StoreError>;
+
+    /// [`Store::retry_at`] for many held jobs in one transaction. One lease status per job.
+    async fn retry_jobs_at(
+        &self,
+        worker: &WorkerId,
+        retries: &[JobRetry],
+        why: Requeue,
+    ) -> Result<Vec<LeaseStatus>, StoreError>;
+
+    /// Extends every lease `worker` holds to `until` (the init wave holds many jobs at once).
+    /// Returns how many jobs it holds.
+    async fn extend_leases(&self, worker: &WorkerId, until: Timestamp) -> Result<u64, StoreError>;
 
     /// Extends a lease the worker still holds.
     async fn heartbeat(

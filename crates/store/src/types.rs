@@ -147,6 +147,60 @@ pub struct Transition {
     pub completes: Option<(JobId, WorkerId)>,
 }
 
+/// The start of one init in an init wave ([`crate::Store::start_inits`]): the checks and
+/// records that precede the request, for a post prepared ahead whose time has come.
+#[derive(Debug, Clone)]
+pub struct InitStart<'a> {
+    /// The post's publish job, which the starting worker must still hold.
+    pub job: JobId,
+    pub post: PostId,
+    /// The state the caller read (`creator_checked`); the init starts only if the post is
+    /// still in it.
+    pub expected: PostState,
+    /// The `init_requested` event, written when the init starts.
+    pub event: NewPostEvent,
+    /// The init endpoint's rate limit for the post's account.
+    pub rate_limit: RateLimitSlot<'a>,
+    /// The app's active-creator cap, when one is configured.
+    pub active_creators: Option<ActiveCreatorRule>,
+}
+
+/// The app's cap of creators posting in a rolling window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ActiveCreatorRule {
+    /// The window's first instant.
+    pub since: Timestamp,
+    pub cap: u64,
+}
+
+/// What became of one [`InitStart`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitStartOutcome {
+    /// The event is written: send the init now.
+    Started,
+    /// The worker no longer holds the job (its lease ended and another worker may run it):
+    /// nothing was written, and this worker must leave the post alone.
+    LeaseLost,
+    /// The post moved, or its last event is an init whose answer was lost: nothing was
+    /// written, and the one-post path must judge it.
+    NotPrepared,
+    /// The app's active creators fill the cap: their latest uses, oldest first. The account is
+    /// not counted, no event is written.
+    ActiveCreatorsFull { latest_uses: Vec<Timestamp> },
+    /// The init endpoint's limit is reached until `retry_at`; no event is written (the account
+    /// may have been admitted among the active creators, as a one-post init would be).
+    RateLimited { retry_at: Timestamp },
+}
+
+/// One held job put back in the queue by [`crate::Store::retry_jobs_at`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRetry {
+    pub job: JobId,
+    pub at: Timestamp,
+    /// What it waits for or why it failed, for the dashboard.
+    pub note: String,
+}
+
 /// What became of a [`Transition`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransitionOutcome {

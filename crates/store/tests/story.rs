@@ -26,9 +26,10 @@ use tokpost_core::{
 };
 use tokpost_store::testing::PostgresServer;
 use tokpost_store::{
-    AccountTokens, ActiveCreatorAdmission, Enqueued, Inserted, LeaseStatus, MediaKind, NewAccount,
-    NewJob, NewMediaAsset, NewPost, QuotaKind, QuotaUse, RateLimitDecision, RateLimitSlot, Requeue,
-    Store, StoreError, TokenCipher, Transition, TransitionOutcome, WorkerId,
+    AccountTokens, ActiveCreatorAdmission, ActiveCreatorRule, Enqueued, InitStart,
+    InitStartOutcome, Inserted, JobRetry, LeaseStatus, MediaKind, NewAccount, NewJob,
+    NewMediaAsset, NewPost, QuotaKind, QuotaUse, RateLimitDecision, RateLimitSlot, Requeue, Store,
+    StoreError, TokenCipher, Transition, TransitionOutcome, WorkerId,
 };
 
 struct Harness {
@@ -251,6 +252,9 @@ stories!(
     a_prepared_post_returns_to_scheduled_when_moved_unless_its_time_is_near,
     a_planned_wait_gives_back_the_attempt_and_a_failure_keeps_it,
     an_inbound_webhook_event_is_handled_once_and_posts_are_counted_by_state,
+    an_init_wave_claims_the_prepared_posts_whose_time_has_come,
+    an_init_wave_starts_only_prepared_posts_within_their_caps_and_limits,
+    a_wave_of_transitions_applies_each_on_its_own_terms,
 );
 
 async fn a_post_its_first_event_and_its_publish_job_are_created_together(h: Harness) {
@@ -2220,4 +2224,524 @@ async fn an_inbound_webhook_event_is_handled_once_and_posts_are_counted_by_state
     let (counts, queued) = h.store.post_state_counts().await.unwrap();
     assert_eq!(counts, vec![(StateKind::Scheduled, 2)]);
     assert_eq!(queued, 2, "one publish job per post");
+}
+
+/// The init endpoint's slot for `account`, as the publisher takes it.
+fn init_slot(account: AccountId, limit: u32) -> RateLimitSlot<'static> {
+    RateLimitSlot {
+        account_id: account,
+        endpoint: "init",
+        window: Duration::from_secs(61),
+        limit,
+    }
+}
+
+fn init_start(
+    job: tokpost_core::JobId,
+    post: tokpost_core::PostId,
+    account: AccountId,
+    expected: PostState,
+    limit: u32,
+    active_cap: Option<u64>,
+    now: Timestamp,
+) -> InitStart<'static> {
+    InitStart {
+        job,
+        post,
+        expected,
+        event: NewPostEvent::new(now, EventKind::InitRequested, "init sent"),
+        rate_limit: init_slot(account, limit),
+        active_creators: active_cap.map(|cap| ActiveCreatorRule {
+            since: now - SignedDuration::from_hours(24),
+            cap,
+        }),
+    }
+}
+
+async fn an_init_wave_claims_the_prepared_posts_whose_time_has_come(h: Harness) {
+    let ws = h.workspace().await;
+    let mut posts = Vec::new();
+    for (name, in_secs, prepared) in [
+        ("due", 60, true),
+        ("due-too", 60, true),
+        ("unprepared", 60, false),
+        ("later", 120, true),
+    ] {
+        let account = h.account(ws, name).await;
+        let post = h
+            .store
+            .create_post(h.new_post(ws, account, in_secs), h.now())
+            .await
+            .unwrap()
+            .into_inner();
+        if prepared {
+            h.prepare(post.id).await;
+        }
+        posts.push(post);
+    }
+    let [due, due_too, unprepared, later] = [0, 1, 2, 3].map(|at| posts[at].id);
+    let wave = WorkerId::new("wave");
+    assert_eq!(
+        h.store
+            .claim_due_inits(
+                &WorkerId::new("armed"),
+                clock::add(h.now(), Duration::from_secs(59)),
+                h.now(),
+                Duration::from_secs(1),
+                100
+            )
+            .await
+            .unwrap()
+            .len(),
+        0,
+        "nothing comes due within 59 s"
+    );
+    assert!(
+        h.store
+            .claim_due_inits(&wave, h.now(), h.now(), Duration::from_secs(60), 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no post's time has come"
+    );
+    assert_eq!(
+        h.store.next_init_due_at().await.unwrap(),
+        Some(posts[0].scheduled_at.at()),
+        "the wave sleeps until the first prepared post's time"
+    );
+
+    h.advance(Duration::from_secs(60));
+    let claimed = h
+        .store
+        .claim_due_inits(&wave, h.now(), h.now(), Duration::from_secs(60), 100)
+        .await
+        .unwrap();
+    let claimed_posts: BTreeSet<_> = claimed.iter().filter_map(|job| job.post_id).collect();
+    assert_eq!(
+        claimed_posts,
+        BTreeSet::from([due, due_too]),
+        "only prepared posts whose time has come; not {unprepared} (still scheduled) nor {later}"
+    );
+    assert!(
+        claimed
+            .iter()
+            .all(|job| job.attempts == 1 && job.locked_by.as_ref() == Some(&wave))
+    );
+    assert!(
+        h.store
+            .claim(
+                &WorkerId::new("other"),
+                h.now(),
+                Duration::from_secs(60),
+                100
+            )
+            .await
+            .unwrap()
+            .iter()
+            .all(|job| job.post_id == Some(unprepared)),
+        "the wave's jobs and accounts are leased: a worker gets only the unprepared post"
+    );
+    assert_eq!(
+        h.store.next_init_due_at().await.unwrap(),
+        Some(posts[3].scheduled_at.at()),
+        "leased posts no longer wake the wave"
+    );
+    let kept_until = clock::add(h.now(), Duration::from_secs(600));
+    assert_eq!(h.store.extend_leases(&wave, kept_until).await.unwrap(), 2);
+    assert_eq!(
+        h.store
+            .sweep_expired_leases(clock::add(h.now(), Duration::from_secs(120)))
+            .await
+            .unwrap(),
+        1,
+        "the wave's extended leases hold; only the other worker's job is swept"
+    );
+    for job in &claimed {
+        assert_eq!(
+            h.store.job(job.id).await.unwrap().unwrap().locked_until,
+            Some(kept_until)
+        );
+    }
+
+    let statuses = h
+        .store
+        .retry_jobs_at(
+            &wave,
+            &claimed
+                .iter()
+                .map(|job| JobRetry {
+                    job: job.id,
+                    at: clock::add(h.now(), Duration::from_secs(10)),
+                    note: "rate limited".to_owned(),
+                })
+                .collect::<Vec<_>>(),
+            Requeue::Wait,
+        )
+        .await
+        .unwrap();
+    assert_eq!(statuses, vec![LeaseStatus::Held; 2]);
+    for job in &claimed {
+        let job = h.store.job(job.id).await.unwrap().unwrap();
+        assert_eq!(job.attempts, 0, "a planned wait gives the attempt back");
+        assert_eq!(job.locked_by, None);
+        assert_eq!(job.last_error.as_deref(), Some("rate limited"));
+    }
+    assert_eq!(
+        h.store
+            .retry_jobs_at(
+                &WorkerId::new("other"),
+                &[JobRetry {
+                    job: claimed[0].id,
+                    at: h.now(),
+                    note: "not mine".to_owned(),
+                }],
+                Requeue::AfterFailure,
+            )
+            .await
+            .unwrap(),
+        vec![LeaseStatus::Lost]
+    );
+    assert!(
+        h.store
+            .claim_due_inits(&wave, h.now(), h.now(), Duration::from_secs(60), 100)
+            .await
+            .unwrap()
+            .is_empty(),
+        "the jobs wait 10 s"
+    );
+    h.advance(Duration::from_secs(10));
+    assert_eq!(
+        h.store
+            .claim_due_inits(&wave, h.now(), h.now(), Duration::from_secs(60), 1)
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the limit holds"
+    );
+}
+
+async fn an_init_wave_starts_only_prepared_posts_within_their_caps_and_limits(h: Harness) {
+    let ws = h.workspace().await;
+    let mut ids = Vec::new();
+    for name in ["first", "second", "lost"] {
+        let account = h.account(ws, name).await;
+        let post = h
+            .store
+            .create_post(h.new_post(ws, account, 60), h.now())
+            .await
+            .unwrap()
+            .into_inner();
+        h.prepare(post.id).await;
+        ids.push((post.id, account));
+    }
+    let [
+        (first, first_account),
+        (second, second_account),
+        (lost, lost_account),
+    ] = [ids[0], ids[1], ids[2]];
+    // An earlier init of this post whose answer never came: the one-post path decides.
+    h.store
+        .append_post_event(
+            lost,
+            NewPostEvent::new(h.now(), EventKind::InitRequested, "init sent"),
+        )
+        .await
+        .unwrap();
+    h.advance(Duration::from_secs(60));
+    let now = h.now();
+    let wave = WorkerId::new("wave");
+    let claimed = h
+        .store
+        .claim_due_inits(&wave, now, now, Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    let job_of = |post| {
+        claimed
+            .iter()
+            .find(|job| job.post_id == Some(post))
+            .unwrap()
+            .id
+    };
+    let [first_job, second_job, lost_job] = [job_of(first), job_of(second), job_of(lost)];
+    assert_eq!(
+        h.store
+            .start_inits(
+                &WorkerId::new("other"),
+                vec![init_start(
+                    first_job,
+                    first,
+                    first_account,
+                    PostState::CreatorChecked,
+                    6,
+                    Some(2),
+                    now
+                )],
+                now,
+            )
+            .await
+            .unwrap(),
+        vec![InitStartOutcome::LeaseLost],
+        "only the worker holding the job starts its init"
+    );
+
+    let outcomes = h
+        .store
+        .start_inits(
+            &wave,
+            vec![
+                init_start(
+                    first_job,
+                    first,
+                    first_account,
+                    PostState::CreatorChecked,
+                    6,
+                    Some(2),
+                    now,
+                ),
+                init_start(
+                    lost_job,
+                    lost,
+                    lost_account,
+                    PostState::CreatorChecked,
+                    6,
+                    Some(2),
+                    now,
+                ),
+                init_start(
+                    second_job,
+                    second,
+                    second_account,
+                    PostState::Preflighted,
+                    6,
+                    Some(2),
+                    now,
+                ),
+            ],
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        vec![
+            InitStartOutcome::Started,
+            InitStartOutcome::NotPrepared,
+            InitStartOutcome::NotPrepared,
+        ]
+    );
+    let events = h.store.post_events(first).await.unwrap();
+    assert_eq!(events.last().unwrap().kind, EventKind::InitRequested);
+    assert_eq!(events.last().unwrap().at, now);
+    assert_eq!(
+        h.store.post_events(second).await.unwrap().len(),
+        3,
+        "nothing written for a post not in the state read"
+    );
+    assert_eq!(
+        h.store
+            .active_creators_since(now - SignedDuration::from_hours(24))
+            .await
+            .unwrap(),
+        vec![(first_account, now)],
+        "only the started post's creator is counted"
+    );
+
+    assert_eq!(
+        h.store
+            .start_inits(
+                &wave,
+                vec![init_start(
+                    second_job,
+                    second,
+                    second_account,
+                    PostState::CreatorChecked,
+                    6,
+                    Some(1),
+                    now
+                )],
+                now,
+            )
+            .await
+            .unwrap(),
+        vec![InitStartOutcome::ActiveCreatorsFull {
+            latest_uses: vec![now]
+        }],
+        "a new creator does not fit a full cap"
+    );
+    assert_eq!(
+        h.store
+            .take_rate_limit_slot(init_slot(second_account, 1), now)
+            .await
+            .unwrap(),
+        RateLimitDecision::Allowed { used: 1 }
+    );
+    assert_eq!(
+        h.store
+            .start_inits(
+                &wave,
+                vec![init_start(
+                    second_job,
+                    second,
+                    second_account,
+                    PostState::CreatorChecked,
+                    1,
+                    None,
+                    now
+                )],
+                now,
+            )
+            .await
+            .unwrap(),
+        vec![InitStartOutcome::RateLimited {
+            retry_at: clock::add(now, Duration::from_secs(61))
+        }],
+        "the init's rate limit is the one the one-post path shares"
+    );
+    assert_eq!(
+        h.store.post_events(second).await.unwrap().len(),
+        3,
+        "a refused start writes no event"
+    );
+    assert_eq!(
+        h.store
+            .start_inits(
+                &wave,
+                vec![init_start(
+                    second_job,
+                    second,
+                    second_account,
+                    PostState::CreatorChecked,
+                    6,
+                    None,
+                    now
+                )],
+                now,
+            )
+            .await
+            .unwrap(),
+        vec![InitStartOutcome::Started]
+    );
+    assert_eq!(
+        h.store
+            .start_inits(
+                &wave,
+                vec![init_start(
+                    second_job,
+                    second,
+                    second_account,
+                    PostState::CreatorChecked,
+                    6,
+                    None,
+                    now
+                )],
+                now,
+            )
+            .await
+            .unwrap(),
+        vec![InitStartOutcome::NotPrepared],
+        "a started init is not started again before its answer is recorded"
+    );
+    assert_eq!(
+        h.store
+            .take_rate_limit_slot(init_slot(second_account, 6), now)
+            .await
+            .unwrap(),
+        RateLimitDecision::Allowed { used: 3 },
+        "the wave's start took a slot"
+    );
+}
+
+async fn a_wave_of_transitions_applies_each_on_its_own_terms(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let other = h.account(ws, "other").await;
+    let moving = h
+        .store
+        .create_post(h.new_post(ws, account, 60), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    let moved_already = h
+        .store
+        .create_post(h.new_post(ws, other, 60), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    h.prepare(moving.id).await;
+    h.prepare(moved_already.id).await;
+    let publish_id = PublishId::new("v_pub_file~v2.123").unwrap();
+    let mut initialized = step(
+        moving.id,
+        PostState::CreatorChecked,
+        PostState::Initialized,
+        h.now(),
+    );
+    initialized.progress = Some(PublishProgress {
+        publish_id: Some(publish_id.clone()),
+        ..PublishProgress::default()
+    });
+    initialized.quota_use = Some(QuotaKind::DirectPost);
+    let outcomes = h
+        .store
+        .transition_posts(vec![
+            initialized,
+            step(
+                moved_already.id,
+                PostState::Preflighted,
+                PostState::CreatorChecked,
+                h.now(),
+            ),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        matches!(&outcomes[0], TransitionOutcome::Applied(post) if post.state == PostState::Initialized
+            && post.progress.publish_id.as_ref() == Some(&publish_id))
+    );
+    assert_eq!(
+        outcomes[1],
+        TransitionOutcome::Stale {
+            current: PostState::CreatorChecked
+        }
+    );
+    assert_eq!(
+        h.store
+            .quota_used(
+                account,
+                QuotaKind::DirectPost,
+                h.now() - SignedDuration::from_hours(1)
+            )
+            .await
+            .unwrap(),
+        1,
+        "the quota use is recorded with the move"
+    );
+    assert_eq!(
+        h.store.post_events(moved_already.id).await.unwrap().len(),
+        3,
+        "the stale move wrote nothing"
+    );
+    let mut completing = step(
+        moved_already.id,
+        PostState::CreatorChecked,
+        PostState::Initialized,
+        h.now(),
+    );
+    completing.completes = Some((tokpost_core::JobId::generate(h.now()), WorkerId::new("w")));
+    assert!(matches!(
+        h.store.transition_posts(vec![completing]).await,
+        Err(StoreError::Misuse(_))
+    ));
+    assert!(matches!(
+        h.store
+            .transition_posts(vec![step(
+                moved_already.id,
+                PostState::CreatorChecked,
+                PostState::Published,
+                h.now(),
+            )])
+            .await,
+        Err(StoreError::IllegalTransition(_))
+    ));
 }

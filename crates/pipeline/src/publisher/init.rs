@@ -6,6 +6,14 @@ use super::*;
 /// How a definite refusal of an init starts in the post's history: TikTok did not take it.
 const INIT_REFUSED: &str = "init refused";
 
+/// What follows an init TikTok did not take.
+pub(super) enum Refused {
+    /// The token was refreshed: send the init again.
+    SendAgain,
+    /// The job ends here for now.
+    Stop(Next),
+}
+
 impl Publisher {
     /// Step 4: init, with the publish id stored before any byte is sent.
     pub(super) async fn init(&self, job: &Job, post: &Post) -> Next {
@@ -104,68 +112,109 @@ impl Publisher {
                 Ok(token) => token,
                 Err(next) => return next,
             };
-            let sent = match &request {
-                InitRequest::DirectVideo(init) => self.client.init_direct_video(&token, init).await,
-                InitRequest::InboxVideo(init) => self.client.init_inbox_video(&token, init).await,
-                InitRequest::Photo(init) => {
-                    self.client
-                        .init_photo(&token, init)
-                        .await
-                        .map(|publish_id| PublishInit {
-                            publish_id,
-                            upload_url: None,
-                        })
-                }
-            };
-            match sent {
+            match self.send_init(&token, &request).await {
                 Ok(init) => return self.initialized(post, init).await,
-                Err(failure) => {
-                    let step = if pulls {
-                        Step::InitPull
-                    } else {
-                        Step::InitFileUpload
-                    };
-                    let decision = decide(&failure, step, refreshed);
-                    if decision == Decision::RefreshAndResend {
-                        if let Err(next) = self.note_answer(post, &failure, &format!("{INIT_REFUSED}: the access token was rejected; refreshing it and sending again")).await {
-                            return next;
-                        }
-                        match self.refresh_now(post).await {
-                            Ok(()) => {
-                                refreshed = true;
-                                continue;
-                            }
-                            Err(next) => return next,
-                        }
-                    }
-                    if decision == Decision::Uncertain {
-                        let event = NewPostEvent::new(
-                            self.clock.now(),
-                            EventKind::StateChanged,
-                            format!(
-                                "the init's answer was lost ({}); TikTok may be fetching and publishing the post, so it is not sent again",
-                                failure.classification().id()
-                            ),
-                        );
-                        return self.move_post(post, PostState::Uncertain, event).await;
-                    }
-                    // A definite answer: record it, so that a later run does not take the init
-                    // for lost.
-                    if let Err(next) = self.note_answer(post, &failure, INIT_REFUSED).await {
-                        return next;
-                    }
-                    return self.on_failure(job, post, &failure, decision).await;
-                }
+                Err(failure) => match self.init_refused(job, post, &failure, refreshed).await {
+                    Refused::SendAgain => refreshed = true,
+                    Refused::Stop(next) => return next,
+                },
+            }
+        }
+    }
+
+    /// What follows an init TikTok did not take: a rejected token is refreshed and the init
+    /// sent again (once); a lost answer makes a pull `uncertain`; anything else is recorded
+    /// as TikTok's answer (so that a later run does not take the init for lost) and decided
+    /// by [`crate::policy::decide`].
+    pub(super) async fn init_refused(
+        &self,
+        job: &Job,
+        post: &Post,
+        failure: &TikTokFailure,
+        refreshed: bool,
+    ) -> Refused {
+        let step = if is_pull(&post.spec) {
+            Step::InitPull
+        } else {
+            Step::InitFileUpload
+        };
+        let decision = decide(failure, step, refreshed);
+        if decision == Decision::RefreshAndResend {
+            if let Err(next) = self
+                .note_answer(
+                    post,
+                    failure,
+                    &format!("{INIT_REFUSED}: the access token was rejected; refreshing it and sending again"),
+                )
+                .await
+            {
+                return Refused::Stop(next);
+            }
+            return match self.refresh_now(post).await {
+                Ok(()) => Refused::SendAgain,
+                Err(next) => Refused::Stop(next),
+            };
+        }
+        if decision == Decision::Uncertain {
+            let event = NewPostEvent::new(
+                self.clock.now(),
+                EventKind::StateChanged,
+                format!(
+                    "the init's answer was lost ({}); TikTok may be fetching and publishing the post, so it is not sent again",
+                    failure.classification().id()
+                ),
+            );
+            return Refused::Stop(self.move_post(post, PostState::Uncertain, event).await);
+        }
+        if let Err(next) = self.note_answer(post, failure, INIT_REFUSED).await {
+            return Refused::Stop(next);
+        }
+        Refused::Stop(self.on_failure(job, post, failure, decision).await)
+    }
+
+    pub(super) async fn send_init(
+        &self,
+        token: &AccessToken,
+        request: &InitRequest,
+    ) -> Result<PublishInit, TikTokFailure> {
+        match request {
+            InitRequest::DirectVideo(init) => self.client.init_direct_video(token, init).await,
+            InitRequest::InboxVideo(init) => self.client.init_inbox_video(token, init).await,
+            InitRequest::Photo(init) => {
+                self.client
+                    .init_photo(token, init)
+                    .await
+                    .map(|publish_id| PublishInit {
+                        publish_id,
+                        upload_url: None,
+                    })
             }
         }
     }
 
     pub(super) async fn initialized(&self, post: &Post, init: PublishInit) -> Next {
+        let transition = match self.initialized_transition(post, &init).await {
+            Ok(transition) => transition,
+            Err(next) => return next,
+        };
+        match self.apply(transition).await {
+            Next::Continue(initialized) => self.after_init(&initialized).await,
+            stop @ Next::Stop(_) => stop,
+        }
+    }
+
+    /// The move to `initialized` with the publish id, the upload URL and the quota use,
+    /// stored before any byte moves. An unusable publish id fails the post instead.
+    pub(super) async fn initialized_transition(
+        &self,
+        post: &Post,
+        init: &PublishInit,
+    ) -> Result<Transition, Next> {
         let now = self.clock.now();
         let publish_id = match PublishId::new(init.publish_id.as_str()) {
             Ok(id) => id,
             Err(error) => {
-                return self
+                return Err(self
                     .fail(
                         post,
                         RequiredAction::RetryLater,
@@ -173,7 +222,7 @@ impl Publisher {
                         format!("TikTok answered the init with an unusable publish id: {error}"),
                         None,
                     )
-                    .await;
+                    .await);
             }
         };
         let progress = PublishProgress {
@@ -190,8 +239,7 @@ impl Publisher {
             PostMode::Direct => QuotaKind::DirectPost,
             PostMode::Inbox => QuotaKind::InboxShare,
         };
-        let pulls = init.upload_url.is_none();
-        let transition = Transition {
+        Ok(Transition {
             post: post.id,
             expected: post.state,
             to: PostState::Initialized,
@@ -201,29 +249,28 @@ impl Publisher {
                 format!("initialized: publish id {publish_id}"),
             )
             .with_native_response(json!({ "publish_id": publish_id.as_str() })),
-            progress: Some(progress.clone()),
+            progress: Some(progress),
             quota_use: Some(quota),
             next_job: None,
             completes: None,
-        };
-        let initialized = match self.apply(transition).await {
-            Next::Continue(post) => post,
-            stop @ Next::Stop(_) => return stop,
-        };
-        if !pulls {
-            // The upload is the job's next run, queued behind every init already due: in a
-            // burst of posts due together, no upload takes a worker from a waiting init.
+        })
+    }
+
+    /// What follows an init stored as `initialized`: a file upload yields, queued behind every
+    /// init already due (in a burst of posts due together, no upload takes a worker from a
+    /// waiting init); a pull goes to processing, TikTok fetching by itself.
+    pub(super) async fn after_init(&self, initialized: &Post) -> Next {
+        if initialized.progress.upload_url.is_some() {
             return Next::Stop(JobOutcome::RetryAt {
-                at: now,
+                at: self.clock.now(),
                 reason: "initialized; the upload follows the inits already due".to_owned(),
             });
         }
-        // TikTok fetches by itself: from here on only status tells.
-        self.to_processing(&initialized, "TikTok is fetching the media")
+        self.to_processing(initialized, "TikTok is fetching the media")
             .await
     }
 
-    async fn init_request(&self, post: &Post) -> Result<InitRequest, Next> {
+    pub(super) async fn init_request(&self, post: &Post) -> Result<InitRequest, Next> {
         let spec = &post.spec;
         match &spec.content {
             PostContent::Video {
@@ -345,7 +392,7 @@ impl Publisher {
 }
 
 /// The three init requests.
-enum InitRequest {
+pub(super) enum InitRequest {
     DirectVideo(DirectVideoInit),
     InboxVideo(InboxVideoInit),
     Photo(PhotoInit),

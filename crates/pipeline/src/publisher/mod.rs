@@ -53,6 +53,9 @@ mod init;
 mod prepare;
 mod status;
 mod upload;
+mod wave;
+
+pub use wave::{Readied, ReadyInit};
 
 /// TikTok's upload URL lives one hour after init.
 const UPLOAD_URL_LIFETIME: Duration = Duration::from_secs(3_600);

@@ -1,0 +1,217 @@
+//! The init wave's loop, one per process beside its workers: claims the prepared posts due
+//! within [`ARM_AHEAD`], readies their inits, and at each one's second starts them together
+//! (see [`crate::publisher::Publisher::start_ready_inits`]). The workers still take any due
+//! init the wave has not claimed, so the wave only makes a busy second faster; it never holds
+//! the only path.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clock::{SharedClock, Timestamp};
+use tokio::sync::watch;
+use tokpost_core::JobId;
+use tokpost_store::{Job, JobRetry, Requeue, Store};
+
+use crate::publisher::{Publisher, Readied, ReadyInit};
+use crate::worker::{JobHandler, JobOutcome, Worker};
+
+/// How far ahead of their time posts are claimed and readied. Their accounts' other jobs
+/// (status checks of earlier posts) wait for the init meanwhile, so it stays short.
+pub const ARM_AHEAD: Duration = Duration::from_secs(15);
+/// The most jobs one claim takes (several processes share a burst claim by claim).
+const CLAIM_AT_MOST: u32 = 2_000;
+/// The shortest pause between two claims that found nothing, however often the queue changes.
+const EMPTY_CLAIM_PAUSE: Duration = Duration::from_millis(200);
+
+/// Runs init waves until `shutdown`, settling every job through `worker` (whose name leases
+/// them; its handler is not used: the publisher runs the jobs).
+pub async fn run<H: JobHandler>(
+    worker: Worker<H>,
+    publisher: Arc<Publisher>,
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    shutdown: watch::Receiver<bool>,
+) {
+    // The leases are kept beside the waves, in the same task, so that they hold however long
+    // a wave waits for its second or for TikTok.
+    tokio::select! {
+        () = waves(&worker, &publisher, &store, &clock, shutdown) => {}
+        never = keep_leased(&worker, store.as_ref(), &clock) => match never {},
+    }
+}
+
+/// Extends the leases of every job the wave holds, every `heartbeat_every`.
+async fn keep_leased<H: JobHandler>(
+    worker: &Worker<H>,
+    store: &dyn Store,
+    clock: &SharedClock,
+) -> std::convert::Infallible {
+    loop {
+        clock::sleep(clock.as_ref(), worker.settings().heartbeat_every).await;
+        let until = clock::add(clock.now(), worker.settings().lease);
+        if let Err(error) = store.extend_leases(worker.id(), until).await {
+            tracing::warn!(worker = %worker.id(), %error, "the init wave could not extend its leases");
+        }
+    }
+}
+
+async fn waves<H: JobHandler>(
+    worker: &Worker<H>,
+    publisher: &Publisher,
+    store: &Arc<dyn Store>,
+    clock: &SharedClock,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut changes = store.job_changes();
+    let mut armed: BTreeMap<Timestamp, Vec<ReadyInit>> = BTreeMap::new();
+    let mut last_empty_claim: Option<Timestamp> = None;
+    // A job claimed again (its lease ended and the wave took it back) is armed once.
+    let mut armed_jobs: HashSet<JobId> = HashSet::new();
+    loop {
+        if *shutdown.borrow() || shutdown.has_changed().is_err() {
+            // Armed jobs stay leased until their lease ends; then a worker takes them.
+            return;
+        }
+        let now = clock.now();
+        // Start every armed group whose second has come.
+        let due: Vec<Timestamp> = armed.range(..=now).map(|(at, _)| *at).collect();
+        if !due.is_empty() {
+            let ready: Vec<ReadyInit> = due
+                .iter()
+                .filter_map(|at| armed.remove(at))
+                .flatten()
+                .collect();
+            let count = ready.len();
+            for started in &ready {
+                armed_jobs.remove(&started.job().id);
+            }
+            let settled = publisher.start_ready_inits(worker.id(), ready).await;
+            // Settled after the whole wave: the uploads that follow its inits are released
+            // together, so none of them competes with an init of the same second.
+            tracing::info!(
+                inits = count,
+                due = %due.first().copied().unwrap_or(now),
+                took_ms = clock.now().duration_since(now).as_millis(),
+                "init wave started its posts"
+            );
+            settle(worker, store.as_ref(), settled).await;
+            continue;
+        }
+        // However often the queue changes, an empty claim is not repeated at once.
+        if let Some(pause_until) = last_empty_claim
+            .map(|at| clock::add(at, EMPTY_CLAIM_PAUSE))
+            .filter(|until| now < *until)
+        {
+            let wake_at = armed
+                .keys()
+                .next()
+                .map_or(pause_until, |at| pause_until.min(*at));
+            tokio::select! {
+                () = clock.sleep_until(wake_at) => {}
+                _ = shutdown.changed() => {}
+            }
+            continue;
+        }
+        let claimed = match store
+            .claim_due_inits(
+                worker.id(),
+                clock::add(now, ARM_AHEAD),
+                now,
+                worker.settings().lease,
+                CLAIM_AT_MOST,
+            )
+            .await
+        {
+            Ok(claimed) => claimed,
+            Err(error) => {
+                tracing::warn!(%error, "the init wave could not claim posts");
+                Vec::new()
+            }
+        };
+        let claimed_any = !claimed.is_empty();
+        last_empty_claim = (!claimed_any).then_some(now);
+        let claimed_count = claimed.len();
+        let mut settled = Vec::new();
+        for readied in publisher.ready_inits(claimed).await {
+            match readied {
+                Readied::Ready(ready) => {
+                    if armed_jobs.insert(ready.job().id) {
+                        armed.entry(ready.due_at()).or_default().push(*ready);
+                    }
+                }
+                Readied::Settled(job, outcome) => settled.push((*job, outcome)),
+            }
+        }
+        settle(worker, store.as_ref(), settled).await;
+        if claimed_any {
+            tracing::info!(
+                claimed = claimed_count,
+                armed = armed.values().map(Vec::len).sum::<usize>(),
+                took_ms = clock.now().duration_since(now).as_millis(),
+                "init wave readied posts due soon"
+            );
+            continue;
+        }
+        let next_armed = armed.keys().next().copied();
+        let next_claimable = match store.next_init_due_at().await {
+            Ok(next) => next.map(|at| {
+                // Claimable once inside the arming window; one the claim passed over (its
+                // account busy, say) is looked at again after the pause.
+                let arm_at = at
+                    .checked_sub(jiff::SignedDuration::try_from(ARM_AHEAD).unwrap_or_default())
+                    .unwrap_or(at);
+                arm_at.max(clock::add(now, EMPTY_CLAIM_PAUSE))
+            }),
+            Err(error) => {
+                tracing::warn!(%error, "the init wave could not read the next due init");
+                None
+            }
+        };
+        let idle = clock::add(now, worker.settings().idle_poll);
+        let wake_at = [next_armed, next_claimable]
+            .into_iter()
+            .flatten()
+            .fold(idle, Timestamp::min);
+        tokio::select! {
+            () = clock.sleep_until(wake_at) => {}
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    changes = store.job_changes();
+                }
+            }
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Settles the wave's jobs: the planned waits (the uploads that follow their inits above all)
+/// in one transaction, the rest one by one as a worker would.
+async fn settle<H: JobHandler>(
+    worker: &Worker<H>,
+    store: &dyn Store,
+    settled: Vec<(Job, JobOutcome)>,
+) {
+    let mut waits = Vec::new();
+    let mut others = Vec::new();
+    for (job, outcome) in settled {
+        match outcome {
+            JobOutcome::RetryAt { at, reason } => waits.push(JobRetry {
+                job: job.id,
+                at,
+                note: reason,
+            }),
+            outcome => others.push((job, outcome)),
+        }
+    }
+    if let Err(error) = store
+        .retry_jobs_at(worker.id(), &waits, Requeue::Wait)
+        .await
+    {
+        // Their leases run out and the sweep hands them back; the steps are idempotent.
+        tracing::warn!(%error, jobs = waits.len(), "the init wave could not put its jobs back");
+    }
+    for (job, outcome) in others {
+        worker.settle(&job, &outcome).await;
+    }
+}

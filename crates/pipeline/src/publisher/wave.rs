@@ -1,0 +1,308 @@
+//! The init wave: when many prepared posts are due at one second, their inits are readied in
+//! the seconds before (post, caps, request, token: reads only) and started together at the
+//! second, the `init_requested` events, rate-limit slots and active-creator admissions of
+//! hundreds of posts in one transaction and their answers in another, instead of a handful of
+//! transactions per post. Anything off the common path (a post that moved, a lost answer, a
+//! cap, a refusal by TikTok) goes through the one-post steps, so the decisions stay in one
+//! place.
+
+use futures_util::stream::{self, StreamExt as _};
+use tokpost_store::{ActiveCreatorRule, InitStart, InitStartOutcome, WorkerId};
+
+use super::init::{InitRequest, Refused};
+use super::*;
+
+/// Inits one wave has in flight at TikTok at once.
+const REQUESTS_IN_FLIGHT: usize = 64;
+/// Posts whose init is started (and later answered) in one transaction: large enough that the
+/// transactions are few, small enough that the first requests leave while later ones are
+/// still being recorded.
+const START_CHUNK: usize = 250;
+/// Chunks a wave works on at once.
+const CHUNKS_IN_FLIGHT: usize = 2;
+
+/// A post whose init is ready to start at its time.
+pub struct ReadyInit {
+    job: Job,
+    post: Post,
+    request: InitRequest,
+    token: AccessToken,
+}
+
+impl ReadyInit {
+    /// When the init may start.
+    #[must_use]
+    pub fn due_at(&self) -> Timestamp {
+        self.post.scheduled_at.at()
+    }
+
+    /// The job the wave holds for it.
+    #[must_use]
+    pub fn job(&self) -> &Job {
+        &self.job
+    }
+}
+
+impl std::fmt::Debug for ReadyInit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The request and the token stay out of logs.
+        f.debug_struct("ReadyInit")
+            .field("job", &self.job.id)
+            .field("post", &self.post.id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What readying a job for the wave gave.
+#[derive(Debug)]
+pub enum Readied {
+    /// Ready: start it at its time.
+    Ready(Box<ReadyInit>),
+    /// Finished for now without the wave (a cap, a missing token, a post that moved).
+    Settled(Box<Job>, JobOutcome),
+}
+
+impl Publisher {
+    /// Readies the inits of claimed jobs (see [`tokpost_store::Store::claim_due_inits`]):
+    /// reads each post, checks the creator's own caps, builds the request and fetches the
+    /// token. A job that is not a prepared post runs the one-post steps and is settled.
+    pub async fn ready_inits(&self, jobs: Vec<Job>) -> Vec<Readied> {
+        stream::iter(jobs)
+            .map(|job| self.ready_init(job))
+            .buffer_unordered(REQUESTS_IN_FLIGHT)
+            .collect()
+            .await
+    }
+
+    async fn ready_init(&self, job: Job) -> Readied {
+        let Some(post_id) = job.post_id else {
+            let outcome = self.advance(&job).await;
+            return Readied::Settled(Box::new(job), outcome);
+        };
+        let post = match self.store.post(post_id).await {
+            Ok(Some(post)) => post,
+            Ok(None) => return Readied::Settled(Box::new(job), JobOutcome::Done),
+            Err(error) => return Readied::Settled(Box::new(job), transient_outcome(&error)),
+        };
+        if post.state.kind() != StateKind::CreatorChecked {
+            let outcome = self.advance(&job).await;
+            return Readied::Settled(Box::new(job), outcome);
+        }
+        match caps::creator_cap(
+            self.store.as_ref(),
+            &self.policy,
+            post.account_id,
+            post.spec.mode,
+            post.scheduled_at.at().max(self.clock.now()),
+        )
+        .await
+        {
+            Ok(Some(block)) => {
+                let next = self
+                    .defer_for_cap(
+                        &post,
+                        block.why,
+                        block.frees_at,
+                        Some((block.used, block.cap)),
+                    )
+                    .await;
+                return self.settle_alone(job, next).await;
+            }
+            Ok(None) => {}
+            Err(error) => return Readied::Settled(Box::new(job), transient_outcome(&error)),
+        }
+        let request = match self.init_request(&post).await {
+            Ok(request) => request,
+            Err(next) => return self.settle_alone(job, next).await,
+        };
+        let token = match self.token(&post).await {
+            Ok(token) => token,
+            Err(next) => return self.settle_alone(job, next).await,
+        };
+        Readied::Ready(Box::new(ReadyInit {
+            job,
+            post,
+            request,
+            token,
+        }))
+    }
+
+    /// Starts the inits of `ready` posts whose time has come, in chunks: one transaction
+    /// writes a chunk's `init_requested` events (with the rate-limit slots and active-creator
+    /// admissions), the chunk's requests go out together, and one transaction stores the
+    /// publish ids TikTok answered. Returns each job with how its run ended.
+    /// Jobs whose lease `worker` lost meanwhile are left alone (another worker may run them)
+    /// and not returned.
+    pub async fn start_ready_inits(
+        &self,
+        worker: &WorkerId,
+        ready: Vec<ReadyInit>,
+    ) -> Vec<(Job, JobOutcome)> {
+        let mut chunks = Vec::new();
+        let mut ready = ready.into_iter().peekable();
+        while ready.peek().is_some() {
+            chunks.push(ready.by_ref().take(START_CHUNK).collect::<Vec<_>>());
+        }
+        // Two chunks at a time: one's transaction runs while the other's requests are out.
+        stream::iter(chunks)
+            .map(|chunk| self.start_chunk(worker, chunk))
+            .buffered(CHUNKS_IN_FLIGHT)
+            .flat_map(stream::iter)
+            .collect()
+            .await
+    }
+
+    async fn start_chunk(
+        &self,
+        worker: &WorkerId,
+        chunk: Vec<ReadyInit>,
+    ) -> Vec<(Job, JobOutcome)> {
+        let now = self.clock.now();
+        let active_creators = self.policy.active_creator_cap.map(|cap| ActiveCreatorRule {
+            since: caps::window_start(now),
+            cap: u64::from(cap),
+        });
+        let starts = chunk
+            .iter()
+            .map(|ready| InitStart {
+                job: ready.job.id,
+                post: ready.post.id,
+                expected: ready.post.state,
+                event: NewPostEvent::new(now, EventKind::InitRequested, "init sent"),
+                rate_limit: RateLimitSlot {
+                    account_id: ready.post.account_id,
+                    endpoint: INIT.name,
+                    window: RATE_WINDOW,
+                    limit: INIT.per_minute,
+                },
+                active_creators,
+            })
+            .collect();
+        let outcomes = match self.store.start_inits(worker, starts, now).await {
+            Ok(outcomes) => outcomes,
+            Err(error) => {
+                return chunk
+                    .into_iter()
+                    .map(|ready| (ready.job, transient_outcome(&error)))
+                    .collect();
+            }
+        };
+        let mut settled = Vec::new();
+        let mut started = Vec::with_capacity(chunk.len());
+        let mut alone = Vec::new();
+        for (ready, outcome) in chunk.into_iter().zip(outcomes) {
+            match outcome {
+                InitStartOutcome::Started => started.push(ready),
+                InitStartOutcome::LeaseLost => {
+                    tracing::warn!(job = %ready.job.id, post = %ready.post.id, "the init wave lost a job's lease before its init; left to the worker that holds it");
+                }
+                InitStartOutcome::NotPrepared => alone.push(ready.job),
+                InitStartOutcome::RateLimited { retry_at } => settled.push((
+                    ready.job,
+                    JobOutcome::RetryAt {
+                        at: retry_at,
+                        reason: format!(
+                            "{} limit of {} per minute reached",
+                            INIT.name, INIT.per_minute
+                        ),
+                    },
+                )),
+                InitStartOutcome::ActiveCreatorsFull { latest_uses } => {
+                    let cap = active_creators.map_or(0, |rule| rule.cap);
+                    match caps::active_creators_full(&latest_uses, cap) {
+                        Some(block) => {
+                            let next = self
+                                .defer_for_cap(
+                                    &ready.post,
+                                    block.why,
+                                    block.frees_at,
+                                    Some((block.used, block.cap)),
+                                )
+                                .await;
+                            settled.push(self.finish_alone(ready.job, next).await);
+                        }
+                        None => alone.push(ready.job),
+                    }
+                }
+            }
+        }
+        let answers: Vec<(ReadyInit, Result<PublishInit, TikTokFailure>)> = stream::iter(started)
+            .map(|ready| async move {
+                let answer = self.send_init(&ready.token, &ready.request).await;
+                (ready, answer)
+            })
+            .buffer_unordered(REQUESTS_IN_FLIGHT)
+            .collect()
+            .await;
+        let mut taken = Vec::with_capacity(answers.len());
+        let mut transitions = Vec::with_capacity(answers.len());
+        for (ready, answer) in answers {
+            match answer {
+                Ok(init) => match self.initialized_transition(&ready.post, &init).await {
+                    Ok(transition) => {
+                        transitions.push(transition);
+                        taken.push(ready.job);
+                    }
+                    Err(next) => settled.push(self.finish_alone(ready.job, next).await),
+                },
+                Err(failure) => {
+                    let next = match self
+                        .init_refused(&ready.job, &ready.post, &failure, false)
+                        .await
+                    {
+                        // The refreshed token goes with the one-post path's next send.
+                        Refused::SendAgain => {
+                            alone.push(ready.job);
+                            continue;
+                        }
+                        Refused::Stop(next) => next,
+                    };
+                    settled.push(self.finish_alone(ready.job, next).await);
+                }
+            }
+        }
+        match self.store.transition_posts(transitions).await {
+            Ok(outcomes) => {
+                for (job, outcome) in taken.into_iter().zip(outcomes) {
+                    match outcome {
+                        TransitionOutcome::Applied(post) => {
+                            let next = self.after_init(&post).await;
+                            settled.push(self.finish_alone(job, next).await);
+                        }
+                        TransitionOutcome::Stale { .. } | TransitionOutcome::LeaseLost => {
+                            alone.push(job);
+                        }
+                    }
+                }
+            }
+            // The answers are lost to us: each post's last event is its `init_requested`,
+            // which the one-post path reads as a lost answer (a file upload is sent again,
+            // a pull waits as `uncertain`), once the back-off has passed.
+            Err(error) => settled.extend(
+                taken
+                    .into_iter()
+                    .map(|job| (job, transient_outcome(&error))),
+            ),
+        }
+        for job in alone {
+            let outcome = self.advance(&job).await;
+            settled.push((job, outcome));
+        }
+        settled
+    }
+
+    async fn settle_alone(&self, job: Job, next: Next) -> Readied {
+        let (job, outcome) = self.finish_alone(job, next).await;
+        Readied::Settled(Box::new(job), outcome)
+    }
+
+    /// A one-post step's result as the job's outcome: a post that moved on takes its next
+    /// steps now.
+    async fn finish_alone(&self, job: Job, next: Next) -> (Job, JobOutcome) {
+        let outcome = match next {
+            Next::Stop(outcome) => outcome,
+            Next::Continue(_) => self.advance(&job).await,
+        };
+        (job, outcome)
+    }
+}
