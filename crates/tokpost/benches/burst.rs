@@ -124,7 +124,10 @@ async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) ->
     .await;
     fleet.extra_env = vec![
         ("TOKPOST_WORKERS__COUNT".to_owned(), workers.to_string()),
-        ("TOKPOST_LOG".to_owned(), "warn".to_owned()),
+        (
+            "TOKPOST_LOG".to_owned(),
+            std::env::var("BURST_LOG").unwrap_or_else(|_| "warn".to_owned()),
+        ),
     ];
     let setup_started = fleet.clock.now();
     let accounts = fleet.connect_all().await;
@@ -146,7 +149,10 @@ async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) ->
 
     fleet
         .clock
-        .sleep_until(due.checked_sub(jiff::SignedDuration::from_millis(200)).unwrap())
+        .sleep_until(
+            due.checked_sub(jiff::SignedDuration::from_millis(200))
+                .unwrap(),
+        )
         .await;
     let prepared = fleet
         .store
@@ -164,6 +170,16 @@ async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) ->
             break fleet.clock.now();
         }
     };
+    if std::env::var_os("BURST_LOG").is_some() {
+        for n in 0..processes {
+            let log =
+                std::fs::read_to_string(fleet.log_path(&format!("worker-{n}"))).unwrap_or_default();
+            println!(
+                "worker {n} log:\n{}",
+                log.lines().take(200).collect::<Vec<_>>().join("\n")
+            );
+        }
+    }
     let peak_rss_mib = children
         .iter_mut()
         .map(|child| {
@@ -252,8 +268,10 @@ fn markdown(runs: &[Burst], workers: usize) -> String {
          (1 s processing, 1 s moderation). Posts are scheduled ahead (15 s plus 1 s per 150 posts, \
          `BURST_LEAD_SECS`), so preflight, token and creator info run before their time \
          (`publishing.prepare_ahead_secs`); \"prepared\" counts the posts left with only the init \
-         200 ms before the due second. Lateness runs from the due second to the init request \
-         (its `init_requested` event, written just before it is sent); \"all final\" to the moment the last post is published. \
+         200 ms before the due second. At the second each process's init wave starts the inits it \
+         readied (chunks of 250: one transaction for the `init_requested` events, the requests, \
+         one transaction for the answers). Lateness runs from the due second to the init request \
+         (its `init_requested` event, stamped when its chunk starts); \"all final\" to the moment the last post is published. \
          `BURST_POSTS={} BURST_SETUPS={} cargo bench -p tokpost --bench burst`.\n\n\
          | posts | database | worker processes | prepared | lateness p50 | p99 | max | due → all final | throughput | peak RSS per process |\n\
          |---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
