@@ -28,6 +28,10 @@ use tokpost_pipeline::{Pipeline, PipelineConfig};
 use tokpost_store::{Store, TokenCipher};
 
 const SANDBOX_SECRET: &str = "sandbox-demo-client-secret";
+
+/// Held by the tests that publish through the sandbox: the metrics recorder is global to the
+/// process, so a test counting TikTok calls must not see another test's publish.
+static SANDBOX_PUBLISHES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const UPLOAD_LIMIT: u64 = 64 * 1024;
 
 struct App {
@@ -1221,7 +1225,9 @@ async fn a_published_post_is_delivered_to_the_receiver_signed_with_the_endpoint_
     app.endpoint(&app.other_key, &elsewhere.url, &["post.published"])
         .await;
 
+    let serial = SANDBOX_PUBLISHES.lock().await;
     let (post, post_id) = app.publish_in_sandbox().await;
+    drop(serial);
     let (_, published) = app.get(&format!("/v1/posts/{post_id}")).await;
     assert_eq!(published["state"], "published", "{published}");
 
@@ -1397,6 +1403,20 @@ async fn an_endpoint_that_keeps_failing_is_paused_flagged_and_resumed_through_th
     }
 }
 
+/// The series of video inits TikTok took.
+const INITS_OK: &str = "tokpost_tiktok_calls_total{endpoint=\"v2/post/publish/video/init/\",status=\"200\",code=\"ok\"}";
+
+const REFRESHED: &str = "tokpost_token_refreshes_total{outcome=\"refreshed\"}";
+const LATENCY_COUNT: &str = "tokpost_publish_latency_seconds_count";
+const LATENCY_SUM: &str = "tokpost_publish_latency_seconds_sum";
+
+/// A series' value, or 0 before anything was recorded in it.
+fn metric_or_zero(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0.0, |value| value.parse().unwrap())
+}
+
 fn metric_value(text: &str, series: &str) -> f64 {
     text.lines()
         .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
@@ -1407,7 +1427,16 @@ fn metric_value(text: &str, series: &str) -> f64 {
 
 #[tokio::test]
 async fn metrics_show_tiktok_calls_token_refreshes_and_publish_latency_after_a_sandbox_publish() {
+    let _serial = SANDBOX_PUBLISHES.lock().await;
     let app = App::start().await;
+    // The recorder is global to the test process: count this test's inits from here.
+    let before = app.http.get(app.url("/metrics")).send().await.unwrap();
+    let before = before.text().await.unwrap();
+    let counted_before = |series: &str| metric_or_zero(&before, series);
+    let inits_before = counted_before(INITS_OK);
+    let refreshes_before = counted_before(REFRESHED);
+    let latencies_before = counted_before(LATENCY_COUNT);
+    let latency_sum_before = counted_before(LATENCY_SUM);
     let (post, _) = app.publish_in_sandbox().await;
     let (status, refreshed) = app
         .post(
@@ -1443,29 +1472,17 @@ async fn metrics_show_tiktok_calls_token_refreshes_and_publish_latency_after_a_s
         assert!(timed >= calls, "{endpoint}: every call is timed");
     }
     assert_eq!(
-        metric_value(
-            &text,
-            "tokpost_tiktok_calls_total{endpoint=\"v2/post/publish/video/init/\",status=\"200\",code=\"ok\"}"
-        ),
+        metric_value(&text, INITS_OK) - inits_before,
         1.0,
         "one publish, one init"
     );
     assert!(text.contains(
         "tokpost_tiktok_call_duration_seconds_bucket{endpoint=\"upload_chunk\",le=\"0.01\"}"
     ));
-    assert_eq!(
-        metric_value(
-            &text,
-            "tokpost_token_refreshes_total{outcome=\"refreshed\"}"
-        ),
-        1.0
-    );
+    assert_eq!(metric_value(&text, REFRESHED) - refreshes_before, 1.0);
     // Published some simulated seconds after it was due: the sandbox's processing time.
-    assert_eq!(
-        metric_value(&text, "tokpost_publish_latency_seconds_count"),
-        1.0
-    );
-    let latency = metric_value(&text, "tokpost_publish_latency_seconds_sum");
+    assert_eq!(metric_value(&text, LATENCY_COUNT) - latencies_before, 1.0);
+    let latency = metric_value(&text, LATENCY_SUM) - latency_sum_before;
     let (_, shown) = app
         .get(&format!("/v1/posts/{}", post["id"].as_str().unwrap()))
         .await;
