@@ -23,6 +23,41 @@ pub const ARM_AHEAD: Duration = Duration::from_secs(15);
 const CLAIM_AT_MOST: u32 = 2_000;
 /// The shortest pause between two claims that found nothing, however often the queue changes.
 const EMPTY_CLAIM_PAUSE: Duration = Duration::from_millis(200);
+/// Tries at putting the wave's jobs back (a deadlock with another process's transaction is
+/// worth another try; beyond, their leases lapse and the sweep hands them back).
+const SETTLE_TRIES: u32 = 3;
+
+/// The jobs the wave holds now: only their leases are kept alive. A job leaves the set once
+/// settled (or given up), so a job the wave could not put back is not held forever.
+#[derive(Default)]
+struct Held(std::sync::Mutex<HashSet<JobId>>);
+
+impl Held {
+    fn with<T>(&self, f: impl FnOnce(&mut HashSet<JobId>) -> T) -> T {
+        // A panic elsewhere cannot leave the set half-changed: insert and remove are whole.
+        let mut jobs = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        f(&mut jobs)
+    }
+
+    fn hold(&self, jobs: impl IntoIterator<Item = JobId>) {
+        self.with(|held| held.extend(jobs));
+    }
+
+    fn release(&self, jobs: impl IntoIterator<Item = JobId>) {
+        self.with(|held| {
+            for job in jobs {
+                held.remove(&job);
+            }
+        });
+    }
+
+    fn snapshot(&self) -> Vec<JobId> {
+        self.with(|held| held.iter().copied().collect())
+    }
+}
 
 /// Runs init waves until `shutdown`, settling every job through `worker` (whose name leases
 /// them; its handler is not used: the publisher runs the jobs).
@@ -35,9 +70,10 @@ pub async fn run<H: JobHandler>(
 ) {
     // The leases are kept beside the waves, in the same task, so that they hold however long
     // a wave waits for its second or for TikTok.
+    let held = Held::default();
     tokio::select! {
-        () = waves(&worker, &publisher, &store, &clock, shutdown) => {}
-        never = keep_leased(&worker, store.as_ref(), &clock) => match never {},
+        () = waves(&worker, &publisher, &store, &clock, &held, shutdown) => {}
+        never = keep_leased(&worker, store.as_ref(), &clock, &held) => match never {},
     }
 }
 
@@ -46,11 +82,16 @@ async fn keep_leased<H: JobHandler>(
     worker: &Worker<H>,
     store: &dyn Store,
     clock: &SharedClock,
+    held: &Held,
 ) -> std::convert::Infallible {
     loop {
         clock::sleep(clock.as_ref(), worker.settings().heartbeat_every).await;
+        let jobs = held.snapshot();
+        if jobs.is_empty() {
+            continue;
+        }
         let until = clock::add(clock.now(), worker.settings().lease);
-        if let Err(error) = store.extend_leases(worker.id(), until).await {
+        if let Err(error) = store.extend_leases(worker.id(), &jobs, until).await {
             tracing::warn!(worker = %worker.id(), %error, "the init wave could not extend its leases");
         }
     }
@@ -61,6 +102,7 @@ async fn waves<H: JobHandler>(
     publisher: &Publisher,
     store: &Arc<dyn Store>,
     clock: &SharedClock,
+    held: &Held,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut changes = store.job_changes();
@@ -86,6 +128,7 @@ async fn waves<H: JobHandler>(
             for started in &ready {
                 armed_jobs.remove(&started.job().id);
             }
+            let wave_jobs: Vec<JobId> = ready.iter().map(|ready| ready.job().id).collect();
             let settled = publisher.start_ready_inits(worker.id(), ready).await;
             // Settled after the whole wave: the uploads that follow its inits are released
             // together, so none of them competes with an init of the same second.
@@ -95,7 +138,8 @@ async fn waves<H: JobHandler>(
                 took_ms = clock.now().duration_since(now).as_millis(),
                 "init wave started its posts"
             );
-            settle(worker, store.as_ref(), settled).await;
+            settle(worker, store.as_ref(), clock, settled).await;
+            held.release(wave_jobs);
             continue;
         }
         // However often the queue changes, an empty claim is not repeated at once.
@@ -129,6 +173,7 @@ async fn waves<H: JobHandler>(
                 Vec::new()
             }
         };
+        held.hold(claimed.iter().map(|job| job.id));
         let claimed_any = !claimed.is_empty();
         last_empty_claim = (!claimed_any).then_some(now);
         let claimed_count = claimed.len();
@@ -143,7 +188,9 @@ async fn waves<H: JobHandler>(
                 Readied::Settled(job, outcome) => settled.push((*job, outcome)),
             }
         }
-        settle(worker, store.as_ref(), settled).await;
+        let settled_jobs: Vec<JobId> = settled.iter().map(|(job, _)| job.id).collect();
+        settle(worker, store.as_ref(), clock, settled).await;
+        held.release(settled_jobs);
         if claimed_any {
             tracing::info!(
                 claimed = claimed_count,
@@ -190,6 +237,7 @@ async fn waves<H: JobHandler>(
 async fn settle<H: JobHandler>(
     worker: &Worker<H>,
     store: &dyn Store,
+    clock: &SharedClock,
     settled: Vec<(Job, JobOutcome)>,
 ) {
     let mut waits = Vec::new();
@@ -204,12 +252,21 @@ async fn settle<H: JobHandler>(
             outcome => others.push((job, outcome)),
         }
     }
-    if let Err(error) = store
-        .retry_jobs_at(worker.id(), &waits, Requeue::Wait)
-        .await
-    {
-        // Their leases run out and the sweep hands them back; the steps are idempotent.
-        tracing::warn!(%error, jobs = waits.len(), "the init wave could not put its jobs back");
+    for tried in 1..=SETTLE_TRIES {
+        match store
+            .retry_jobs_at(worker.id(), &waits, Requeue::Wait)
+            .await
+        {
+            Ok(_) => break,
+            Err(error) if tried < SETTLE_TRIES => {
+                tracing::info!(%error, jobs = waits.len(), tried, "the init wave tries again to put its jobs back");
+                clock::sleep(clock.as_ref(), EMPTY_CLAIM_PAUSE * tried).await;
+            }
+            // Their leases run out and the sweep hands them back; the steps are idempotent.
+            Err(error) => {
+                tracing::warn!(%error, jobs = waits.len(), "the init wave could not put its jobs back");
+            }
+        }
     }
     for (job, outcome) in others {
         worker.settle(&job, &outcome).await;

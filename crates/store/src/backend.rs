@@ -587,7 +587,7 @@ macro_rules! impl_store {
                         return Ok($crate::TransitionOutcome::LeaseLost);
                     }
                 }
-                let Some(post) = apply_transition(&mut tx, &transition).await? else {
+                let Some(post) = apply_transitions(&mut tx, &[&transition]).await?.pop().flatten() else {
                     tx.rollback().await?;
                     let current = self
                         .post(transition.post)
@@ -712,24 +712,23 @@ macro_rules! impl_store {
                 if let Some(lock) = Self::LOCK_ACTIVE_CREATORS {
                     sqlx::query(lock).execute(&mut *tx).await?;
                 }
-                let active: Vec<(uuid::Uuid, i64)> = sqlx::query_as(
-                    $crate::backend::ACTIVE_CREATORS_SINCE,
-                )
-                .bind($crate::rows::ms(since))
-                .fetch_all(&mut *tx)
-                .await?;
-                if active.iter().any(|(id, _)| *id == account.as_uuid()) {
-                    tx.rollback().await?;
-                    return Ok($crate::ActiveCreatorAdmission::Admitted);
-                }
-                if u64::try_from(active.len()).unwrap_or(u64::MAX) >= cap {
-                    tx.rollback().await?;
-                    let mut latest_uses = active
-                        .into_iter()
-                        .map(|(_, at)| $crate::rows::from_ms(at))
-                        .collect::<Result<Vec<_>, _>>()?;
-                    latest_uses.sort();
-                    return Ok($crate::ActiveCreatorAdmission::Full { latest_uses });
+                let rows: Vec<(uuid::Uuid, i64)> = sqlx::query_as($crate::backend::ACTIVE_CREATORS_SINCE)
+                    .bind($crate::rows::ms(since))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                let active = $crate::limits::ActiveCreators::new(rows, cap);
+                match active.admission(account.as_uuid()) {
+                    $crate::limits::Admission::AlreadyActive => {
+                        tx.rollback().await?;
+                        return Ok($crate::ActiveCreatorAdmission::Admitted);
+                    }
+                    $crate::limits::Admission::Full => {
+                        tx.rollback().await?;
+                        return Ok($crate::ActiveCreatorAdmission::Full {
+                            latest_uses: active.latest_uses()?,
+                        });
+                    }
+                    $crate::limits::Admission::SlotFree => {}
                 }
                 insert_quota_use(
                     &mut tx,
@@ -861,102 +860,34 @@ macro_rules! impl_store {
                 starts: Vec<$crate::InitStart<'_>>,
                 now: jiff::Timestamp,
             ) -> Result<Vec<$crate::InitStartOutcome>, $crate::StoreError> {
-                use $crate::rows::{from_ms, ms, to_json};
                 if starts.is_empty() {
                     return Ok(Vec::new());
                 }
                 let mut tx = self.write_tx().await?;
                 // The active creators are read once for the whole wave and admitted into as it
                 // goes; on PostgreSQL the lock keeps other processes' admissions out meanwhile.
-                let mut active: Option<std::collections::HashMap<uuid::Uuid, i64>> = None;
+                let mut active = None;
                 if let Some(rule) = starts.iter().find_map(|start| start.active_creators) {
                     if let Some(lock) = Self::LOCK_ACTIVE_CREATORS {
                         sqlx::query(lock).execute(&mut *tx).await?;
                     }
                     let rows: Vec<(uuid::Uuid, i64)> = sqlx::query_as($crate::backend::ACTIVE_CREATORS_SINCE)
-                        .bind(ms(rule.since))
+                        .bind($crate::rows::ms(rule.since))
                         .fetch_all(&mut *tx)
                         .await?;
-                    active = Some(rows.into_iter().collect());
+                    active = Some($crate::limits::ActiveCreators::new(rows, rule.cap));
                 }
-                // Rate-limit locks are taken in account order, so two waves cannot deadlock.
+                // In account order, batch after batch: the rate-limit locks are taken in that
+                // order, so two waves cannot deadlock.
                 let mut order: Vec<usize> = (0..starts.len()).collect();
                 order.sort_by_key(|&at| starts.get(at).map(|start| start.rate_limit.account_id.as_uuid()));
                 let mut outcomes = vec![$crate::InitStartOutcome::NotPrepared; starts.len()];
-                for at in order {
-                    let Some(start) = starts.get(at) else { continue };
-                    let held: Option<uuid::Uuid> = sqlx::query_scalar(
-                        "SELECT id FROM jobs WHERE id = $1 AND locked_by = $2",
-                    )
-                    .bind(start.job.as_uuid())
-                    .bind(worker.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if held.is_none() {
-                        if let Some(outcome) = outcomes.get_mut(at) {
-                            *outcome = $crate::InitStartOutcome::LeaseLost;
-                        }
-                        continue;
-                    }
-                    let state: Option<String> = sqlx::query_scalar(
-                        "SELECT p.state_detail FROM posts AS p WHERE p.id = $1 AND NOT EXISTS (
-                           SELECT 1 FROM post_events AS e WHERE e.post_id = p.id AND e.sequence = p.event_count AND e.kind = $2)",
-                    )
-                    .bind(start.post.as_uuid())
-                    .bind(tokpost_core::EventKind::InitRequested.as_str())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if state.as_deref() != Some(to_json(&start.expected)?.as_str()) {
-                        continue;
-                    }
-                    let account = start.rate_limit.account_id;
-                    if let (Some(rule), Some(active)) = (start.active_creators, active.as_mut()) {
-                        if !active.contains_key(&account.as_uuid()) {
-                            if u64::try_from(active.len()).unwrap_or(u64::MAX) >= rule.cap {
-                                let mut latest_uses = active
-                                    .values()
-                                    .map(|&at| from_ms(at))
-                                    .collect::<Result<Vec<_>, _>>()?;
-                                latest_uses.sort();
-                                if let Some(outcome) = outcomes.get_mut(at) {
-                                    *outcome = $crate::InitStartOutcome::ActiveCreatorsFull { latest_uses };
-                                }
-                                continue;
-                            }
-                            insert_quota_use(
-                                &mut tx,
-                                &$crate::QuotaUse {
-                                    account_id: account,
-                                    kind: $crate::QuotaKind::ActiveCreator,
-                                    post_id: None,
-                                    at: now,
-                                },
-                            )
-                            .await?;
-                            active.insert(account.as_uuid(), ms(now));
-                        }
-                    }
-                    match take_rate_limit_slot_in(&mut tx, start.rate_limit, now).await? {
-                        $crate::RateLimitDecision::Allowed { .. } => {}
-                        $crate::RateLimitDecision::Limited { retry_at } => {
-                            if let Some(outcome) = outcomes.get_mut(at) {
-                                *outcome = $crate::InitStartOutcome::RateLimited { retry_at };
-                            }
-                            continue;
-                        }
-                    }
-                    let (sequence, state): (i64, String) = sqlx::query_as(
-                        "UPDATE posts SET event_count = event_count + 1 WHERE id = $1 RETURNING event_count, state",
-                    )
-                    .bind(start.post.as_uuid())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    let state = tokpost_core::StateKind::parse(&state)
-                        .ok_or_else(|| $crate::rows::corrupt("post state"))?;
-                    insert_event(&mut tx, start.post, sequence, &start.event, state).await?;
-                    if let Some(outcome) = outcomes.get_mut(at) {
-                        *outcome = $crate::InitStartOutcome::Started;
-                    }
+                for batch in order.chunks($crate::backend::ROWS_PER_STATEMENT) {
+                    let batch: Vec<(usize, &$crate::InitStart<'_>)> = batch
+                        .iter()
+                        .filter_map(|&at| starts.get(at).map(|start| (at, start)))
+                        .collect();
+                    start_init_batch(&mut tx, worker, &batch, $crate::rows::ms(now), active.as_mut(), &mut outcomes).await?;
                 }
                 tx.commit().await?;
                 Ok(outcomes)
@@ -978,10 +909,12 @@ macro_rules! impl_store {
                     return Ok(Vec::new());
                 }
                 let mut tx = self.write_tx().await?;
+                let all: Vec<&$crate::Transition> = transitions.iter().collect();
+                let moved = apply_transitions(&mut tx, &all).await?;
                 let mut outcomes = Vec::with_capacity(transitions.len());
                 let mut queued = false;
-                for transition in &transitions {
-                    match apply_transition(&mut tx, transition).await? {
+                for (transition, moved) in transitions.iter().zip(moved) {
+                    match moved {
                         Some(post) => {
                             queued |= transition.next_job.is_some();
                             outcomes.push($crate::TransitionOutcome::Applied(Box::new(post)));
@@ -1008,38 +941,88 @@ macro_rules! impl_store {
                 if retries.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut tx = self.write_tx().await?;
-                let mut statuses = Vec::with_capacity(retries.len());
+                let given_back: i64 = match why {
+                    $crate::Requeue::AfterFailure => 0,
+                    $crate::Requeue::Wait => 1,
+                };
+                // In job order, the last retry of a job named twice counting: every transaction
+                // touching many jobs takes their rows in the same order.
+                let mut latest: std::collections::BTreeMap<uuid::Uuid, &$crate::JobRetry> = std::collections::BTreeMap::new();
                 for retry in retries {
-                    let held = requeue_job(&mut tx, retry.job, worker, retry.at, &retry.note, why).await?;
-                    statuses.push($crate::LeaseStatus::from_rows(u64::from(held)));
+                    latest.insert(retry.job.as_uuid(), retry);
+                }
+                let latest: Vec<(uuid::Uuid, &$crate::JobRetry)> = latest.into_iter().collect();
+                let mut tx = self.write_tx().await?;
+                let mut held = std::collections::HashSet::new();
+                for batch in latest.chunks($crate::backend::ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<Db>::new(
+                        "UPDATE jobs SET locked_by = NULL, locked_until_ms = NULL, run_at_ms = v.column2,
+                           last_error = v.column3, attempts = jobs.attempts - ",
+                    );
+                    query.push_bind(given_back);
+                    query.push(" FROM (");
+                    query.push_values(batch, |mut row, (job, retry)| {
+                        row.push_bind(*job)
+                            .push_bind($crate::rows::ms(retry.at))
+                            .push_bind(retry.note.clone());
+                    });
+                    query.push(") AS v WHERE jobs.id = v.column1 AND jobs.locked_by = ");
+                    query.push_bind(worker.as_str().to_owned());
+                    query.push(" RETURNING jobs.id");
+                    let returned: Vec<uuid::Uuid> = query.build_query_scalar().fetch_all(&mut *tx).await?;
+                    if returned.is_empty() {
+                        continue;
+                    }
+                    let mut query = sqlx::QueryBuilder::<Db>::new("DELETE FROM account_leases WHERE job_id");
+                    push_in(&mut query, returned.iter().copied());
+                    query.build().execute(&mut *tx).await?;
+                    held.extend(returned);
                 }
                 tx.commit().await?;
-                if statuses.contains(&$crate::LeaseStatus::Held) {
+                if !held.is_empty() {
                     self.jobs_changed().await;
                 }
-                Ok(statuses)
+                Ok(retries
+                    .iter()
+                    .map(|retry| $crate::LeaseStatus::from_rows(u64::from(held.contains(&retry.job.as_uuid()))))
+                    .collect())
             }
 
             async fn extend_leases(
                 &self,
                 worker: &$crate::WorkerId,
+                jobs: &[tokpost_core::JobId],
                 until: jiff::Timestamp,
             ) -> Result<u64, $crate::StoreError> {
+                let mut ids: Vec<uuid::Uuid> = jobs.iter().map(|job| job.as_uuid()).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                if ids.is_empty() {
+                    return Ok(0);
+                }
                 let mut tx = self.write_tx().await?;
-                let held = sqlx::query("UPDATE jobs SET locked_until_ms = $2 WHERE locked_by = $1")
-                    .bind(worker.as_str())
-                    .bind($crate::rows::ms(until))
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                sqlx::query("UPDATE account_leases SET locked_until_ms = $2 WHERE locked_by = $1")
-                    .bind(worker.as_str())
-                    .bind($crate::rows::ms(until))
-                    .execute(&mut *tx)
-                    .await?;
+                let mut held = 0;
+                for batch in ids.chunks($crate::backend::ROWS_PER_STATEMENT) {
+                    let mut query = sqlx::QueryBuilder::<Db>::new("UPDATE jobs SET locked_until_ms = ");
+                    query.push_bind($crate::rows::ms(until));
+                    query.push(" WHERE locked_by = ");
+                    query.push_bind(worker.as_str().to_owned());
+                    query.push(" AND id");
+                    push_in(&mut query, batch.iter().copied());
+                    query.push(" RETURNING id");
+                    let extended: Vec<uuid::Uuid> = query.build_query_scalar().fetch_all(&mut *tx).await?;
+                    if extended.is_empty() {
+                        continue;
+                    }
+                    let mut query = sqlx::QueryBuilder::<Db>::new("UPDATE account_leases SET locked_until_ms = ");
+                    query.push_bind($crate::rows::ms(until));
+                    query.push(" WHERE job_id");
+                    push_in(&mut query, extended.iter().copied());
+                    query.build().execute(&mut *tx).await?;
+                    held += extended.len();
+                }
                 tx.commit().await?;
-                Ok(held)
+                Ok(u64::try_from(held).unwrap_or(u64::MAX))
             }
 
             async fn heartbeat(
@@ -1676,19 +1659,7 @@ macro_rules! impl_store {
             event: &tokpost_core::NewPostEvent,
             state: tokpost_core::StateKind,
         ) -> Result<(), $crate::StoreError> {
-            sqlx::query(
-                "INSERT INTO post_events (post_id, sequence, at_ms, kind, state, message, native_response) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            )
-            .bind(post.as_uuid())
-            .bind(sequence)
-            .bind($crate::rows::ms(event.at))
-            .bind(event.kind.as_str())
-            .bind(state.as_str())
-            .bind(&event.message)
-            .bind(event.native_response.as_ref().map($crate::rows::to_json).transpose()?)
-            .execute(&mut **tx)
-            .await?;
-            Ok(())
+            insert_events(tx, vec![(post, sequence, event, state)]).await
         }
 
         async fn insert_job(
@@ -1726,21 +1697,7 @@ macro_rules! impl_store {
             tx: &mut Tx,
             usage: &$crate::QuotaUse,
         ) -> Result<(), $crate::StoreError> {
-            sqlx::query(
-                "INSERT INTO quota_ledger (id, account_id, kind, post_id, at_ms) VALUES ($1, $2, $3, $4, $5)",
-            )
-            .bind(uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
-                uuid::NoContext,
-                u64::try_from(usage.at.as_second()).unwrap_or(0),
-                usage.at.subsec_nanosecond().try_into().unwrap_or(0),
-            )))
-            .bind(usage.account_id.as_uuid())
-            .bind(usage.kind.as_str())
-            .bind(usage.post_id.map(|p| p.as_uuid()))
-            .bind($crate::rows::ms(usage.at))
-            .execute(&mut **tx)
-            .await?;
-            Ok(())
+            insert_quota_uses(tx, std::slice::from_ref(usage)).await
         }
 
         /// Deletes a job the worker holds and frees its account. `false`: the lease was lost.
@@ -1770,20 +1727,12 @@ macro_rules! impl_store {
             slot: $crate::RateLimitSlot<'_>,
             now: jiff::Timestamp,
         ) -> Result<$crate::RateLimitDecision, $crate::StoreError> {
-            let window_ms = i64::try_from(slot.window.as_millis()).unwrap_or(i64::MAX).max(1);
+            let window_ms = $crate::backend::window_ms(&slot);
             let now_ms = $crate::rows::ms(now);
             if slot.limit == 0 {
-                return Ok($crate::RateLimitDecision::Limited {
-                    retry_at: $crate::rows::from_ms(now_ms.saturating_add(window_ms))?,
-                });
+                return $crate::limits::rate_limit_decision(0, None, 0, window_ms, now_ms);
             }
-            if let Some(lock) = $store::LOCK_RATE_LIMIT {
-                sqlx::query(lock)
-                    .bind(slot.account_id.as_uuid())
-                    .bind(slot.endpoint)
-                    .execute(&mut **tx)
-                    .await?;
-            }
+            $store::lock_rate_limits(tx, vec![$crate::backend::rate_limit_key(&slot)]).await?;
             sqlx::query(
                 "DELETE FROM rate_limit_windows WHERE account_id = $1 AND endpoint = $2 AND window_start_ms <= $3",
             )
@@ -1800,25 +1749,221 @@ macro_rules! impl_store {
             .bind(slot.endpoint)
             .fetch_one(&mut **tx)
             .await?;
-            if used >= i64::from(slot.limit) {
-                // The oldest request leaving the window frees a slot.
-                let frees_at = oldest.unwrap_or(now_ms).saturating_add(window_ms);
-                return Ok($crate::RateLimitDecision::Limited {
-                    retry_at: $crate::rows::from_ms(frees_at)?,
-                });
+            let decision = $crate::limits::rate_limit_decision(used, oldest, slot.limit, window_ms, now_ms)?;
+            if matches!(decision, $crate::RateLimitDecision::Allowed { .. }) {
+                sqlx::query(
+                    "INSERT INTO rate_limit_windows (account_id, endpoint, window_start_ms, count) VALUES ($1, $2, $3, 1)
+                     ON CONFLICT (account_id, endpoint, window_start_ms) DO UPDATE SET count = rate_limit_windows.count + 1",
+                )
+                .bind(slot.account_id.as_uuid())
+                .bind(slot.endpoint)
+                .bind(now_ms)
+                .execute(&mut **tx)
+                .await?;
             }
-            sqlx::query(
-                "INSERT INTO rate_limit_windows (account_id, endpoint, window_start_ms, count) VALUES ($1, $2, $3, 1)
-                 ON CONFLICT (account_id, endpoint, window_start_ms) DO UPDATE SET count = rate_limit_windows.count + 1",
-            )
-            .bind(slot.account_id.as_uuid())
-            .bind(slot.endpoint)
-            .bind(now_ms)
-            .execute(&mut **tx)
-            .await?;
-            Ok($crate::RateLimitDecision::Allowed {
-                used: u32::try_from(used.saturating_add(1)).unwrap_or(u32::MAX),
-            })
+            Ok(decision)
+        }
+
+        /// Appends ` IN (…)` of `values` (at least one) to `query`.
+        fn push_in<'t, T>(query: &mut sqlx::QueryBuilder<Db>, values: impl IntoIterator<Item = T>)
+        where
+            T: sqlx::Encode<'t, Db> + sqlx::Type<Db> + 't,
+        {
+            query.push(" IN (");
+            let mut list = query.separated(", ");
+            for value in values {
+                list.push_bind(value);
+            }
+            list.push_unseparated(")");
+        }
+
+        /// One batch of [`Store::start_inits`](crate::Store::start_inits) (at most
+        /// `ROWS_PER_STATEMENT` posts, in account order), a handful of statements whatever its
+        /// size: which jobs the worker holds, which posts are as expected, the rate-limit
+        /// windows, then the decisions in memory and their writes.
+        async fn start_init_batch(
+            tx: &mut Tx,
+            worker: &$crate::WorkerId,
+            batch: &[(usize, &$crate::InitStart<'_>)],
+            now_ms: i64,
+            mut active: Option<&mut $crate::limits::ActiveCreators>,
+            outcomes: &mut [$crate::InitStartOutcome],
+        ) -> Result<(), $crate::StoreError> {
+            use std::collections::{BTreeMap, HashMap, HashSet};
+            use $crate::limits::Admission;
+            use $crate::InitStartOutcome;
+            let mut set = |at: usize, outcome: InitStartOutcome| {
+                if let Some(slot) = outcomes.get_mut(at) {
+                    *slot = outcome;
+                }
+            };
+            let mut query = sqlx::QueryBuilder::<Db>::new("SELECT id FROM jobs WHERE locked_by = ");
+            query.push_bind(worker.as_str().to_owned());
+            query.push(" AND id");
+            push_in(&mut query, batch.iter().map(|(_, start)| start.job.as_uuid()));
+            let held: HashSet<uuid::Uuid> = query
+                .build_query_scalar::<uuid::Uuid>()
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .collect();
+            let mut prepared = Vec::with_capacity(batch.len());
+            for &(at, start) in batch {
+                if held.contains(&start.job.as_uuid()) {
+                    prepared.push((at, start));
+                } else {
+                    set(at, InitStartOutcome::LeaseLost);
+                }
+            }
+            if prepared.is_empty() {
+                return Ok(());
+            }
+            // Still in the state the wave read, and not already started: a post whose last event
+            // is an unanswered init belongs to the one-post path.
+            let mut query = sqlx::QueryBuilder::<Db>::new(
+                "SELECT p.id, p.state_detail FROM posts AS p WHERE NOT EXISTS (
+                   SELECT 1 FROM post_events AS e WHERE e.post_id = p.id AND e.sequence = p.event_count AND e.kind = ",
+            );
+            query.push_bind(tokpost_core::EventKind::InitRequested.as_str());
+            query.push(") AND p.id");
+            push_in(&mut query, prepared.iter().map(|(_, start)| start.post.as_uuid()));
+            let states: HashMap<uuid::Uuid, String> = query
+                .build_query_as::<(uuid::Uuid, String)>()
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .collect();
+            let mut candidates = Vec::with_capacity(prepared.len());
+            for (at, start) in prepared {
+                let expected = $crate::rows::to_json(&start.expected)?;
+                if states.get(&start.post.as_uuid()) == Some(&expected) {
+                    candidates.push((at, start));
+                }
+            }
+            if candidates.is_empty() {
+                return Ok(());
+            }
+            // The candidates' rate-limit windows, per endpoint and window length.
+            let mut windows: BTreeMap<(&str, i64), Vec<uuid::Uuid>> = BTreeMap::new();
+            for (_, start) in &candidates {
+                windows
+                    .entry((start.rate_limit.endpoint, $crate::backend::window_ms(&start.rate_limit)))
+                    .or_default()
+                    .push(start.rate_limit.account_id.as_uuid());
+            }
+            let mut keys: Vec<String> = candidates
+                .iter()
+                .map(|(_, start)| $crate::backend::rate_limit_key(&start.rate_limit))
+                .collect();
+            keys.sort();
+            keys.dedup();
+            $store::lock_rate_limits(tx, keys).await?;
+            let mut used: HashMap<(uuid::Uuid, &str), (i64, Option<i64>)> = HashMap::new();
+            for ((endpoint, window_ms), accounts) in &windows {
+                let mut query = sqlx::QueryBuilder::<Db>::new("DELETE FROM rate_limit_windows WHERE endpoint = ");
+                query.push_bind(endpoint.to_string());
+                query.push(" AND window_start_ms <= ");
+                query.push_bind(now_ms.saturating_sub(*window_ms));
+                query.push(" AND account_id");
+                push_in(&mut query, accounts.iter().copied());
+                query.build().execute(&mut **tx).await?;
+                let mut query = sqlx::QueryBuilder::<Db>::new(
+                    "SELECT account_id, CAST(COALESCE(SUM(count), 0) AS BIGINT), MIN(window_start_ms)
+                     FROM rate_limit_windows WHERE endpoint = ",
+                );
+                query.push_bind(endpoint.to_string());
+                query.push(" AND account_id");
+                push_in(&mut query, accounts.iter().copied());
+                query.push(" GROUP BY account_id");
+                let rows: Vec<(uuid::Uuid, i64, Option<i64>)> =
+                    query.build_query_as().fetch_all(&mut **tx).await?;
+                for (account, count, oldest) in rows {
+                    used.insert((account, *endpoint), (count, oldest));
+                }
+            }
+            // The decisions, post by post, as the one-post path makes them: a creator the
+            // active-creator cap keeps out takes no request slot, and a request the window
+            // refuses admits no creator.
+            let mut taken: BTreeMap<(uuid::Uuid, &str), i64> = BTreeMap::new();
+            let mut admitted = Vec::new();
+            let mut started = Vec::with_capacity(candidates.len());
+            for (at, start) in candidates {
+                let slot = start.rate_limit;
+                let account = slot.account_id.as_uuid();
+                let admission = match (start.active_creators, active.as_deref()) {
+                    (Some(_), Some(active)) => Some(active.admission(account)),
+                    _ => None,
+                };
+                if admission == Some(Admission::Full) {
+                    let latest_uses = active.as_deref().map(|active| active.latest_uses()).transpose()?.unwrap_or_default();
+                    set(at, InitStartOutcome::ActiveCreatorsFull { latest_uses });
+                    continue;
+                }
+                let key = (account, slot.endpoint);
+                let (count, oldest) = used.get(&key).copied().unwrap_or((0, None));
+                match $crate::limits::rate_limit_decision(count, oldest, slot.limit, $crate::backend::window_ms(&slot), now_ms)? {
+                    $crate::RateLimitDecision::Limited { retry_at } => {
+                        set(at, InitStartOutcome::RateLimited { retry_at });
+                        continue;
+                    }
+                    $crate::RateLimitDecision::Allowed { .. } => {}
+                }
+                used.insert(key, (count.saturating_add(1), Some(oldest.unwrap_or(now_ms))));
+                *taken.entry(key).or_default() += 1;
+                if admission == Some(Admission::SlotFree) {
+                    if let Some(active) = active.as_deref_mut() {
+                        active.admit(account, now_ms);
+                    }
+                    admitted.push(account);
+                }
+                started.push((at, start));
+            }
+            if started.is_empty() {
+                return Ok(());
+            }
+            let mut query = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO rate_limit_windows (account_id, endpoint, window_start_ms, count) ",
+            );
+            query.push_values(&taken, |mut row, (&(account, endpoint), &count)| {
+                row.push_bind(account).push_bind(endpoint.to_string()).push_bind(now_ms).push_bind(count);
+            });
+            query.push(
+                " ON CONFLICT (account_id, endpoint, window_start_ms) DO UPDATE SET count = rate_limit_windows.count + excluded.count",
+            );
+            query.build().execute(&mut **tx).await?;
+            let at = $crate::rows::from_ms(now_ms)?;
+            let admissions: Vec<$crate::QuotaUse> = admitted
+                .into_iter()
+                .map(|account| $crate::QuotaUse {
+                    account_id: tokpost_core::AccountId::from_uuid(account),
+                    kind: $crate::QuotaKind::ActiveCreator,
+                    post_id: None,
+                    at,
+                })
+                .collect();
+            insert_quota_uses(tx, &admissions).await?;
+            let mut query = sqlx::QueryBuilder::<Db>::new("UPDATE posts SET event_count = event_count + 1 WHERE id");
+            push_in(&mut query, started.iter().map(|(_, start)| start.post.as_uuid()));
+            query.push(" RETURNING id, event_count, state");
+            let sequences: HashMap<uuid::Uuid, (i64, String)> = query
+                .build_query_as::<(uuid::Uuid, i64, String)>()
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .map(|(post, sequence, state)| (post, (sequence, state)))
+                .collect();
+            let mut events = Vec::with_capacity(started.len());
+            for (at, start) in started {
+                let (sequence, state) = sequences
+                    .get(&start.post.as_uuid())
+                    .ok_or_else(|| $crate::rows::corrupt("a started post vanished from its own transaction"))?;
+                let state = tokpost_core::StateKind::parse(state)
+                    .ok_or_else(|| $crate::rows::corrupt("post state"))?;
+                events.push((start.post, *sequence, &start.event, state));
+                set(at, InitStartOutcome::Started);
+            }
+            insert_events(tx, events).await?;
+            Ok(())
         }
 
         /// Leases the chosen candidates to `worker` (each with its account's lease; a candidate
@@ -1862,72 +2007,191 @@ macro_rules! impl_store {
             Ok(claimed)
         }
 
-        /// The writes of one transition inside `tx`: the compare-and-set move, its event, quota
-        /// use, next job and outbound webhook. `None`: the post was not in the expected state
-        /// and nothing was written.
-        async fn apply_transition(
+        /// The writes of transitions inside `tx`: each compare-and-set move, then their events
+        /// and quota uses in a statement each, their next jobs and outbound webhooks. `None`
+        /// for a post that was not in the expected state: nothing of its transition is written.
+        async fn apply_transitions(
             tx: &mut Tx,
-            transition: &$crate::Transition,
-        ) -> Result<Option<tokpost_core::Post>, $crate::StoreError> {
-            use $crate::rows::{ms, to_i64, to_json};
-            let now = transition.event.at;
-            let expected = to_json(&transition.expected)?;
-            let to = to_json(&transition.to)?;
-            let moved: Option<(i64, uuid::Uuid)> = match &transition.progress {
-                None => sqlx::query_as(
-                    "UPDATE posts SET state = $2, state_detail = $3, event_count = event_count + 1, updated_at_ms = $4
-                     WHERE id = $1 AND state_detail = $5 RETURNING event_count, account_id",
-                )
-                .bind(transition.post.as_uuid())
-                .bind(transition.to.kind().as_str())
-                .bind(&to)
-                .bind(ms(now))
-                .bind(&expected)
-                .fetch_optional(&mut **tx)
-                .await?,
-                Some(progress) => sqlx::query_as(
-                    "UPDATE posts SET state = $2, state_detail = $3, event_count = event_count + 1, updated_at_ms = $4,
-                       publish_id = $6, upload_url = $7, upload_url_expires_at_ms = $8, uploaded_bytes = $9, public_post_ids = $10
-                     WHERE id = $1 AND state_detail = $5 RETURNING event_count, account_id",
-                )
-                .bind(transition.post.as_uuid())
-                .bind(transition.to.kind().as_str())
-                .bind(&to)
-                .bind(ms(now))
-                .bind(&expected)
-                .bind(progress.publish_id.as_ref().map(tokpost_core::PublishId::as_str))
-                .bind(progress.upload_url.as_deref())
-                .bind(progress.upload_url_expires_at.map(ms))
-                .bind(to_i64(progress.uploaded_bytes))
-                .bind(to_json(&progress.public_post_ids)?)
-                .fetch_optional(&mut **tx)
-                .await?,
-            };
-            let Some((sequence, account)) = moved else {
-                return Ok(None);
-            };
-            insert_event(tx, transition.post, sequence, &transition.event, transition.to.kind()).await?;
-            if let Some(kind) = transition.quota_use {
-                insert_quota_use(
-                    tx,
-                    &$crate::QuotaUse {
-                        account_id: tokpost_core::AccountId::from_uuid(account),
+            transitions: &[&$crate::Transition],
+        ) -> Result<Vec<Option<tokpost_core::Post>>, $crate::StoreError> {
+            let moved = move_posts(tx, transitions).await?;
+            let applied: Vec<(&$crate::Transition, i64, &tokpost_core::Post)> = transitions
+                .iter()
+                .zip(&moved)
+                .filter_map(|(transition, moved)| {
+                    moved.as_ref().map(|(sequence, post)| (*transition, *sequence, post))
+                })
+                .collect();
+            insert_events(
+                tx,
+                applied
+                    .iter()
+                    .map(|(transition, sequence, _)| (transition.post, *sequence, &transition.event, transition.to.kind()))
+                    .collect(),
+            )
+            .await?;
+            let uses: Vec<$crate::QuotaUse> = applied
+                .iter()
+                .filter_map(|(transition, _, post)| {
+                    transition.quota_use.map(|kind| $crate::QuotaUse {
+                        account_id: post.account_id,
                         kind,
                         post_id: Some(transition.post),
-                        at: now,
-                    },
-                )
-                .await?;
+                        at: transition.event.at,
+                    })
+                })
+                .collect();
+            insert_quota_uses(tx, &uses).await?;
+            for (transition, _, post) in &applied {
+                if let Some(job) = &transition.next_job {
+                    insert_job(tx, job, transition.event.at).await?;
+                }
+                // The outbound webhook commits or rolls back with the move that causes it.
+                if let Some(event) = $crate::webhooks::post_transition_event(transition, post) {
+                    enqueue_webhook_in_tx(tx, post.workspace_id, &event).await?;
+                }
             }
-            if let Some(job) = &transition.next_job {
-                insert_job(tx, job, now).await?;
+            Ok(moved.into_iter().map(|moved| moved.map(|(_, post)| post)).collect())
+        }
+
+        /// The compare-and-set moves of transitions: each post as its move left it, with the
+        /// sequence of the event the move writes (`None`: not in the expected state). One
+        /// statement per `ROWS_PER_STATEMENT` transitions of distinct posts.
+        async fn move_posts(
+            tx: &mut Tx,
+            transitions: &[&$crate::Transition],
+        ) -> Result<Vec<Option<(i64, tokpost_core::Post)>>, $crate::StoreError> {
+            let mut moved = Vec::with_capacity(transitions.len());
+            let mut batch: Vec<&$crate::Transition> = Vec::new();
+            let mut posts = std::collections::HashSet::new();
+            for transition in transitions {
+                // A post moved twice in one call moves in order, one statement after the other.
+                if batch.len() == $crate::backend::ROWS_PER_STATEMENT || !posts.insert(transition.post) {
+                    moved.extend(move_post_batch(tx, &batch).await?);
+                    batch.clear();
+                    posts.clear();
+                    posts.insert(transition.post);
+                }
+                batch.push(transition);
             }
-            let post = fetch_post(tx, transition.post).await?;
-            // The outbound webhook commits or rolls back with the move that causes it.
-            if let Some(event) = $crate::webhooks::post_transition_event(&transition, &post) {
-                enqueue_webhook_in_tx(tx, post.workspace_id, &event).await?;
+            moved.extend(move_post_batch(tx, &batch).await?);
+            Ok(moved)
+        }
+
+        /// [`move_posts`] for transitions of distinct posts, in one statement.
+        async fn move_post_batch(
+            tx: &mut Tx,
+            transitions: &[&$crate::Transition],
+        ) -> Result<Vec<Option<(i64, tokpost_core::Post)>>, $crate::StoreError> {
+            use $crate::rows::{ms, to_i64, to_json};
+            if transitions.is_empty() {
+                return Ok(Vec::new());
             }
-            Ok(Some(post))
+            let mut rows = Vec::with_capacity(transitions.len());
+            for transition in transitions {
+                let progress = transition.progress.as_ref();
+                rows.push((
+                    transition.post.as_uuid(),
+                    transition.to.kind().as_str(),
+                    to_json(&transition.to)?,
+                    ms(transition.event.at),
+                    to_json(&transition.expected)?,
+                    i64::from(progress.is_some()),
+                    progress.and_then(|p| p.publish_id.as_ref()).map(|id| id.as_str().to_owned()),
+                    progress.and_then(|p| p.upload_url.clone()),
+                    progress.and_then(|p| p.upload_url_expires_at).map(ms),
+                    progress.map_or(0, |p| to_i64(p.uploaded_bytes)),
+                    progress.map(|p| to_json(&p.public_post_ids)).transpose()?,
+                ));
+            }
+            // VALUES columns are column1… on both backends. The progress columns are replaced
+            // only for a transition that carries progress (column6 = 1).
+            let mut query = sqlx::QueryBuilder::<Db>::new(
+                "UPDATE posts SET state = v.column2, state_detail = v.column3, event_count = posts.event_count + 1,
+                   updated_at_ms = v.column4,
+                   publish_id = CASE WHEN v.column6 = 1 THEN v.column7 ELSE posts.publish_id END,
+                   upload_url = CASE WHEN v.column6 = 1 THEN v.column8 ELSE posts.upload_url END,
+                   upload_url_expires_at_ms = CASE WHEN v.column6 = 1 THEN v.column9 ELSE posts.upload_url_expires_at_ms END,
+                   uploaded_bytes = CASE WHEN v.column6 = 1 THEN v.column10 ELSE posts.uploaded_bytes END,
+                   public_post_ids = CASE WHEN v.column6 = 1 THEN v.column11 ELSE posts.public_post_ids END
+                 FROM (",
+            );
+            query.push_values(rows, |mut row, values| {
+                row.push_bind(values.0)
+                    .push_bind(values.1)
+                    .push_bind(values.2)
+                    .push_bind(values.3)
+                    .push_bind(values.4)
+                    .push_bind(values.5)
+                    .push_bind(values.6)
+                    .push_bind(values.7)
+                    .push_bind(values.8)
+                    .push_bind(values.9)
+                    .push_bind(values.10);
+            });
+            query.push(concat!(
+                ") AS v WHERE posts.id = v.column1 AND posts.state_detail = v.column5 RETURNING posts.event_count, ",
+                $crate::rows::post_columns!()
+            ));
+            let mut moved: std::collections::HashMap<uuid::Uuid, (i64, tokpost_core::Post)> = std::collections::HashMap::new();
+            for row in query.build_query_as::<$crate::rows::MovedPostRow>().fetch_all(&mut **tx).await? {
+                let post = row.post.into_domain()?;
+                moved.insert(post.id.as_uuid(), (row.event_count, post));
+            }
+            Ok(transitions
+                .iter()
+                .map(|transition| moved.remove(&transition.post.as_uuid()))
+                .collect())
+        }
+
+        /// Inserts events (post, sequence, event, the state it leaves the post in), a
+        /// statement per `ROWS_PER_STATEMENT`.
+        async fn insert_events(
+            tx: &mut Tx,
+            events: Vec<(tokpost_core::PostId, i64, &tokpost_core::NewPostEvent, tokpost_core::StateKind)>,
+        ) -> Result<(), $crate::StoreError> {
+            for batch in events.chunks($crate::backend::ROWS_PER_STATEMENT) {
+                let mut rows = Vec::with_capacity(batch.len());
+                for (post, sequence, event, state) in batch {
+                    let native = event.native_response.as_ref().map($crate::rows::to_json).transpose()?;
+                    rows.push((*post, *sequence, *event, *state, native));
+                }
+                let mut query = sqlx::QueryBuilder::<Db>::new(
+                    "INSERT INTO post_events (post_id, sequence, at_ms, kind, state, message, native_response) ",
+                );
+                query.push_values(rows, |mut row, (post, sequence, event, state, native)| {
+                    row.push_bind(post.as_uuid())
+                        .push_bind(sequence)
+                        .push_bind($crate::rows::ms(event.at))
+                        .push_bind(event.kind.as_str())
+                        .push_bind(state.as_str())
+                        .push_bind(event.message.clone())
+                        .push_bind(native);
+                });
+                query.build().execute(&mut **tx).await?;
+            }
+            Ok(())
+        }
+
+        /// Inserts quota uses, a statement per `ROWS_PER_STATEMENT`.
+        async fn insert_quota_uses(
+            tx: &mut Tx,
+            uses: &[$crate::QuotaUse],
+        ) -> Result<(), $crate::StoreError> {
+            for batch in uses.chunks($crate::backend::ROWS_PER_STATEMENT) {
+                let mut query = sqlx::QueryBuilder::<Db>::new(
+                    "INSERT INTO quota_ledger (id, account_id, kind, post_id, at_ms) ",
+                );
+                query.push_values(batch, |mut row, usage| {
+                    row.push_bind($crate::backend::quota_use_id(usage.at))
+                        .push_bind(usage.account_id.as_uuid())
+                        .push_bind(usage.kind.as_str())
+                        .push_bind(usage.post_id.map(|post| post.as_uuid()))
+                        .push_bind($crate::rows::ms(usage.at));
+                });
+                query.build().execute(&mut **tx).await?;
+            }
+            Ok(())
         }
 
         /// Returns a held job to the queue at `at` and frees its account. `false`: the lease
@@ -1986,6 +2250,31 @@ macro_rules! impl_store {
 pub(crate) use impl_store;
 
 use crate::rows::ClaimCandidate;
+
+/// Rows one multi-row statement carries at most: well inside both backends' limits on bound
+/// parameters (SQLite 32,766, PostgreSQL 65,535) at seven per row.
+pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// A rate-limit window's length in milliseconds (at least one).
+pub(crate) fn window_ms(slot: &crate::RateLimitSlot<'_>) -> i64 {
+    i64::try_from(slot.window.as_millis())
+        .unwrap_or(i64::MAX)
+        .max(1)
+}
+
+/// The name a backend serializes one account's endpoint window under.
+pub(crate) fn rate_limit_key(slot: &crate::RateLimitSlot<'_>) -> String {
+    format!("{} {}", slot.account_id.as_uuid(), slot.endpoint)
+}
+
+/// A quota-ledger row id, ordered by the use's instant.
+pub(crate) fn quota_use_id(at: jiff::Timestamp) -> uuid::Uuid {
+    uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        u64::try_from(at.as_second()).unwrap_or(0),
+        at.subsec_nanosecond().try_into().unwrap_or(0),
+    ))
+}
 
 /// Each account with a quota use at or after `$1`, with its latest use: the app's active
 /// creators, read alone and inside an admission.

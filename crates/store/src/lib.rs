@@ -13,6 +13,7 @@
 
 mod backend;
 pub mod crypto;
+mod limits;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -352,9 +353,15 @@ pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug {
         why: Requeue,
     ) -> Result<Vec<LeaseStatus>, StoreError>;
 
-    /// Extends every lease `worker` holds to `until` (the init wave holds many jobs at once).
-    /// Returns how many jobs it holds.
-    async fn extend_leases(&self, worker: &WorkerId, until: Timestamp) -> Result<u64, StoreError>;
+    /// Extends to `until` the leases of those `jobs` that `worker` still holds (the init wave
+    /// holds many jobs at once, and keeps only the ones it still means to run). Returns how
+    /// many it extended.
+    async fn extend_leases(
+        &self,
+        worker: &WorkerId,
+        jobs: &[JobId],
+        until: Timestamp,
+    ) -> Result<u64, StoreError>;
 
     /// Extends a lease the worker still holds.
     async fn heartbeat(

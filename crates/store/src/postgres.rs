@@ -11,6 +11,8 @@ use tokio::sync::watch;
 
 use crate::{StoreError, TokenCipher};
 
+/// The backend, for statements built at run time.
+type Db = Postgres;
 type Tx = sqlx::Transaction<'static, Postgres>;
 
 /// The PostgreSQL store.
@@ -97,10 +99,19 @@ impl PgStore {
         Ok(self.pool.begin().await?)
     }
 
-    /// Serializes the rate-limit check of one account's endpoint across processes (a count
-    /// then an insert is not atomic under READ COMMITTED).
-    const LOCK_RATE_LIMIT: Option<&'static str> =
-        Some("SELECT pg_advisory_xact_lock(hashtextextended($1::text || ' ' || $2, 0))");
+    /// Serializes the rate-limit checks of these account endpoints (see
+    /// `backend::rate_limit_key`) across processes: a count then an insert is not atomic under
+    /// READ COMMITTED. The keys are locked in bytewise order (`COLLATE "C"`, as Rust sorts), so
+    /// two transactions locking several cannot deadlock.
+    async fn lock_rate_limits(tx: &mut Tx, keys: Vec<String>) -> Result<(), StoreError> {
+        sqlx::query(
+            r#"SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k ORDER BY k COLLATE "C""#,
+        )
+        .bind(keys)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
 
     /// Serializes admissions among the app's active creators across processes (counting the
     /// active ones, then adding one, is not atomic under READ COMMITTED).

@@ -192,6 +192,14 @@ pub(crate) struct PostRow {
     updated_at_ms: i64,
 }
 
+/// A post as a compare-and-set move left it, with the sequence of the move's event.
+#[derive(Debug, sqlx::FromRow)]
+pub(crate) struct MovedPostRow {
+    pub(crate) event_count: i64,
+    #[sqlx(flatten)]
+    pub(crate) post: PostRow,
+}
+
 impl PostRow {
     pub(crate) fn into_domain(self) -> Result<Post, StoreError> {
         Ok(Post {

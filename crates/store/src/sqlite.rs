@@ -11,6 +11,9 @@ use sqlx::{Sqlite, SqlitePool};
 
 use crate::{StoreError, TokenCipher};
 
+/// The backend, for statements built at run time.
+type Db = Sqlite;
+
 /// A write transaction holding the process's write turn (see [`SqliteStore::write_tx`]).
 pub(crate) struct Tx {
     tx: sqlx::Transaction<'static, Sqlite>,
@@ -115,7 +118,10 @@ impl SqliteStore {
     }
 
     /// Writers already take turns (`BEGIN IMMEDIATE`): nothing more to lock.
-    const LOCK_RATE_LIMIT: Option<&'static str> = None;
+    #[allow(clippy::unused_async)]
+    async fn lock_rate_limits(_tx: &mut Tx, _keys: Vec<String>) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// The write transaction already admits one creator at a time.
     const LOCK_ACTIVE_CREATORS: Option<&'static str> = None;

@@ -2347,7 +2347,40 @@ async fn an_init_wave_claims_the_prepared_posts_whose_time_has_come(h: Harness) 
         "leased posts no longer wake the wave"
     );
     let kept_until = clock::add(h.now(), Duration::from_secs(600));
-    assert_eq!(h.store.extend_leases(&wave, kept_until).await.unwrap(), 2);
+    let first_only = clock::add(h.now(), Duration::from_secs(300));
+    assert_eq!(
+        h.store
+            .extend_leases(&wave, &[claimed[0].id], first_only)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        h.store
+            .job(claimed[1].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .locked_until,
+        claimed[1].locked_until,
+        "a job the wave does not name keeps its lease as it was"
+    );
+    assert_eq!(
+        h.store
+            .extend_leases(&WorkerId::new("other"), &[claimed[0].id], kept_until)
+            .await
+            .unwrap(),
+        0,
+        "only the holder extends a lease"
+    );
+    let ids: Vec<_> = claimed.iter().map(|job| job.id).collect();
+    assert_eq!(
+        h.store
+            .extend_leases(&wave, &ids, kept_until)
+            .await
+            .unwrap(),
+        2
+    );
     assert_eq!(
         h.store
             .sweep_expired_leases(clock::add(h.now(), Duration::from_secs(120)))
