@@ -199,6 +199,17 @@ impl Publisher {
         }
     }
 
+    /// Defers (or fails, by policy) a post a counted cap blocks, until the slot frees.
+    pub(super) async fn defer_for_block(&self, post: &Post, block: crate::caps::CapBlock) -> Next {
+        self.defer_for_cap(
+            post,
+            block.why,
+            block.frees_at,
+            Some((block.used, block.cap)),
+        )
+        .await
+    }
+
     pub(super) async fn defer_for_cap(
         &self,
         post: &Post,

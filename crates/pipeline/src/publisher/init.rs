@@ -71,14 +71,7 @@ impl Publisher {
             .await
             {
                 Ok(Some(block)) => {
-                    return self
-                        .defer_for_cap(
-                            post,
-                            block.why,
-                            block.frees_at,
-                            Some((block.used, block.cap)),
-                        )
-                        .await;
+                    return self.defer_for_block(post, block).await;
                 }
                 Ok(None) => {}
                 Err(error) => return error.into(),

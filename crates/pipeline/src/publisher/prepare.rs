@@ -115,14 +115,7 @@ impl Publisher {
             .cap
             .filter(|block| block.frees_at > post.scheduled_at.at())
         {
-            return self
-                .defer_for_cap(
-                    &post,
-                    block.why,
-                    block.frees_at,
-                    Some((block.used, block.cap)),
-                )
-                .await;
+            return self.defer_for_block(&post, block).await;
         }
         let mut message = "preflight passed".to_owned();
         if late > Duration::from_secs(60) {

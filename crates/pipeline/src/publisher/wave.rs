@@ -7,19 +7,36 @@
 //! place.
 
 use futures_util::stream::{self, StreamExt as _};
+use tokio::sync::{mpsc, watch};
 use tokpost_store::{ActiveCreatorRule, InitStart, InitStartOutcome, WorkerId};
 
 use super::init::{InitRequest, Refused};
 use super::*;
 
 /// Inits one wave has in flight at TikTok at once.
-const REQUESTS_IN_FLIGHT: usize = 64;
-/// Posts whose init is started (and later answered) in one transaction: large enough that the
-/// transactions are few, small enough that the first requests leave while later ones are
-/// still being recorded.
+const REQUESTS_IN_FLIGHT: usize = 128;
+/// Posts whose init is started in one transaction: large enough that the transactions are
+/// few, small enough that the first requests leave while later ones are still being recorded.
 const START_CHUNK: usize = 250;
-/// Chunks a wave works on at once.
-const CHUNKS_IN_FLIGHT: usize = 2;
+/// Answers stored in one transaction once the wave's inits are all started.
+const STORE_CHUNK: usize = 1_000;
+/// Answers held back while inits are still being started, at most: beyond, they are stored
+/// anyway (an answer not yet stored is one a crash would lose).
+const ANSWERS_HELD_AT_MOST: usize = 10_000;
+
+/// A started init with TikTok's answer.
+type Answer = (ReadyInit, Result<PublishInit, TikTokFailure>);
+
+/// What recording one chunk's starts gave.
+#[derive(Default)]
+struct ChunkStart {
+    /// Recorded: send them now.
+    started: Vec<ReadyInit>,
+    /// Finished for now (a limit, a cap).
+    settled: Vec<(Job, JobOutcome)>,
+    /// For the one-post steps, once the wave's inits are out.
+    alone: Vec<Job>,
+}
 
 /// A post whose init is ready to start at its time.
 pub struct ReadyInit {
@@ -98,14 +115,7 @@ impl Publisher {
         .await
         {
             Ok(Some(block)) => {
-                let next = self
-                    .defer_for_cap(
-                        &post,
-                        block.why,
-                        block.frees_at,
-                        Some((block.used, block.cap)),
-                    )
-                    .await;
+                let next = self.defer_for_block(&post, block).await;
                 return self.settle_alone(job, next).await;
             }
             Ok(None) => {}
@@ -127,10 +137,12 @@ impl Publisher {
         }))
     }
 
-    /// Starts the inits of `ready` posts whose time has come, in chunks: one transaction
-    /// writes a chunk's `init_requested` events (with the rate-limit slots and active-creator
-    /// admissions), the chunk's requests go out together, and one transaction stores the
-    /// publish ids TikTok answered. Returns each job with how its run ended.
+    /// Starts the inits of `ready` posts whose time has come, in three stages that run
+    /// together: chunk after chunk, one transaction writes the `init_requested` events (with
+    /// the rate-limit slots and active-creator admissions); each started init is sent as soon
+    /// as a request slot is free; the publish ids TikTok answered are stored in batches. While
+    /// inits are still being started, their records have the database to themselves and the
+    /// answers wait (up to [`ANSWERS_HELD_AT_MOST`]). Returns each job with how its run ended.
     /// Jobs whose lease `worker` lost meanwhile are left alone (another worker may run them)
     /// and not returned.
     pub async fn start_ready_inits(
@@ -138,25 +150,77 @@ impl Publisher {
         worker: &WorkerId,
         ready: Vec<ReadyInit>,
     ) -> Vec<(Job, JobOutcome)> {
-        let mut chunks = Vec::new();
-        let mut ready = ready.into_iter().peekable();
-        while ready.peek().is_some() {
-            chunks.push(ready.by_ref().take(START_CHUNK).collect::<Vec<_>>());
+        // One chunk may wait for a request slot: a chunk is recorded just before its requests
+        // leave, not long before.
+        let (to_send, mut sending) = mpsc::channel::<ReadyInit>(START_CHUNK);
+        let (to_store, mut answers) = mpsc::unbounded_channel::<Answer>();
+        let (starts_done, mut starting) = watch::channel(false);
+        let start = async move {
+            let mut settled = Vec::new();
+            let mut alone = Vec::new();
+            let mut ready = ready.into_iter().peekable();
+            while ready.peek().is_some() {
+                let chunk: Vec<ReadyInit> = ready.by_ref().take(START_CHUNK).collect();
+                let started = self.start_chunk(worker, chunk).await;
+                settled.extend(started.settled);
+                alone.extend(started.alone);
+                for init in started.started {
+                    if to_send.send(init).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            drop(to_send);
+            starts_done.send_replace(true);
+            (settled, alone)
+        };
+        let send = async move {
+            stream::poll_fn(|cx| sending.poll_recv(cx))
+                .map(|ready| async move {
+                    let answer = self.send_init(&ready.token, &ready.request).await;
+                    (ready, answer)
+                })
+                .buffer_unordered(REQUESTS_IN_FLIGHT)
+                .for_each(|answer| {
+                    // The store stage outlives this one: the receiver is still there.
+                    let _ = to_store.send(answer);
+                    std::future::ready(())
+                })
+                .await;
+        };
+        let store = async move {
+            let mut settled = Vec::new();
+            let mut held = Vec::new();
+            let mut still_starting = true;
+            loop {
+                tokio::select! {
+                    answer = answers.recv() => match answer {
+                        Some(answer) => held.push(answer),
+                        None => break,
+                    },
+                    _ = starting.changed(), if still_starting => still_starting = false,
+                }
+                if held.len() >= STORE_CHUNK
+                    && (!still_starting || held.len() >= ANSWERS_HELD_AT_MOST)
+                {
+                    settled.extend(self.store_answers(worker, std::mem::take(&mut held)).await);
+                }
+            }
+            settled.extend(self.store_answers(worker, held).await);
+            settled
+        };
+        let ((mut settled, alone), (), stored) = tokio::join!(start, send, store);
+        settled.extend(stored);
+        for job in alone {
+            let outcome = self.advance(&job).await;
+            settled.push((job, outcome));
         }
-        // Two chunks at a time: one's transaction runs while the other's requests are out.
-        stream::iter(chunks)
-            .map(|chunk| self.start_chunk(worker, chunk))
-            .buffered(CHUNKS_IN_FLIGHT)
-            .flat_map(stream::iter)
-            .collect()
-            .await
+        settled
     }
 
-    async fn start_chunk(
-        &self,
-        worker: &WorkerId,
-        chunk: Vec<ReadyInit>,
-    ) -> Vec<(Job, JobOutcome)> {
+    /// Records the start of a chunk's inits in one transaction; the posts off the common
+    /// path are settled (a limit, a cap) or left to the one-post steps.
+    async fn start_chunk(&self, worker: &WorkerId, chunk: Vec<ReadyInit>) -> ChunkStart {
         let now = self.clock.now();
         let active_creators = self.policy.active_creator_cap.map(|cap| ActiveCreatorRule {
             since: caps::window_start(now),
@@ -178,26 +242,30 @@ impl Publisher {
                 active_creators,
             })
             .collect();
+        let mut result = ChunkStart::default();
         let outcomes = match self.store.start_inits(worker, starts, now).await {
             Ok(outcomes) => outcomes,
             Err(error) => {
-                return chunk
+                result.settled = chunk
                     .into_iter()
                     .map(|ready| (ready.job, transient_outcome(&error)))
                     .collect();
+                return result;
             }
         };
-        let mut settled = Vec::new();
-        let mut started = Vec::with_capacity(chunk.len());
-        let mut alone = Vec::new();
+        tracing::debug!(
+            posts = outcomes.len(),
+            took_ms = self.clock.now().duration_since(now).as_millis(),
+            "init wave recorded a chunk's starts"
+        );
         for (ready, outcome) in chunk.into_iter().zip(outcomes) {
             match outcome {
-                InitStartOutcome::Started => started.push(ready),
+                InitStartOutcome::Started => result.started.push(ready),
                 InitStartOutcome::LeaseLost => {
                     tracing::warn!(job = %ready.job.id, post = %ready.post.id, "the init wave lost a job's lease before its init; left to the worker that holds it");
                 }
-                InitStartOutcome::NotPrepared => alone.push(ready.job),
-                InitStartOutcome::RateLimited { retry_at } => settled.push((
+                InitStartOutcome::NotPrepared => result.alone.push(ready.job),
+                InitStartOutcome::RateLimited { retry_at } => result.settled.push((
                     ready.job,
                     JobOutcome::RetryAt {
                         at: retry_at,
@@ -211,29 +279,30 @@ impl Publisher {
                     let cap = active_creators.map_or(0, |rule| rule.cap);
                     match caps::active_creators_full(&latest_uses, cap) {
                         Some(block) => {
-                            let next = self
-                                .defer_for_cap(
-                                    &ready.post,
-                                    block.why,
-                                    block.frees_at,
-                                    Some((block.used, block.cap)),
-                                )
-                                .await;
-                            settled.push(self.finish_alone(ready.job, next).await);
+                            let next = self.defer_for_block(&ready.post, block).await;
+                            result
+                                .settled
+                                .push(self.finish_alone(ready.job, next).await);
                         }
-                        None => alone.push(ready.job),
+                        None => result.alone.push(ready.job),
                     }
                 }
             }
         }
-        let answers: Vec<(ReadyInit, Result<PublishInit, TikTokFailure>)> = stream::iter(started)
-            .map(|ready| async move {
-                let answer = self.send_init(&ready.token, &ready.request).await;
-                (ready, answer)
-            })
-            .buffer_unordered(REQUESTS_IN_FLIGHT)
-            .collect()
-            .await;
+        result
+    }
+
+    /// Stores TikTok's answers to started inits in one transaction; refusals and anything off
+    /// the common path take the one-post steps.
+    async fn store_answers(
+        &self,
+        worker: &WorkerId,
+        answers: Vec<Answer>,
+    ) -> Vec<(Job, JobOutcome)> {
+        let began = self.clock.now();
+        let count = answers.len();
+        let mut settled = Vec::new();
+        let mut alone = Vec::new();
         let mut taken = Vec::with_capacity(answers.len());
         let mut transitions = Vec::with_capacity(answers.len());
         for (ready, answer) in answers {
@@ -284,6 +353,12 @@ impl Publisher {
                     .map(|job| (job, transient_outcome(&error))),
             ),
         }
+        tracing::debug!(
+            %worker,
+            answers = count,
+            took_ms = self.clock.now().duration_since(began).as_millis(),
+            "init wave stored answers"
+        );
         for job in alone {
             let outcome = self.advance(&job).await;
             settled.push((job, outcome));
