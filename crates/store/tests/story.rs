@@ -2619,7 +2619,7 @@ async fn an_init_wave_starts_only_prepared_posts_within_their_caps_and_limits(h:
                     second_account,
                     PostState::CreatorChecked,
                     1,
-                    None,
+                    Some(2),
                     now
                 )],
                 now,
@@ -2630,6 +2630,14 @@ async fn an_init_wave_starts_only_prepared_posts_within_their_caps_and_limits(h:
             retry_at: clock::add(now, Duration::from_secs(61))
         }],
         "the init's rate limit is the one the one-post path shares"
+    );
+    assert_eq!(
+        h.store
+            .active_creators_since(now - SignedDuration::from_hours(24))
+            .await
+            .unwrap(),
+        vec![(first_account, now)],
+        "an init the rate limit holds back takes no active-creator slot"
     );
     assert_eq!(
         h.store.post_events(second).await.unwrap().len(),

@@ -269,9 +269,11 @@ fn markdown(runs: &[Burst], workers: usize) -> String {
          `BURST_LEAD_SECS`), so preflight, token and creator info run before their time \
          (`publishing.prepare_ahead_secs`); \"prepared\" counts the posts left with only the init \
          200 ms before the due second. At the second each process's init wave starts the inits it \
-         readied (chunks of 250: one transaction for the `init_requested` events, the requests, \
-         one transaction for the answers). Lateness runs from the due second to the init request \
-         (its `init_requested` event, stamped when its chunk starts); \"all final\" to the moment the last post is published. \
+         readied in three stages at once: chunks of 250 `init_requested` events, one transaction each; \
+         the requests, 128 at a time, a chunk recorded just before its requests leave; the answers, \
+         1,000 per transaction once every init is started. Lateness runs from the due second to the \
+         init request (its `init_requested` event, stamped when its chunk's transaction begins); \
+         \"all final\" to the moment the last post is published. \
          `BURST_POSTS={} BURST_SETUPS={} cargo bench -p tokpost --bench burst`.\n\n\
          | posts | database | worker processes | prepared | lateness p50 | p99 | max | due → all final | throughput | peak RSS per process |\n\
          |---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
