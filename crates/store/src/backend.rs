@@ -768,8 +768,21 @@ macro_rules! impl_store {
                 // A rolling window, as TikTok counts: a request is inside it for `window` after
                 // it was sent (fixed calendar windows would let twice the limit through across
                 // a boundary). Rows are (account, endpoint, sent at, requests at that ms).
+                let now_ms = $crate::rows::ms(now);
+                let window_ms = $crate::backend::window_ms(&slot);
+                if slot.limit == 0 {
+                    return $crate::limits::rate_limit_decision(0, None, 0, window_ms, now_ms);
+                }
                 let mut tx = self.write_tx().await?;
-                let decision = take_rate_limit_slot_in(&mut tx, slot, now).await?;
+                let used = rate_windows_in_use(&mut tx, &[slot], now_ms).await?;
+                let (count, oldest) = used
+                    .get(&(slot.account_id.as_uuid(), slot.endpoint))
+                    .copied()
+                    .unwrap_or((0, None));
+                let decision = $crate::limits::rate_limit_decision(count, oldest, slot.limit, window_ms, now_ms)?;
+                if matches!(decision, $crate::RateLimitDecision::Allowed { .. }) {
+                    record_requests(&mut tx, &std::collections::BTreeMap::from([((slot.account_id.as_uuid(), slot.endpoint), 1)]), now_ms).await?;
+                }
                 tx.commit().await?;
                 Ok(decision)
             }
@@ -944,43 +957,8 @@ macro_rules! impl_store {
                 if retries.is_empty() {
                     return Ok(Vec::new());
                 }
-                let given_back: i64 = match why {
-                    $crate::Requeue::AfterFailure => 0,
-                    $crate::Requeue::Wait => 1,
-                };
-                // In job order, the last retry of a job named twice counting: every transaction
-                // touching many jobs takes their rows in the same order.
-                let mut latest: std::collections::BTreeMap<uuid::Uuid, &$crate::JobRetry> = std::collections::BTreeMap::new();
-                for retry in retries {
-                    latest.insert(retry.job.as_uuid(), retry);
-                }
-                let latest: Vec<(uuid::Uuid, &$crate::JobRetry)> = latest.into_iter().collect();
                 let mut tx = self.write_tx().await?;
-                let mut held = std::collections::HashSet::new();
-                for batch in latest.chunks($crate::backend::ROWS_PER_STATEMENT) {
-                    let mut query = sqlx::QueryBuilder::<Db>::new(
-                        "UPDATE jobs SET locked_by = NULL, locked_until_ms = NULL, run_at_ms = v.column2,
-                           last_error = v.column3, attempts = jobs.attempts - ",
-                    );
-                    query.push_bind(given_back);
-                    query.push(" FROM (");
-                    query.push_values(batch, |mut row, (job, retry)| {
-                        row.push_bind(*job)
-                            .push_bind($crate::rows::ms(retry.at))
-                            .push_bind(retry.note.clone());
-                    });
-                    query.push(") AS v WHERE jobs.id = v.column1 AND jobs.locked_by = ");
-                    query.push_bind(worker.as_str().to_owned());
-                    query.push(" RETURNING jobs.id");
-                    let returned: Vec<uuid::Uuid> = query.build_query_scalar().fetch_all(&mut *tx).await?;
-                    if returned.is_empty() {
-                        continue;
-                    }
-                    let mut query = sqlx::QueryBuilder::<Db>::new("DELETE FROM account_leases WHERE job_id");
-                    push_in(&mut query, returned.iter().copied());
-                    query.build().execute(&mut *tx).await?;
-                    held.extend(returned);
-                }
+                let held = requeue_jobs(&mut tx, worker, retries, why).await?;
                 tx.commit().await?;
                 if !held.is_empty() {
                     self.jobs_changed().await;
@@ -1724,47 +1702,72 @@ macro_rules! impl_store {
             Ok(held > 0)
         }
 
-        /// Takes one request of `slot` inside `tx`, or says when the window frees one.
-        async fn take_rate_limit_slot_in(
+        /// The requests inside each slot's rolling window (a request is inside it for `window`
+        /// after it was sent), per account and endpoint: (count, oldest sent at). Requests that
+        /// left their window are deleted; on PostgreSQL the slots stay locked until the
+        /// transaction ends, so that the count and the insert that follows are one step.
+        async fn rate_windows_in_use<'s>(
             tx: &mut Tx,
-            slot: $crate::RateLimitSlot<'_>,
-            now: jiff::Timestamp,
-        ) -> Result<$crate::RateLimitDecision, $crate::StoreError> {
-            let window_ms = $crate::backend::window_ms(&slot);
-            let now_ms = $crate::rows::ms(now);
-            if slot.limit == 0 {
-                return $crate::limits::rate_limit_decision(0, None, 0, window_ms, now_ms);
+            slots: &[$crate::RateLimitSlot<'s>],
+            now_ms: i64,
+        ) -> Result<std::collections::HashMap<(uuid::Uuid, &'s str), (i64, Option<i64>)>, $crate::StoreError> {
+            let mut keys: Vec<String> = slots.iter().map($crate::backend::rate_limit_key).collect();
+            keys.sort();
+            keys.dedup();
+            $store::lock_rate_limits(tx, keys).await?;
+            let mut windows: std::collections::BTreeMap<(&str, i64), Vec<uuid::Uuid>> = std::collections::BTreeMap::new();
+            for slot in slots {
+                windows
+                    .entry((slot.endpoint, $crate::backend::window_ms(slot)))
+                    .or_default()
+                    .push(slot.account_id.as_uuid());
             }
-            $store::lock_rate_limits(tx, vec![$crate::backend::rate_limit_key(&slot)]).await?;
-            sqlx::query(
-                "DELETE FROM rate_limit_windows WHERE account_id = $1 AND endpoint = $2 AND window_start_ms <= $3",
-            )
-            .bind(slot.account_id.as_uuid())
-            .bind(slot.endpoint)
-            .bind(now_ms.saturating_sub(window_ms))
-            .execute(&mut **tx)
-            .await?;
-            let (used, oldest): (i64, Option<i64>) = sqlx::query_as(
-                "SELECT CAST(COALESCE(SUM(count), 0) AS BIGINT), MIN(window_start_ms) FROM rate_limit_windows
-                 WHERE account_id = $1 AND endpoint = $2",
-            )
-            .bind(slot.account_id.as_uuid())
-            .bind(slot.endpoint)
-            .fetch_one(&mut **tx)
-            .await?;
-            let decision = $crate::limits::rate_limit_decision(used, oldest, slot.limit, window_ms, now_ms)?;
-            if matches!(decision, $crate::RateLimitDecision::Allowed { .. }) {
-                sqlx::query(
-                    "INSERT INTO rate_limit_windows (account_id, endpoint, window_start_ms, count) VALUES ($1, $2, $3, 1)
-                     ON CONFLICT (account_id, endpoint, window_start_ms) DO UPDATE SET count = rate_limit_windows.count + 1",
-                )
-                .bind(slot.account_id.as_uuid())
-                .bind(slot.endpoint)
-                .bind(now_ms)
-                .execute(&mut **tx)
-                .await?;
+            let mut used = std::collections::HashMap::new();
+            for ((endpoint, window_ms), accounts) in windows {
+                let mut query = sqlx::QueryBuilder::<Db>::new("DELETE FROM rate_limit_windows WHERE endpoint = ");
+                query.push_bind(endpoint.to_owned());
+                query.push(" AND window_start_ms <= ");
+                query.push_bind(now_ms.saturating_sub(window_ms));
+                query.push(" AND account_id");
+                push_in(&mut query, accounts.iter().copied());
+                query.build().execute(&mut **tx).await?;
+                let mut query = sqlx::QueryBuilder::<Db>::new(
+                    "SELECT account_id, CAST(COALESCE(SUM(count), 0) AS BIGINT), MIN(window_start_ms)
+                     FROM rate_limit_windows WHERE endpoint = ",
+                );
+                query.push_bind(endpoint.to_owned());
+                query.push(" AND account_id");
+                push_in(&mut query, accounts.iter().copied());
+                query.push(" GROUP BY account_id");
+                let rows: Vec<(uuid::Uuid, i64, Option<i64>)> =
+                    query.build_query_as().fetch_all(&mut **tx).await?;
+                for (account, count, oldest) in rows {
+                    used.insert((account, endpoint), (count, oldest));
+                }
             }
-            Ok(decision)
+            Ok(used)
+        }
+
+        /// Records requests sent at `now_ms`: `count` per account and endpoint.
+        async fn record_requests(
+            tx: &mut Tx,
+            taken: &std::collections::BTreeMap<(uuid::Uuid, &str), i64>,
+            now_ms: i64,
+        ) -> Result<(), $crate::StoreError> {
+            if taken.is_empty() {
+                return Ok(());
+            }
+            let mut query = sqlx::QueryBuilder::<Db>::new(
+                "INSERT INTO rate_limit_windows (account_id, endpoint, window_start_ms, count) ",
+            );
+            query.push_values(taken, |mut row, (&(account, endpoint), &count)| {
+                row.push_bind(account).push_bind(endpoint.to_owned()).push_bind(now_ms).push_bind(count);
+            });
+            query.push(
+                " ON CONFLICT (account_id, endpoint, window_start_ms) DO UPDATE SET count = rate_limit_windows.count + excluded.count",
+            );
+            query.build().execute(&mut **tx).await?;
+            Ok(())
         }
 
         /// Appends ` IN (…)` of `values` (at least one) to `query`.
@@ -1846,44 +1849,8 @@ macro_rules! impl_store {
             if candidates.is_empty() {
                 return Ok(());
             }
-            // The candidates' rate-limit windows, per endpoint and window length.
-            let mut windows: BTreeMap<(&str, i64), Vec<uuid::Uuid>> = BTreeMap::new();
-            for (_, start) in &candidates {
-                windows
-                    .entry((start.rate_limit.endpoint, $crate::backend::window_ms(&start.rate_limit)))
-                    .or_default()
-                    .push(start.rate_limit.account_id.as_uuid());
-            }
-            let mut keys: Vec<String> = candidates
-                .iter()
-                .map(|(_, start)| $crate::backend::rate_limit_key(&start.rate_limit))
-                .collect();
-            keys.sort();
-            keys.dedup();
-            $store::lock_rate_limits(tx, keys).await?;
-            let mut used: HashMap<(uuid::Uuid, &str), (i64, Option<i64>)> = HashMap::new();
-            for ((endpoint, window_ms), accounts) in &windows {
-                let mut query = sqlx::QueryBuilder::<Db>::new("DELETE FROM rate_limit_windows WHERE endpoint = ");
-                query.push_bind(endpoint.to_string());
-                query.push(" AND window_start_ms <= ");
-                query.push_bind(now_ms.saturating_sub(*window_ms));
-                query.push(" AND account_id");
-                push_in(&mut query, accounts.iter().copied());
-                query.build().execute(&mut **tx).await?;
-                let mut query = sqlx::QueryBuilder::<Db>::new(
-                    "SELECT account_id, CAST(COALESCE(SUM(count), 0) AS BIGINT), MIN(window_start_ms)
-                     FROM rate_limit_windows WHERE endpoint = ",
-                );
-                query.push_bind(endpoint.to_string());
-                query.push(" AND account_id");
-                push_in(&mut query, accounts.iter().copied());
-                query.push(" GROUP BY account_id");
-                let rows: Vec<(uuid::Uuid, i64, Option<i64>)> =
-                    query.build_query_as().fetch_all(&mut **tx).await?;
-                for (account, count, oldest) in rows {
-                    used.insert((account, *endpoint), (count, oldest));
-                }
-            }
+            let slots: Vec<$crate::RateLimitSlot<'_>> = candidates.iter().map(|(_, start)| start.rate_limit).collect();
+            let mut used = rate_windows_in_use(tx, &slots, now_ms).await?;
             // The decisions, post by post, as the one-post path makes them: a creator the
             // active-creator cap keeps out takes no request slot, and a request the window
             // refuses admits no creator.
@@ -1924,16 +1891,7 @@ macro_rules! impl_store {
             if started.is_empty() {
                 return Ok(());
             }
-            let mut query = sqlx::QueryBuilder::<Db>::new(
-                "INSERT INTO rate_limit_windows (account_id, endpoint, window_start_ms, count) ",
-            );
-            query.push_values(&taken, |mut row, (&(account, endpoint), &count)| {
-                row.push_bind(account).push_bind(endpoint.to_string()).push_bind(now_ms).push_bind(count);
-            });
-            query.push(
-                " ON CONFLICT (account_id, endpoint, window_start_ms) DO UPDATE SET count = rate_limit_windows.count + excluded.count",
-            );
-            query.build().execute(&mut **tx).await?;
+            record_requests(tx, &taken, now_ms).await?;
             let at = $crate::rows::from_ms(now_ms)?;
             let admissions: Vec<$crate::QuotaUse> = admitted
                 .into_iter()
@@ -2207,30 +2165,61 @@ macro_rules! impl_store {
             note: &str,
             why: $crate::Requeue,
         ) -> Result<bool, $crate::StoreError> {
+            let retry = $crate::JobRetry {
+                job,
+                at,
+                note: note.to_owned(),
+            };
+            Ok(requeue_jobs(tx, worker, std::slice::from_ref(&retry), why)
+                .await?
+                .contains(&job.as_uuid()))
+        }
+
+        /// Returns held jobs to the queue, each at its time, and frees their accounts: two
+        /// statements per `ROWS_PER_STATEMENT` jobs, in job order (every transaction touching
+        /// many jobs takes their rows in the same order); of a job named twice, the last retry
+        /// counts. Returns the jobs the worker still held.
+        async fn requeue_jobs(
+            tx: &mut Tx,
+            worker: &$crate::WorkerId,
+            retries: &[$crate::JobRetry],
+            why: $crate::Requeue,
+        ) -> Result<std::collections::HashSet<uuid::Uuid>, $crate::StoreError> {
             let given_back: i64 = match why {
                 $crate::Requeue::AfterFailure => 0,
                 $crate::Requeue::Wait => 1,
             };
-            let held = sqlx::query(
-                "UPDATE jobs SET locked_by = NULL, locked_until_ms = NULL, run_at_ms = $3, last_error = $4,
-                     attempts = attempts - $5
-                 WHERE id = $1 AND locked_by = $2",
-            )
-            .bind(job.as_uuid())
-            .bind(worker.as_str())
-            .bind($crate::rows::ms(at))
-            .bind(note)
-            .bind(given_back)
-            .execute(&mut **tx)
-            .await?
-            .rows_affected();
-            if held > 0 {
-                sqlx::query("DELETE FROM account_leases WHERE job_id = $1")
-                    .bind(job.as_uuid())
-                    .execute(&mut **tx)
-                    .await?;
+            let mut latest: std::collections::BTreeMap<uuid::Uuid, &$crate::JobRetry> = std::collections::BTreeMap::new();
+            for retry in retries {
+                latest.insert(retry.job.as_uuid(), retry);
             }
-            Ok(held > 0)
+            let latest: Vec<(uuid::Uuid, &$crate::JobRetry)> = latest.into_iter().collect();
+            let mut held = std::collections::HashSet::new();
+            for batch in latest.chunks($crate::backend::ROWS_PER_STATEMENT) {
+                let mut query = sqlx::QueryBuilder::<Db>::new(
+                    "UPDATE jobs SET locked_by = NULL, locked_until_ms = NULL, run_at_ms = v.column2,
+                       last_error = v.column3, attempts = jobs.attempts - ",
+                );
+                query.push_bind(given_back);
+                query.push(" FROM (");
+                query.push_values(batch, |mut row, (job, retry)| {
+                    row.push_bind(*job)
+                        .push_bind($crate::rows::ms(retry.at))
+                        .push_bind(retry.note.clone());
+                });
+                query.push(") AS v WHERE jobs.id = v.column1 AND jobs.locked_by = ");
+                query.push_bind(worker.as_str().to_owned());
+                query.push(" RETURNING jobs.id");
+                let returned: Vec<uuid::Uuid> = query.build_query_scalar().fetch_all(&mut **tx).await?;
+                if returned.is_empty() {
+                    continue;
+                }
+                let mut query = sqlx::QueryBuilder::<Db>::new("DELETE FROM account_leases WHERE job_id");
+                push_in(&mut query, returned.iter().copied());
+                query.build().execute(&mut **tx).await?;
+                held.extend(returned);
+            }
+            Ok(held)
         }
 
         async fn fetch_post(

@@ -206,7 +206,9 @@ impl Publisher {
                     settled.extend(self.store_answers(worker, std::mem::take(&mut held)).await);
                 }
             }
-            settled.extend(self.store_answers(worker, held).await);
+            if !held.is_empty() {
+                settled.extend(self.store_answers(worker, held).await);
+            }
             settled
         };
         let ((mut settled, alone), (), stored) = tokio::join!(start, send, store);
