@@ -323,8 +323,11 @@ fn check_disk_budget(shared: &Shared, source: &MediaSource) -> Result<(), ApiErr
     let MediaSource::File { size, .. } = source else {
         return Ok(());
     };
-    let in_flight = shared.world().media_bytes_in_flight(shared.now());
-    if in_flight.saturating_add(*size) > shared.config.media_disk_budget_bytes {
+    let now = shared.now();
+    if !shared
+        .world()
+        .has_disk_room(*size, shared.config.media_disk_budget_bytes, now)
+    {
         return Err(ApiError::new(
             ErrorCode::InternalError,
             "The sandbox's disk budget for uploads in flight is used up.",

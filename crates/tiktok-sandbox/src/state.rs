@@ -8,7 +8,7 @@
 //! as processing is decided, and the oldest finished publishes are forgotten beyond
 //! `max_retained_publishes`.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -487,6 +487,8 @@ pub(crate) struct World {
     pub(crate) publishes: HashMap<String, Publish>,
     publish_order: VecDeque<String>,
     pub(crate) uploads: HashMap<u64, String>,
+    /// File uploads that may still be waiting for bytes (what the disk budget must hold).
+    pending_uploads: PendingUploads,
     /// Each creator's direct posts of the last 24 h (across apps), oldest first.
     direct_posts: HashMap<String, VecDeque<Timestamp>>,
     /// Each app's creators with a direct post in the last 24 h.
@@ -497,6 +499,53 @@ pub(crate) struct World {
     /// Errors the sandbox itself answered (not injected), by code: a client that respects
     /// TikTok's limits never sees `rate_limit_exceeded` or a cap error here.
     pub(crate) refusals: std::collections::BTreeMap<String, u64>,
+}
+
+/// File uploads that may still be waiting for bytes, by URL expiry, with their total.
+///
+/// A burst inits thousands of uploads: summing every publish on each init made the sandbox
+/// quadratic. Expired URLs leave in order; an upload whose media arrived (or whose publish
+/// failed) stays counted until the total would refuse an upload, and only then are the
+/// entries checked, so the answer is exact without a hook at every change of phase.
+#[derive(Debug, Default)]
+struct PendingUploads {
+    by_expiry: BTreeMap<(Timestamp, String), u64>,
+    total: u64,
+}
+
+impl PendingUploads {
+    fn add(&mut self, publish_id: &str, size: u64, expires_at: Timestamp) {
+        if let Some(replaced) = self
+            .by_expiry
+            .insert((expires_at, publish_id.to_owned()), size)
+        {
+            self.total = self.total.saturating_sub(replaced);
+        }
+        self.total = self.total.saturating_add(size);
+    }
+
+    /// Whether `size` more bytes fit in `budget`; `awaiting(publish_id)` says whether an
+    /// upload still waits for its media.
+    fn has_room(
+        &mut self,
+        size: u64,
+        budget: u64,
+        now: Timestamp,
+        awaiting: impl Fn(&str) -> bool,
+    ) -> bool {
+        while let Some(entry) = self.by_expiry.first_entry() {
+            if entry.key().0 > now {
+                break;
+            }
+            self.total = self.total.saturating_sub(entry.remove());
+        }
+        if self.total.saturating_add(size) <= budget {
+            return true;
+        }
+        self.by_expiry.retain(|(_, id), _| awaiting(id));
+        self.total = self.by_expiry.values().sum();
+        self.total.saturating_add(size) <= budget
+    }
 }
 
 /// One app's creators with a direct post in the last 24 h: each creator's latest post, and
@@ -543,6 +592,7 @@ impl World {
             faults: FaultBook::default(),
             publishes: HashMap::new(),
             publish_order: VecDeque::new(),
+            pending_uploads: PendingUploads::default(),
             uploads: HashMap::new(),
             direct_posts: HashMap::new(),
             active_creators: HashMap::new(),
@@ -614,6 +664,8 @@ impl World {
     pub(crate) fn insert_publish(&mut self, publish: Publish, max_retained: usize, now: Timestamp) {
         if let Source::FileUpload(upload) = &publish.source {
             self.uploads.insert(upload.upload_id, publish.id.clone());
+            self.pending_uploads
+                .add(&publish.id, upload.video_size, upload.expires_at);
         }
         self.publish_order.push_back(publish.id.clone());
         self.publishes.insert(publish.id.clone(), publish);
@@ -683,17 +735,19 @@ impl World {
             .record(open_id, now);
     }
 
-    /// Bytes still expected by live uploads (what the disk budget must hold).
-    pub(crate) fn media_bytes_in_flight(&self, now: Timestamp) -> u64 {
-        self.publishes
-            .values()
-            .filter_map(|p| match (&p.source, &p.phase) {
-                (Source::FileUpload(upload), Phase::AwaitingMedia) if now < upload.expires_at => {
-                    Some(upload.video_size)
-                }
-                _ => None,
-            })
-            .sum()
+    /// Whether the disk budget holds `size` more bytes beside the bytes still expected by live
+    /// uploads (waiting for media, URL not expired).
+    pub(crate) fn has_disk_room(&mut self, size: u64, budget: u64, now: Timestamp) -> bool {
+        let Self {
+            pending_uploads,
+            publishes,
+            ..
+        } = self;
+        pending_uploads.has_room(size, budget, now, |id| {
+            publishes
+                .get(id)
+                .is_some_and(|publish| matches!(publish.phase, Phase::AwaitingMedia))
+        })
     }
 
     /// Inbox shares for this creator created in the last 24 h and not yet acted on or failed.
@@ -778,5 +832,29 @@ mod tests {
             "a prune forgets aged-out posts"
         );
         assert!(world.active_creators.is_empty());
+    }
+
+    #[test]
+    fn pending_uploads_hold_the_budget_until_their_media_arrives_or_their_url_expires() {
+        let mut pending = PendingUploads::default();
+        pending.add("one", 60, at(1, 0));
+        pending.add("two", 30, at(2, 0));
+        let awaiting = |id: &str| id == "two";
+        assert!(pending.has_room(10, 100, at(0, 0), |_| true));
+        assert!(
+            !pending.has_room(20, 100, at(0, 0), |_| true),
+            "90 bytes still expected, 20 more do not fit in 100"
+        );
+        assert!(
+            pending.has_room(20, 100, at(0, 0), awaiting),
+            "one's media arrived: only two's 30 bytes count"
+        );
+        assert_eq!(pending.total, 30);
+        assert!(!pending.has_room(80, 100, at(0, 0), |_| true));
+        assert!(
+            pending.has_room(100, 100, at(2, 0), |_| true),
+            "two's URL expired at its instant"
+        );
+        assert!(pending.by_expiry.is_empty());
     }
 }

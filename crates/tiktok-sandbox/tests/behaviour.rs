@@ -619,15 +619,23 @@ async fn an_upload_beyond_the_disk_budget_is_refused_with_internal_error() {
     })
     .await;
     let tokens = env.login(ADA).await;
-    let (status, _) = env
+    // Bytes that arrived leave the budget: a finished upload holds no room.
+    env.post_small_video(&tokens.access, "SELF_ONLY").await;
+    let (status, body) = env
         .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
         .await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = env
         .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
         .await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["error"]["code"], "internal_error");
+    // An upload whose URL expired gives its room back.
+    env.advance_secs(3_601);
+    let (status, body) = env
+        .init_file(&tokens.access, "SELF_ONLY", 65536, 65536)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
 
 #[tokio::test]
