@@ -1825,19 +1825,22 @@ macro_rules! impl_store {
                 return Ok(());
             }
             // Still in the state the wave read, and not already started: a post whose last event
-            // is an unanswered init belongs to the one-post path.
+            // is an unanswered init belongs to the one-post path. The last event is looked up
+            // post by post through its key: an anti-join planned on stale statistics scanned
+            // every event once per post.
             let mut query = sqlx::QueryBuilder::<Db>::new(
-                "SELECT p.id, p.state_detail FROM posts AS p WHERE NOT EXISTS (
-                   SELECT 1 FROM post_events AS e WHERE e.post_id = p.id AND e.sequence = p.event_count AND e.kind = ",
+                "SELECT p.id, p.state_detail, (SELECT e.kind FROM post_events AS e WHERE e.post_id = p.id AND e.sequence = p.event_count)
+                 FROM posts AS p WHERE p.id",
             );
-            query.push_bind(tokpost_core::EventKind::InitRequested.as_str());
-            query.push(") AND p.id");
             push_in(&mut query, prepared.iter().map(|(_, start)| start.post.as_uuid()));
+            let init_requested = tokpost_core::EventKind::InitRequested.as_str();
             let states: HashMap<uuid::Uuid, String> = query
-                .build_query_as::<(uuid::Uuid, String)>()
+                .build_query_as::<(uuid::Uuid, String, Option<String>)>()
                 .fetch_all(&mut **tx)
                 .await?
                 .into_iter()
+                .filter(|(_, _, last_event)| last_event.as_deref() != Some(init_requested))
+                .map(|(post, state, _)| (post, state))
                 .collect();
             let mut candidates = Vec::with_capacity(prepared.len());
             for (at, start) in prepared {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::Postgres;
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 use tokio::sync::watch;
 
 use crate::{StoreError, TokenCipher};
@@ -59,10 +59,16 @@ impl PgStore {
     /// # Errors
     /// Connection or migration failure.
     pub async fn open(database_url: &str, cipher: TokenCipher) -> Result<Self, StoreError> {
+        // No JIT: every query here runs in a millisecond, and the queue's fast-changing tables
+        // mislead the planner's estimates past `jit_above_cost`, where compiling a claim took
+        // 100 ms of the server's CPU each time (measured in the burst benchmark).
+        let options = database_url
+            .parse::<PgConnectOptions>()?
+            .options([("jit", "off")]);
         let pool = PgPoolOptions::new()
             .max_connections(16)
             .acquire_timeout(Duration::from_secs(30))
-            .connect(database_url)
+            .connect_with(options)
             .await?;
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let changes = Arc::new(watch::Sender::new(0));
@@ -118,17 +124,12 @@ impl PgStore {
     const LOCK_ACTIVE_CREATORS: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(hashtextextended('tokpost active creators', 0))");
 
-    /// Publish jobs of prepared posts whose time comes by $1, of accounts no claimer holds,
-    /// in run order: the init wave's candidates ($1 the latest time, $2 limit, $3 the publish job kind,
-    /// $4 the prepared state).
-    const CLAIM_INIT_CANDIDATES: &'static str =
-        "SELECT j.id, j.account_id, j.workspace_id, j.run_at_ms
-        FROM jobs AS j JOIN posts AS p ON p.id = j.post_id
-        WHERE j.kind = $3 AND j.locked_by IS NULL AND j.run_at_ms <= $1
-          AND p.state = $4 AND p.scheduled_at_ms <= $1
-          AND NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = j.account_id)
-        ORDER BY j.run_at_ms, j.id LIMIT $2
-        FOR UPDATE OF j SKIP LOCKED";
+    /// The init wave's candidates (see `rows::claim_init_candidates`); rows another claimer
+    /// holds are skipped.
+    const CLAIM_INIT_CANDIDATES: &'static str = concat!(
+        crate::rows::claim_init_candidates!(),
+        " FOR UPDATE OF j SKIP LOCKED"
+    );
 
     /// The first `$2` due jobs of each workspace (and of no workspace), each list in run
     /// order: `backend::take_turns` interleaves them. Rows another claimer holds are skipped.

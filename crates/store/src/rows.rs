@@ -266,6 +266,21 @@ macro_rules! job_columns {
 }
 pub(crate) use job_columns;
 
+/// Publish jobs of prepared posts whose time comes by $1, of accounts no claimer holds, in run
+/// order: the init wave's candidates ($1 the latest time, $2 limit, $3 the publish job kind, $4
+/// the prepared state).
+macro_rules! claim_init_candidates {
+    () => {
+        "SELECT j.id, j.account_id, j.workspace_id, j.run_at_ms
+        FROM jobs AS j JOIN posts AS p ON p.id = j.post_id
+        WHERE j.kind = $3 AND j.locked_by IS NULL AND j.run_at_ms <= $1
+          AND p.state = $4 AND p.scheduled_at_ms <= $1
+          AND NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = j.account_id)
+        ORDER BY j.run_at_ms, j.id LIMIT $2"
+    };
+}
+pub(crate) use claim_init_candidates;
+
 #[derive(Debug, sqlx::FromRow)]
 pub(crate) struct JobRow {
     id: Uuid,

@@ -126,16 +126,9 @@ impl SqliteStore {
     /// The write transaction already admits one creator at a time.
     const LOCK_ACTIVE_CREATORS: Option<&'static str> = None;
 
-    /// Publish jobs of prepared posts whose time comes by $1, of accounts no claimer holds,
-    /// in run order: the init wave's candidates ($1 the latest time, $2 limit, $3 the publish job kind,
-    /// $4 the prepared state).
-    const CLAIM_INIT_CANDIDATES: &'static str =
-        "SELECT j.id, j.account_id, j.workspace_id, j.run_at_ms
-        FROM jobs AS j JOIN posts AS p ON p.id = j.post_id
-        WHERE j.kind = $3 AND j.locked_by IS NULL AND j.run_at_ms <= $1
-          AND p.state = $4 AND p.scheduled_at_ms <= $1
-          AND NOT EXISTS (SELECT 1 FROM account_leases l WHERE l.account_id = j.account_id)
-        ORDER BY j.run_at_ms, j.id LIMIT $2";
+    /// The init wave's candidates (see `rows::claim_init_candidates`); the write transaction
+    /// makes the claim exclusive.
+    const CLAIM_INIT_CANDIDATES: &'static str = crate::rows::claim_init_candidates!();
 
     /// The first `$2` due jobs of each workspace (and of no workspace), each list in run
     /// order: `backend::take_turns` interleaves them. SQLite has one writer (the transaction
