@@ -85,6 +85,40 @@ impl WorkerSettings {
     }
 }
 
+/// The longest a dead worker's lease waits past its end for the sweep (shorter when the lease
+/// itself is short). Sweeping before every claim cost a scan of the leases each time a job
+/// changed anywhere, on every worker of every process.
+const SWEEP_AT_MOST_EVERY: Duration = Duration::from_secs(1);
+
+/// When a worker sweeps: before a claim, at most once per `every`.
+#[derive(Debug)]
+struct SweepSchedule {
+    every: Duration,
+    last: std::sync::Mutex<Option<Timestamp>>,
+}
+
+impl SweepSchedule {
+    fn new(every: Duration) -> Self {
+        Self {
+            every,
+            last: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Whether to sweep before a claim at `now` (noted as the last sweep if so).
+    fn due(&self, now: Timestamp) -> bool {
+        let mut last = self
+            .last
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let due = last.is_none_or(|at| clock::add(at, self.every) <= now);
+        if due {
+            *last = Some(now);
+        }
+        due
+    }
+}
+
 /// One worker: a name in leases, a store, a clock and a handler.
 #[derive(Debug)]
 pub struct Worker<H> {
@@ -93,6 +127,8 @@ pub struct Worker<H> {
     clock: SharedClock,
     handler: Arc<H>,
     settings: WorkerSettings,
+    /// When this worker (and its clones) sweeps expired leases.
+    sweeps: Arc<SweepSchedule>,
 }
 
 impl<H> Clone for Worker<H> {
@@ -103,6 +139,7 @@ impl<H> Clone for Worker<H> {
             clock: Arc::clone(&self.clock),
             handler: Arc::clone(&self.handler),
             settings: self.settings,
+            sweeps: Arc::clone(&self.sweeps),
         }
     }
 }
@@ -123,6 +160,9 @@ impl<H: JobHandler> Worker<H> {
             clock,
             handler,
             settings,
+            sweeps: Arc::new(SweepSchedule::new(
+                SWEEP_AT_MOST_EVERY.min(settings.lease / 2),
+            )),
         }
     }
 
@@ -141,7 +181,9 @@ impl<H: JobHandler> Worker<H> {
 
     async fn claim(&self, limit: u32) -> Result<Vec<Job>, StoreError> {
         let now = self.clock.now();
-        self.store.sweep_expired_leases(now).await?;
+        if self.sweeps.due(now) {
+            self.store.sweep_expired_leases(now).await?;
+        }
         self.store
             .claim(&self.id, now, self.settings.lease, limit)
             .await
@@ -316,6 +358,20 @@ impl<H: JobHandler> Worker<H> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_worker_sweeps_before_its_first_claim_then_at_most_once_per_interval() {
+        use clock::Clock as _;
+        let schedule = SweepSchedule::new(Duration::from_secs(1));
+        let start = clock::ManualClock::at_fixed_start().now();
+        let at = |ms| clock::add(start, Duration::from_millis(ms));
+        assert!(schedule.due(at(0)));
+        assert!(!schedule.due(at(0)));
+        assert!(!schedule.due(at(999)));
+        assert!(schedule.due(at(1_000)));
+        assert!(!schedule.due(at(1_500)));
+        assert!(schedule.due(at(5_000)));
+    }
 
     #[test]
     fn backoff_doubles_per_attempt_up_to_the_cap_and_jitter_only_shortens_it() {
