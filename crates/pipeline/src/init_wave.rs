@@ -20,7 +20,7 @@ use crate::worker::{JobHandler, JobOutcome, Worker};
 /// (status checks of earlier posts) wait for the init meanwhile, so it stays short.
 pub const ARM_AHEAD: Duration = Duration::from_secs(15);
 /// The most jobs one claim takes (several processes share a burst claim by claim).
-const CLAIM_AT_MOST: u32 = 2_000;
+const CLAIM_AT_MOST: u32 = 1_000;
 /// The shortest pause between two claims that found nothing, however often the queue changes.
 const EMPTY_CLAIM_PAUSE: Duration = Duration::from_millis(200);
 /// Tries at putting the wave's jobs back (a deadlock with another process's transaction is
