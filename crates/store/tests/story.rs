@@ -2786,3 +2786,26 @@ async fn a_wave_of_transitions_applies_each_on_its_own_terms(h: Harness) {
         Err(StoreError::IllegalTransition(_))
     ));
 }
+
+/// Every pooled PostgreSQL session runs without JIT (compiling a claim's plan cost 100 ms of the
+/// server's CPU, far more than running it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_sessions_run_without_jit() {
+    let server = PostgresServer::start()
+        .await
+        .unwrap_or_else(|e| panic!("PostgreSQL is required for this test: {e}"));
+    let url = server.fresh_database().await.unwrap();
+    let store = tokpost_store::PgStore::open(&url, cipher()).await.unwrap();
+    // Several sessions at once, so that more than the pool's first connection is asked.
+    let mut sessions = Vec::new();
+    for _ in 0..3 {
+        sessions.push(store.pool().acquire().await.unwrap());
+    }
+    for session in &mut sessions {
+        let jit: String = sqlx::query_scalar("SHOW jit")
+            .fetch_one(&mut **session)
+            .await
+            .unwrap();
+        assert_eq!(jit, "off");
+    }
+}
