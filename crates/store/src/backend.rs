@@ -1085,6 +1085,10 @@ macro_rules! impl_store {
                 .bind(now_ms)
                 .execute(&mut *tx)
                 .await?;
+                sqlx::query("DELETE FROM rate_limit_windows WHERE window_start_ms <= $1")
+                    .bind(now_ms.saturating_sub($crate::backend::RATE_WINDOWS_KEPT_MS))
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 if returned > 0 {
                     self.jobs_changed().await;
@@ -1724,18 +1728,17 @@ macro_rules! impl_store {
             }
             let mut used = std::collections::HashMap::new();
             for ((endpoint, window_ms), accounts) in windows {
-                let mut query = sqlx::QueryBuilder::<Db>::new("DELETE FROM rate_limit_windows WHERE endpoint = ");
-                query.push_bind(endpoint.to_owned());
-                query.push(" AND window_start_ms <= ");
-                query.push_bind(now_ms.saturating_sub(window_ms));
-                query.push(" AND account_id");
-                push_in(&mut query, accounts.iter().copied());
-                query.build().execute(&mut **tx).await?;
+                if window_ms > $crate::backend::RATE_WINDOWS_KEPT_MS {
+                    return Err($crate::StoreError::Misuse("a rate window longer than the hour the sweep keeps"));
+                }
+                // Rows older than the window are left for the sweep to forget.
                 let mut query = sqlx::QueryBuilder::<Db>::new(
                     "SELECT account_id, CAST(COALESCE(SUM(count), 0) AS BIGINT), MIN(window_start_ms)
                      FROM rate_limit_windows WHERE endpoint = ",
                 );
                 query.push_bind(endpoint.to_owned());
+                query.push(" AND window_start_ms > ");
+                query.push_bind(now_ms.saturating_sub(window_ms));
                 query.push(" AND account_id");
                 push_in(&mut query, accounts.iter().copied());
                 query.push(" GROUP BY account_id");
@@ -1785,8 +1788,8 @@ macro_rules! impl_store {
 
         /// One batch of [`Store::start_inits`](crate::Store::start_inits) (at most
         /// `ROWS_PER_STATEMENT` posts, in account order), a handful of statements whatever its
-        /// size: which jobs the worker holds, which posts are as expected, the rate-limit
-        /// windows, then the decisions in memory and their writes.
+        /// size: which jobs the worker holds and their posts' states, the rate-limit windows,
+        /// then the decisions in memory and their writes.
         async fn start_init_batch(
             tx: &mut Tx,
             worker: &$crate::WorkerId,
@@ -1795,7 +1798,7 @@ macro_rules! impl_store {
             mut active: Option<&mut $crate::limits::ActiveCreators>,
             outcomes: &mut [$crate::InitStartOutcome],
         ) -> Result<(), $crate::StoreError> {
-            use std::collections::{BTreeMap, HashMap, HashSet};
+            use std::collections::{BTreeMap, HashMap};
             use $crate::limits::Admission;
             use $crate::InitStartOutcome;
             let mut set = |at: usize, outcome: InitStartOutcome| {
@@ -1803,49 +1806,36 @@ macro_rules! impl_store {
                     *slot = outcome;
                 }
             };
-            let mut query = sqlx::QueryBuilder::<Db>::new("SELECT id FROM jobs WHERE locked_by = ");
-            query.push_bind(worker.as_str().to_owned());
-            query.push(" AND id");
-            push_in(&mut query, batch.iter().map(|(_, start)| start.job.as_uuid()));
-            let held: HashSet<uuid::Uuid> = query
-                .build_query_scalar::<uuid::Uuid>()
-                .fetch_all(&mut **tx)
-                .await?
-                .into_iter()
-                .collect();
-            let mut prepared = Vec::with_capacity(batch.len());
-            for &(at, start) in batch {
-                if held.contains(&start.job.as_uuid()) {
-                    prepared.push((at, start));
-                } else {
-                    set(at, InitStartOutcome::LeaseLost);
-                }
-            }
-            if prepared.is_empty() {
-                return Ok(());
-            }
-            // Still in the state the wave read, and not already started: a post whose last event
-            // is an unanswered init belongs to the one-post path. The last event is looked up
-            // post by post through its key: an anti-join planned on stale statistics scanned
-            // every event once per post.
+            // In one read, each job the worker still holds with its post: the post's state
+            // and its last event (looked up through its key: an anti-join planned on stale
+            // statistics scanned every event once per post). A post still in the state the
+            // wave read and not already started goes on; one whose last event is an unanswered
+            // init belongs to the one-post path.
             let mut query = sqlx::QueryBuilder::<Db>::new(
-                "SELECT p.id, p.state_detail, (SELECT e.kind FROM post_events AS e WHERE e.post_id = p.id AND e.sequence = p.event_count)
-                 FROM posts AS p WHERE p.id",
+                "SELECT j.id, p.id, p.state_detail, (SELECT e.kind FROM post_events AS e WHERE e.post_id = p.id AND e.sequence = p.event_count)
+                 FROM jobs AS j JOIN posts AS p ON p.id = j.post_id WHERE j.locked_by = ",
             );
-            push_in(&mut query, prepared.iter().map(|(_, start)| start.post.as_uuid()));
-            let init_requested = tokpost_core::EventKind::InitRequested.as_str();
-            let states: HashMap<uuid::Uuid, String> = query
-                .build_query_as::<(uuid::Uuid, String, Option<String>)>()
+            query.push_bind(worker.as_str().to_owned());
+            query.push(" AND j.id");
+            push_in(&mut query, batch.iter().map(|(_, start)| start.job.as_uuid()));
+            let held: HashMap<uuid::Uuid, (uuid::Uuid, String, Option<String>)> = query
+                .build_query_as::<(uuid::Uuid, uuid::Uuid, String, Option<String>)>()
                 .fetch_all(&mut **tx)
                 .await?
                 .into_iter()
-                .filter(|(_, _, last_event)| last_event.as_deref() != Some(init_requested))
-                .map(|(post, state, _)| (post, state))
+                .map(|(job, post, state, last_event)| (job, (post, state, last_event)))
                 .collect();
-            let mut candidates = Vec::with_capacity(prepared.len());
-            for (at, start) in prepared {
-                let expected = $crate::rows::to_json(&start.expected)?;
-                if states.get(&start.post.as_uuid()) == Some(&expected) {
+            let init_requested = tokpost_core::EventKind::InitRequested.as_str();
+            let mut candidates = Vec::with_capacity(batch.len());
+            for &(at, start) in batch {
+                let Some((post, state, last_event)) = held.get(&start.job.as_uuid()) else {
+                    set(at, InitStartOutcome::LeaseLost);
+                    continue;
+                };
+                let prepared = *post == start.post.as_uuid()
+                    && last_event.as_deref() != Some(init_requested)
+                    && *state == $crate::rows::to_json(&start.expected)?;
+                if prepared {
                     candidates.push((at, start));
                 }
             }
@@ -2251,6 +2241,10 @@ use crate::rows::ClaimCandidate;
 pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
 
 /// A rate-limit window's length in milliseconds (at least one).
+/// The longest rate window a [`crate::RateLimitSlot`] may have, in milliseconds: the sweep
+/// forgets requests older than this (TikTok's windows are a minute).
+pub(crate) const RATE_WINDOWS_KEPT_MS: i64 = 60 * 60 * 1_000;
+
 pub(crate) fn window_ms(slot: &crate::RateLimitSlot<'_>) -> i64 {
     i64::try_from(slot.window.as_millis())
         .unwrap_or(i64::MAX)

@@ -386,7 +386,8 @@ pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug {
         why: Requeue,
     ) -> Result<LeaseStatus, StoreError>;
 
-    /// Returns every job whose lease ended before `now` to the queue (its worker died).
+    /// Returns every job whose lease ended before `now` to the queue (its worker died), and
+    /// forgets requests older than the longest rate window (an hour).
     async fn sweep_expired_leases(&self, now: Timestamp) -> Result<u64, StoreError>;
 
     /// Moves the publish jobs of `scheduled` posts due by `until` to `now`, so that the steps

@@ -260,6 +260,7 @@ pub struct RateLimitSlot<'a> {
     pub account_id: AccountId,
     /// A stable endpoint name, e.g. `video_init`.
     pub endpoint: &'a str,
+    /// At most an hour: the sweep forgets older requests.
     pub window: Duration,
     pub limit: u32,
 }

@@ -115,6 +115,28 @@ impl Harness {
         }
     }
 
+    /// The request windows the store keeps, read over a connection of its own: the sweep's
+    /// forgetting shows in no store call.
+    async fn rate_window_rows(&self) -> i64 {
+        use sqlx::Connection as _;
+        const COUNT: &str = "SELECT COUNT(*) FROM rate_limit_windows";
+        if let Some(url) = &self.postgres_url {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            return sqlx::query_scalar(COUNT)
+                .fetch_one(&mut conn)
+                .await
+                .unwrap();
+        }
+        let file = self.sqlite_file.as_ref().unwrap();
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+        sqlx::query_scalar(COUNT)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap()
+    }
+
     /// Moves a scheduled post through preflight and the creator check, as a worker preparing
     /// it does.
     async fn prepare(&self, post: tokpost_core::PostId) {
@@ -1074,6 +1096,30 @@ async fn rate_limit_slots_are_shared_and_roll_with_each_request(h: Harness) {
             retry_at: clock::add(second, Duration::from_secs(60))
         }
     );
+    // Reads skip requests that left their window; the sweep forgets those older than the
+    // longest window a slot may have (an hour), and keeps the rest.
+    assert_eq!(
+        h.rate_window_rows().await,
+        5,
+        "one row per endpoint and millisecond"
+    );
+    h.advance(Duration::from_secs(3_600 - 21));
+    h.store.sweep_expired_leases(h.now()).await.unwrap();
+    assert_eq!(
+        h.rate_window_rows().await,
+        1,
+        "the request of 59 min 39 s ago is kept"
+    );
+    let longer_than_kept = RateLimitSlot {
+        window: Duration::from_secs(3_601),
+        ..slot
+    };
+    assert!(matches!(
+        h.store
+            .take_rate_limit_slot(longer_than_kept, h.now())
+            .await,
+        Err(StoreError::Misuse(_))
+    ));
 }
 
 async fn tokens_are_encrypted_at_rest(h: Harness) {
