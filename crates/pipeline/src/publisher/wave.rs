@@ -18,6 +18,12 @@ const REQUESTS_IN_FLIGHT: usize = 128;
 /// Posts whose init is started in one transaction: large enough that the transactions are
 /// few, small enough that the first requests leave while later ones are still being recorded.
 const START_CHUNK: usize = 250;
+/// Chunks recorded at once, each in its own transaction: a chunk waits on round trips to the
+/// database more than on its work there, and the chunks of one wave touch different posts and
+/// jobs. (With 2, the 10,000-post burst on PostgreSQL had a p99 of 0.78–0.91 s over three runs
+/// against 0.74–1.09 s one at a time.) While the send stage is full, the next chunk waits with
+/// its transaction open.
+const CHUNKS_RECORDING: usize = 2;
 /// Answers stored in one transaction once the wave's inits are all started.
 const STORE_CHUNK: usize = 1_000;
 /// Answers held back while inits are still being started, at most: beyond, they are stored
@@ -138,8 +144,9 @@ impl Publisher {
     }
 
     /// Starts the inits of `ready` posts whose time has come, in three stages that run
-    /// together: chunk after chunk, one transaction writes the `init_requested` events (with
-    /// the rate-limit slots and active-creator admissions); each started init is sent as soon
+    /// together: chunk after chunk ([`CHUNKS_RECORDING`] at once), a transaction each writes
+    /// the `init_requested` events (with the rate-limit slots and active-creator admissions);
+    /// each started init is sent as soon
     /// as a request slot is free; the publish ids TikTok answered are stored in batches. While
     /// inits are still being started, their records have the database to themselves and the
     /// answers wait (up to [`ANSWERS_HELD_AT_MOST`]). Returns each job with how its run ended.
@@ -152,16 +159,21 @@ impl Publisher {
     ) -> Vec<(Job, JobOutcome)> {
         // One chunk may wait for a request slot: a chunk is recorded just before its requests
         // leave, not long before.
-        let (to_send, mut sending) = mpsc::channel::<ReadyInit>(START_CHUNK);
+        let (to_send, mut sending) = mpsc::channel::<ReadyInit>(START_CHUNK * CHUNKS_RECORDING);
         let (to_store, mut answers) = mpsc::unbounded_channel::<Answer>();
         let (starts_done, mut starting) = watch::channel(false);
         let start = async move {
             let mut settled = Vec::new();
             let mut alone = Vec::new();
             let mut ready = ready.into_iter().peekable();
-            while ready.peek().is_some() {
-                let chunk: Vec<ReadyInit> = ready.by_ref().take(START_CHUNK).collect();
-                let started = self.start_chunk(worker, chunk).await;
+            let chunks = std::iter::from_fn(|| {
+                ready.peek()?;
+                Some(ready.by_ref().take(START_CHUNK).collect::<Vec<ReadyInit>>())
+            });
+            let mut recorded = stream::iter(chunks)
+                .map(|chunk| self.start_chunk(worker, chunk))
+                .buffered(CHUNKS_RECORDING);
+            while let Some(started) = recorded.next().await {
                 settled.extend(started.settled);
                 alone.extend(started.alone);
                 for init in started.started {
