@@ -284,7 +284,7 @@ fn markdown(runs: &[Burst], workers: usize) -> String {
          `BURST_LEAD_SECS`), so preflight, token and creator info run before their time \
          (`publishing.prepare_ahead_secs`); \"prepared\" counts the posts left with only the init \
          200 ms before the due second. At the second each process's init wave starts the inits it \
-         readied in three stages at once: chunks of 250 `init_requested` events, one transaction each; \
+         readied in three stages at once: chunks of 250 `init_requested` events, one transaction each, two chunks at a time; \
          the requests, 128 at a time, a chunk recorded just before its requests leave; the answers, \
          1,000 per transaction once every init is started. Lateness runs from the due second to the \
          init request (its `init_requested` event, stamped when its chunk's transaction begins); \
