@@ -2240,11 +2240,11 @@ use crate::rows::ClaimCandidate;
 /// parameters (SQLite 32,766, PostgreSQL 65,535) at seven per row.
 pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
 
-/// A rate-limit window's length in milliseconds (at least one).
 /// The longest rate window a [`crate::RateLimitSlot`] may have, in milliseconds: the sweep
 /// forgets requests older than this (TikTok's windows are a minute).
 pub(crate) const RATE_WINDOWS_KEPT_MS: i64 = 60 * 60 * 1_000;
 
+/// A rate-limit window's length in milliseconds (at least one).
 pub(crate) fn window_ms(slot: &crate::RateLimitSlot<'_>) -> i64 {
     i64::try_from(slot.window.as_millis())
         .unwrap_or(i64::MAX)

@@ -146,19 +146,18 @@ impl Publisher {
     /// Starts the inits of `ready` posts whose time has come, in three stages that run
     /// together: chunk after chunk ([`CHUNKS_RECORDING`] at once), a transaction each writes
     /// the `init_requested` events (with the rate-limit slots and active-creator admissions);
-    /// each started init is sent as soon
-    /// as a request slot is free; the publish ids TikTok answered are stored in batches. While
-    /// inits are still being started, their records have the database to themselves and the
-    /// answers wait (up to [`ANSWERS_HELD_AT_MOST`]). Returns each job with how its run ended.
-    /// Jobs whose lease `worker` lost meanwhile are left alone (another worker may run them)
-    /// and not returned.
+    /// each started init is sent as soon as a request slot is free; the publish ids TikTok
+    /// answered are stored in batches. While inits are still being started, their records have
+    /// the database to themselves and the answers wait (up to [`ANSWERS_HELD_AT_MOST`]).
+    /// Returns each job with how its run ended. Jobs whose lease `worker` lost meanwhile are
+    /// left alone (another worker may run them) and not returned.
     pub async fn start_ready_inits(
         &self,
         worker: &WorkerId,
         ready: Vec<ReadyInit>,
     ) -> Vec<(Job, JobOutcome)> {
-        // One chunk may wait for a request slot: a chunk is recorded just before its requests
-        // leave, not long before.
+        // The recorded chunks may wait for request slots: a chunk is recorded just before its
+        // requests leave, not long before.
         let (to_send, mut sending) = mpsc::channel::<ReadyInit>(START_CHUNK * CHUNKS_RECORDING);
         let (to_store, mut answers) = mpsc::unbounded_channel::<Answer>();
         let (starts_done, mut starting) = watch::channel(false);
