@@ -332,12 +332,21 @@ impl<H: JobHandler> Worker<H> {
         }
     }
 
-    /// Extends `job`'s lease every `heartbeat_every`, for as long as it is polled.
+    /// Extends `job`'s lease every `heartbeat_every`, for as long as it is polled. The beats
+    /// count from the claim, not from when this is first polled or a beat returns: a clock that
+    /// moves in between must not push the next beat a whole period later.
     async fn keep_leased(&self, job: &Job) -> std::convert::Infallible {
+        let lease = jiff::SignedDuration::try_from(self.settings.lease).unwrap_or_default();
+        let claimed_at = job
+            .locked_until
+            .and_then(|until| until.checked_sub(lease).ok())
+            .unwrap_or_else(|| self.clock.now());
+        let mut beat_at = clock::add(claimed_at, self.settings.heartbeat_every);
         loop {
-            let beat_at = clock::add(self.clock.now(), self.settings.heartbeat_every);
             self.clock.sleep_until(beat_at).await;
             self.heartbeat(job).await;
+            // After a long pause, one beat now, then the period again (no run of catch-up beats).
+            beat_at = clock::add(beat_at, self.settings.heartbeat_every).max(self.clock.now());
         }
     }
 
