@@ -4,7 +4,7 @@
 //! text, bytes). What differs is supplied by each backend as inherent items:
 //! `write_tx()` (SQLite: `BEGIN IMMEDIATE`, one writer; PostgreSQL: a plain transaction),
 //! `CLAIM_CANDIDATES` (PostgreSQL adds `FOR UPDATE SKIP LOCKED`) and the locks PostgreSQL needs
-//! where a count precedes an insert (`lock_rate_limits`, `LOCK_ACTIVE_CREATORS`). Statements over
+//! where a count precedes an insert (`lock_rate_limits`, `LOCK_ACTIVE_CREATORS`, `HOLD_JOBS`). Statements over
 //! many rows are built at run time (`IN (…)` lists, multi-row `VALUES`, `UPDATE … FROM
 //! (VALUES …)`, whose columns both backends name `column1…`).
 //!
@@ -876,8 +876,21 @@ macro_rules! impl_store {
                 starts: Vec<$crate::InitStart<'_>>,
                 now: jiff::Timestamp,
             ) -> Result<Vec<$crate::InitStartOutcome>, $crate::StoreError> {
+                self.prepare_inits(worker, starts, now).await?.commit().await
+            }
+
+            fn writes_side_by_side(&self) -> bool {
+                Self::WRITES_SIDE_BY_SIDE
+            }
+
+            async fn prepare_inits(
+                &self,
+                worker: &$crate::WorkerId,
+                starts: Vec<$crate::InitStart<'_>>,
+                now: jiff::Timestamp,
+            ) -> Result<$crate::PreparedInits, $crate::StoreError> {
                 if starts.is_empty() {
-                    return Ok(Vec::new());
+                    return Ok($crate::PreparedInits::new(Vec::new(), None));
                 }
                 let mut tx = self.write_tx().await?;
                 // The active creators are read once for the whole wave and admitted into as it
@@ -905,8 +918,7 @@ macro_rules! impl_store {
                         .collect();
                     start_init_batch(&mut tx, worker, &batch, $crate::rows::ms(now), active.as_mut(), &mut outcomes).await?;
                 }
-                tx.commit().await?;
-                Ok(outcomes)
+                Ok($crate::PreparedInits::new(outcomes, Some(Box::new(tx))))
             }
 
             async fn transition_posts(
@@ -1715,10 +1727,10 @@ macro_rules! impl_store {
             slots: &[$crate::RateLimitSlot<'s>],
             now_ms: i64,
         ) -> Result<std::collections::HashMap<(uuid::Uuid, &'s str), (i64, Option<i64>)>, $crate::StoreError> {
-            let mut keys: Vec<String> = slots.iter().map($crate::backend::rate_limit_key).collect();
-            keys.sort();
-            keys.dedup();
-            $store::lock_rate_limits(tx, keys).await?;
+            let mut accounts: Vec<uuid::Uuid> = slots.iter().map(|slot| slot.account_id.as_uuid()).collect();
+            accounts.sort();
+            accounts.dedup();
+            $store::lock_rate_limits(tx, accounts).await?;
             let mut windows: std::collections::BTreeMap<(&str, i64), Vec<uuid::Uuid>> = std::collections::BTreeMap::new();
             for slot in slots {
                 windows
@@ -1818,6 +1830,7 @@ macro_rules! impl_store {
             query.push_bind(worker.as_str().to_owned());
             query.push(" AND j.id");
             push_in(&mut query, batch.iter().map(|(_, start)| start.job.as_uuid()));
+            query.push($store::HOLD_JOBS);
             let held: HashMap<uuid::Uuid, (uuid::Uuid, String, Option<String>)> = query
                 .build_query_as::<(uuid::Uuid, uuid::Uuid, String, Option<String>)>()
                 .fetch_all(&mut **tx)
@@ -2229,6 +2242,14 @@ macro_rules! impl_store {
             .await?
             .into_domain()
         }
+
+        #[async_trait::async_trait]
+        impl $crate::types::OpenTransaction for Tx {
+            async fn commit(self: Box<Self>) -> Result<(), $crate::StoreError> {
+                Tx::commit(*self).await?;
+                Ok(())
+            }
+        }
     };
 }
 
@@ -2249,11 +2270,6 @@ pub(crate) fn window_ms(slot: &crate::RateLimitSlot<'_>) -> i64 {
     i64::try_from(slot.window.as_millis())
         .unwrap_or(i64::MAX)
         .max(1)
-}
-
-/// The name a backend serializes one account's endpoint window under.
-pub(crate) fn rate_limit_key(slot: &crate::RateLimitSlot<'_>) -> String {
-    format!("{} {}", slot.account_id.as_uuid(), slot.endpoint)
 }
 
 /// A quota-ledger row id, ordered by the use's instant.

@@ -337,6 +337,22 @@ pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug {
         now: Timestamp,
     ) -> Result<Vec<InitStartOutcome>, StoreError>;
 
+    /// [`Store::start_inits`] written ahead of the instant they are for: the same checks and
+    /// writes, the events and rate-limit slots stamped `at`, in a transaction left open (see
+    /// [`PreparedInits`]). The caller commits at `at`, so that the records become true when
+    /// they become visible, and sends the inits after. On SQLite the open transaction holds
+    /// the file's only write turn: every other writer waits for the commit.
+    async fn prepare_inits(
+        &self,
+        worker: &WorkerId,
+        starts: Vec<InitStart<'_>>,
+        at: Timestamp,
+    ) -> Result<PreparedInits, StoreError>;
+
+    /// Whether write transactions run side by side (PostgreSQL) or take turns (SQLite): a
+    /// caller holding several open at once only gains on the first.
+    fn writes_side_by_side(&self) -> bool;
+
     /// Applies many transitions in one transaction, each on its own terms (a stale one writes
     /// nothing and the others still apply). One outcome per transition, in order. A transition
     /// that completes a job is refused ([`Store::transition_post`] takes those).

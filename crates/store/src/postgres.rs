@@ -110,19 +110,26 @@ impl PgStore {
         Ok(self.pool.begin().await?)
     }
 
-    /// Serializes the rate-limit checks of these account endpoints (see
-    /// `backend::rate_limit_key`) across processes: a count then an insert is not atomic under
-    /// READ COMMITTED. The keys are locked in bytewise order (`COLLATE "C"`, as Rust sorts), so
-    /// two transactions locking several cannot deadlock.
-    async fn lock_rate_limits(tx: &mut Tx, keys: Vec<String>) -> Result<(), StoreError> {
-        sqlx::query(
-            r#"SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k ORDER BY k COLLATE "C""#,
-        )
-        .bind(keys)
-        .execute(&mut **tx)
-        .await?;
+    /// Serializes the rate-limit checks of these accounts across processes: a count then an
+    /// insert is not atomic under READ COMMITTED. The lock is the account's row (`FOR NO KEY
+    /// UPDATE`, which inserts referring to the account do not wait for), not an advisory lock:
+    /// row locks live in the rows, while advisory locks fill the server's shared lock table,
+    /// which an init wave prepared ahead for thousands of accounts would overflow. Rows are
+    /// locked in id order, so two transactions locking several cannot deadlock.
+    async fn lock_rate_limits(tx: &mut Tx, accounts: Vec<uuid::Uuid>) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1 FROM accounts WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+            .bind(accounts)
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
+
+    /// Transactions of several processes write side by side.
+    const WRITES_SIDE_BY_SIDE: bool = true;
+
+    /// Locks the init wave's held jobs until its transaction ends: the sweep cannot hand one
+    /// to another worker between the check and the commit, however long the commit waits.
+    const HOLD_JOBS: &'static str = " FOR SHARE OF j";
 
     /// Serializes admissions among the app's active creators across processes (counting the
     /// active ones, then adding one, is not atomic under READ COMMITTED).

@@ -119,9 +119,15 @@ impl SqliteStore {
 
     /// Writers already take turns (`BEGIN IMMEDIATE`): nothing more to lock.
     #[allow(clippy::unused_async)]
-    async fn lock_rate_limits(_tx: &mut Tx, _keys: Vec<String>) -> Result<(), StoreError> {
+    async fn lock_rate_limits(_tx: &mut Tx, _accounts: Vec<uuid::Uuid>) -> Result<(), StoreError> {
         Ok(())
     }
+
+    /// One write transaction at a time per file.
+    const WRITES_SIDE_BY_SIDE: bool = false;
+
+    /// The write transaction already keeps every other writer out.
+    const HOLD_JOBS: &'static str = "";
 
     /// The write transaction already admits one creator at a time.
     const LOCK_ACTIVE_CREATORS: Option<&'static str> = None;

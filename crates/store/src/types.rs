@@ -192,6 +192,51 @@ pub enum InitStartOutcome {
     RateLimited { retry_at: Timestamp },
 }
 
+/// Init starts written by [`crate::Store::prepare_inits`] in a transaction still open. Nobody
+/// else sees them, and the rows and locks they took keep every other starter of those posts
+/// and accounts waiting, until [`PreparedInits::commit`] makes them real together; dropped
+/// uncommitted, they never happened.
+pub struct PreparedInits {
+    outcomes: Vec<InitStartOutcome>,
+    open: Option<Box<dyn OpenTransaction>>,
+}
+
+impl PreparedInits {
+    pub(crate) fn new(
+        outcomes: Vec<InitStartOutcome>,
+        open: Option<Box<dyn OpenTransaction>>,
+    ) -> Self {
+        Self { outcomes, open }
+    }
+
+    /// Commits the starts: one outcome per start, in order. Only a [`InitStartOutcome::Started`]
+    /// init may be sent, and only once this returned `Ok`.
+    ///
+    /// # Errors
+    /// The commit failed: nothing was written, as if every start had been refused.
+    pub async fn commit(self) -> Result<Vec<InitStartOutcome>, crate::StoreError> {
+        if let Some(open) = self.open {
+            open.commit().await?;
+        }
+        Ok(self.outcomes)
+    }
+}
+
+impl fmt::Debug for PreparedInits {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PreparedInits")
+            .field("starts", &self.outcomes.len())
+            .field("open", &self.open.is_some())
+            .finish()
+    }
+}
+
+/// A backend's write transaction, kept open past the call that wrote it.
+#[async_trait::async_trait]
+pub(crate) trait OpenTransaction: Send {
+    async fn commit(self: Box<Self>) -> Result<(), crate::StoreError>;
+}
+
 /// One held job put back in the queue by [`crate::Store::retry_jobs_at`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRetry {

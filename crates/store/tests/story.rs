@@ -254,6 +254,7 @@ stories!(
     publishing_progress_is_stored_with_the_move,
     the_quota_ledger_counts_a_rolling_24_hour_window,
     rate_limit_slots_are_shared_and_roll_with_each_request,
+    concurrent_requests_never_overfill_a_rate_limit_window,
     tokens_are_encrypted_at_rest,
     reconnecting_a_creator_keeps_its_account_and_replaces_its_tokens,
     the_same_media_content_is_recorded_once,
@@ -276,6 +277,7 @@ stories!(
     an_inbound_webhook_event_is_handled_once_and_posts_are_counted_by_state,
     an_init_wave_claims_the_prepared_posts_whose_time_has_come,
     an_init_wave_starts_only_prepared_posts_within_their_caps_and_limits,
+    init_starts_written_ahead_are_seen_only_once_committed,
     a_wave_of_transitions_applies_each_on_its_own_terms,
 );
 
@@ -2854,4 +2856,137 @@ async fn postgres_sessions_run_without_jit() {
             .unwrap();
         assert_eq!(jit, "off");
     }
+}
+
+async fn init_starts_written_ahead_are_seen_only_once_committed(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "ahead").await;
+    let post = h
+        .store
+        .create_post(h.new_post(ws, account, 60), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    h.prepare(post.id).await;
+    h.advance(Duration::from_secs(59));
+    let wave = WorkerId::new("wave");
+    let second = clock::add(h.now(), Duration::from_secs(1));
+    let claimed = h
+        .store
+        .claim_due_inits(&wave, second, h.now(), Duration::from_secs(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    let start = || {
+        init_start(
+            claimed[0].id,
+            post.id,
+            account,
+            PostState::CreatorChecked,
+            6,
+            Some(2),
+            second,
+        )
+    };
+    let events_before = h.store.post_events(post.id).await.unwrap();
+    let active_since = second - SignedDuration::from_hours(24);
+
+    let dropped = h
+        .store
+        .prepare_inits(&wave, vec![start()], second)
+        .await
+        .unwrap();
+    drop(dropped);
+    assert_eq!(
+        h.store.post_events(post.id).await.unwrap(),
+        events_before,
+        "starts dropped uncommitted never happened"
+    );
+    assert!(
+        h.store
+            .active_creators_since(active_since)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    let prepared = h
+        .store
+        .prepare_inits(&wave, vec![start()], second)
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store.post_events(post.id).await.unwrap(),
+        events_before,
+        "nobody sees the starts before their commit"
+    );
+    assert!(
+        h.store
+            .active_creators_since(active_since)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    h.advance(Duration::from_secs(1));
+    assert_eq!(
+        prepared.commit().await.unwrap(),
+        vec![InitStartOutcome::Started]
+    );
+    let events = h.store.post_events(post.id).await.unwrap();
+    assert_eq!(events.len(), events_before.len() + 1);
+    let recorded = events.last().unwrap();
+    assert_eq!(
+        (recorded.kind, recorded.at),
+        (EventKind::InitRequested, second),
+        "the start is stamped with the second it was committed at"
+    );
+    assert_eq!(
+        h.store.active_creators_since(active_since).await.unwrap(),
+        vec![(account, second)]
+    );
+    assert_eq!(
+        h.store
+            .take_rate_limit_slot(init_slot(account, 6), second)
+            .await
+            .unwrap(),
+        RateLimitDecision::Allowed { used: 2 },
+        "the committed start took its rate-limit slot"
+    );
+    assert_eq!(
+        h.store
+            .start_inits(&wave, vec![start()], second)
+            .await
+            .unwrap(),
+        vec![InitStartOutcome::NotPrepared],
+        "a committed start is not started again"
+    );
+}
+
+async fn concurrent_requests_never_overfill_a_rate_limit_window(h: Harness) {
+    let ws = h.workspace().await;
+    let busy = h.account(ws, "busy").await;
+    let quiet = h.account(ws, "quiet").await;
+    // Twelve racing requests for a limit of five: five go, whichever they are; the other
+    // account's window is its own.
+    let mut tasks = Vec::new();
+    for n in 0..12 {
+        let (store, now) = (h.store.clone(), h.now());
+        let account = if n % 4 == 3 { quiet } else { busy };
+        tasks.push(tokio::spawn(async move {
+            let decision = store
+                .take_rate_limit_slot(init_slot(account, 5), now)
+                .await
+                .unwrap();
+            (account, decision)
+        }));
+    }
+    let mut allowed = std::collections::HashMap::new();
+    for task in tasks {
+        let (account, decision) = task.await.unwrap();
+        if matches!(decision, RateLimitDecision::Allowed { .. }) {
+            *allowed.entry(account).or_insert(0) += 1;
+        }
+    }
+    assert_eq!(allowed.get(&busy), Some(&5), "nine raced for five slots");
+    assert_eq!(allowed.get(&quiet), Some(&3), "three raced for five slots");
 }
