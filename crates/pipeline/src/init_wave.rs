@@ -1,6 +1,6 @@
 //! The init wave's loop, one per process beside its workers: claims the prepared posts due
-//! within [`ARM_AHEAD`], readies their inits, and at each one's second starts them together
-//! (see [`crate::publisher::Publisher::start_ready_inits`]). The workers still take any due
+//! within [`ARM_AHEAD`], readies their inits, records them just before their second and
+//! starts them together at it (see [`crate::publisher::Publisher::start_ready_inits`]). The workers still take any due
 //! init the wave has not claimed, so the wave only makes a busy second faster; it never holds
 //! the only path.
 
@@ -23,6 +23,14 @@ pub const ARM_AHEAD: Duration = Duration::from_secs(15);
 const CLAIM_AT_MOST: u32 = 1_000;
 /// The shortest pause between two claims that found nothing, however often the queue changes.
 const EMPTY_CLAIM_PAUSE: Duration = Duration::from_millis(200);
+/// How long before their second a wave's records begin, at least and per post (see
+/// [`Publisher::start_ready_inits`]): enough for the database to write them all before the
+/// second, with room to spare on a loaded machine. On SQLite the records hold the file's write
+/// turn from then until the second, so the lead grows with the wave instead of being generous.
+const RECORD_AHEAD_LEAST: Duration = Duration::from_millis(100);
+const RECORD_AHEAD_PER_POST: Duration = Duration::from_micros(150);
+/// The longest lead, whatever the wave's size: a larger wave is recorded late.
+const RECORD_AHEAD_MOST: Duration = Duration::from_secs(3);
 /// Tries at putting the wave's jobs back (a deadlock with another process's transaction is
 /// worth another try; beyond, their leases lapse and the sweep hands them back).
 const SETTLE_TRIES: u32 = 3;
@@ -30,32 +38,52 @@ const SETTLE_TRIES: u32 = 3;
 /// The jobs the wave holds now: only their leases are kept alive. A job leaves the set once
 /// settled (or given up), so a job the wave could not put back is not held forever.
 #[derive(Default)]
-struct Held(std::sync::Mutex<HashSet<JobId>>);
+struct Held {
+    jobs: std::sync::Mutex<HeldJobs>,
+    /// Taken for each renewal, so that a wave starts only between two renewals.
+    renewal: tokio::sync::Mutex<()>,
+}
+
+#[derive(Default)]
+struct HeldJobs {
+    all: HashSet<JobId>,
+    /// Those of the wave being started: their leases were renewed just before, and are not
+    /// renewed again meanwhile, since the wave's own transactions hold their rows until the
+    /// second (on PostgreSQL a renewal would wait for them, or deadlock with them).
+    starting: HashSet<JobId>,
+}
 
 impl Held {
-    fn with<T>(&self, f: impl FnOnce(&mut HashSet<JobId>) -> T) -> T {
-        // A panic elsewhere cannot leave the set half-changed: insert and remove are whole.
+    fn with<T>(&self, f: impl FnOnce(&mut HeldJobs) -> T) -> T {
+        // A panic elsewhere cannot leave the sets half-changed: insert and remove are whole.
         let mut jobs = self
-            .0
+            .jobs
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         f(&mut jobs)
     }
 
     fn hold(&self, jobs: impl IntoIterator<Item = JobId>) {
-        self.with(|held| held.extend(jobs));
+        self.with(|held| held.all.extend(jobs));
+    }
+
+    /// Marks `jobs` as starting: the heartbeat leaves them alone from now on.
+    fn start(&self, jobs: impl IntoIterator<Item = JobId>) {
+        self.with(|held| held.starting.extend(jobs));
     }
 
     fn release(&self, jobs: impl IntoIterator<Item = JobId>) {
         self.with(|held| {
             for job in jobs {
-                held.remove(&job);
+                held.all.remove(&job);
+                held.starting.remove(&job);
             }
         });
     }
 
-    fn snapshot(&self) -> Vec<JobId> {
-        self.with(|held| held.iter().copied().collect())
+    /// The jobs whose leases the next heartbeat renews.
+    fn to_renew(&self) -> Vec<JobId> {
+        self.with(|held| held.all.difference(&held.starting).copied().collect())
     }
 }
 
@@ -77,7 +105,7 @@ pub async fn run<H: JobHandler>(
     }
 }
 
-/// Extends the leases of every job the wave holds, every `heartbeat_every`.
+/// Extends the leases of every job the wave holds but those starting, every `heartbeat_every`.
 async fn keep_leased<H: JobHandler>(
     worker: &Worker<H>,
     store: &dyn Store,
@@ -86,7 +114,8 @@ async fn keep_leased<H: JobHandler>(
 ) -> std::convert::Infallible {
     loop {
         clock::sleep(clock.as_ref(), worker.settings().heartbeat_every).await;
-        let jobs = held.snapshot();
+        let _renewing = held.renewal.lock().await;
+        let jobs = held.to_renew();
         if jobs.is_empty() {
             continue;
         }
@@ -116,9 +145,20 @@ async fn waves<H: JobHandler>(
             return;
         }
         let now = clock.now();
-        // Start every armed group whose second has come.
-        let due: Vec<Timestamp> = armed.range(..=now).map(|(at, _)| *at).collect();
-        if !due.is_empty() {
+        // The first armed group starts once its records may begin; any other group whose
+        // second has passed too (the wave fell behind) goes with it, at once.
+        let due: Vec<Timestamp> = match armed.keys().next() {
+            Some(&first) if record_from(&armed).is_some_and(|from| from <= now) => {
+                if first <= now {
+                    armed.range(..=now).map(|(at, _)| *at).collect()
+                } else {
+                    vec![first]
+                }
+            }
+            _ => Vec::new(),
+        };
+        if let Some(&second) = due.last() {
+            let second = second.max(now);
             let ready: Vec<ReadyInit> = due
                 .iter()
                 .filter_map(|at| armed.remove(at))
@@ -129,13 +169,27 @@ async fn waves<H: JobHandler>(
                 armed_jobs.remove(&started.job().id);
             }
             let wave_jobs: Vec<JobId> = ready.iter().map(|ready| ready.job().id).collect();
-            let settled = publisher.start_ready_inits(worker.id(), ready).await;
+            {
+                // Between two heartbeats: one under way would write the rows the wave's
+                // transactions are about to lock.
+                let _no_renewal = held.renewal.lock().await;
+                let until = clock::add(clock.now(), worker.settings().lease);
+                if let Err(error) = store.extend_leases(worker.id(), &wave_jobs, until).await {
+                    // Each job's lease is checked again as its init is recorded.
+                    tracing::warn!(worker = %worker.id(), %error, "the init wave could not renew its leases before starting");
+                }
+                held.start(wave_jobs.iter().copied());
+            }
+            let settled = publisher
+                .start_ready_inits(worker.id(), ready, second)
+                .await;
             // Settled after the whole wave: the uploads that follow its inits are released
             // together, so none of them competes with an init of the same second.
             tracing::info!(
                 inits = count,
                 due = %due.first().copied().unwrap_or(now),
-                took_ms = clock.now().duration_since(now).as_millis(),
+                recorded_ahead_ms = second.duration_since(now).as_millis(),
+                took_after_second_ms = clock.now().duration_since(second).as_millis(),
                 "init wave started its posts"
             );
             settle(worker, store.as_ref(), clock, settled).await;
@@ -147,10 +201,7 @@ async fn waves<H: JobHandler>(
             .map(|at| clock::add(at, EMPTY_CLAIM_PAUSE))
             .filter(|until| now < *until)
         {
-            let wake_at = armed
-                .keys()
-                .next()
-                .map_or(pause_until, |at| pause_until.min(*at));
+            let wake_at = record_from(&armed).map_or(pause_until, |at| pause_until.min(at));
             tokio::select! {
                 () = clock.sleep_until(wake_at) => {}
                 _ = shutdown.changed() => {}
@@ -200,7 +251,7 @@ async fn waves<H: JobHandler>(
             );
             continue;
         }
-        let next_armed = armed.keys().next().copied();
+        let next_armed = record_from(&armed);
         let next_claimable = match store.next_init_due_at().await {
             Ok(next) => next.map(|at| {
                 // Claimable once inside the arming window; one the claim passed over (its
@@ -230,6 +281,19 @@ async fn waves<H: JobHandler>(
             _ = shutdown.changed() => {}
         }
     }
+}
+
+/// When the records of the first armed group begin: ahead of its second by a lead that grows
+/// with its size.
+fn record_from(armed: &BTreeMap<Timestamp, Vec<ReadyInit>>) -> Option<Timestamp> {
+    let (second, group) = armed.iter().next()?;
+    let per_post = u32::try_from(group.len()).unwrap_or(u32::MAX);
+    let lead = RECORD_AHEAD_PER_POST
+        .saturating_mul(per_post)
+        .saturating_add(RECORD_AHEAD_LEAST)
+        .min(RECORD_AHEAD_MOST);
+    let lead = jiff::SignedDuration::try_from(lead).unwrap_or_default();
+    Some(second.checked_sub(lead).unwrap_or(*second))
 }
 
 /// Settles the wave's jobs: the planned waits (the uploads that follow their inits above all)

@@ -50,12 +50,64 @@ async fn inits_requested(env: &Env, posts: &[PostId]) -> usize {
     requested
 }
 
+/// Whether the wave's records are written and held open for their second: on PostgreSQL a
+/// session sits idle inside a transaction whose last statement wrote the events; on SQLite
+/// another writer is refused at once, again and again (a worker's write would be over in
+/// milliseconds, the wave's lasts until the clock moves).
+async fn records_held_for_their_second(env: &Env) -> bool {
+    use sqlx::{ConnectOptions as _, Connection as _};
+    if env.database_url.starts_with("sqlite:") {
+        let mut connection = env
+            .database_url
+            .parse::<sqlx::sqlite::SqliteConnectOptions>()
+            .unwrap()
+            .busy_timeout(Duration::ZERO)
+            .connect()
+            .await
+            .unwrap();
+        let mut refused = 0;
+        while refused < 10 {
+            if sqlx::query("BEGIN IMMEDIATE")
+                .execute(&mut connection)
+                .await
+                .is_ok()
+            {
+                sqlx::query("ROLLBACK")
+                    .execute(&mut connection)
+                    .await
+                    .unwrap();
+                break;
+            }
+            refused += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        connection.close().await.unwrap();
+        refused == 10
+    } else {
+        let mut connection = sqlx::PgConnection::connect(&env.database_url)
+            .await
+            .unwrap();
+        let held: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity
+             WHERE datname = current_database() AND state = 'idle in transaction'
+               AND query LIKE 'INSERT INTO post_events%'",
+        )
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+        connection.close().await.unwrap();
+        held > 0
+    }
+}
+
+/// `ahead`: the clock reaches the posts' second from just before it, inside the lead in which
+/// the wave writes its records and holds them for the second; otherwise it jumps straight to
+/// the second and the wave records as it sends.
 #[rstest]
-#[case::sqlite(Backend::Sqlite)]
-#[case::postgres(Backend::Postgres)]
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prepared_posts_due_together_are_started_together_at_their_second(
-    #[case] backend: Backend,
+    #[values(Backend::Sqlite, Backend::Postgres)] backend: Backend,
+    #[values(false, true)] ahead: bool,
 ) {
     let mut setup = Setup::new(backend);
     setup
@@ -130,7 +182,34 @@ async fn prepared_posts_due_together_are_started_together_at_their_second(
     );
     assert!(env.sandbox.published().is_empty());
 
-    env.clock.set(due);
+    if ahead {
+        env.clock.set(
+            due.checked_sub(jiff::SignedDuration::from_millis(50))
+                .unwrap(),
+        );
+        eventually(
+            "the wave writes its records ahead of the second",
+            async || records_held_for_their_second(&env).await,
+        )
+        .await;
+        assert_eq!(
+            inits_requested(&env, &posts).await,
+            0,
+            "records written ahead are not seen before their second"
+        );
+        assert!(
+            env.sandbox.published().is_empty(),
+            "nothing sent before the second"
+        );
+        // The clock passes the second while the records wait: they are committed then, and
+        // stamped with the second they were written for.
+        env.clock.set(
+            due.checked_add(jiff::SignedDuration::from_millis(700))
+                .unwrap(),
+        );
+    } else {
+        env.clock.set(due);
+    }
     eventually("every init was answered", async || {
         let mut answered = 0;
         for post in &posts {

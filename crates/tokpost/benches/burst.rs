@@ -48,8 +48,12 @@ struct Burst {
     backend: String,
     processes: usize,
     setup: jiff::SignedDuration,
-    /// p50, p99 and max lateness, due → init request, in milliseconds.
+    /// p50, p99 and max lateness, due → `init_requested` recorded, in milliseconds.
     lateness_ms: [f64; 3],
+    /// p50, p99 and max lateness, due → init accepted by TikTok (the sandbox's own record of
+    /// the publish), in milliseconds: the lateness a creator sees, and the one the target is
+    /// about.
+    accepted_ms: [f64; 3],
     inits: usize,
     /// Posts prepared (only the init left) just before the due second.
     prepared: usize,
@@ -218,17 +222,19 @@ async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) ->
             lateness_ms.push(init.at.duration_since(due).as_secs_f64() * 1_000.0);
         }
     }
-    lateness_ms.sort_by(f64::total_cmp);
-    let pick = |q: f64| {
-        let index = ((lateness_ms.len() as f64 - 1.0) * q).round() as usize;
-        lateness_ms.get(index).copied().unwrap_or(f64::NAN)
-    };
+    let mut accepted_ms: Vec<f64> = fleet
+        .sandbox
+        .published()
+        .iter()
+        .map(|record| record.created_at.duration_since(due).as_secs_f64() * 1_000.0)
+        .collect();
     Burst {
         posts,
         backend: backend.to_owned(),
         processes,
         setup,
-        lateness_ms: [pick(0.5), pick(0.99), pick(1.0)],
+        lateness_ms: percentiles(&mut lateness_ms),
+        accepted_ms: percentiles(&mut accepted_ms),
         inits: lateness_ms.len(),
         prepared,
         published,
@@ -237,8 +243,19 @@ async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) ->
     }
 }
 
+/// p50, p99 and max of `values` (sorted in place).
+fn percentiles(values: &mut [f64]) -> [f64; 3] {
+    values.sort_by(f64::total_cmp);
+    let pick = |q: f64| {
+        let index = ((values.len() as f64 - 1.0) * q).round() as usize;
+        values.get(index).copied().unwrap_or(f64::NAN)
+    };
+    [pick(0.5), pick(0.99), pick(1.0)]
+}
+
 fn print_run(run: &Burst, workers: usize) {
     let [p50, p99, max] = run.lateness_ms;
+    let [accepted_p50, accepted_p99, accepted_max] = run.accepted_ms;
     println!(
         "burst: {} posts for {} accounts due at one second, {}, {} `tokpost worker` process(es) × {workers} workers",
         run.posts, run.posts, run.backend, run.processes
@@ -252,8 +269,11 @@ fn print_run(run: &Burst, workers: usize) {
         run.prepared, run.posts
     );
     println!(
-        "  lateness, due → init request: p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms ({} inits)",
+        "  lateness, due → init recorded: p50 {p50:.0} ms, p99 {p99:.0} ms, max {max:.0} ms ({} inits)",
         run.inits
+    );
+    println!(
+        "  lateness, due → init accepted by TikTok: p50 {accepted_p50:.0} ms, p99 {accepted_p99:.0} ms, max {accepted_max:.0} ms"
     );
     println!(
         "  due → every post final: {:.1} s ({} published, {:.0} posts/s)",
@@ -271,7 +291,11 @@ fn print_run(run: &Burst, workers: usize) {
     );
     println!(
         "  target p99 < 1000 ms: {}",
-        if p99 < 1_000.0 { "met" } else { "NOT met" }
+        if accepted_p99 < 1_000.0 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
 }
 
@@ -283,22 +307,26 @@ fn markdown(runs: &[Burst], workers: usize) -> String {
          with the sandbox answering in-process on loopback (1 s processing, 1 s moderation). Posts are scheduled ahead (15 s plus 1 s per 150 posts, \
          `BURST_LEAD_SECS`), so preflight, token and creator info run before their time \
          (`publishing.prepare_ahead_secs`); \"prepared\" counts the posts left with only the init \
-         200 ms before the due second. At the second each process's init wave starts the inits it \
-         readied in three stages at once: chunks of 250 `init_requested` events, one transaction each, two chunks at a time; \
-         the requests, 128 at a time, a chunk recorded just before its requests leave; the answers, \
-         1,000 per transaction once every init is started. Lateness runs from the due second to the \
-         init request (its `init_requested` event, stamped when its chunk's transaction begins); \
-         \"all final\" to the moment the last post is published. \
+         200 ms before the due second. Just before the second each process's init wave writes the \
+         `init_requested` events of the inits it readied in transactions it holds open \
+         (PostgreSQL: up to four per process; SQLite: one), commits them at the second, then \
+         sends the requests, 128 at a time; the answers are stored 1,000 per transaction once \
+         every request is answered. Lateness runs from the due second to the init, twice: to \
+         its `init_requested` event (stamped with the second its transaction is committed at, \
+         so 0 when recorded ahead), and to TikTok accepting it (the sandbox's own record of the \
+         publish, after the commit and the request); the target is about the second, what a \
+         creator sees. \"all final\" runs to the moment the last post is published. \
          `BURST_POSTS={} BURST_SETUPS={} cargo bench -p tokpost --bench burst`.\n\n\
-         | posts | database | worker processes | prepared | lateness p50 | p99 | max | due → all final | throughput | peak RSS per process |\n\
-         |---:|---|---:|---:|---:|---:|---:|---:|---:|---|\n",
+         | posts | database | worker processes | prepared | recorded p50 | p99 | accepted by TikTok p50 | p99 | max | due → all final | throughput | peak RSS per process |\n\
+         |---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
         env_list("BURST_POSTS", "10000").join(","),
         env_list("BURST_SETUPS", "sqlite:1").join(",")
     );
     for run in runs {
-        let [p50, p99, max] = run.lateness_ms;
+        let [p50, p99, _] = run.lateness_ms;
+        let [accepted_p50, accepted_p99, accepted_max] = run.accepted_ms;
         text.push_str(&format!(
-            "| {} | {} | {} | {} | {:.2} s | {:.2} s | {:.2} s | {:.1} s | {:.0} posts/s | {} |\n",
+            "| {} | {} | {} | {} | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.2} s | {:.1} s | {:.0} posts/s | {} |\n",
             run.posts,
             if run.backend == "postgres" {
                 "PostgreSQL 15"
@@ -309,7 +337,9 @@ fn markdown(runs: &[Burst], workers: usize) -> String {
             run.prepared,
             p50 / 1_000.0,
             p99 / 1_000.0,
-            max / 1_000.0,
+            accepted_p50 / 1_000.0,
+            accepted_p99 / 1_000.0,
+            accepted_max / 1_000.0,
             run.all_final.as_secs_f64(),
             run.posts as f64 / run.all_final.as_secs_f64(),
             run.peak_rss_mib
@@ -321,10 +351,10 @@ fn markdown(runs: &[Burst], workers: usize) -> String {
     }
     let worst = runs
         .iter()
-        .map(|run| run.lateness_ms[1])
+        .map(|run| run.accepted_ms[1])
         .fold(0.0_f64, f64::max);
     text.push_str(&format!(
-        "\nThe issue's target, p99 lateness under 1 s, is {} (worst p99 {:.2} s). \
+        "\nThe issue's target, p99 lateness under 1 s (to TikTok accepting the init), is {} (worst p99 {:.2} s). \
          Every process here (sandbox, database, workers) shares the same cores, so the figures \
          are the whole system's throughput on this machine, not one worker's ceiling.\n",
         if worst < 1_000.0 { "met" } else { "not met" },

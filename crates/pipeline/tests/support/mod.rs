@@ -50,6 +50,7 @@ pub struct Env {
     /// `http://127.0.0.1:PORT/media/`: files under `media_dir` served for pulls.
     pub media_base: String,
     pub media_dir: PathBuf,
+    pub database_url: String,
     _dir: tempfile::TempDir,
     _postgres: Option<PostgresServer>,
 }
@@ -177,6 +178,7 @@ pub async fn start(setup: Setup) -> Env {
         workspace,
         media_base,
         media_dir,
+        database_url: url,
         _dir: dir,
         _postgres: postgres,
     }
