@@ -2890,6 +2890,21 @@ async fn init_starts_written_ahead_are_seen_only_once_committed(h: Harness) {
     };
     let events_before = h.store.post_events(post.id).await.unwrap();
     let active_since = second - SignedDuration::from_hours(24);
+    let nothing_seen = async |why: &str| {
+        assert_eq!(
+            h.store.post_events(post.id).await.unwrap(),
+            events_before,
+            "{why}"
+        );
+        assert!(
+            h.store
+                .active_creators_since(active_since)
+                .await
+                .unwrap()
+                .is_empty(),
+            "{why}"
+        );
+    };
 
     let dropped = h
         .store
@@ -2897,36 +2912,14 @@ async fn init_starts_written_ahead_are_seen_only_once_committed(h: Harness) {
         .await
         .unwrap();
     drop(dropped);
-    assert_eq!(
-        h.store.post_events(post.id).await.unwrap(),
-        events_before,
-        "starts dropped uncommitted never happened"
-    );
-    assert!(
-        h.store
-            .active_creators_since(active_since)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    nothing_seen("starts dropped uncommitted never happened").await;
 
     let prepared = h
         .store
         .prepare_inits(&wave, vec![start()], second)
         .await
         .unwrap();
-    assert_eq!(
-        h.store.post_events(post.id).await.unwrap(),
-        events_before,
-        "nobody sees the starts before their commit"
-    );
-    assert!(
-        h.store
-            .active_creators_since(active_since)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    nothing_seen("nobody sees the starts before their commit").await;
     h.advance(Duration::from_secs(1));
     assert_eq!(
         prepared.commit().await.unwrap(),
