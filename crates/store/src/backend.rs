@@ -4,9 +4,10 @@
 //! text, bytes). What differs is supplied by each backend as inherent items:
 //! `write_tx()` (SQLite: `BEGIN IMMEDIATE`, one writer; PostgreSQL: a plain transaction),
 //! `CLAIM_CANDIDATES` (PostgreSQL adds `FOR UPDATE SKIP LOCKED`) and the locks PostgreSQL needs
-//! where a count precedes an insert (`lock_rate_limits`, `LOCK_ACTIVE_CREATORS`, `HOLD_JOBS`). Statements over
-//! many rows are built at run time (`IN (…)` lists, multi-row `VALUES`, `UPDATE … FROM
-//! (VALUES …)`, whose columns both backends name `column1…`).
+//! where a count precedes an insert (`lock_rate_limits`, `LOCK_ACTIVE_CREATORS`) and where an
+//! init wave holds its jobs until its commit (`HOLD_JOBS`). Statements over many rows are
+//! built at run time (`IN (…)` lists, multi-row `VALUES`, `UPDATE … FROM (VALUES …)`, whose
+//! columns both backends name `column1…`).
 //!
 //! Per-account serialization: a job of an account is only leased together with that account's
 //! row in `account_leases` (primary key = account). On PostgreSQL a second worker inserting the
