@@ -47,6 +47,15 @@ pub fn add(at: Timestamp, duration: Duration) -> Timestamp {
         .unwrap_or(Timestamp::MAX)
 }
 
+/// `at - duration`, saturating at the smallest representable instant instead of panicking.
+#[must_use]
+pub fn sub(at: Timestamp, duration: Duration) -> Timestamp {
+    SignedDuration::try_from(duration)
+        .ok()
+        .and_then(|d| at.checked_sub(d).ok())
+        .unwrap_or(Timestamp::MIN)
+}
+
 /// The wall clock of the machine.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SystemClock;
@@ -201,6 +210,20 @@ mod tests {
         assert_eq!(
             add(Timestamp::UNIX_EPOCH, Duration::MAX),
             Timestamp::MAX,
+            "an unrepresentable duration saturates"
+        );
+    }
+
+    #[test]
+    fn subtracting_a_huge_duration_saturates_instead_of_panicking() {
+        assert_eq!(
+            sub(Timestamp::UNIX_EPOCH, Duration::from_secs(1)),
+            Timestamp::from_second(-1).unwrap()
+        );
+        assert_eq!(sub(Timestamp::MIN, Duration::from_secs(1)), Timestamp::MIN);
+        assert_eq!(
+            sub(Timestamp::UNIX_EPOCH, Duration::MAX),
+            Timestamp::MIN,
             "an unrepresentable duration saturates"
         );
     }

@@ -1,8 +1,8 @@
 //! The init wave's loop, one per process beside its workers: claims the prepared posts due
 //! within [`ARM_AHEAD`], readies their inits, records them just before their second and
-//! starts them together at it (see [`crate::publisher::Publisher::start_ready_inits`]). The workers still take any due
-//! init the wave has not claimed, so the wave only makes a busy second faster; it never holds
-//! the only path.
+//! starts them together at it (see [`crate::publisher::Publisher::start_ready_inits`]). The
+//! workers still take any due init the wave has not claimed, so the wave only makes a busy
+//! second faster; it never holds the only path.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -256,10 +256,7 @@ async fn waves<H: JobHandler>(
             Ok(next) => next.map(|at| {
                 // Claimable once inside the arming window; one the claim passed over (its
                 // account busy, say) is looked at again after the pause.
-                let arm_at = at
-                    .checked_sub(jiff::SignedDuration::try_from(ARM_AHEAD).unwrap_or_default())
-                    .unwrap_or(at);
-                arm_at.max(clock::add(now, EMPTY_CLAIM_PAUSE))
+                clock::sub(at, ARM_AHEAD).max(clock::add(now, EMPTY_CLAIM_PAUSE))
             }),
             Err(error) => {
                 tracing::warn!(%error, "the init wave could not read the next due init");
@@ -292,8 +289,7 @@ fn record_from(armed: &BTreeMap<Timestamp, Vec<ReadyInit>>) -> Option<Timestamp>
         .saturating_mul(per_post)
         .saturating_add(RECORD_AHEAD_LEAST)
         .min(RECORD_AHEAD_MOST);
-    let lead = jiff::SignedDuration::try_from(lead).unwrap_or_default();
-    Some(second.checked_sub(lead).unwrap_or(*second))
+    Some(clock::sub(*second, lead))
 }
 
 /// Settles the wave's jobs: the planned waits (the uploads that follow their inits above all)

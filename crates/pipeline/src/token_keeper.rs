@@ -404,7 +404,7 @@ impl TokenKeeper {
         lifetime: Duration,
         now: Timestamp,
     ) -> Result<Enqueued, StoreError> {
-        let run_at = minus(expires_at, self.policy.margin(lifetime)).max(now);
+        let run_at = clock::sub(expires_at, self.policy.margin(lifetime)).max(now);
         let expiry_ms = expires_at.as_millisecond();
         self.store
             .enqueue(
@@ -567,13 +567,6 @@ fn failure_summary(failure: &TikTokFailure) -> String {
 
 fn non_negative(span: SignedDuration) -> Duration {
     Duration::try_from(span).unwrap_or(Duration::ZERO)
-}
-
-fn minus(at: Timestamp, span: Duration) -> Timestamp {
-    SignedDuration::try_from(span)
-        .ok()
-        .and_then(|span| at.checked_sub(span).ok())
-        .unwrap_or(Timestamp::MIN)
 }
 
 #[cfg(test)]

@@ -336,11 +336,10 @@ impl<H: JobHandler> Worker<H> {
     /// count from the claim, not from when this is first polled or a beat returns: a clock that
     /// moves in between must not push the next beat a whole period later.
     async fn keep_leased(&self, job: &Job) -> std::convert::Infallible {
-        let lease = jiff::SignedDuration::try_from(self.settings.lease).unwrap_or_default();
-        let claimed_at = job
-            .locked_until
-            .and_then(|until| until.checked_sub(lease).ok())
-            .unwrap_or_else(|| self.clock.now());
+        let claimed_at = job.locked_until.map_or_else(
+            || self.clock.now(),
+            |until| clock::sub(until, self.settings.lease),
+        );
         let mut beat_at = clock::add(claimed_at, self.settings.heartbeat_every);
         loop {
             self.clock.sleep_until(beat_at).await;
