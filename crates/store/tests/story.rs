@@ -137,6 +137,23 @@ impl Harness {
             .unwrap()
     }
 
+    /// A post due in `in_secs`, prepared: only its init is left.
+    async fn prepared_post(
+        &self,
+        workspace: WorkspaceId,
+        account: AccountId,
+        in_secs: u64,
+    ) -> tokpost_core::PostId {
+        let post = self
+            .store
+            .create_post(self.new_post(workspace, account, in_secs), self.now())
+            .await
+            .unwrap()
+            .into_inner();
+        self.prepare(post.id).await;
+        post.id
+    }
+
     /// Moves a scheduled post through preflight and the creator check, as a worker preparing
     /// it does.
     async fn prepare(&self, post: tokpost_core::PostId) {
@@ -897,13 +914,7 @@ async fn a_transition_completes_its_job_and_enqueues_the_next_atomically(h: Harn
 async fn publishing_progress_is_stored_with_the_move(h: Harness) {
     let ws = h.workspace().await;
     let account = h.account(ws, "creator").await;
-    let post = h
-        .store
-        .create_post(h.new_post(ws, account, 0), h.now())
-        .await
-        .unwrap()
-        .into_inner();
-    h.prepare(post.id).await;
+    let post = h.prepared_post(ws, account, 0).await;
     let progress = PublishProgress {
         publish_id: Some(PublishId::new("v_pub_file~v2-1.7").unwrap()),
         upload_url: Some("https://open-upload.tiktokapis.com/upload/?upload_id=1".into()),
@@ -912,7 +923,7 @@ async fn publishing_progress_is_stored_with_the_move(h: Harness) {
         public_post_ids: vec![],
     };
     let mut init = step(
-        post.id,
+        post,
         PostState::CreatorChecked,
         PostState::Initialized,
         h.now(),
@@ -920,7 +931,7 @@ async fn publishing_progress_is_stored_with_the_move(h: Harness) {
     init.progress = Some(progress.clone());
     init.quota_use = Some(QuotaKind::DirectPost);
     h.store.transition_post(init).await.unwrap();
-    let stored = h.store.post(post.id).await.unwrap().unwrap();
+    let stored = h.store.post(post).await.unwrap().unwrap();
     assert_eq!(
         stored.progress, progress,
         "publish_id and upload URL are stored before any byte is sent"
@@ -933,18 +944,13 @@ async fn publishing_progress_is_stored_with_the_move(h: Harness) {
         1
     );
 
-    let mut uploading = step(
-        post.id,
-        PostState::Initialized,
-        PostState::Uploading,
-        h.now(),
-    );
+    let mut uploading = step(post, PostState::Initialized, PostState::Uploading, h.now());
     uploading.progress = Some(PublishProgress {
         uploaded_bytes: 10_000_000,
         ..progress.clone()
     });
     h.store.transition_post(uploading).await.unwrap();
-    let mut more = step(post.id, PostState::Uploading, PostState::Uploading, h.now());
+    let mut more = step(post, PostState::Uploading, PostState::Uploading, h.now());
     more.progress = Some(PublishProgress {
         uploaded_bytes: 20_000_000,
         ..progress
@@ -952,7 +958,7 @@ async fn publishing_progress_is_stored_with_the_move(h: Harness) {
     h.store.transition_post(more).await.unwrap();
     assert_eq!(
         h.store
-            .post(post.id)
+            .post(post)
             .await
             .unwrap()
             .unwrap()
@@ -2155,24 +2161,18 @@ async fn posts_due_within_the_horizon_are_brought_forward_once_to_be_prepared(h:
 async fn a_prepared_post_returns_to_scheduled_when_moved_unless_its_time_is_near(h: Harness) {
     let ws = h.workspace().await;
     let account = h.account(ws, "creator").await;
-    let post = h
-        .store
-        .create_post(h.new_post(ws, account, 60), h.now())
-        .await
-        .unwrap()
-        .into_inner();
-    h.prepare(post.id).await;
+    let post = h.prepared_post(ws, account, 60).await;
     let later = clock::add(h.now(), Duration::from_secs(7_200));
     assert!(
         h.store
             .reschedule_post(
-                reschedule(post.id, PostState::CreatorChecked, later, h.now()),
+                reschedule(post, PostState::CreatorChecked, later, h.now()),
                 h.now()
             )
             .await
             .unwrap()
     );
-    let moved = h.store.post(post.id).await.unwrap().unwrap();
+    let moved = h.store.post(post).await.unwrap().unwrap();
     assert_eq!(
         moved.state,
         PostState::Scheduled,
@@ -2181,7 +2181,7 @@ async fn a_prepared_post_returns_to_scheduled_when_moved_unless_its_time_is_near
     assert_eq!(moved.scheduled_at.at(), later);
     assert_eq!(
         h.store
-            .post_events(post.id)
+            .post_events(post)
             .await
             .unwrap()
             .last()
@@ -2190,14 +2190,14 @@ async fn a_prepared_post_returns_to_scheduled_when_moved_unless_its_time_is_near
         StateKind::Scheduled
     );
 
-    h.prepare(post.id).await;
+    h.prepare(post).await;
     // Five seconds before its time a worker may be sending the init.
     h.advance(Duration::from_secs(7_195));
     let refused = h
         .store
         .reschedule_post(
             reschedule(
-                post.id,
+                post,
                 PostState::CreatorChecked,
                 clock::add(h.now(), Duration::from_secs(3_600)),
                 h.now(),
@@ -2207,7 +2207,7 @@ async fn a_prepared_post_returns_to_scheduled_when_moved_unless_its_time_is_near
         .await
         .unwrap();
     assert!(!refused);
-    let kept = h.store.post(post.id).await.unwrap().unwrap();
+    let kept = h.store.post(post).await.unwrap().unwrap();
     assert_eq!(kept.state, PostState::CreatorChecked);
     assert_eq!(kept.scheduled_at.at(), later);
 }
@@ -2507,14 +2507,8 @@ async fn an_init_wave_starts_only_prepared_posts_within_their_caps_and_limits(h:
     let mut ids = Vec::new();
     for name in ["first", "second", "lost"] {
         let account = h.account(ws, name).await;
-        let post = h
-            .store
-            .create_post(h.new_post(ws, account, 60), h.now())
-            .await
-            .unwrap()
-            .into_inner();
-        h.prepare(post.id).await;
-        ids.push((post.id, account));
+        let post = h.prepared_post(ws, account, 60).await;
+        ids.push((post, account));
     }
     let [
         (first, first_account),
@@ -2861,13 +2855,7 @@ async fn postgres_sessions_run_without_jit() {
 async fn init_starts_written_ahead_are_seen_only_once_committed(h: Harness) {
     let ws = h.workspace().await;
     let account = h.account(ws, "ahead").await;
-    let post = h
-        .store
-        .create_post(h.new_post(ws, account, 60), h.now())
-        .await
-        .unwrap()
-        .into_inner();
-    h.prepare(post.id).await;
+    let post = h.prepared_post(ws, account, 60).await;
     h.advance(Duration::from_secs(59));
     let wave = WorkerId::new("wave");
     let second = clock::add(h.now(), Duration::from_secs(1));
@@ -2880,7 +2868,7 @@ async fn init_starts_written_ahead_are_seen_only_once_committed(h: Harness) {
     let start = || {
         init_start(
             claimed[0].id,
-            post.id,
+            post,
             account,
             PostState::CreatorChecked,
             6,
@@ -2888,11 +2876,11 @@ async fn init_starts_written_ahead_are_seen_only_once_committed(h: Harness) {
             second,
         )
     };
-    let events_before = h.store.post_events(post.id).await.unwrap();
+    let events_before = h.store.post_events(post).await.unwrap();
     let active_since = second - SignedDuration::from_hours(24);
     let nothing_seen = async |why: &str| {
         assert_eq!(
-            h.store.post_events(post.id).await.unwrap(),
+            h.store.post_events(post).await.unwrap(),
             events_before,
             "{why}"
         );
@@ -2925,7 +2913,7 @@ async fn init_starts_written_ahead_are_seen_only_once_committed(h: Harness) {
         prepared.commit().await.unwrap(),
         vec![InitStartOutcome::Started]
     );
-    let events = h.store.post_events(post.id).await.unwrap();
+    let events = h.store.post_events(post).await.unwrap();
     assert_eq!(events.len(), events_before.len() + 1);
     let recorded = events.last().unwrap();
     assert_eq!(
