@@ -193,12 +193,7 @@ impl Publisher {
         let start = async move {
             let mut settled = Vec::new();
             let mut alone = Vec::new();
-            let mut ready = ready.into_iter().peekable();
-            let chunks = std::iter::from_fn(|| {
-                ready.peek()?;
-                Some(ready.by_ref().take(chunk_size).collect::<Vec<ReadyInit>>())
-            });
-            let mut recorded = stream::iter(chunks)
+            let mut recorded = stream::iter(owned_chunks(ready, chunk_size))
                 .map(|chunk| self.start_chunk(worker, chunk, second))
                 .buffered(chunks_at_once);
             while let Some(started) = recorded.next().await {
@@ -350,9 +345,7 @@ impl Publisher {
         held: Vec<Answer>,
     ) -> Vec<(Job, JobOutcome)> {
         let mut settled = Vec::with_capacity(held.len());
-        let mut held = held.into_iter().peekable();
-        while held.peek().is_some() {
-            let chunk: Vec<Answer> = held.by_ref().take(STORE_CHUNK).collect();
+        for chunk in owned_chunks(held, STORE_CHUNK) {
             settled.extend(self.store_answers(worker, chunk).await);
         }
         settled
@@ -446,4 +439,14 @@ impl Publisher {
         };
         (job, outcome)
     }
+}
+
+/// `items` in order, `size` (at least one) to a chunk, the last maybe shorter, each chunk owning
+/// its items.
+fn owned_chunks<T>(items: Vec<T>, size: usize) -> impl Iterator<Item = Vec<T>> {
+    let mut items = items.into_iter().peekable();
+    std::iter::from_fn(move || {
+        items.peek()?;
+        Some(items.by_ref().take(size.max(1)).collect())
+    })
 }
