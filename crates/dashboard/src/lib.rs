@@ -31,6 +31,8 @@ mod views;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
 use axum::routing::{get, post};
 use tokpost_api::AppState;
 
@@ -72,5 +74,29 @@ pub fn router(state: AppState) -> Router {
         .route("/posts/{id}/retry", post(pages::retry))
         .route("/errors", get(pages::errors))
         .route("/assets/{name}", get(assets::serve))
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(dashboard)
+}
+
+/// What every page may load: its own origin only (media previews also from `blob:` URLs of
+/// files the person picked), no inline script or style, never framed by another site.
+pub const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
+     img-src 'self' blob: data:; media-src 'self' blob:; connect-src 'self'; object-src 'none'; \
+     base-uri 'none'; frame-ancestors 'none'";
+
+async fn security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    response
 }

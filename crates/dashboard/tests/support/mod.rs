@@ -3,6 +3,8 @@
 //! workers running on that clock (tests move it instead of sleeping).
 #![allow(dead_code, unreachable_pub)]
 
+pub mod browser;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

@@ -1,0 +1,249 @@
+//! The queue (every post, filtered) and one post with its timeline, cancel and retry.
+
+use std::collections::BTreeMap;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde_json::Value;
+use tokpost_core::{AccountId, StateKind};
+use tokpost_store::PostFilter;
+
+use super::{CALENDAR_LIMIT, Chrome, CsrfForm, SignedIn, encode_segment, render};
+use crate::Dashboard;
+use crate::error::PageError;
+use crate::views::{self, Explanation, PostJson};
+
+#[derive(Debug, Deserialize)]
+pub(crate) struct PostsQuery {
+    account: Option<String>,
+    state: Option<String>,
+}
+
+/// One line of the calendar.
+#[derive(Debug, Clone)]
+struct PostLine {
+    id: String,
+    time: String,
+    state: String,
+    account: String,
+    text: String,
+}
+
+#[derive(Template)]
+#[template(path = "posts.html")]
+struct PostsPage {
+    chrome: Chrome,
+    days: Vec<(String, Vec<PostLine>)>,
+    by_state: Vec<(String, usize)>,
+    accounts: Vec<(String, String)>,
+    states: Vec<&'static str>,
+    account: String,
+    state: String,
+}
+
+pub(crate) async fn posts(
+    State(state): State<Dashboard>,
+    signed_in: SignedIn,
+    Query(query): Query<PostsQuery>,
+) -> Result<Response, PageError> {
+    let workspace = signed_in.session.workspace_id;
+    let accounts = state.app.store.accounts(workspace).await?;
+    let account: Option<AccountId> = query
+        .account
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(|s| s.parse().ok());
+    let kind = query
+        .state
+        .as_deref()
+        .and_then(|name| StateKind::ALL.into_iter().find(|k| k.as_str() == name));
+    let posts = state
+        .app
+        .store
+        .list_posts(&PostFilter {
+            workspace_id: workspace,
+            state: kind,
+            account_id: account,
+            scheduled_from: None,
+            scheduled_before: None,
+            after: None,
+            limit: CALENDAR_LIMIT,
+        })
+        .await?;
+    let names: BTreeMap<AccountId, String> = accounts
+        .iter()
+        .map(|a| (a.id, a.display_name.clone()))
+        .collect();
+    let mut days: Vec<(String, Vec<PostLine>)> = Vec::new();
+    let mut by_state: BTreeMap<StateKind, usize> = BTreeMap::new();
+    for post in posts {
+        *by_state.entry(post.state.kind()).or_default() += 1;
+        let zoned = post.scheduled_at.at().to_zoned(signed_in.zone().clone());
+        let day = zoned.strftime("%A %Y-%m-%d").to_string();
+        let spec = serde_json::to_value(&post.spec).unwrap_or(Value::Null);
+        let line = PostLine {
+            id: post.id.to_string(),
+            time: zoned.strftime("%H:%M").to_string(),
+            state: post.state.kind().as_str().to_owned(),
+            account: names.get(&post.account_id).cloned().unwrap_or_default(),
+            text: views::post_text(&spec),
+        };
+        match days.last_mut() {
+            Some((last, lines)) if *last == day => lines.push(line),
+            _ => days.push((day, vec![line])),
+        }
+    }
+    render(&PostsPage {
+        chrome: signed_in.chrome("posts"),
+        days,
+        by_state: by_state
+            .into_iter()
+            .map(|(k, n)| (k.as_str().to_owned(), n))
+            .collect(),
+        accounts: accounts
+            .iter()
+            .map(|a| (a.id.to_string(), a.display_name.clone()))
+            .collect(),
+        states: StateKind::ALL.iter().map(|k| k.as_str()).collect(),
+        account: account.map(|a| a.to_string()).unwrap_or_default(),
+        state: kind.map(|k| k.as_str().to_owned()).unwrap_or_default(),
+    })
+}
+
+/// One event as the timeline shows it.
+#[derive(Debug, Clone)]
+struct EventLine {
+    sequence: u32,
+    at: String,
+    kind: String,
+    state: String,
+    message: String,
+    native: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "post.html")]
+struct PostPage {
+    chrome: Chrome,
+    id: String,
+    account_id: String,
+    state: String,
+    detail: String,
+    scheduled: String,
+    text: String,
+    publish_id: String,
+    events: Vec<EventLine>,
+    explanation: Option<Explanation>,
+    cancellable: bool,
+    retryable: bool,
+}
+
+pub(crate) async fn post(
+    State(state): State<Dashboard>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let path = format!("/v1/posts/{}", encode_segment(&id));
+    let value = state.api.get(signed_in.key(), &path).await?;
+    let post: PostJson = serde_json::from_value(value)
+        .map_err(|_| PageError::Internal("the API's post could not be read"))?;
+    let zone = signed_in.zone();
+    let detail = match &post.state_detail {
+        Value::Object(map) => map
+            .iter()
+            .filter(|(key, _)| *key != "state")
+            .map(|(key, value)| match value.as_str() {
+                Some(text) => format!("{key}: {}", text.replace('_', " ")),
+                None => format!("{key}: {value}"),
+            })
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    };
+    let page = PostPage {
+        chrome: signed_in.chrome("posts"),
+        cancellable: matches!(
+            post.state.as_str(),
+            "scheduled" | "preflighted" | "creator_checked" | "deferred" | "waiting_for_reconnect"
+        ),
+        retryable: matches!(post.state.as_str(), "failed" | "missed"),
+        explanation: post.failure.as_ref().map(views::explain),
+        events: post
+            .events
+            .unwrap_or_default()
+            .into_iter()
+            .map(|e| EventLine {
+                sequence: e.sequence,
+                at: views::when(e.at, zone),
+                kind: e.kind.replace('_', " "),
+                state: e.state,
+                message: e.message,
+                native: e
+                    .native_response
+                    .map(|n| serde_json::to_string_pretty(&n).unwrap_or_default()),
+            })
+            .collect(),
+        id: post.id,
+        account_id: post.account_id,
+        detail,
+        scheduled: views::when(post.scheduled_at, zone),
+        text: views::post_text(&post.spec),
+        publish_id: post.publish_id.unwrap_or_default(),
+        state: post.state,
+    };
+    render(&page)
+}
+
+async fn post_action(
+    state: &Dashboard,
+    signed_in: &SignedIn,
+    id: &str,
+    action: &str,
+) -> Result<Response, PageError> {
+    let answer = state
+        .api
+        .call(
+            signed_in.key(),
+            Method::POST,
+            &format!("/v1/posts/{}/{action}", encode_segment(id)),
+            None,
+        )
+        .await?;
+    if answer.status == StatusCode::NOT_FOUND {
+        return Err(PageError::NotFound);
+    }
+    if !answer.status.is_success() {
+        return Err(PageError::BadInput(answer.error_message()));
+    }
+    let target = answer
+        .body
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or(id)
+        .to_owned();
+    Ok(Redirect::to(&format!("/posts/{}", encode_segment(&target))).into_response())
+}
+
+pub(crate) async fn cancel(
+    State(state): State<Dashboard>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf)?;
+    post_action(&state, &signed_in, &id, "cancel").await
+}
+
+pub(crate) async fn retry(
+    State(state): State<Dashboard>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<CsrfForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf)?;
+    post_action(&state, &signed_in, &id, "retry").await
+}
