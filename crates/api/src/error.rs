@@ -279,6 +279,7 @@ fn validation_detail(error: &ValidationError) -> ErrorDetail {
         ValidationProblem::OutOfRange { limit, measured } => {
             ("out_of_range", Some(json!(limit)), Some(json!(measured)))
         }
+        ValidationProblem::Conflict { code, .. } => (*code, None, None),
     };
     ErrorDetail {
         code: code.to_owned(),

@@ -19,7 +19,7 @@ use crate::routes::{accounts, errors, health, media, posts, webhook_endpoints, w
         errors::list, errors::get,
         accounts::connect, accounts::callback, accounts::list, accounts::get,
         accounts::refresh, accounts::creator_info, accounts::disconnect,
-        media::upload, media::register_url, media::get,
+        media::upload, media::list, media::register_url, media::get,
         posts::create, posts::validate, posts::list, posts::get,
         posts::cancel, posts::retry, posts::reschedule,
         webhooks::tiktok,

@@ -19,8 +19,9 @@ pub use event::{EventKind, NewPostEvent, PostEvent};
 pub use ids::{AccountId, ApiKeyId, JobId, MediaId, OpenId, PostId, PublishId, WorkspaceId};
 pub use job::JobKind;
 pub use post::{
-    IdempotencyKey, InteractionSettings, Post, PostContent, PostMode, PostSpec, PrivacyLevel,
-    PublishProgress, ScheduleTime, UploadSource,
+    BRANDED_CONTENT_NOT_PRIVATE, DISCLOSURE_NEEDS_A_CHOICE, IdempotencyKey, InteractionSettings,
+    Post, PostContent, PostMode, PostSpec, PrivacyLevel, PublishProgress, ScheduleTime,
+    UploadSource,
 };
 pub use state::{Actor, DeferReason, IllegalTransition, PostState, RequiredAction, StateKind};
 pub use text::{PhotoDescription, PhotoTitle, VideoCaption};

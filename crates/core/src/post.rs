@@ -108,6 +108,16 @@ pub enum PostContent {
     },
 }
 
+/// TikTok's own sentence for branded content with privacy "Only me" (content-sharing
+/// guidelines, Point 3b): the composer shows it and the API refuses with it.
+pub const BRANDED_CONTENT_NOT_PRIVATE: &str =
+    "Branded content visibility cannot be set to private.";
+
+/// TikTok's own sentence for a disclosure switched on with neither "Your brand" nor "Branded
+/// content" ticked (Point 3a).
+pub const DISCLOSURE_NEEDS_A_CHOICE: &str =
+    "You need to indicate if your content promotes yourself, a third party, or both.";
+
 /// Most photos TikTok accepts in one post.
 pub const MAX_PHOTOS: u64 = 35;
 
@@ -224,8 +234,9 @@ impl PostSpec {
         if self.brand_content && self.privacy == PrivacyLevel::SelfOnly {
             return Err(ValidationError::new(
                 "privacy_level",
-                ValidationProblem::Malformed {
-                    expected: "a visible privacy level: branded content cannot be private",
+                ValidationProblem::Conflict {
+                    code: "branded_content_private",
+                    rule: BRANDED_CONTENT_NOT_PRIVATE,
                 },
             ));
         }

@@ -58,6 +58,12 @@ pub enum ValidationProblem {
     Malformed { expected: &'static str },
     /// A reference (e.g. a cover index) points outside what exists.
     OutOfRange { limit: u64, measured: u64 },
+    /// A rule between fields is broken; `code` is stable, `rule` is the sentence to show
+    /// (TikTok's own words where TikTok words it).
+    Conflict {
+        code: &'static str,
+        rule: &'static str,
+    },
 }
 
 impl fmt::Display for ValidationProblem {
@@ -78,6 +84,7 @@ impl fmt::Display for ValidationProblem {
             Self::OutOfRange { limit, measured } => {
                 write!(f, "{measured} is out of range (must be below {limit})")
             }
+            Self::Conflict { rule, .. } => f.write_str(rule),
         }
     }
 }

@@ -430,6 +430,35 @@ macro_rules! impl_store {
                 .transpose()
             }
 
+            async fn list_media(
+                &self,
+                workspace: tokpost_core::WorkspaceId,
+                kind: Option<$crate::MediaKind>,
+                before: Option<(jiff::Timestamp, tokpost_core::MediaId)>,
+                limit: u32,
+            ) -> Result<Vec<$crate::MediaAsset>, $crate::StoreError> {
+                let (before_ms, before_id) = match before {
+                    Some((at, id)) => (Some(at.as_millisecond()), Some(id.as_uuid())),
+                    None => (None, None),
+                };
+                sqlx::query_as::<_, $crate::rows::MediaRow>(
+                    "SELECT id, workspace_id, kind, content_hash, size_bytes, location, probe, created_at_ms \
+                     FROM media_assets WHERE workspace_id = $1 AND ($2 IS NULL OR kind = $2) \
+                     AND ($3 IS NULL OR created_at_ms < $3 OR (created_at_ms = $3 AND id < $4)) \
+                     ORDER BY created_at_ms DESC, id DESC LIMIT $5",
+                )
+                .bind(workspace.as_uuid())
+                .bind(kind.map($crate::MediaKind::as_str))
+                .bind(before_ms)
+                .bind(before_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map($crate::rows::MediaRow::into_domain)
+                .collect()
+            }
+
             async fn create_post(
                 &self,
                 post: $crate::NewPost,

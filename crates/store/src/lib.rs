@@ -173,6 +173,16 @@ pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug {
     /// A media asset by id.
     async fn media(&self, id: MediaId) -> Result<Option<MediaAsset>, StoreError>;
 
+    /// The workspace's media, newest first: at most `limit` of `kind` (any when `None`),
+    /// created before the `(created_at, id)` cursor when one is given.
+    async fn list_media(
+        &self,
+        workspace: WorkspaceId,
+        kind: Option<MediaKind>,
+        before: Option<(Timestamp, MediaId)>,
+        limit: u32,
+    ) -> Result<Vec<MediaAsset>, StoreError>;
+
     // --- posts ---
 
     /// Creates a post in `scheduled`, its first event and its publish job in one transaction.

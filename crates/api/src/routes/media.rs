@@ -6,19 +6,20 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use futures_util::StreamExt as _;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
-use tokpost_core::MediaId;
+use tokpost_core::{MediaId, ValidationError, ValidationProblem};
 use tokpost_media_store::{
     BlockingObjectReader, ByteStream, MediaStoreError, ObjectSize, PutOptions, StoredObject,
 };
 use tokpost_store::{Inserted, MediaAsset, MediaKind, NewMediaAsset};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ErrorBody};
@@ -342,4 +343,101 @@ pub(crate) async fn get(
         .await?
         .map(|asset| Json(media_view(asset)))
         .ok_or(ApiError::NotFound("media"))
+}
+
+/// Listing filters of the media library.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct MediaQuery {
+    /// `video` or `photo`; both when absent.
+    kind: Option<String>,
+    /// Page size, 1–200 (default 50).
+    limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A page of the media library.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MediaPage {
+    media: Vec<MediaView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+/// The workspace's media library, newest first, a page at a time.
+#[utoipa::path(get, path = "/v1/media", tag = "media",
+    security(("api_key" = [])),
+    params(MediaQuery),
+    responses(
+        (status = 200, description = "A page of media items", body = MediaPage),
+        (status = 400, description = "A query parameter is not understood", body = ErrorBody),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 422, description = "A filter value is malformed", body = ErrorBody),
+    ))]
+pub(crate) async fn list(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    query: Result<Query<MediaQuery>, QueryRejection>,
+) -> Result<Json<MediaPage>, ApiError> {
+    const MAX_PAGE: u32 = 200;
+    let Query(query) = query.map_err(|rejection| ApiError::MalformedBody {
+        code: "invalid_query",
+        path: None,
+        message: rejection.body_text(),
+    })?;
+    let malformed = |field: &str, expected: &'static str| {
+        ApiError::Validation(ValidationError::new(
+            field,
+            ValidationProblem::Malformed { expected },
+        ))
+    };
+    let kind = match query.kind.as_deref().map(str::trim) {
+        None => None,
+        Some("video") => Some(MediaKind::Video),
+        Some("photo") => Some(MediaKind::Photo),
+        Some(_) => return Err(malformed("kind", "video or photo")),
+    };
+    let limit = match query.limit.as_deref() {
+        None => 50,
+        Some(text) => match text.trim().parse::<u32>() {
+            Ok(limit) if (1..=MAX_PAGE).contains(&limit) => limit,
+            Ok(limit) => {
+                return Err(ApiError::Validation(ValidationError::new(
+                    "limit",
+                    ValidationProblem::OutOfRange {
+                        limit: u64::from(MAX_PAGE) + 1,
+                        measured: u64::from(limit),
+                    },
+                )));
+            }
+            Err(_) => return Err(malformed("limit", "a whole number from 1 to 200")),
+        },
+    };
+    let before = match query.cursor.as_deref() {
+        None => None,
+        Some(text) => {
+            let bad = || malformed("cursor", "a next_cursor value from a previous page");
+            let (millis, id) = text.split_once('.').ok_or_else(bad)?;
+            let millis: i64 = millis.parse().map_err(|_| bad())?;
+            let at = Timestamp::from_millisecond(millis).map_err(|_| bad())?;
+            let id: MediaId = id.parse().map_err(|_| bad())?;
+            Some((at, id))
+        }
+    };
+    let media = state
+        .store
+        .list_media(auth.workspace_id, kind, before, limit)
+        .await?;
+    let next_cursor = (media.len() == limit as usize)
+        .then(|| {
+            media
+                .last()
+                .map(|last| format!("{}.{}", last.created_at.as_millisecond(), last.id))
+        })
+        .flatten();
+    Ok(Json(MediaPage {
+        media: media.into_iter().map(media_view).collect(),
+        next_cursor,
+    }))
 }

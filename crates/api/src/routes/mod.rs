@@ -50,7 +50,9 @@ pub(crate) fn router(state: AppState) -> Router {
         // The upload streams to disk and enforces its own configured limit.
         .route(
             "/v1/media",
-            post(media::upload).layer(DefaultBodyLimit::disable()),
+            get(media::list)
+                .post(media::upload)
+                .layer(DefaultBodyLimit::disable()),
         )
         .route("/v1/media/url", post(media::register_url))
         .route("/v1/media/{id}", get(media::get))

@@ -55,7 +55,11 @@ pub(crate) struct CreatePost {
     disable_duet: bool,
     #[serde(default)]
     disable_stitch: bool,
-    /// Paid partnership promoting a third party.
+    /// TikTok's commercial content disclosure switch. When `true`, at least one of
+    /// `brand_organic` and `brand_content` must be `true` (TikTok: "You need to indicate if your
+    /// content promotes yourself, a third party, or both."). Either flag alone also discloses.
+    commercial_disclosure: Option<bool>,
+    /// Paid partnership promoting a third party ("Branded content"): never `SELF_ONLY`.
     #[serde(default)]
     brand_content: bool,
     /// Promotes the creator's own business.
@@ -369,6 +373,18 @@ async fn parse_draft(
         }
         (None, None) => return Err(required("video")),
     };
+    if request.commercial_disclosure == Some(true)
+        && !request.brand_organic
+        && !request.brand_content
+    {
+        return Err(ApiError::Validation(ValidationError::new(
+            "commercial_disclosure",
+            ValidationProblem::Conflict {
+                code: "disclosure_without_choice",
+                rule: tokpost_core::DISCLOSURE_NEEDS_A_CHOICE,
+            },
+        )));
+    }
     let photos = matches!(content, PostContent::Photos { .. });
     let spec = PostSpec {
         content,
