@@ -67,7 +67,7 @@ pub use config::{MediaStoreConfig, S3Config, S3Tuning};
 pub use error::{MediaStoreError, ObjectSize};
 pub use key::{ByteSize, InvalidMediaKey, InvalidSha256Hex, MediaKey, Sha256Hex};
 pub use local::LocalMediaStore;
-pub use pull::{PULL_ROUTE_PREFIX, pull_router};
+pub use pull::{PULL_ROUTE_PREFIX, pull_router, serve_object};
 pub use range::{ByteRangeSpec, parse_range_header};
 pub use s3::S3MediaStore;
 pub use signed_url::{

@@ -61,10 +61,30 @@ async fn serve_signed_object(
     let Ok(key) = MediaKey::parse(&raw_key) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let len = match state.store.len(&key).await {
+    serve_object(
+        state.store.as_ref(),
+        &key,
+        &method,
+        &headers,
+        "application/octet-stream",
+    )
+    .await
+}
+
+/// Answers `GET`/`HEAD` of a stored object: its bytes (one `Range` honoured with 206, `If-Range`
+/// against the content's strong ETag), an exact `Content-Length`, `Accept-Ranges`, never cached.
+/// The caller has decided that the asker may read it; `content_type` is what the object is.
+pub async fn serve_object(
+    store: &dyn MediaStore,
+    key: &MediaKey,
+    method: &Method,
+    headers: &HeaderMap,
+    content_type: &str,
+) -> Response {
+    let len = match store.len(key).await {
         Ok(len) => len,
         Err(MediaStoreError::NotFound { .. }) => return StatusCode::NOT_FOUND.into_response(),
-        Err(error) => return internal_error(&key, &error),
+        Err(error) => return internal_error(key, &error),
     };
     let etag = key
         .content_sha256()
@@ -74,7 +94,7 @@ async fn serve_signed_object(
         .get(RANGE)
         .and_then(|value| value.to_str().ok())
         .and_then(parse_range_header)
-        .filter(|_| if_range_holds(&headers, etag.as_ref()));
+        .filter(|_| if_range_holds(headers, etag.as_ref()));
     let (status, range) = match asked.map(|spec| spec.resolve(len)) {
         None => (StatusCode::OK, 0..len),
         Some(Some(range)) => (StatusCode::PARTIAL_CONTENT, range),
@@ -86,15 +106,15 @@ async fn serve_signed_object(
         }
     };
 
-    let body = if method == Method::HEAD || range.is_empty() {
+    let body = if *method == Method::HEAD || range.is_empty() {
         Body::empty()
     } else {
-        match state.store.read_range(&key, range.clone()).await {
+        match store.read_range(key, range.clone()).await {
             Ok(stream) => Body::from_stream(stream),
             Err(MediaStoreError::NotFound { .. }) => {
                 return StatusCode::NOT_FOUND.into_response();
             }
-            Err(error) => return internal_error(&key, &error),
+            Err(error) => return internal_error(key, &error),
         }
     };
     let mut response = Response::new(body);
@@ -105,7 +125,7 @@ async fn serve_signed_object(
         &(range.end - range.start).to_string(),
     );
     insert(&mut response, ACCEPT_RANGES, "bytes");
-    insert(&mut response, CONTENT_TYPE, "application/octet-stream");
+    insert(&mut response, CONTENT_TYPE, content_type);
     insert(&mut response, CACHE_CONTROL, "no-store");
     if status == StatusCode::PARTIAL_CONTENT {
         let last = range.end.saturating_sub(1);
@@ -137,6 +157,6 @@ fn insert(response: &mut Response, name: http::HeaderName, value: &str) {
 }
 
 fn internal_error(key: &MediaKey, error: &MediaStoreError) -> Response {
-    tracing::error!(%key, %error, "serving a pulled media object failed");
+    tracing::error!(%key, %error, "serving a media object failed");
     StatusCode::INTERNAL_SERVER_ERROR.into_response()
 }
