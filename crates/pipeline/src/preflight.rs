@@ -432,7 +432,10 @@ fn check_media(
             )
             .fix("Use source pull_from_url for media registered by URL, or upload the file."),
         ),
-        (UploadSource::PullFromUrl, false) => match stored.as_ref().and_then(|s| s.pull_base) {
+        (UploadSource::PullFromUrl, false) => {
+            // TikTok downloads the file itself; what the probe found at upload still holds.
+            findings.extend(recorded_problems(&asset.probe, field));
+            match stored.as_ref().and_then(|s| s.pull_base) {
             // TikTok pulls an uploaded file through a signed URL under the pull base, which
             // must itself lie under a prefix verified for the app.
             Some(base) if policy
@@ -463,7 +466,8 @@ fn check_media(
                 )
                 .fix("Use source file_upload for uploaded files, or configure media.pull_base_url."),
             ),
-        },
+            }
+        }
         (UploadSource::PullFromUrl, true) => {
             if !policy
                 .verified_url_prefixes
@@ -503,7 +507,10 @@ fn check_media(
                         Finding::error(
                             "media_missing",
                             field,
-                            format!("the bytes of media {} are no longer in the media store", asset.id),
+                            format!(
+                                "the bytes of media {} are no longer in the media store",
+                                asset.id
+                            ),
                         )
                         .fix("Upload the file again and use the new media id."),
                     );
@@ -526,7 +533,11 @@ fn check_media(
                             format!(
                                 "media {} is in the media store, which this process {}",
                                 asset.id,
-                                if configured { "did not read" } else { "has no access to" }
+                                if configured {
+                                    "did not read"
+                                } else {
+                                    "has no access to"
+                                }
                             ),
                         )
                         .fix("Give every tokpost process the same [media] configuration."),
@@ -543,6 +554,37 @@ fn check_media(
             verdicts.push(verdict);
         }
     }
+}
+
+/// The problems the probe recorded for an upload (`media_assets.probe`), as findings of `field`.
+fn recorded_problems(probe: &serde_json::Value, field: &str) -> Vec<Finding> {
+    let text = |problem: &serde_json::Value, key: &str| {
+        problem
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .map(str::to_owned)
+    };
+    probe
+        .get("problems")
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|problem| {
+            Some(Finding {
+                severity: match problem.get("severity")?.as_str()? {
+                    "error" => "error",
+                    _ => "warning",
+                },
+                code: text(problem, "code")?,
+                field: field.to_owned(),
+                message: text(problem, "message")?,
+                measured: text(problem, "measured"),
+                limit: text(problem, "limit"),
+                fix: text(problem, "fix").unwrap_or_default(),
+                tiktok_error: text(problem, "tiktok_error"),
+            })
+        })
+        .collect()
 }
 
 fn check_text(spec: &PostSpec, findings: &mut Vec<Finding>) {
