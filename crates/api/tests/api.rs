@@ -469,6 +469,73 @@ async fn uploads_over_the_limit_or_of_unknown_bytes_are_refused_precisely() {
 }
 
 #[tokio::test]
+async fn the_media_library_lists_a_workspaces_uploads_newest_first_by_kind_a_page_at_a_time() {
+    let app = App::start().await;
+    let (_, video) = app.upload(&app.key, fixture("tiny_faststart.mp4")).await;
+    app.clock.advance(std::time::Duration::from_secs(1));
+    let (_, webm) = app.upload(&app.key, fixture("tiny.webm")).await;
+    app.clock.advance(std::time::Duration::from_secs(1));
+    let (_, photo) = app.upload(&app.key, fixture("tiny.jpg")).await;
+    let (_, theirs) = app.upload(&app.other_key, fixture("tiny.jpg")).await;
+    let ids = |page: &Value| -> Vec<Value> {
+        page["media"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["id"].clone())
+            .collect()
+    };
+    let (status, all) = app.get("/v1/media").await;
+    assert_eq!(status, StatusCode::OK, "{all}");
+    assert_eq!(
+        ids(&all),
+        [photo["id"].clone(), webm["id"].clone(), video["id"].clone()]
+    );
+    assert!(
+        !ids(&all).contains(&theirs["id"]),
+        "another workspace's upload"
+    );
+    let (_, videos) = app.get("/v1/media?kind=video&limit=1").await;
+    assert_eq!(ids(&videos), [webm["id"].clone()]);
+    let cursor = videos["next_cursor"].as_str().unwrap();
+    let (_, rest) = app
+        .get(&format!("/v1/media?kind=video&limit=1&cursor={cursor}"))
+        .await;
+    assert_eq!(ids(&rest), [video["id"].clone()]);
+    for (query, field) in [
+        ("kind=gif", "kind"),
+        ("limit=0", "limit"),
+        ("cursor=x", "cursor"),
+    ] {
+        let (status, answer) = app.get(&format!("/v1/media?{query}")).await;
+        assert_eq!(
+            status,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "{query}: {answer}"
+        );
+        assert_eq!(answer["error"]["field"], field, "{answer}");
+    }
+}
+
+#[tokio::test]
+async fn a_creator_who_cannot_post_today_can_still_connect() {
+    let app = App::start().await;
+    let account = app.connect(&app.key, "cy.banned").await;
+    assert_eq!(account["status"], "connected", "{account}");
+    let (status, answer) = app
+        .get(&format!(
+            "/v1/accounts/{}/creator-info",
+            account["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{answer}");
+    assert_eq!(
+        answer["error"]["tiktok"]["code"], "spam_risk_user_banned_from_posting",
+        "the composer reads why from here"
+    );
+}
+
+#[tokio::test]
 async fn a_pull_url_must_start_with_a_verified_prefix() {
     let app = App::start().await;
     let (status, body) = app
@@ -638,13 +705,66 @@ async fn validation_errors_name_the_field_the_rule_the_limit_and_the_measure() {
             "invalid_body",
             "surprise",
         ),
+        // TikTok's Point 3b: branded content is never "Only me".
+        (
+            with(&|b| b["brand_content"] = json!(true)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "branded_content_private",
+            "privacy_level",
+        ),
+        // Point 3a: the disclosure switch on needs "Your brand", "Branded content" or both.
+        (
+            with(&|b| b["commercial_disclosure"] = json!(true)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "disclosure_without_choice",
+            "commercial_disclosure",
+        ),
     ];
     for (body, status, expected_code, field) in cases {
-        let (got, answer) = app.post("/v1/posts", body).await;
-        assert_eq!(got, status, "{answer}");
-        assert_eq!(code(&answer), expected_code, "{answer}");
-        assert_eq!(answer["error"]["field"], field, "{answer}");
+        for route in ["/v1/posts", "/v1/posts/validate"] {
+            let (got, answer) = app.post(route, body.clone()).await;
+            assert_eq!(got, status, "{route}: {answer}");
+            assert_eq!(code(&answer), expected_code, "{route}: {answer}");
+            assert_eq!(answer["error"]["field"], field, "{route}: {answer}");
+        }
     }
+    // TikTok's own sentences, as the composer shows them.
+    let (_, answer) = app
+        .post("/v1/posts", with(&|b| b["brand_content"] = json!(true)))
+        .await;
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("Branded content visibility cannot be set to private."),
+        "{answer}"
+    );
+    let (_, answer) = app
+        .post(
+            "/v1/posts",
+            with(&|b| b["commercial_disclosure"] = json!(true)),
+        )
+        .await;
+    assert!(
+        answer["error"]["message"].as_str().unwrap().ends_with(
+            "You need to indicate if your content promotes yourself, a third party, or both."
+        ),
+        "{answer}"
+    );
+    let (status, answer) = app
+        .post(
+            "/v1/posts/validate",
+            with(&|b| {
+                b["commercial_disclosure"] = json!(true);
+                b["brand_organic"] = json!(true);
+            }),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "your brand alone discloses: {answer}"
+    );
     let (status, answer) = app
         .post(
             "/v1/posts",

@@ -304,7 +304,13 @@ pub(crate) async fn callback(
         });
     }
     let creator = if has(Scope::VIDEO_PUBLISH) {
-        Some(state.client.creator_info(&grant.access_token).await?)
+        match state.client.creator_info(&grant.access_token).await {
+            Ok(info) => Some(info),
+            // A creator who cannot post right now (their daily cap, a posting ban, the app's
+            // cap of creators) can still connect: the composer says why when they try to post.
+            Err(failure) if CANNOT_POST_NOW.contains(&failure.classification().id()) => None,
+            Err(failure) => return Err(failure.into()),
+        }
     } else {
         None
     };
@@ -503,6 +509,14 @@ async fn health(state: &AppState, account: &Account) -> Result<HealthView, ApiEr
         advice,
     })
 }
+
+/// TikTok's `creator_info` answers for a creator who cannot post now (tiktok-api.md, Point 1b of
+/// the UX guidelines): no reason to refuse the connection.
+const CANNOT_POST_NOW: [&str; 3] = [
+    "spam_risk_too_many_posts",
+    "spam_risk_user_banned_from_posting",
+    "reached_active_user_cap",
+];
 
 fn keeper_error(error: KeeperError) -> ApiError {
     match error {
