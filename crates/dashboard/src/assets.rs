@@ -4,18 +4,22 @@ use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+/// JavaScript, as the browser must be told it is.
+const JS: &str = "text/javascript; charset=utf-8";
+
 /// Every asset: its name under `/assets/`, content type and bytes.
-pub(crate) const ASSETS: [(&str, &str, &[u8]); 3] = [
+pub(crate) const ASSETS: &[(&str, &str, &[u8])] = &[
     (
         "style.css",
         "text/css; charset=utf-8",
         include_bytes!("../assets/style.css"),
     ),
-    (
-        "app.js",
-        "text/javascript; charset=utf-8",
-        include_bytes!("../assets/app.js"),
-    ),
+    ("app.js", JS, include_bytes!("../assets/app.js")),
+    ("compose.js", JS, include_bytes!("../assets/compose.js")),
+    ("upload.js", JS, include_bytes!("../assets/upload.js")),
+    ("photos.js", JS, include_bytes!("../assets/photos.js")),
+    ("preview.js", JS, include_bytes!("../assets/preview.js")),
+    ("status.js", JS, include_bytes!("../assets/status.js")),
     (
         "icon.svg",
         "image/svg+xml",

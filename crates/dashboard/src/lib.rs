@@ -68,8 +68,10 @@ pub fn router(state: AppState) -> Router {
             "/compose/media",
             post(pages::upload_media).layer(DefaultBodyLimit::disable()),
         )
+        .route("/compose/media/{id}", get(pages::media_file))
         .route("/posts", get(pages::posts))
         .route("/posts/{id}", get(pages::post))
+        .route("/posts/{id}/status", get(pages::post_status))
         .route("/posts/{id}/cancel", post(pages::cancel))
         .route("/posts/{id}/retry", post(pages::retry))
         .route("/errors", get(pages::errors))

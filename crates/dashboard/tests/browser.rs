@@ -94,14 +94,14 @@ async fn a_manager_connects_composes_watches_it_publish_sees_a_failure_explained
     assert!(text_of(client, "#creator-nickname").await.contains("Ada"));
     let privacy_default = client
         .execute(
-            "return document.getElementById('privacy_level').value;",
+            "return document.querySelector('input[name=privacy_level]:checked');",
             vec![],
         )
         .await
         .unwrap();
     assert_eq!(
         privacy_default,
-        json!(""),
+        json!(null),
         "no privacy level is chosen for the user"
     );
     let fixture = support::fixture("ok_720x1280_30fps_4s.mp4")
@@ -123,11 +123,14 @@ async fn a_manager_connects_composes_watches_it_publish_sees_a_failure_explained
         .await
         .unwrap();
     let media_id = client
-        .execute("return document.getElementById('media_id').value;", vec![])
+        .execute(
+            "return document.querySelector('input[name=media_id]:checked').value;",
+            vec![],
+        )
         .await
         .unwrap();
     let media_id = media_id.as_str().unwrap().to_owned();
-    assert!(!media_id.is_empty());
+    assert!(!media_id.is_empty(), "the upload is chosen for the post");
     client
         .find(Locator::Id("caption"))
         .await
@@ -141,10 +144,17 @@ async fn a_manager_connects_composes_watches_it_publish_sees_a_failure_explained
         "the emoji counts as two UTF-16 units"
     );
     client
-        .find(Locator::Id("privacy_level"))
+        .find(Locator::Id("privacy-button"))
         .await
         .unwrap()
-        .select_by_value("PUBLIC_TO_EVERYONE")
+        .click()
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("privacy-option-PUBLIC_TO_EVERYONE"))
+        .await
+        .unwrap()
+        .click()
         .await
         .unwrap();
     client
@@ -172,7 +182,7 @@ async fn a_manager_connects_composes_watches_it_publish_sees_a_failure_explained
         .await
         .unwrap();
     assert_eq!(
-        is_disabled("#schedule").await,
+        is_disabled("#publish").await,
         json!(true),
         "disclosed but no kind named"
     );
@@ -183,8 +193,8 @@ async fn a_manager_connects_composes_watches_it_publish_sees_a_failure_explained
         .click()
         .await
         .unwrap();
-    assert_eq!(is_disabled("#schedule").await, json!(false));
-    assert_eq!(is_disabled("option[value=SELF_ONLY]").await, json!(true));
+    assert_eq!(is_disabled("#publish").await, json!(false));
+    assert_eq!(is_disabled("#privacy-SELF_ONLY").await, json!(true));
     client
         .find(Locator::Id("disclose"))
         .await
@@ -192,7 +202,7 @@ async fn a_manager_connects_composes_watches_it_publish_sees_a_failure_explained
         .click()
         .await
         .unwrap();
-    assert_eq!(is_disabled("option[value=SELF_ONLY]").await, json!(false));
+    assert_eq!(is_disabled("#privacy-SELF_ONLY").await, json!(false));
     let zone = client
         .execute(
             "return document.querySelector('#compose-form input[name=time_zone]').value;",
@@ -206,8 +216,15 @@ async fn a_manager_connects_composes_watches_it_publish_sees_a_failure_explained
         .strftime("%Y-%m-%dT%H:%M")
         .to_string();
     client
+        .find(Locator::Id("when-later"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
         .execute(
-            "document.getElementById('scheduled_at').value = arguments[0];",
+            "const t = document.getElementById('scheduled_at'); t.value = arguments[0]; t.dispatchEvent(new Event('input', {bubbles: true}));",
             vec![json!(in_ten_minutes)],
         )
         .await
@@ -231,7 +248,7 @@ async fn a_manager_connects_composes_watches_it_publish_sees_a_failure_explained
     snap(client, "compose-checked").await;
     assert_same_origin(client, &base).await;
     client
-        .find(Locator::Id("schedule"))
+        .find(Locator::Id("publish"))
         .await
         .unwrap()
         .click()

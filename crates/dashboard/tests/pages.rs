@@ -387,13 +387,12 @@ async fn compose_offers_exactly_the_creators_privacy_options_and_disables_what_t
         .text()
         .await
         .unwrap();
-    let select = &html[html.find("<select id=\"privacy_level\"").unwrap()..];
-    let select = &select[..select.find("</select>").unwrap()];
-    let offered: Vec<&str> = select
-        .split("<option value=\"")
+    let menu = &html[html.find("id=\"privacy-options\"").unwrap()..];
+    let menu = &menu[..menu.find("</div>").unwrap()];
+    let offered: Vec<&str> = menu
+        .split("name=\"privacy_level\" value=\"")
         .skip(1)
         .map(|rest| rest.split('"').next().unwrap())
-        .filter(|value| !value.is_empty())
         .collect();
     let expected: Vec<&str> = info["privacy_level_options"]
         .as_array()
@@ -402,15 +401,12 @@ async fn compose_offers_exactly_the_creators_privacy_options_and_disables_what_t
         .map(|v| v.as_str().unwrap())
         .collect();
     assert_eq!(offered, expected);
+    assert!(!menu.contains(" checked"), "no default privacy: {menu}");
     assert!(
-        select.contains("value=\"\" selected disabled"),
-        "no default privacy: {select}"
-    );
-    assert!(
-        html.contains("name=\"allow_comment\" disabled"),
+        html.contains("name=\"allow_comment\" id=\"allow_comment\" disabled"),
         "comments cannot be turned on"
     );
-    assert!(!html.contains("name=\"allow_comment\" checked"));
+    assert!(!html.contains("id=\"allow_comment\" checked"));
 }
 
 #[tokio::test]
@@ -428,6 +424,7 @@ async fn compose_shows_the_preflight_verdict_before_anything_is_saved() {
             ("privacy_level", privacy.to_owned()),
             ("mode", "direct".to_owned()),
             ("time_zone", "Europe/Berlin".to_owned()),
+            ("draft_key", "one-compose-page".to_owned()),
             ("intent", intent.to_owned()),
         ]
     };
@@ -443,7 +440,7 @@ async fn compose_shows_the_preflight_verdict_before_anything_is_saved() {
     let refused = http()
         .post(server.url("/compose"))
         .header(COOKIE, &session.cookie)
-        .form(&form("schedule", ""))
+        .form(&form("publish", ""))
         .send()
         .await
         .unwrap();
@@ -464,14 +461,19 @@ async fn compose_shows_the_preflight_verdict_before_anything_is_saved() {
             .is_empty(),
         "nothing saved"
     );
-    let scheduled = http()
-        .post(server.url("/compose"))
-        .header(COOKIE, &session.cookie)
-        .form(&form("schedule", "PUBLIC_TO_EVERYONE"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(scheduled.status(), StatusCode::SEE_OTHER);
+    // Publishing twice from the same compose page (a double click) makes one post.
+    for _ in 0..2 {
+        let scheduled = http()
+            .post(server.url("/compose"))
+            .header(COOKIE, &session.cookie)
+            .form(&form("publish", "PUBLIC_TO_EVERYONE"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(scheduled.status(), StatusCode::SEE_OTHER);
+        let to = scheduled.headers()[LOCATION].to_str().unwrap();
+        assert!(to.starts_with("/posts/") && to.ends_with("?sent=1"), "{to}");
+    }
     assert_eq!(
         server
             .store
@@ -534,4 +536,57 @@ async fn a_scheduled_post_is_cancelled_from_its_page() {
         .unwrap()
         .unwrap();
     assert_eq!(post.state, tokpost_core::PostState::Cancelled);
+}
+
+#[tokio::test]
+async fn every_page_forbids_inline_script_and_other_origins_and_no_template_needs_them() {
+    let server = support::start().await;
+    for path in ["/sign-in", "/errors", "/assets/compose.js"] {
+        let response = http().get(server.url(path)).send().await.unwrap();
+        let policy = response
+            .headers()
+            .get("content-security-policy")
+            .unwrap_or_else(|| panic!("{path} has no Content-Security-Policy"))
+            .to_str()
+            .unwrap()
+            .to_owned();
+        for directive in [
+            "default-src 'self'",
+            "script-src 'self'",
+            "style-src 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(policy.contains(directive), "{path}: {policy}");
+        }
+        assert!(!policy.contains("unsafe-inline"), "{path}: {policy}");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff");
+    }
+    // What the policy forbids must not be in the templates either: it would silently not work.
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let html = std::fs::read_to_string(&path).unwrap().to_lowercase();
+        let name = path.display();
+        assert!(!html.contains(" style=\""), "{name} has a style attribute");
+        assert!(!html.contains("<style"), "{name} has a style element");
+        for (at, _) in html.match_indices("<script") {
+            let tag = &html[at..at + html[at..].find('>').unwrap()];
+            assert!(
+                tag.contains(" src=\"/assets/"),
+                "{name} has an inline script: {tag}"
+            );
+        }
+        for handler in [
+            " onclick=",
+            " onchange=",
+            " oninput=",
+            " onload=",
+            " onsubmit=",
+        ] {
+            assert!(
+                !html.contains(handler),
+                "{name} has an inline {handler} handler"
+            );
+        }
+    }
 }

@@ -7,14 +7,16 @@ mod accounts;
 mod compose;
 mod errors;
 mod home;
+mod media;
 mod posts;
 mod sign_in;
 
 pub(crate) use accounts::{accounts, connect};
-pub(crate) use compose::{compose, compose_page, upload_media};
+pub(crate) use compose::{compose, compose_page};
 pub(crate) use errors::errors;
 pub(crate) use home::home;
-pub(crate) use posts::{cancel, post, posts, retry};
+pub(crate) use media::{media_file, upload_media};
+pub(crate) use posts::{cancel, post, post_status, posts, retry};
 pub(crate) use sign_in::{sign_in, sign_in_page, sign_out};
 
 use askama::Template;

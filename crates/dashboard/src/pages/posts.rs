@@ -3,13 +3,13 @@
 use std::collections::BTreeMap;
 
 use askama::Template;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{Method, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Form, Json};
 use serde::Deserialize;
 use serde_json::Value;
-use tokpost_core::{AccountId, StateKind};
+use tokpost_core::{AccountId, PostId, StateKind};
 use tokpost_store::PostFilter;
 
 use super::{CALENDAR_LIMIT, Chrome, CsrfForm, SignedIn, encode_segment, render};
@@ -129,6 +129,11 @@ struct EventLine {
 #[template(path = "post.html")]
 struct PostPage {
     chrome: Chrome,
+    /// The processing notice, right after publishing.
+    notice: Option<String>,
+    /// Whether the state can still change (the page then follows it).
+    is_final: bool,
+    account_name: String,
     id: String,
     account_id: String,
     state: String,
@@ -142,16 +147,63 @@ struct PostPage {
     retryable: bool,
 }
 
+/// `?sent=1`: the composer just created the post.
+#[derive(Debug, Deserialize)]
+pub(crate) struct PostQuery {
+    #[serde(default)]
+    sent: Option<String>,
+}
+
+/// What the person is told right after publishing (TikTok's Point 5d): processing takes time.
+fn processing_notice(
+    post: &PostJson,
+    account: &str,
+    now: jiff::Timestamp,
+    zone: &jiff::tz::TimeZone,
+) -> String {
+    let profile = if account.is_empty() {
+        "the profile".to_owned()
+    } else {
+        format!("{account}'s profile")
+    };
+    if post.scheduled_at > now {
+        format!(
+            "Scheduled for {}. Once it is sent to TikTok, it may take a few minutes for the content to process and be visible on {profile}.",
+            views::when(post.scheduled_at, zone)
+        )
+    } else {
+        format!(
+            "Sent to TikTok. It may take a few minutes for the content to process and be visible on {profile}. This page follows its status."
+        )
+    }
+}
+
 pub(crate) async fn post(
     State(state): State<Dashboard>,
     signed_in: SignedIn,
     Path(id): Path<String>,
+    Query(query): Query<PostQuery>,
 ) -> Result<Response, PageError> {
     let path = format!("/v1/posts/{}", encode_segment(&id));
     let value = state.api.get(signed_in.key(), &path).await?;
     let post: PostJson = serde_json::from_value(value)
         .map_err(|_| PageError::Internal("the API's post could not be read"))?;
     let zone = signed_in.zone();
+    let account_name = match post.account_id.parse::<AccountId>() {
+        Ok(account) => state
+            .app
+            .store
+            .account(account)
+            .await?
+            .map(|a| a.display_name)
+            .unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    let notice = query
+        .sent
+        .is_some()
+        .then(|| processing_notice(&post, &account_name, state.app.now(), zone));
+    let is_final = StateKind::parse(&post.state).is_some_and(StateKind::is_final);
     let detail = match &post.state_detail {
         Value::Object(map) => map
             .iter()
@@ -166,6 +218,9 @@ pub(crate) async fn post(
     };
     let page = PostPage {
         chrome: signed_in.chrome("posts"),
+        notice,
+        is_final,
+        account_name,
         cancellable: matches!(
             post.state.as_str(),
             "scheduled" | "preflighted" | "creator_checked" | "deferred" | "waiting_for_reconnect"
@@ -246,4 +301,27 @@ pub(crate) async fn retry(
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf)?;
     post_action(&state, &signed_in, &id, "retry").await
+}
+
+/// A post's state for the page that follows it live (`assets/status.js`).
+pub(crate) async fn post_status(
+    State(state): State<Dashboard>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id: PostId = id.trim().parse().map_err(|_| PageError::NotFound)?;
+    let post = state
+        .app
+        .store
+        .post(id)
+        .await?
+        .filter(|post| post.workspace_id == signed_in.session.workspace_id)
+        .ok_or(PageError::NotFound)?;
+    let kind = post.state.kind();
+    Ok(Json(serde_json::json!({
+        "state": kind.as_str(),
+        "final": kind.is_final(),
+        "updated_at": post.updated_at,
+    }))
+    .into_response())
 }

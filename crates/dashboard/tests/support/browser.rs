@@ -186,3 +186,69 @@ pub async fn consent_as(client: &Client, creator: &str) {
 pub fn post_id_of(url: &url::Url) -> PostId {
     url.path().trim_start_matches("/posts/").parse().unwrap()
 }
+
+/// Runs `script` in the page and returns its value.
+pub async fn js(client: &Client, script: &str, args: Vec<serde_json::Value>) -> serde_json::Value {
+    client.execute(script, args).await.unwrap()
+}
+
+/// Waits (at most 30 s of real time, for the page's own scripts and requests) until `script`
+/// returns `true`; panics with `what` otherwise.
+pub async fn wait_until(client: &Client, script: &str, what: &str) {
+    for _ in 0..300 {
+        if js(client, script, vec![]).await == json!(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let source = client.source().await.unwrap_or_default();
+    panic!("waited in vain for {what} ({script}); the page: {source}");
+}
+
+/// Signs in with the server's API key and lands on the overview.
+pub async fn sign_in(client: &Client, server: &crate::support::Server) {
+    client.goto(&server.url("/sign-in")).await.unwrap();
+    client
+        .find(Locator::Id("api_key"))
+        .await
+        .unwrap()
+        .send_keys(&server.api_key)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("sign-in"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::XPath("//h1[.='Overview']"))
+        .await
+        .unwrap();
+}
+
+/// Connects the sandbox creator `nickname` through the accounts page and TikTok's consent.
+pub async fn connect(client: &Client, server: &crate::support::Server, nickname: &str) {
+    client.goto(&server.url("/accounts")).await.unwrap();
+    client
+        .find(Locator::Id("connect"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    consent_as(client, nickname).await;
+}
+
+/// Clicks the element `css`.
+pub async fn click(client: &Client, css: &str) {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("no {css}: {e}"))
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("{css} cannot be clicked: {e}"));
+}

@@ -16,6 +16,7 @@ use tiktok_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use tokio::net::TcpListener;
 use tokpost_api::{ApiSettings, AppState};
 use tokpost_core::{PostId, StateKind, WorkspaceId};
+use tokpost_media_store::{PULL_ROUTE_PREFIX, PullBaseUrl, UrlSigner, pull_router};
 use tokpost_pipeline::{Pipeline, PipelineConfig, PublishPolicy, StatusPolling};
 use tokpost_store::{Store, TokenCipher};
 
@@ -40,11 +41,23 @@ pub fn fixture(name: &str) -> PathBuf {
 pub async fn start() -> Server {
     let clock = ManualClock::at_fixed_start();
     let dir = tempfile::tempdir().unwrap();
-    let sandbox_config = SandboxConfig {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}/", listener.local_addr().unwrap());
+    // TikTok takes photos only by pulling them: the sandbox pulls uploads from this server's
+    // signed URLs over loopback, as with `tokpost serve --sandbox`.
+    let pull_base =
+        PullBaseUrl::parse_loopback(&format!("{base}{}/", PULL_ROUTE_PREFIX.trim_matches('/')))
+            .unwrap();
+    let pull_prefix = pull_base.as_url().to_string();
+    let mut sandbox_config = SandboxConfig {
         processing_delay: tiktok_sandbox::Delay::Fixed { ms: 2_000 },
         moderation_delay: tiktok_sandbox::Delay::Fixed { ms: 2_000 },
+        allow_insecure_loopback_pull: true,
         ..SandboxConfig::default()
     };
+    for app in &mut sandbox_config.apps {
+        app.verified_url_prefixes.push(pull_prefix.clone());
+    }
     let app = sandbox_config.apps[0].clone();
     let sandbox = Sandbox::start(
         sandbox_config,
@@ -54,8 +67,6 @@ pub async fn start() -> Server {
     )
     .await
     .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}/", listener.local_addr().unwrap());
     let client_config = TikTokConfig::production(
         app.client_key.clone(),
         SecretString::from(app.client_secret.expose().to_owned()),
@@ -75,6 +86,18 @@ pub async fn start() -> Server {
         .unwrap()
         .unwrap();
     let media_dir = dir.path().join("media");
+    std::fs::create_dir_all(&media_dir).unwrap();
+    let signer = Arc::new(
+        UrlSigner::new(
+            pull_base,
+            &SecretString::from("a test signing key of at least 32 bytes".to_owned()),
+            clock.shared(),
+        )
+        .unwrap(),
+    );
+    let media = tokpost_pipeline::MediaAccess::local(media_dir.clone())
+        .with_pull(Arc::clone(&signer), Duration::from_secs(3_600));
+    let media_store = Arc::clone(media.store());
     let pipeline = Pipeline::with_media(
         store.clone(),
         clock.shared(),
@@ -85,15 +108,16 @@ pub async fn start() -> Server {
                     first: Duration::from_secs(2),
                     ..StatusPolling::default()
                 },
+                verified_url_prefixes: vec![pull_prefix.clone()],
                 ..PublishPolicy::audited()
             },
             workers: 1,
             ..PipelineConfig::default()
         },
-        Some(tokpost_pipeline::MediaAccess::local(media_dir.clone())),
+        Some(media),
     );
-    std::fs::create_dir_all(&media_dir).unwrap();
-    let settings = ApiSettings::new(url::Url::parse(&base).unwrap(), media_dir);
+    let mut settings = ApiSettings::new(url::Url::parse(&base).unwrap(), media_dir);
+    settings.verified_url_prefixes = vec![pull_prefix];
     let state = AppState::new(
         store.clone(),
         clock.shared(),
@@ -103,7 +127,9 @@ pub async fn start() -> Server {
     );
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let _workers = pipeline.spawn("dashboard-test", shutdown);
-    let router = tokpost_api::router(state.clone()).merge(tokpost_dashboard::router(state));
+    let router = tokpost_api::router(state.clone())
+        .merge(tokpost_dashboard::router(state))
+        .nest(PULL_ROUTE_PREFIX, pull_router(media_store, signer));
     tokio::spawn(async move { axum::serve(listener, router).await });
     Server {
         base,

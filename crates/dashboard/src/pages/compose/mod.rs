@@ -1,74 +1,70 @@
-//! Compose: the creator's options shape the form; preflight before scheduling.
+//! Compose: the page TikTok's audit looks at (content-sharing guidelines, Points 1–5).
+//!
+//! Every render asks TikTok for fresh creator info (Point 1): who is posting, their privacy
+//! options, the interactions they turned off, their longest video. When TikTok says the creator
+//! cannot post now, there is no form: the page says why and when the next slot frees. Otherwise
+//! the form starts with nothing chosen for the person (no privacy, no interaction, disclosure
+//! off), and `assets/compose.js` keeps TikTok's rules while they choose. The same rules are the
+//! API's, so a form sent without the script is refused the same way: this module only maps the
+//! form onto `POST /v1/posts/validate` and `POST /v1/posts`.
+//!
+//! ```text
+//! mod.rs      the page and its two submissions (check, publish)
+//! form.rs     the submitted form and the API request it becomes
+//! creator.rs  the creator as shown, and why they cannot post now
+//! ```
+
+mod creator;
+mod form;
 
 use askama::Template;
-use axum::body::Body;
+use axum::Form;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{Method, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::{Form, Json};
-use jiff::civil::DateTime;
-use jiff::tz::TimeZone;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
+use tokpost_core::{AccountId, BRANDED_CONTENT_NOT_PRIVATE, DISCLOSURE_NEEDS_A_CHOICE, PostMode};
+use tokpost_store::QuotaKind;
 
-use super::accounts::account_json;
+use self::creator::{CannotPost, CreatorView};
+pub(crate) use self::form::ComposeForm;
+use self::form::request_from;
+use super::media::{LibraryItem, library};
 use super::{Chrome, SignedIn, render};
 use crate::Dashboard;
 use crate::error::PageError;
+use crate::session::random_token;
 use crate::views;
 
-/// TikTok's caption limit, in UTF-16 code units (tiktok-api.md §3).
+/// TikTok's caption limit for videos, in UTF-16 code units (tiktok-api.md §3).
 const CAPTION_LIMIT: usize = 2200;
-
-/// What the compose form holds (the submitted values, redisplayed after a check).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub(crate) struct ComposeForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    account_id: String,
-    #[serde(default)]
-    media_id: String,
-    #[serde(default)]
-    caption: String,
-    #[serde(default)]
-    privacy_level: String,
-    allow_comment: Option<String>,
-    allow_duet: Option<String>,
-    allow_stitch: Option<String>,
-    disclose: Option<String>,
-    brand_organic: Option<String>,
-    brand_content: Option<String>,
-    is_aigc: Option<String>,
-    #[serde(default)]
-    mode: String,
-    #[serde(default)]
-    scheduled_at: String,
-    #[serde(default)]
-    time_zone: String,
-    #[serde(default)]
-    intent: String,
-}
-
-/// The creator's answer that shapes the form.
-#[derive(Debug, Clone, Default)]
-struct Creator {
-    nickname: String,
-    privacy_options: Vec<String>,
-    comment_disabled: bool,
-    duet_disabled: bool,
-    stitch_disabled: bool,
-    max_duration_sec: Option<u64>,
-}
+/// A photo post's title limit.
+const TITLE_LIMIT: usize = 90;
+/// A photo post's description limit.
+const DESCRIPTION_LIMIT: usize = 4000;
+/// TikTok's Music Usage Confirmation, linked from the consent line (Point 2 note).
+const MUSIC_USAGE_URL: &str =
+    "https://www.tiktok.com/legal/page/global/music-usage-confirmation/en";
+/// TikTok's Branded Content Policy, linked when branded content is ticked (Point 4).
+const BRANDED_CONTENT_POLICY_URL: &str = "https://www.tiktok.com/legal/page/global/bc-policy/en";
 
 /// One preflight finding as shown.
 #[derive(Debug, Clone)]
 struct Verdict {
     severity: String,
+    field: String,
     message: String,
     measured: String,
     limit: String,
     fix: String,
+}
+
+/// The creator cannot post now: why, and when to try again.
+#[derive(Debug, Clone)]
+struct Stopped {
+    why: String,
+    next_slot: Option<String>,
 }
 
 #[derive(Template)]
@@ -77,11 +73,16 @@ struct ComposePage {
     chrome: Chrome,
     accounts: Vec<(String, String)>,
     account_id: String,
-    creator: Option<Creator>,
+    account_name: String,
+    creator: Option<CreatorView>,
+    stopped: Option<Stopped>,
     creator_error: Option<String>,
     form: ComposeForm,
-    caption_units: usize,
-    caption_limit: usize,
+    library: Vec<LibraryItem>,
+    /// The chosen photos in order, for a redisplayed form.
+    chosen_photos: Vec<LibraryItem>,
+    /// Why photo posts cannot be made here, when they cannot.
+    photos_unavailable: Option<String>,
     next_slot: Option<String>,
     checked: bool,
     passes: bool,
@@ -94,15 +95,53 @@ impl ComposePage {
         value.is_some()
     }
 
-    /// TikTok's privacy options in the words of its own app; an option tokpost does not know
-    /// is shown as TikTok named it.
-    fn privacy_label(option: &str) -> &str {
-        match option {
-            "PUBLIC_TO_EVERYONE" => "Everyone",
-            "MUTUAL_FOLLOW_FRIENDS" => "Friends (followers you follow back)",
-            "FOLLOWER_OF_CREATOR" => "Followers",
-            "SELF_ONLY" => "Only me",
-            other => other,
+    fn units(text: &str) -> usize {
+        text.encode_utf16().count()
+    }
+
+    fn caption_limit(&self) -> usize {
+        CAPTION_LIMIT
+    }
+
+    fn title_limit(&self) -> usize {
+        TITLE_LIMIT
+    }
+
+    fn description_limit(&self) -> usize {
+        DESCRIPTION_LIMIT
+    }
+
+    fn music_usage_url(&self) -> &'static str {
+        MUSIC_USAGE_URL
+    }
+
+    fn branded_content_policy_url(&self) -> &'static str {
+        BRANDED_CONTENT_POLICY_URL
+    }
+
+    fn branded_not_private(&self) -> &'static str {
+        BRANDED_CONTENT_NOT_PRIVATE
+    }
+
+    fn disclosure_needs_a_choice(&self) -> &'static str {
+        DISCLOSURE_NEEDS_A_CHOICE
+    }
+
+    /// Whether the form was sent with branded content ticked (switch on).
+    fn branded(&self) -> bool {
+        self.form.disclose.is_some() && self.form.brand_content.is_some()
+    }
+
+    /// The label TikTok puts on the post, once a box is ticked ("Paid partnership" wins).
+    fn label_line(&self) -> &'static str {
+        if self.form.disclose.is_none() {
+            ""
+        } else if self.form.brand_content.is_some() {
+            "Your photo/video will be labeled as 'Paid partnership'"
+        } else if self.form.brand_organic.is_some() {
+            "Your photo/video will be labeled as 'Promotional content'"
+        } else {
+            ""
         }
     }
 }
@@ -110,6 +149,7 @@ impl ComposePage {
 #[derive(Deserialize)]
 pub(crate) struct ComposeQuery {
     account: Option<String>,
+    kind: Option<String>,
 }
 
 pub(crate) async fn compose_page(
@@ -119,12 +159,89 @@ pub(crate) async fn compose_page(
 ) -> Result<Response, PageError> {
     let form = ComposeForm {
         account_id: query.account.unwrap_or_default(),
+        kind: match query.kind.as_deref() {
+            Some("photo") => "photo",
+            _ => "video",
+        }
+        .to_owned(),
         mode: "direct".to_owned(),
+        when: "now".to_owned(),
+        draft_key: random_token(),
         ..ComposeForm::default()
     };
-    compose_view(&state, &signed_in, form, None, None)
-        .await
-        .and_then(|page| render(&page))
+    let page = compose_view(&state, &signed_in, form, None, None).await?;
+    render(&page)
+}
+
+/// Fresh creator info for the account, or why the creator cannot post now.
+async fn creator_state(
+    state: &Dashboard,
+    signed_in: &SignedIn,
+    account_id: &str,
+    account_name: &str,
+) -> Result<(Option<CreatorView>, Option<Stopped>, Option<String>), PageError> {
+    let answer = state
+        .api
+        .call(
+            signed_in.key(),
+            Method::GET,
+            &format!("/v1/accounts/{account_id}/creator-info"),
+            None,
+        )
+        .await?;
+    if answer.status.is_success() {
+        return Ok((Some(CreatorView::from_answer(&answer.body)), None, None));
+    }
+    let Some(reason) = CannotPost::from_error(&answer.body) else {
+        return Ok((None, None, Some(answer.error_message())));
+    };
+    // The cap planner knows when the rolling window frees a slot. TikTok counts the creator's
+    // posts from every app: when it says the cap is reached before our own count does, the
+    // posts we counted are the cap, and the oldest of them frees the next slot.
+    let next_slot = match account_id.parse::<AccountId>() {
+        Ok(account) => next_free_slot(state, account, reason).await?,
+        Err(_) => None,
+    }
+    .map(|at| views::when(at, signed_in.zone()));
+    Ok((
+        None,
+        Some(Stopped {
+            why: reason.explain(account_name),
+            next_slot,
+        }),
+        None,
+    ))
+}
+
+async fn next_free_slot(
+    state: &Dashboard,
+    account: AccountId,
+    reason: CannotPost,
+) -> Result<Option<jiff::Timestamp>, PageError> {
+    let now = state.app.now();
+    let store = state.app.store.as_ref();
+    let planned = tokpost_pipeline::caps::blocking_cap(
+        store,
+        state.app.pipeline.publisher().policy(),
+        account,
+        PostMode::Direct,
+        now,
+    )
+    .await?;
+    if let Some(block) = planned {
+        return Ok(Some(block.frees_at));
+    }
+    if reason != CannotPost::DailyCap {
+        return Ok(None);
+    }
+    let uses = store
+        .quota_use_times(
+            account,
+            QuotaKind::DirectPost,
+            tokpost_pipeline::caps::window_start(now),
+        )
+        .await?;
+    Ok(tokpost_pipeline::caps::frees_at(&uses, uses.len() as u64))
 }
 
 async fn compose_view(
@@ -147,44 +264,42 @@ async fn compose_view(
             ))
         })
         .collect();
-    let account_id = accounts
+    let (account_id, account_name) = accounts
         .iter()
         .find(|(id, _)| *id == form.account_id)
         .or_else(|| accounts.first())
-        .map(|(id, _)| id.clone())
+        .cloned()
         .unwrap_or_default();
-    let (mut creator, mut creator_error, mut next_slot) = (None, None, None);
+    let (mut creator, mut stopped, mut creator_error, mut next_slot) = (None, None, None, None);
     if !account_id.is_empty() {
-        let answer = state
-            .api
-            .call(
-                signed_in.key(),
-                Method::GET,
-                &format!("/v1/accounts/{account_id}/creator-info"),
-                None,
-            )
-            .await?;
-        if answer.status.is_success() {
-            creator = Some(creator_from(&answer.body));
-        } else {
-            creator_error = Some(answer.error_message());
-        }
-        let account = account_json(state, signed_in, &account_id).await?;
+        (creator, stopped, creator_error) =
+            creator_state(state, signed_in, &account_id, &account_name).await?;
+        let account = super::accounts::account_json(state, signed_in, &account_id).await?;
         next_slot = account.health.and_then(|h| {
-            let near = h.posts_last_24h.saturating_add(2) >= u64::from(h.daily_post_cap);
-            match h.next_slot_at {
-                Some(at) => Some(format!(
-                    "The daily cap is reached: the next slot frees {}.",
+            h.next_slot_at.map(|at| {
+                format!(
+                    "The daily cap is reached: a post made now waits until the next slot frees, {}.",
                     views::when(at, signed_in.zone())
-                )),
-                None if near => Some(format!(
-                    "{} of {} posts in the last 24 h: the cap is near.",
-                    h.posts_last_24h, h.daily_post_cap
-                )),
-                None => None,
-            }
+                )
+            })
         });
     }
+    let kind = if form.is_photo() { "photo" } else { "video" };
+    let library = library(state, signed_in, kind).await?;
+    let chosen_photos = form
+        .photos()
+        .iter()
+        .filter_map(|id| library.iter().find(|item| item.id == *id).cloned())
+        .collect();
+    let photos_unavailable = state
+        .app
+        .pipeline
+        .media()
+        .and_then(tokpost_pipeline::MediaAccess::pull_base)
+        .is_none()
+        .then(|| {
+            "TikTok takes photos only by downloading them, and this tokpost has no media.pull_base_url (a URL prefix verified with TikTok) to let it download uploads. Photos registered by URL (POST /v1/media/url) can still be posted.".to_owned()
+        });
     let verdicts = report
         .and_then(|r| r.get("findings"))
         .and_then(Value::as_array)
@@ -199,6 +314,7 @@ async fn compose_view(
             };
             Verdict {
                 severity: text("severity"),
+                field: text("field"),
                 message: text("message"),
                 measured: text("measured"),
                 limit: text("limit"),
@@ -208,12 +324,15 @@ async fn compose_view(
         .collect();
     Ok(ComposePage {
         chrome: signed_in.chrome("compose"),
-        caption_units: form.caption.encode_utf16().count(),
-        caption_limit: CAPTION_LIMIT,
         accounts,
         account_id,
+        account_name,
         creator,
+        stopped,
         creator_error,
+        library,
+        chosen_photos,
+        photos_unavailable,
         next_slot,
         checked: report.is_some(),
         passes: report
@@ -226,71 +345,19 @@ async fn compose_view(
     })
 }
 
-fn creator_from(body: &Value) -> Creator {
-    let flag = |key: &str| body.get(key).and_then(Value::as_bool).unwrap_or(false);
-    Creator {
-        nickname: body
-            .get("creator_nickname")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned(),
-        privacy_options: body
-            .get("privacy_level_options")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_str)
-            .map(str::to_owned)
-            .collect(),
-        comment_disabled: flag("comment_disabled"),
-        duet_disabled: flag("duet_disabled"),
-        stitch_disabled: flag("stitch_disabled"),
-        max_duration_sec: body
-            .get("max_video_post_duration_sec")
-            .and_then(Value::as_u64),
-    }
+async fn redisplay(
+    state: &Dashboard,
+    signed_in: &SignedIn,
+    form: ComposeForm,
+    report: Option<&Value>,
+    error: String,
+) -> Result<Response, PageError> {
+    let page = compose_view(state, signed_in, form, report, Some(error)).await?;
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response())
 }
 
-/// The date and time the user typed, in their zone, as the API's RFC 3339 instant. Empty: now.
-fn schedule_instant(text: &str, zone: &str) -> Result<Option<String>, PageError> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let civil: DateTime = text
-        .parse()
-        .map_err(|_| PageError::BadInput(format!("“{text}” is not a date and time")))?;
-    let zone = TimeZone::get(zone.trim()).unwrap_or(TimeZone::UTC);
-    let zoned = civil
-        .to_zoned(zone)
-        .map_err(|_| PageError::BadInput(format!("“{text}” does not exist in this time zone")))?;
-    Ok(Some(zoned.timestamp().to_string()))
-}
-
-fn request_from(form: &ComposeForm) -> Result<Value, PageError> {
-    let disclose = form.disclose.is_some();
-    let mut request = json!({
-        "account_id": form.account_id,
-        "video": {"media_id": form.media_id.trim(), "caption": form.caption},
-        "disable_comment": form.allow_comment.is_none(),
-        "disable_duet": form.allow_duet.is_none(),
-        "disable_stitch": form.allow_stitch.is_none(),
-        "brand_organic": disclose && form.brand_organic.is_some(),
-        "brand_content": disclose && form.brand_content.is_some(),
-        "is_aigc": form.is_aigc.is_some(),
-        "mode": if form.mode == "inbox" { "inbox" } else { "direct" },
-    });
-    if let Some(object) = request.as_object_mut() {
-        if !form.privacy_level.is_empty() {
-            object.insert("privacy_level".to_owned(), json!(form.privacy_level));
-        }
-        if let Some(at) = schedule_instant(&form.scheduled_at, &form.time_zone)? {
-            object.insert("scheduled_at".to_owned(), json!(at));
-        }
-    }
-    Ok(request)
-}
-
+/// The form's two buttons: `check` runs preflight and shows the verdict; `publish` runs it
+/// again and, when it passes, creates the post and opens it with the processing notice.
 pub(crate) async fn compose(
     State(state): State<Dashboard>,
     signed_in: SignedIn,
@@ -299,11 +366,7 @@ pub(crate) async fn compose(
     signed_in.check_csrf(&form.csrf)?;
     let request = match request_from(&form) {
         Ok(request) => request,
-        Err(error) => {
-            let page =
-                compose_view(&state, &signed_in, form, None, Some(error.to_string())).await?;
-            return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response());
-        }
+        Err(error) => return redisplay(&state, &signed_in, form, None, error.to_string()).await,
     };
     let check = state
         .api
@@ -311,11 +374,10 @@ pub(crate) async fn compose(
         .await?;
     if !check.status.is_success() {
         let message = check.error_message();
-        let page = compose_view(&state, &signed_in, form, None, Some(message)).await?;
-        return Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response());
+        return redisplay(&state, &signed_in, form, None, message).await;
     }
     let passes = check.body.get("passes").and_then(Value::as_bool) == Some(true);
-    if form.intent != "schedule" || !passes {
+    if form.intent != "publish" || !passes {
         let page = compose_view(&state, &signed_in, form, Some(&check.body), None).await?;
         return render(&page);
     }
@@ -324,81 +386,14 @@ pub(crate) async fn compose(
         .post_json(signed_in.key(), "/v1/posts", &request)
         .await?;
     match created.body.get("id").and_then(Value::as_str) {
-        Some(id) if created.status.is_success() => {
-            Ok(Redirect::to(&format!("/posts/{id}")).into_response())
-        }
+        Some(id) if created.status.is_success() => Ok(Redirect::to(&format!(
+            "/posts/{}?sent=1",
+            super::encode_segment(id)
+        ))
+        .into_response()),
         _ => {
             let message = created.error_message();
-            let page =
-                compose_view(&state, &signed_in, form, Some(&check.body), Some(message)).await?;
-            Ok((StatusCode::UNPROCESSABLE_ENTITY, Html(page.render()?)).into_response())
+            redisplay(&state, &signed_in, form, Some(&check.body), message).await
         }
-    }
-}
-
-/// Streams a file from the compose page to the API's media upload (the CSRF token comes in a
-/// header, since the body is the file itself).
-pub(crate) async fn upload_media(
-    State(state): State<Dashboard>,
-    signed_in: SignedIn,
-    headers: HeaderMap,
-    body: Body,
-) -> Result<Response, PageError> {
-    let token = headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    signed_in.check_csrf(token)?;
-    let answer = state
-        .api
-        .call(
-            signed_in.key(),
-            Method::POST,
-            "/v1/media",
-            Some(("application/octet-stream", body)),
-        )
-        .await?;
-    Ok((answer.status, Json(answer.body)).into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rstest::rstest;
-
-    #[rstest]
-    #[case("2026-12-01T18:00", "Europe/Berlin", Some("2026-12-01T17:00:00Z"))]
-    #[case("2026-07-01T18:00", "Europe/Berlin", Some("2026-07-01T16:00:00Z"))]
-    #[case("2026-12-01T18:00", "Not/AZone", Some("2026-12-01T18:00:00Z"))]
-    #[case("", "UTC", None)]
-    fn a_scheduled_time_is_read_in_the_users_zone(
-        #[case] text: &str,
-        #[case] zone: &str,
-        #[case] expected: Option<&str>,
-    ) {
-        assert_eq!(schedule_instant(text, zone).unwrap().as_deref(), expected);
-    }
-
-    #[test]
-    fn a_time_that_is_not_one_is_refused() {
-        assert!(matches!(
-            schedule_instant("tomorrow-ish", "UTC"),
-            Err(PageError::BadInput(_))
-        ));
-    }
-
-    #[test]
-    fn unticked_interactions_are_disabled_and_disclosure_needs_its_switch() {
-        let form = ComposeForm {
-            account_id: "a".to_owned(),
-            allow_comment: Some("on".to_owned()),
-            brand_content: Some("on".to_owned()),
-            ..ComposeForm::default()
-        };
-        let request = request_from(&form).unwrap();
-        assert_eq!(request["disable_comment"], false);
-        assert_eq!(request["disable_duet"], true);
-        assert_eq!(request["brand_content"], false, "disclosure switch is off");
-        assert!(request.get("privacy_level").is_none(), "no default privacy");
     }
 }
