@@ -117,6 +117,7 @@ export function setUpPreview(form) {
         return box && box.checked && !box.disabled;
       })
       .map((name) => name[0].toUpperCase() + name.slice(1));
-    interactions.textContent = allowed.length ? allowed.join(", ") : "nothing (no comments, duets or stitches)";
+    const none = photo ? "nothing (no comments)" : "nothing (no comments, duets or stitches)";
+    interactions.textContent = allowed.length ? allowed.join(", ") : none;
   });
 }

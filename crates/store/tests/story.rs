@@ -275,6 +275,7 @@ stories!(
     tokens_are_encrypted_at_rest,
     reconnecting_a_creator_keeps_its_account_and_replaces_its_tokens,
     the_same_media_content_is_recorded_once,
+    the_media_library_pages_a_workspaces_uploads_newest_first,
     the_next_due_time_lets_a_worker_sleep_until_the_schedule,
     dedupe_keys_keep_one_queued_job,
     posts_waiting_for_a_reconnect_are_found_by_account_and_state,
@@ -1280,6 +1281,78 @@ async fn the_same_media_content_is_recorded_once(h: Harness) {
     let stored = h.store.media(first.into_inner().id).await.unwrap().unwrap();
     assert_eq!(stored, second.into_inner());
     assert_eq!(stored.probe["codec"], "h264");
+}
+
+async fn the_media_library_pages_a_workspaces_uploads_newest_first(h: Harness) {
+    let ws = h.workspace().await;
+    let other = h.workspace().await;
+    let mut ids = Vec::new();
+    for (n, kind) in [
+        MediaKind::Video,
+        MediaKind::Photo,
+        MediaKind::Video,
+        MediaKind::Video,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let asset = NewMediaAsset {
+            workspace_id: ws,
+            kind,
+            content_hash: format!("{n:064x}"),
+            size_bytes: 1_000,
+            location: format!("media/{n}"),
+            probe: serde_json::json!({}),
+        };
+        // The last two are recorded in the same millisecond: the id breaks the tie.
+        let at = clock::add(h.now(), Duration::from_secs(n.min(2) as u64));
+        ids.push(h.store.add_media(asset, at).await.unwrap().into_inner().id);
+    }
+    h.store
+        .add_media(
+            NewMediaAsset {
+                workspace_id: other,
+                kind: MediaKind::Video,
+                content_hash: "f".repeat(64),
+                size_bytes: 1,
+                location: "media/theirs".into(),
+                probe: serde_json::json!({}),
+            },
+            h.now(),
+        )
+        .await
+        .unwrap();
+    let videos = |before, limit| {
+        h.store
+            .list_media(ws, Some(MediaKind::Video), before, limit)
+    };
+    let mut newest_first = vec![ids[2], ids[3]];
+    newest_first.sort_by(|a, b| b.cmp(a));
+    newest_first.push(ids[0]);
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let page = videos(before, 1).await.unwrap();
+        let Some(last) = page.last() else { break };
+        before = Some((last.created_at, last.id));
+        seen.extend(page.iter().map(|m| m.id));
+    }
+    assert_eq!(
+        seen, newest_first,
+        "every video once, newest first, across pages"
+    );
+    let all = h.store.list_media(ws, None, None, 10).await.unwrap();
+    assert_eq!(all.len(), 4, "the other workspace's upload is not listed");
+    assert_eq!(
+        h.store
+            .list_media(ws, Some(MediaKind::Photo), None, 10)
+            .await
+            .unwrap()
+            .iter()
+            .map(|m| m.id)
+            .collect::<Vec<_>>(),
+        vec![ids[1]]
+    );
 }
 
 async fn the_next_due_time_lets_a_worker_sleep_until_the_schedule(h: Harness) {
