@@ -153,7 +153,17 @@ function setUpDropdown(form) {
     }
   };
   button.addEventListener("click", () => open(menu.hidden));
-  menu.addEventListener("change", () => { open(false); button.focus(); });
+  // A click chooses and closes; arrow keys move the choice and leave the menu open until Enter,
+  // Escape or Tab.
+  let pointer = false;
+  menu.addEventListener("pointerdown", () => { pointer = true; });
+  menu.addEventListener("change", () => {
+    if (pointer) { open(false); button.focus(); }
+    pointer = false;
+  });
+  menu.addEventListener("focusout", (event) => {
+    if (!menu.contains(event.relatedTarget) && event.relatedTarget !== button) open(false);
+  });
   menu.addEventListener("keydown", (event) => {
     if (event.key === "Escape") { open(false); button.focus(); }
     if (event.key === "Enter") { event.preventDefault(); open(false); button.focus(); }

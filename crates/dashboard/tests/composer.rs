@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use clock::Clock;
 use fantoccini::actions::{InputSource, MouseActions, PointerAction};
+use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 use serde_json::json;
 use support::browser::{
@@ -225,9 +226,55 @@ async fn the_composer_walks_tiktoks_points_one_to_five_in_order() {
         "22",
         "the emoji counts as two UTF-16 units"
     );
-    click(client, "#privacy-button").await;
+    // By keyboard: Enter opens the menu, the arrow keys move the choice, Enter closes it.
+    let button = client.find(Locator::Id("privacy-button")).await.unwrap();
+    button.send_keys(&Key::Enter.to_string()).await.unwrap();
+    assert_eq!(
+        attr(client, "#privacy-options", "hidden").await,
+        json!(false)
+    );
+    let focused = || async { js(client, "return document.activeElement.value;", vec![]).await };
+    assert_eq!(
+        focused().await,
+        json!("PUBLIC_TO_EVERYONE"),
+        "focus lands on the first option"
+    );
+    client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(&Key::Down.to_string())
+        .await
+        .unwrap();
+    assert_eq!(focused().await, json!("MUTUAL_FOLLOW_FRIENDS"));
+    assert_eq!(
+        attr(client, "#privacy-options", "hidden").await,
+        json!(false),
+        "an arrow key does not close the menu"
+    );
     shot(client, "2-privacy-dropdown").await;
+    client
+        .active_element()
+        .await
+        .unwrap()
+        .send_keys(&Key::Enter.to_string())
+        .await
+        .unwrap();
+    assert_eq!(
+        attr(client, "#privacy-options", "hidden").await,
+        json!(true)
+    );
+    assert_eq!(
+        text_of(client, "#privacy-button").await,
+        "Friends (followers you follow back)"
+    );
+    // By pointer: a click chooses and closes.
+    click(client, "#privacy-button").await;
     click(client, "#privacy-option-PUBLIC_TO_EVERYONE").await;
+    assert_eq!(
+        attr(client, "#privacy-options", "hidden").await,
+        json!(true)
+    );
     assert_eq!(text_of(client, "#privacy-button").await, "Everyone");
     click(client, "#allow_comment").await;
     assert_eq!(attr(client, "#publish", "disabled").await, json!(false));
@@ -327,13 +374,13 @@ async fn the_composer_walks_tiktoks_points_one_to_five_in_order() {
         )
         .await
         .unwrap();
+    shot(client, "3b-branded-first-only-me-blocked").await;
     only_me.click().await.unwrap();
     assert_eq!(
         text_of(client, "#privacy-button").await,
         "Everyone",
         "Only me cannot be chosen"
     );
-    shot(client, "3b-branded-first-only-me-blocked").await;
     client
         .find(Locator::Css("body"))
         .await
@@ -732,6 +779,40 @@ async fn a_creator_who_cannot_post_now_is_stopped_and_told_when_to_try_again() {
             .contains("turned off in")
     );
     shot_at(client, "2c-interactions-off", "#interactions").await;
+
+    // Point 1c: a video longer than the creator may post is stopped before anything is sent,
+    // in the page and again by the server's check.
+    upload(client, &["long_200s.mp4"]).await;
+    wait_until(
+        client,
+        "return document.getElementById('upload-status').textContent.startsWith('Uploaded');",
+        "the long video's upload",
+    )
+    .await;
+    choose_privacy(client, "PUBLIC_TO_EVERYONE").await;
+    assert_eq!(attr(client, "#publish", "disabled").await, json!(true));
+    let blockers = text_of(client, "#blockers").await;
+    assert!(
+        blockers.contains("200.0 seconds long")
+            && blockers.contains("can post videos up to 180 seconds"),
+        "{blockers}"
+    );
+    shot_at(client, "1c-video-too-long", "#blockers").await;
+    click(client, "#check").await;
+    let verdict = text_of(client, "#verdict").await;
+    assert!(
+        verdict.contains("Preflight found problems") && verdict.contains("180"),
+        "{verdict}"
+    );
+    assert!(
+        server
+            .store
+            .posts(server.workspace, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "nothing was sent"
+    );
 
     // The daily cap, as TikTok counts it: the next free slot from the posts counted.
     let ada = id_of("Ada");
