@@ -93,7 +93,9 @@ pub async fn start() -> Server {
         Some(tokpost_pipeline::MediaAccess::local(media_dir.clone())),
     );
     std::fs::create_dir_all(&media_dir).unwrap();
-    let settings = ApiSettings::new(url::Url::parse(&base).unwrap(), media_dir);
+    let mut settings = ApiSettings::new(url::Url::parse(&base).unwrap(), media_dir);
+    // TikTok here is the built-in sandbox in this process, as with `serve --sandbox`.
+    settings.builtin_sandbox = true;
     let state = AppState::new(
         store.clone(),
         clock.shared(),
