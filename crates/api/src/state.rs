@@ -40,6 +40,10 @@ pub struct ApiSettings {
     pub workers_process: Option<String>,
     /// How old the workers' heartbeat may be.
     pub worker_heartbeat_stale_after: Duration,
+    /// Whether "TikTok" is tokpost's built-in sandbox running in this process (`serve
+    /// --sandbox`, or no TikTok app configured), so pages can say whose app they describe.
+    /// Default `false`: a TikTok app (or a TikTok-compatible server) of the operator's.
+    pub builtin_sandbox: bool,
 }
 
 impl ApiSettings {
@@ -59,6 +63,7 @@ impl ApiSettings {
             oauth_state_ttl: Duration::from_secs(10 * 60),
             workers_process: None,
             worker_heartbeat_stale_after: tokpost_pipeline::WORKER_HEARTBEAT_STALE_AFTER,
+            builtin_sandbox: false,
         }
     }
 }

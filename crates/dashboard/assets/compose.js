@@ -155,13 +155,15 @@ function setUpDropdown(form) {
   button.addEventListener("click", () => open(menu.hidden));
   // A click chooses and closes; arrow keys move the choice and leave the menu open until Enter,
   // Escape or Tab.
+  // A press inside the menu moves focus away before its click lands: that is not leaving.
   let pointer = false;
   menu.addEventListener("pointerdown", () => { pointer = true; });
+  menu.addEventListener("click", () => { window.setTimeout(() => { pointer = false; }, 0); });
   menu.addEventListener("change", () => {
     if (pointer) { open(false); button.focus(); }
-    pointer = false;
   });
   menu.addEventListener("focusout", (event) => {
+    if (pointer) return;
     if (!menu.contains(event.relatedTarget) && event.relatedTarget !== button) open(false);
   });
   menu.addEventListener("keydown", (event) => {

@@ -17,7 +17,8 @@
 //! session.rs   sessions, cookies, CSRF token comparison
 //! api.rs       the HTTP API called in-process
 //! views.rs     the API's JSON turned into what templates show (health colours, times)
-//! pages.rs     one handler per page and form
+//! pages/       one module per page and its forms (pages/audit/checks.rs: the audit
+//!              rehearsal's checklist, pure)
 //! assets.rs    the embedded CSS, JavaScript and icon
 //! error.rs     PageError, rendered as a plain page
 //! ```
@@ -48,7 +49,7 @@ pub(crate) struct Dashboard {
 }
 
 /// The dashboard's pages (`/`, `/sign-in`, `/accounts`, `/compose`, `/posts`, `/posts/{id}`,
-/// `/errors`) and its assets under `/assets/`. Merge it with `tokpost_api::router` over the
+/// `/errors`, `/audit`) and its assets under `/assets/`. Merge it with `tokpost_api::router` over the
 /// same state; the two share no path.
 pub fn router(state: AppState) -> Router {
     let dashboard = Dashboard {
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .route("/posts/{id}/cancel", post(pages::cancel))
         .route("/posts/{id}/retry", post(pages::retry))
         .route("/errors", get(pages::errors))
+        .route("/audit", get(pages::audit))
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(dashboard)

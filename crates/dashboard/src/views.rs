@@ -43,6 +43,50 @@ pub(crate) struct Check {
     pub(crate) detail: String,
 }
 
+/// Whose app tokpost posts as, and whether TikTok audited it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AppAudit {
+    /// The pipeline's policy: the app passed TikTok's audit.
+    pub(crate) audited: bool,
+    /// The app is the built-in sandbox's, running in this process.
+    pub(crate) builtin_sandbox: bool,
+}
+
+impl AppAudit {
+    /// What the process runs with.
+    pub(crate) fn of(app: &tokpost_api::AppState) -> Self {
+        Self {
+            audited: app.pipeline.publisher().policy().audited,
+            builtin_sandbox: app.settings.builtin_sandbox,
+        }
+    }
+
+    /// The "Audit" line of the checklists.
+    pub(crate) fn check(self) -> Check {
+        let (level, detail) = match (self.builtin_sandbox, self.audited) {
+            (true, true) => (
+                Level::Green,
+                "the built-in sandbox's app is audited: posts can be public here (your own \
+                 TikTok app starts unaudited until TikTok's review)",
+            ),
+            (true, false) => (
+                Level::Amber,
+                "the built-in sandbox's app is not audited: posts are private (SELF_ONLY)",
+            ),
+            (false, true) => (Level::Green, "the app is audited: posts can be public"),
+            (false, false) => (
+                Level::Amber,
+                "the app is not audited: posts are private (SELF_ONLY) until TikTok audits it",
+            ),
+        };
+        Check {
+            label: "Audit",
+            level,
+            detail: detail.to_owned(),
+        }
+    }
+}
+
 /// An account as `GET /v1/accounts/{id}` answers it.
 #[derive(Debug, Clone, Deserialize)]
 pub(crate) struct AccountJson {
@@ -118,7 +162,7 @@ fn expiry_level(expires: Timestamp, now: Timestamp, warn: Duration) -> Level {
 pub(crate) fn account_card(
     account: AccountJson,
     outcomes: &Outcomes,
-    audited: Option<bool>,
+    audit: Option<AppAudit>,
     now: Timestamp,
     zone: &TimeZone,
 ) -> AccountCard {
@@ -169,18 +213,8 @@ pub(crate) fn account_card(
             )
         },
     });
-    checks.push(match audited {
-        Some(true) => Check {
-            label: "Audit",
-            level: Level::Green,
-            detail: "the app is audited: posts can be public".to_owned(),
-        },
-        Some(false) => Check {
-            label: "Audit",
-            level: Level::Amber,
-            detail: "the app is not audited: posts are private (SELF_ONLY) until TikTok audits it"
-                .to_owned(),
-        },
+    checks.push(match audit {
+        Some(audit) => audit.check(),
         None => Check {
             label: "Audit",
             level: Level::Amber,

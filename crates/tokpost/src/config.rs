@@ -577,10 +577,29 @@ impl Config {
         load_or_generate_secret(&self.data_dir.join(MEDIA_SIGNING_KEY_FILE))
     }
 
-    /// The publishing policy the pipeline applies.
+    /// The publishing policy the pipeline applies to the configured app (`tiktok.audited`).
     #[must_use]
     pub fn publish_policy(&self) -> tokpost_pipeline::PublishPolicy {
-        let base = if self.tiktok.audited {
+        self.publish_policy_for(self.tiktok.audited)
+    }
+
+    /// Whether the app tokpost posts as has passed TikTok's audit. With the built-in sandbox in
+    /// this process, that app is the sandbox's first one (the one `serve` signs in as) and its
+    /// `audited` is the truth, whatever `tiktok.audited` says about an app that is not in use;
+    /// otherwise `tiktok.audited`.
+    #[must_use]
+    pub fn app_audited(&self, in_process_sandbox: Option<&tiktok_sandbox::SandboxConfig>) -> bool {
+        match in_process_sandbox {
+            Some(sandbox) => sandbox.apps.first().is_some_and(|app| app.audited),
+            None => self.tiktok.audited,
+        }
+    }
+
+    /// The publishing policy the pipeline applies to an app that TikTok has (`audited`) or has
+    /// not audited.
+    #[must_use]
+    pub fn publish_policy_for(&self, audited: bool) -> tokpost_pipeline::PublishPolicy {
+        let base = if audited {
             tokpost_pipeline::PublishPolicy::audited()
         } else {
             tokpost_pipeline::PublishPolicy::default()
@@ -953,6 +972,45 @@ mod tests {
         assert_eq!(config.tiktok.daily_post_cap, 9, "env beats file");
         assert!(config.tiktok.audited, "file beats defaults");
         assert_eq!(config.publishing.late_grace_secs, 60);
+    }
+
+    #[test]
+    fn the_in_process_sandbox_app_decides_the_audit_whatever_tiktok_audited_says() {
+        let unaudited = load_with(None, &[]).unwrap();
+        let audited = load_with(Some("[tiktok]\naudited = true\n"), &[]).unwrap();
+        let sandbox = tiktok_sandbox::SandboxConfig::default();
+        assert!(
+            sandbox.apps[0].audited,
+            "the built-in sandbox's app is audited"
+        );
+        let mut unaudited_sandbox = tiktok_sandbox::SandboxConfig::default();
+        unaudited_sandbox.apps[0].audited = false;
+        let no_apps = tiktok_sandbox::SandboxConfig {
+            apps: Vec::new(),
+            ..tiktok_sandbox::SandboxConfig::default()
+        };
+        for (config, in_process, expected) in [
+            (&unaudited, Some(&sandbox), true),
+            (&audited, Some(&unaudited_sandbox), false),
+            (&audited, Some(&no_apps), false),
+            (&unaudited, None, false),
+            (&audited, None, true),
+        ] {
+            let decided = config.app_audited(in_process);
+            assert_eq!(decided, expected, "{:?}", in_process.map(|s| &s.apps));
+            let policy = config.publish_policy_for(decided);
+            assert_eq!(policy.audited, expected);
+            assert_eq!(
+                policy.active_creator_cap,
+                (!expected).then_some(5),
+                "an unaudited app serves at most 5 creators a day"
+            );
+        }
+        assert_eq!(
+            unaudited.publish_policy(),
+            unaudited.publish_policy_for(false)
+        );
+        assert_eq!(audited.publish_policy(), audited.publish_policy_for(true));
     }
 
     #[test]

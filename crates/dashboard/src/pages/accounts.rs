@@ -10,7 +10,7 @@ use serde_json::Value;
 use super::{CALENDAR_LIMIT, Chrome, CsrfForm, SignedIn, render};
 use crate::Dashboard;
 use crate::error::PageError;
-use crate::views::{self, AccountCard, AccountJson, Outcomes};
+use crate::views::{self, AccountCard, AccountJson, AppAudit, Outcomes};
 
 #[derive(Template)]
 #[template(path = "accounts.html")]
@@ -56,7 +56,7 @@ pub(crate) async fn accounts(
         .store
         .posts(signed_in.session.workspace_id, CALENDAR_LIMIT)
         .await?;
-    let audited = state.app.pipeline.publisher().policy().audited;
+    let audit = AppAudit::of(&state.app);
     let mut cards = Vec::new();
     for id in account_ids(&state, &signed_in).await? {
         let account = account_json(&state, &signed_in, &id).await?;
@@ -87,7 +87,7 @@ pub(crate) async fn accounts(
         cards.push(views::account_card(
             account,
             &outcomes,
-            Some(audited),
+            Some(audit),
             now,
             signed_in.zone(),
         ));

@@ -4,6 +4,7 @@
 //! the layout's chrome and rendering.
 
 mod accounts;
+mod audit;
 mod compose;
 mod errors;
 mod home;
@@ -12,6 +13,7 @@ mod posts;
 mod sign_in;
 
 pub(crate) use accounts::{accounts, connect};
+pub(crate) use audit::audit;
 pub(crate) use compose::{compose, compose_page};
 pub(crate) use errors::errors;
 pub(crate) use home::home;

@@ -118,6 +118,8 @@ pub async fn start() -> Server {
     );
     let mut settings = ApiSettings::new(url::Url::parse(&base).unwrap(), media_dir);
     settings.verified_url_prefixes = vec![pull_prefix];
+    // TikTok here is the built-in sandbox in this process, as with `serve --sandbox`.
+    settings.builtin_sandbox = true;
     let state = AppState::new(
         store.clone(),
         clock.shared(),

@@ -97,13 +97,15 @@ async fn serve(mut config: Config, sandbox_flag: bool, run_workers: bool) -> any
             }),
         ),
     };
+    // The in-process sandbox's app is the app tokpost posts as: its audit is the truth.
+    let audited = config.app_audited(sandbox.as_ref().map(SandboxHandle::config));
     let pipeline = Pipeline::with_media(
         Arc::clone(&store),
         Arc::clone(&clock),
         client.clone(),
         PipelineConfig {
             worker: config.workers.settings(),
-            publishing: config.publish_policy(),
+            publishing: config.publish_policy_for(audited),
             workers: config.workers.count,
             ..PipelineConfig::default()
         },
@@ -115,6 +117,7 @@ async fn serve(mut config: Config, sandbox_flag: bool, run_workers: bool) -> any
     settings.pkce = config.tiktok.desktop_app;
     settings.daily_post_cap = config.tiktok.daily_post_cap;
     settings.webhook_secret = webhook_secret;
+    settings.builtin_sandbox = sandbox.is_some();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let process = format!("serve:{}", std::process::id());
     let mut workers = Vec::new();
