@@ -73,6 +73,11 @@ pub fn router(state: AppState) -> Router {
         .route("/posts/{id}/cancel", post(pages::cancel))
         .route("/posts/{id}/retry", post(pages::retry))
         .route("/errors", get(pages::errors))
+        .route("/calendar", get(pages::calendar))
+        .route(
+            "/calendar/move/{id}",
+            get(pages::move_page).post(pages::move_post),
+        )
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(dashboard)

@@ -4,6 +4,7 @@
 //! the layout's chrome and rendering.
 
 mod accounts;
+mod calendar;
 mod compose;
 mod errors;
 mod home;
@@ -11,6 +12,7 @@ mod posts;
 mod sign_in;
 
 pub(crate) use accounts::{accounts, connect};
+pub(crate) use calendar::{calendar, move_page, move_post};
 pub(crate) use compose::{compose, compose_page, upload_media};
 pub(crate) use errors::errors;
 pub(crate) use home::home;
