@@ -58,7 +58,8 @@ struct Cell {
     date: String,
     /// The hour in the week view; empty in the month view.
     hour: String,
-    /// What the cell is called out loud ("Tuesday 6 January, 14:00").
+    /// The month view's day as screen readers say it ("Tuesday 6 January"); the week view's
+    /// cells are named by their row and column headers.
     label: String,
     /// The day's number in the month view.
     day: String,
@@ -75,6 +76,7 @@ struct Cell {
 
 #[derive(Debug, Clone)]
 struct Row {
+    /// The week view's hour ("14:00"); empty in the month view.
     label: String,
     cells: Vec<Cell>,
 }
@@ -260,7 +262,6 @@ pub(crate) async fn calendar(
                         Cell {
                             date: date.to_string(),
                             hour: hour.to_string(),
-                            label: format!("{}, {hour:02}:00", day_label(date)),
                             skipped: kind == HourKind::Skipped,
                             twice: kind == HourKind::Twice,
                             today: date == today,
@@ -296,10 +297,7 @@ pub(crate) async fn calendar(
                     })
                     .collect();
                 rows.push(Row {
-                    label: week
-                        .first()
-                        .map(|d| format!("Week of {}", d.strftime("%-d %B")))
-                        .unwrap_or_default(),
+                    label: String::new(),
                     cells,
                 });
             }
