@@ -614,6 +614,49 @@ async fn a_post_is_created_shown_with_its_history_and_cancelled_once() {
 }
 
 #[tokio::test]
+async fn a_post_is_not_moved_into_a_rolling_day_the_daily_cap_already_fills() {
+    let app = App::start_with(|settings| settings.daily_post_cap = 2).await;
+    let account = app.connect(&app.key, "ada.public").await;
+    let (_, media) = app.upload(&app.key, fixture("tiny_faststart.mp4")).await;
+    let now = app.clock.now();
+    let hours = |h: i64| (now + jiff::SignedDuration::from_hours(h)).to_string();
+    let mut ids = Vec::new();
+    for at in [2, 5, 40] {
+        let (status, post) = app
+            .post(
+                "/v1/posts",
+                json!({"account_id": account["id"], "video": {"media_id": media["id"]},
+                       "privacy_level": "SELF_ONLY", "scheduled_at": hours(at)}),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{post}");
+        ids.push(post["id"].as_str().unwrap().to_owned());
+    }
+    let reschedule = |id: &str, at: i64| {
+        let path = format!("/v1/posts/{id}/reschedule");
+        let body = json!({"scheduled_at": hours(at)});
+        let app = &app;
+        async move { app.post(&path, body).await }
+    };
+    // Hours 2 and 5 fill every rolling day that contains hour 10.
+    let (status, refused) = reschedule(&ids[2], 10).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(code(&refused), "daily_post_cap_planned");
+    assert_eq!(refused["error"]["field"], "scheduled_at");
+    assert_eq!(refused["error"]["limit"], 2);
+    assert_eq!(refused["error"]["measured"], 3);
+    let message = refused["error"]["message"].as_str().unwrap();
+    assert!(message.contains("the daily cap is 2"), "{message}");
+    let (_, unmoved) = app.get(&format!("/v1/posts/{}", ids[2])).await;
+    assert_eq!(unmoved["scheduled_at"], json!(hours(40)));
+    // A day later there is room again, and a post moving inside its own day is not counted twice.
+    let (status, moved) = reschedule(&ids[2], 29).await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+    let (status, moved) = reschedule(&ids[1], 6).await;
+    assert_eq!(status, StatusCode::OK, "{moved}");
+}
+
+#[tokio::test]
 async fn a_repeated_idempotency_key_returns_the_first_post() {
     let app = App::start().await;
     let account = app.connect(&app.key, "ada.public").await;

@@ -20,6 +20,7 @@ pub(crate) const ASSETS: &[(&str, &str, &[u8])] = &[
     ("photos.js", JS, include_bytes!("../assets/photos.js")),
     ("preview.js", JS, include_bytes!("../assets/preview.js")),
     ("status.js", JS, include_bytes!("../assets/status.js")),
+    ("calendar.js", JS, include_bytes!("../assets/calendar.js")),
     (
         "icon.svg",
         "image/svg+xml",

@@ -77,6 +77,11 @@ pub fn router(state: AppState) -> Router {
         .route("/posts/{id}/retry", post(pages::retry))
         .route("/errors", get(pages::errors))
         .route("/audit", get(pages::audit))
+        .route("/calendar", get(pages::calendar))
+        .route(
+            "/calendar/move/{id}",
+            get(pages::move_page).post(pages::move_post),
+        )
         .route("/assets/{name}", get(assets::serve))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(dashboard)

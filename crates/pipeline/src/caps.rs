@@ -147,6 +147,55 @@ pub fn frees_at(uses: &[Timestamp], cap: u64) -> Option<Timestamp> {
     Some(clock::add(*aged_out, WINDOW))
 }
 
+/// A rolling 24-hour window around a planned time that the creator's other posts already fill.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct CrowdedWindow {
+    /// The other posts in the window: uses already counted and posts still planned.
+    pub posts: u64,
+    /// The cap in force.
+    pub cap: u64,
+    /// The window's first instant.
+    pub from: Timestamp,
+    /// The window's last instant (included).
+    pub to: Timestamp,
+}
+
+/// Planning one more post at `at` given the times of the creator's other posts around it
+/// (uses already counted and posts still planned, in any order): the busiest rolling 24-hour
+/// window that contains `at`, when it already holds `cap` posts or more, so that a post there
+/// would be deferred until a slot frees. `None`: the post fits.
+///
+/// A window is what the planner counts at an init: the 24 hours ending at that instant. Those
+/// containing `at` end between `at` and a window later; the busiest ends at `at` or at one of
+/// the later posts, so only those are counted.
+#[must_use]
+pub fn crowded_window(others: &[Timestamp], at: Timestamp, cap: u64) -> Option<CrowdedWindow> {
+    let last_end = clock::sub(clock::add(at, WINDOW), Duration::from_millis(1));
+    let mut ends: Vec<Timestamp> = others
+        .iter()
+        .copied()
+        .filter(|other| *other > at && *other <= last_end)
+        .collect();
+    ends.push(at);
+    let (posts, from, to) = ends
+        .into_iter()
+        .map(|to| {
+            let from = window_start(to);
+            let posts = others
+                .iter()
+                .filter(|other| **other >= from && **other <= to)
+                .count() as u64;
+            (posts, from, to)
+        })
+        .max_by_key(|(posts, _, to)| (*posts, std::cmp::Reverse(*to)))?;
+    (posts >= cap).then_some(CrowdedWindow {
+        posts,
+        cap,
+        from,
+        to,
+    })
+}
+
 /// The first instant of the rolling window ending at `now`: a use exactly 24 hours old has
 /// left it, which is what [`frees_at`] promises.
 #[must_use]
@@ -185,6 +234,36 @@ mod tests {
         let frees = frees_at(&[use_at], 1).unwrap();
         assert!(window_start(frees) > use_at);
         assert!(window_start(clock::add(use_at, Duration::from_secs(86_399))) <= use_at);
+    }
+
+    #[test]
+    fn a_planned_post_fits_while_every_window_around_it_has_room() {
+        let others = [at(0), at(5), at(10)];
+        assert_eq!(crowded_window(&others, at(12), 4), None);
+        let full = crowded_window(&others, at(12), 3).unwrap();
+        assert_eq!((full.posts, full.cap), (3, 3));
+        assert_eq!((full.from, full.to), (window_start(at(12)), at(12)));
+    }
+
+    #[test]
+    fn only_windows_that_contain_the_planned_time_count() {
+        // Three posts a day before and three a day after hour 24: the windows that contain it
+        // hold at most two of them (those ending at hour 24: hours 1 and 2).
+        let others = [at(0), at(1), at(2), at(47), at(48), at(49)];
+        assert_eq!(crowded_window(&others, at(24), 3), None);
+        let crowded = crowded_window(&others, at(24), 2).unwrap();
+        assert_eq!(crowded.posts, 2);
+        assert_eq!(crowded.from, window_start(at(24)));
+        // A post exactly 24 hours before has left every window that contains the planned time.
+        assert_eq!(crowded_window(&[at(0)], at(24), 1), None);
+        let just_inside = clock::sub(at(24), Duration::from_millis(1));
+        assert!(crowded_window(&[at(0)], just_inside, 1).is_some());
+        // Later posts count too: the window ending at hour 30 holds hours 25 to 30.
+        let later = [at(25), at(26), at(30)];
+        assert_eq!(
+            crowded_window(&later, at(24), 3).map(|w| w.to),
+            Some(at(30))
+        );
     }
 
     #[test]

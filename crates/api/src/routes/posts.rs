@@ -851,7 +851,8 @@ pub(crate) async fn retry(
     Ok((StatusCode::CREATED, Json(full_view(&state, new).await?)))
 }
 
-/// Moves a post that has not started to another time.
+/// Moves a post that has not started to another time, unless a rolling 24 hours around that
+/// time already holds the creator's daily cap of posts (the post would only wait there).
 #[utoipa::path(post, path = "/v1/posts/{id}/reschedule", tag = "posts",
     security(("api_key" = [])),
     params(("id" = String, Path, description = "The post id")),
@@ -862,7 +863,7 @@ pub(crate) async fn retry(
         (status = 401, description = "No valid API key", body = ErrorBody),
         (status = 404, description = "No such post in this workspace", body = ErrorBody),
         (status = 409, description = "The post has started (or ended)", body = ErrorBody),
-        (status = 422, description = "The time is not acceptable", body = ErrorBody),
+        (status = 422, description = "The time is not acceptable: in the past, more than a year ahead, or in a rolling 24 hours that already holds the creator's daily cap of posts (`daily_post_cap_planned`)", body = ErrorBody),
     ))]
 pub(crate) async fn reschedule(
     State(state): State<AppState>,
@@ -889,6 +890,11 @@ pub(crate) async fn reschedule(
         PostState::Scheduled | PostState::Preflighted | PostState::CreatorChecked
     ) {
         return Err(started());
+    }
+    if let Some(refusal) =
+        super::planning::daily_cap_refusal(&state, &post, scheduled_at.at()).await?
+    {
+        return Err(refusal);
     }
     let moved = state
         .store

@@ -5,6 +5,7 @@
 
 mod accounts;
 mod audit;
+mod calendar;
 mod compose;
 mod errors;
 mod home;
@@ -14,6 +15,7 @@ mod sign_in;
 
 pub(crate) use accounts::{accounts, connect};
 pub(crate) use audit::audit;
+pub(crate) use calendar::{calendar, move_page, move_post};
 pub(crate) use compose::{compose, compose_page};
 pub(crate) use errors::errors;
 pub(crate) use home::home;
