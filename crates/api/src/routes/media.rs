@@ -24,7 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
-use crate::routes::parse_id;
+use crate::routes::{paging, parse_id};
 use crate::state::AppState;
 
 /// Containers that are videos; every other recognised container is judged as a photo.
@@ -380,62 +380,31 @@ pub(crate) async fn list(
     auth: Authenticated,
     query: Result<Query<MediaQuery>, QueryRejection>,
 ) -> Result<Json<MediaPage>, ApiError> {
-    const MAX_PAGE: u32 = 200;
-    let Query(query) = query.map_err(|rejection| ApiError::MalformedBody {
-        code: "invalid_query",
-        path: None,
-        message: rejection.body_text(),
-    })?;
-    let malformed = |field: &str, expected: &'static str| {
-        ApiError::Validation(ValidationError::new(
-            field,
-            ValidationProblem::Malformed { expected },
-        ))
-    };
+    let query = paging::query(query)?;
     let kind = match query.kind.as_deref().map(str::trim) {
         None => None,
         Some("video") => Some(MediaKind::Video),
         Some("photo") => Some(MediaKind::Photo),
-        Some(_) => return Err(malformed("kind", "video or photo")),
-    };
-    let limit = match query.limit.as_deref() {
-        None => 50,
-        Some(text) => match text.trim().parse::<u32>() {
-            Ok(limit) if (1..=MAX_PAGE).contains(&limit) => limit,
-            Ok(limit) => {
-                return Err(ApiError::Validation(ValidationError::new(
-                    "limit",
-                    ValidationProblem::OutOfRange {
-                        limit: u64::from(MAX_PAGE) + 1,
-                        measured: u64::from(limit),
-                    },
-                )));
-            }
-            Err(_) => return Err(malformed("limit", "a whole number from 1 to 200")),
-        },
-    };
-    let before = match query.cursor.as_deref() {
-        None => None,
-        Some(text) => {
-            let bad = || malformed("cursor", "a next_cursor value from a previous page");
-            let (millis, id) = text.split_once('.').ok_or_else(bad)?;
-            let millis: i64 = millis.parse().map_err(|_| bad())?;
-            let at = Timestamp::from_millisecond(millis).map_err(|_| bad())?;
-            let id: MediaId = id.parse().map_err(|_| bad())?;
-            Some((at, id))
+        Some(_) => {
+            return Err(ApiError::Validation(ValidationError::new(
+                "kind",
+                ValidationProblem::Malformed {
+                    expected: "video or photo",
+                },
+            )));
         }
     };
+    let limit = paging::limit(query.limit.as_deref())?;
+    let before = paging::cursor::<MediaId>(query.cursor.as_deref())?;
     let media = state
         .store
         .list_media(auth.workspace_id, kind, before, limit)
         .await?;
-    let next_cursor = (media.len() == limit as usize)
-        .then(|| {
-            media
-                .last()
-                .map(|last| format!("{}.{}", last.created_at.as_millisecond(), last.id))
-        })
-        .flatten();
+    let next_cursor = paging::next_cursor(
+        media.len(),
+        limit,
+        media.last().map(|last| (last.created_at, last.id)),
+    );
     Ok(Json(MediaPage {
         media: media.into_iter().map(media_view).collect(),
         next_cursor,

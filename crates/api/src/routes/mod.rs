@@ -4,6 +4,7 @@ pub(crate) mod accounts;
 pub(crate) mod errors;
 pub(crate) mod health;
 pub(crate) mod media;
+pub(crate) mod paging;
 pub(crate) mod planning;
 pub(crate) mod posts;
 pub(crate) mod webhook_endpoints;

@@ -30,13 +30,8 @@ use crate::auth::Authenticated;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
 use crate::routes::media::{is_url_location, owned_media};
-use crate::routes::parse_id;
+use crate::routes::{paging, parse_id};
 use crate::state::AppState;
-
-/// Largest page of a listing.
-const MAX_PAGE: u32 = 200;
-/// Page size when none is asked for.
-const DEFAULT_PAGE: u32 = 50;
 
 /// A post to create (or validate). Exactly one of `video` and `photos`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -552,11 +547,7 @@ pub(crate) async fn list(
     auth: Authenticated,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<PostPage>, ApiError> {
-    let Query(query) = query.map_err(|rejection| ApiError::MalformedBody {
-        code: "invalid_query",
-        path: None,
-        message: rejection.body_text(),
-    })?;
+    let query = paging::query(query)?;
     let state_filter = query
         .state
         .as_deref()
@@ -584,23 +575,8 @@ pub(crate) async fn list(
         .as_deref()
         .map(|t| parse_time(t, "to"))
         .transpose()?;
-    let limit = match query.limit.as_deref() {
-        None => DEFAULT_PAGE,
-        Some(text) => match text.trim().parse::<u32>() {
-            Ok(limit) if (1..=MAX_PAGE).contains(&limit) => limit,
-            Ok(limit) => {
-                return Err(ApiError::Validation(ValidationError::new(
-                    "limit",
-                    ValidationProblem::OutOfRange {
-                        limit: u64::from(MAX_PAGE) + 1,
-                        measured: u64::from(limit),
-                    },
-                )));
-            }
-            Err(_) => return Err(malformed("limit", "a whole number from 1 to 200")),
-        },
-    };
-    let after = query.cursor.as_deref().map(parse_cursor).transpose()?;
+    let limit = paging::limit(query.limit.as_deref())?;
+    let after = paging::cursor::<PostId>(query.cursor.as_deref())?;
     let posts = state
         .store
         .list_posts(&PostFilter {
@@ -613,26 +589,15 @@ pub(crate) async fn list(
             limit,
         })
         .await?;
-    let next_cursor = (posts.len() == limit as usize)
-        .then(|| {
-            posts
-                .last()
-                .map(|last| format!("{}.{}", last.scheduled_at.at().as_millisecond(), last.id))
-        })
-        .flatten();
+    let next_cursor = paging::next_cursor(
+        posts.len(),
+        limit,
+        posts.last().map(|last| (last.scheduled_at.at(), last.id)),
+    );
     Ok(Json(PostPage {
         posts: posts.into_iter().map(post_view).collect(),
         next_cursor,
     }))
-}
-
-fn parse_cursor(text: &str) -> Result<(Timestamp, PostId), ApiError> {
-    let bad = || malformed("cursor", "a next_cursor value from a previous page");
-    let (millis, id) = text.split_once('.').ok_or_else(bad)?;
-    let millis: i64 = millis.parse().map_err(|_| bad())?;
-    let at = Timestamp::from_millisecond(millis).map_err(|_| bad())?;
-    let id: PostId = id.parse().map_err(|_| bad())?;
-    Ok((at, id))
 }
 
 /// One post with its history and, on failure, the classification.
