@@ -16,7 +16,7 @@ mod support;
 use fantoccini::Locator;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
-use support::browser::{assert_same_origin, browser, consent_as, snap, text_of};
+use support::browser::{assert_same_origin, browser, consent_as, sign_in, snap, text_of};
 
 fn http() -> reqwest::Client {
     reqwest::Client::builder()
@@ -314,26 +314,7 @@ async fn the_audit_page_in_a_browser_before_and_after_a_private_account_on_deskt
     let server = support::start().await;
     let base = server.base.clone();
 
-    client.goto(&server.url("/sign-in")).await.unwrap();
-    client
-        .find(Locator::Id("api_key"))
-        .await
-        .unwrap()
-        .send_keys(&server.api_key)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::XPath("//h1[.='Overview']"))
-        .await
-        .unwrap();
+    sign_in(client, &server).await;
 
     // From the navigation, keyboard-reachable like every link.
     client

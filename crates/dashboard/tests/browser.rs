@@ -20,7 +20,9 @@ use std::time::Duration;
 use clock::Clock;
 use fantoccini::Locator;
 use serde_json::json;
-use support::browser::{assert_same_origin, browser, consent_as, post_id_of, snap, text_of};
+use support::browser::{
+    assert_same_origin, browser, consent_as, post_id_of, sign_in, snap, text_of,
+};
 use tiktok_sandbox::faults::{FaultEffect, FaultEndpoint, FaultRule, FaultTimes};
 use tokpost_core::{AccountStatus, PostId, ReconnectReason, StateKind};
 
@@ -34,28 +36,7 @@ async fn a_manager_connects_composes_watches_it_publish_sees_a_failure_explained
     let base = server.base.clone();
 
     // Sign in.
-    client.goto(&server.url("/sign-in")).await.unwrap();
-    snap(client, "sign-in").await;
-    assert_same_origin(client, &base).await;
-    client
-        .find(Locator::Id("api_key"))
-        .await
-        .unwrap()
-        .send_keys(&server.api_key)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::XPath("//h1[.='Overview']"))
-        .await
-        .unwrap();
+    sign_in(client, &server).await;
     snap(client, "home").await;
 
     // Connect two creators through TikTok's (the sandbox's) consent page.

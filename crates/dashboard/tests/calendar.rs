@@ -23,7 +23,7 @@ use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerA
 use fantoccini::{Client, Locator};
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use support::browser::{assert_same_origin, browser, consent_as, snap, text_of};
+use support::browser::{assert_same_origin, browser, consent_as, sign_in_from, snap, text_of};
 use tokpost_core::PostId;
 
 fn http() -> reqwest::Client {
@@ -174,33 +174,7 @@ async fn a_manager_in_berlin_drags_posts_across_the_week_and_the_month_and_is_to
     // The clock stands at 2026-01-01T00:00Z: Thursday 01:00 in Berlin (CET, UTC+1).
 
     // Sign in from Berlin.
-    client.goto(&server.url("/sign-in")).await.unwrap();
-    client
-        .execute(
-            "document.querySelector('input[name=time_zone]').value = 'Europe/Berlin';",
-            vec![],
-        )
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("api_key"))
-        .await
-        .unwrap()
-        .send_keys(&server.api_key)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::XPath("//h1[.='Overview']"))
-        .await
-        .unwrap();
+    sign_in_from(client, &server, Some("Europe/Berlin")).await;
     for creator in ["Ada (public)", "Bo (private)"] {
         client.goto(&server.url("/accounts")).await.unwrap();
         client

@@ -205,9 +205,26 @@ pub async fn wait_until(client: &Client, script: &str, what: &str) {
     panic!("waited in vain for {what} ({script}); the page: {source}");
 }
 
-/// Signs in with the server's API key and lands on the overview.
+/// Signs in with the server's API key and lands on the overview (times in the browser's zone).
 pub async fn sign_in(client: &Client, server: &crate::support::Server) {
+    sign_in_from(client, server, None).await;
+}
+
+/// Signs in as a person in `zone` (an IANA name) when one is given, else in the browser's zone,
+/// photographing the form as `sign-in`, and lands on the overview.
+pub async fn sign_in_from(client: &Client, server: &crate::support::Server, zone: Option<&str>) {
     client.goto(&server.url("/sign-in")).await.unwrap();
+    if let Some(zone) = zone {
+        client
+            .execute(
+                "document.querySelector('input[name=time_zone]').value = arguments[0];",
+                vec![json!(zone)],
+            )
+            .await
+            .unwrap();
+    }
+    snap(client, "sign-in").await;
+    assert_same_origin(client, &server.base).await;
     client
         .find(Locator::Id("api_key"))
         .await
