@@ -78,7 +78,22 @@ pub(crate) struct Plan {
     pub(crate) scheduled_at: Option<Timestamp>,
     pub(crate) fields: Map<String, Value>,
     pub(crate) idempotency_key: Option<String>,
+    /// The columns the row filled (a switch only when on).
+    pub(crate) filled: Vec<String>,
 }
+
+/// Columns only one kind of post has.
+const VIDEO_ONLY: [&str; 5] = [
+    "caption",
+    "allow_duet",
+    "allow_stitch",
+    "cover_timestamp_ms",
+    "source",
+];
+const PHOTO_ONLY: [&str; 3] = ["title", "description", "cover_index"];
+
+/// What a switched-off toggle reads.
+const FALSE: [&str; 5] = ["false", "no", "n", "0", "off"];
 
 fn flag(row: &Row, column: &str, problems: &mut Vec<ErrorDetail>) -> bool {
     let Some(text) = row.cells.get(column) else {
@@ -86,7 +101,7 @@ fn flag(row: &Row, column: &str, problems: &mut Vec<ErrorDetail>) -> bool {
     };
     match text.to_ascii_lowercase().as_str() {
         "true" | "yes" | "y" | "1" | "on" | "x" => true,
-        "false" | "no" | "n" | "0" | "off" => false,
+        off if FALSE.contains(&off) => false,
         _ => {
             problems.push(detail(
                 "malformed",
@@ -300,6 +315,12 @@ pub(crate) fn plan(row: &Row, default_zone: Option<&TimeZone>) -> Result<Plan, V
             scheduled_at,
             fields,
             idempotency_key: text("idempotency_key"),
+            filled: row
+                .cells
+                .iter()
+                .filter(|(_, value)| !FALSE.contains(&value.to_ascii_lowercase().as_str()))
+                .map(|(column, _)| column.clone())
+                .collect(),
         }),
         _ => Err(problems),
     }
@@ -321,20 +342,24 @@ impl Plan {
         if let Some(at) = self.scheduled_at {
             request.insert("scheduled_at".to_owned(), json!(at.to_string()));
         }
+        let (other, what) = match kind {
+            Kind::Video => (&PHOTO_ONLY[..], "photo posts"),
+            Kind::Photo => (&VIDEO_ONLY[..], "videos"),
+        };
+        if let Some(column) = other.iter().find(|c| self.filled.iter().any(|f| f == *c)) {
+            return Err(detail(
+                "malformed",
+                column,
+                format!(
+                    "{column} is for {what}; this row is a {} post",
+                    kind.as_str()
+                ),
+                None,
+                None,
+            ));
+        }
         match kind {
             Kind::Video => {
-                if let Some(column) = [("title", &self.title), ("description", &self.description)]
-                    .into_iter()
-                    .find_map(|(column, value)| value.as_ref().map(|_| column))
-                {
-                    return Err(detail(
-                        "malformed",
-                        column,
-                        format!("{column} is for photo posts; a video has a caption"),
-                        None,
-                        None,
-                    ));
-                }
                 if media_ids.len() != 1 {
                     return Err(detail(
                         "malformed",
@@ -359,15 +384,9 @@ impl Plan {
                 request.insert("video".to_owned(), Value::Object(video));
             }
             Kind::Photo => {
-                if self.caption.is_some() {
-                    return Err(detail(
-                        "malformed",
-                        "caption",
-                        "caption is for videos; a photo post has a title and a description",
-                        None,
-                        None,
-                    ));
-                }
+                // Duet and stitch do not exist on photo posts (the request refuses them).
+                request.remove("disable_duet");
+                request.remove("disable_stitch");
                 let mut photos = Map::new();
                 photos.insert("media_ids".to_owned(), json!(media_ids));
                 photos.insert(
@@ -530,7 +549,7 @@ mod tests {
             .request("acc", Kind::Photo, &["m1".into(), "m2".into()])
             .unwrap();
         assert_eq!(request["disable_comment"], false);
-        assert_eq!(request["disable_duet"], true, "empty is off");
+        assert!(request.get("disable_duet").is_none(), "no duets on photos");
         assert_eq!(request["photos"]["media_ids"], json!(["m1", "m2"]));
         assert!(request.get("scheduled_at").is_none());
         let key = derived_key(&request);
