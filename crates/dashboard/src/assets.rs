@@ -5,7 +5,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 /// Every asset: its name under `/assets/`, content type and bytes.
-pub(crate) const ASSETS: [(&str, &str, &[u8]); 3] = [
+pub(crate) const ASSETS: [(&str, &str, &[u8]); 4] = [
     (
         "style.css",
         "text/css; charset=utf-8",
@@ -15,6 +15,11 @@ pub(crate) const ASSETS: [(&str, &str, &[u8]); 3] = [
         "app.js",
         "text/javascript; charset=utf-8",
         include_bytes!("../assets/app.js"),
+    ),
+    (
+        "import.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../assets/import.js"),
     ),
     (
         "icon.svg",

@@ -7,6 +7,7 @@ mod accounts;
 mod compose;
 mod errors;
 mod home;
+mod import;
 mod posts;
 mod sign_in;
 
@@ -14,6 +15,7 @@ pub(crate) use accounts::{accounts, connect};
 pub(crate) use compose::{compose, compose_page, upload_media};
 pub(crate) use errors::errors;
 pub(crate) use home::home;
+pub(crate) use import::{import, import_page, sample as import_sample};
 pub(crate) use posts::{cancel, post, posts, retry};
 pub(crate) use sign_in::{sign_in, sign_in_page, sign_out};
 
