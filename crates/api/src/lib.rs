@@ -20,6 +20,7 @@
 //! state.rs      AppState and ApiSettings
 //! auth.rs       API keys: issue, hash, the first start's admin key, the Bearer extractor
 //! error.rs      ApiError and its JSON body
+//! import/       the bulk import's CSV or JSON file read into rows, and a row into a request
 //! json.rs       the JSON body extractor (serde's path and message on malformed bodies)
 //! metrics.rs    Prometheus: request counters, posts by state, queue depth
 //! openapi.rs    the OpenAPI document
@@ -33,6 +34,7 @@
 
 mod auth;
 mod error;
+mod import;
 mod json;
 mod metrics;
 mod openapi;
@@ -47,6 +49,8 @@ use tokio::net::TcpListener;
 
 pub use auth::{ApiKeySecret, Authenticated, IssuedKey, bootstrap, hash_key, issue_key};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
+/// A CSV for `POST /v1/posts/batch` with every column, to start a file from.
+pub use import::SAMPLE_CSV as IMPORT_SAMPLE_CSV;
 pub use openapi::document as openapi_document;
 pub use state::{ApiSettings, AppState};
 

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{accounts, errors, health, media, posts, webhook_endpoints, webhooks};
+use crate::routes::{accounts, batch, errors, health, media, posts, webhook_endpoints, webhooks};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -21,7 +21,7 @@ use crate::routes::{accounts, errors, health, media, posts, webhook_endpoints, w
         accounts::refresh, accounts::creator_info, accounts::disconnect,
         media::upload, media::list, media::register_url, media::get,
         posts::create, posts::validate, posts::list, posts::get,
-        posts::cancel, posts::retry, posts::reschedule,
+        posts::cancel, posts::retry, posts::reschedule, batch::import,
         webhooks::tiktok,
         webhook_endpoints::create, webhook_endpoints::list, webhook_endpoints::get,
         webhook_endpoints::delete, webhook_endpoints::resume, webhook_endpoints::deliveries,

@@ -21,6 +21,7 @@ pub(crate) const ASSETS: &[(&str, &str, &[u8])] = &[
     ("preview.js", JS, include_bytes!("../assets/preview.js")),
     ("status.js", JS, include_bytes!("../assets/status.js")),
     ("calendar.js", JS, include_bytes!("../assets/calendar.js")),
+    ("import.js", JS, include_bytes!("../assets/import.js")),
     (
         "icon.svg",
         "image/svg+xml",

@@ -48,9 +48,9 @@ pub(crate) struct Dashboard {
     pub(crate) sessions: Sessions,
 }
 
-/// The dashboard's pages (`/`, `/sign-in`, `/accounts`, `/compose`, `/posts`, `/posts/{id}`,
-/// `/errors`, `/audit`) and its assets under `/assets/`. Merge it with `tokpost_api::router` over the
-/// same state; the two share no path.
+/// The dashboard's pages (`/`, `/sign-in`, `/accounts`, `/compose`, `/posts`, `/posts/import`,
+/// `/posts/{id}`, `/calendar`, `/errors`, `/audit`) and its assets under `/assets/`. Merge it
+/// with `tokpost_api::router` over the same state; the two share no path.
 pub fn router(state: AppState) -> Router {
     let dashboard = Dashboard {
         api: InProcessApi::new(tokpost_api::router(state.clone())),
@@ -71,6 +71,14 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/compose/media/{id}", get(pages::media_file))
         .route("/posts", get(pages::posts))
+        // An import's text comes url-encoded (up to three times the API's 2 MiB).
+        .route(
+            "/posts/import",
+            get(pages::import_page)
+                .post(pages::import)
+                .layer(DefaultBodyLimit::max(IMPORT_FORM_BYTES)),
+        )
+        .route("/posts/import/sample.csv", get(pages::import_sample))
         .route("/posts/{id}", get(pages::post))
         .route("/posts/{id}/status", get(pages::post_status))
         .route("/posts/{id}/cancel", post(pages::cancel))
@@ -86,6 +94,9 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::map_response(security_headers))
         .with_state(dashboard)
 }
+
+/// The largest import form: the API's 2 MiB file, url-encoded.
+const IMPORT_FORM_BYTES: usize = 8 * 1024 * 1024;
 
 /// What every page may load: its own origin only (media previews also from `blob:` URLs of
 /// files the person picked), no inline script or style, never framed by another site.

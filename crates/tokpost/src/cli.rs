@@ -379,6 +379,28 @@ pub enum PostsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Schedule many posts from a CSV or JSON file: every row is judged like one post, the
+    /// valid ones are created (importing the same file again creates nothing new); exit 1 when
+    /// any row is invalid.
+    Import(PostsImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PostsImportArgs {
+    #[command(flatten)]
+    pub client: ClientArgs,
+    /// A `.csv` (header row: account, media_id or media_url, caption, privacy_level,
+    /// scheduled_at, …) or `.json` file (an array of rows); another name is read by its content.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Judge every row and create nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// The IANA zone of local times (`2026-12-01 18:00`) in rows without a time_zone column.
+    #[arg(long, value_name = "ZONE")]
+    pub time_zone: Option<String>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 impl PostsCommand {
@@ -390,6 +412,7 @@ impl PostsCommand {
             | Self::Show { client, json, .. }
             | Self::Cancel { client, json, .. }
             | Self::Retry { client, json, .. } => (client, *json),
+            Self::Import(args) => (&args.client, args.json),
         }
     }
 }

@@ -267,6 +267,22 @@ pub(crate) async fn register_url(
     let text = request
         .url
         .ok_or_else(|| ApiError::field("required", "url", "url is required"))?;
+    Ok(
+        match register_url_media(&state, &auth, kind, &text).await? {
+            Inserted::Created(asset) => (StatusCode::CREATED, Json(media_view(asset))),
+            Inserted::Existing(asset) => (StatusCode::OK, Json(media_view(asset))),
+        },
+    )
+}
+
+/// Registers `text` (a URL on a verified prefix) as media of `kind`; the same URL again answers
+/// the existing item. Also the bulk import's path for rows with `media_url`.
+pub(crate) async fn register_url_media(
+    state: &AppState,
+    auth: &Authenticated,
+    kind: MediaKind,
+    text: &str,
+) -> Result<Inserted<MediaAsset>, ApiError> {
     let url = url::Url::parse(text.trim()).map_err(|error| {
         ApiError::field("malformed", "url", format!("not an absolute URL: {error}"))
     })?;
@@ -305,10 +321,7 @@ pub(crate) async fn register_url(
             state.now(),
         )
         .await?;
-    Ok(match inserted {
-        Inserted::Created(asset) => (StatusCode::CREATED, Json(media_view(asset))),
-        Inserted::Existing(asset) => (StatusCode::OK, Json(media_view(asset))),
-    })
+    Ok(inserted)
 }
 
 /// The media item of this workspace with this id.

@@ -1,6 +1,7 @@
 //! The routes, one module per resource, and the router that mounts them.
 
 pub(crate) mod accounts;
+pub(crate) mod batch;
 pub(crate) mod errors;
 pub(crate) mod health;
 pub(crate) mod media;
@@ -60,6 +61,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/media/{id}", get(media::get))
         .route("/v1/posts", get(posts::list).post(posts::create))
         .route("/v1/posts/validate", post(posts::validate))
+        // The import reads its own body, up to its own limit (`import::MAX_BYTES`).
+        .route(
+            "/v1/posts/batch",
+            post(batch::import).layer(DefaultBodyLimit::disable()),
+        )
         .route("/v1/posts/{id}", get(posts::get))
         .route("/v1/posts/{id}/cancel", post(posts::cancel))
         .route("/v1/posts/{id}/retry", post(posts::retry))

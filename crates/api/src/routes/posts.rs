@@ -192,10 +192,10 @@ async fn owned_post(state: &AppState, auth: &Authenticated, id: &str) -> Result<
 }
 
 /// A post as parsed from a request.
-struct Draft {
-    account_id: AccountId,
-    spec: PostSpec,
-    scheduled_at: ScheduleTime,
+pub(crate) struct Draft {
+    pub(crate) account_id: AccountId,
+    pub(crate) spec: PostSpec,
+    pub(crate) scheduled_at: ScheduleTime,
 }
 
 fn required(field: &str) -> ApiError {
@@ -246,7 +246,8 @@ fn parse_time(text: &str, field: &str) -> Result<Timestamp, ApiError> {
     })
 }
 
-async fn parse_draft(
+/// The request as domain types, every rule of a post applied (the bulk import's rows too).
+pub(crate) async fn parse_draft(
     state: &AppState,
     auth: &Authenticated,
     request: CreatePost,

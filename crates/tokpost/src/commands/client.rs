@@ -20,14 +20,14 @@ const FINAL_STATES: [&str; 5] = [
     "cancelled",
 ];
 
-struct Api {
+pub(crate) struct Api {
     base: url::Url,
     key: String,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl Api {
-    fn new(args: &ClientArgs) -> anyhow::Result<Self> {
+    pub(crate) fn new(args: &ClientArgs) -> anyhow::Result<Self> {
         let mut base =
             url::Url::parse(&args.api).with_context(|| format!("`{}` is not a URL", args.api))?;
         if !base.path().ends_with('/') {
@@ -47,7 +47,7 @@ impl Api {
         })
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         let response = request
             .bearer_auth(&self.key)
             .send()
@@ -71,7 +71,7 @@ impl Api {
         )
     }
 
-    fn url(&self, path: &str) -> anyhow::Result<url::Url> {
+    pub(crate) fn url(&self, path: &str) -> anyhow::Result<url::Url> {
         self.base.join(path).context("forming the API URL")
     }
 
@@ -84,18 +84,18 @@ impl Api {
     }
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Runtime::new().context("starting the async runtime")
 }
 
-fn print_json(value: &Value) -> anyhow::Result<()> {
+pub(crate) fn print_json(value: &Value) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut stdout, value)?;
     writeln!(stdout)?;
     Ok(())
 }
 
-fn text(value: &Value) -> String {
+pub(crate) fn text(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
         Value::Null => "-".to_owned(),
@@ -274,6 +274,8 @@ pub(crate) fn posts(command: &PostsCommand) -> anyhow::Result<ExitCode> {
                 api.post(&format!("v1/posts/{id}/retry"), &json!({}))
                     .await?
             }
+            // Its own exit status: `commands::import`, dispatched before this.
+            PostsCommand::Import(_) => anyhow::bail!("`posts import` runs on its own"),
         };
         if json {
             print_json(&answer)
@@ -408,7 +410,7 @@ fn upload_bar(length: u64, json: bool, stderr_is_terminal: bool) -> indicatif::P
 }
 
 /// A field of a JSON answer, `null` when absent (an answer of another shape never panics).
-fn at<'v>(value: &'v Value, key: &str) -> &'v Value {
+pub(crate) fn at<'v>(value: &'v Value, key: &str) -> &'v Value {
     value.get(key).unwrap_or(&Value::Null)
 }
 

@@ -4,6 +4,7 @@ mod check;
 mod client;
 mod config;
 mod errors;
+mod import;
 mod keys;
 mod migrate;
 mod sandbox;
@@ -13,7 +14,7 @@ mod worker;
 
 use std::process::ExitCode;
 
-use crate::cli::Command;
+use crate::cli::{Command, PostsCommand};
 
 pub(crate) fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
@@ -27,6 +28,9 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::TokenKey { command } => token_key::run(&command),
         Command::Accounts { command } => client::accounts(&command),
         Command::Post { command } => client::post(&command),
+        Command::Posts {
+            command: PostsCommand::Import(args),
+        } => import::run(&args),
         Command::Posts { command } => client::posts(&command),
         Command::Worker(args) => worker::run(&args),
     }
