@@ -590,3 +590,33 @@ async fn every_page_forbids_inline_script_and_other_origins_and_no_template_need
         }
     }
 }
+
+#[test]
+fn the_stylesheet_closes_every_block_it_opens() {
+    // An unclosed `@media {` silently moves every later rule into it (a merge once did that).
+    let css = include_str!("../assets/style.css");
+    let mut depth = 0_i32;
+    for (number, line) in css.lines().enumerate() {
+        for c in line.chars() {
+            depth += match c {
+                '{' => 1,
+                '}' => -1,
+                _ => 0,
+            };
+        }
+        assert!(
+            (0..=2).contains(&depth),
+            "style.css line {}: depth {depth}",
+            number + 1
+        );
+        if line.starts_with("/*") {
+            assert_eq!(
+                depth,
+                0,
+                "style.css line {}: a section starts inside a block",
+                number + 1
+            );
+        }
+    }
+    assert_eq!(depth, 0, "style.css leaves a block open");
+}
