@@ -21,7 +21,7 @@ use clock::Clock;
 use fantoccini::Locator;
 use serde_json::json;
 use support::browser::{
-    assert_same_origin, browser, consent_as, post_id_of, sign_in, snap, text_of,
+    assert_same_origin, browser, connect, consent_as, post_id_of, sign_in, snap, text_of,
 };
 use tiktok_sandbox::faults::{FaultEffect, FaultEndpoint, FaultRule, FaultTimes};
 use tokpost_core::{AccountStatus, PostId, ReconnectReason, StateKind};
@@ -41,15 +41,7 @@ async fn a_manager_connects_composes_watches_it_publish_sees_a_failure_explained
 
     // Connect two creators through TikTok's (the sandbox's) consent page.
     for creator in ["Ada (public)", "Bo (private)"] {
-        client.goto(&server.url("/accounts")).await.unwrap();
-        client
-            .find(Locator::Id("connect"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        consent_as(client, creator).await;
+        connect(client, &server, creator).await;
     }
     client.goto(&server.url("/accounts")).await.unwrap();
     assert_same_origin(client, &base).await;

@@ -23,7 +23,7 @@ use fantoccini::actions::{InputSource, MOUSE_BUTTON_LEFT, MouseActions, PointerA
 use fantoccini::{Client, Locator};
 use jiff::Timestamp;
 use serde_json::{Value, json};
-use support::browser::{assert_same_origin, browser, consent_as, sign_in_from, snap, text_of};
+use support::browser::{assert_same_origin, browser, connect, sign_in_from, snap, text_of};
 use tokpost_core::PostId;
 
 fn http() -> reqwest::Client {
@@ -176,15 +176,7 @@ async fn a_manager_in_berlin_drags_posts_across_the_week_and_the_month_and_is_to
     // Sign in from Berlin.
     sign_in_from(client, &server, Some("Europe/Berlin")).await;
     for creator in ["Ada (public)", "Bo (private)"] {
-        client.goto(&server.url("/accounts")).await.unwrap();
-        client
-            .find(Locator::Id("connect"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        consent_as(client, creator).await;
+        connect(client, &server, creator).await;
     }
     let accounts = server.store.accounts(server.workspace).await.unwrap();
     let id_of = |name: &str| {

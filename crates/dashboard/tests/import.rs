@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use clock::Clock;
 use fantoccini::Locator;
-use support::browser::{assert_same_origin, browser, consent_as, snap, text_of};
+use support::browser::{assert_same_origin, browser, connect, sign_in, snap, text_of};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_csv_import_with_a_bad_row_shows_the_column_at_fault_and_schedules_the_two_good_rows() {
@@ -50,35 +50,8 @@ async fn a_csv_import_with_a_bad_row_shows_the_column_at_fault_and_schedules_the
     );
 
     // Sign in and connect a creator.
-    client.goto(&server.url("/sign-in")).await.unwrap();
-    client
-        .find(Locator::Id("api_key"))
-        .await
-        .unwrap()
-        .send_keys(&server.api_key)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("sign-in"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    client
-        .wait()
-        .for_element(Locator::XPath("//h1[.='Overview']"))
-        .await
-        .unwrap();
-    client.goto(&server.url("/accounts")).await.unwrap();
-    client
-        .find(Locator::Id("connect"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    consent_as(client, "Ada (public)").await;
+    sign_in(client, &server).await;
+    connect(client, &server, "Ada (public)").await;
 
     // A video the sandbox accepts, uploaded once; the file's rows refer to it.
     let video = std::fs::read(support::fixture("ok_720x1280_30fps_4s.mp4")).unwrap();
