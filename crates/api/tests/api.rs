@@ -875,6 +875,13 @@ async fn inbound_webhooks_are_verified_deduplicated_and_applied() {
     assert_eq!(stale.status(), StatusCode::UNAUTHORIZED);
     let stale: Value = stale.json().await.unwrap();
     assert_eq!(code(&stale), "webhook_signature_stale");
+    // No TikTok event is 64 KiB: a larger body is refused before it is read whole or hashed.
+    let huge = "x".repeat(65 * 1024);
+    let refused = send(huge.clone(), signed(&huge, now)).await.unwrap();
+    assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let refused: Value = refused.json().await.unwrap();
+    assert_eq!(code(&refused), "webhook_body_refused", "{refused}");
+    assert_eq!(refused["error"]["limit"], 64 * 1024);
     let (_, still) = app
         .get(&format!("/v1/accounts/{}", account["id"].as_str().unwrap()))
         .await;

@@ -70,7 +70,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/posts/{id}/cancel", post(posts::cancel))
         .route("/v1/posts/{id}/retry", post(posts::retry))
         .route("/v1/posts/{id}/reschedule", post(posts::reschedule))
-        .route("/v1/webhooks/tiktok", post(webhooks::tiktok))
+        .route(
+            "/v1/webhooks/tiktok",
+            post(webhooks::tiktok).layer(DefaultBodyLimit::max(webhooks::MAX_BODY_BYTES)),
+        )
         .route(
             "/v1/webhook-endpoints",
             get(webhook_endpoints::list).post(webhook_endpoints::create),
