@@ -620,3 +620,25 @@ fn the_stylesheet_closes_every_block_it_opens() {
     }
     assert_eq!(depth, 0, "style.css leaves a block open");
 }
+
+#[tokio::test]
+async fn revoking_the_key_ends_the_sessions_opened_with_it() {
+    let server = support::start().await;
+    let session = session(&server).await;
+    let key = server
+        .store
+        .api_key_by_hash(&tokpost_api::hash_key(&server.api_key))
+        .await
+        .unwrap()
+        .unwrap();
+    let now = clock::Clock::now(server.clock.as_ref());
+    assert!(server.store.revoke_api_key(key.id, now).await.unwrap());
+    let page = http()
+        .get(server.url("/accounts"))
+        .header(COOKIE, &session.cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(page.headers()[LOCATION], "/sign-in");
+}

@@ -30,7 +30,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
 use jiff::tz::TimeZone;
-use secrecy::SecretString;
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::Deserialize;
 
 use crate::Dashboard;
@@ -92,6 +92,16 @@ impl FromRequestParts<Dashboard> for SignedIn {
             .sessions
             .get(id, state.app.now())
             .ok_or(PageError::SignInNeeded)?;
+        // A key revoked since sign-in ends every session opened with it.
+        let key = state
+            .app
+            .store
+            .api_key_by_hash(&tokpost_api::hash_key(session.api_key.expose_secret()))
+            .await?;
+        if !key.as_ref().is_some_and(tokpost_store::ApiKey::is_active) {
+            state.sessions.close(id);
+            return Err(PageError::SignInNeeded);
+        }
         Ok(Self {
             session_id: id.to_owned(),
             session,
