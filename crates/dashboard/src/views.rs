@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use jiff::Timestamp;
-use jiff::tz::TimeZone;
+use jiff::civil::DateTime;
+use jiff::tz::{AmbiguousOffset, TimeZone};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -146,6 +147,24 @@ pub(crate) fn when(at: Timestamp, zone: &TimeZone) -> String {
     at.to_zoned(zone.clone())
         .strftime("%Y-%m-%d %H:%M %Z")
         .to_string()
+}
+
+/// The instant a wall time the person chose means in their zone. A time the clocks skip that day
+/// is refused (rather than silently shifted); one they live twice means the first.
+pub(crate) fn wall_instant(wall: DateTime, zone: &TimeZone) -> Result<Timestamp, String> {
+    let ambiguous = zone.to_ambiguous_zoned(wall);
+    if let AmbiguousOffset::Gap { .. } = ambiguous.offset() {
+        return Err(format!(
+            "{} does not exist on {} in {} (the clocks go forward); pick another time",
+            wall.time().strftime("%H:%M"),
+            wall.date(),
+            zone.iana_name().unwrap_or("your time zone")
+        ));
+    }
+    ambiguous
+        .earlier()
+        .map(|zoned| zoned.timestamp())
+        .map_err(|_| format!("{wall} cannot be expressed as an instant"))
 }
 
 fn expiry_level(expires: Timestamp, now: Timestamp, warn: Duration) -> Level {

@@ -267,20 +267,7 @@ pub(crate) fn drop_instant(
     let time = drop
         .time
         .unwrap_or_else(|| current.to_zoned(zone.clone()).time());
-    let wall = drop.date.to_datetime(time);
-    let ambiguous = zone.to_ambiguous_zoned(wall);
-    if let AmbiguousOffset::Gap { .. } = ambiguous.offset() {
-        return Err(format!(
-            "{} does not exist on {} in {} (the clocks go forward); pick another time",
-            wall.time().strftime("%H:%M"),
-            wall.date(),
-            zone.iana_name().unwrap_or("your time zone")
-        ));
-    }
-    ambiguous
-        .earlier()
-        .map(|zoned| zoned.timestamp())
-        .map_err(|_| format!("{wall} cannot be expressed as an instant"))
+    crate::views::wall_instant(drop.date.to_datetime(time), zone)
 }
 
 #[cfg(test)]

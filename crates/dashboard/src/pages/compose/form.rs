@@ -92,10 +92,8 @@ pub(crate) fn schedule_instant(text: &str, zone: &str) -> Result<Option<String>,
         .parse()
         .map_err(|_| PageError::BadInput(format!("“{text}” is not a date and time")))?;
     let zone = TimeZone::get(zone.trim()).unwrap_or(TimeZone::UTC);
-    let zoned = civil
-        .to_zoned(zone)
-        .map_err(|_| PageError::BadInput(format!("“{text}” does not exist in this time zone")))?;
-    Ok(Some(zoned.timestamp().to_string()))
+    let at = crate::views::wall_instant(civil, &zone).map_err(PageError::BadInput)?;
+    Ok(Some(at.to_string()))
 }
 
 fn number(text: &str, field: &str) -> Result<Option<u64>, PageError> {
@@ -198,6 +196,8 @@ mod tests {
     #[case("2026-12-01T18:00", "Europe/Berlin", Some("2026-12-01T17:00:00Z"))]
     #[case("2026-07-01T18:00", "Europe/Berlin", Some("2026-07-01T16:00:00Z"))]
     #[case("2026-12-01T18:00", "Not/AZone", Some("2026-12-01T18:00:00Z"))]
+    // A time lived twice (the clocks go back) means the first of the two.
+    #[case("2026-10-25T02:30", "Europe/Berlin", Some("2026-10-25T00:30:00Z"))]
     #[case("", "UTC", None)]
     fn a_scheduled_time_is_read_in_the_users_zone(
         #[case] text: &str,
@@ -212,6 +212,11 @@ mod tests {
         assert!(matches!(
             schedule_instant("tomorrow-ish", "UTC"),
             Err(PageError::BadInput(_))
+        ));
+        // 02:30 on the spring clock change does not exist in Berlin: refused, not shifted.
+        assert!(matches!(
+            schedule_instant("2026-03-29T02:30", "Europe/Berlin"),
+            Err(PageError::BadInput(message)) if message.contains("does not exist")
         ));
     }
 
