@@ -15,64 +15,9 @@ mod support;
 
 use fantoccini::Locator;
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{COOKIE, LOCATION};
 use support::browser::{assert_same_origin, browser, consent_as, sign_in, snap, text_of};
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The value of `name="csrf" value="…"` in a page.
-fn csrf_in(html: &str) -> String {
-    let start = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(|v| v[name.len() + 1..].split(';').next().unwrap().to_owned())
-}
-
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-/// Signs in over HTTP with the server's key.
-async fn session(server: &support::Server) -> Session {
-    let form = http().get(server.url("/sign-in")).send().await.unwrap();
-    let pre = cookie_value(&form, "tokpost_sign_in").unwrap();
-    let csrf = csrf_in(&form.text().await.unwrap());
-    let signed_in = http()
-        .post(server.url("/sign-in"))
-        .header(COOKIE, format!("tokpost_sign_in={pre}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("api_key", server.api_key.as_str()),
-            ("time_zone", "Europe/Berlin"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
-    let cookie = format!(
-        "tokpost_session={}",
-        cookie_value(&signed_in, "tokpost_session").unwrap()
-    );
-    let home = page(server, &cookie, "/").await;
-    Session {
-        csrf: csrf_in(&home),
-        cookie,
-    }
-}
+use support::http::{connect, http, session};
 
 async fn page(server: &support::Server, cookie: &str, path: &str) -> String {
     let response = http()
@@ -92,38 +37,6 @@ async fn page(server: &support::Server, cookie: &str, path: &str) -> String {
         .replace("&quot;", "\"")
         .replace("&#34;", "\"")
         .replace("&amp;", "&")
-}
-
-/// Connects a sandbox creator the way a browser does, without one: the dashboard's connect
-/// form, the sandbox's consent page answered for `creator`, the callback. Returns its id.
-async fn connect(server: &support::Server, session: &Session, creator: &str) -> String {
-    let before = server.store.accounts(server.workspace).await.unwrap();
-    let start = http()
-        .post(server.url("/accounts/connect"))
-        .header(COOKIE, &session.cookie)
-        .form(&[("csrf", session.csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let mut consent = url::Url::parse(start.headers()[LOCATION].to_str().unwrap()).unwrap();
-    consent
-        .query_pairs_mut()
-        .append_pair("sandbox_creator", creator);
-    let granted = http().get(consent).send().await.unwrap();
-    let callback = granted.headers()[LOCATION].to_str().unwrap().to_owned();
-    let done = http()
-        .get(callback)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(done.status(), StatusCode::SEE_OTHER);
-    let accounts = server.store.accounts(server.workspace).await.unwrap();
-    let new = accounts
-        .iter()
-        .find(|account| before.iter().all(|seen| seen.id != account.id))
-        .unwrap();
-    new.id.to_string()
 }
 
 /// The colour and text of the checklist line `id`.

@@ -24,14 +24,8 @@ use fantoccini::{Client, Locator};
 use jiff::Timestamp;
 use serde_json::{Value, json};
 use support::browser::{assert_same_origin, browser, connect, sign_in_from, snap, text_of};
+use support::http::http;
 use tokpost_core::PostId;
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 async fn upload_fixture(server: &support::Server) -> String {
     let bytes = std::fs::read(support::fixture("ok_720x1280_30fps_4s.mp4")).unwrap();
@@ -453,88 +447,12 @@ async fn a_manager_in_berlin_drags_posts_across_the_week_and_the_month_and_is_to
     assert_same_origin(client, &base).await;
 }
 
-/// The value of `name="csrf" value="…"` in a page.
-fn csrf_in(html: &str) -> String {
-    let start = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-fn cookie_value(response: &reqwest::Response, name: &str) -> String {
-    response
-        .headers()
-        .get_all(reqwest::header::SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(|v| v[name.len() + 1..].split(';').next().unwrap().to_owned())
-        .unwrap()
-}
-
-/// Signs in over HTTP from Berlin: the session cookie and its CSRF token.
-async fn http_session(server: &support::Server) -> (String, String) {
-    let form = http().get(server.url("/sign-in")).send().await.unwrap();
-    let pre = cookie_value(&form, "tokpost_sign_in");
-    let csrf = csrf_in(&form.text().await.unwrap());
-    let signed_in = http()
-        .post(server.url("/sign-in"))
-        .header(reqwest::header::COOKIE, format!("tokpost_sign_in={pre}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("api_key", server.api_key.as_str()),
-            ("time_zone", "Europe/Berlin"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let cookie = format!(
-        "tokpost_session={}",
-        cookie_value(&signed_in, "tokpost_session")
-    );
-    let home = http()
-        .get(server.url("/calendar"))
-        .header(reqwest::header::COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    (cookie, csrf_in(&home))
-}
-
-/// Connects the sandbox creator `creator` (a sandbox user id) without a browser.
-async fn connect_over_http(server: &support::Server, cookie: &str, csrf: &str, creator: &str) {
-    let start = http()
-        .post(server.url("/accounts/connect"))
-        .header(reqwest::header::COOKIE, cookie)
-        .form(&[("csrf", csrf)])
-        .send()
-        .await
-        .unwrap();
-    let location = start.headers()[reqwest::header::LOCATION].to_str().unwrap();
-    let mut consent = url::Url::parse(location).unwrap();
-    consent
-        .query_pairs_mut()
-        .append_pair("sandbox_creator", creator);
-    let granted = http().get(consent).send().await.unwrap();
-    let callback = granted.headers()[reqwest::header::LOCATION]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let done = http()
-        .get(callback)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
-    assert!(done.status().is_redirection(), "{}", done.status());
-}
-
 #[tokio::test]
 async fn the_calendar_names_the_field_of_bad_input_and_refuses_moves_without_the_token_or_to_a_skipped_hour()
  {
     let server = support::start().await;
-    let (cookie, csrf) = http_session(&server).await;
+    let session = support::http::session(&server).await;
+    let (cookie, csrf) = (session.cookie.clone(), session.csrf.clone());
     let page = |path: &'static str| {
         let cookie = cookie.clone();
         let url = server.url(path);
@@ -577,7 +495,7 @@ async fn the_calendar_names_the_field_of_bad_input_and_refuses_moves_without_the
         .unwrap();
     assert!(!skipped.contains("data-drop"), "{skipped}");
 
-    connect_over_http(&server, &cookie, &csrf, "ada.public").await;
+    support::http::connect(&server, &session, "ada.public").await;
     let account = server.store.accounts(server.workspace).await.unwrap()[0]
         .id
         .to_string();

@@ -12,70 +12,7 @@ mod support;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use rstest::rstest;
-
-fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// The value of `name="csrf" value="…"` in a page.
-fn csrf_in(html: &str) -> String {
-    let start = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> {
-    response
-        .headers()
-        .get_all(SET_COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find(|v| v.starts_with(&format!("{name}=")))
-        .map(|v| v[name.len() + 1..].split(';').next().unwrap().to_owned())
-}
-
-/// Signs in; returns the session cookie header and the session's CSRF token.
-async fn sign_in(server: &support::Server, key: &str) -> reqwest::Response {
-    let form = http().get(server.url("/sign-in")).send().await.unwrap();
-    let pre = cookie_value(&form, "tokpost_sign_in").unwrap();
-    let csrf = csrf_in(&form.text().await.unwrap());
-    http()
-        .post(server.url("/sign-in"))
-        .header(COOKIE, format!("tokpost_sign_in={pre}"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("api_key", key),
-            ("time_zone", "Europe/Berlin"),
-        ])
-        .send()
-        .await
-        .unwrap()
-}
-
-struct Session {
-    cookie: String,
-    csrf: String,
-}
-
-async fn session(server: &support::Server) -> Session {
-    let response = sign_in(server, &server.api_key).await;
-    assert_eq!(response.status(), StatusCode::SEE_OTHER);
-    let cookie = format!(
-        "tokpost_session={}",
-        cookie_value(&response, "tokpost_session").unwrap()
-    );
-    let home = http()
-        .get(server.url("/"))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(home.status(), StatusCode::OK);
-    let csrf = csrf_in(&home.text().await.unwrap());
-    Session { cookie, csrf }
-}
+use support::http::{connect, cookie_value, http, session, sign_in};
 
 #[tokio::test]
 async fn signing_in_sets_a_strict_http_only_cookie_that_is_not_the_key() {
@@ -315,36 +252,6 @@ async fn the_error_reference_filters_without_javascript() {
 
 /// Connects a sandbox creator the way a browser does, without one: the dashboard's connect
 /// form, the consent page answered for `creator`, the callback.
-async fn connect(server: &support::Server, session: &Session, creator: &str) -> String {
-    let start = http()
-        .post(server.url("/accounts/connect"))
-        .header(COOKIE, &session.cookie)
-        .form(&[("csrf", session.csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
-    let mut consent = url::Url::parse(start.headers()[LOCATION].to_str().unwrap()).unwrap();
-    consent
-        .query_pairs_mut()
-        .append_pair("sandbox_creator", creator);
-    let granted = http().get(consent).send().await.unwrap();
-    let callback = granted.headers()[LOCATION].to_str().unwrap().to_owned();
-    let done = http()
-        .get(callback)
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        done.status(),
-        StatusCode::SEE_OTHER,
-        "{}",
-        done.text().await.unwrap()
-    );
-    let accounts = server.store.accounts(server.workspace).await.unwrap();
-    accounts.last().unwrap().id.to_string()
-}
-
 async fn upload_fixture(server: &support::Server) -> String {
     let bytes = std::fs::read(support::fixture("ok_720x1280_30fps_4s.mp4")).unwrap();
     let media: serde_json::Value = http()

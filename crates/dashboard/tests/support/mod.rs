@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod browser;
+pub mod http;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
