@@ -76,6 +76,7 @@ async fn run() {
                     refresh_token: SecretString::from("rft.bench"),
                     access_token_expires_at: now + jiff::SignedDuration::from_hours(24),
                     refresh_token_expires_at: now + jiff::SignedDuration::from_hours(24 * 365),
+                    granted_at: now,
                 },
             },
             now,

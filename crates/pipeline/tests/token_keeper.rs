@@ -186,6 +186,7 @@ impl Env {
                         ),
                         access_token_expires_at: clock::add(now, grant.expires_in),
                         refresh_token_expires_at: clock::add(now, grant.refresh_expires_in),
+                        granted_at: now,
                     },
                 },
                 now,

@@ -75,8 +75,8 @@ macro_rules! impl_store {
                 if existing.is_none() {
                     let (access, refresh) = self.seal_tokens(id, &account.tokens)?;
                     let inserted = sqlx::query(
-                        "INSERT INTO accounts (id, workspace_id, open_id, display_name, avatar_url, scopes, status, access_token, refresh_token, access_token_expires_at_ms, refresh_token_expires_at_ms, created_at_ms, updated_at_ms)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+                        "INSERT INTO accounts (id, workspace_id, open_id, display_name, avatar_url, scopes, status, access_token, refresh_token, access_token_expires_at_ms, refresh_token_expires_at_ms, tokens_granted_at_ms, created_at_ms, updated_at_ms)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $13, $12, $12)
                          ON CONFLICT (workspace_id, open_id) DO NOTHING",
                     )
                     .bind(id)
@@ -91,6 +91,7 @@ macro_rules! impl_store {
                     .bind(ms(account.tokens.access_token_expires_at))
                     .bind(ms(account.tokens.refresh_token_expires_at))
                     .bind(ms(now))
+                    .bind(ms(account.tokens.granted_at))
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
@@ -110,7 +111,9 @@ macro_rules! impl_store {
                 if needs_update {
                     let (access, refresh) = self.seal_tokens(id, &account.tokens)?;
                     sqlx::query(
-                        "UPDATE accounts SET display_name = $2, avatar_url = $3, scopes = $4, status = $5, access_token = $6, refresh_token = $7, access_token_expires_at_ms = $8, refresh_token_expires_at_ms = $9, updated_at_ms = $10 WHERE id = $1",
+                        "UPDATE accounts SET display_name = $2, avatar_url = $3, scopes = $4, status = $5, access_token = $6, refresh_token = $7, access_token_expires_at_ms = $8, refresh_token_expires_at_ms = $9, updated_at_ms = $10, tokens_granted_at_ms = $11,
+                           refresh_claimed_by = NULL, refresh_claim_until_ms = NULL, refresh_failures = 0, refresh_not_before_ms = NULL
+                         WHERE id = $1",
                     )
                     .bind(id)
                     .bind(&account.display_name)
@@ -122,6 +125,7 @@ macro_rules! impl_store {
                     .bind(ms(account.tokens.access_token_expires_at))
                     .bind(ms(account.tokens.refresh_token_expires_at))
                     .bind(ms(now))
+                    .bind(ms(account.tokens.granted_at))
                     .execute(&mut *tx)
                     .await?;
                 }
@@ -190,7 +194,7 @@ macro_rules! impl_store {
                 id: tokpost_core::AccountId,
             ) -> Result<Option<$crate::AccountTokens>, $crate::StoreError> {
                 let row = sqlx::query_as::<_, $crate::rows::TokenRow>(
-                    "SELECT access_token, refresh_token, access_token_expires_at_ms, refresh_token_expires_at_ms FROM accounts WHERE id = $1",
+                    "SELECT access_token, refresh_token, access_token_expires_at_ms, refresh_token_expires_at_ms, COALESCE(tokens_granted_at_ms, updated_at_ms) AS granted_at_ms FROM accounts WHERE id = $1",
                 )
                 .bind(id.as_uuid())
                 .fetch_optional(&self.pool)
@@ -205,30 +209,8 @@ macro_rules! impl_store {
                     refresh_token: self.cipher.open(&refresh, aad.as_bytes(), REFRESH_TOKEN)?,
                     access_token_expires_at: $crate::rows::from_ms(row.access_token_expires_at_ms)?,
                     refresh_token_expires_at: $crate::rows::from_ms(row.refresh_token_expires_at_ms)?,
+                    granted_at: $crate::rows::from_ms(row.granted_at_ms)?,
                 }))
-            }
-
-            async fn store_refreshed_tokens(
-                &self,
-                id: tokpost_core::AccountId,
-                tokens: &$crate::AccountTokens,
-                now: jiff::Timestamp,
-            ) -> Result<bool, $crate::StoreError> {
-                use $crate::rows::ms;
-                let (access, refresh) = self.seal_tokens(id.as_uuid(), tokens)?;
-                let updated = sqlx::query(
-                    "UPDATE accounts SET access_token = $2, refresh_token = $3, access_token_expires_at_ms = $4, refresh_token_expires_at_ms = $5, updated_at_ms = $6 WHERE id = $1",
-                )
-                .bind(id.as_uuid())
-                .bind(access)
-                .bind(refresh)
-                .bind(ms(tokens.access_token_expires_at))
-                .bind(ms(tokens.refresh_token_expires_at))
-                .bind(ms(now))
-                .execute(&self.pool)
-                .await?
-                .rows_affected();
-                Ok(updated > 0)
             }
 
             async fn set_account_status(

@@ -19,6 +19,7 @@ mod rows;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod token_refresh;
 mod types;
 pub mod webhooks;
 
@@ -40,6 +41,7 @@ pub use crypto::{CryptoError, Reencrypted, TokenCipher};
 pub const PREPARED_POST_FROZEN_FOR: Duration = Duration::from_secs(10);
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
+pub use token_refresh::{RefreshClaim, TokenRefreshStore, TokenWrite};
 pub use types::*;
 pub use webhooks::{
     ClaimedDelivery, DeliveryResult, DeliveryStatus, NewWebhookEndpoint, PausePolicy,
@@ -86,9 +88,9 @@ pub async fn open(database_url: &str, cipher: TokenCipher) -> Result<Arc<dyn Sto
 }
 
 /// The storage seam. Both implementations pass the same story test suite. Outbound webhooks
-/// are its [`WebhookStore`] part.
+/// are its [`WebhookStore`] part, guarded token refreshes its [`TokenRefreshStore`] part.
 #[async_trait]
-pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug {
+pub trait Store: WebhookStore + TokenRefreshStore + Send + Sync + std::fmt::Debug {
     // --- workspaces and accounts ---
 
     /// Creates a workspace.
@@ -119,15 +121,6 @@ pub trait Store: WebhookStore + Send + Sync + std::fmt::Debug {
 
     /// The decrypted tokens of an account, `None` when it has none (disconnected or unknown).
     async fn account_tokens(&self, id: AccountId) -> Result<Option<AccountTokens>, StoreError>;
-
-    /// Stores refreshed tokens (the rotated refresh token included) in one write. `false` when
-    /// the account does not exist.
-    async fn store_refreshed_tokens(
-        &self,
-        id: AccountId,
-        tokens: &AccountTokens,
-        now: Timestamp,
-    ) -> Result<bool, StoreError>;
 
     /// Changes an account's status. `Disconnected` also erases its tokens.
     async fn set_account_status(

@@ -164,3 +164,4 @@ impl PgStore {
 
 crate::backend::impl_store!(PgStore);
 crate::webhooks::impl_webhook_store!(PgStore, "FOR UPDATE OF d SKIP LOCKED");
+crate::token_refresh::impl_token_refresh_store!(PgStore, "FOR UPDATE");

@@ -121,6 +121,7 @@ pub(crate) struct TokenRow {
     pub(crate) refresh_token: Option<Vec<u8>>,
     pub(crate) access_token_expires_at_ms: i64,
     pub(crate) refresh_token_expires_at_ms: i64,
+    pub(crate) granted_at_ms: i64,
 }
 
 #[derive(Debug, sqlx::FromRow)]

@@ -184,6 +184,7 @@ async fn watch_other_processes(
 
 crate::backend::impl_store!(SqliteStore);
 crate::webhooks::impl_webhook_store!(SqliteStore, "");
+crate::token_refresh::impl_token_refresh_store!(SqliteStore, "");
 
 #[cfg(test)]
 mod tests {

@@ -27,6 +27,9 @@ pub struct AccountTokens {
     pub refresh_token: SecretString,
     pub access_token_expires_at: Timestamp,
     pub refresh_token_expires_at: Timestamp,
+    /// When TikTok granted them (when the request that obtained them was sent): the access
+    /// token's lifetime is the span from here to its expiry.
+    pub granted_at: Timestamp,
 }
 
 /// An account as the connect flow hands it over.

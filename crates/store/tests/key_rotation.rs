@@ -91,6 +91,7 @@ async fn seed(store: &dyn Store, clock: &ManualClock) -> Secrets {
                         refresh_token: SecretString::from(refresh.clone()),
                         access_token_expires_at: now + SignedDuration::from_hours(24),
                         refresh_token_expires_at: now + SignedDuration::from_hours(24 * 365),
+                        granted_at: now,
                     },
                 },
                 now,

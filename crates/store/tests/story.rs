@@ -31,6 +31,7 @@ use tokpost_store::{
     NewMediaAsset, NewPost, QuotaKind, QuotaUse, RateLimitDecision, RateLimitSlot, Requeue, Store,
     StoreError, TokenCipher, Transition, TransitionOutcome, WorkerId,
 };
+use tokpost_store::{RefreshClaim, TokenWrite};
 
 struct Harness {
     store: Arc<dyn Store>,
@@ -198,6 +199,7 @@ fn new_account(
             refresh_token: SecretString::from(refresh),
             access_token_expires_at: now + SignedDuration::from_hours(24),
             refresh_token_expires_at: now + SignedDuration::from_hours(24 * 365),
+            granted_at: now,
         },
     }
 }
@@ -274,6 +276,8 @@ stories!(
     concurrent_requests_never_overfill_a_rate_limit_window,
     tokens_are_encrypted_at_rest,
     reconnecting_a_creator_keeps_its_account_and_replaces_its_tokens,
+    a_token_refresh_is_written_only_over_the_token_it_replaced,
+    concurrent_refresh_claims_have_one_winner_and_a_failure_backs_everyone_off,
     the_same_media_content_is_recorded_once,
     the_media_library_pages_a_workspaces_uploads_newest_first,
     the_next_due_time_lets_a_worker_sleep_until_the_schedule,
@@ -1235,12 +1239,14 @@ async fn reconnecting_a_creator_keeps_its_account_and_replaces_its_tokens(h: Har
         refresh_token: SecretString::from("rft.3"),
         access_token_expires_at: clock::add(h.now(), Duration::from_secs(7200)),
         refresh_token_expires_at: clock::add(h.now(), Duration::from_secs(86400 * 365)),
+        granted_at: h.now(),
     };
-    assert!(
+    assert_eq!(
         h.store
-            .store_refreshed_tokens(first.id, &refreshed, h.now())
+            .store_refreshed_tokens(first.id, &SecretString::from("rft.2"), &refreshed, h.now())
             .await
-            .unwrap()
+            .unwrap(),
+        TokenWrite::Stored
     );
     let tokens = h.store.account_tokens(first.id).await.unwrap().unwrap();
     assert_eq!(
@@ -1261,6 +1267,249 @@ async fn reconnecting_a_creator_keeps_its_account_and_replaces_its_tokens(h: Har
             .await
             .unwrap()
             .is_empty()
+    );
+}
+
+async fn a_token_refresh_is_written_only_over_the_token_it_replaced(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h
+        .store
+        .connect_account(
+            new_account(ws, "creator", "act.1", "rft.1", h.now()),
+            h.now(),
+        )
+        .await
+        .unwrap();
+    let grant = |access: &str, refresh: &str| AccountTokens {
+        access_token: SecretString::from(access.to_owned()),
+        refresh_token: SecretString::from(refresh.to_owned()),
+        access_token_expires_at: clock::add(h.now(), Duration::from_secs(7200)),
+        refresh_token_expires_at: clock::add(h.now(), Duration::from_secs(86400 * 180)),
+        granted_at: h.now(),
+    };
+    let held = |refresh: &str| SecretString::from(refresh.to_owned());
+
+    // A refresh that presented rft.1 lands; a second one that also presented rft.1 (it raced
+    // the first) must not overwrite the rotated token.
+    assert_eq!(
+        h.store
+            .store_refreshed_tokens(
+                account.id,
+                &held("rft.1"),
+                &grant("act.2", "rft.2"),
+                h.now()
+            )
+            .await
+            .unwrap(),
+        TokenWrite::Stored
+    );
+    assert_eq!(
+        h.store
+            .store_refreshed_tokens(
+                account.id,
+                &held("rft.1"),
+                &grant("act.x", "rft.x"),
+                h.now()
+            )
+            .await
+            .unwrap(),
+        TokenWrite::Superseded
+    );
+    let tokens = h.store.account_tokens(account.id).await.unwrap().unwrap();
+    assert_eq!(tokens.refresh_token.expose_secret(), "rft.2");
+    assert_eq!(tokens.granted_at, h.now(), "the grant's instant is kept");
+
+    // A refusal of a token the account no longer holds changes nothing; a refusal of the one
+    // it holds turns it needs-reconnect, with its webhook.
+    assert!(
+        !h.store
+            .refresh_refused(
+                account.id,
+                &held("rft.1"),
+                ReconnectReason::RefreshTokenRejected,
+                h.now()
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        h.store.account(account.id).await.unwrap().unwrap().status,
+        AccountStatus::Connected
+    );
+    assert!(
+        h.store
+            .refresh_refused(
+                account.id,
+                &held("rft.2"),
+                ReconnectReason::RefreshTokenRejected,
+                h.now()
+            )
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        h.store.account(account.id).await.unwrap().unwrap().status,
+        AccountStatus::NeedsReconnect {
+            why: ReconnectReason::RefreshTokenRejected
+        }
+    );
+    // A needs-reconnect account takes no refreshed tokens, and a reconnect brings it back.
+    assert_eq!(
+        h.store
+            .store_refreshed_tokens(
+                account.id,
+                &held("rft.2"),
+                &grant("act.3", "rft.3"),
+                h.now()
+            )
+            .await
+            .unwrap(),
+        TokenWrite::NotConnected
+    );
+    h.store
+        .connect_account(
+            new_account(ws, "creator", "act.4", "rft.4", h.now()),
+            h.now(),
+        )
+        .await
+        .unwrap();
+    // A disconnected account keeps no tokens, and a refresh that was in flight cannot write
+    // them back.
+    h.store
+        .set_account_status(account.id, AccountStatus::Disconnected, h.now())
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store
+            .store_refreshed_tokens(
+                account.id,
+                &held("rft.4"),
+                &grant("act.5", "rft.5"),
+                h.now()
+            )
+            .await
+            .unwrap(),
+        TokenWrite::NotConnected
+    );
+    assert!(h.store.account_tokens(account.id).await.unwrap().is_none());
+    assert_eq!(
+        h.store
+            .claim_token_refresh(
+                account.id,
+                "p1",
+                clock::add(h.now(), Duration::from_secs(60)),
+                h.now()
+            )
+            .await
+            .unwrap(),
+        RefreshClaim::NotConnected
+    );
+}
+
+async fn concurrent_refresh_claims_have_one_winner_and_a_failure_backs_everyone_off(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h
+        .store
+        .connect_account(
+            new_account(ws, "creator", "act.1", "rft.1", h.now()),
+            h.now(),
+        )
+        .await
+        .unwrap();
+    let until = clock::add(h.now(), Duration::from_secs(120));
+    // Twelve holders (as twelve processes would) claim at once, on their own connections.
+    let mut tasks = Vec::new();
+    for n in 0..12 {
+        let store = Arc::clone(&h.store);
+        let now = h.now();
+        tasks.push(tokio::spawn(async move {
+            let holder = format!("process-{n}");
+            let claim = store
+                .claim_token_refresh(account.id, &holder, until, now)
+                .await
+                .unwrap();
+            (holder, claim)
+        }));
+    }
+    let mut winners = Vec::new();
+    for task in tasks {
+        let (holder, claim) = task.await.unwrap();
+        if matches!(claim, RefreshClaim::Claimed { failures: 0 }) {
+            winners.push(holder);
+        }
+    }
+    assert_eq!(winners.len(), 1, "one claim wins: {winners:?}");
+    let winner = &winners[0];
+    assert_eq!(
+        h.store
+            .claim_token_refresh(account.id, "late", until, h.now())
+            .await
+            .unwrap(),
+        RefreshClaim::HeldElsewhere { until }
+    );
+    // The winner failed: everyone waits until the instant it names, then the next claim
+    // learns how many failed in a row.
+    let retry_at = clock::add(h.now(), Duration::from_secs(10));
+    h.store
+        .release_token_refresh(account.id, winner, Some(retry_at))
+        .await
+        .unwrap();
+    assert_eq!(
+        h.store
+            .claim_token_refresh(account.id, "late", until, h.now())
+            .await
+            .unwrap(),
+        RefreshClaim::BackingOff { until: retry_at }
+    );
+    h.advance(Duration::from_secs(10));
+    let until = clock::add(h.now(), Duration::from_secs(120));
+    assert_eq!(
+        h.store
+            .claim_token_refresh(account.id, "late", until, h.now())
+            .await
+            .unwrap(),
+        RefreshClaim::Claimed { failures: 1 }
+    );
+    // A holder that died loses its claim when it runs out.
+    h.advance(Duration::from_secs(120));
+    assert_eq!(
+        h.store
+            .claim_token_refresh(
+                account.id,
+                "next",
+                clock::add(h.now(), Duration::from_secs(120)),
+                h.now()
+            )
+            .await
+            .unwrap(),
+        RefreshClaim::Claimed { failures: 1 }
+    );
+    // Stored tokens end the claim and the failure streak.
+    let fresh = AccountTokens {
+        access_token: SecretString::from("act.2"),
+        refresh_token: SecretString::from("rft.2"),
+        access_token_expires_at: clock::add(h.now(), Duration::from_secs(7200)),
+        refresh_token_expires_at: clock::add(h.now(), Duration::from_secs(86400 * 180)),
+        granted_at: h.now(),
+    };
+    assert_eq!(
+        h.store
+            .store_refreshed_tokens(account.id, &SecretString::from("rft.1"), &fresh, h.now())
+            .await
+            .unwrap(),
+        TokenWrite::Stored
+    );
+    assert_eq!(
+        h.store
+            .claim_token_refresh(
+                account.id,
+                "after",
+                clock::add(h.now(), Duration::from_secs(60)),
+                h.now()
+            )
+            .await
+            .unwrap(),
+        RefreshClaim::Claimed { failures: 0 }
     );
 }
 

@@ -103,6 +103,7 @@ impl Harness {
                         refresh_token: SecretString::from("rft.1"),
                         access_token_expires_at: now + SignedDuration::from_hours(24),
                         refresh_token_expires_at: now + SignedDuration::from_hours(24 * 365),
+                        granted_at: now,
                     },
                 },
                 now,

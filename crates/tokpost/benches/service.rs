@@ -144,6 +144,7 @@ async fn seed_accounts(fleet: &Fleet, count: usize) -> Vec<AccountId> {
                                 access_token_expires_at: now + jiff::SignedDuration::from_hours(24),
                                 refresh_token_expires_at: now
                                     + jiff::SignedDuration::from_hours(24 * 365),
+                                granted_at: now,
                             },
                         },
                         now,

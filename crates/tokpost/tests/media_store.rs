@@ -397,6 +397,7 @@ async fn connect(
                     ),
                     access_token_expires_at: clock::add(now, grant.expires_in),
                     refresh_token_expires_at: clock::add(now, grant.refresh_expires_in),
+                    granted_at: now,
                 },
             },
             now,

@@ -93,6 +93,7 @@ async fn a_rotation_stopped_after_one_batch_resumes_and_retires_the_old_key_file
                             refresh_token: SecretString::from(format!("rft.secret-{n}")),
                             access_token_expires_at: now + SignedDuration::from_hours(24),
                             refresh_token_expires_at: now + SignedDuration::from_hours(24 * 365),
+                            granted_at: now,
                         },
                     },
                     now,

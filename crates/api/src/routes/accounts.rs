@@ -533,6 +533,13 @@ fn keeper_error(error: KeeperError) -> ApiError {
             format!("the account must be connected again ({why:?})"),
         ),
         KeeperError::TikTok(failure) => ApiError::TikTok(failure),
+        KeeperError::BackingOff { until } => ApiError::refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "token_refresh_backing_off",
+            format!(
+                "a refresh of this account failed moments ago; tokpost tries again from {until}"
+            ),
+        ),
     }
 }
 
@@ -541,7 +548,7 @@ fn keeper_error(error: KeeperError) -> ApiError {
     security(("api_key" = [])),
     params(("id" = String, Path, description = "The account id")),
     responses(
-        (status = 200, description = "Refreshed; the account with its new expiries", body = AccountView),
+        (status = 200, description = "Refreshed, or refreshed by a request that was already in flight; the account with its new expiries", body = AccountView),
         (status = 401, description = "No valid API key", body = ErrorBody),
         (status = 404, description = "No such account in this workspace", body = ErrorBody),
         (status = 409, description = "The account is not connected", body = ErrorBody),
@@ -560,7 +567,7 @@ pub(crate) async fn refresh(
     state
         .pipeline
         .keeper()
-        .refresh_if_still_due(account.id, None)
+        .refresh_on_request(account.id)
         .await
         .map_err(keeper_error)?;
     let account = state

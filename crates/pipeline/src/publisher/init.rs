@@ -107,7 +107,10 @@ impl Publisher {
             };
             match self.send_init(&token, &request).await {
                 Ok(init) => return self.initialized(post, init).await,
-                Err(failure) => match self.init_refused(job, post, &failure, refreshed).await {
+                Err(failure) => match self
+                    .init_refused(job, post, &token, &failure, refreshed)
+                    .await
+                {
                     Refused::SendAgain => refreshed = true,
                     Refused::Stop(next) => return next,
                 },
@@ -123,6 +126,7 @@ impl Publisher {
         &self,
         job: &Job,
         post: &Post,
+        token: &AccessToken,
         failure: &TikTokFailure,
         refreshed: bool,
     ) -> Refused {
@@ -143,7 +147,7 @@ impl Publisher {
             {
                 return Refused::Stop(next);
             }
-            return match self.refresh_now(post).await {
+            return match self.refresh_now(post, token).await {
                 Ok(()) => Refused::SendAgain,
                 Err(next) => Refused::Stop(next),
             };

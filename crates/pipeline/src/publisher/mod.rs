@@ -374,11 +374,17 @@ impl Publisher {
                 .fail(post, RequiredAction::Reconnect, Actor::User, "the account no longer exists".to_owned(), None)
                 .await),
             Err(error @ (KeeperError::Store(_) | KeeperError::TikTok(_))) => Err(transient(format!("token: {error}"))),
+            Err(KeeperError::BackingOff { until }) => Err(Next::Stop(JobOutcome::RetryAt {
+                at: until,
+                reason: "a token refresh of the account failed moments ago".to_owned(),
+            })),
         }
     }
 
-    async fn refresh_now(&self, post: &Post) -> Result<(), Next> {
-        match self.keeper.refresh_if_still_due(post.account_id, None).await {
+    /// TikTok rejected `rejected`: a fresh token for the next send (one refresh however many
+    /// posts of the account saw the same token rejected).
+    async fn refresh_now(&self, post: &Post, rejected: &AccessToken) -> Result<(), Next> {
+        match self.keeper.refresh_rejected(post.account_id, rejected).await {
             Ok(_) => Ok(()),
             Err(error) if error.is_transient() => Err(transient(format!("token refresh: {error}"))),
             Err(_) => Err(self

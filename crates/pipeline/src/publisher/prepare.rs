@@ -154,7 +154,7 @@ impl Publisher {
             Err(failure) => {
                 let decision = decide(&failure, Step::CreatorInfo, refreshed);
                 if decision == Decision::RefreshAndResend {
-                    return match self.refresh_now(post).await {
+                    return match self.refresh_now(post, &token).await {
                         Ok(()) => Box::pin(self.check_creator(job, post, true)).await,
                         Err(next) => next,
                     };

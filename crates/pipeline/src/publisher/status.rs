@@ -74,7 +74,7 @@ impl Publisher {
             Err(failure) => {
                 let decision = decide(&failure, Step::StatusFetch, refreshed);
                 return match decision {
-                    Decision::RefreshAndResend => match self.refresh_now(post).await {
+                    Decision::RefreshAndResend => match self.refresh_now(post, &token).await {
                         Ok(()) => {
                             Box::pin(self.check_status_once(job, post, publish_id, true)).await
                         }

@@ -375,7 +375,7 @@ impl Publisher {
                 },
                 Err(failure) => {
                     let next = match self
-                        .init_refused(&ready.job, &ready.post, &failure, false)
+                        .init_refused(&ready.job, &ready.post, &ready.token, &failure, false)
                         .await
                     {
                         // The refreshed token goes with the one-post path's next send.

@@ -51,6 +51,8 @@ pub struct Env {
     pub media_base: String,
     pub media_dir: PathBuf,
     pub database_url: String,
+    /// The key the store seals tokens with (a second process opens the same database with it).
+    pub cipher: TokenCipher,
     _dir: tempfile::TempDir,
     _postgres: Option<PostgresServer>,
 }
@@ -140,7 +142,8 @@ pub async fn start(setup: Setup) -> Env {
             (server.fresh_database().await.unwrap(), Some(server))
         }
     };
-    let store = tokpost_store::open(&url, cipher()).await.unwrap();
+    let cipher = cipher();
+    let store = tokpost_store::open(&url, cipher.clone()).await.unwrap();
     let workspace = store
         .create_workspace("publishing", clock.now())
         .await
@@ -179,6 +182,7 @@ pub async fn start(setup: Setup) -> Env {
         media_base,
         media_dir,
         database_url: url,
+        cipher,
         _dir: dir,
         _postgres: postgres,
     }
@@ -205,6 +209,21 @@ async fn serve_media(
 }
 
 impl Env {
+    /// Another process on the same database and the same sandbox: its own store (own
+    /// connections; on SQLite its own writer queue) and its own token keeper.
+    pub async fn second_process(&self, policy: KeeperPolicy) -> (Arc<dyn Store>, Arc<TokenKeeper>) {
+        let store = tokpost_store::open(&self.database_url, self.cipher.clone())
+            .await
+            .unwrap();
+        let keeper = Arc::new(TokenKeeper::new(
+            store.clone(),
+            self.clock.shared(),
+            self.client.clone(),
+            policy,
+        ));
+        (store, keeper)
+    }
+
     pub fn worker(&self, name: &str) -> Worker<Publisher> {
         Worker::new(
             WorkerId::new(name),

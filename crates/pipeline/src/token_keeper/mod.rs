@@ -6,11 +6,15 @@
 //! ones); nothing here assumes either. A refresh is due a margin before expiry, that margin a
 //! bounded fraction of the lifetime TikTok granted, so it fits both generations.
 //!
-//! Guarantees: the rotated refresh token and both expiries are stored (one write) before the new
-//! access token is returned to anyone; refreshes of one account never overlap, because they run
-//! only inside a claimed job of that account (the store serializes an account's jobs across all
-//! workers); `invalid_grant` (any refresh failure the catalog answers with "Reconnect") turns
-//! the account *needs reconnect*; transient failures go back to the queue with back-off.
+//! Guarantees (see [`flight`]): at most one refresh per account is in flight across every
+//! process (a claim in the store, a lock per account inside a process); the others wait and
+//! take its result. The rotated refresh token and both expiries are stored (one write, and only
+//! over the refresh token they replace, only while the account is connected) before the new
+//! access token is returned to anyone. An account turns *needs reconnect* only when TikTok
+//! refused (`invalid_grant`, any failure the catalog answers with "Reconnect") the refresh token
+//! it still holds. A failed refresh backs off for every process. A refresh is never due before
+//! half the granted lifetime has passed (see [`policy`]), so however short TikTok's lifetimes,
+//! the keeper refreshes an account at most twice per lifetime.
 //!
 //! Refresh-token expiry warnings (30 and 7 days before by default) are announced as
 //! [`KeeperEvent`]s and logged, once per account, refresh token and threshold across all workers
@@ -18,6 +22,9 @@
 //!
 //! What it must not do: read the wall clock, log or put a token in an error, or decide anything
 //! about posts.
+
+mod flight;
+mod policy;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,51 +39,14 @@ use tokpost_core::{Account, AccountId, AccountStatus, JobKind, ReconnectReason};
 use tokpost_store::{AccountTokens, Enqueued, Job, NewJob, Store, StoreError};
 
 use crate::worker::{JobHandler, JobOutcome};
+use flight::{Cause, Flight, Flights};
+pub use policy::KeeperPolicy;
 
 /// The payload field naming the access-token expiry a refresh job was scheduled for, so that a
 /// job finding a later expiry knows someone already refreshed.
 const REFRESHES_EXPIRY_FIELD: &str = "refreshes_expiry_ms";
 
 const DAY: Duration = Duration::from_secs(86_400);
-
-/// When to refresh and when to warn.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeeperPolicy {
-    /// The refresh margin as a share of the granted access-token lifetime, in thousandths.
-    pub margin_per_mille: u32,
-    /// The smallest margin, whatever the lifetime.
-    pub min_margin: Duration,
-    /// The largest margin, whatever the lifetime.
-    pub max_margin: Duration,
-    /// A scheduling pass enqueues refreshes for accounts whose access token expires within
-    /// this window (longer than `max_margin` plus the interval between passes).
-    pub lookahead: Duration,
-    /// Warn when the refresh token itself has this little time left (each value once).
-    pub warn_before_refresh_expiry: Vec<Duration>,
-}
-
-impl Default for KeeperPolicy {
-    fn default() -> Self {
-        Self {
-            margin_per_mille: 250,
-            min_margin: Duration::from_secs(5 * 60),
-            max_margin: Duration::from_secs(6 * 3_600),
-            lookahead: Duration::from_secs(12 * 3_600),
-            warn_before_refresh_expiry: vec![30 * DAY, 7 * DAY],
-        }
-    }
-}
-
-impl KeeperPolicy {
-    /// How long before expiry an access token granted for `lifetime` is refreshed: a quarter of
-    /// it by default (6 h of 24 h, 30 min of 2 h), within [`KeeperPolicy::min_margin`] and
-    /// [`KeeperPolicy::max_margin`].
-    #[must_use]
-    pub fn margin(&self, lifetime: Duration) -> Duration {
-        let share = lifetime.saturating_mul(self.margin_per_mille) / 1_000;
-        share.clamp(self.min_margin, self.max_margin.max(self.min_margin))
-    }
-}
 
 /// What the keeper announces (to the dashboard, notifications and tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -115,6 +85,9 @@ pub enum KeeperError {
     NeedsReconnect(ReconnectReason),
     #[error("token refresh failed: {}", failure_summary(.0))]
     TikTok(Box<TikTokFailure>),
+    /// A refresh of this account failed recently; nobody refreshes it before `until`.
+    #[error("a refresh failed recently; the next one may start at {until}")]
+    BackingOff { until: Timestamp },
 }
 
 impl KeeperError {
@@ -122,7 +95,7 @@ impl KeeperError {
     #[must_use]
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Store(_) => true,
+            Self::Store(_) | Self::BackingOff { .. } => true,
             Self::TikTok(failure) => failure.is_transient(),
             Self::UnknownAccount | Self::NotConnected(_) | Self::NeedsReconnect(_) => false,
         }
@@ -148,6 +121,9 @@ pub struct TokenKeeper {
     client: TikTokClient,
     policy: KeeperPolicy,
     events: broadcast::Sender<KeeperEvent>,
+    /// This keeper's name on the refresh claims it takes (unique per process).
+    holder: String,
+    flights: Flights,
 }
 
 impl TokenKeeper {
@@ -160,12 +136,15 @@ impl TokenKeeper {
         policy: KeeperPolicy,
     ) -> Self {
         let (events, _) = broadcast::channel(1_024);
+        let holder = format!("keeper:{}", tokpost_core::JobId::generate(clock.now()));
         Self {
             store,
             clock,
             client,
             policy,
             events,
+            holder,
+            flights: Flights::default(),
         }
     }
 
@@ -202,14 +181,10 @@ impl TokenKeeper {
             if account.status != AccountStatus::Connected {
                 continue;
             }
-            // The store keeps no lifetime; tokens are stored with `updated_at`, so the span from
-            // there to expiry is what TikTok granted (shorter if the row changed since, which
-            // only makes the margin smaller, never later than `min_margin`).
-            let lifetime = non_negative(
-                account
-                    .access_token_expires_at
-                    .duration_since(account.updated_at),
-            );
+            let Some(tokens) = self.store.account_tokens(id).await? else {
+                continue;
+            };
+            let lifetime = flight::lifetime(&tokens);
             match self
                 .enqueue_refresh(id, account.access_token_expires_at, lifetime, now)
                 .await?
@@ -223,13 +198,13 @@ impl TokenKeeper {
     }
 
     /// An access token for `account` that is not about to expire, refreshing it first (and
-    /// storing the result) when it expires within [`KeeperPolicy::min_margin`]. Call it only
-    /// inside a claimed job of this account, which keeps refreshes of one account from
-    /// overlapping.
+    /// storing the result) when it expires within [`KeeperPolicy::urgent_margin`]. Safe to call
+    /// from anywhere: refreshes of one account never overlap.
     ///
     /// # Errors
     /// [`KeeperError::NotConnected`] / [`KeeperError::NeedsReconnect`] when the account cannot
-    /// be acted for, [`KeeperError::TikTok`] when the refresh failed otherwise, store failures.
+    /// be acted for, [`KeeperError::TikTok`] when the refresh failed otherwise,
+    /// [`KeeperError::BackingOff`] after a recent failure, store failures.
     pub async fn access_token_for(&self, account: AccountId) -> Result<AccessToken, KeeperError> {
         let current = self
             .store
@@ -244,12 +219,46 @@ impl TokenKeeper {
             .account_tokens(account)
             .await?
             .ok_or(KeeperError::UnknownAccount)?;
-        let refresh_from = clock::add(self.clock.now(), self.policy.min_margin);
-        if tokens.access_token_expires_at > refresh_from {
+        let left = non_negative(
+            tokens
+                .access_token_expires_at
+                .duration_since(self.clock.now()),
+        );
+        if left > self.policy.urgent_margin(flight::lifetime(&tokens)) {
             return Ok(AccessToken::new(tokens.access_token.expose_secret()));
         }
-        let fresh = self.refresh(&current, &tokens).await?;
+        let fresh = self.refresh(account, Cause::Expiring).await?.tokens();
         Ok(AccessToken::new(fresh.access_token.expose_secret()))
+    }
+
+    /// A refresh someone asked for. Callers who ask while another refresh of the account is
+    /// in flight wait for it and take its tokens instead of refreshing again. Returns whether
+    /// this call refreshed.
+    ///
+    /// # Errors
+    /// As [`TokenKeeper::access_token_for`].
+    pub async fn refresh_on_request(&self, account: AccountId) -> Result<bool, KeeperError> {
+        let tokens = self.connected_tokens(account).await?;
+        let seen = RefreshToken::new(tokens.refresh_token.expose_secret());
+        let flight = self.refresh(account, Cause::Requested(seen)).await?;
+        Ok(matches!(flight, Flight::Refreshed(_)))
+    }
+
+    /// TikTok rejected `rejected`, an access token of `account`: refresh, unless the account
+    /// holds another token by now (someone refreshed since). Returns whether this call
+    /// refreshed.
+    ///
+    /// # Errors
+    /// As [`TokenKeeper::access_token_for`].
+    pub async fn refresh_rejected(
+        &self,
+        account: AccountId,
+        rejected: &AccessToken,
+    ) -> Result<bool, KeeperError> {
+        let flight = self
+            .refresh(account, Cause::Rejected(rejected.clone()))
+            .await?;
+        Ok(matches!(flight, Flight::Refreshed(_)))
     }
 
     /// TikTok said the creator removed the app (`authorization.removed`): the account needs a
@@ -263,7 +272,7 @@ impl TokenKeeper {
     }
 
     /// Refreshes `account` now unless its access token no longer expires at `scheduled_for`
-    /// (someone refreshed since the job was planned). Returns whether a refresh
+    /// (someone refreshed or reconnected since the job was planned). Returns whether a refresh
     /// happened.
     ///
     /// # Errors
@@ -273,127 +282,34 @@ impl TokenKeeper {
         account: AccountId,
         scheduled_for: Option<Timestamp>,
     ) -> Result<bool, KeeperError> {
-        let Some(current) = self.store.account(account).await? else {
-            return Ok(false);
-        };
-        if current.status != AccountStatus::Connected {
-            return Ok(false);
+        match self.refresh(account, Cause::Scheduled(scheduled_for)).await {
+            Ok(flight) => Ok(matches!(flight, Flight::Refreshed(_))),
+            // Nothing to refresh any more: not a failure of the job.
+            Err(KeeperError::UnknownAccount | KeeperError::NotConnected(_)) => Ok(false),
+            Err(error) => Err(error),
         }
-        // Any other expiry than the planned one means new tokens were stored since (a refresh
-        // or a reconnect), so this refresh is no longer due.
-        if scheduled_for.is_some_and(|expiry| current.access_token_expires_at != expiry) {
-            return Ok(false);
-        }
-        let Some(tokens) = self.store.account_tokens(account).await? else {
-            return Ok(false);
-        };
-        self.refresh(&current, &tokens).await?;
-        Ok(true)
     }
 
-    /// Calls TikTok, stores the grant, then schedules the next refresh and warns if due.
-    async fn refresh(
-        &self,
-        account: &Account,
-        tokens: &AccountTokens,
-    ) -> Result<AccountTokens, KeeperError> {
-        // Expiries count from when the request was sent, so they err on the early side.
-        let sent_at = self.clock.now();
-        let presented = RefreshToken::new(tokens.refresh_token.expose_secret());
-        let grant = match self.client.refresh(&presented).await {
-            Ok(grant) => grant,
-            Err(failure) => {
-                let outcome = if requires_reconnect(&failure) {
-                    "needs_reconnect"
-                } else {
-                    "failed"
-                };
-                metrics::counter!("tokpost_token_refreshes_total", "outcome" => outcome)
-                    .increment(1);
-                if requires_reconnect(&failure) {
-                    let why = if tokens.refresh_token_expires_at <= sent_at {
-                        ReconnectReason::RefreshTokenExpired
-                    } else {
-                        ReconnectReason::RefreshTokenRejected
-                    };
-                    self.mark_needs_reconnect(account.id, why).await?;
-                    return Err(KeeperError::NeedsReconnect(why));
-                }
-                return Err(KeeperError::TikTok(Box::new(failure)));
-            }
-        };
-        let fresh = tokens_from_grant(&grant, sent_at);
-        let rotated = grant.refresh_token.expose_secret() != tokens.refresh_token.expose_secret();
-        // Stored before anyone sees the new access token: a rotated refresh token that is not
-        // stored is lost, and the old one is already dead.
+    /// After new tokens were stored: the next refresh is scheduled, and a refresh-token expiry
+    /// warning is sent if due. Failures here are picked up by the next scheduling pass.
+    async fn after_refresh(&self, account: AccountId, fresh: &AccountTokens, lifetime: Duration) {
         let now = self.clock.now();
-        let stored = self.store_grant_persistently(account.id, &fresh).await;
-        metrics::counter!(
-            "tokpost_token_refreshes_total",
-            "outcome" => if matches!(stored, Ok(true)) { "refreshed" } else { "not_stored" },
-        )
-        .increment(1);
-        if !stored? {
-            return Err(KeeperError::UnknownAccount);
-        }
-        tracing::info!(account = %account.id, rotated, access_token_expires_at = %fresh.access_token_expires_at, "access token refreshed");
-        self.announce(KeeperEvent::Refreshed {
-            account: account.id,
-            rotated,
-            access_token_expires_at: fresh.access_token_expires_at,
-        });
         if let Err(error) = self
-            .enqueue_refresh(
-                account.id,
-                fresh.access_token_expires_at,
-                grant.expires_in,
-                now,
-            )
+            .enqueue_refresh(account, fresh.access_token_expires_at, lifetime, now)
             .await
         {
-            // The periodic scheduling pass enqueues it instead.
-            tracing::warn!(account = %account.id, %error, "could not schedule the next refresh");
+            tracing::warn!(%account, %error, "could not schedule the next refresh");
         }
-        let refreshed = Account {
-            access_token_expires_at: fresh.access_token_expires_at,
-            refresh_token_expires_at: fresh.refresh_token_expires_at,
-            ..account.clone()
+        let refreshed = match self.store.account(account).await {
+            Ok(Some(refreshed)) => refreshed,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::warn!(%account, %error, "could not read the account to judge its refresh-token warning");
+                return;
+            }
         };
         if let Err(error) = self.warn_if_due(&refreshed, now).await {
-            // The next scheduling pass warns instead.
-            tracing::warn!(account = %account.id, %error, "could not record a refresh-token expiry warning");
-        }
-        Ok(fresh)
-    }
-
-    /// Stores a grant TikTok already issued. The old refresh token may be dead by now, so a
-    /// failed write is retried a few times (1, 2, 4, 8 s on the injected clock) before giving up
-    /// and leaving the account to be reconnected.
-    async fn store_grant_persistently(
-        &self,
-        account: AccountId,
-        fresh: &AccountTokens,
-    ) -> Result<bool, StoreError> {
-        const ATTEMPTS: u32 = 5;
-        let mut attempt = 1;
-        loop {
-            match self
-                .store
-                .store_refreshed_tokens(account, fresh, self.clock.now())
-                .await
-            {
-                Ok(stored) => return Ok(stored),
-                Err(error) if attempt < ATTEMPTS => {
-                    tracing::warn!(%account, %error, attempt, "could not store refreshed tokens; trying again");
-                    clock::sleep(self.clock.as_ref(), Duration::from_secs(1 << (attempt - 1)))
-                        .await;
-                    attempt += 1;
-                }
-                Err(error) => {
-                    tracing::error!(%account, %error, "refreshed tokens could not be stored; the account will need a reconnect");
-                    return Err(error);
-                }
-            }
+            tracing::warn!(%account, %error, "could not record a refresh-token expiry warning");
         }
     }
 
@@ -517,6 +433,10 @@ impl JobHandler for TokenKeeper {
             .and_then(|ms| Timestamp::from_millisecond(ms).ok());
         match self.refresh_if_still_due(account, scheduled_for).await {
             Ok(_) => JobOutcome::Done,
+            Err(KeeperError::BackingOff { until }) => JobOutcome::RetryAt {
+                at: until,
+                reason: "a refresh of this account failed recently".to_owned(),
+            },
             Err(error) if error.is_transient() => JobOutcome::Transient {
                 error: error.to_string(),
             },
@@ -550,6 +470,7 @@ pub fn tokens_from_grant(grant: &TokenGrant, sent_at: Timestamp) -> AccountToken
         refresh_token: SecretString::from(grant.refresh_token.expose_secret().to_owned()),
         access_token_expires_at: clock::add(sent_at, grant.expires_in),
         refresh_token_expires_at: clock::add(sent_at, grant.refresh_expires_in),
+        granted_at: sent_at,
     }
 }
 
@@ -567,30 +488,4 @@ fn failure_summary(failure: &TikTokFailure) -> String {
 
 fn non_negative(span: SignedDuration) -> Duration {
     Duration::try_from(span).unwrap_or(Duration::ZERO)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_margin_is_a_bounded_share_of_the_granted_lifetime() {
-        let policy = KeeperPolicy::default();
-        assert_eq!(
-            policy.margin(Duration::from_secs(86_400)),
-            Duration::from_secs(6 * 3_600)
-        );
-        assert_eq!(
-            policy.margin(Duration::from_secs(7_200)),
-            Duration::from_secs(1_800)
-        );
-        assert_eq!(
-            policy.margin(Duration::from_secs(60)),
-            Duration::from_secs(300)
-        );
-        assert_eq!(
-            policy.margin(Duration::from_secs(30 * 86_400)),
-            Duration::from_secs(6 * 3_600)
-        );
-    }
 }
