@@ -340,8 +340,8 @@ fn webm_with_a_crc32_first_in_the_segment_is_read() {
     edited.extend_from_slice(&encoded);
     edited.extend_from_slice(&[0xBF, 0x84, 0, 0, 0, 0]);
     edited.extend_from_slice(&bytes[data_start..]);
-    // SeekHead positions are relative to the Segment data: shifted by 6, they now miss; the
-    // demuxer then has to walk the top-level elements itself, which is what a CRC-32 leads to.
+    // SeekHead positions are relative to the Segment data: shifted by 6, they now miss; Info and
+    // Tracks are found by walking the top-level elements, stepping over the CRC-32.
     let facts = probe_bytes(&edited).unwrap();
     let video = facts.video.unwrap();
     assert_eq!(video.codec, VideoCodec::Vp9);

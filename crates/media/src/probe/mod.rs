@@ -331,14 +331,18 @@ fn read_capped<R: Read>(
     cap: u64,
     what: &str,
 ) -> Result<Vec<u8>, ProbeError> {
+    let mut buf = vec![0u8; capped_len(len, cap, what)?];
+    reader.read_exact(&mut buf)?;
+    Ok(buf)
+}
+
+/// `len` as a buffer length, refused when above `cap` (the length comes from the file).
+fn capped_len(len: u64, cap: u64, what: &str) -> Result<usize, ProbeError> {
     if len > cap {
         return Err(ProbeError::malformed(format!(
             "{what} of {len} bytes exceeds the {cap}-byte metadata cap"
         )));
     }
-    let len = usize::try_from(len)
-        .map_err(|_| ProbeError::malformed(format!("{what} size does not fit in memory")))?;
-    let mut buf = vec![0u8; len];
-    reader.read_exact(&mut buf)?;
-    Ok(buf)
+    usize::try_from(len)
+        .map_err(|_| ProbeError::malformed(format!("{what} size does not fit in memory")))
 }
