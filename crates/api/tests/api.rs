@@ -987,6 +987,7 @@ async fn a_publish_webhook_queues_a_status_check_of_its_post_due_now() {
                 quota_use: None,
                 next_job: None,
                 completes: None,
+                lease: None,
             })
             .await
             .unwrap();
@@ -1061,6 +1062,7 @@ async fn account_health_names_the_last_failure_and_retry_copies_the_failed_post(
             quota_use: None,
             next_job: None,
             completes: None,
+            lease: None,
         })
         .await
         .unwrap();

@@ -20,6 +20,13 @@
 //!   post may only record the public post ids TikTok reports late, on itself);
 //! - a new init happens only from `creator_checked`, or back into `initialized` once TikTok's
 //!   first publish is known dead (upload URL expired with the upload incomplete, status FAILED).
+//!
+//! One rule lives beside the table, because a state cannot carry it: a `creator_checked` post
+//! whose init was recorded (and may be at TikTok) is not cancelled or rescheduled until the
+//! answer, or a move, is stored. The store enforces it in the same statement that would move
+//! the post, and the init is recorded only if the post is still where the worker read it, so a
+//! cancel and an init can never both win. Every write a worker makes for a job, and every request
+//! it sends to TikTok, is made only while it holds the job's lease (`tokpost_pipeline::lease`).
 
 use std::fmt;
 

@@ -169,19 +169,25 @@ async fn waves<H: JobHandler>(
                 armed_jobs.remove(&started.job().id);
             }
             let wave_jobs: Vec<JobId> = ready.iter().map(|ready| ready.job().id).collect();
+            let leased_until;
             {
                 // Between two heartbeats: one under way would write the rows the wave's
                 // transactions are about to lock.
                 let _no_renewal = held.renewal.lock().await;
                 let until = clock::add(clock.now(), worker.settings().lease);
-                if let Err(error) = store.extend_leases(worker.id(), &wave_jobs, until).await {
-                    // Each job's lease is checked again as its init is recorded.
-                    tracing::warn!(worker = %worker.id(), %error, "the init wave could not renew its leases before starting");
-                }
+                leased_until = match store.extend_leases(worker.id(), &wave_jobs, until).await {
+                    Ok(_) => until,
+                    Err(error) => {
+                        // Each job's lease is checked again as its init is recorded; the hold
+                        // may last only as long as the shortest lease could.
+                        tracing::warn!(worker = %worker.id(), %error, "the init wave could not renew its leases before starting");
+                        clock::add(clock.now(), worker.settings().heartbeat_every)
+                    }
+                };
                 held.start(wave_jobs.iter().copied());
             }
             let settled = publisher
-                .start_ready_inits(worker.id(), ready, second)
+                .start_ready_inits(worker.id(), ready, second, leased_until)
                 .await;
             // Settled after the whole wave: the uploads that follow its inits are released
             // together, so none of them competes with an init of the same second.

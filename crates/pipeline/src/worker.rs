@@ -16,6 +16,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokpost_store::{Job, LeaseStatus, Requeue, Store, StoreError, WorkerId};
 
+use crate::lease::{self, JobLease};
+
 /// What became of one run of a job, as the handler judges it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JobOutcome {
@@ -279,9 +281,18 @@ impl<H: JobHandler> Worker<H> {
         // the job would deadlock SQLite: the job, suspended in the middle of a transaction,
         // holds the process's write turn that the heartbeat waits for, and every other writer
         // of the process queues behind them.
+        let until = job
+            .locked_until
+            .unwrap_or_else(|| clock::add(self.clock.now(), self.settings.lease));
+        let lease = JobLease::new(job.id, self.id.clone(), until);
         let outcome = tokio::select! {
-            outcome = self.handler.handle(job) => outcome,
-            never = self.keep_leased(job) => match never {},
+            outcome = lease::run_under(Arc::clone(&lease), self.handler.handle(job)) => outcome,
+            () = self.keep_leased(job, &lease) => {
+                // Losing the lease stops the job where it is: the worker that holds it now
+                // runs it, and nothing of this run is settled.
+                tracing::warn!(worker = %self.id, job = %job.id, kind = job.kind.as_str(), "lease lost; the job stopped here and is left to the worker that holds it");
+                return;
+            }
         };
         self.settle(job, &outcome).await;
     }
@@ -332,32 +343,48 @@ impl<H: JobHandler> Worker<H> {
         }
     }
 
-    /// Extends `job`'s lease every `heartbeat_every`, for as long as it is polled. The beats
-    /// count from the claim, not from when this is first polled or a beat returns: a clock that
-    /// moves in between must not push the next beat a whole period later.
-    async fn keep_leased(&self, job: &Job) -> std::convert::Infallible {
-        let claimed_at = job.locked_until.map_or_else(
-            || self.clock.now(),
-            |until| clock::sub(until, self.settings.lease),
-        );
+    /// Extends `job`'s lease every `heartbeat_every`, for as long as it is polled, and returns
+    /// once the lease is lost: a heartbeat found another worker holding the job, or the lease
+    /// ended before a heartbeat got through (a paused process, a database out of reach). The
+    /// beats count from the claim, not from when this is first polled or a beat returns: a
+    /// clock that moves in between must not push the next beat a whole period later.
+    async fn keep_leased(&self, job: &Job, lease: &JobLease) {
+        let claimed_at = clock::sub(lease.until(), self.settings.lease);
         let mut beat_at = clock::add(claimed_at, self.settings.heartbeat_every);
         loop {
-            self.clock.sleep_until(beat_at).await;
-            self.heartbeat(job).await;
-            // After a long pause, one beat now, then the period again (no run of catch-up beats).
-            beat_at = clock::add(beat_at, self.settings.heartbeat_every).max(self.clock.now());
+            self.clock.sleep_until(beat_at.min(lease.until())).await;
+            if self.clock.now() >= lease.until() {
+                // Ran out before a beat renewed it: another worker may hold the job by now.
+                lease.lose();
+                return;
+            }
+            if self.clock.now() >= beat_at {
+                if !self.heartbeat(job, lease).await {
+                    lease.lose();
+                    return;
+                }
+                // After a long pause, one beat now, then the period again (no run of catch-up beats).
+                beat_at = clock::add(beat_at, self.settings.heartbeat_every).max(self.clock.now());
+            }
         }
     }
 
-    async fn heartbeat(&self, job: &Job) {
+    /// One heartbeat; `false` when another worker holds the job.
+    async fn heartbeat(&self, job: &Job, lease: &JobLease) -> bool {
         let until = clock::add(self.clock.now(), self.settings.lease);
         match self.store.heartbeat(job.id, &self.id, until).await {
-            Ok(LeaseStatus::Held) => {}
+            Ok(LeaseStatus::Held) => {
+                lease.renewed(until);
+                true
+            }
             Ok(LeaseStatus::Lost) => {
                 tracing::warn!(worker = %self.id, job = %job.id, "lease lost while the job runs");
+                false
             }
             Err(error) => {
+                // The lease holds until its end; the next beat, or that end, decides.
                 tracing::warn!(worker = %self.id, job = %job.id, %error, "heartbeat failed");
+                true
             }
         }
     }

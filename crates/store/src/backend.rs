@@ -602,6 +602,11 @@ macro_rules! impl_store {
                         return Ok($crate::TransitionOutcome::LeaseLost);
                     }
                 }
+                if let Some((job, worker)) = &transition.lease {
+                    if !holds_job(&mut tx, *job, worker).await? {
+                        return Ok($crate::TransitionOutcome::LeaseLost);
+                    }
+                }
                 let Some(post) = apply_transitions(&mut tx, &[&transition]).await?.pop().flatten() else {
                     tx.rollback().await?;
                     let current = self
@@ -625,10 +630,14 @@ macro_rules! impl_store {
                 event: tokpost_core::NewPostEvent,
             ) -> Result<u32, $crate::StoreError> {
                 let mut tx = self.write_tx().await?;
+                // An init recorded makes the post uncancellable until TikTok's answer is noted.
                 let row: Option<(i64, String)> = sqlx::query_as(
-                    "UPDATE posts SET event_count = event_count + 1 WHERE id = $1 RETURNING event_count, state",
+                    "UPDATE posts SET event_count = event_count + 1,
+                       init_pending = CASE WHEN $2 = 'init_requested' THEN 1 WHEN $2 = 'tiktok_response' THEN 0 ELSE init_pending END
+                     WHERE id = $1 RETURNING event_count, state",
                 )
                 .bind(id.as_uuid())
+                .bind(event.kind.as_str())
                 .fetch_optional(&mut *tx)
                 .await?;
                 let (sequence, state) = row.ok_or($crate::StoreError::NotFound("post"))?;
@@ -637,6 +646,39 @@ macro_rules! impl_store {
                 insert_event(&mut tx, id, sequence, &event, state).await?;
                 tx.commit().await?;
                 u32::try_from(sequence).map_err(|_| $crate::rows::corrupt("event sequence"))
+            }
+
+            async fn record_init_request(
+                &self,
+                id: tokpost_core::PostId,
+                expected: &tokpost_core::PostState,
+                event: tokpost_core::NewPostEvent,
+                lease: Option<(tokpost_core::JobId, $crate::WorkerId)>,
+            ) -> Result<$crate::InitRecord, $crate::StoreError> {
+                let mut tx = self.write_tx().await?;
+                if let Some((job, worker)) = &lease {
+                    if !holds_job(&mut tx, *job, worker).await? {
+                        return Ok($crate::InitRecord::LeaseLost);
+                    }
+                }
+                let row: Option<(i64, String)> = sqlx::query_as(
+                    "UPDATE posts SET event_count = event_count + 1, init_pending = 1
+                     WHERE id = $1 AND state_detail = $2 RETURNING event_count, state",
+                )
+                .bind(id.as_uuid())
+                .bind($crate::rows::to_json(expected)?)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((sequence, state)) = row else {
+                    tx.rollback().await?;
+                    let current = self.post(id).await?.ok_or($crate::StoreError::NotFound("post"))?;
+                    return Ok($crate::InitRecord::Moved { current: current.state });
+                };
+                let state = tokpost_core::StateKind::parse(&state)
+                    .ok_or_else(|| $crate::rows::corrupt("post state"))?;
+                insert_event(&mut tx, id, sequence, &event, state).await?;
+                tx.commit().await?;
+                Ok($crate::InitRecord::Recorded)
             }
 
             async fn record_quota_use(
@@ -939,9 +981,9 @@ macro_rules! impl_store {
             ) -> Result<Vec<$crate::TransitionOutcome>, $crate::StoreError> {
                 for transition in &transitions {
                     transition.expected.check_transition(&transition.to)?;
-                    if transition.completes.is_some() {
+                    if transition.completes.is_some() || transition.lease.is_some() {
                         return Err($crate::StoreError::Misuse(
-                            "a transition that completes a job goes through transition_post",
+                            "a transition that completes or holds a job goes through transition_post",
                         ));
                     }
                 }
@@ -1565,7 +1607,7 @@ macro_rules! impl_store {
                 let row: Option<(i64, String)> = sqlx::query_as(
                     "UPDATE posts SET scheduled_at_ms = $2, event_count = event_count + 1, updated_at_ms = $3,
                          state = $5, state_detail = $6
-                     WHERE id = $1 AND state_detail = $4 AND (state = $5 OR scheduled_at_ms > $7)
+                     WHERE id = $1 AND state_detail = $4 AND init_pending = 0 AND (state = $5 OR scheduled_at_ms > $7)
                      RETURNING event_count, state",
                 )
                 .bind(change.post.as_uuid())
@@ -1728,6 +1770,23 @@ macro_rules! impl_store {
                     .await?;
             }
             Ok(held > 0)
+        }
+
+        /// Whether `worker` still holds `job`; on PostgreSQL the job row stays locked against a
+        /// sweep or a claim until the transaction ends, so the write that follows is made under
+        /// the lease.
+        async fn holds_job(
+            tx: &mut Tx,
+            job: tokpost_core::JobId,
+            worker: &$crate::WorkerId,
+        ) -> Result<bool, $crate::StoreError> {
+            let mut query = sqlx::QueryBuilder::<Db>::new("SELECT 1 FROM jobs WHERE id = ");
+            query.push_bind(job.as_uuid());
+            query.push(" AND locked_by = ");
+            query.push_bind(worker.as_str().to_owned());
+            query.push($store::LOCK_HELD_JOB);
+            let held: Option<i32> = query.build_query_scalar().fetch_optional(&mut **tx).await?;
+            Ok(held.is_some())
         }
 
         /// The requests inside each slot's rolling window (a request is inside it for `window`
@@ -1921,7 +1980,12 @@ macro_rules! impl_store {
                 })
                 .collect();
             insert_quota_uses(tx, &admissions).await?;
-            let mut query = sqlx::QueryBuilder::<Db>::new("UPDATE posts SET event_count = event_count + 1 WHERE id");
+            // Only posts still where the wave read them: on PostgreSQL a cancel may have moved
+            // one since the read above (this statement waits for it, then sees the move). One
+            // that moved is left to the one-post path, which reads it afresh.
+            let mut query = sqlx::QueryBuilder::<Db>::new("UPDATE posts SET event_count = event_count + 1, init_pending = 1 WHERE init_pending = 0 AND state = ");
+            query.push_bind(tokpost_core::StateKind::CreatorChecked.as_str());
+            query.push(" AND id");
             push_in(&mut query, started.iter().map(|(_, start)| start.post.as_uuid()));
             query.push(" RETURNING id, event_count, state");
             let sequences: HashMap<uuid::Uuid, (i64, String)> = query
@@ -1933,9 +1997,10 @@ macro_rules! impl_store {
                 .collect();
             let mut events = Vec::with_capacity(started.len());
             for (at, start) in started {
-                let (sequence, state) = sequences
-                    .get(&start.post.as_uuid())
-                    .ok_or_else(|| $crate::rows::corrupt("a started post vanished from its own transaction"))?;
+                let Some((sequence, state)) = sequences.get(&start.post.as_uuid()) else {
+                    set(at, InitStartOutcome::NotPrepared);
+                    continue;
+                };
                 let state = tokpost_core::StateKind::parse(state)
                     .ok_or_else(|| $crate::rows::corrupt("post state"))?;
                 events.push((start.post, *sequence, &start.event, state));
@@ -2081,13 +2146,16 @@ macro_rules! impl_store {
                     progress.and_then(|p| p.upload_url_expires_at).map(ms),
                     progress.map_or(0, |p| to_i64(p.uploaded_bytes)),
                     progress.map(|p| to_json(&p.public_post_ids)).transpose()?,
+                    i64::from(transition.to.kind() == tokpost_core::StateKind::Cancelled),
                 ));
             }
             // VALUES columns are column1… on both backends. The progress columns are replaced
-            // only for a transition that carries progress (column6 = 1).
+            // only for a transition that carries progress (column6 = 1). Any move answers a
+            // recorded init (or follows one that was never sent): the post is no longer
+            // pending an init.
             let mut query = sqlx::QueryBuilder::<Db>::new(
                 "UPDATE posts SET state = v.column2, state_detail = v.column3, event_count = posts.event_count + 1,
-                   updated_at_ms = v.column4,
+                   updated_at_ms = v.column4, init_pending = 0,
                    publish_id = CASE WHEN v.column6 = 1 THEN v.column7 ELSE posts.publish_id END,
                    upload_url = CASE WHEN v.column6 = 1 THEN v.column8 ELSE posts.upload_url END,
                    upload_url_expires_at_ms = CASE WHEN v.column6 = 1 THEN v.column9 ELSE posts.upload_url_expires_at_ms END,
@@ -2106,10 +2174,12 @@ macro_rules! impl_store {
                     .push_bind(values.7)
                     .push_bind(values.8)
                     .push_bind(values.9)
-                    .push_bind(values.10);
+                    .push_bind(values.10)
+                    .push_bind(values.11);
             });
+            // A cancel (column12 = 1) never moves a post whose init may have reached TikTok.
             query.push(concat!(
-                ") AS v WHERE posts.id = v.column1 AND posts.state_detail = v.column5 RETURNING posts.event_count, ",
+                ") AS v WHERE posts.id = v.column1 AND posts.state_detail = v.column5 AND (v.column12 = 0 OR posts.init_pending = 0) RETURNING posts.event_count, ",
                 $crate::rows::post_columns!()
             ));
             let mut moved: std::collections::HashMap<uuid::Uuid, (i64, tokpost_core::Post)> = std::collections::HashMap::new();

@@ -206,7 +206,8 @@ pub trait Store: WebhookStore + TokenRefreshStore + Send + Sync + std::fmt::Debu
 
     /// Moves a post from `expected` to `to` if it is still in `expected` (compare-and-set),
     /// recording the event, the publishing progress, the quota use, the next job and the
-    /// completion of the current job in the same transaction.
+    /// completion of the current job in the same transaction. A move to `cancelled` is refused
+    /// (as stale, the post unchanged) while an init of the post may have reached TikTok.
     ///
     /// # Errors
     /// [`StoreError::IllegalTransition`] when the state machine forbids the move (a bug in the
@@ -222,6 +223,18 @@ pub trait Store: WebhookStore + TokenRefreshStore + Send + Sync + std::fmt::Debu
         id: PostId,
         event: tokpost_core::NewPostEvent,
     ) -> Result<u32, StoreError>;
+
+    /// Records the `init_requested` event of an init about to be sent, if the post is still in
+    /// `expected` and (with `lease`) the job is still held by that worker. From then until an
+    /// answer (a `tiktok_response` event) or a move is stored, the post cannot be cancelled or
+    /// rescheduled: TikTok may hold it.
+    async fn record_init_request(
+        &self,
+        id: PostId,
+        expected: &tokpost_core::PostState,
+        event: tokpost_core::NewPostEvent,
+        lease: Option<(JobId, WorkerId)>,
+    ) -> Result<InitRecord, StoreError>;
 
     // --- quota ledger and rate limits ---
 
@@ -494,8 +507,9 @@ pub trait Store: WebhookStore + TokenRefreshStore + Send + Sync + std::fmt::Debu
     /// Moves a post that has not started to a new time (the post and its queued publish job),
     /// if it is still in `expected`. A post prepared ahead of its old time returns to
     /// `scheduled`, to be prepared again for the new one, unless its old time is less than
-    /// [`PREPARED_POST_FROZEN_FOR`] away (its init may be on the wire). `false`: it moved on
-    /// first or is about to be sent; nothing changed.
+    /// [`PREPARED_POST_FROZEN_FOR`] away (its init may be on the wire); never while an init
+    /// of it may have reached TikTok. `false`: it moved on first or is about to be sent;
+    /// nothing changed.
     async fn reschedule_post(&self, change: Reschedule, now: Timestamp)
     -> Result<bool, StoreError>;
 

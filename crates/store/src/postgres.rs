@@ -127,6 +127,9 @@ impl PgStore {
     /// Transactions of several processes write side by side.
     const WRITES_SIDE_BY_SIDE: bool = true;
 
+    /// A sweep or a claim of the job waits until the write made under its lease commits.
+    const LOCK_HELD_JOB: &'static str = " FOR SHARE";
+
     /// Locks the init wave's held jobs until its transaction ends: the sweep cannot hand one
     /// to another worker between the check and the commit, however long the commit waits.
     const HOLD_JOBS: &'static str = " FOR SHARE OF j";

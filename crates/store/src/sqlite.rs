@@ -126,6 +126,9 @@ impl SqliteStore {
     /// One write transaction at a time per file.
     const WRITES_SIDE_BY_SIDE: bool = false;
 
+    /// The write transaction already keeps a sweep or a claim from changing the job.
+    const LOCK_HELD_JOB: &'static str = "";
+
     /// The write transaction already keeps every other writer out.
     const HOLD_JOBS: &'static str = "";
 

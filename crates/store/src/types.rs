@@ -148,6 +148,9 @@ pub struct Transition {
     pub next_job: Option<NewJob>,
     /// The job that caused the move, completed with it; if its lease was lost, nothing applies.
     pub completes: Option<(JobId, WorkerId)>,
+    /// The job (and the worker holding it) on whose behalf the move is made, when it does not
+    /// complete it: if another worker holds the job now, nothing applies.
+    pub lease: Option<(JobId, WorkerId)>,
 }
 
 /// The start of one init in an init wave ([`crate::Store::start_inits`]): the checks and
@@ -256,7 +259,19 @@ pub enum TransitionOutcome {
     Applied(Box<Post>),
     /// Someone else moved the post first; nothing was written.
     Stale { current: PostState },
-    /// The completing job's lease was lost; nothing was written.
+    /// The completing (or leased) job's lease was lost; nothing was written.
+    LeaseLost,
+}
+
+/// What became of the record of an init about to be sent ([`crate::Store::record_init_request`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InitRecord {
+    /// Recorded: the init may be sent, and until an answer or a move is stored the post can
+    /// no longer be cancelled or rescheduled.
+    Recorded,
+    /// The post is no longer in the state read (a cancel came first): send nothing.
+    Moved { current: PostState },
+    /// Another worker holds the job now: send nothing.
     LeaseLost,
 }
 

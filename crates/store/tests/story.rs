@@ -31,7 +31,7 @@ use tokpost_store::{
     NewMediaAsset, NewPost, QuotaKind, QuotaUse, RateLimitDecision, RateLimitSlot, Requeue, Store,
     StoreError, TokenCipher, Transition, TransitionOutcome, WorkerId,
 };
-use tokpost_store::{RefreshClaim, TokenWrite};
+use tokpost_store::{InitRecord, RefreshClaim, TokenWrite};
 
 struct Harness {
     store: Arc<dyn Store>,
@@ -236,6 +236,7 @@ fn step(post: tokpost_core::PostId, from: PostState, to: PostState, at: Timestam
         quota_use: None,
         next_job: None,
         completes: None,
+        lease: None,
     }
 }
 
@@ -277,6 +278,9 @@ stories!(
     tokens_are_encrypted_at_rest,
     reconnecting_a_creator_keeps_its_account_and_replaces_its_tokens,
     a_token_refresh_is_written_only_over_the_token_it_replaced,
+    a_recorded_init_keeps_a_post_from_being_cancelled_or_rescheduled_until_answered,
+    a_cancel_and_an_init_record_racing_never_both_win,
+    a_write_under_a_lease_another_worker_took_is_refused,
     concurrent_refresh_claims_have_one_winner_and_a_failure_backs_everyone_off,
     the_same_media_content_is_recorded_once,
     the_media_library_pages_a_workspaces_uploads_newest_first,
@@ -1510,6 +1514,200 @@ async fn concurrent_refresh_claims_have_one_winner_and_a_failure_backs_everyone_
             .await
             .unwrap(),
         RefreshClaim::Claimed { failures: 0 }
+    );
+}
+
+fn cancel_of(post: tokpost_core::PostId, from: PostState, now: Timestamp) -> Transition {
+    Transition {
+        event: NewPostEvent::new(now, EventKind::UserAction, "cancelled"),
+        ..step(post, from, PostState::Cancelled, now)
+    }
+}
+
+fn init_sent(now: Timestamp) -> NewPostEvent {
+    NewPostEvent::new(now, EventKind::InitRequested, "init sent")
+}
+
+async fn a_recorded_init_keeps_a_post_from_being_cancelled_or_rescheduled_until_answered(
+    h: Harness,
+) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let post = h.prepared_post(ws, account, 3_600).await;
+    let checked = PostState::CreatorChecked;
+    assert_eq!(
+        h.store
+            .record_init_request(post, &checked, init_sent(h.now()), None)
+            .await
+            .unwrap(),
+        InitRecord::Recorded
+    );
+    // TikTok may hold it now: neither a cancel nor a reschedule moves it.
+    assert!(matches!(
+        h.store.transition_post(cancel_of(post, checked, h.now())).await.unwrap(),
+        TransitionOutcome::Stale { current } if current == checked
+    ));
+    let later = clock::add(h.now(), Duration::from_secs(7_200));
+    assert!(
+        !h.store
+            .reschedule_post(reschedule(post, checked, later, h.now()), h.now())
+            .await
+            .unwrap()
+    );
+    // TikTok's definite refusal is noted: the init did not reach it, so a cancel may follow.
+    h.store
+        .append_post_event(
+            post,
+            NewPostEvent::new(
+                h.now(),
+                EventKind::TiktokResponse,
+                "init refused: rate limited",
+            ),
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.store
+            .transition_post(cancel_of(post, checked, h.now()))
+            .await
+            .unwrap(),
+        TransitionOutcome::Applied(_)
+    ));
+    // A cancelled post records no init.
+    assert_eq!(
+        h.store
+            .record_init_request(post, &checked, init_sent(h.now()), None)
+            .await
+            .unwrap(),
+        InitRecord::Moved {
+            current: PostState::Cancelled
+        }
+    );
+
+    // An answer moves the post on, and the guard goes with it.
+    let answered = h.prepared_post(ws, account, 3_600).await;
+    h.store
+        .record_init_request(answered, &checked, init_sent(h.now()), None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        h.store
+            .transition_post(step(answered, checked, PostState::Uncertain, h.now()))
+            .await
+            .unwrap(),
+        TransitionOutcome::Applied(_)
+    ));
+}
+
+async fn a_cancel_and_an_init_record_racing_never_both_win(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let checked = PostState::CreatorChecked;
+    let mut posts = Vec::new();
+    for _ in 0..16 {
+        posts.push(h.prepared_post(ws, account, 3_600).await);
+    }
+    let mut tasks = Vec::new();
+    for post in &posts {
+        let (store, post, now) = (h.store.clone(), *post, h.now());
+        let recording = tokio::spawn({
+            let store = store.clone();
+            async move {
+                store
+                    .record_init_request(post, &checked, init_sent(now), None)
+                    .await
+                    .unwrap()
+            }
+        });
+        let cancelling = tokio::spawn(async move {
+            store
+                .transition_post(cancel_of(post, checked, now))
+                .await
+                .unwrap()
+        });
+        tasks.push((post, recording, cancelling));
+    }
+    let (mut recorded, mut cancelled) = (0, 0);
+    for (post, recording, cancelling) in tasks {
+        let record = recording.await.unwrap();
+        let cancel = cancelling.await.unwrap();
+        let state = h.store.post(post).await.unwrap().unwrap().state;
+        match (record, cancel) {
+            (InitRecord::Recorded, TransitionOutcome::Stale { .. }) => {
+                assert_eq!(state, checked);
+                recorded += 1;
+            }
+            (InitRecord::Moved { .. }, TransitionOutcome::Applied(_)) => {
+                assert_eq!(state, PostState::Cancelled);
+                cancelled += 1;
+            }
+            other => panic!("both or neither won for {post}: {other:?}"),
+        }
+    }
+    assert_eq!(recorded + cancelled, 16);
+}
+
+async fn a_write_under_a_lease_another_worker_took_is_refused(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let post = h.prepared_post(ws, account, 0).await;
+    let lease = Duration::from_secs(60);
+    let first = WorkerId::new("first");
+    let job = h
+        .store
+        .claim(&first, h.now(), lease, 1)
+        .await
+        .unwrap()
+        .pop()
+        .expect("the publish job");
+    // The first worker pauses past its lease; the second sweeps and takes the job.
+    h.advance(lease + Duration::from_secs(1));
+    h.store.sweep_expired_leases(h.now()).await.unwrap();
+    let second = WorkerId::new("second");
+    let taken = h.store.claim(&second, h.now(), lease, 1).await.unwrap();
+    assert_eq!(taken.len(), 1);
+    let checked = PostState::CreatorChecked;
+    assert_eq!(
+        h.store
+            .record_init_request(
+                post,
+                &checked,
+                init_sent(h.now()),
+                Some((job.id, first.clone()))
+            )
+            .await
+            .unwrap(),
+        InitRecord::LeaseLost
+    );
+    let moved = Transition {
+        lease: Some((job.id, first)),
+        ..step(
+            post,
+            checked,
+            PostState::Deferred {
+                until: clock::add(h.now(), Duration::from_secs(60)),
+                why: tokpost_core::DeferReason::RateLimited,
+            },
+            h.now(),
+        )
+    };
+    assert_eq!(
+        h.store.transition_post(moved).await.unwrap(),
+        TransitionOutcome::LeaseLost
+    );
+    assert_eq!(h.store.post(post).await.unwrap().unwrap().state, checked);
+    // The worker that holds it writes.
+    assert_eq!(
+        h.store
+            .record_init_request(
+                post,
+                &checked,
+                init_sent(h.now()),
+                Some((taken[0].id, second))
+            )
+            .await
+            .unwrap(),
+        InitRecord::Recorded
     );
 }
 

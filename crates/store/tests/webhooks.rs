@@ -195,6 +195,7 @@ impl Harness {
                 quota_use: None,
                 next_job: None,
                 completes: None,
+                lease: None,
             })
             .await
             .unwrap()

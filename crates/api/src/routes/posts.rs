@@ -712,10 +712,21 @@ pub(crate) async fn cancel(
             quota_use: None,
             next_job: None,
             completes: None,
+            lease: None,
         })
         .await?;
     match outcome {
         TransitionOutcome::Applied(post) => Ok(Json(full_view(&state, *post).await?)),
+        // Refused from the very state it was read in: its init was recorded, so TikTok may
+        // already be taking it.
+        TransitionOutcome::Stale { current } if current == post.state => Err(ApiError::Refused {
+            status: StatusCode::CONFLICT,
+            code: "init_in_flight",
+            message: "the post is being sent to TikTok (its init request went out); it can no longer be cancelled. Follow it: if TikTok refuses it, it fails; if TikTok takes it, delete it on TikTok".to_owned(),
+            field: None,
+            limit: None,
+            measured: Some(json!(current.kind().as_str())),
+        }),
         TransitionOutcome::Stale { current } => Err(not_cancellable(current.kind())),
         TransitionOutcome::LeaseLost => Err(ApiError::refused(
             StatusCode::CONFLICT,

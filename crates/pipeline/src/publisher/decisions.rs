@@ -192,6 +192,7 @@ impl Publisher {
                 dedupe_key: None,
             }),
             completes: None,
+            lease: None,
         };
         match self.apply(transition).await {
             Next::Continue(_) => done(),
@@ -255,6 +256,7 @@ impl Publisher {
                 dedupe_key: None,
             }),
             completes: None,
+            lease: None,
         };
         match self.apply(transition).await {
             Next::Continue(_) => done(),
@@ -301,6 +303,7 @@ impl Publisher {
                 dedupe_key: None,
             }),
             completes: None,
+            lease: None,
         };
         match self.apply(transition).await {
             Next::Continue(_) => done(),
@@ -366,6 +369,7 @@ impl Publisher {
             next_job: (job.is_none() || next_job.kind == JobKind::CheckPublishStatus)
                 .then_some(next_job),
             completes: None,
+            lease: None,
         };
         self.apply(transition).await
     }

@@ -1,6 +1,8 @@
 //! Step 4: the init request (direct or inbox video, photos), sent after an `init_requested`
 //! event so that a lost answer is recognised, its publish id stored before any byte moves.
 
+use tokpost_store::InitRecord;
+
 use super::*;
 
 /// How a definite refusal of an init starts in the post's history: TikTok did not take it.
@@ -91,20 +93,35 @@ impl Publisher {
             } else {
                 "init sent"
             };
-            if let Err(error) = self
-                .store
-                .append_post_event(
-                    post.id,
-                    NewPostEvent::new(self.clock.now(), EventKind::InitRequested, note),
-                )
-                .await
-            {
-                return error.into();
-            }
             let token = match self.token(post).await {
                 Ok(token) => token,
                 Err(next) => return next,
             };
+            // Recorded only while the post is where this step read it and the job is still
+            // this worker's: a cancel that came first, or another worker, stops the send. From
+            // here until the answer is stored the post cannot be cancelled.
+            let lease = match self.lease() {
+                Ok(lease) => lease,
+                Err(stop) => return stop,
+            };
+            match self
+                .store
+                .record_init_request(
+                    post.id,
+                    &post.state,
+                    NewPostEvent::new(self.clock.now(), EventKind::InitRequested, note),
+                    lease,
+                )
+                .await
+            {
+                Ok(InitRecord::Recorded) => {}
+                Ok(InitRecord::Moved { current }) => {
+                    tracing::info!(post = %post.id, state = %current.kind(), "the post moved before its init was sent; nothing sent");
+                    return done();
+                }
+                Ok(InitRecord::LeaseLost) => return done(),
+                Err(error) => return error.into(),
+            }
             match self.send_init(&token, &request).await {
                 Ok(init) => return self.initialized(post, init).await,
                 Err(failure) => match self
@@ -194,9 +211,59 @@ impl Publisher {
             Ok(transition) => transition,
             Err(next) => return next,
         };
+        let publish_id = transition
+            .progress
+            .as_ref()
+            .and_then(|p| p.publish_id.clone());
         match self.apply(transition).await {
-            Next::Continue(initialized) => self.after_init(&initialized).await,
+            Next::Continue(initialized) if initialized.state.kind() == StateKind::Initialized => {
+                self.after_init(&initialized).await
+            }
+            // The post moved while the init was at TikTok (only another worker can move it
+            // then): TikTok's answer is still the truth, so its publish id is kept.
+            Next::Continue(moved) => self.answer_for_moved_post(&moved, publish_id).await,
             stop @ Next::Stop(_) => stop,
+        }
+    }
+
+    /// TikTok took an init of a post that has moved since it was sent: the publish id goes
+    /// into the post's history (never lost), and a post whose state leaves the outcome open
+    /// (`uncertain`) learns it from TikTok's status.
+    async fn answer_for_moved_post(&self, moved: &Post, publish_id: Option<PublishId>) -> Next {
+        let Some(publish_id) = publish_id else {
+            return done();
+        };
+        tracing::warn!(post = %moved.id, state = %moved.state.kind(), %publish_id, "TikTok took an init of a post that moved meanwhile; its publish id is kept");
+        let event = NewPostEvent::new(
+            self.clock.now(),
+            EventKind::TiktokResponse,
+            format!(
+                "TikTok took an init sent before the post moved to {}: publish id {publish_id}",
+                moved.state.kind()
+            ),
+        )
+        .with_native_response(json!({ "publish_id": publish_id.as_str() }));
+        if moved.state.kind() == StateKind::Uncertain && moved.progress.publish_id.is_none() {
+            let mut progress = moved.progress.clone();
+            progress.publish_id = Some(publish_id);
+            let transition = Transition {
+                post: moved.id,
+                expected: moved.state,
+                to: PostState::Processing,
+                event,
+                progress: Some(progress),
+                quota_use: None,
+                next_job: Some(self.status_job(moved.id, moved.account_id, self.clock.now())),
+                completes: None,
+                lease: None,
+            };
+            return match self.apply(transition).await {
+                Next::Continue(_) | Next::Stop(_) => done(),
+            };
+        }
+        match self.store.append_post_event(moved.id, event).await {
+            Ok(_) => done(),
+            Err(error) => error.into(),
         }
     }
 
@@ -250,6 +317,7 @@ impl Publisher {
             quota_use: Some(quota),
             next_job: None,
             completes: None,
+            lease: None,
         })
     }
 

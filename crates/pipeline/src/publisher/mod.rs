@@ -32,16 +32,18 @@ use tiktok::{
 };
 use tokio::sync::watch;
 use tokpost_core::{
-    Actor, DeferReason, EventKind, JobKind, NewPostEvent, Post, PostContent, PostId, PostMode,
-    PostSpec, PostState, PublishId, PublishProgress, RequiredAction, StateKind, UploadSource,
+    Actor, DeferReason, EventKind, JobId, JobKind, NewPostEvent, Post, PostContent, PostId,
+    PostMode, PostSpec, PostState, PublishId, PublishProgress, RequiredAction, StateKind,
+    UploadSource,
 };
 use tokpost_store::{
     Job, MediaAsset, NewJob, QuotaKind, RateLimitDecision, RateLimitSlot, Store, StoreError,
-    Transition, TransitionOutcome,
+    Transition, TransitionOutcome, WorkerId,
 };
 use url::Url;
 
 use crate::caps::{self, blocking_cap};
+use crate::lease;
 use crate::media_access::{MediaAccess, MediaLocation};
 use crate::policy::{Decision, OverCap, PublishPolicy, Step, actor, decide, required_action};
 use crate::preflight::{CreatorFacts, PostDraft, creator_info_snapshot, preflight};
@@ -256,6 +258,7 @@ impl Publisher {
             quota_use: None,
             next_job: Some(self.status_job(post.id, post.account_id, now)),
             completes: None,
+            lease: None,
         };
         match self.store.transition_post(transition).await? {
             TransitionOutcome::Applied(post) => Ok(Some(post.id)),
@@ -337,11 +340,18 @@ impl Publisher {
             quota_use: None,
             next_job: None,
             completes: None,
+            lease: None,
         })
         .await
     }
 
-    async fn apply(&self, transition: Transition) -> Next {
+    async fn apply(&self, mut transition: Transition) -> Next {
+        if transition.completes.is_none() && transition.lease.is_none() {
+            transition.lease = match self.lease() {
+                Ok(lease) => lease,
+                Err(stop) => return stop,
+            };
+        }
         let post = transition.post;
         match self.store.transition_post(transition).await {
             Ok(TransitionOutcome::Applied(post)) => Next::Continue(post),
@@ -393,7 +403,24 @@ impl Publisher {
         }
     }
 
+    /// The guard the job's writes carry, or the stop a lapsed lease means (a worker paused past
+    /// its lease acts no more: another may be running the job). See [`crate::lease`].
+    fn lease(&self) -> Result<Option<(JobId, WorkerId)>, Next> {
+        match lease::held(self.clock.now()) {
+            lease::Held::Yes(guard) => Ok(Some(guard)),
+            lease::Held::Unguarded => Ok(None),
+            lease::Held::No => Err(Next::Stop(JobOutcome::Transient {
+                error: "the lease on this job lapsed (was the worker paused?); another worker may hold it, so this run stops".to_owned(),
+            })),
+        }
+    }
+
+    /// Takes a slot of `endpoint`'s rate limit just before a request to TikTok, after making
+    /// sure the job's lease still holds (every request to TikTok goes through here).
     async fn rate_limit(&self, post: &Post, endpoint: Endpoint) -> Option<Next> {
+        if let Err(stop) = self.lease() {
+            return Some(stop);
+        }
         let slot = RateLimitSlot {
             account_id: post.account_id,
             endpoint: endpoint.name,

@@ -136,6 +136,7 @@ impl Publisher {
                         quota_use: None,
                         next_job: None,
                         completes: None,
+                        lease: None,
                     })
                     .await;
                 if matches!(moved, Next::Continue(_)) && post.state.kind() != StateKind::Published {

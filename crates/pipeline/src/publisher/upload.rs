@@ -113,9 +113,23 @@ impl Publisher {
                 }
             }
         };
-        let (outcome, (current, recorded)) = tokio::join!(sending, recording);
+        // An offset that cannot be recorded (the post moved, the lease was lost or lapsed)
+        // stops the sending at once: no further chunk leaves for a job this worker no longer
+        // runs.
+        tokio::pin!(sending, recording);
+        let (outcome, (current, recorded)) = tokio::select! {
+            recorded = &mut recording => {
+                if !recorded.1 {
+                    return transient("the post moved or the job's lease was lost while uploading; the upload stopped");
+                }
+                (sending.await, recorded)
+            }
+            outcome = &mut sending => (outcome, recording.await),
+        };
         if !recorded {
-            return transient("the post moved while uploading (cancelled or taken over)");
+            return transient(
+                "the post moved or the job's lease was lost while uploading; the upload stopped",
+            );
         }
         match outcome {
             Err(tiktok::UploadError::Io { path, source })
@@ -164,6 +178,7 @@ impl Publisher {
 
     /// Stores an acknowledged offset with the move to `uploading`; `None` when the post moved.
     pub(super) async fn record_upload_progress(&self, post: &Post, bytes: u64) -> Option<Post> {
+        let lease = self.lease().ok()?;
         let mut progress = post.progress.clone();
         progress.uploaded_bytes = bytes;
         let transition = Transition {
@@ -179,6 +194,7 @@ impl Publisher {
             quota_use: None,
             next_job: None,
             completes: None,
+            lease,
         };
         match self.store.transition_post(transition).await {
             Ok(TransitionOutcome::Applied(post)) => Some(*post),
@@ -248,6 +264,7 @@ impl Publisher {
             quota_use: None,
             next_job: None,
             completes: None,
+            lease: None,
         };
         match self.apply(transition).await {
             Next::Continue(post) => self.init(job, &post).await,
@@ -280,6 +297,7 @@ impl Publisher {
                 clock::add(now, self.policy.status_polling.first),
             )),
             completes: None,
+            lease: None,
         };
         match self.apply(transition).await {
             Next::Continue(_) => done(),

@@ -35,6 +35,16 @@ const STORE_CHUNK: usize = 1_000;
 /// anyway (an answer not yet stored is one a crash would lose).
 const ANSWERS_HELD_AT_MOST: usize = 10_000;
 
+/// What the hold must leave of the jobs' leases when it commits.
+const HOLD_MARGIN: Duration = Duration::from_secs(2);
+
+/// Why a chunk's records were not committed.
+enum HoldError {
+    Store(StoreError),
+    /// Committing now would outlast the jobs' leases.
+    TooLong,
+}
+
 /// A started init with TikTok's answer.
 type Answer = (ReadyInit, Result<PublishInit, TikTokFailure>);
 
@@ -168,6 +178,7 @@ impl Publisher {
         worker: &WorkerId,
         ready: Vec<ReadyInit>,
         second: Timestamp,
+        leased_until: Timestamp,
     ) -> Vec<(Job, JobOutcome)> {
         let ahead = self.clock.now() < second;
         let (chunk_size, chunks_at_once) = match (ahead, self.store.writes_side_by_side()) {
@@ -194,7 +205,7 @@ impl Publisher {
             let mut settled = Vec::new();
             let mut alone = Vec::new();
             let mut recorded = stream::iter(owned_chunks(ready, chunk_size))
-                .map(|chunk| self.start_chunk(worker, chunk, second))
+                .map(|chunk| self.start_chunk(worker, chunk, second, leased_until))
                 .buffered(chunks_at_once);
             while let Some(started) = recorded.next().await {
                 settled.extend(started.settled);
@@ -254,6 +265,7 @@ impl Publisher {
         worker: &WorkerId,
         chunk: Vec<ReadyInit>,
         second: Timestamp,
+        leased_until: Timestamp,
     ) -> ChunkStart {
         let began = self.clock.now();
         // The records are true from their commit on.
@@ -280,21 +292,47 @@ impl Publisher {
             .collect();
         let mut result = ChunkStart::default();
         let committed = async {
-            let prepared = self.store.prepare_inits(worker, starts, now).await?;
+            let prepared = self
+                .store
+                .prepare_inits(worker, starts, now)
+                .await
+                .map_err(HoldError::Store)?;
             tracing::debug!(
                 posts = chunk.len(),
                 took_ms = self.clock.now().duration_since(began).as_millis(),
                 "init wave recorded a chunk's starts"
             );
             self.clock.sleep_until(second).await;
-            prepared.commit().await
+            // The records hold the jobs' rows until the commit; a hold that would reach the
+            // end of their leases (a paused process, a stalled database) is given up, so that
+            // no worker ever waits on a wave whose leases have lapsed. Dropping `prepared`
+            // rolls it back: nothing was recorded, nothing is sent.
+            if clock::add(self.clock.now(), HOLD_MARGIN) >= leased_until {
+                return Err(HoldError::TooLong);
+            }
+            prepared.commit().await.map_err(HoldError::Store)
         };
         let outcomes = match committed.await {
             Ok(outcomes) => outcomes,
-            Err(error) => {
+            Err(HoldError::Store(error)) => {
                 result.settled = chunk
                     .into_iter()
                     .map(|ready| (ready.job, transient_outcome(&error)))
+                    .collect();
+                return result;
+            }
+            Err(HoldError::TooLong) => {
+                tracing::warn!(posts = chunk.len(), %leased_until, "init wave gave up its records: holding them longer would outlast the jobs' leases");
+                result.settled = chunk
+                    .into_iter()
+                    .map(|ready| {
+                        (
+                            ready.job,
+                            JobOutcome::Transient {
+                                error: "the init wave's hold would have outlasted its lease; nothing was sent".to_owned(),
+                            },
+                        )
+                    })
                     .collect();
                 return result;
             }
