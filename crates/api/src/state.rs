@@ -44,6 +44,9 @@ pub struct ApiSettings {
     /// --sandbox`, or no TikTok app configured), so pages can say whose app they describe.
     /// Default `false`: a TikTok app (or a TikTok-compatible server) of the operator's.
     pub builtin_sandbox: bool,
+    /// Where outbound webhook endpoints may point (public addresses, and the operator's own
+    /// ranges). Judged at registration; the sender judges again at every send.
+    pub webhook_addresses: crate::outbound::address::AddressPolicy,
 }
 
 impl ApiSettings {
@@ -64,6 +67,7 @@ impl ApiSettings {
             workers_process: None,
             worker_heartbeat_stale_after: tokpost_pipeline::WORKER_HEARTBEAT_STALE_AFTER,
             builtin_sandbox: false,
+            webhook_addresses: crate::outbound::address::AddressPolicy::public_only(),
         }
     }
 }

@@ -23,6 +23,7 @@ use sha2::Sha256;
 use tiktok::{TikTokClient, TikTokConfig};
 use tiktok_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use tokio::net::TcpListener;
+use tokpost_api::outbound::address::AddressPolicy;
 use tokpost_api::{ApiSettings, AppState};
 use tokpost_pipeline::{Pipeline, PipelineConfig};
 use tokpost_store::{Store, TokenCipher};
@@ -44,6 +45,8 @@ struct App {
     key: String,
     /// A key of a second workspace.
     other_key: String,
+    /// Where this operator lets webhooks go (the sender is built with the same).
+    webhook_addresses: AddressPolicy,
     _sandbox: SandboxHandle,
     _dir: tempfile::TempDir,
     _stop: tokio::sync::oneshot::Sender<()>,
@@ -98,7 +101,13 @@ impl App {
         settings.max_upload_bytes = UPLOAD_LIMIT;
         settings.verified_url_prefixes = vec!["https://media.example.com/tokpost/".to_owned()];
         settings.webhook_secret = Some(SecretString::from(SANDBOX_SECRET));
+        // The receivers of these tests listen on loopback: this operator allows its own.
+        settings.webhook_addresses = AddressPolicy::allowing(vec![
+            "127.0.0.0/8".parse().unwrap(),
+            "::1/128".parse().unwrap(),
+        ]);
         customize(&mut settings);
+        let webhook_addresses = settings.webhook_addresses.clone();
         let state = AppState::new(
             Arc::clone(&store),
             clock.shared(),
@@ -136,6 +145,7 @@ impl App {
             pipeline,
             key: admin.secret.expose_secret().to_owned(),
             other_key: other_key.secret.expose_secret().to_owned(),
+            webhook_addresses,
             _sandbox: sandbox,
             _dir: dir,
             _stop: stop,
@@ -1156,6 +1166,7 @@ impl App {
             Arc::clone(&self.store),
             self.clock.shared(),
             settings,
+            self.webhook_addresses.clone(),
         )
         .unwrap()
     }
@@ -1444,6 +1455,112 @@ async fn a_published_post_is_delivered_to_the_receiver_signed_with_the_endpoint_
     );
     // Nothing more to send.
     assert_eq!(sender.run_once().await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn webhook_endpoints_inside_the_network_are_refused_at_registration() {
+    let app = App::start_with(|settings| {
+        settings.webhook_addresses = AddressPolicy::public_only();
+    })
+    .await;
+    for (url, kind) in [
+        ("http://127.0.0.1:9/hook", "loopback"),
+        ("http://169.254.169.254/latest/meta-data/", "link-local"),
+        ("http://10.0.0.7/hook", "private"),
+        ("http://192.168.1.20/hook", "private"),
+        ("http://100.64.1.1/hook", "shared (CGNAT)"),
+        ("http://[::1]/hook", "loopback"),
+        ("http://[fd00::1]/hook", "unique-local"),
+        ("http://[::ffff:192.168.0.1]/hook", "private"),
+        ("http://localhost:8080/hook", "loopback"),
+        ("http://224.0.0.1/hook", "multicast"),
+    ] {
+        let (status, body) = app
+            .call(
+                reqwest::Method::POST,
+                "/v1/webhook-endpoints",
+                Some(&app.key),
+                Some(json!({"url": url, "events": ["post.published"]})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{url}: {body}");
+        assert_eq!(body["error"]["code"], "internal_address", "{url}: {body}");
+        assert_eq!(body["error"]["field"], "url");
+        assert_eq!(body["error"]["measured"]["kind"], kind, "{url}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("webhooks.allow_internal"),
+            "the message says how an operator allows its own receivers: {body}"
+        );
+    }
+    let (_, listed) = app.get("/v1/webhook-endpoints").await;
+    assert_eq!(listed["endpoints"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn a_sender_refuses_an_internal_address_at_send_time_and_the_receiver_hears_nothing() {
+    // Registered while the operator allowed loopback (as a name that resolved to a public
+    // address at registration would be, before its DNS was pointed inside): the sender judges
+    // the address again as it resolves it, and sends nothing.
+    let app = App::start().await;
+    let receiver = Receiver::start(&[]).await;
+    let by_name = receiver.url.replace("127.0.0.1", "localhost");
+    let (named, _) = app.endpoint(&app.key, &by_name, &["post.missed"]).await;
+    let (literal, _) = app
+        .endpoint(&app.key, &receiver.url, &["post.missed"])
+        .await;
+    app.missed_post_event(&named).await;
+    let sender = tokpost_api::outbound::Deliverer::new(
+        tokpost_store::WorkerId::new("public-only"),
+        Arc::clone(&app.store),
+        app.clock.shared(),
+        tokpost_api::outbound::DeliverySettings::default(),
+        AddressPolicy::public_only(),
+    )
+    .unwrap();
+    assert_eq!(sender.run_once().await.unwrap(), 2);
+    assert!(
+        receiver.requests().is_empty(),
+        "nothing reached the receiver"
+    );
+    for endpoint in [named, literal] {
+        let (_, log) = app
+            .get(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"))
+            .await;
+        let attempt = &log["deliveries"][0]["log"][0];
+        let error = attempt["error"].as_str().unwrap();
+        assert!(error.contains("loopback"), "{endpoint}: {error}");
+        assert!(attempt["status_code"].is_null());
+    }
+}
+
+#[tokio::test]
+async fn at_most_a_few_hundred_bytes_of_an_answer_are_read_and_kept() {
+    let app = App::start().await;
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let router = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(|| async {
+            (
+                axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                "x".repeat(8 * 1024 * 1024),
+            )
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    let (endpoint, _) = app.endpoint(&app.key, &url, &["post.missed"]).await;
+    app.missed_post_event(&endpoint).await;
+    let sender = app.deliverer(tokpost_api::outbound::DeliverySettings::default());
+    assert_eq!(sender.run_once().await.unwrap(), 1);
+    let (_, log) = app
+        .get(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"))
+        .await;
+    let error = log["deliveries"][0]["log"][0]["error"].as_str().unwrap();
+    assert!(error.starts_with("HTTP 500"), "{error}");
+    assert!(error.len() < 300, "{} bytes kept", error.len());
 }
 
 #[tokio::test]

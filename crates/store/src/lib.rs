@@ -44,8 +44,8 @@ pub use sqlite::SqliteStore;
 pub use token_refresh::{RefreshClaim, TokenRefreshStore, TokenWrite};
 pub use types::*;
 pub use webhooks::{
-    ClaimedDelivery, DeliveryResult, DeliveryStatus, NewWebhookEndpoint, PausePolicy,
-    SettleDelivery, SettleOutcome, WebhookAttempt, WebhookDelivery, WebhookDeliveryId,
+    ClaimedDelivery, DeliveryResult, DeliveryStatus, EndpointCreated, NewWebhookEndpoint,
+    PausePolicy, SettleDelivery, SettleOutcome, WebhookAttempt, WebhookDelivery, WebhookDeliveryId,
     WebhookEndpoint, WebhookEndpointId, WebhookEvent, WebhookEventType, WebhookStore,
 };
 

@@ -166,5 +166,9 @@ impl PgStore {
 }
 
 crate::backend::impl_store!(PgStore);
-crate::webhooks::impl_webhook_store!(PgStore, "FOR UPDATE OF d SKIP LOCKED");
+crate::webhooks::impl_webhook_store!(
+    PgStore,
+    "FOR UPDATE OF d SKIP LOCKED",
+    "SELECT id FROM workspaces WHERE id = $1 FOR UPDATE"
+);
 crate::token_refresh::impl_token_refresh_store!(PgStore, "FOR UPDATE");

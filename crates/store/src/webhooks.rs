@@ -157,6 +157,19 @@ pub struct NewWebhookEndpoint {
     pub description: String,
     pub events: BTreeSet<WebhookEventType>,
     pub secret: SecretString,
+    /// The most endpoints the workspace may have: registering one more is refused, counted
+    /// and inserted in one step so that simultaneous registrations cannot exceed it.
+    pub at_most: u64,
+}
+
+/// What registering an endpoint came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EndpointCreated {
+    Created(Box<WebhookEndpoint>),
+    /// The workspace already has `existing` endpoints, its limit: nothing was registered.
+    AtLimit {
+        existing: u64,
+    },
 }
 
 /// A registered endpoint (never its secret).
@@ -299,12 +312,12 @@ pub struct WebhookEvent {
 /// Outbound webhooks in the store (a part of [`crate::Store`]; see the module docs).
 #[async_trait]
 pub trait WebhookStore: Send + Sync {
-    /// Registers an endpoint, its secret sealed.
+    /// Registers an endpoint, its secret sealed, unless the workspace is at its limit.
     async fn create_webhook_endpoint(
         &self,
         endpoint: NewWebhookEndpoint,
         now: Timestamp,
-    ) -> Result<WebhookEndpoint, StoreError>;
+    ) -> Result<EndpointCreated, StoreError>;
 
     /// An endpoint by id.
     async fn webhook_endpoint(
@@ -604,17 +617,18 @@ pub(crate) fn pause_reason(
 }
 
 /// The [`WebhookStore`] implementation of a backend; `$claim_lock` is what the backend adds to
-/// the claim's candidate query (`FOR UPDATE … SKIP LOCKED` on PostgreSQL). Also defines the
+/// the claim's candidate query (`FOR UPDATE … SKIP LOCKED` on PostgreSQL), `$workspace_lock`
+/// a statement that locks a workspace's row (`$1`) until the transaction ends. Also defines the
 /// in-transaction helpers the backend's post and account writes call.
 macro_rules! impl_webhook_store {
-    ($store:ident, $claim_lock:literal) => {
+    ($store:ident, $claim_lock:literal, $workspace_lock:literal) => {
         #[async_trait::async_trait]
         impl $crate::WebhookStore for $store {
             async fn create_webhook_endpoint(
                 &self,
                 endpoint: $crate::NewWebhookEndpoint,
                 now: jiff::Timestamp,
-            ) -> Result<$crate::WebhookEndpoint, $crate::StoreError> {
+            ) -> Result<$crate::webhooks::EndpointCreated, $crate::StoreError> {
                 let id = $crate::WebhookEndpointId::generate(now);
                 let secret = self.cipher.seal(
                     &endpoint.secret,
@@ -622,6 +636,24 @@ macro_rules! impl_webhook_store {
                     $crate::webhooks::WEBHOOK_SECRET,
                 )?;
                 let mut tx = self.write_tx().await?;
+                // The workspace row is the turnstile: on PostgreSQL registrations of one
+                // workspace count and insert one after the other (SQLite's write transaction
+                // already admits one writer).
+                sqlx::query($workspace_lock)
+                    .bind(endpoint.workspace_id.as_uuid())
+                    .execute(&mut *tx)
+                    .await?;
+                let existing: i64 = sqlx::query_scalar(
+                    "SELECT COUNT(*) FROM webhook_endpoints WHERE workspace_id = $1",
+                )
+                .bind(endpoint.workspace_id.as_uuid())
+                .fetch_one(&mut *tx)
+                .await?;
+                let existing = u64::try_from(existing).unwrap_or(0);
+                if existing >= endpoint.at_most {
+                    tx.rollback().await?;
+                    return Ok($crate::webhooks::EndpointCreated::AtLimit { existing });
+                }
                 sqlx::query(
                     "INSERT INTO webhook_endpoints (id, workspace_id, url, description, secret, created_at_ms, consecutive_failures)
                      VALUES ($1, $2, $3, $4, $5, $6, 0)",
@@ -642,7 +674,7 @@ macro_rules! impl_webhook_store {
                         .await?;
                 }
                 tx.commit().await?;
-                Ok($crate::WebhookEndpoint {
+                Ok($crate::webhooks::EndpointCreated::Created(Box::new($crate::WebhookEndpoint {
                     id,
                     workspace_id: endpoint.workspace_id,
                     url: endpoint.url,
@@ -653,7 +685,7 @@ macro_rules! impl_webhook_store {
                     failing_since: None,
                     paused_at: None,
                     paused_reason: None,
-                })
+                })))
             }
 
             async fn webhook_endpoint(

@@ -131,6 +131,7 @@ async fn seed(store: &dyn Store, clock: &ManualClock) -> Secrets {
                     description: format!("endpoint {n}"),
                     events: [WebhookEventType::PostPublished].into_iter().collect(),
                     secret: SecretString::from(secret.clone()),
+                    at_most: u64::MAX,
                 },
                 now,
             )

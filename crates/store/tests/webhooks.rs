@@ -26,9 +26,9 @@ use tokpost_core::{
 };
 use tokpost_store::testing::PostgresServer;
 use tokpost_store::{
-    AccountTokens, DeliveryResult, DeliveryStatus, NewAccount, NewPost, NewWebhookEndpoint,
-    PausePolicy, SettleDelivery, SettleOutcome, Store, TokenCipher, Transition, TransitionOutcome,
-    WebhookAttempt, WebhookEndpointId, WebhookEventType, WorkerId,
+    AccountTokens, DeliveryResult, DeliveryStatus, EndpointCreated, NewAccount, NewPost,
+    NewWebhookEndpoint, PausePolicy, SettleDelivery, SettleOutcome, Store, TokenCipher, Transition,
+    TransitionOutcome, WebhookAttempt, WebhookEndpointId, WebhookEventType, WorkerId,
 };
 
 struct Harness {
@@ -119,7 +119,8 @@ impl Harness {
         events: &[WebhookEventType],
         secret: &str,
     ) -> WebhookEndpointId {
-        self.store
+        let created = self
+            .store
             .create_webhook_endpoint(
                 NewWebhookEndpoint {
                     workspace_id: workspace,
@@ -127,12 +128,16 @@ impl Harness {
                     description: "test receiver".to_owned(),
                     events: events.iter().copied().collect::<BTreeSet<_>>(),
                     secret: SecretString::from(secret),
+                    at_most: 20,
                 },
                 self.now(),
             )
             .await
-            .unwrap()
-            .id
+            .unwrap();
+        let EndpointCreated::Created(endpoint) = created else {
+            panic!("the workspace is at its endpoint limit");
+        };
+        endpoint.id
     }
 
     async fn post(&self, workspace: WorkspaceId, account: AccountId) -> PostId {
@@ -225,6 +230,43 @@ impl Harness {
     }
 }
 
+async fn simultaneous_registrations_never_exceed_a_workspaces_endpoint_limit(h: Harness) {
+    let workspace = h.workspace("busy").await;
+    let limit = 4;
+    let mut tasks = Vec::new();
+    for n in 0..12 {
+        let (store, now) = (Arc::clone(&h.store), h.now());
+        tasks.push(tokio::spawn(async move {
+            store
+                .create_webhook_endpoint(
+                    NewWebhookEndpoint {
+                        workspace_id: workspace,
+                        url: format!("https://hooks.example.com/{n}"),
+                        description: String::new(),
+                        events: [WebhookEventType::PostPublished].into_iter().collect(),
+                        secret: SecretString::from(format!("whsec_{n}")),
+                        at_most: limit,
+                    },
+                    now,
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut created = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            EndpointCreated::Created(_) => created += 1,
+            EndpointCreated::AtLimit { existing } => assert_eq!(existing, limit),
+        }
+    }
+    assert_eq!(created, limit);
+    assert_eq!(
+        h.store.webhook_endpoints(workspace).await.unwrap().len(),
+        usize::try_from(limit).unwrap()
+    );
+}
+
 macro_rules! stories {
     ($($story:ident),* $(,)?) => {
         $(
@@ -244,6 +286,7 @@ macro_rules! stories {
 }
 
 stories!(
+    simultaneous_registrations_never_exceed_a_workspaces_endpoint_limit,
     post_outcomes_queue_deliveries_for_subscribed_endpoints_of_their_workspace_only,
     a_failed_post_carries_its_action_and_catalog_code,
     account_events_are_queued_once_per_change,

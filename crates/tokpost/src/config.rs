@@ -55,6 +55,8 @@ pub struct Config {
     pub workers: WorkersConfig,
     /// Where uploaded media are kept, and how TikTok may pull them.
     pub media: MediaConfig,
+    /// Outbound webhooks.
+    pub webhooks: WebhooksConfig,
 }
 
 /// Where uploaded media are kept (every process of one installation must agree), and the
@@ -178,6 +180,45 @@ pub struct PublishingConfig {
     pub status_check_max_secs: u64,
 }
 
+/// Outbound webhooks.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// Address ranges (CIDR, e.g. `10.20.0.0/16` or `127.0.0.1/32`) inside the operator's
+    /// network that webhook endpoints may reach. Empty (the default): public addresses only,
+    /// since any workspace can register an endpoint.
+    pub allow_internal: Vec<String>,
+}
+
+impl WebhooksConfig {
+    /// Where outbound webhooks may go.
+    ///
+    /// # Errors
+    /// A range that is not CIDR (validation refuses it first).
+    pub fn address_policy(
+        &self,
+    ) -> Result<tokpost_api::outbound::address::AddressPolicy, ConfigError> {
+        let ranges = self
+            .allow_internal
+            .iter()
+            .map(|range| {
+                range
+                    .trim()
+                    .parse()
+                    .map_err(|error| ConfigError::Inconsistent {
+                        field: "webhooks.allow_internal",
+                        problem: format!(
+                            "`{range}` is not an address range like 10.0.0.0/8 ({error})"
+                        ),
+                    })
+            })
+            .collect::<Result<Vec<ipnet::IpNet>, ConfigError>>()?;
+        Ok(tokpost_api::outbound::address::AddressPolicy::allowing(
+            ranges,
+        ))
+    }
+}
+
 /// The background workers of this process (`tokpost serve` and `tokpost worker`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -264,6 +305,7 @@ impl Default for Config {
                     parts_in_flight: tokpost_media_store::S3Tuning::default().parts_in_flight,
                 },
             },
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -402,6 +444,7 @@ impl Config {
                 });
             }
         }
+        self.webhooks.address_policy()?;
         let workers = &self.workers;
         if !(1..=256).contains(&workers.count) {
             return Err(ConfigError::Inconsistent {

@@ -12,13 +12,15 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokpost_store::{
-    NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint, WebhookEndpointId, WebhookEventType,
+    EndpointCreated, NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint, WebhookEndpointId,
+    WebhookEventType,
 };
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
+use crate::outbound::address::UrlRefusal;
 use crate::routes::parse_id;
 use crate::state::AppState;
 
@@ -242,6 +244,38 @@ fn parse_url(text: &str) -> Result<String, ApiError> {
     Ok(url.to_string())
 }
 
+/// Refuses an endpoint whose host is, or resolves to, an address inside the operator's network
+/// (see [`crate::outbound::address`]).
+async fn check_address(state: &AppState, url: &str) -> Result<(), ApiError> {
+    let parsed = url::Url::parse(url).map_err(|_| {
+        ApiError::refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_url",
+            "the URL is not an absolute URL",
+        )
+    })?;
+    match state.settings.webhook_addresses.check_url(&parsed).await {
+        Ok(()) => Ok(()),
+        Err(UrlRefusal::Internal { host, refused }) => Err(unprocessable(
+            "internal_address",
+            "url",
+            format!("{host} resolves to {refused}"),
+            json!("a public address"),
+            json!({ "address": refused.address.to_string(), "kind": refused.kind }),
+        )),
+        // A name that does not resolve yet (DNS set up after the endpoint) reaches nothing;
+        // every send judges it again as it resolves.
+        Err(UrlRefusal::Unresolvable { .. }) => Ok(()),
+        Err(refusal @ UrlRefusal::NoHost) => Err(unprocessable(
+            "invalid_url",
+            "url",
+            format!("the URL cannot be sent to: {refusal}"),
+            json!("an absolute http:// or https:// URL with a host"),
+            json!(url),
+        )),
+    }
+}
+
 fn parse_events(names: &[String]) -> Result<BTreeSet<WebhookEventType>, ApiError> {
     let known: Vec<&str> = WebhookEventType::ALL
         .iter()
@@ -303,6 +337,7 @@ pub(crate) async fn create(
     JsonBody(request): JsonBody<CreateEndpoint>,
 ) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
     let url = parse_url(&request.url)?;
+    check_address(&state, &url).await?;
     let events = parse_events(&request.events)?;
     let description = request.description.unwrap_or_default();
     let chars = description.chars().count();
@@ -315,22 +350,8 @@ pub(crate) async fn create(
             json!(chars),
         ));
     }
-    let existing = state
-        .store
-        .webhook_endpoints(auth.workspace_id)
-        .await?
-        .len();
-    if existing >= MAX_ENDPOINTS {
-        return Err(unprocessable(
-            "too_many_endpoints",
-            "url",
-            format!("the workspace has {existing} endpoints; the limit is {MAX_ENDPOINTS}"),
-            json!(MAX_ENDPOINTS),
-            json!(existing),
-        ));
-    }
     let secret = crate::outbound::generate_secret();
-    let endpoint = state
+    let created = state
         .store
         .create_webhook_endpoint(
             NewWebhookEndpoint {
@@ -339,10 +360,23 @@ pub(crate) async fn create(
                 description,
                 events,
                 secret: SecretString::from(secret.as_str()),
+                at_most: MAX_ENDPOINTS as u64,
             },
             state.now(),
         )
         .await?;
+    let endpoint = match created {
+        EndpointCreated::Created(endpoint) => *endpoint,
+        EndpointCreated::AtLimit { existing } => {
+            return Err(unprocessable(
+                "too_many_endpoints",
+                "url",
+                format!("the workspace has {existing} endpoints; the limit is {MAX_ENDPOINTS}"),
+                json!(MAX_ENDPOINTS),
+                json!(existing),
+            ));
+        }
+    };
     Ok((
         StatusCode::CREATED,
         Json(CreatedEndpoint {

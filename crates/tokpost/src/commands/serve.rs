@@ -118,6 +118,7 @@ async fn serve(mut config: Config, sandbox_flag: bool, run_workers: bool) -> any
     settings.daily_post_cap = config.tiktok.daily_post_cap;
     settings.webhook_secret = webhook_secret;
     settings.builtin_sandbox = sandbox.is_some();
+    settings.webhook_addresses = config.webhooks.address_policy()?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let process = format!("serve:{}", std::process::id());
     let mut workers = Vec::new();
@@ -131,6 +132,7 @@ async fn serve(mut config: Config, sandbox_flag: bool, run_workers: bool) -> any
                 Arc::clone(&store),
                 Arc::clone(&clock),
                 tokpost_api::outbound::DeliverySettings::default(),
+                config.webhooks.address_policy()?,
                 shutdown,
             )
             .context("starting the webhook sender")?,

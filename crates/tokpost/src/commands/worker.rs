@@ -114,6 +114,7 @@ async fn work(config: Config) -> anyhow::Result<()> {
             store,
             SystemClock::shared(),
             tokpost_api::outbound::DeliverySettings::default(),
+            config.webhooks.address_policy()?,
             shutdown,
         )
         .context("starting the webhook sender")?,

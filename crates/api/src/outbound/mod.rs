@@ -16,12 +16,18 @@
 //! replays. `Tokpost-Event-Id` is the same for every endpoint and every retry of one event, so a
 //! receiver can deduplicate on it; `Tokpost-Delivery` names this delivery in the delivery log.
 //!
+//! Endpoints are untrusted input: a request goes only to a public address (see [`address`]),
+//! redirects are not followed, and at most [`MAX_ANSWER_BYTES`] of an answer are read.
+//!
 //! It lives in the API crate because the API owns the endpoints and both directions of
 //! webhooks; the binary runs the loop next to the pipeline's workers.
+
+pub mod address;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use address::{AddressPolicy, GuardedResolver};
 use clock::SharedClock;
 use hmac::{Hmac, KeyInit as _, Mac as _};
 use jiff::Timestamp;
@@ -46,6 +52,8 @@ pub const DELIVERY_HEADER: &str = "Tokpost-Delivery";
 
 /// The most of an endpoint's answer kept in the delivery log.
 const MAX_ERROR_BODY_CHARS: usize = 200;
+/// The most of an endpoint's answer read at all: the rest is never taken off the wire.
+pub const MAX_ANSWER_BYTES: usize = 512;
 
 /// How the delivery loop behaves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,6 +149,7 @@ pub struct Deliverer {
     clock: SharedClock,
     http: reqwest::Client,
     settings: DeliverySettings,
+    addresses: Arc<AddressPolicy>,
 }
 
 impl Deliverer {
@@ -153,12 +162,18 @@ impl Deliverer {
         store: Arc<dyn Store>,
         clock: SharedClock,
         settings: DeliverySettings,
+        addresses: AddressPolicy,
     ) -> Result<Self, reqwest::Error> {
+        let addresses = Arc::new(addresses);
         let http = reqwest::Client::builder()
             .timeout(settings.timeout)
             // A redirect is the receiver's misconfiguration; following it would send the signed
             // event somewhere nobody registered.
             .redirect(reqwest::redirect::Policy::none())
+            // Connections go only to addresses judged as they were resolved; a proxy would
+            // resolve for us and escape the judgement.
+            .dns_resolver(Arc::new(GuardedResolver::new(Arc::clone(&addresses))))
+            .no_proxy()
             .user_agent(concat!("tokpost-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()?;
         Ok(Self {
@@ -167,6 +182,7 @@ impl Deliverer {
             clock,
             http,
             settings,
+            addresses,
         })
     }
 
@@ -179,6 +195,7 @@ impl Deliverer {
         store: Arc<dyn Store>,
         clock: SharedClock,
         settings: DeliverySettings,
+        addresses: AddressPolicy,
         shutdown: watch::Receiver<bool>,
     ) -> Result<tokio::task::JoinHandle<()>, reqwest::Error> {
         let sender = Self::new(
@@ -186,6 +203,7 @@ impl Deliverer {
             store,
             clock,
             settings,
+            addresses,
         )?;
         Ok(tokio::spawn(async move { sender.run(shutdown).await }))
     }
@@ -257,27 +275,13 @@ impl Deliverer {
         let started = self.clock.now();
         let signature =
             signature_header(claimed.secret.expose_secret(), started.as_second(), &body);
-        let answer = self
-            .http
-            .post(&claimed.url)
-            .header(reqwest::header::CONTENT_TYPE, "application/json")
-            .header(SIGNATURE_HEADER, signature)
-            .header(EVENT_HEADER, delivery.event_type.as_str())
-            .header(EVENT_ID_HEADER, delivery.event_id.to_string())
-            .header(DELIVERY_HEADER, delivery.id.to_string())
-            .body(body)
-            .send()
-            .await;
+        let answer = match self.refused(&claimed.url) {
+            Some(refusal) => Err(refusal),
+            None => self.send(&claimed, delivery, signature, body).await,
+        };
         let (status_code, error) = match answer {
-            Ok(response) if response.status().is_success() => (Some(response.status()), None),
-            Ok(response) => {
-                let status = response.status();
-                let text = response.text().await.unwrap_or_default();
-                let excerpt: String = text.chars().take(MAX_ERROR_BODY_CHARS).collect();
-                (Some(status), Some(format!("HTTP {status}: {excerpt}")))
-            }
-            // Without the URL: an endpoint URL may carry a token of the receiver's.
-            Err(error) => (None, Some(error.without_url().to_string())),
+            Ok(answer) => answer,
+            Err(error) => (None, Some(error)),
         };
         let finished = self.clock.now();
         let latency_ms = u64::try_from(finished.duration_since(started).as_millis()).unwrap_or(0);
@@ -335,6 +339,52 @@ impl Deliverer {
         Ok(())
     }
 
+    /// Why an endpoint's URL may not be sent to before any connection: an address literal
+    /// inside the operator's network (names are judged by the resolver as they resolve).
+    fn refused(&self, url: &str) -> Option<String> {
+        let url = match url::Url::parse(url) {
+            Ok(url) => url,
+            Err(error) => return Some(format!("the endpoint URL is not valid: {error}")),
+        };
+        self.addresses
+            .check_literal(&url)
+            .err()
+            .map(|refusal| format!("not sent: {refusal}"))
+    }
+
+    /// POSTs one delivery: the answer's status, and the error to log when it is not a 2xx
+    /// (with at most [`MAX_ANSWER_BYTES`] of the answer read).
+    async fn send(
+        &self,
+        claimed: &ClaimedDelivery,
+        delivery: &tokpost_store::WebhookDelivery,
+        signature: String,
+        body: Vec<u8>,
+    ) -> Result<(Option<reqwest::StatusCode>, Option<String>), String> {
+        let sent = self
+            .http
+            .post(&claimed.url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(SIGNATURE_HEADER, signature)
+            .header(EVENT_HEADER, delivery.event_type.as_str())
+            .header(EVENT_ID_HEADER, delivery.event_id.to_string())
+            .header(DELIVERY_HEADER, delivery.id.to_string())
+            .body(body)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(response) => response,
+            // Without the URL: an endpoint URL may carry a token of the receiver's.
+            Err(error) => return Err(error_chain(&error.without_url())),
+        };
+        let status = response.status();
+        if status.is_success() {
+            return Ok((Some(status), None));
+        }
+        let excerpt = answer_excerpt(response).await;
+        Ok((Some(status), Some(format!("HTTP {status}: {excerpt}"))))
+    }
+
     /// The pipeline's back-off (doubling, capped, jittered by the delivery id's random bits).
     fn backoff(&self, attempts: u32, id: uuid::Uuid) -> Duration {
         let seed = u64::from_le_bytes(
@@ -390,6 +440,40 @@ pub fn verify_signature(
         mac.update(body);
         mac.verify_slice(&expected).is_ok()
     })
+}
+
+/// The start of an answer: at most [`MAX_ANSWER_BYTES`] read off the wire (the rest is left
+/// there, the connection dropped), at most [`MAX_ERROR_BODY_CHARS`] characters kept.
+async fn answer_excerpt(mut response: reqwest::Response) -> String {
+    let mut bytes = Vec::with_capacity(MAX_ANSWER_BYTES);
+    while bytes.len() < MAX_ANSWER_BYTES {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                let room = MAX_ANSWER_BYTES - bytes.len();
+                bytes.extend_from_slice(chunk.get(..room.min(chunk.len())).unwrap_or_default());
+            }
+            Ok(None) | Err(_) => break,
+        }
+    }
+    String::from_utf8_lossy(&bytes)
+        .chars()
+        .take(MAX_ERROR_BODY_CHARS)
+        .collect()
+}
+
+/// An error with its causes (`error sending request: … : 10.0.0.1 is a private address…`).
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 #[cfg(test)]
