@@ -36,6 +36,7 @@ mod auth;
 mod error;
 mod import;
 mod json;
+pub mod limits;
 mod metrics;
 mod openapi;
 pub mod outbound;
@@ -68,7 +69,8 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
+    let limits = state.settings.limits;
+    axum::serve(listener, limits::apply(router(state), limits))
         .with_graceful_shutdown(shutdown)
         .await
 }

@@ -47,6 +47,10 @@ pub struct ApiSettings {
     /// Where outbound webhook endpoints may point (public addresses, and the operator's own
     /// ranges). Judged at registration; the sender judges again at every send.
     pub webhook_addresses: crate::outbound::address::AddressPolicy,
+    /// Requests served at once and the longest one may take ([`crate::limits`]).
+    pub limits: crate::limits::Limits,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>`.
+    pub metrics_token: Option<SecretString>,
 }
 
 impl ApiSettings {
@@ -68,6 +72,8 @@ impl ApiSettings {
             worker_heartbeat_stale_after: tokpost_pipeline::WORKER_HEARTBEAT_STALE_AFTER,
             builtin_sandbox: false,
             webhook_addresses: crate::outbound::address::AddressPolicy::public_only(),
+            limits: crate::limits::Limits::default(),
+            metrics_token: None,
         }
     }
 }

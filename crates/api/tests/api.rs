@@ -292,10 +292,95 @@ async fn connecting_stores_the_account_with_its_scopes_and_creator_info() {
     assert_eq!(health["creator_info"]["creator_username"], "ada.public");
     let (status, list) = app.get("/v1/accounts").await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(list["accounts"].as_array().unwrap().len(), 1);
+    assert!(list["next_cursor"].is_null());
     let (status, info) = app.get(&format!("/v1/accounts/{id}/creator-info")).await;
     assert_eq!(status, StatusCode::OK, "{info}");
     assert_eq!(info["max_video_post_duration_sec"], 600);
+}
+
+#[tokio::test]
+async fn accounts_are_listed_a_page_at_a_time_oldest_first() {
+    let app = App::start().await;
+    let workspace = app
+        .store
+        .api_key_by_hash(&tokpost_api::hash_key(&app.key))
+        .await
+        .unwrap()
+        .unwrap()
+        .workspace_id;
+    let mut connected = Vec::new();
+    for n in 0_u64..7 {
+        let account = app
+            .store
+            .connect_account(
+                tokpost_store::NewAccount {
+                    workspace_id: workspace,
+                    open_id: tokpost_core::OpenId::new(format!("creator-{n}")).unwrap(),
+                    display_name: format!("creator {n}"),
+                    avatar_url: None,
+                    scopes: tokpost_core::Scope::parse_list("user.info.basic,video.publish")
+                        .unwrap(),
+                    tokens: tokpost_store::AccountTokens {
+                        access_token: SecretString::from("act.x"),
+                        refresh_token: SecretString::from("rft.x"),
+                        access_token_expires_at: clock::add(
+                            app.clock.now(),
+                            Duration::from_secs(3_600),
+                        ),
+                        refresh_token_expires_at: clock::add(
+                            app.clock.now(),
+                            Duration::from_secs(86_400),
+                        ),
+                        granted_at: app.clock.now(),
+                    },
+                },
+                app.clock.now(),
+            )
+            .await
+            .unwrap();
+        connected.push((account.created_at, account.id.to_string()));
+        // Pairs connected within one millisecond: their ids order them.
+        app.clock.advance(Duration::from_millis(n % 2));
+    }
+    connected.sort();
+    let connected: Vec<String> = connected.into_iter().map(|(_, id)| id).collect();
+    let mut seen = Vec::new();
+    let mut path = "/v1/accounts?limit=3".to_owned();
+    let mut pages = 0;
+    loop {
+        let (status, page) = app.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        pages += 1;
+        let listed = page["accounts"].as_array().unwrap();
+        assert!(listed.len() <= 3);
+        seen.extend(listed.iter().map(|a| a["id"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/accounts?limit=3&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(seen, connected, "every account once, oldest first");
+    // Another workspace sees none of them.
+    let (_, other) = app
+        .call(
+            reqwest::Method::GET,
+            "/v1/accounts",
+            Some(&app.other_key),
+            None,
+        )
+        .await;
+    assert_eq!(other["accounts"], json!([]));
+    for (query, field) in [
+        ("limit=201", "limit"),
+        ("limit=0", "limit"),
+        ("cursor=nope", "cursor"),
+    ] {
+        let (status, body) = app.get(&format!("/v1/accounts?{query}")).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");
+        assert_eq!(body["error"]["field"], field, "{query}: {body}");
+    }
 }
 
 #[tokio::test]
@@ -327,7 +412,10 @@ async fn a_callback_with_a_state_tokpost_never_issued_or_an_expired_one_is_refus
     let (status, body) = app.follow(&callback).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(code(&body), "oauth_state_expired");
-    assert_eq!(app.get("/v1/accounts").await.1, json!([]));
+    assert_eq!(
+        app.get("/v1/accounts").await.1,
+        json!({"accounts": [], "next_cursor": null})
+    );
 }
 
 #[tokio::test]
@@ -1712,6 +1800,30 @@ fn metric_value(text: &str, series: &str) -> f64 {
         .unwrap_or_else(|| panic!("no series {series} in\n{text}"))
         .parse()
         .unwrap()
+}
+
+#[tokio::test]
+async fn metrics_behind_a_token_answer_only_that_bearer() {
+    let app = App::start_with(|settings| {
+        settings.metrics_token = Some(SecretString::from("scrape-7c1e"));
+    })
+    .await;
+    let scrape = |token: Option<&'static str>| {
+        let mut request = app.http.get(app.url("/metrics"));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send()
+    };
+    for token in [None, Some("scrape-7c1f"), Some("scrape-7c1"), Some("")] {
+        let response = scrape(token).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{token:?}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(code(&body), "unauthorized");
+    }
+    let response = scrape(Some("scrape-7c1e")).await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.text().await.unwrap().contains("tokpost_"));
 }
 
 #[tokio::test]

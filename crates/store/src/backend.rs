@@ -174,6 +174,34 @@ macro_rules! impl_store {
                 .collect()
             }
 
+            async fn accounts_page(
+                &self,
+                workspace: tokpost_core::WorkspaceId,
+                after: Option<(jiff::Timestamp, tokpost_core::AccountId)>,
+                limit: u32,
+            ) -> Result<Vec<tokpost_core::Account>, $crate::StoreError> {
+                // (created, id) walks the index on (workspace_id, created_at_ms, id) from where
+                // the last page stopped, whatever the workspace's size.
+                let (after_ms, after_id) = after.map_or((i64::MIN, uuid::Uuid::nil()), |(at, id)| {
+                    ($crate::rows::ms(at), id.as_uuid())
+                });
+                sqlx::query_as::<_, $crate::rows::AccountRow>(concat!(
+                    "SELECT ",
+                    $crate::rows::account_columns!(),
+                    " FROM accounts WHERE workspace_id = $1 AND (created_at_ms > $2 OR (created_at_ms = $2 AND id > $3))
+                      ORDER BY created_at_ms, id LIMIT $4"
+                ))
+                .bind(workspace.as_uuid())
+                .bind(after_ms)
+                .bind(after_id)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await?
+                .into_iter()
+                .map($crate::rows::AccountRow::into_domain)
+                .collect()
+            }
+
             async fn accounts_expiring_before(
                 &self,
                 before: jiff::Timestamp,

@@ -113,6 +113,15 @@ pub trait Store: WebhookStore + TokenRefreshStore + Send + Sync + std::fmt::Debu
     /// The accounts of a workspace, oldest first.
     async fn accounts(&self, workspace: WorkspaceId) -> Result<Vec<Account>, StoreError>;
 
+    /// A page of a workspace's accounts, oldest first: at most `limit` of those connected after
+    /// `after` (the creation instant and id of the previous page's last account).
+    async fn accounts_page(
+        &self,
+        workspace: WorkspaceId,
+        after: Option<(Timestamp, AccountId)>,
+        limit: u32,
+    ) -> Result<Vec<Account>, StoreError>;
+
     /// Connected accounts whose access token expires before `before` (for the token keeper).
     async fn accounts_expiring_before(
         &self,

@@ -123,6 +123,25 @@ pub struct HttpConfig {
     pub public_base_url: String,
     /// The largest media upload accepted, in bytes.
     pub max_upload_bytes: u64,
+    /// Requests served at once; one more is answered 503 `overloaded` at once.
+    pub max_requests_in_flight: usize,
+    /// The longest a request may take, in seconds (uploads, imports and media transfers take
+    /// as long as their bytes).
+    pub request_timeout_secs: u64,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this>`. Secret: redacted when
+    /// printed.
+    pub metrics_token: Secret,
+}
+
+impl HttpConfig {
+    /// The request limits of the process.
+    #[must_use]
+    pub fn limits(&self) -> tokpost_api::limits::Limits {
+        tokpost_api::limits::Limits {
+            max_in_flight: self.max_requests_in_flight,
+            timeout: std::time::Duration::from_secs(self.request_timeout_secs),
+        }
+    }
 }
 
 /// The TikTok app tokpost acts as.
@@ -261,6 +280,9 @@ impl Default for Config {
                 listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
                 public_base_url: String::new(),
                 max_upload_bytes: 4 * 1024 * 1024 * 1024,
+                max_requests_in_flight: 512,
+                request_timeout_secs: 30,
+                metrics_token: Secret::default(),
             },
             tiktok: TikTokSettings {
                 client_key: String::new(),
@@ -384,6 +406,16 @@ impl Config {
         if self.tiktok.daily_post_cap == 0 {
             return Err(ConfigError::Inconsistent {
                 field: "tiktok.daily_post_cap",
+                problem: "must be at least 1 (measured 0)".to_owned(),
+            });
+        }
+        if self.http.max_requests_in_flight == 0 || self.http.request_timeout_secs == 0 {
+            return Err(ConfigError::Inconsistent {
+                field: if self.http.max_requests_in_flight == 0 {
+                    "http.max_requests_in_flight"
+                } else {
+                    "http.request_timeout_secs"
+                },
                 problem: "must be at least 1 (measured 0)".to_owned(),
             });
         }

@@ -5,22 +5,23 @@
 use std::collections::BTreeSet;
 
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tiktok::{AuthorizationCallback, AuthorizeRequest, CallbackError, PkceVerifier};
 use tokpost_core::{Account, AccountId, AccountStatus, OpenId, Scope};
 use tokpost_pipeline::token_keeper::KeeperError;
 use tokpost_store::{NewAccount, NewOAuthState, OAuthStateTake, QuotaKind};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Authenticated, hash_key};
 use crate::error::{ApiError, ErrorBody};
-use crate::routes::parse_id;
+use crate::routes::{paging, parse_id};
 use crate::state::AppState;
 
 /// The scopes tokpost asks for: the profile, direct posting and inbox drafts.
@@ -369,24 +370,59 @@ fn state_error(status: StatusCode, code: &'static str, message: &str) -> ApiErro
     }
 }
 
-/// The workspace's accounts.
+/// `GET /v1/accounts`'s query.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct AccountListQuery {
+    /// Page size, 1–200 (default 50).
+    limit: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// A page of accounts.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AccountPage {
+    accounts: Vec<AccountView>,
+    /// Pass as `cursor` for the next page; absent on the last page.
+    next_cursor: Option<String>,
+}
+
+/// The workspace's accounts, oldest first, a page at a time (each without its health: ask
+/// `GET /v1/accounts/{id}` for that).
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts",
     security(("api_key" = [])),
+    params(AccountListQuery),
     responses(
-        (status = 200, description = "Every account of the workspace, oldest first", body = [AccountView]),
+        (status = 200, description = "A page of the workspace's accounts, oldest first", body = AccountPage),
+        (status = 400, description = "A query parameter is not understood", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 422, description = "The limit or cursor is not acceptable", body = ErrorBody),
     ))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
-) -> Result<Json<Vec<AccountView>>, ApiError> {
-    let accounts = state.store.accounts(auth.workspace_id).await?;
-    Ok(Json(
-        accounts
+    query: Result<Query<AccountListQuery>, QueryRejection>,
+) -> Result<Json<AccountPage>, ApiError> {
+    let query = paging::query(query)?;
+    let limit = paging::limit(query.limit.as_deref())?;
+    let after = paging::cursor::<AccountId>(query.cursor.as_deref())?;
+    let accounts = state
+        .store
+        .accounts_page(auth.workspace_id, after, limit)
+        .await?;
+    let next_cursor = paging::next_cursor(
+        accounts.len(),
+        limit,
+        accounts.last().map(|last| (last.created_at, last.id)),
+    );
+    Ok(Json(AccountPage {
+        accounts: accounts
             .into_iter()
             .map(|account| account_view(account, None))
             .collect(),
-    ))
+        next_cursor,
+    }))
 }
 
 /// One account with its health checklist.

@@ -4,8 +4,10 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
+use secrecy::ExposeSecret as _;
 use serde::Serialize;
 use serde_json::json;
+use subtle::ConstantTimeEq as _;
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
@@ -80,13 +82,37 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-/// Prometheus metrics.
+/// Prometheus metrics. When the operator set `http.metrics_token`, only a request carrying
+/// `Authorization: Bearer <token>` is answered.
 #[utoipa::path(get, path = "/metrics", tag = "health",
     responses(
         (status = 200, description = "Prometheus exposition text", content_type = "text/plain", body = String),
+        (status = 401, description = "A metrics token is configured and this request does not carry it", body = ErrorBody),
         (status = 500, description = "The database failed", body = ErrorBody),
     ))]
-pub(crate) async fn metrics(State(state): State<AppState>) -> Result<Response, ApiError> {
+pub(crate) async fn metrics(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Response, ApiError> {
+    if let Some(token) = &state.settings.metrics_token {
+        let presented = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        // Compared without an early exit, so the time taken says nothing of the token.
+        let matches: bool = presented
+            .as_bytes()
+            .ct_eq(token.expose_secret().as_bytes())
+            .into();
+        if !matches {
+            return Err(ApiError::refused(
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "/metrics needs the metrics token: Authorization: Bearer <http.metrics_token>",
+            ));
+        }
+    }
     let text = crate::metrics::render(state.store.as_ref()).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

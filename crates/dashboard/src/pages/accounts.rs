@@ -32,15 +32,32 @@ pub(crate) async fn account_json(
         .map_err(|_| PageError::Internal("the API's account could not be read"))
 }
 
+/// Every account of the workspace as `GET /v1/accounts` lists them, page after page.
+pub(crate) async fn account_list(
+    state: &Dashboard,
+    signed_in: &SignedIn,
+) -> Result<Vec<Value>, PageError> {
+    let mut accounts = Vec::new();
+    let mut path = "/v1/accounts?limit=200".to_owned();
+    loop {
+        let mut page = state.api.get(signed_in.key(), &path).await?;
+        if let Some(Value::Array(listed)) = page.get_mut("accounts").map(Value::take) {
+            accounts.extend(listed);
+        }
+        match page.get("next_cursor").and_then(Value::as_str) {
+            Some(cursor) => path = format!("/v1/accounts?limit=200&cursor={cursor}"),
+            None => return Ok(accounts),
+        }
+    }
+}
+
 pub(crate) async fn account_ids(
     state: &Dashboard,
     signed_in: &SignedIn,
 ) -> Result<Vec<String>, PageError> {
-    let list = state.api.get(signed_in.key(), "/v1/accounts").await?;
-    Ok(list
-        .as_array()
-        .into_iter()
-        .flatten()
+    Ok(account_list(state, signed_in)
+        .await?
+        .iter()
         .filter_map(|account| account.get("id").and_then(Value::as_str))
         .map(str::to_owned)
         .collect())

@@ -122,13 +122,13 @@ pub(crate) fn accounts(command: &AccountsCommand) -> anyhow::Result<ExitCode> {
                 Ok(())
             }
             AccountsCommand::List { client, json } => {
-                let accounts = Api::new(client)?.get("v1/accounts").await?;
+                let accounts = every_account(&Api::new(client)?).await?;
                 if *json {
-                    return print_json(&accounts);
+                    return print_json(&Value::Array(accounts));
                 }
                 let mut out = std::io::stdout().lock();
                 writeln!(out, "{:<36}  {:<16}  NAME", "ID", "STATUS")?;
-                for account in accounts.as_array().into_iter().flatten() {
+                for account in &accounts {
                     writeln!(
                         out,
                         "{:<36}  {:<16}  {}",
@@ -148,9 +148,9 @@ pub(crate) fn accounts(command: &AccountsCommand) -> anyhow::Result<ExitCode> {
             }
             AccountsCommand::Doctor { client, json } => {
                 let api = Api::new(client)?;
-                let accounts = api.get("v1/accounts").await?;
+                let accounts = every_account(&api).await?;
                 let mut full = Vec::new();
-                for account in accounts.as_array().into_iter().flatten() {
+                for account in &accounts {
                     full.push(
                         api.get(&format!("v1/accounts/{}", text(at(account, "id"))))
                             .await?,
@@ -173,6 +173,22 @@ pub(crate) fn accounts(command: &AccountsCommand) -> anyhow::Result<ExitCode> {
         }
     })?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every account of the workspace, page after page.
+async fn every_account(api: &Api) -> anyhow::Result<Vec<Value>> {
+    let mut accounts = Vec::new();
+    let mut path = "v1/accounts?limit=200".to_owned();
+    loop {
+        let mut page = api.get(&path).await?;
+        if let Some(Value::Array(listed)) = page.get_mut("accounts").map(Value::take) {
+            accounts.extend(listed);
+        }
+        match page.get("next_cursor").and_then(Value::as_str) {
+            Some(cursor) => path = format!("v1/accounts?limit=200&cursor={cursor}"),
+            None => return Ok(accounts),
+        }
+    }
 }
 
 fn write_health(account: &Value) -> anyhow::Result<()> {

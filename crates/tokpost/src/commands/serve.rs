@@ -119,6 +119,8 @@ async fn serve(mut config: Config, sandbox_flag: bool, run_workers: bool) -> any
     settings.webhook_secret = webhook_secret;
     settings.builtin_sandbox = sandbox.is_some();
     settings.webhook_addresses = config.webhooks.address_policy()?;
+    settings.limits = config.http.limits();
+    settings.metrics_token = config.http.metrics_token.get().cloned();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let process = format!("serve:{}", std::process::id());
     let mut workers = Vec::new();
@@ -166,6 +168,8 @@ async fn serve(mut config: Config, sandbox_flag: bool, run_workers: bool) -> any
         // What TikTok downloads: signed, expiring, straight from the media store.
         app = app.nest(PULL_ROUTE_PREFIX, pull_router(media_store, signer));
     }
+    // The limits hold for every route of the process, the pull route included.
+    let app = tokpost_api::limits::apply(app, config.http.limits());
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             if let Err(error) = stop_signal().await {

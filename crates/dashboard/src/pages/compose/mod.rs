@@ -251,11 +251,9 @@ async fn compose_view(
     report: Option<&Value>,
     error: Option<String>,
 ) -> Result<ComposePage, PageError> {
-    let list = state.api.get(signed_in.key(), "/v1/accounts").await?;
+    let list = super::accounts::account_list(state, signed_in).await?;
     let accounts: Vec<(String, String)> = list
-        .as_array()
-        .into_iter()
-        .flatten()
+        .iter()
         .filter(|a| a.get("status").and_then(Value::as_str) == Some("connected"))
         .filter_map(|a| {
             Some((
