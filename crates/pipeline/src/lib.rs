@@ -19,6 +19,7 @@
 
 pub mod caps;
 pub mod init_wave;
+pub mod janitor;
 pub mod lease;
 pub mod media_access;
 pub mod pipeline;

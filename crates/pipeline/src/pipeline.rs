@@ -30,6 +30,8 @@ pub struct PipelineConfig {
     pub workers: usize,
     /// How often the token keeper looks for accounts whose token needs refreshing soon.
     pub refresh_scan_every: Duration,
+    /// What the janitor deletes, and when.
+    pub retention: crate::janitor::Retention,
 }
 
 impl Default for PipelineConfig {
@@ -40,6 +42,7 @@ impl Default for PipelineConfig {
             publishing: PublishPolicy::default(),
             workers: 4,
             refresh_scan_every: Duration::from_secs(15 * 60),
+            retention: crate::janitor::Retention::default(),
         }
     }
 }
@@ -202,6 +205,12 @@ impl Pipeline {
                 shutdown.clone(),
             )));
         }
+        handles.push(tokio::spawn(crate::janitor::run(
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+            self.config.retention,
+            shutdown.clone(),
+        )));
         let keeper = Arc::clone(&self.keeper);
         let clock = Arc::clone(&self.clock);
         let every = self.config.refresh_scan_every;

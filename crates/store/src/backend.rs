@@ -279,6 +279,56 @@ macro_rules! impl_store {
                 Ok(updated > 0)
             }
 
+            async fn prune(
+                &self,
+                before: $crate::PruneBefore,
+                batch: u32,
+            ) -> Result<$crate::Pruned, $crate::StoreError> {
+                use $crate::rows::ms;
+                let batch = i64::from(batch);
+                // Each kind in its own short transaction: a prune never holds the write turn long.
+                let oauth_states = sqlx::query(
+                    "DELETE FROM oauth_states WHERE state_hash IN
+                       (SELECT state_hash FROM oauth_states WHERE expires_at_ms < $1 ORDER BY expires_at_ms LIMIT $2)",
+                )
+                .bind(ms(before.oauth_states_expired))
+                .bind(batch)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                let inbound_webhooks = sqlx::query(
+                    "DELETE FROM inbound_webhook_events WHERE event_id IN
+                       (SELECT event_id FROM inbound_webhook_events WHERE received_at_ms < $1 ORDER BY received_at_ms LIMIT $2)",
+                )
+                .bind(ms(before.inbound_webhooks_received))
+                .bind(batch)
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                let mut tx = self.write_tx().await?;
+                let finished: Vec<uuid::Uuid> = sqlx::query_scalar(
+                    "SELECT id FROM webhook_deliveries WHERE completed_at_ms < $1 ORDER BY completed_at_ms LIMIT $2",
+                )
+                .bind(ms(before.deliveries_finished))
+                .bind(batch)
+                .fetch_all(&mut *tx)
+                .await?;
+                if !finished.is_empty() {
+                    let mut attempts = sqlx::QueryBuilder::<Db>::new("DELETE FROM webhook_attempts WHERE delivery_id");
+                    push_in(&mut attempts, finished.iter().copied());
+                    attempts.build().execute(&mut *tx).await?;
+                    let mut deliveries = sqlx::QueryBuilder::<Db>::new("DELETE FROM webhook_deliveries WHERE id");
+                    push_in(&mut deliveries, finished.iter().copied());
+                    deliveries.build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok($crate::Pruned {
+                    oauth_states,
+                    inbound_webhooks,
+                    deliveries: u64::try_from(finished.len()).unwrap_or(u64::MAX),
+                })
+            }
+
             async fn record_account_notice(
                 &self,
                 account: tokpost_core::AccountId,

@@ -139,6 +139,11 @@ pub trait Store: WebhookStore + TokenRefreshStore + Send + Sync + std::fmt::Debu
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 
+    /// Deletes at most `batch` rows of each kind that `before` says have served their purpose
+    /// (expired OAuth states, old inbound webhook ids, finished deliveries with their attempts),
+    /// oldest first. Call again while a count equals `batch`.
+    async fn prune(&self, before: PruneBefore, batch: u32) -> Result<Pruned, StoreError>;
+
     /// Records an account-level notice (e.g. a refresh-token expiry warning) under `key`, once:
     /// `true` when this call recorded it, `false` when any worker recorded it before.
     async fn record_account_notice(

@@ -512,3 +512,31 @@ pub struct Reschedule {
     pub scheduled_at: ScheduleTime,
     pub event: NewPostEvent,
 }
+
+/// Up to when each kind of bookkeeping row has served its purpose ([`crate::Store::prune`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PruneBefore {
+    /// OAuth states that expired before this instant.
+    pub oauth_states_expired: Timestamp,
+    /// Inbound webhook ids received before this instant (older than any replay accepted).
+    pub inbound_webhooks_received: Timestamp,
+    /// Outbound deliveries finished (delivered or given up) before this instant.
+    pub deliveries_finished: Timestamp,
+}
+
+/// How many rows one [`crate::Store::prune`] deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pruned {
+    pub oauth_states: u64,
+    pub inbound_webhooks: u64,
+    pub deliveries: u64,
+}
+
+impl Pruned {
+    /// Whether any kind filled its batch (there may be more).
+    #[must_use]
+    pub fn filled(&self, batch: u32) -> bool {
+        let batch = u64::from(batch);
+        self.oauth_states >= batch || self.inbound_webhooks >= batch || self.deliveries >= batch
+    }
+}

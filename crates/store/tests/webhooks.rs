@@ -230,6 +230,120 @@ impl Harness {
     }
 }
 
+async fn the_bookkeeping_past_its_retention_is_pruned_in_batches_and_nothing_else(h: Harness) {
+    let ws = h.workspace("tidy").await;
+    let account = h.account(ws, "creator-1").await;
+    let endpoint = h
+        .endpoint(ws, &[WebhookEventType::PostMissed], "whsec_x")
+        .await;
+    let start = h.now();
+    // Three of each, an hour apart: OAuth states expiring, inbound ids arriving, deliveries
+    // finishing.
+    for n in 0..3_u8 {
+        h.store
+            .save_oauth_state(
+                tokpost_store::NewOAuthState {
+                    state_hash: format!("{n:064}"),
+                    workspace_id: ws,
+                    pkce_verifier: None,
+                    expires_at: h.now(),
+                },
+                h.now(),
+            )
+            .await
+            .unwrap();
+        assert!(
+            h.store
+                .record_inbound_webhook(&format!("evt-{n}"), h.now())
+                .await
+                .unwrap()
+        );
+        let post = h.post(ws, account).await;
+        h.step(post, PostState::Scheduled, PostState::Missed).await;
+        let worker = WorkerId::new("sender");
+        let claimed = h
+            .store
+            .claim_webhook_deliveries(&worker, h.now(), LEASE, 8)
+            .await
+            .unwrap();
+        assert_eq!(claimed.len(), 1);
+        h.store
+            .settle_webhook_delivery(SettleDelivery {
+                id: claimed[0].delivery.id,
+                worker,
+                attempt: h.attempt(Some(200)),
+                result: DeliveryResult::Delivered,
+                pause: PAUSE,
+            })
+            .await
+            .unwrap();
+        h.clock.advance(Duration::from_secs(3_600));
+    }
+    // One delivery still waiting: never pruned, however old.
+    let waiting = h.post(ws, account).await;
+    h.step(waiting, PostState::Scheduled, PostState::Missed)
+        .await;
+
+    // Everything before start + 90 min: the first two of each kind, one at a time.
+    let cut = start + SignedDuration::from_mins(90);
+    let before = tokpost_store::PruneBefore {
+        oauth_states_expired: cut,
+        inbound_webhooks_received: cut,
+        deliveries_finished: cut,
+    };
+    let first = h.store.prune(before, 1).await.unwrap();
+    assert_eq!(
+        first,
+        tokpost_store::Pruned {
+            oauth_states: 1,
+            inbound_webhooks: 1,
+            deliveries: 1
+        }
+    );
+    assert!(first.filled(1));
+    let second = h.store.prune(before, 1).await.unwrap();
+    assert_eq!(second, first);
+    let third = h.store.prune(before, 1).await.unwrap();
+    assert_eq!(third, tokpost_store::Pruned::default());
+    assert!(!third.filled(1));
+
+    let left = h.store.webhook_deliveries(endpoint, 10).await.unwrap();
+    assert_eq!(
+        left.len(),
+        2,
+        "the newest finished delivery and the waiting one"
+    );
+    assert!(
+        left.iter().any(
+            |delivery| delivery.status == DeliveryStatus::Delivered && !delivery.log.is_empty()
+        ),
+        "the kept delivery keeps its attempts"
+    );
+    // An inbound id that was pruned is new again; one that was kept is still a duplicate.
+    assert!(
+        h.store
+            .record_inbound_webhook("evt-0", h.now())
+            .await
+            .unwrap()
+    );
+    assert!(
+        !h.store
+            .record_inbound_webhook("evt-2", h.now())
+            .await
+            .unwrap()
+    );
+    // Everything finished, whatever its age: the waiting delivery stays.
+    let all = tokpost_store::PruneBefore {
+        oauth_states_expired: h.now(),
+        inbound_webhooks_received: start,
+        deliveries_finished: h.now(),
+    };
+    h.store.prune(all, 100).await.unwrap();
+    let left = h.store.webhook_deliveries(endpoint, 10).await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].status, DeliveryStatus::Pending);
+}
+
 async fn simultaneous_registrations_never_exceed_a_workspaces_endpoint_limit(h: Harness) {
     let workspace = h.workspace("busy").await;
     let limit = 4;
@@ -286,6 +400,7 @@ macro_rules! stories {
 }
 
 stories!(
+    the_bookkeeping_past_its_retention_is_pruned_in_batches_and_nothing_else,
     simultaneous_registrations_never_exceed_a_workspaces_endpoint_limit,
     post_outcomes_queue_deliveries_for_subscribed_endpoints_of_their_workspace_only,
     a_failed_post_carries_its_action_and_catalog_code,
