@@ -1450,6 +1450,7 @@ macro_rules! impl_store {
                     .bind(left)
                     .fetch_all(&mut *tx)
                     .await?;
+                    taken += endpoints.len();
                     for (id, sealed) in &endpoints {
                         let aad = id.as_bytes();
                         let column = $crate::webhooks::WEBHOOK_SECRET;
@@ -1467,8 +1468,34 @@ macro_rules! impl_store {
                         .rows_affected();
                     }
                 }
+                let left = i64::from(batch).saturating_sub(i64::try_from(taken).unwrap_or(i64::MAX));
+                if left > 0 {
+                    let posts: Vec<(uuid::Uuid, Vec<u8>)> = sqlx::query_as(
+                        "SELECT id, upload_url_sealed FROM posts WHERE upload_url_sealed IS NOT NULL AND substr(upload_url_sealed, 2, 4) <> $1 ORDER BY id LIMIT $2",
+                    )
+                    .bind(&current)
+                    .bind(left)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for (id, sealed) in &posts {
+                        let aad = id.as_bytes();
+                        let column = $crate::rows::UPLOAD_URL;
+                        let fresh = self
+                            .cipher
+                            .seal(&self.cipher.open(sealed, aad, column)?, aad, column)?;
+                        rewritten += sqlx::query(
+                            "UPDATE posts SET upload_url_sealed = $2 WHERE id = $1 AND upload_url_sealed = $3",
+                        )
+                        .bind(id)
+                        .bind(fresh)
+                        .bind(sealed)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    }
+                }
                 let remaining: i64 = sqlx::query_scalar(
-                    "SELECT (SELECT COUNT(*) FROM accounts WHERE access_token IS NOT NULL AND refresh_token IS NOT NULL AND (substr(access_token, 2, 4) <> $1 OR substr(refresh_token, 2, 4) <> $1)) + (SELECT COUNT(*) FROM oauth_states WHERE pkce_verifier IS NOT NULL AND substr(pkce_verifier, 2, 4) <> $1) + (SELECT COUNT(*) FROM webhook_endpoints WHERE substr(secret, 2, 4) <> $1)",
+                    "SELECT (SELECT COUNT(*) FROM accounts WHERE access_token IS NOT NULL AND refresh_token IS NOT NULL AND (substr(access_token, 2, 4) <> $1 OR substr(refresh_token, 2, 4) <> $1)) + (SELECT COUNT(*) FROM oauth_states WHERE pkce_verifier IS NOT NULL AND substr(pkce_verifier, 2, 4) <> $1) + (SELECT COUNT(*) FROM webhook_endpoints WHERE substr(secret, 2, 4) <> $1) + (SELECT COUNT(*) FROM posts WHERE upload_url_sealed IS NOT NULL AND substr(upload_url_sealed, 2, 4) <> $1)",
                 )
                 .bind(&current)
                 .fetch_one(&mut *tx)

@@ -486,7 +486,7 @@ pub trait Store: WebhookStore + TokenRefreshStore + Send + Sync + std::fmt::Debu
     ) -> Result<OAuthStateTake, StoreError>;
 
     /// Key rotation: rewrites up to `batch` rows whose secrets (account tokens, PKCE verifiers,
-    /// outbound webhook endpoint secrets) are sealed with a key other than the cipher's current
+    /// outbound webhook endpoint secrets, posts' upload URLs) are sealed with a key other than the cipher's current
     /// one, opening them with a previous key and sealing them with the current one, in one
     /// transaction. A row changed meanwhile (a token refresh seals with the current key anyway)
     /// is left alone. Repeat until `remaining` is 0; an interrupted rotation resumes where it
