@@ -360,9 +360,14 @@ impl From<IdempotencyKey> for String {
 
 /// What TikTok has acknowledged so far for this post. Written before the first byte is sent so
 /// a restarted worker resumes instead of publishing twice.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+///
+/// `Debug` never shows the upload URL (see [`PublishProgress::upload_url`]).
+#[derive(Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct PublishProgress {
     pub publish_id: Option<PublishId>,
+    /// Where the bytes of a file upload go: a bearer capability (whoever holds it can upload
+    /// into the creator's publish for an hour), so it is sealed at rest like a token and
+    /// `Debug` prints `[REDACTED]` in its place.
     pub upload_url: Option<String>,
     /// When TikTok's upload URL stops working (one hour after init).
     pub upload_url_expires_at: Option<Timestamp>,
@@ -370,6 +375,26 @@ pub struct PublishProgress {
     pub uploaded_bytes: u64,
     /// Public post ids TikTok reported once moderation finished (may arrive late).
     pub public_post_ids: Vec<String>,
+}
+
+impl fmt::Debug for PublishProgress {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured so that a new field cannot be left out (or leak) unnoticed.
+        let Self {
+            publish_id,
+            upload_url,
+            upload_url_expires_at,
+            uploaded_bytes,
+            public_post_ids,
+        } = self;
+        f.debug_struct("PublishProgress")
+            .field("publish_id", publish_id)
+            .field("upload_url", &upload_url.as_ref().map(|_| "[REDACTED]"))
+            .field("upload_url_expires_at", upload_url_expires_at)
+            .field("uploaded_bytes", uploaded_bytes)
+            .field("public_post_ids", public_post_ids)
+            .finish()
+    }
 }
 
 /// A stored post.
@@ -491,5 +516,43 @@ mod tests {
     #[case("ünïcode", false)]
     fn idempotency_keys_are_printable_ascii(#[case] key: &str, #[case] ok: bool) {
         assert_eq!(IdempotencyKey::new(key).is_ok(), ok);
+    }
+
+    #[test]
+    fn debug_of_a_post_shows_the_progress_but_never_the_upload_url() {
+        let url = "https://open-upload.tiktokapis.com/video/?upload_id=1&upload_token=SECRET-7c1e";
+        let post = Post {
+            id: PostId::generate(at(1_767_225_600)),
+            workspace_id: WorkspaceId::generate(at(1_767_225_600)),
+            account_id: AccountId::generate(at(1_767_225_600)),
+            spec: photos(1, 0),
+            scheduled_at: ScheduleTime::from_stored(at(1_767_229_200)),
+            idempotency_key: None,
+            state: PostState::Initialized,
+            progress: PublishProgress {
+                publish_id: Some(PublishId::new("v_pub_file~v2.123").unwrap()),
+                upload_url: Some(url.to_owned()),
+                upload_url_expires_at: Some(at(1_767_228_800)),
+                uploaded_bytes: 65_536,
+                public_post_ids: Vec::new(),
+            },
+            created_at: at(1_767_225_600),
+            updated_at: at(1_767_225_600),
+        };
+        let debug = format!("{post:?}");
+        assert!(
+            !debug.contains("SECRET") && !debug.contains("upload_id"),
+            "{debug}"
+        );
+        assert!(
+            debug.contains("upload_url: Some(\"[REDACTED]\")"),
+            "{debug}"
+        );
+        assert!(
+            debug.contains("v_pub_file~v2.123") && debug.contains("65536"),
+            "{debug}"
+        );
+        let none = format!("{:?}", PublishProgress::default());
+        assert!(none.contains("upload_url: None"), "{none}");
     }
 }

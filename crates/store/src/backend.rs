@@ -538,7 +538,7 @@ macro_rules! impl_store {
                     .fetch_optional(&mut *tx)
                     .await?;
                     if let Some(row) = existing {
-                        return Ok($crate::Inserted::Existing(row.into_domain()?));
+                        return Ok($crate::Inserted::Existing(row.into_domain(&self.cipher)?));
                     }
                 }
                 let id = tokpost_core::PostId::generate(now);
@@ -571,7 +571,7 @@ macro_rules! impl_store {
                     .bind(key)
                     .fetch_one(&mut *tx)
                     .await?;
-                    return Ok($crate::Inserted::Existing(row.into_domain()?));
+                    return Ok($crate::Inserted::Existing(row.into_domain(&self.cipher)?));
                 }
                 let event = tokpost_core::NewPostEvent::new(
                     now,
@@ -592,7 +592,7 @@ macro_rules! impl_store {
                     now,
                 )
                 .await?;
-                let created = fetch_post(&mut tx, id).await?;
+                let created = fetch_post(&mut tx, &self.cipher, id).await?;
                 tx.commit().await?;
                 self.jobs_changed().await;
                 Ok($crate::Inserted::Created(created))
@@ -610,7 +610,7 @@ macro_rules! impl_store {
                 .bind(id.as_uuid())
                 .fetch_optional(&self.pool)
                 .await?
-                .map($crate::rows::PostRow::into_domain)
+                .map(|row| row.into_domain(&self.cipher))
                 .transpose()
             }
 
@@ -629,7 +629,7 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map($crate::rows::PostRow::into_domain)
+                .map(|row| row.into_domain(&self.cipher))
                 .collect()
             }
 
@@ -650,7 +650,7 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map($crate::rows::PostRow::into_domain)
+                .map(|row| row.into_domain(&self.cipher))
                 .collect()
             }
 
@@ -685,7 +685,7 @@ macro_rules! impl_store {
                         return Ok($crate::TransitionOutcome::LeaseLost);
                     }
                 }
-                let Some(post) = apply_transitions(&mut tx, &[&transition]).await?.pop().flatten() else {
+                let Some(post) = apply_transitions(&mut tx, &self.cipher, &[&transition]).await?.pop().flatten() else {
                     tx.rollback().await?;
                     let current = self
                         .post(transition.post)
@@ -1070,7 +1070,7 @@ macro_rules! impl_store {
                 }
                 let mut tx = self.write_tx().await?;
                 let all: Vec<&$crate::Transition> = transitions.iter().collect();
-                let moved = apply_transitions(&mut tx, &all).await?;
+                let moved = apply_transitions(&mut tx, &self.cipher, &all).await?;
                 let mut outcomes = Vec::with_capacity(transitions.len());
                 let mut queued = false;
                 for (transition, moved) in transitions.iter().zip(moved) {
@@ -1080,7 +1080,7 @@ macro_rules! impl_store {
                             outcomes.push($crate::TransitionOutcome::Applied(Box::new(post)));
                         }
                         None => {
-                            let current = fetch_post(&mut tx, transition.post).await?;
+                            let current = fetch_post(&mut tx, &self.cipher, transition.post).await?;
                             outcomes.push($crate::TransitionOutcome::Stale { current: current.state });
                         }
                     }
@@ -1528,6 +1528,7 @@ macro_rules! impl_store {
                     .bind(left)
                     .fetch_all(&mut *tx)
                     .await?;
+                    taken += endpoints.len();
                     for (id, sealed) in &endpoints {
                         let aad = id.as_bytes();
                         let column = $crate::webhooks::WEBHOOK_SECRET;
@@ -1545,8 +1546,34 @@ macro_rules! impl_store {
                         .rows_affected();
                     }
                 }
+                let left = i64::from(batch).saturating_sub(i64::try_from(taken).unwrap_or(i64::MAX));
+                if left > 0 {
+                    let posts: Vec<(uuid::Uuid, Vec<u8>)> = sqlx::query_as(
+                        "SELECT id, upload_url_sealed FROM posts WHERE upload_url_sealed IS NOT NULL AND substr(upload_url_sealed, 2, 4) <> $1 ORDER BY id LIMIT $2",
+                    )
+                    .bind(&current)
+                    .bind(left)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for (id, sealed) in &posts {
+                        let aad = id.as_bytes();
+                        let column = $crate::rows::UPLOAD_URL;
+                        let fresh = self
+                            .cipher
+                            .seal(&self.cipher.open(sealed, aad, column)?, aad, column)?;
+                        rewritten += sqlx::query(
+                            "UPDATE posts SET upload_url_sealed = $2 WHERE id = $1 AND upload_url_sealed = $3",
+                        )
+                        .bind(id)
+                        .bind(fresh)
+                        .bind(sealed)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    }
+                }
                 let remaining: i64 = sqlx::query_scalar(
-                    "SELECT (SELECT COUNT(*) FROM accounts WHERE access_token IS NOT NULL AND refresh_token IS NOT NULL AND (substr(access_token, 2, 4) <> $1 OR substr(refresh_token, 2, 4) <> $1)) + (SELECT COUNT(*) FROM oauth_states WHERE pkce_verifier IS NOT NULL AND substr(pkce_verifier, 2, 4) <> $1) + (SELECT COUNT(*) FROM webhook_endpoints WHERE substr(secret, 2, 4) <> $1)",
+                    "SELECT (SELECT COUNT(*) FROM accounts WHERE access_token IS NOT NULL AND refresh_token IS NOT NULL AND (substr(access_token, 2, 4) <> $1 OR substr(refresh_token, 2, 4) <> $1)) + (SELECT COUNT(*) FROM oauth_states WHERE pkce_verifier IS NOT NULL AND substr(pkce_verifier, 2, 4) <> $1) + (SELECT COUNT(*) FROM webhook_endpoints WHERE substr(secret, 2, 4) <> $1) + (SELECT COUNT(*) FROM posts WHERE upload_url_sealed IS NOT NULL AND substr(upload_url_sealed, 2, 4) <> $1)",
                 )
                 .bind(&current)
                 .fetch_one(&mut *tx)
@@ -1633,7 +1660,7 @@ macro_rules! impl_store {
                 .bind(publish_id.as_str())
                 .fetch_optional(&self.pool)
                 .await?
-                .map($crate::rows::PostRow::into_domain)
+                .map(|row| row.into_domain(&self.cipher))
                 .transpose()
             }
 
@@ -1670,7 +1697,7 @@ macro_rules! impl_store {
                 .fetch_all(&self.pool)
                 .await?
                 .into_iter()
-                .map($crate::rows::PostRow::into_domain)
+                .map(|row| row.into_domain(&self.cipher))
                 .collect()
             }
 
@@ -1762,6 +1789,44 @@ macro_rules! impl_store {
         const PKCE_VERIFIER: &str = "pkce_verifier";
 
         impl $store {
+            /// Seals the upload URLs an older version stored in plaintext (migration 0013) and
+            /// clears the plaintext, a batch per transaction; `open` runs it right after the
+            /// migrations, before the store serves anything. A post another process converted
+            /// meanwhile is left alone. Returns how many it sealed.
+            async fn seal_plaintext_upload_urls(&self) -> Result<u64, $crate::StoreError> {
+                const BATCH: i64 = 500;
+                let mut sealed = 0_u64;
+                loop {
+                    let mut tx = self.write_tx().await?;
+                    let plain: Vec<(uuid::Uuid, String)> = sqlx::query_as(
+                        "SELECT id, upload_url FROM posts WHERE upload_url IS NOT NULL ORDER BY id LIMIT $1",
+                    )
+                    .bind(BATCH)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for (id, url) in &plain {
+                        let fresh = $crate::rows::seal_upload_url(&self.cipher, *id, url)?;
+                        sealed += sqlx::query(
+                            "UPDATE posts SET upload_url_sealed = $2, upload_url = NULL WHERE id = $1 AND upload_url = $3",
+                        )
+                        .bind(id)
+                        .bind(fresh)
+                        .bind(url)
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    }
+                    tx.commit().await?;
+                    if plain.is_empty() {
+                        break;
+                    }
+                }
+                if sealed > 0 {
+                    tracing::info!(sealed, "sealed the upload URLs an older version stored in plaintext");
+                }
+                Ok(sealed)
+            }
+
             fn seal_tokens(
                 &self,
                 account: uuid::Uuid,
@@ -2134,9 +2199,10 @@ macro_rules! impl_store {
         /// for a post that was not in the expected state: nothing of its transition is written.
         async fn apply_transitions(
             tx: &mut Tx,
+            cipher: &$crate::TokenCipher,
             transitions: &[&$crate::Transition],
         ) -> Result<Vec<Option<tokpost_core::Post>>, $crate::StoreError> {
-            let moved = move_posts(tx, transitions).await?;
+            let moved = move_posts(tx, cipher, transitions).await?;
             let applied: Vec<(&$crate::Transition, i64, &tokpost_core::Post)> = transitions
                 .iter()
                 .zip(&moved)
@@ -2181,6 +2247,7 @@ macro_rules! impl_store {
         /// statement per `ROWS_PER_STATEMENT` transitions of distinct posts.
         async fn move_posts(
             tx: &mut Tx,
+            cipher: &$crate::TokenCipher,
             transitions: &[&$crate::Transition],
         ) -> Result<Vec<Option<(i64, tokpost_core::Post)>>, $crate::StoreError> {
             let mut moved = Vec::with_capacity(transitions.len());
@@ -2189,20 +2256,22 @@ macro_rules! impl_store {
             for transition in transitions {
                 // A post moved twice in one call moves in order, one statement after the other.
                 if batch.len() == $crate::backend::ROWS_PER_STATEMENT || !posts.insert(transition.post) {
-                    moved.extend(move_post_batch(tx, &batch).await?);
+                    moved.extend(move_post_batch(tx, cipher, &batch).await?);
                     batch.clear();
                     posts.clear();
                     posts.insert(transition.post);
                 }
                 batch.push(transition);
             }
-            moved.extend(move_post_batch(tx, &batch).await?);
+            moved.extend(move_post_batch(tx, cipher, &batch).await?);
             Ok(moved)
         }
 
-        /// [`move_posts`] for transitions of distinct posts, in one statement.
+        /// [`move_posts`] for transitions of distinct posts, in one statement. Upload URLs are
+        /// sealed with `cipher` on the way in and opened on the way out.
         async fn move_post_batch(
             tx: &mut Tx,
+            cipher: &$crate::TokenCipher,
             transitions: &[&$crate::Transition],
         ) -> Result<Vec<Option<(i64, tokpost_core::Post)>>, $crate::StoreError> {
             use $crate::rows::{ms, to_i64, to_json};
@@ -2220,7 +2289,10 @@ macro_rules! impl_store {
                     to_json(&transition.expected)?,
                     i64::from(progress.is_some()),
                     progress.and_then(|p| p.publish_id.as_ref()).map(|id| id.as_str().to_owned()),
-                    progress.and_then(|p| p.upload_url.clone()),
+                    progress
+                        .and_then(|p| p.upload_url.as_deref())
+                        .map(|url| $crate::rows::seal_upload_url(cipher, transition.post.as_uuid(), url))
+                        .transpose()?,
                     progress.and_then(|p| p.upload_url_expires_at).map(ms),
                     progress.map_or(0, |p| to_i64(p.uploaded_bytes)),
                     progress.map(|p| to_json(&p.public_post_ids)).transpose()?,
@@ -2235,7 +2307,7 @@ macro_rules! impl_store {
                 "UPDATE posts SET state = v.column2, state_detail = v.column3, event_count = posts.event_count + 1,
                    updated_at_ms = v.column4, init_pending = 0,
                    publish_id = CASE WHEN v.column6 = 1 THEN v.column7 ELSE posts.publish_id END,
-                   upload_url = CASE WHEN v.column6 = 1 THEN v.column8 ELSE posts.upload_url END,
+                   upload_url_sealed = CASE WHEN v.column6 = 1 THEN v.column8 ELSE posts.upload_url_sealed END,
                    upload_url_expires_at_ms = CASE WHEN v.column6 = 1 THEN v.column9 ELSE posts.upload_url_expires_at_ms END,
                    uploaded_bytes = CASE WHEN v.column6 = 1 THEN v.column10 ELSE posts.uploaded_bytes END,
                    public_post_ids = CASE WHEN v.column6 = 1 THEN v.column11 ELSE posts.public_post_ids END
@@ -2262,7 +2334,7 @@ macro_rules! impl_store {
             ));
             let mut moved: std::collections::HashMap<uuid::Uuid, (i64, tokpost_core::Post)> = std::collections::HashMap::new();
             for row in query.build_query_as::<$crate::rows::MovedPostRow>().fetch_all(&mut **tx).await? {
-                let post = row.post.into_domain()?;
+                let post = row.post.into_domain(cipher)?;
                 moved.insert(post.id.as_uuid(), (row.event_count, post));
             }
             Ok(transitions
@@ -2390,6 +2462,7 @@ macro_rules! impl_store {
 
         async fn fetch_post(
             tx: &mut Tx,
+            cipher: &$crate::TokenCipher,
             id: tokpost_core::PostId,
         ) -> Result<tokpost_core::Post, $crate::StoreError> {
             sqlx::query_as::<_, $crate::rows::PostRow>(concat!(
@@ -2400,7 +2473,7 @@ macro_rules! impl_store {
             .bind(id.as_uuid())
             .fetch_one(&mut **tx)
             .await?
-            .into_domain()
+            .into_domain(cipher)
         }
 
         #[async_trait::async_trait]

@@ -1,5 +1,7 @@
 //! Token encryption at rest: XChaCha20-Poly1305, with the account id and the column name as
-//! associated data so a ciphertext copied to another account or column does not decrypt.
+//! associated data so a ciphertext copied to another account or column does not decrypt. The
+//! other secrets the store keeps are sealed the same way, their row's id in the account's
+//! place: OAuth PKCE verifiers, outbound webhook endpoint secrets and posts' upload URLs.
 //!
 //! Stored format: `version (1 byte) ‖ key id (4 bytes) ‖ nonce (24 bytes) ‖ ciphertext + tag`.
 //! The key id (the first 4 bytes of SHA-256 of the key) lets a wrong or rotated key be reported

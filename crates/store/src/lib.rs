@@ -1,8 +1,8 @@
 //! Persistence for tokpost: one [`Store`] trait over the domain (workspaces, accounts with
-//! encrypted tokens, creator-info snapshots, media assets, posts and their event history, the
-//! quota ledger, rate-limit windows and the durable job queue), implemented for SQLite
-//! ([`SqliteStore`], the default, one process) and PostgreSQL ([`PgStore`], many worker
-//! processes), chosen from the database URL by [`open`].
+//! encrypted tokens, creator-info snapshots, media assets, posts with encrypted upload URLs and
+//! their event history, the quota ledger, rate-limit windows and the durable job queue),
+//! implemented for SQLite ([`SqliteStore`], the default, one process) and PostgreSQL
+//! ([`PgStore`], many worker processes), chosen from the database URL by [`open`].
 //!
 //! Every change and the job it causes are written in one transaction. Expected outcomes (an
 //! idempotency key seen before, a stale compare-and-set, a lost lease, nothing due) are values,
@@ -73,7 +73,8 @@ pub enum StoreError {
 }
 
 /// Opens (creating and migrating on first start) the database named by `database_url`:
-/// `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…`.
+/// `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…`. Upload URLs stored in
+/// plaintext by a version before migration 0013 are sealed with `cipher` before it returns.
 ///
 /// # Errors
 /// [`StoreError::UnsupportedUrl`], connection and migration failures.
@@ -499,7 +500,7 @@ pub trait Store: WebhookStore + TokenRefreshStore + Send + Sync + std::fmt::Debu
     ) -> Result<OAuthStateTake, StoreError>;
 
     /// Key rotation: rewrites up to `batch` rows whose secrets (account tokens, PKCE verifiers,
-    /// outbound webhook endpoint secrets) are sealed with a key other than the cipher's current
+    /// outbound webhook endpoint secrets, posts' upload URLs) are sealed with a key other than the cipher's current
     /// one, opening them with a previous key and sealing them with the current one, in one
     /// transaction. A row changed meanwhile (a token refresh seals with the current key anyway)
     /// is left alone. Repeat until `remaining` is 0; an interrupted rotation resumes where it

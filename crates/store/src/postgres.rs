@@ -55,10 +55,11 @@ async fn listen(mut listener: PgListener, changes: Arc<watch::Sender<u64>>) {
 }
 
 impl PgStore {
-    /// Connects to `postgres://…` and applies pending migrations.
+    /// Connects to `postgres://…`, applies pending migrations and seals any upload URL an older
+    /// version stored in plaintext.
     ///
     /// # Errors
-    /// Connection or migration failure.
+    /// Connection or migration failure, or a plaintext upload URL that cannot be sealed.
     pub async fn open(database_url: &str, cipher: TokenCipher) -> Result<Self, StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
@@ -80,12 +81,14 @@ impl PgStore {
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(JOBS_CHANNEL).await?;
         let task = tokio::spawn(listen(listener, changes.clone()));
-        Ok(Self {
+        let store = Self {
             pool,
             cipher,
             changes,
             _listener: Arc::new(ListenerTask(task)),
-        })
+        };
+        store.seal_plaintext_upload_urls().await?;
+        Ok(store)
     }
 
     /// The connection pool (for health checks and tests).

@@ -1,8 +1,10 @@
 //! Row shapes shared by both backends (only types both decode the same way: `i64`, `String`,
 //! `Uuid`, bytes) and their conversion into domain types. A row that does not convert is
-//! reported as [`StoreError::CorruptRow`], never a panic.
+//! reported as [`StoreError::CorruptRow`] (a sealed column that does not open as
+//! [`StoreError::Crypto`]), never a panic.
 
 use jiff::Timestamp;
+use secrecy::{ExposeSecret as _, SecretString};
 use tokpost_core::{
     Account, AccountId, AccountStatus, EventKind, IdempotencyKey, JobId, JobKind, MediaId, OpenId,
     Post, PostEvent, PostId, PostState, PublishId, PublishProgress, ScheduleTime, Scope, StateKind,
@@ -10,8 +12,8 @@ use tokpost_core::{
 };
 use uuid::Uuid;
 
-use crate::StoreError;
 use crate::types::{CreatorInfoSnapshot, Job, MediaAsset, MediaKind, WorkerId, Workspace};
+use crate::{StoreError, TokenCipher};
 
 pub(crate) fn corrupt(what: impl std::fmt::Display) -> StoreError {
     StoreError::CorruptRow(what.to_string())
@@ -170,7 +172,7 @@ impl MediaRow {
 
 macro_rules! post_columns {
     () => {
-        "id, workspace_id, account_id, spec, scheduled_at_ms, idempotency_key, state_detail, publish_id, upload_url, upload_url_expires_at_ms, uploaded_bytes, public_post_ids, created_at_ms, updated_at_ms"
+        "id, workspace_id, account_id, spec, scheduled_at_ms, idempotency_key, state_detail, publish_id, upload_url_sealed, upload_url_expires_at_ms, uploaded_bytes, public_post_ids, created_at_ms, updated_at_ms"
     };
 }
 pub(crate) use post_columns;
@@ -185,7 +187,8 @@ pub(crate) struct PostRow {
     idempotency_key: Option<String>,
     state_detail: String,
     publish_id: Option<String>,
-    upload_url: Option<String>,
+    /// Sealed with [`seal_upload_url`]; the plaintext `upload_url` column is never read here.
+    upload_url_sealed: Option<Vec<u8>>,
     upload_url_expires_at_ms: Option<i64>,
     uploaded_bytes: i64,
     public_post_ids: String,
@@ -201,8 +204,43 @@ pub(crate) struct MovedPostRow {
     pub(crate) post: PostRow,
 }
 
+/// The purpose label sealed into an upload URL's associated data (with the post id), so that a
+/// ciphertext moved to another post or column does not open.
+pub(crate) const UPLOAD_URL: &str = "upload_url";
+
+/// Seals a post's upload URL: a bearer capability for an hour, kept like a token.
+pub(crate) fn seal_upload_url(
+    cipher: &TokenCipher,
+    post: Uuid,
+    url: &str,
+) -> Result<Vec<u8>, StoreError> {
+    Ok(cipher.seal(&SecretString::from(url), post.as_bytes(), UPLOAD_URL)?)
+}
+
+/// Opens what [`seal_upload_url`] sealed for `post`.
+pub(crate) fn open_upload_url(
+    cipher: &TokenCipher,
+    post: Uuid,
+    sealed: &[u8],
+) -> Result<String, StoreError> {
+    Ok(cipher
+        .open(sealed, post.as_bytes(), UPLOAD_URL)?
+        .expose_secret()
+        .to_owned())
+}
+
 impl PostRow {
-    pub(crate) fn into_domain(self) -> Result<Post, StoreError> {
+    /// The post, its upload URL opened with `cipher`.
+    ///
+    /// # Errors
+    /// [`StoreError::CorruptRow`], or [`StoreError::Crypto`] for an upload URL that does not
+    /// open (sealed with a key `cipher` does not hold, or tampered with).
+    pub(crate) fn into_domain(self, cipher: &TokenCipher) -> Result<Post, StoreError> {
+        let upload_url = self
+            .upload_url_sealed
+            .as_deref()
+            .map(|sealed| open_upload_url(cipher, self.id, sealed))
+            .transpose()?;
         Ok(Post {
             id: PostId::from_uuid(self.id),
             workspace_id: WorkspaceId::from_uuid(self.workspace_id),
@@ -221,7 +259,7 @@ impl PostRow {
                     .map(PublishId::new)
                     .transpose()
                     .map_err(corrupt)?,
-                upload_url: self.upload_url,
+                upload_url,
                 upload_url_expires_at: opt_from_ms(self.upload_url_expires_at_ms)?,
                 uploaded_bytes: to_u64("uploaded bytes", self.uploaded_bytes)?,
                 public_post_ids: from_json("public post ids", &self.public_post_ids)?,

@@ -54,10 +54,11 @@ pub struct SqliteStore {
 }
 
 impl SqliteStore {
-    /// Opens `sqlite://path?mode=rwc` (or `sqlite::memory:`), creating and migrating it.
+    /// Opens `sqlite://path?mode=rwc` (or `sqlite::memory:`), creating and migrating it, and
+    /// seals any upload URL an older version stored in plaintext.
     ///
     /// # Errors
-    /// Connection or migration failure.
+    /// Connection or migration failure, or a plaintext upload URL that cannot be sealed.
     pub async fn open(database_url: &str, cipher: TokenCipher) -> Result<Self, StoreError> {
         let in_memory = database_url.contains(":memory:");
         let options = SqliteConnectOptions::from_str(database_url)?
@@ -88,12 +89,14 @@ impl SqliteStore {
             let watcher = sqlx::ConnectOptions::connect(&options).await?;
             tokio::spawn(watch_other_processes(watcher, Arc::downgrade(&changes)));
         }
-        Ok(Self {
+        let store = Self {
             pool,
             cipher,
             changes,
             write_turn: Arc::new(tokio::sync::Mutex::new(())),
-        })
+        };
+        store.seal_plaintext_upload_urls().await?;
+        Ok(store)
     }
 
     /// The connection pool (for health checks and tests).

@@ -1,7 +1,7 @@
 //! Rotating the token encryption key in place, on SQLite and on a real PostgreSQL: every secret
-//! (account tokens, PKCE verifiers, outbound webhook endpoint secrets) is re-sealed under the new key batch by batch, a rotation
-//! stopped after some batches resumes where it stopped, and afterwards the old key opens
-//! nothing.
+//! (account tokens, PKCE verifiers, outbound webhook endpoint secrets, posts' upload URLs) is
+//! re-sealed under the new key batch by batch, a rotation stopped after some batches resumes
+//! where it stopped, and afterwards the old key opens nothing.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,16 +15,22 @@ use std::sync::Arc;
 use clock::{Clock as _, ManualClock};
 use jiff::SignedDuration;
 use secrecy::{ExposeSecret as _, SecretString};
-use tokpost_core::{AccountId, OpenId, Scope};
+use tokpost_core::{
+    AccountId, EventKind, InteractionSettings, MediaId, NewPostEvent, OpenId, PostContent, PostId,
+    PostMode, PostSpec, PostState, PrivacyLevel, PublishId, PublishProgress, ScheduleTime, Scope,
+    UploadSource, VideoCaption,
+};
 use tokpost_store::testing::PostgresServer;
 use tokpost_store::{
-    AccountTokens, CryptoError, NewAccount, NewOAuthState, NewWebhookEndpoint, OAuthStateTake,
-    Store, StoreError, TokenCipher, WebhookEvent, WebhookEventType, WorkerId,
+    AccountTokens, CryptoError, NewAccount, NewOAuthState, NewPost, NewWebhookEndpoint,
+    OAuthStateTake, Store, StoreError, TokenCipher, Transition, WebhookEvent, WebhookEventType,
+    WorkerId,
 };
 
 const ACCOUNTS: usize = 7;
 const STATES: usize = 3;
 const ENDPOINTS: usize = 2;
+const POSTS: usize = 3;
 const BATCH: u32 = 3;
 
 fn fresh_key() -> TokenCipher {
@@ -70,6 +76,7 @@ struct Secrets {
     accounts: BTreeMap<AccountId, (String, String)>,
     states: Vec<(String, String)>,
     endpoint_secrets: Vec<String>,
+    upload_urls: BTreeMap<PostId, String>,
 }
 
 async fn seed(store: &dyn Store, clock: &ManualClock) -> Secrets {
@@ -150,11 +157,105 @@ async fn seed(store: &dyn Store, clock: &ManualClock) -> Secrets {
         )
         .await
         .unwrap();
+    let account = *accounts.keys().next().unwrap();
+    let mut upload_urls = BTreeMap::new();
+    for n in 0..POSTS {
+        let upload_url = format!(
+            "https://open-upload.tiktokapis.com/video/?upload_id={n}&upload_token=capability-{n}"
+        );
+        let post = initialized_post(store, workspace, account, &upload_url, n, now).await;
+        upload_urls.insert(post, upload_url);
+    }
     Secrets {
         accounts,
         states,
         endpoint_secrets,
+        upload_urls,
     }
+}
+
+/// A file-upload post that TikTok initialized, holding its upload URL.
+async fn initialized_post(
+    store: &dyn Store,
+    workspace: tokpost_core::WorkspaceId,
+    account: AccountId,
+    upload_url: &str,
+    n: usize,
+    now: jiff::Timestamp,
+) -> PostId {
+    let spec = PostSpec {
+        content: PostContent::Video {
+            media: MediaId::generate(now),
+            caption: VideoCaption::new("rotation").unwrap(),
+            cover_timestamp_ms: None,
+        },
+        privacy: PrivacyLevel::SelfOnly,
+        interactions: InteractionSettings::default(),
+        brand_content: false,
+        brand_organic: false,
+        is_aigc: false,
+        auto_add_music: false,
+        mode: PostMode::Direct,
+        source: UploadSource::FileUpload,
+    };
+    let post = store
+        .create_post(
+            NewPost {
+                workspace_id: workspace,
+                account_id: account,
+                spec,
+                scheduled_at: ScheduleTime::new(now, now).unwrap(),
+                idempotency_key: None,
+            },
+            now,
+        )
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    for (from, to) in [
+        (PostState::Scheduled, PostState::Preflighted),
+        (PostState::Preflighted, PostState::CreatorChecked),
+        (PostState::CreatorChecked, PostState::Initialized),
+    ] {
+        let progress = (to == PostState::Initialized).then(|| PublishProgress {
+            publish_id: Some(PublishId::new(format!("v_pub_file~v2-{n}")).unwrap()),
+            upload_url: Some(upload_url.to_owned()),
+            upload_url_expires_at: Some(now + SignedDuration::from_hours(1)),
+            ..PublishProgress::default()
+        });
+        store
+            .transition_post(Transition {
+                post,
+                expected: from,
+                to,
+                event: NewPostEvent::new(now, EventKind::StateChanged, "moved"),
+                progress,
+                quota_use: None,
+                next_job: None,
+                completes: None,
+                lease: None,
+            })
+            .await
+            .unwrap();
+    }
+    post
+}
+
+/// How many posts' upload URLs `store` can open, and whether they are the right ones.
+async fn readable_upload_urls(store: &dyn Store, secrets: &Secrets) -> usize {
+    let mut readable = 0;
+    for (id, upload_url) in &secrets.upload_urls {
+        match store.post(*id).await {
+            Ok(Some(post)) => {
+                assert_eq!(post.progress.upload_url.as_ref(), Some(upload_url));
+                readable += 1;
+            }
+            Err(StoreError::Crypto(CryptoError::WrongKey { .. })) => {}
+            other => panic!("post {id}: {other:?}"),
+        }
+    }
+    readable
 }
 
 /// How many accounts `store` can open, and whether the tokens it opens are the right ones.
@@ -179,7 +280,7 @@ async fn a_rotation_stopped_midway_resumes_and_the_old_key_opens_nothing_afterwa
     let old = fresh_key();
     let new = fresh_key();
     let secrets = seed(db.open(old.clone()).await.as_ref(), &clock).await;
-    let total = (ACCOUNTS + STATES + ENDPOINTS) as u64;
+    let total = (ACCOUNTS + STATES + ENDPOINTS + POSTS) as u64;
 
     // A rotation that dies after two batches (the process is dropped mid-way).
     {
@@ -189,10 +290,15 @@ async fn a_rotation_stopped_midway_resumes_and_the_old_key_opens_nothing_afterwa
         assert_eq!(first.remaining, total - u64::from(BATCH));
         let second = rotating.reencrypt_secrets(BATCH).await.unwrap();
         assert_eq!(second.remaining, total - 2 * u64::from(BATCH));
-        // Meanwhile the service reads every token, old and new, through the same ring.
+        // Meanwhile the service reads every token and upload URL, old and new, through the
+        // same ring.
         assert_eq!(
             readable_accounts(rotating.as_ref(), &secrets).await,
             ACCOUNTS
+        );
+        assert_eq!(
+            readable_upload_urls(rotating.as_ref(), &secrets).await,
+            POSTS
         );
     }
     let half_old = readable_accounts(db.open(old.clone()).await.as_ref(), &secrets).await;
@@ -235,8 +341,14 @@ async fn a_rotation_stopped_midway_resumes_and_the_old_key_opens_nothing_afterwa
         readable_accounts(new_only.as_ref(), &secrets).await,
         ACCOUNTS
     );
+    assert_eq!(
+        readable_upload_urls(new_only.as_ref(), &secrets).await,
+        POSTS,
+        "the upload URLs survive the rotation"
+    );
     let old_only = db.open(old.clone()).await;
     assert_eq!(readable_accounts(old_only.as_ref(), &secrets).await, 0);
+    assert_eq!(readable_upload_urls(old_only.as_ref(), &secrets).await, 0);
     let (hash, _) = &secrets.states[0];
     assert!(matches!(
         old_only.take_oauth_state(hash, clock.now()).await,

@@ -31,6 +31,7 @@ use tokpost_store::{
     NewMediaAsset, NewPost, QuotaKind, QuotaUse, RateLimitDecision, RateLimitSlot, Requeue, Store,
     StoreError, TokenCipher, Transition, TransitionOutcome, WorkerId,
 };
+use tokpost_store::{CryptoError, PostFilter};
 use tokpost_store::{InitRecord, RefreshClaim, TokenWrite};
 
 struct Harness {
@@ -114,6 +115,42 @@ impl Harness {
             scheduled_at: ScheduleTime::new(at, self.now()).unwrap(),
             idempotency_key: None,
         }
+    }
+
+    /// The database's URL, for a second process's view of it.
+    fn url(&self) -> String {
+        match (&self.sqlite_file, &self.postgres_url) {
+            (Some(file), _) => format!("sqlite://{}?mode=rwc", file.display()),
+            (None, Some(url)) => url.clone(),
+            (None, None) => unreachable!("a harness has a database"),
+        }
+    }
+
+    /// Copies one post's sealed upload URL onto another post's row, behind the store's back (a
+    /// ciphertext moved by someone with write access to the database).
+    async fn copy_sealed_upload_url(&self, from: tokpost_core::PostId, to: tokpost_core::PostId) {
+        use sqlx::Connection as _;
+        const COPY: &str = "UPDATE posts SET upload_url_sealed = (SELECT upload_url_sealed FROM posts WHERE id = $1) WHERE id = $2";
+        if let Some(url) = &self.postgres_url {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(COPY)
+                .bind(from.as_uuid())
+                .bind(to.as_uuid())
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            return;
+        }
+        let file = self.sqlite_file.as_ref().unwrap();
+        let mut conn = sqlx::SqliteConnection::connect(&format!("sqlite://{}", file.display()))
+            .await
+            .unwrap();
+        sqlx::query(COPY)
+            .bind(from.as_uuid())
+            .bind(to.as_uuid())
+            .execute(&mut conn)
+            .await
+            .unwrap();
     }
 
     /// The request windows the store keeps, read over a connection of its own: the sweep's
@@ -276,6 +313,8 @@ stories!(
     rate_limit_slots_are_shared_and_roll_with_each_request,
     concurrent_requests_never_overfill_a_rate_limit_window,
     tokens_are_encrypted_at_rest,
+    upload_urls_are_sealed_at_rest_and_opened_only_for_their_post,
+    upload_urls_stored_in_plaintext_before_are_sealed_when_the_store_opens,
     reconnecting_a_creator_keeps_its_account_and_replaces_its_tokens,
     a_token_refresh_is_written_only_over_the_token_it_replaced,
     a_recorded_init_keeps_a_post_from_being_cancelled_or_rescheduled_until_answered,
@@ -1185,6 +1224,289 @@ async fn tokens_are_encrypted_at_rest(h: Harness) {
         .await
         .unwrap();
     assert!(h.store.account_tokens(account.id).await.unwrap().is_none());
+}
+
+/// An upload URL is a bearer capability for an hour (whoever holds it can upload into the
+/// creator's publish): stored sealed like a token, opened on every read, never in `Debug` or
+/// the logs.
+async fn upload_urls_are_sealed_at_rest_and_opened_only_for_their_post(h: Harness) {
+    const CAPABILITY: &str = "CAPABILITY-4e9b1d";
+    const PUBLISH_ID: &str = "v_pub_file~v2-sealed.1";
+    let upload_url = format!(
+        "https://open-upload.tiktokapis.com/video/?upload_id=67890&upload_token={CAPABILITY}"
+    );
+    let logs = capture_logs();
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let post = h.prepared_post(ws, account, 0).await;
+    let other = h.prepared_post(ws, account, 0).await;
+    let progress = PublishProgress {
+        publish_id: Some(PublishId::new(PUBLISH_ID).unwrap()),
+        upload_url: Some(upload_url.clone()),
+        upload_url_expires_at: Some(clock::add(h.now(), Duration::from_secs(3600))),
+        uploaded_bytes: 0,
+        public_post_ids: vec![],
+    };
+    let mut init = step(
+        post,
+        PostState::CreatorChecked,
+        PostState::Initialized,
+        h.now(),
+    );
+    init.progress = Some(progress.clone());
+    let debug = format!("{init:?}");
+    assert!(
+        !debug.contains(CAPABILITY),
+        "Debug leaks the upload URL: {debug}"
+    );
+    // The init wave's way (many moves in one statement) and a single move both seal.
+    let TransitionOutcome::Applied(initialized) = h
+        .store
+        .transition_posts(vec![init])
+        .await
+        .unwrap()
+        .remove(0)
+    else {
+        panic!("the init was not stored");
+    };
+    assert_eq!(
+        initialized.progress, progress,
+        "the moved post comes back opened"
+    );
+    let mut other_init = step(
+        other,
+        PostState::CreatorChecked,
+        PostState::Initialized,
+        h.now(),
+    );
+    other_init.progress = Some(PublishProgress {
+        publish_id: Some(PublishId::new("v_pub_file~v2-other.2").unwrap()),
+        upload_url: Some("https://open-upload.tiktokapis.com/video/?upload_id=2".into()),
+        ..progress.clone()
+    });
+    h.store.transition_post(other_init).await.unwrap();
+    let mut uploading = step(post, PostState::Initialized, PostState::Uploading, h.now());
+    uploading.progress = Some(PublishProgress {
+        uploaded_bytes: 65_536,
+        ..progress.clone()
+    });
+    h.store.transition_post(uploading).await.unwrap();
+
+    // Every way of reading a post opens it.
+    let stored = h.store.post(post).await.unwrap().unwrap();
+    assert_eq!(
+        stored.progress.upload_url.as_deref(),
+        Some(upload_url.as_str())
+    );
+    assert_eq!(stored.progress.uploaded_bytes, 65_536);
+    let debug = format!("{stored:?}");
+    assert!(
+        !debug.contains(CAPABILITY),
+        "Debug leaks the upload URL: {debug}"
+    );
+    let by_publish_id = h
+        .store
+        .post_by_publish_id(&PublishId::new(PUBLISH_ID).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_publish_id, stored);
+    let listed = h
+        .store
+        .list_posts(&PostFilter {
+            workspace_id: ws,
+            state: Some(StateKind::Uploading),
+            account_id: None,
+            scheduled_from: None,
+            scheduled_before: None,
+            after: None,
+            limit: 10,
+        })
+        .await
+        .unwrap();
+    assert_eq!(listed, vec![stored.clone()]);
+    assert!(h.store.posts(ws, 10).await.unwrap().contains(&stored));
+
+    // Only the ciphertext reaches the disk.
+    let on_disk = if let Some(file) = &h.sqlite_file {
+        let mut bytes = std::fs::read(file).unwrap();
+        bytes.extend(std::fs::read(file.with_extension("db-wal")).unwrap_or_default());
+        bytes
+    } else {
+        postgres_files_of_this_database(&h).await
+    };
+    assert!(
+        contains(&on_disk, PUBLISH_ID.as_bytes()),
+        "the scan must see the plaintext columns"
+    );
+    for secret in [CAPABILITY, "upload_token=", "open-upload.tiktokapis.com"] {
+        assert!(
+            !contains(&on_disk, secret.as_bytes()),
+            "{secret} found in the database files"
+        );
+    }
+    let logs = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(
+        logs.contains("posts"),
+        "the log capture must see the store's statements"
+    );
+    assert!(!logs.contains(CAPABILITY), "an upload URL reached the logs");
+
+    // The post id is sealed in: a ciphertext moved to another post does not open there, and a
+    // key that did not seal it opens nothing. Either is an error, never a panic or a guess.
+    h.copy_sealed_upload_url(post, other).await;
+    assert!(matches!(
+        h.store.post(other).await,
+        Err(StoreError::Crypto(CryptoError::Corrupt))
+    ));
+    let another_key = tokpost_store::open(&h.url(), cipher()).await.unwrap();
+    assert!(matches!(
+        another_key.post(post).await,
+        Err(StoreError::Crypto(CryptoError::WrongKey { .. }))
+    ));
+}
+
+/// Upload URLs a version before migration 0013 stored in plaintext are sealed (not dropped:
+/// a file upload without its URL could not resume) when the store first opens the database,
+/// in batches, and the plaintext column is cleared.
+async fn upload_urls_stored_in_plaintext_before_are_sealed_when_the_store_opens(h: Harness) {
+    const WITH_URL: usize = 501;
+    let dir = tempfile::tempdir().unwrap();
+    let url = match &h.server {
+        Some(server) => server.fresh_database().await.unwrap(),
+        None => format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("legacy.db").display()
+        ),
+    };
+    let now = h.now();
+    let expires = clock::add(now, Duration::from_secs(3600));
+    let workspace = WorkspaceId::generate(now);
+    let account = AccountId::generate(now);
+    let posts: Vec<(tokpost_core::PostId, Option<String>)> = (0..=WITH_URL)
+        .map(|n| {
+            let url = (n < WITH_URL).then(|| {
+                format!("https://open-upload.tiktokapis.com/video/?upload_id={n}&upload_token=t{n}")
+            });
+            (tokpost_core::PostId::generate(now), url)
+        })
+        .collect();
+    let spec = serde_json::to_string(&video_spec(now)).unwrap();
+    let state = serde_json::to_string(&PostState::Initialized).unwrap();
+    let status = serde_json::to_string(&AccountStatus::Connected).unwrap();
+    // The schema and rows as the version before this one left them.
+    macro_rules! legacy_database {
+        ($connection:ty, $migrations:literal) => {{
+            use sqlx::Connection as _;
+            let mut conn = <$connection>::connect(&url).await.unwrap();
+            sqlx::migrate!($migrations).run_to(12, &mut conn).await.unwrap();
+            let mut tx = conn.begin().await.unwrap();
+            sqlx::query("INSERT INTO workspaces (id, name, created_at_ms) VALUES ($1, 'studio', $2)")
+                .bind(workspace.as_uuid())
+                .bind(now.as_millisecond())
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            sqlx::query(
+                "INSERT INTO accounts (id, workspace_id, open_id, display_name, scopes, status, access_token_expires_at_ms, refresh_token_expires_at_ms, created_at_ms, updated_at_ms)
+                 VALUES ($1, $2, 'creator', 'creator', 'video.publish', $3, $4, $4, $4, $4)",
+            )
+            .bind(account.as_uuid())
+            .bind(workspace.as_uuid())
+            .bind(&status)
+            .bind(now.as_millisecond())
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+            for (n, (post, upload_url)) in posts.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO posts (id, workspace_id, account_id, spec, scheduled_at_ms, state, state_detail, publish_id, upload_url, upload_url_expires_at_ms, event_count, created_at_ms, updated_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, 'initialized', $6, $7, $8, $9, 1, $5, $5)",
+                )
+                .bind(post.as_uuid())
+                .bind(workspace.as_uuid())
+                .bind(account.as_uuid())
+                .bind(&spec)
+                .bind(now.as_millisecond())
+                .bind(&state)
+                .bind(format!("v_pub_file~v2-{n}"))
+                .bind(upload_url.as_deref())
+                .bind(upload_url.as_ref().map(|_| expires.as_millisecond()))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            }
+            tx.commit().await.unwrap();
+            conn.close().await.unwrap();
+        }};
+    }
+    // What the store keeps of the upload URLs: (plaintext left, sealed ciphertexts by post).
+    macro_rules! stored_upload_urls {
+        ($connection:ty) => {{
+            use sqlx::Connection as _;
+            let mut conn = <$connection>::connect(&url).await.unwrap();
+            let plaintext: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM posts WHERE upload_url IS NOT NULL")
+                    .fetch_one(&mut conn)
+                    .await
+                    .unwrap();
+            let sealed: Vec<(uuid::Uuid, Option<Vec<u8>>)> =
+                sqlx::query_as("SELECT id, upload_url_sealed FROM posts ORDER BY id")
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+            conn.close().await.unwrap();
+            (plaintext, sealed)
+        }};
+    }
+    if h.server.is_some() {
+        legacy_database!(sqlx::PgConnection, "migrations/postgres");
+    } else {
+        legacy_database!(sqlx::SqliteConnection, "migrations/sqlite");
+    }
+
+    let key = cipher();
+    let store = tokpost_store::open(&url, key.clone()).await.unwrap();
+    let read = store.posts(workspace, 1_000).await.unwrap();
+    assert_eq!(read.len(), posts.len());
+    for (post, upload_url) in &posts {
+        let stored = read.iter().find(|p| p.id == *post).unwrap();
+        assert_eq!(&stored.progress.upload_url, upload_url, "post {post}");
+        assert_eq!(
+            stored.progress.upload_url_expires_at,
+            upload_url.as_ref().map(|_| expires)
+        );
+    }
+    let stored = || async {
+        if h.server.is_some() {
+            stored_upload_urls!(sqlx::PgConnection)
+        } else {
+            stored_upload_urls!(sqlx::SqliteConnection)
+        }
+    };
+    let (plaintext, sealed) = stored().await;
+    assert_eq!(plaintext, 0, "no upload URL is left in plaintext");
+    assert_eq!(
+        sealed.iter().filter(|(_, sealed)| sealed.is_some()).count(),
+        WITH_URL,
+        "every upload URL is sealed, and a post without one gets none"
+    );
+    drop(store);
+
+    // Opening again converts nothing twice.
+    let again = tokpost_store::open(&url, key).await.unwrap();
+    assert_eq!(stored().await, (0, sealed));
+    let (post, upload_url) = &posts[0];
+    assert_eq!(
+        &again
+            .post(*post)
+            .await
+            .unwrap()
+            .unwrap()
+            .progress
+            .upload_url,
+        upload_url
+    );
 }
 
 async fn reconnecting_a_creator_keeps_its_account_and_replaces_its_tokens(h: Harness) {
@@ -2171,9 +2493,24 @@ async fn postgres_files_of_this_database(h: &Harness) -> Vec<u8> {
                 .fetch_all(&mut conn)
                 .await
                 .unwrap();
+        /// A post's plaintext upload URL (left from before 0013), sealed one and publish id.
+        type PostColumns = (Option<String>, Option<Vec<u8>>, Option<String>);
+        let posts: Vec<PostColumns> =
+            sqlx::query_as("SELECT upload_url, upload_url_sealed, publish_id FROM posts")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
         return raw
             .into_iter()
             .flat_map(|(a, r, name)| [a, r, name.into_bytes()].concat())
+            .chain(posts.into_iter().flat_map(|(plain, sealed, publish_id)| {
+                [
+                    plain.unwrap_or_default().into_bytes(),
+                    sealed.unwrap_or_default(),
+                    publish_id.unwrap_or_default().into_bytes(),
+                ]
+                .concat()
+            }))
             .collect();
     };
     let mut bytes = Vec::new();

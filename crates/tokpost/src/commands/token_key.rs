@@ -1,5 +1,5 @@
-//! `tokpost token-key status|rotate`: the key that encrypts TikTok tokens (and PKCE verifiers
-//! and outbound webhook secrets) at rest, rotated in place.
+//! `tokpost token-key status|rotate`: the key that encrypts TikTok tokens (and PKCE verifiers,
+//! outbound webhook secrets and upload URLs) at rest, rotated in place.
 //!
 //! Every ciphertext names the key that sealed it, so a rotation is: a cipher that seals with
 //! the new key and still opens with the old one, and batches that rewrite every row still under
