@@ -122,7 +122,9 @@ mod tests {
     async fn a_pass_works_through_every_batch_and_keeps_what_is_still_needed() {
         let clock = ManualClock::at_fixed_start();
         let cipher = TokenCipher::from_base64(&TokenCipher::generate_key().unwrap()).unwrap();
-        let store = tokpost_store::open("sqlite::memory:", cipher).await.unwrap();
+        let store = tokpost_store::open("sqlite::memory:", cipher)
+            .await
+            .unwrap();
         let workspace = store.create_workspace("w", clock.now()).await.unwrap().id;
         for n in 0..7_u8 {
             // Five expire now, two in two days.
@@ -149,12 +151,18 @@ mod tests {
             ..Retention::default()
         };
         // Within a day of their expiry, nothing goes.
-        let pruned = prune_once(store.as_ref(), clock.now(), &retention).await.unwrap();
+        let pruned = prune_once(store.as_ref(), clock.now(), &retention)
+            .await
+            .unwrap();
         assert_eq!(pruned, Pruned::default());
         clock.advance(Duration::from_secs(86_400 + 1));
-        let pruned = prune_once(store.as_ref(), clock.now(), &retention).await.unwrap();
+        let pruned = prune_once(store.as_ref(), clock.now(), &retention)
+            .await
+            .unwrap();
         assert_eq!(pruned.oauth_states, 5, "three batches of at most two");
-        let pruned = prune_once(store.as_ref(), clock.now(), &retention).await.unwrap();
+        let pruned = prune_once(store.as_ref(), clock.now(), &retention)
+            .await
+            .unwrap();
         assert_eq!(pruned.oauth_states, 0, "the unexpired two stay");
     }
 }

@@ -24,7 +24,7 @@ use std::time::Duration;
 use url::{Host, Url};
 
 /// The longest a name lookup at registration may take (a pace on the runtime's timer).
-const LOOKUP_TIMEOUT: Duration = Duration::from_secs(5);
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Which addresses outbound webhooks may reach.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

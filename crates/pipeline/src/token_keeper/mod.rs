@@ -206,19 +206,7 @@ impl TokenKeeper {
     /// be acted for, [`KeeperError::TikTok`] when the refresh failed otherwise,
     /// [`KeeperError::BackingOff`] after a recent failure, store failures.
     pub async fn access_token_for(&self, account: AccountId) -> Result<AccessToken, KeeperError> {
-        let current = self
-            .store
-            .account(account)
-            .await?
-            .ok_or(KeeperError::UnknownAccount)?;
-        if current.status != AccountStatus::Connected {
-            return Err(KeeperError::NotConnected(current.status));
-        }
-        let tokens = self
-            .store
-            .account_tokens(account)
-            .await?
-            .ok_or(KeeperError::UnknownAccount)?;
+        let tokens = self.connected_tokens(account).await?;
         let left = non_negative(
             tokens
                 .access_token_expires_at
