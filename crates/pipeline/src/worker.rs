@@ -9,6 +9,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use clock::{SharedClock, Timestamp};
@@ -131,6 +132,8 @@ pub struct Worker<H> {
     settings: WorkerSettings,
     /// When this worker (and its clones) sweeps expired leases.
     sweeps: Arc<SweepSchedule>,
+    /// Claims made so far, naming each claim's lease (see [`Worker::lease_holder`]).
+    claims: Arc<AtomicU64>,
 }
 
 impl<H> Clone for Worker<H> {
@@ -142,6 +145,7 @@ impl<H> Clone for Worker<H> {
             handler: Arc::clone(&self.handler),
             settings: self.settings,
             sweeps: Arc::clone(&self.sweeps),
+            claims: Arc::clone(&self.claims),
         }
     }
 }
@@ -165,6 +169,7 @@ impl<H: JobHandler> Worker<H> {
             sweeps: Arc::new(SweepSchedule::new(
                 SWEEP_AT_MOST_EVERY.min(settings.lease / 2),
             )),
+            claims: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -187,8 +192,30 @@ impl<H: JobHandler> Worker<H> {
             self.store.sweep_expired_leases(now).await?;
         }
         self.store
-            .claim(&self.id, now, self.settings.lease, limit)
+            .claim(&self.lease_holder(), now, self.settings.lease, limit)
             .await
+    }
+
+    /// The name a new claim's leases are held under: `{id}#{n}`, a new `n` for every claim.
+    ///
+    /// A run starved past its lease (its heartbeats could not get through) may still be polled
+    /// after the sweep handed its job back, and this very worker may have claimed the job again
+    /// meanwhile. Under one name for both claims, the stale run's heartbeats, guarded writes and
+    /// settling would all pass as the new run's (a completion would delete the job the new run
+    /// is working on, stranding its post). Under a name per claim, the store refuses them as it
+    /// refuses another worker's.
+    fn lease_holder(&self) -> WorkerId {
+        let claim = self
+            .claims
+            .fetch_add(1, Ordering::Relaxed)
+            .saturating_add(1);
+        WorkerId::new(format!("{}#{claim}", self.id))
+    }
+
+    /// The name `job`'s lease is held under: the claim's (this worker's own name for a job
+    /// claimed without one, as the init wave claims).
+    fn holder_of<'j>(&'j self, job: &'j Job) -> &'j WorkerId {
+        job.locked_by.as_ref().unwrap_or(&self.id)
     }
 
     /// Runs jobs until `shutdown` becomes `true` (or its sender is dropped), then lets the
@@ -284,7 +311,7 @@ impl<H: JobHandler> Worker<H> {
         let until = job
             .locked_until
             .unwrap_or_else(|| clock::add(self.clock.now(), self.settings.lease));
-        let lease = JobLease::new(job.id, self.id.clone(), until);
+        let lease = JobLease::new(job.id, self.holder_of(job).clone(), until);
         let outcome = tokio::select! {
             outcome = lease::run_under(Arc::clone(&lease), self.handler.handle(job)) => outcome,
             () = self.keep_leased(job, &lease) => {
@@ -313,7 +340,7 @@ impl<H: JobHandler> Worker<H> {
     /// for a transient failure, at the named time for a planned wait).
     pub async fn settle(&self, job: &Job, outcome: &JobOutcome) {
         let settled = match outcome {
-            JobOutcome::Done => self.store.complete(job.id, &self.id).await,
+            JobOutcome::Done => self.store.complete(job.id, self.holder_of(job)).await,
             JobOutcome::Transient { error } => {
                 let jitter_seed =
                     u64::try_from(job.id.as_uuid().as_u128() & u128::from(u64::MAX)).unwrap_or(0);
@@ -321,13 +348,19 @@ impl<H: JobHandler> Worker<H> {
                 let at = clock::add(self.clock.now(), delay);
                 tracing::info!(worker = %self.id, job = %job.id, kind = job.kind.as_str(), attempts = job.attempts, %error, retry_at = %at, "job failed transiently");
                 self.store
-                    .retry_at(job.id, &self.id, at, error, Requeue::AfterFailure)
+                    .retry_at(
+                        job.id,
+                        self.holder_of(job),
+                        at,
+                        error,
+                        Requeue::AfterFailure,
+                    )
                     .await
             }
             JobOutcome::RetryAt { at, reason } => {
                 tracing::debug!(worker = %self.id, job = %job.id, kind = job.kind.as_str(), %reason, retry_at = %at, "job waits");
                 self.store
-                    .retry_at(job.id, &self.id, *at, reason, Requeue::Wait)
+                    .retry_at(job.id, self.holder_of(job), *at, reason, Requeue::Wait)
                     .await
             }
         };
@@ -372,7 +405,11 @@ impl<H: JobHandler> Worker<H> {
     /// One heartbeat; `false` when another worker holds the job.
     async fn heartbeat(&self, job: &Job, lease: &JobLease) -> bool {
         let until = clock::add(self.clock.now(), self.settings.lease);
-        match self.store.heartbeat(job.id, &self.id, until).await {
+        match self
+            .store
+            .heartbeat(job.id, self.holder_of(job), until)
+            .await
+        {
             Ok(LeaseStatus::Held) => {
                 lease.renewed(until);
                 true

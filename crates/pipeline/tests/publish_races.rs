@@ -1,6 +1,7 @@
 //! Publishing raced, on SQLite and a real PostgreSQL, with the requests to TikTok really in
 //! flight: a cancel that arrives while the init is at TikTok, a worker whose lease runs out
-//! while it waits on TikTok, and a job that resumes after its lease lapsed.
+//! while it waits on TikTok, a job that resumes after its lease lapsed, and a job swept from a
+//! worker and claimed again by that same worker.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -10,17 +11,20 @@
 
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use clock::Clock;
 use rstest::rstest;
 use tiktok_sandbox::{FaultEffect, FaultEndpoint, FaultRule, FaultTimes};
+use tokio::sync::{Notify, mpsc};
 use tokpost_core::{
-    EventKind, JobKind, NewPostEvent, PostId, PostState, PrivacyLevel, StateKind, UploadSource,
+    EventKind, JobId, JobKind, NewPostEvent, PostId, PostState, PrivacyLevel, StateKind,
+    UploadSource,
 };
 use tokpost_pipeline::lease::{self, JobLease};
-use tokpost_pipeline::{JobHandler, JobOutcome, WorkerSettings};
-use tokpost_store::{MediaKind, Transition, TransitionOutcome, WorkerId};
+use tokpost_pipeline::{JobHandler, JobOutcome, Worker, WorkerSettings};
+use tokpost_store::{Job, LeaseStatus, MediaKind, Transition, TransitionOutcome, WorkerId};
 
 use support::{ADA, Backend, Env, Setup, start, video};
 
@@ -224,4 +228,98 @@ async fn a_job_that_resumes_after_its_lease_lapsed_neither_writes_nor_asks_tikto
     assert_eq!(env.state(post).await, StateKind::Scheduled);
     assert_eq!(env.events(post).await.len(), events_before);
     assert!(env.sandbox.published().is_empty());
+}
+
+/// A handler that reports the lease each run holds, then waits to be let go.
+struct Holding {
+    clock: Arc<clock::ManualClock>,
+    seen: mpsc::UnboundedSender<(JobId, WorkerId)>,
+    release: Arc<Notify>,
+}
+
+impl JobHandler for Holding {
+    async fn handle(&self, _job: &Job) -> JobOutcome {
+        let lease::Held::Yes(guard) = lease::held(self.clock.now()) else {
+            panic!("a worker's run holds its lease");
+        };
+        self.seen.send(guard).unwrap();
+        self.release.notified().await;
+        JobOutcome::Done
+    }
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_swept_from_a_worker_and_claimed_again_by_it_is_held_under_a_new_name(
+    #[case] backend: Backend,
+) {
+    let env = start(Setup::new(backend)).await;
+    let ada = env.connect(ADA).await;
+    let media = env.small_video(9).await;
+    let post = env
+        .schedule(ada, video(media, "reclaimed", PrivacyLevel::SelfOnly), 0)
+        .await;
+    let settings = WorkerSettings::default();
+    let (seen, mut leases) = mpsc::unbounded_channel();
+    let release = Arc::new(Notify::new());
+    let worker = Worker::new(
+        WorkerId::new("starved"),
+        env.store.clone(),
+        env.clock.shared(),
+        Arc::new(Holding {
+            clock: Arc::clone(&env.clock),
+            seen,
+            release: Arc::clone(&release),
+        }),
+        settings,
+    );
+    let first = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.run_once().await.unwrap() }
+    });
+    let stale = leases.recv().await.unwrap();
+    // Its heartbeats do not get through (a starved process): the lease runs out, the run
+    // stops, and the sweep hands the job back to the queue, where the same worker takes it.
+    env.clock.advance(settings.lease + Duration::from_secs(1));
+    first.await.unwrap();
+    let second = tokio::spawn({
+        let worker = worker.clone();
+        async move { worker.run_once().await.unwrap() }
+    });
+    let fresh = leases.recv().await.unwrap();
+    assert_eq!(fresh.0, stale.0, "the same job, claimed again");
+    assert_ne!(
+        fresh.1, stale.1,
+        "each claim holds its lease under its own name"
+    );
+
+    // Whatever the stale run would still do is refused while the new run holds the job.
+    let until = clock::add(env.clock.now(), settings.lease);
+    assert_eq!(
+        env.store.heartbeat(stale.0, &stale.1, until).await.unwrap(),
+        LeaseStatus::Lost
+    );
+    let scheduled = env.post(post).await.state;
+    let mut write = cancel(&env, post, scheduled);
+    write.lease = Some(stale.clone());
+    assert!(matches!(
+        env.store.transition_post(write).await.unwrap(),
+        TransitionOutcome::LeaseLost
+    ));
+    assert_eq!(
+        env.store.complete(stale.0, &stale.1).await.unwrap(),
+        LeaseStatus::Lost,
+        "the stale run's completion would delete the job the new run works on"
+    );
+    assert!(env.store.job(stale.0).await.unwrap().is_some());
+    assert_eq!(env.state(post).await, StateKind::Scheduled);
+
+    release.notify_one();
+    assert_eq!(second.await.unwrap(), 1);
+    assert!(
+        env.store.job(stale.0).await.unwrap().is_none(),
+        "the new run completed the job under its own lease"
+    );
 }
