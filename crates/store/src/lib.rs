@@ -11,6 +11,7 @@
 //! This crate must not decide policy (when to retry, what a TikTok error means) and must not read
 //! the clock: every call that needs "now" takes it as an argument.
 
+pub mod account_health;
 mod backend;
 pub mod crypto;
 mod limits;
@@ -39,6 +40,7 @@ pub use crypto::{CryptoError, Reencrypted, TokenCipher};
 /// be rescheduled: from then on a worker may be sending its init, on a clock that may run a
 /// little ahead of the caller's.
 pub const PREPARED_POST_FROZEN_FOR: Duration = Duration::from_secs(10);
+pub use account_health::{AccountHealthStore, HealthFacts, RecentFailure};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 pub use token_refresh::{RefreshClaim, TokenRefreshStore, TokenWrite};
@@ -89,9 +91,12 @@ pub async fn open(database_url: &str, cipher: TokenCipher) -> Result<Arc<dyn Sto
 }
 
 /// The storage seam. Both implementations pass the same story test suite. Outbound webhooks
-/// are its [`WebhookStore`] part, guarded token refreshes its [`TokenRefreshStore`] part.
+/// are its [`WebhookStore`] part, guarded token refreshes its [`TokenRefreshStore`] part, the
+/// facts of many accounts' health its [`AccountHealthStore`] part.
 #[async_trait]
-pub trait Store: WebhookStore + TokenRefreshStore + Send + Sync + std::fmt::Debug {
+pub trait Store:
+    WebhookStore + TokenRefreshStore + AccountHealthStore + Send + Sync + std::fmt::Debug
+{
     // --- workspaces and accounts ---
 
     /// Creates a workspace.

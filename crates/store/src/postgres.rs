@@ -174,4 +174,5 @@ crate::webhooks::impl_webhook_store!(
     "FOR UPDATE OF d SKIP LOCKED",
     "SELECT id FROM workspaces WHERE id = $1 FOR UPDATE"
 );
+crate::account_health::impl_account_health_store!(PgStore);
 crate::token_refresh::impl_token_refresh_store!(PgStore, "FOR UPDATE");

@@ -190,6 +190,7 @@ async fn watch_other_processes(
 
 crate::backend::impl_store!(SqliteStore);
 crate::webhooks::impl_webhook_store!(SqliteStore, "", "SELECT id FROM workspaces WHERE id = $1");
+crate::account_health::impl_account_health_store!(SqliteStore);
 crate::token_refresh::impl_token_refresh_store!(SqliteStore, "");
 
 #[cfg(test)]

@@ -34,6 +34,9 @@ use tokpost_store::{
 use tokpost_store::{CryptoError, PostFilter};
 use tokpost_store::{InitRecord, RefreshClaim, TokenWrite};
 
+mod account_health;
+use account_health::the_health_of_a_page_of_accounts_is_read_together;
+
 struct Harness {
     store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
@@ -328,6 +331,7 @@ stories!(
     posts_waiting_for_a_reconnect_are_found_by_account_and_state,
     a_sleeping_worker_is_woken_when_a_job_becomes_claimable,
     creator_info_snapshots_are_kept_and_the_latest_is_returned,
+    the_health_of_a_page_of_accounts_is_read_together,
     an_account_notice_is_recorded_once_per_key,
     a_learned_post_cap_replaces_the_last_and_ages_out,
     quota_use_times_and_active_creators_tell_when_a_slot_frees,
