@@ -362,6 +362,58 @@ async fn accounts_are_listed_a_page_at_a_time_oldest_first() {
     }
     assert_eq!(pages, 3);
     assert_eq!(seen, connected, "every account once, oldest first");
+
+    // With `include=health`, every listed account carries the checklist its own page shows,
+    // each its own: one creator posted twice today, another has creator info on record.
+    let first: tokpost_core::AccountId = connected[0].parse().unwrap();
+    for _ in 0..2 {
+        app.store
+            .record_quota_use(tokpost_store::QuotaUse {
+                account_id: first,
+                kind: tokpost_store::QuotaKind::DirectPost,
+                post_id: None,
+                at: app.clock.now(),
+            })
+            .await
+            .unwrap();
+    }
+    app.store
+        .save_creator_info(
+            connected[4].parse().unwrap(),
+            &json!({"creator_username": "fifth"}),
+            app.clock.now(),
+        )
+        .await
+        .unwrap();
+    let mut path = "/v1/accounts?limit=3&include=health".to_owned();
+    let mut with_health = 0;
+    loop {
+        let (status, page) = app.get(&path).await;
+        assert_eq!(status, StatusCode::OK, "{page}");
+        for listed in page["accounts"].as_array().unwrap() {
+            let id = listed["id"].as_str().unwrap();
+            let (_, alone) = app.get(&format!("/v1/accounts/{id}")).await;
+            assert_eq!(listed["health"], alone["health"], "{id}");
+            with_health += 1;
+        }
+        match page["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/v1/accounts?limit=3&include=health&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(with_health, 7);
+    let (_, page) = app.get("/v1/accounts?include=health").await;
+    assert_eq!(page["accounts"][0]["health"]["posts_last_24h"], 2);
+    assert_eq!(page["accounts"][1]["health"]["posts_last_24h"], 0);
+    assert_eq!(
+        page["accounts"][4]["health"]["creator_info"]["creator_username"],
+        "fifth"
+    );
+    let (_, plain) = app.get("/v1/accounts").await;
+    assert!(
+        plain["accounts"][0].get("health").is_none(),
+        "no checklist unless asked for"
+    );
     // Another workspace sees none of them.
     let (_, other) = app
         .call(
@@ -376,6 +428,8 @@ async fn accounts_are_listed_a_page_at_a_time_oldest_first() {
         ("limit=201", "limit"),
         ("limit=0", "limit"),
         ("cursor=nope", "cursor"),
+        ("include=posts", "include"),
+        ("include=health,everything", "include"),
     ] {
         let (status, body) = app.get(&format!("/v1/accounts?{query}")).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{query}: {body}");

@@ -2,7 +2,7 @@
 //! single use, expiring; PKCE when configured), the callback that stores the account, listing,
 //! health, refresh now, fresh creator info, and disconnecting (revoked at TikTok).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tiktok::{AuthorizationCallback, AuthorizeRequest, CallbackError, PkceVerifier};
 use tokpost_core::{Account, AccountId, AccountStatus, OpenId, Scope};
+use tokpost_core::{ValidationError, ValidationProblem};
 use tokpost_pipeline::token_keeper::KeeperError;
-use tokpost_store::{NewAccount, NewOAuthState, OAuthStateTake, QuotaKind};
+use tokpost_store::{HealthFacts, NewAccount, NewOAuthState, OAuthStateTake};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Authenticated, hash_key};
@@ -61,7 +62,7 @@ pub(crate) struct AccountView {
     refresh_token_expires_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
-    /// The checklist (only on the single-account answer).
+    /// The checklist (on the single-account answer, and in a listing with `include=health`).
     #[serde(skip_serializing_if = "Option::is_none")]
     health: Option<HealthView>,
 }
@@ -88,7 +89,8 @@ pub(crate) struct HealthView {
     creator_info: Option<Value>,
     #[schema(value_type = Option<String>, format = DateTime)]
     creator_info_fetched_at: Option<Timestamp>,
-    /// When the account's last post of the past 30 days was published.
+    /// When the account's last post of the past 30 days was published (or delivered to the
+    /// creator's inbox).
     #[schema(value_type = Option<String>, format = DateTime)]
     last_published_at: Option<Timestamp>,
     /// The account's last failed post of the past 30 days: its id, what to do and who acts.
@@ -378,6 +380,31 @@ pub(crate) struct AccountListQuery {
     limit: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
+    /// `health`: each account with its health checklist, as `GET /v1/accounts/{id}` answers
+    /// it (read for the whole page at once).
+    include: Option<String>,
+}
+
+/// Whether the listing's `include` asks for the health checklists.
+fn include_health(include: Option<&str>) -> Result<bool, ApiError> {
+    let Some(include) = include else {
+        return Ok(false);
+    };
+    let mut health = false;
+    for part in include.split(',').map(str::trim) {
+        match part {
+            "health" => health = true,
+            _ => {
+                return Err(ApiError::Validation(ValidationError::new(
+                    "include",
+                    ValidationProblem::Malformed {
+                        expected: "health (the only part a listing can include)",
+                    },
+                )));
+            }
+        }
+    }
+    Ok(health)
 }
 
 /// A page of accounts.
@@ -388,8 +415,8 @@ pub(crate) struct AccountPage {
     next_cursor: Option<String>,
 }
 
-/// The workspace's accounts, oldest first, a page at a time (each without its health: ask
-/// `GET /v1/accounts/{id}` for that).
+/// The workspace's accounts, oldest first, a page at a time; with `include=health`, each with
+/// its health checklist.
 #[utoipa::path(get, path = "/v1/accounts", tag = "accounts",
     security(("api_key" = [])),
     params(AccountListQuery),
@@ -397,7 +424,7 @@ pub(crate) struct AccountPage {
         (status = 200, description = "A page of the workspace's accounts, oldest first", body = AccountPage),
         (status = 400, description = "A query parameter is not understood", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 422, description = "The limit or cursor is not acceptable", body = ErrorBody),
+        (status = 422, description = "The limit, cursor or include is not acceptable", body = ErrorBody),
     ))]
 pub(crate) async fn list(
     State(state): State<AppState>,
@@ -407,6 +434,7 @@ pub(crate) async fn list(
     let query = paging::query(query)?;
     let limit = paging::limit(query.limit.as_deref())?;
     let after = paging::cursor::<AccountId>(query.cursor.as_deref())?;
+    let with_health = include_health(query.include.as_deref())?;
     let accounts = state
         .store
         .accounts_page(auth.workspace_id, after, limit)
@@ -416,10 +444,18 @@ pub(crate) async fn list(
         limit,
         accounts.last().map(|last| (last.created_at, last.id)),
     );
+    let mut health = if with_health {
+        healths(&state, &accounts).await?
+    } else {
+        HashMap::new()
+    };
     Ok(Json(AccountPage {
         accounts: accounts
             .into_iter()
-            .map(|account| account_view(account, None))
+            .map(|account| {
+                let health = health.remove(&account.id);
+                account_view(account, health)
+            })
             .collect(),
         next_cursor,
     }))
@@ -440,68 +476,67 @@ pub(crate) async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     let account = owned_account(&state, &auth, &id).await?;
-    let health = health(&state, &account).await?;
-    Ok(Json(account_view(account, Some(health))))
+    let health = healths(&state, std::slice::from_ref(&account))
+        .await?
+        .remove(&account.id);
+    Ok(Json(account_view(account, health)))
 }
 
-async fn health(state: &AppState, account: &Account) -> Result<HealthView, ApiError> {
+/// The health of each of `accounts`, from one bulk read of the store (a handful of queries
+/// whatever the number of accounts).
+async fn healths(
+    state: &AppState,
+    accounts: &[Account],
+) -> Result<HashMap<AccountId, HealthView>, ApiError> {
     let now = state.now();
-    let since = tokpost_pipeline::caps::window_start(now);
-    let uses = state
+    let window_from = tokpost_pipeline::caps::window_start(now);
+    let outcomes_from = now
+        .checked_sub(jiff::SignedDuration::from_hours(24 * OUTCOMES_DAYS))
+        .unwrap_or(now);
+    let ids: Vec<AccountId> = accounts.iter().map(|account| account.id).collect();
+    let mut facts = state
         .store
-        .quota_use_times(account.id, QuotaKind::DirectPost, since)
+        .account_health(&ids, window_from, outcomes_from)
         .await?;
-    let learned = state.store.learned_post_cap(account.id, since).await?;
-    let cap = learned.map_or(state.settings.daily_post_cap, |learned| {
-        learned.min(state.settings.daily_post_cap)
-    });
-    let pending_inbox_shares = state
-        .store
-        .quota_used(account.id, QuotaKind::InboxShare, since)
-        .await?;
-    let snapshot = state.store.latest_creator_info(account.id).await?;
-    let needed = [
-        Scope::USER_INFO_BASIC,
-        Scope::VIDEO_PUBLISH,
-        Scope::VIDEO_UPLOAD,
-    ];
-    let scopes_missing: Vec<String> = needed
+    Ok(accounts
+        .iter()
+        .map(|account| {
+            let facts = facts.remove(&account.id).unwrap_or_default();
+            (
+                account.id,
+                health(account, facts, state.settings.daily_post_cap, now),
+            )
+        })
+        .collect())
+}
+
+/// Outcomes (the last success, the last failure) are looked for among the posts scheduled in
+/// the past this many days.
+const OUTCOMES_DAYS: i64 = 30;
+
+/// What could stop `account`'s next post, judged from its recorded `facts` at `now`.
+fn health(
+    account: &Account,
+    facts: HealthFacts,
+    configured_cap: u32,
+    now: Timestamp,
+) -> HealthView {
+    let cap = facts
+        .learned_cap
+        .map_or(configured_cap, |learned| learned.min(configured_cap));
+    let scopes_missing: Vec<String> = REQUESTED_SCOPES
         .iter()
         .filter(|scope| !account.has_scope(scope))
         .map(|s| (*s).to_owned())
         .collect();
-    let next_slot_at = tokpost_pipeline::caps::frees_at(&uses, u64::from(cap));
-    let recent = |state: tokpost_core::StateKind| tokpost_store::PostFilter {
-        workspace_id: account.workspace_id,
-        state: Some(state),
-        account_id: Some(account.id),
-        scheduled_from: now
-            .checked_sub(jiff::SignedDuration::from_hours(24 * 30))
-            .ok(),
-        scheduled_before: None,
-        after: None,
-        limit: 1_000,
-    };
-    let last_published_at = state
-        .store
-        .list_posts(&recent(tokpost_core::StateKind::Published))
-        .await?
-        .into_iter()
-        .map(|post| post.updated_at)
-        .max();
-    let last_failure = state
-        .store
-        .list_posts(&recent(tokpost_core::StateKind::Failed))
-        .await?
-        .into_iter()
-        .max_by_key(|post| post.updated_at)
-        .map(|post| {
-            json!({
-                "post_id": post.id,
-                "at": post.updated_at,
-                "state": post.state,
-            })
-        });
+    let next_slot_at = tokpost_pipeline::caps::frees_at(&facts.direct_posts, u64::from(cap));
+    let last_failure = facts.last_failure.map(|failure| {
+        json!({
+            "post_id": failure.post,
+            "at": failure.at,
+            "state": failure.state,
+        })
+    });
     let mut advice = Vec::new();
     match account.status {
         AccountStatus::Connected => {}
@@ -530,20 +565,20 @@ async fn health(state: &AppState, account: &Account) -> Result<HealthView, ApiEr
             "the daily post cap is reached; the next slot frees at {at}"
         ));
     }
-    Ok(HealthView {
+    HealthView {
         connected: account.status == AccountStatus::Connected,
-        scopes_needed: needed.iter().map(|s| (*s).to_owned()).collect(),
+        scopes_needed: REQUESTED_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
         scopes_missing,
-        posts_last_24h: uses.len() as u64,
+        posts_last_24h: facts.direct_posts.len() as u64,
         daily_post_cap: cap,
         next_slot_at,
-        pending_inbox_shares,
-        creator_info_fetched_at: snapshot.as_ref().map(|s| s.fetched_at),
-        creator_info: snapshot.map(|s| s.info),
-        last_published_at,
+        pending_inbox_shares: facts.inbox_shares,
+        creator_info_fetched_at: facts.creator_info.as_ref().map(|s| s.fetched_at),
+        creator_info: facts.creator_info.map(|s| s.info),
+        last_published_at: facts.last_success_at,
         last_failure,
         advice,
-    })
+    }
 }
 
 /// TikTok's `creator_info` answers for a creator who cannot post now (tiktok-api.md, Point 1b of
