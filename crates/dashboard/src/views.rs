@@ -116,6 +116,12 @@ pub(crate) struct HealthJson {
     #[serde(default)]
     pub(crate) pending_inbox_shares: u64,
     pub(crate) creator_info: Option<Value>,
+    /// The last post of the past 30 days published or delivered to the inbox.
+    #[serde(default)]
+    pub(crate) last_published_at: Option<Timestamp>,
+    /// The last failed post of the past 30 days: `post_id`, `at` and its `state`.
+    #[serde(default)]
+    pub(crate) last_failure: Option<Value>,
     #[serde(default)]
     pub(crate) advice: Vec<String>,
 }
@@ -137,6 +143,30 @@ pub(crate) struct AccountCard {
 pub(crate) struct Outcomes {
     pub(crate) last_success: Option<Timestamp>,
     pub(crate) last_failure: Option<(Timestamp, String)>,
+}
+
+impl Outcomes {
+    /// The last success and failure the API's health block names: the failure with what to
+    /// do about it, in words.
+    pub(crate) fn of(health: Option<&HealthJson>) -> Self {
+        let Some(health) = health else {
+            return Self::default();
+        };
+        let last_failure = health.last_failure.as_ref().and_then(|failure| {
+            let at = failure.get("at")?.as_str()?.parse().ok()?;
+            let action = failure
+                .get("state")
+                .and_then(|state| state.get("action"))
+                .and_then(Value::as_str)
+                .map(|action| action.replace('_', " "))
+                .unwrap_or_default();
+            Some((at, action))
+        });
+        Self {
+            last_success: health.last_published_at,
+            last_failure,
+        }
+    }
 }
 
 /// A refresh token this close to expiry means asking the creator to reconnect soon.
@@ -460,5 +490,36 @@ mod tests {
             ),
             level
         );
+    }
+
+    #[test]
+    fn the_outcomes_on_a_card_are_the_health_blocks_last_success_and_failure() {
+        let health: HealthJson = serde_json::from_value(json!({
+            "posts_last_24h": 0,
+            "daily_post_cap": 15,
+            "next_slot_at": null,
+            "creator_info": null,
+            "last_published_at": "2026-12-01T10:00:00Z",
+            "last_failure": {
+                "post_id": "0193a1b2-0000-7000-8000-000000000000",
+                "at": "2026-12-02T11:30:00Z",
+                "state": {"state": "failed", "action": "retry_later", "who": "tiktok"}
+            }
+        }))
+        .unwrap();
+        let outcomes = Outcomes::of(Some(&health));
+        assert_eq!(
+            outcomes.last_success,
+            Some("2026-12-01T10:00:00Z".parse().unwrap())
+        );
+        assert_eq!(
+            outcomes.last_failure,
+            Some((
+                "2026-12-02T11:30:00Z".parse().unwrap(),
+                "retry later".to_owned()
+            ))
+        );
+        let none = Outcomes::of(None);
+        assert_eq!((none.last_success, none.last_failure), (None, None));
     }
 }

@@ -9,6 +9,8 @@
 
 mod support;
 
+use std::time::Duration;
+
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use rstest::rstest;
@@ -548,4 +550,92 @@ async fn revoking_the_key_ends_the_sessions_opened_with_it() {
         .unwrap();
     assert_eq!(page.status(), StatusCode::SEE_OTHER);
     assert_eq!(page.headers()[LOCATION], "/sign-in");
+}
+
+#[tokio::test]
+async fn the_accounts_page_shows_fifty_cards_a_page_with_their_health() {
+    let server = support::start().await;
+    let session = session(&server).await;
+    let now = clock::Clock::now(server.clock.as_ref());
+    let mut first = None;
+    for n in 0..55 {
+        let account = server
+            .store
+            .connect_account(
+                tokpost_store::NewAccount {
+                    workspace_id: server.workspace,
+                    open_id: tokpost_core::OpenId::new(format!("creator-{n:02}")).unwrap(),
+                    display_name: format!("Creator {n:02}"),
+                    avatar_url: None,
+                    scopes: tokpost_core::Scope::parse_list(
+                        "user.info.basic,video.publish,video.upload",
+                    )
+                    .unwrap(),
+                    tokens: tokpost_store::AccountTokens {
+                        access_token: secrecy::SecretString::from("act.x"),
+                        refresh_token: secrecy::SecretString::from("rft.x"),
+                        access_token_expires_at: clock::add(now, Duration::from_secs(86_400)),
+                        refresh_token_expires_at: clock::add(
+                            now,
+                            Duration::from_secs(300 * 86_400),
+                        ),
+                        granted_at: now,
+                    },
+                },
+                clock::add(now, Duration::from_millis(n)),
+            )
+            .await
+            .unwrap();
+        first.get_or_insert(account.id);
+    }
+    server
+        .store
+        .record_quota_use(tokpost_store::QuotaUse {
+            account_id: first.unwrap(),
+            kind: tokpost_store::QuotaKind::DirectPost,
+            post_id: None,
+            at: now,
+        })
+        .await
+        .unwrap();
+    let page = |path: String| {
+        let cookie = session.cookie.clone();
+        let url = server.url(&path);
+        async move {
+            let answer = http().get(url).header(COOKIE, cookie).send().await.unwrap();
+            (answer.status(), answer.text().await.unwrap())
+        }
+    };
+
+    let (status, html) = page("/accounts".to_owned()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(html.matches("data-account=").count(), 50);
+    assert!(html.contains("Creator 00") && html.contains("Creator 49"));
+    assert!(!html.contains("Creator 50"));
+    assert!(html.contains("Posts in the last 24 h</strong>"), "{html}");
+    assert!(
+        html.contains("1 of "),
+        "the first creator's post today is counted"
+    );
+    assert!(!html.contains("First accounts"));
+    let next = html
+        .split("href=\"")
+        .filter_map(|rest| rest.split('"').next())
+        .find(|href| href.starts_with("/accounts?cursor="))
+        .expect("a link to the next page")
+        .replace("&amp;", "&");
+
+    let (status, html) = page(next).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(html.matches("data-account=").count(), 5);
+    assert!(html.contains("Creator 50") && html.contains("Creator 54"));
+    assert!(html.contains("First accounts"));
+    assert!(
+        !html.contains("rel=\"next\""),
+        "the last page links no further"
+    );
+
+    let (status, html) = page("/accounts?cursor=not-a-cursor".to_owned()).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(html.contains("start again from the first page"), "{html}");
 }

@@ -1,22 +1,37 @@
-//! Accounts: each creator's health checklist, connect and reconnect.
+//! Accounts: each creator's health checklist (a page of cards from one API request), connect
+//! and reconnect.
 
 use askama::Template;
 use axum::Form;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::Method;
 use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
 use serde_json::Value;
 
-use super::{CALENDAR_LIMIT, Chrome, CsrfForm, SignedIn, render};
+use super::{Chrome, CsrfForm, SignedIn, render};
 use crate::Dashboard;
 use crate::error::PageError;
 use crate::views::{self, AccountCard, AccountJson, AppAudit, Outcomes};
+
+/// Account cards on one page of the accounts view.
+const CARDS_PER_PAGE: u32 = 50;
 
 #[derive(Template)]
 #[template(path = "accounts.html")]
 struct AccountsPage {
     chrome: Chrome,
     accounts: Vec<AccountCard>,
+    /// The link to the next page of cards, if there is one.
+    next_page: Option<String>,
+    /// Whether this is a later page (a link back to the first one is shown).
+    later_page: bool,
+}
+
+/// The accounts view's query: where the page starts.
+#[derive(Debug, Deserialize)]
+pub(crate) struct AccountsQuery {
+    cursor: Option<String>,
 }
 
 pub(crate) async fn account_json(
@@ -38,80 +53,114 @@ pub(crate) async fn account_list(
     signed_in: &SignedIn,
 ) -> Result<Vec<Value>, PageError> {
     let mut accounts = Vec::new();
-    let mut path = "/v1/accounts?limit=200".to_owned();
+    let mut cursor = None;
     loop {
-        let mut page = state.api.get(signed_in.key(), &path).await?;
-        if let Some(Value::Array(listed)) = page.get_mut("accounts").map(Value::take) {
-            accounts.extend(listed);
-        }
-        match page.get("next_cursor").and_then(Value::as_str) {
-            Some(cursor) => path = format!("/v1/accounts?limit=200&cursor={cursor}"),
+        let (listed, next) = listed_page(state, signed_in, "", 200, cursor.as_deref()).await?;
+        accounts.extend(listed);
+        match next {
+            Some(next) => cursor = Some(next),
             None => return Ok(accounts),
         }
     }
 }
 
-pub(crate) async fn account_ids(
+/// A page of `GET /v1/accounts` (with `include`, when not empty) from `cursor`: the listed
+/// accounts and the next page's cursor.
+async fn listed_page(
     state: &Dashboard,
     signed_in: &SignedIn,
-) -> Result<Vec<String>, PageError> {
-    Ok(account_list(state, signed_in)
-        .await?
-        .iter()
-        .filter_map(|account| account.get("id").and_then(Value::as_str))
-        .map(str::to_owned)
-        .collect())
+    include: &str,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<(Vec<Value>, Option<String>), PageError> {
+    let mut path = format!("/v1/accounts?limit={limit}");
+    if !include.is_empty() {
+        path.push_str(&format!("&include={include}"));
+    }
+    if let Some(cursor) = cursor {
+        path.push_str(&format!("&cursor={}", encoded(cursor)));
+    }
+    let mut page = state.api.get(signed_in.key(), &path).await?;
+    let listed = match page.get_mut("accounts").map(Value::take) {
+        Some(Value::Array(listed)) => listed,
+        _ => Vec::new(),
+    };
+    let next = page
+        .get("next_cursor")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    Ok((listed, next))
+}
+
+/// `text` as a query value.
+fn encoded(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// A page of accounts with their health checklists (`GET /v1/accounts?include=health`: a
+/// request per page, not per account), and the next page's cursor.
+pub(crate) async fn health_page(
+    state: &Dashboard,
+    signed_in: &SignedIn,
+    limit: u32,
+    cursor: Option<&str>,
+) -> Result<(Vec<AccountJson>, Option<String>), PageError> {
+    let (listed, next) = listed_page(state, signed_in, "health", limit, cursor).await?;
+    let accounts = listed
+        .into_iter()
+        .map(serde_json::from_value)
+        .collect::<Result<_, _>>()
+        .map_err(|_| PageError::Internal("the API's accounts could not be read"))?;
+    Ok((accounts, next))
+}
+
+/// Every account of the workspace with its health checklist, 200 to a request.
+pub(crate) async fn every_account_health(
+    state: &Dashboard,
+    signed_in: &SignedIn,
+) -> Result<Vec<AccountJson>, PageError> {
+    let mut accounts = Vec::new();
+    let mut cursor = None;
+    loop {
+        let (page, next) = health_page(state, signed_in, 200, cursor.as_deref()).await?;
+        accounts.extend(page);
+        match next {
+            Some(next) => cursor = Some(next),
+            None => return Ok(accounts),
+        }
+    }
 }
 
 pub(crate) async fn accounts(
     State(state): State<Dashboard>,
     signed_in: SignedIn,
+    Query(query): Query<AccountsQuery>,
 ) -> Result<Response, PageError> {
     let now = state.app.now();
-    let posts = state
-        .app
-        .store
-        .posts(signed_in.session.workspace_id, CALENDAR_LIMIT)
-        .await?;
     let audit = AppAudit::of(&state.app);
-    let mut cards = Vec::new();
-    for id in account_ids(&state, &signed_in).await? {
-        let account = account_json(&state, &signed_in, &id).await?;
-        let mut outcomes = Outcomes::default();
-        for post in posts.iter().filter(|p| p.account_id.to_string() == id) {
-            let at = post.scheduled_at.at();
-            match post.state {
-                tokpost_core::PostState::Published | tokpost_core::PostState::InboxDelivered
-                    if outcomes.last_success.is_none_or(|seen| seen < at) =>
-                {
-                    outcomes.last_success = Some(at);
-                }
-                tokpost_core::PostState::Failed { action, .. }
-                    if outcomes
-                        .last_failure
-                        .as_ref()
-                        .is_none_or(|(seen, _)| *seen < at) =>
-                {
-                    let action = serde_json::to_value(action)
-                        .ok()
-                        .and_then(|v| v.as_str().map(|s| s.replace('_', " ")))
-                        .unwrap_or_default();
-                    outcomes.last_failure = Some((at, action));
-                }
-                _ => {}
-            }
+    let cursor = query.cursor.filter(|cursor| !cursor.is_empty());
+    let (accounts, next) = match health_page(&state, &signed_in, CARDS_PER_PAGE, cursor.as_deref())
+        .await
+    {
+        Err(PageError::Api(message)) if cursor.is_some() => {
+            return Err(PageError::BadInput(format!(
+                "this link to a page of accounts is damaged ({message}); start again from the first page of accounts"
+            )));
         }
-        cards.push(views::account_card(
-            account,
-            &outcomes,
-            Some(audit),
-            now,
-            signed_in.zone(),
-        ));
-    }
+        page => page?,
+    };
+    let cards = accounts
+        .into_iter()
+        .map(|account| {
+            let outcomes = Outcomes::of(account.health.as_ref());
+            views::account_card(account, &outcomes, Some(audit), now, signed_in.zone())
+        })
+        .collect();
     render(&AccountsPage {
         chrome: signed_in.chrome("accounts"),
         accounts: cards,
+        next_page: next.map(|cursor| format!("/accounts?cursor={}", encoded(&cursor))),
+        later_page: cursor.is_some(),
     })
 }
 

@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::Response;
 use tokpost_pipeline::preflight::CreatorFacts;
 
-use super::accounts::{account_ids, account_json};
+use super::accounts::every_account_health;
 use super::{Chrome, SignedIn, render};
 use crate::Dashboard;
 use crate::error::PageError;
@@ -58,10 +58,11 @@ pub(crate) async fn audit(
     State(state): State<Dashboard>,
     signed_in: SignedIn,
 ) -> Result<Response, PageError> {
-    let mut accounts = Vec::new();
-    for id in account_ids(&state, &signed_in).await? {
-        accounts.push(account_facts(&account_json(&state, &signed_in, &id).await?));
-    }
+    let accounts: Vec<_> = every_account_health(&state, &signed_in)
+        .await?
+        .iter()
+        .map(account_facts)
+        .collect();
     let app = &state.app;
     let client = app.client.config();
     let facts = AuditFacts {

@@ -357,14 +357,28 @@ pub(crate) async fn calendar(
         cell.posts.push(chip);
     }
 
-    // Each creator's cap and next free slot, from the API's account health.
+    // Each creator's cap and next free slot, from the API's account health: one account's, or
+    // every account's a page of 200 at a time (never a request per account).
+    let mut healths: BTreeMap<String, views::HealthJson> = match account {
+        Some(only) => {
+            let json = super::accounts::account_json(&state, &signed_in, &only.to_string()).await?;
+            json.health
+                .map(|health| (json.id, health))
+                .into_iter()
+                .collect()
+        }
+        None => super::accounts::every_account_health(&state, &signed_in)
+            .await?
+            .into_iter()
+            .filter_map(|json| Some((json.id, json.health?)))
+            .collect(),
+    };
     let mut slots = Vec::new();
     for item in accounts
         .iter()
         .filter(|a| account.is_none_or(|only| only == a.id))
     {
-        let json = super::accounts::account_json(&state, &signed_in, &item.id.to_string()).await?;
-        let Some(health) = json.health else {
+        let Some(health) = healths.remove(&item.id.to_string()) else {
             continue;
         };
         let next = health.next_slot_at.filter(|at| *at > now);
