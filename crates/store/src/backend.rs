@@ -1493,88 +1493,35 @@ macro_rules! impl_store {
                 // Rows taken so far count against the batch whether or not their rewrite
                 // applied, so a batch never holds more than `batch` rows.
                 let mut taken = accounts.len();
-                let left = i64::from(batch).saturating_sub(i64::try_from(taken).unwrap_or(i64::MAX));
-                if left > 0 {
-                    let states: Vec<(String, Vec<u8>)> = sqlx::query_as(
-                        "SELECT state_hash, pkce_verifier FROM oauth_states WHERE pkce_verifier IS NOT NULL AND substr(pkce_verifier, 2, 4) <> $1 ORDER BY state_hash LIMIT $2",
-                    )
-                    .bind(&current)
-                    .bind(left)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    taken += states.len();
-                    for (state_hash, sealed) in &states {
-                        let aad = state_hash.as_bytes();
-                        let fresh = self
-                            .cipher
-                            .seal(&self.cipher.open(sealed, aad, PKCE_VERIFIER)?, aad, PKCE_VERIFIER)?;
-                        rewritten += sqlx::query(
-                            "UPDATE oauth_states SET pkce_verifier = $2 WHERE state_hash = $1 AND pkce_verifier = $3",
-                        )
-                        .bind(state_hash)
-                        .bind(fresh)
-                        .bind(sealed)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    }
+                fn uuid_bytes(id: &uuid::Uuid) -> &[u8] {
+                    id.as_bytes()
                 }
-                let left = i64::from(batch).saturating_sub(i64::try_from(taken).unwrap_or(i64::MAX));
-                if left > 0 {
-                    let endpoints: Vec<(uuid::Uuid, Vec<u8>)> = sqlx::query_as(
-                        "SELECT id, secret FROM webhook_endpoints WHERE substr(secret, 2, 4) <> $1 ORDER BY id LIMIT $2",
-                    )
-                    .bind(&current)
-                    .bind(left)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    taken += endpoints.len();
-                    for (id, sealed) in &endpoints {
-                        let aad = id.as_bytes();
-                        let column = $crate::webhooks::WEBHOOK_SECRET;
-                        let fresh = self
-                            .cipher
-                            .seal(&self.cipher.open(sealed, aad, column)?, aad, column)?;
-                        rewritten += sqlx::query(
-                            "UPDATE webhook_endpoints SET secret = $2 WHERE id = $1 AND secret = $3",
-                        )
-                        .bind(id)
-                        .bind(fresh)
-                        .bind(sealed)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
+                let uuid_bytes: fn(&uuid::Uuid) -> &[u8] = uuid_bytes;
+                let text_bytes: fn(&String) -> &[u8] = String::as_bytes;
+                for column in $crate::backend::SEALED_COLUMNS {
+                    let left = i64::from(batch).saturating_sub(i64::try_from(taken).unwrap_or(i64::MAX));
+                    if left <= 0 {
+                        break;
                     }
+                    let (this_taken, this_rewritten) = if column.key_is_text {
+                        reseal_column(&mut tx, &self.cipher, column, &current, left, text_bytes).await?
+                    } else {
+                        reseal_column(&mut tx, &self.cipher, column, &current, left, uuid_bytes).await?
+                    };
+                    taken += this_taken;
+                    rewritten += this_rewritten;
                 }
-                let left = i64::from(batch).saturating_sub(i64::try_from(taken).unwrap_or(i64::MAX));
-                if left > 0 {
-                    let posts: Vec<(uuid::Uuid, Vec<u8>)> = sqlx::query_as(
-                        "SELECT id, upload_url_sealed FROM posts WHERE upload_url_sealed IS NOT NULL AND substr(upload_url_sealed, 2, 4) <> $1 ORDER BY id LIMIT $2",
-                    )
-                    .bind(&current)
-                    .bind(left)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                    for (id, sealed) in &posts {
-                        let aad = id.as_bytes();
-                        let column = $crate::rows::UPLOAD_URL;
-                        let fresh = self
-                            .cipher
-                            .seal(&self.cipher.open(sealed, aad, column)?, aad, column)?;
-                        rewritten += sqlx::query(
-                            "UPDATE posts SET upload_url_sealed = $2 WHERE id = $1 AND upload_url_sealed = $3",
-                        )
-                        .bind(id)
-                        .bind(fresh)
-                        .bind(sealed)
-                        .execute(&mut *tx)
-                        .await?
-                        .rows_affected();
-                    }
+                let mut count = String::from(
+                    "SELECT (SELECT COUNT(*) FROM accounts WHERE access_token IS NOT NULL AND refresh_token IS NOT NULL AND (substr(access_token, 2, 4) <> $1 OR substr(refresh_token, 2, 4) <> $1))",
+                );
+                for column in $crate::backend::SEALED_COLUMNS {
+                    count.push_str(&format!(
+                        " + (SELECT COUNT(*) FROM {} WHERE {} IS NOT NULL AND substr({}, 2, 4) <> $1)",
+                        column.table, column.column, column.column
+                    ));
                 }
-                let remaining: i64 = sqlx::query_scalar(
-                    "SELECT (SELECT COUNT(*) FROM accounts WHERE access_token IS NOT NULL AND refresh_token IS NOT NULL AND (substr(access_token, 2, 4) <> $1 OR substr(refresh_token, 2, 4) <> $1)) + (SELECT COUNT(*) FROM oauth_states WHERE pkce_verifier IS NOT NULL AND substr(pkce_verifier, 2, 4) <> $1) + (SELECT COUNT(*) FROM webhook_endpoints WHERE substr(secret, 2, 4) <> $1) + (SELECT COUNT(*) FROM posts WHERE upload_url_sealed IS NOT NULL AND substr(upload_url_sealed, 2, 4) <> $1)",
-                )
+                // Table and column names come from `SEALED_COLUMNS`, never from input.
+                let remaining: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(count))
                 .bind(&current)
                 .fetch_one(&mut *tx)
                 .await?;
@@ -1786,7 +1733,7 @@ macro_rules! impl_store {
 
         const ACCESS_TOKEN: &str = "access_token";
         const REFRESH_TOKEN: &str = "refresh_token";
-        const PKCE_VERIFIER: &str = "pkce_verifier";
+        const PKCE_VERIFIER: &str = $crate::backend::PKCE_VERIFIER;
 
         impl $store {
             /// Seals the upload URLs an older version stored in plaintext (migration 0013) and
@@ -1913,6 +1860,45 @@ macro_rules! impl_store {
                     .await?;
             }
             Ok(held > 0)
+        }
+
+        /// Re-seals up to `left` values of one sealed column whose key id is not `current`, each
+        /// written only if unchanged since it was read; returns the rows taken and rewritten.
+        async fn reseal_column<K>(
+            tx: &mut Tx,
+            cipher: &$crate::TokenCipher,
+            sealed: &$crate::backend::SealedColumn,
+            current: &[u8],
+            left: i64,
+            aad: fn(&K) -> &[u8],
+        ) -> Result<(usize, u64), $crate::StoreError>
+        where
+            K: for<'r> sqlx::Decode<'r, Db> + for<'q> sqlx::Encode<'q, Db> + sqlx::Type<Db> + Send + Sync + Unpin,
+        {
+            let $crate::backend::SealedColumn { table, key, column, purpose, .. } = *sealed;
+            // A ciphertext's bytes 2..=5 (1-based, as SQL counts) are its key id. Table and column
+            // names come from `SEALED_COLUMNS`, never from input.
+            let select = format!(
+                "SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL AND substr({column}, 2, 4) <> $1 ORDER BY {key} LIMIT $2"
+            );
+            let rows: Vec<(K, Vec<u8>)> = sqlx::query_as(sqlx::AssertSqlSafe(select.as_str()))
+                .bind(current)
+                .bind(left)
+                .fetch_all(&mut **tx)
+                .await?;
+            let update = format!("UPDATE {table} SET {column} = $2 WHERE {key} = $1 AND {column} = $3");
+            let mut rewritten = 0;
+            for (id, old) in &rows {
+                let fresh = cipher.seal(&cipher.open(old, aad(id), purpose)?, aad(id), purpose)?;
+                rewritten += sqlx::query(sqlx::AssertSqlSafe(update.as_str()))
+                    .bind(id)
+                    .bind(fresh)
+                    .bind(old)
+                    .execute(&mut **tx)
+                    .await?
+                    .rows_affected();
+            }
+            Ok((rows.len(), rewritten))
         }
 
         /// Whether `worker` still holds `job`; on PostgreSQL the job row stays locked against a
@@ -2493,6 +2479,46 @@ use crate::rows::ClaimCandidate;
 /// Rows one multi-row statement carries at most: well inside both backends' limits on bound
 /// parameters (SQLite 32,766, PostgreSQL 65,535) at seven per row.
 pub(crate) const ROWS_PER_STATEMENT: usize = 1_000;
+
+/// The purpose label PKCE verifiers are sealed with.
+pub(crate) const PKCE_VERIFIER: &str = "pkce_verifier";
+
+/// A column sealed under the token key, one value per row: its table, the key column whose value
+/// is also the associated data, and the purpose label it is sealed with.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct SealedColumn {
+    pub(crate) table: &'static str,
+    pub(crate) key: &'static str,
+    /// The key column is text (else a UUID).
+    pub(crate) key_is_text: bool,
+    pub(crate) column: &'static str,
+    pub(crate) purpose: &'static str,
+}
+
+/// The single sealed columns key rotation re-seals after the accounts' two tokens, in order.
+pub(crate) const SEALED_COLUMNS: &[SealedColumn] = &[
+    SealedColumn {
+        table: "oauth_states",
+        key: "state_hash",
+        key_is_text: true,
+        column: "pkce_verifier",
+        purpose: PKCE_VERIFIER,
+    },
+    SealedColumn {
+        table: "webhook_endpoints",
+        key: "id",
+        key_is_text: false,
+        column: "secret",
+        purpose: crate::webhooks::WEBHOOK_SECRET,
+    },
+    SealedColumn {
+        table: "posts",
+        key: "id",
+        key_is_text: false,
+        column: "upload_url_sealed",
+        purpose: crate::rows::UPLOAD_URL,
+    },
+];
 
 /// The longest rate window a [`crate::RateLimitSlot`] may have, in milliseconds: the sweep
 /// forgets requests older than this (TikTok's windows are a minute).
