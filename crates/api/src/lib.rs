@@ -24,7 +24,6 @@
 //! json.rs       the JSON body extractor (serde's path and message on malformed bodies)
 //! metrics.rs    Prometheus: request counters, posts by state, queue depth
 //! openapi.rs    the OpenAPI document
-//! outbound.rs   outbound webhooks: the signature and the delivery loop
 //! routes/       one module per resource
 //! ```
 
@@ -39,7 +38,6 @@ mod json;
 pub mod limits;
 mod metrics;
 mod openapi;
-pub mod outbound;
 mod routes;
 mod state;
 

@@ -46,7 +46,7 @@ pub struct ApiSettings {
     pub builtin_sandbox: bool,
     /// Where outbound webhook endpoints may point (public addresses, and the operator's own
     /// ranges). Judged at registration; the sender judges again at every send.
-    pub webhook_addresses: crate::outbound::address::AddressPolicy,
+    pub webhook_addresses: tokpost_pipeline::webhooks::address::AddressPolicy,
     /// Requests served at once and the longest one may take ([`crate::limits`]).
     pub limits: crate::limits::Limits,
     /// When set, `/metrics` answers only `Authorization: Bearer <this>`.
@@ -71,7 +71,7 @@ impl ApiSettings {
             workers_process: None,
             worker_heartbeat_stale_after: tokpost_pipeline::WORKER_HEARTBEAT_STALE_AFTER,
             builtin_sandbox: false,
-            webhook_addresses: crate::outbound::address::AddressPolicy::public_only(),
+            webhook_addresses: tokpost_pipeline::webhooks::address::AddressPolicy::public_only(),
             limits: crate::limits::Limits::default(),
             metrics_token: None,
         }

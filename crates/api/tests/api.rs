@@ -23,8 +23,8 @@ use sha2::Sha256;
 use tiktok::{TikTokClient, TikTokConfig};
 use tiktok_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use tokio::net::TcpListener;
-use tokpost_api::outbound::address::AddressPolicy;
 use tokpost_api::{ApiSettings, AppState};
+use tokpost_pipeline::webhooks::address::AddressPolicy;
 use tokpost_pipeline::{Pipeline, PipelineConfig};
 use tokpost_store::{Store, TokenCipher};
 
@@ -1301,9 +1301,9 @@ impl Receiver {
 impl App {
     fn deliverer(
         &self,
-        settings: tokpost_api::outbound::DeliverySettings,
-    ) -> tokpost_api::outbound::Deliverer {
-        tokpost_api::outbound::Deliverer::new(
+        settings: tokpost_pipeline::webhooks::DeliverySettings,
+    ) -> tokpost_pipeline::webhooks::Deliverer {
+        tokpost_pipeline::webhooks::Deliverer::new(
             tokpost_store::WorkerId::new("test-sender"),
             Arc::clone(&self.store),
             self.clock.shared(),
@@ -1556,7 +1556,7 @@ async fn a_published_post_is_delivered_to_the_receiver_signed_with_the_endpoint_
     let (_, published) = app.get(&format!("/v1/posts/{post_id}")).await;
     assert_eq!(published["state"], "published", "{published}");
 
-    let sender = app.deliverer(tokpost_api::outbound::DeliverySettings::default());
+    let sender = app.deliverer(tokpost_pipeline::webhooks::DeliverySettings::default());
     assert_eq!(sender.run_once().await.unwrap(), 1);
     let requests = receiver.requests();
     assert_eq!(requests.len(), 1);
@@ -1654,11 +1654,11 @@ async fn a_sender_refuses_an_internal_address_at_send_time_and_the_receiver_hear
         .endpoint(&app.key, &receiver.url, &["post.missed"])
         .await;
     app.missed_post_event(&named).await;
-    let sender = tokpost_api::outbound::Deliverer::new(
+    let sender = tokpost_pipeline::webhooks::Deliverer::new(
         tokpost_store::WorkerId::new("public-only"),
         Arc::clone(&app.store),
         app.clock.shared(),
-        tokpost_api::outbound::DeliverySettings::default(),
+        tokpost_pipeline::webhooks::DeliverySettings::default(),
         AddressPolicy::public_only(),
     )
     .unwrap();
@@ -1695,7 +1695,7 @@ async fn at_most_a_few_hundred_bytes_of_an_answer_are_read_and_kept() {
     tokio::spawn(async move { axum::serve(listener, router).await });
     let (endpoint, _) = app.endpoint(&app.key, &url, &["post.missed"]).await;
     app.missed_post_event(&endpoint).await;
-    let sender = app.deliverer(tokpost_api::outbound::DeliverySettings::default());
+    let sender = app.deliverer(tokpost_pipeline::webhooks::DeliverySettings::default());
     assert_eq!(sender.run_once().await.unwrap(), 1);
     let (_, log) = app
         .get(&format!("/v1/webhook-endpoints/{endpoint}/deliveries"))
@@ -1713,7 +1713,7 @@ async fn a_receiver_answering_500_is_retried_with_growing_back_off_on_the_inject
         .endpoint(&app.key, &receiver.url, &["post.missed"])
         .await;
     app.missed_post_event(&endpoint).await;
-    let settings = tokpost_api::outbound::DeliverySettings::default();
+    let settings = tokpost_pipeline::webhooks::DeliverySettings::default();
     let sender = app.deliverer(settings);
 
     let mut waits = Vec::new();
@@ -1779,12 +1779,12 @@ async fn an_endpoint_that_keeps_failing_is_paused_flagged_and_resumed_through_th
     let (endpoint, _) = app
         .endpoint(&app.key, &receiver.url, &["post.missed"])
         .await;
-    let settings = tokpost_api::outbound::DeliverySettings {
+    let settings = tokpost_pipeline::webhooks::DeliverySettings {
         pause: tokpost_store::PausePolicy {
             after_consecutive_failures: 4,
             after_failing_for: Duration::from_secs(24 * 3_600),
         },
-        ..tokpost_api::outbound::DeliverySettings::default()
+        ..tokpost_pipeline::webhooks::DeliverySettings::default()
     };
     let sender = app.deliverer(settings);
     app.missed_post_event(&endpoint).await;

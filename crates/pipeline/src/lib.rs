@@ -11,6 +11,8 @@
 //!   run); [`caps`]: the rolling 24-hour caps and when the next slot frees.
 //! - [`token_keeper`]: keeps every connected account's access token fresh ahead of expiry and
 //!   hands fresh tokens to the publishing steps.
+//! - [`webhooks`]: the outbound webhook sender (signed deliveries to users' endpoints, never to
+//!   an internal address) and the signature scheme shared with TikTok's inbound webhooks.
 //! - [`pipeline`]: all of it assembled for one process.
 //!
 //! What it must not do: read the wall clock (every component takes a [`clock::SharedClock`]),
@@ -27,6 +29,7 @@ pub mod policy;
 pub mod preflight;
 pub mod publisher;
 pub mod token_keeper;
+pub mod webhooks;
 pub mod worker;
 
 pub use media_access::MediaAccess;

@@ -216,7 +216,7 @@ impl WebhooksConfig {
     /// A range that is not CIDR (validation refuses it first).
     pub fn address_policy(
         &self,
-    ) -> Result<tokpost_api::outbound::address::AddressPolicy, ConfigError> {
+    ) -> Result<tokpost_pipeline::webhooks::address::AddressPolicy, ConfigError> {
         let ranges = self
             .allow_internal
             .iter()
@@ -232,9 +232,7 @@ impl WebhooksConfig {
                     })
             })
             .collect::<Result<Vec<ipnet::IpNet>, ConfigError>>()?;
-        Ok(tokpost_api::outbound::address::AddressPolicy::allowing(
-            ranges,
-        ))
+        Ok(tokpost_pipeline::webhooks::address::AddressPolicy::allowing(ranges))
     }
 }
 

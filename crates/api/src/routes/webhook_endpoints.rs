@@ -1,6 +1,6 @@
 //! Outbound webhook endpoints of a workspace: register (the signing secret is answered once),
 //! list, get, delete, resume after a pause, and the delivery log. The signature scheme and the
-//! delivery loop are in `crate::outbound`.
+//! delivery loop are in `tokpost_pipeline::webhooks`.
 
 use std::collections::BTreeSet;
 
@@ -20,9 +20,9 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
-use crate::outbound::address::UrlRefusal;
 use crate::routes::parse_id;
 use crate::state::AppState;
+use tokpost_pipeline::webhooks::address::UrlRefusal;
 
 /// The longest endpoint URL accepted.
 const MAX_URL_CHARS: usize = 2_048;
@@ -245,7 +245,7 @@ fn parse_url(text: &str) -> Result<String, ApiError> {
 }
 
 /// Refuses an endpoint whose host is, or resolves to, an address inside the operator's network
-/// (see [`crate::outbound::address`]).
+/// (see [`tokpost_pipeline::webhooks::address`]).
 async fn check_address(state: &AppState, url: &str) -> Result<(), ApiError> {
     let parsed = url::Url::parse(url).map_err(|_| {
         ApiError::refused(
@@ -350,7 +350,7 @@ pub(crate) async fn create(
             json!(chars),
         ));
     }
-    let secret = crate::outbound::generate_secret();
+    let secret = tokpost_pipeline::webhooks::generate_secret();
     let created = state
         .store
         .create_webhook_endpoint(

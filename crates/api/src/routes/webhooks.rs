@@ -13,13 +13,13 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{HeaderMap, StatusCode};
-use hmac::{Hmac, KeyInit as _, Mac as _};
 use jiff::Timestamp;
 use secrecy::ExposeSecret as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokpost_core::{JobKind, OpenId, PublishId};
+use tokpost_pipeline::webhooks::signature::{self, SignatureError};
 use tokpost_store::NewJob;
 use utoipa::ToSchema;
 
@@ -43,26 +43,11 @@ struct Envelope {
     content: Option<String>,
 }
 
-/// Why a signature is refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SignatureError {
-    Missing,
-    Malformed,
-    Mismatch,
-    Stale,
-}
-
-/// Most `s=` values a `TikTok-Signature` header may carry (TikTok sends one; two allow a secret
-/// rotation, and a few more cost nothing). More is an attack on the CPU, refused unread.
-pub(crate) const MAX_SIGNATURES: usize = 4;
 /// The largest webhook body accepted: TikTok's events are a few hundred bytes.
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024;
-/// An HMAC-SHA256 in hex.
-const SIGNATURE_HEX_LEN: usize = 64;
 
-/// Checks `TikTok-Signature: t=…,s=…` against the raw body. Cheap refusals come first: the
-/// header's shape, then the timestamp, then one MAC over the body, compared in constant time
-/// with each of the few signatures offered.
+/// Checks `TikTok-Signature: t=…,s=…` against the raw body, with the scheme tokpost also signs
+/// its own webhooks with ([`tokpost_pipeline::webhooks::signature`]).
 pub(crate) fn verify_signature(
     header: Option<&str>,
     body: &[u8],
@@ -70,64 +55,7 @@ pub(crate) fn verify_signature(
     now: Timestamp,
     tolerance: std::time::Duration,
 ) -> Result<(), SignatureError> {
-    let header = header.ok_or(SignatureError::Missing)?;
-    let mut timestamp = None;
-    let mut signatures: Vec<[u8; 32]> = Vec::with_capacity(MAX_SIGNATURES);
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", value)) => {
-                if timestamp.is_some() {
-                    return Err(SignatureError::Malformed);
-                }
-                timestamp = Some(
-                    value
-                        .trim()
-                        .parse::<i64>()
-                        .map_err(|_| SignatureError::Malformed)?,
-                );
-            }
-            Some(("s", value)) => {
-                if signatures.len() == MAX_SIGNATURES {
-                    return Err(SignatureError::Malformed);
-                }
-                let value = value.trim();
-                let mut decoded = [0_u8; 32];
-                if value.len() != SIGNATURE_HEX_LEN
-                    || hex::decode_to_slice(value, &mut decoded).is_err()
-                {
-                    return Err(SignatureError::Malformed);
-                }
-                signatures.push(decoded);
-            }
-            _ => {}
-        }
-    }
-    let timestamp = timestamp.ok_or(SignatureError::Malformed)?;
-    if signatures.is_empty() {
-        return Err(SignatureError::Malformed);
-    }
-    if now.as_second().abs_diff(timestamp) > tolerance.as_secs() {
-        return Err(SignatureError::Stale);
-    }
-    let mut mac =
-        Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|_| SignatureError::Mismatch)?;
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    let expected = mac.finalize().into_bytes();
-    // Every offered signature is compared, each in time independent of where it differs.
-    let matched = signatures.iter().fold(false, |found, signature| {
-        let difference = expected
-            .iter()
-            .zip(signature)
-            .fold(0_u8, |acc, (a, b)| acc | (a ^ b));
-        found | (difference == 0)
-    });
-    if matched {
-        Ok(())
-    } else {
-        Err(SignatureError::Mismatch)
-    }
+    signature::verify(signature::TIKTOK, header, body, secret, now, tolerance)
 }
 
 /// Receives TikTok's webhooks.
@@ -281,15 +209,13 @@ async fn handle(state: &AppState, body: &[u8], now: Timestamp) -> Result<&'stati
 mod tests {
     use super::*;
     use rstest::rstest;
+    use tokpost_pipeline::webhooks::signature::MAX_SIGNATURES;
 
     const SECRET: &str = "sandbox-demo-client-secret";
     const BODY: &[u8] = br#"{"event":"post.publish.complete"}"#;
 
     fn sign(t: i64, body: &[u8]) -> String {
-        let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
-        mac.update(format!("{t}.").as_bytes());
-        mac.update(body);
-        hex::encode(mac.finalize().into_bytes())
+        hex::encode(signature::mac(SECRET, t, body))
     }
 
     #[rstest]

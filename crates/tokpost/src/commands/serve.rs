@@ -129,11 +129,11 @@ async fn serve(mut config: Config, sandbox_flag: bool, run_workers: bool) -> any
         settings.workers_process = Some(process.clone());
         workers = pipeline.spawn(&process, shutdown.clone());
         workers.push(
-            tokpost_api::outbound::Deliverer::spawn(
+            tokpost_pipeline::webhooks::Deliverer::spawn(
                 &process,
                 Arc::clone(&store),
                 Arc::clone(&clock),
-                tokpost_api::outbound::DeliverySettings::default(),
+                tokpost_pipeline::webhooks::DeliverySettings::default(),
                 config.webhooks.address_policy()?,
                 shutdown,
             )

@@ -109,11 +109,11 @@ async fn work(config: Config) -> anyhow::Result<()> {
     // Every worker process also sends outbound webhooks: deliveries are leased, so several
     // senders share them like jobs.
     handles.push(
-        tokpost_api::outbound::Deliverer::spawn(
+        tokpost_pipeline::webhooks::Deliverer::spawn(
             &name,
             store,
             SystemClock::shared(),
-            tokpost_api::outbound::DeliverySettings::default(),
+            tokpost_pipeline::webhooks::DeliverySettings::default(),
             config.webhooks.address_policy()?,
             shutdown,
         )

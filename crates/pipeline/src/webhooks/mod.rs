@@ -19,23 +19,23 @@
 //! Endpoints are untrusted input: a request goes only to a public address (see [`address`]),
 //! redirects are not followed, and at most [`MAX_ANSWER_BYTES`] of an answer are read.
 //!
-//! It lives in the API crate because the API owns the endpoints and both directions of
-//! webhooks; the binary runs the loop next to the pipeline's workers.
+//! It lives in the pipeline, below the API: a worker process sends deliveries without the HTTP
+//! API's crate. The API registers endpoints (refusing internal addresses with [`address`]) and
+//! checks TikTok's inbound signatures with the same [`signature`] code.
 
 pub mod address;
+pub mod signature;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::WorkerSettings;
 use address::{AddressPolicy, GuardedResolver};
 use clock::SharedClock;
-use hmac::{Hmac, KeyInit as _, Mac as _};
 use jiff::Timestamp;
 use secrecy::ExposeSecret as _;
 use serde_json::Value;
-use sha2::Sha256;
 use tokio::sync::watch;
-use tokpost_pipeline::WorkerSettings;
 use tokpost_store::{
     ClaimedDelivery, DeliveryResult, PausePolicy, SettleDelivery, SettleOutcome, Store, StoreError,
     WebhookAttempt, WorkerId,
@@ -99,17 +99,7 @@ impl Default for DeliverySettings {
 /// The `Tokpost-Signature` value for `body` sent at `timestamp` (unix seconds).
 #[must_use]
 pub fn signature_header(secret: &str, timestamp: i64, body: &[u8]) -> String {
-    // HMAC takes keys of any length, so this cannot fail; an empty MAC would only make every
-    // signature check at the receiver fail, never pass.
-    let digest = Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-        .map(|mut mac| {
-            mac.update(timestamp.to_string().as_bytes());
-            mac.update(b".");
-            mac.update(body);
-            hex::encode(mac.finalize().into_bytes())
-        })
-        .unwrap_or_default();
-    format!("t={timestamp},v1={digest}")
+    signature::header(signature::TOKPOST, secret, timestamp, body)
 }
 
 /// A new endpoint secret: `whsec_` and 64 hex characters (256 bits).
@@ -412,34 +402,15 @@ pub fn verify_signature(
     now: Timestamp,
     tolerance: Duration,
 ) -> bool {
-    let mut timestamp = None;
-    let mut signatures = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", value)) => timestamp = value.parse::<i64>().ok(),
-            Some(("v1", value)) => signatures.push(value),
-            _ => {}
-        }
-    }
-    let Some(timestamp) = timestamp else {
-        return false;
-    };
-    let age = now.as_second().saturating_sub(timestamp).unsigned_abs();
-    if age > tolerance.as_secs() {
-        return false;
-    }
-    signatures.iter().any(|signature| {
-        let Ok(expected) = hex::decode(signature) else {
-            return false;
-        };
-        let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
-            return false;
-        };
-        mac.update(timestamp.to_string().as_bytes());
-        mac.update(b".");
-        mac.update(body);
-        mac.verify_slice(&expected).is_ok()
-    })
+    signature::verify(
+        signature::TOKPOST,
+        Some(header),
+        body,
+        secret,
+        now,
+        tolerance,
+    )
+    .is_ok()
 }
 
 /// The start of an answer: at most [`MAX_ANSWER_BYTES`] read off the wire (the rest is left
