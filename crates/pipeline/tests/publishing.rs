@@ -188,6 +188,98 @@ async fn an_inbox_draft_is_delivered_to_the_creator() {
     assert_eq!(records[0].status, "SEND_TO_USER_INBOX");
 }
 
+/// The inbox shares of `account` the store counts as pending today.
+async fn pending_shares(env: &Env, account: tokpost_core::AccountId) -> u64 {
+    let since = clock::sub(env.clock.now(), Duration::from_secs(24 * 3_600));
+    env.store
+        .quota_used(account, tokpost_store::QuotaKind::InboxShare, since)
+        .await
+        .unwrap()
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_the_creator_posts_no_longer_counts_as_a_pending_share(#[case] backend: Backend) {
+    let env = start(Setup::new(backend)).await;
+    let ada = env.connect(ADA).await;
+    let mut spec = video(env.small_video(3).await, "draft", PrivacyLevel::SelfOnly);
+    spec.mode = PostMode::Inbox;
+    let post = env.schedule(ada, spec, 0).await;
+    let worker = env.worker("w1");
+    env.drive(&[&worker], &[post], &[], 2 * HOUR).await;
+    assert_eq!(env.state(post).await, StateKind::InboxDelivered);
+    assert_eq!(
+        pending_shares(&env, ada).await,
+        1,
+        "delivered, not yet posted"
+    );
+
+    // Hours later the creator posts it from the TikTok app.
+    env.clock.advance(3 * HOUR);
+    assert!(
+        env.sandbox
+            .user_posts_from_inbox(&publish_id(&env, post).await)
+    );
+    env.drive(&[&worker], &[post], &[], 2 * HOUR).await;
+    assert_eq!(
+        pending_shares(&env, ada).await,
+        0,
+        "{:#?}",
+        env.events(post).await
+    );
+    assert_eq!(env.state(post).await, StateKind::InboxDelivered);
+    let posted: Vec<_> = env
+        .events(post)
+        .await
+        .into_iter()
+        .filter(|event| event.message.contains("posted the draft"))
+        .collect();
+    assert_eq!(posted.len(), 1, "said once however often it is polled");
+
+    // A draft never posted stops being watched once it has left TikTok's 24-hour window.
+    let mut spec = video(env.small_video(4).await, "ignored", PrivacyLevel::SelfOnly);
+    spec.mode = PostMode::Inbox;
+    let ignored = env.schedule(ada, spec, 0).await;
+    env.drive(&[&worker], &[ignored], &[], 30 * HOUR).await;
+    assert_eq!(env.state(ignored).await, StateKind::InboxDelivered);
+    // Counts the status requests from here on (a fault that changes nothing).
+    let counter = env.sandbox.add_fault(FaultRule {
+        endpoint: FaultEndpoint::Status,
+        creator: None,
+        effect: FaultEffect::Latency { ms: 0 },
+        times: FaultTimes::Always,
+    });
+    env.drive(&[&worker], &[ignored], &[], 24 * HOUR).await;
+    let asked = env
+        .sandbox
+        .faults()
+        .into_iter()
+        .find(|fault| fault.id == counter)
+        .map(|fault| fault.fired);
+    assert_eq!(asked, Some(0), "no status asked for after the draft's day");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_draft_that_failed_before_the_inbox_is_no_pending_share() {
+    let env = start(Setup::new(Backend::Sqlite)).await;
+    let ada = env.connect(ADA).await;
+    for injected in fail_reason_at(FaultEndpoint::InboxInit, "auth_removed") {
+        env.sandbox.add_fault(FaultRule {
+            endpoint: injected.endpoint,
+            creator: None,
+            effect: injected.effect,
+            times: injected.times,
+        });
+    }
+    let post = post_of(&env, Kind::InboxVideo, ada).await;
+    env.drive(&[&env.worker("w1")], &[post], &[], 12 * HOUR)
+        .await;
+    assert_eq!(env.state(post).await, StateKind::Failed);
+    assert_eq!(pending_shares(&env, ada).await, 0);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lost_file_upload_init_answer_is_sent_again_and_publishes_once() {
     let env = start(Setup::new(Backend::Sqlite)).await;

@@ -390,8 +390,20 @@ impl Publisher {
         if let Some(failure) = failure {
             event = event.with_native_response(failure_json(failure));
         }
-        self.move_post(post, PostState::Failed { action, who }, event)
-            .await
+        let failed = self
+            .move_post(post, PostState::Failed { action, who }, event)
+            .await;
+        if post.spec.mode == PostMode::Inbox && matches!(failed, Next::Continue(_)) {
+            // A draft that never reached the inbox is no pending share at TikTok.
+            if let Err(error) = self
+                .store
+                .release_quota_use(post.id, QuotaKind::InboxShare, self.clock.now())
+                .await
+            {
+                tracing::warn!(post = %post.id, %error, "could not release the failed draft's inbox share; it counts until its 24 hours pass");
+            }
+        }
+        failed
     }
 
     /// Fails the post for something the user must change (the media, the caption, a setting).

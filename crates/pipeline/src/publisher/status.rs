@@ -1,7 +1,18 @@
 //! Step 6: tracking TikTok's status with back-off until the publish is final, and a while longer
 //! for the public post id.
+//!
+//! An inbox draft stays *pending* at TikTok (5 at most in 24 h per creator) until the creator
+//! posts it; so does the share tokpost counts against that cap. A delivered draft's status is
+//! therefore looked at again every [`INBOX_DRAFT_POLL`] for [`INBOX_DRAFT_WATCH`] (TikTok's
+//! `post.publish.complete` webhook asks at once), and once TikTok reports it posted, its share is
+//! released: the creator may get another draft that day.
 
 use super::*;
+
+/// How often a delivered inbox draft's status is asked for.
+const INBOX_DRAFT_POLL: Duration = Duration::from_secs(3_600);
+/// How long a delivered draft is watched: past it, the share has left TikTok's 24-hour window.
+const INBOX_DRAFT_WATCH: Duration = Duration::from_secs(24 * 3_600);
 
 impl Publisher {
     pub(super) fn status_job(
@@ -40,7 +51,10 @@ impl Publisher {
         };
         let tracking = matches!(
             post.state.kind(),
-            StateKind::Processing | StateKind::Uncertain | StateKind::Published
+            StateKind::Processing
+                | StateKind::Uncertain
+                | StateKind::Published
+                | StateKind::InboxDelivered
         );
         let Some(publish_id) = post.progress.publish_id.clone().filter(|_| tracking) else {
             return JobOutcome::Done;
@@ -111,7 +125,19 @@ impl Publisher {
             .collect();
         let polling = self.policy.status_polling;
         let since_tracking = non_negative(now.duration_since(job.created_at));
+        if post.state.kind() == StateKind::InboxDelivered
+            && !matches!(
+                report.status,
+                PublishStatus::PublishComplete | PublishStatus::SendToUserInbox
+            )
+        {
+            // A delivered draft is final here; only its posting by the creator is news.
+            return done();
+        }
         match &report.status {
+            PublishStatus::PublishComplete if post.state.kind() == StateKind::InboxDelivered => {
+                self.inbox_draft_posted(post, &ids, native).await
+            }
             PublishStatus::PublishComplete => {
                 if post.state.kind() == StateKind::Published
                     && (ids.is_empty() || ids == post.progress.public_post_ids)
@@ -152,10 +178,16 @@ impl Publisher {
                     stop @ Next::Stop(_) => stop,
                 }
             }
+            PublishStatus::SendToUserInbox if post.state.kind() == StateKind::InboxDelivered => {
+                Self::watch_inbox_draft(since_tracking, now)
+            }
             PublishStatus::SendToUserInbox => {
                 let event = NewPostEvent::new(now, EventKind::TiktokResponse, "delivered to the creator's TikTok inbox; the creator finishes the post in the app")
                     .with_native_response(native);
-                self.move_post(post, PostState::InboxDelivered, event).await
+                match self.move_post(post, PostState::InboxDelivered, event).await {
+                    Next::Continue(_) => Self::watch_inbox_draft(since_tracking, now),
+                    stop @ Next::Stop(_) => stop,
+                }
             }
             PublishStatus::Failed => {
                 let failure = report.failure().unwrap_or_else(|| {
@@ -214,6 +246,48 @@ impl Publisher {
                 })
             }
         }
+    }
+
+    /// The next look at a delivered inbox draft, or none once it has left the 24-hour window.
+    fn watch_inbox_draft(since_tracking: Duration, now: Timestamp) -> Next {
+        if since_tracking >= INBOX_DRAFT_WATCH {
+            return done();
+        }
+        Next::Stop(JobOutcome::RetryAt {
+            at: clock::add(now, INBOX_DRAFT_POLL),
+            reason: "the inbox draft is pending until the creator posts it".to_owned(),
+        })
+    }
+
+    /// TikTok reports a delivered draft posted by its creator: the share is no longer pending,
+    /// and the history says so (with the public post ids when TikTok gives them).
+    async fn inbox_draft_posted(&self, post: &Post, ids: &[String], native: Value) -> Next {
+        let now = self.clock.now();
+        let kind = QuotaKind::InboxShare;
+        match self.store.release_quota_use(post.id, kind, now).await {
+            Ok(released) => {
+                if released {
+                    tracing::info!(post = %post.id, "the creator posted the inbox draft; its pending share is released");
+                }
+            }
+            Err(error) => return error.into(),
+        }
+        if self.status_changed(post, "PUBLISH_COMPLETE").await {
+            let posted = if ids.is_empty() {
+                "the creator posted the draft from the TikTok inbox; it no longer counts as a pending share".to_owned()
+            } else {
+                format!(
+                    "the creator posted the draft from the TikTok inbox (post id {}); it no longer counts as a pending share",
+                    ids.join(", ")
+                )
+            };
+            let event = NewPostEvent::new(now, EventKind::TiktokResponse, posted)
+                .with_native_response(native);
+            if let Err(error) = self.store.append_post_event(post.id, event).await {
+                return error.into();
+            }
+        }
+        done()
     }
 
     pub(super) fn poll_for_post_ids(&self, since_tracking: Duration) -> Next {
