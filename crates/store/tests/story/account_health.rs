@@ -21,6 +21,35 @@ async fn walk(h: &Harness, post: tokpost_core::PostId, path: &[PostState]) {
     }
 }
 
+/// A new post of `account` moved along `path`.
+async fn post_along(
+    h: &Harness,
+    ws: tokpost_core::WorkspaceId,
+    account: tokpost_core::AccountId,
+    path: &[PostState],
+) -> tokpost_core::PostId {
+    let post = h
+        .store
+        .create_post(h.new_post(ws, account, 0), h.now())
+        .await
+        .unwrap()
+        .into_inner();
+    walk(h, post.id, path).await;
+    post.id
+}
+
+/// From scheduled through TikTok's processing to `last`.
+fn through_processing(last: PostState) -> [PostState; 6] {
+    [
+        PostState::Scheduled,
+        PostState::Preflighted,
+        PostState::CreatorChecked,
+        PostState::Initialized,
+        PostState::Processing,
+        last,
+    ]
+}
+
 fn failed(action: RequiredAction) -> PostState {
     PostState::Failed {
         action,
@@ -37,25 +66,7 @@ pub(super) async fn the_health_of_a_page_of_accounts_is_read_together(h: Harness
     let stranger = h.account(other_ws, "stranger").await;
 
     // Older than the window: neither counted nor mistaken for the latest.
-    let early = h
-        .store
-        .create_post(h.new_post(ws, busy, 0), h.now())
-        .await
-        .unwrap()
-        .into_inner();
-    walk(
-        &h,
-        early.id,
-        &[
-            PostState::Scheduled,
-            PostState::Preflighted,
-            PostState::CreatorChecked,
-            PostState::Initialized,
-            PostState::Processing,
-            PostState::Published,
-        ],
-    )
-    .await;
+    post_along(&h, ws, busy, &through_processing(PostState::Published)).await;
     let use_of = |account, kind, at| QuotaUse {
         account_id: account,
         kind,
@@ -108,71 +119,31 @@ pub(super) async fn the_health_of_a_page_of_accounts_is_read_together(h: Harness
         .await
         .unwrap();
 
-    let published = h
-        .store
-        .create_post(h.new_post(ws, busy, 0), h.now())
-        .await
-        .unwrap()
-        .into_inner();
-    walk(
-        &h,
-        published.id,
-        &[
-            PostState::Scheduled,
-            PostState::Preflighted,
-            PostState::CreatorChecked,
-            PostState::Initialized,
-            PostState::Processing,
-            PostState::Published,
-        ],
-    )
-    .await;
+    post_along(&h, ws, busy, &through_processing(PostState::Published)).await;
     let published_at = h.now();
     h.advance(Duration::from_secs(30));
-    let first_failure = h
-        .store
-        .create_post(h.new_post(ws, busy, 0), h.now())
-        .await
-        .unwrap()
-        .into_inner();
-    walk(
+    post_along(
         &h,
-        first_failure.id,
+        ws,
+        busy,
         &[PostState::Scheduled, failed(RequiredAction::FixInput)],
     )
     .await;
     h.advance(Duration::from_secs(30));
-    let last_failure = h
-        .store
-        .create_post(h.new_post(ws, busy, 0), h.now())
-        .await
-        .unwrap()
-        .into_inner();
-    walk(
+    let last_failure = post_along(
         &h,
-        last_failure.id,
+        ws,
+        busy,
         &[PostState::Scheduled, failed(RequiredAction::Reconnect)],
     )
     .await;
     let failed_at = h.now();
     h.advance(Duration::from_secs(30));
-    let delivered = h
-        .store
-        .create_post(h.new_post(ws, inbox, 0), h.now())
-        .await
-        .unwrap()
-        .into_inner();
-    walk(
+    post_along(
         &h,
-        delivered.id,
-        &[
-            PostState::Scheduled,
-            PostState::Preflighted,
-            PostState::CreatorChecked,
-            PostState::Initialized,
-            PostState::Processing,
-            PostState::InboxDelivered,
-        ],
+        ws,
+        inbox,
+        &through_processing(PostState::InboxDelivered),
     )
     .await;
     let delivered_at = h.now();
@@ -215,7 +186,7 @@ pub(super) async fn the_health_of_a_page_of_accounts_is_read_together(h: Harness
     );
     assert_eq!(of_busy.last_success_at, Some(published_at));
     let failure = of_busy.last_failure.as_ref().expect("the latest failure");
-    assert_eq!(failure.post, last_failure.id);
+    assert_eq!(failure.post, last_failure);
     assert_eq!(failure.at, failed_at);
     assert_eq!(failure.state, failed(RequiredAction::Reconnect));
 
