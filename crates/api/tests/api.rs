@@ -1107,7 +1107,7 @@ async fn the_openapi_document_is_3_1_describes_every_response_and_does_not_chang
 }
 
 #[tokio::test]
-async fn a_publish_webhook_queues_a_status_check_of_its_post_due_now() {
+async fn a_publish_webhook_makes_a_status_check_of_its_post_due_now() {
     use tokpost_core::{EventKind, NewPostEvent, PostState, PublishId, PublishProgress};
     let app = App::start().await;
     let account = app.connect(&app.key, "ada.public").await;
@@ -1144,6 +1144,25 @@ async fn a_publish_webhook_queues_a_status_check_of_its_post_due_now() {
             .await
             .unwrap();
     }
+    // A status check already queued, waiting out an hour's back-off.
+    let waiting = app
+        .store
+        .enqueue(
+            tokpost_store::NewJob {
+                kind: tokpost_core::JobKind::CheckPublishStatus,
+                payload: json!({}),
+                account_id: None,
+                post_id: Some(post_id),
+                run_at: clock::add(now, Duration::from_secs(3_600)),
+                dedupe_key: Some(format!("status:{post_id}")),
+            },
+            now,
+        )
+        .await
+        .unwrap();
+    let tokpost_store::Enqueued::Added(waiting) = waiting else {
+        panic!("the first status check is queued");
+    };
     let body = json!({
         "client_key": "sbxdemo0000000001",
         "event": "post.publish.complete",
@@ -1162,6 +1181,11 @@ async fn a_publish_webhook_queues_a_status_check_of_its_post_due_now() {
         .unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
     assert_eq!(answer.json::<Value>().await.unwrap()["status"], "accepted");
+    assert_eq!(
+        app.store.job(waiting).await.unwrap().unwrap().run_at,
+        now,
+        "the webhook moves the waiting check up to now"
+    );
     // The pipeline's one-status-check-per-post key is taken: the check is queued.
     let again = app
         .store

@@ -1268,6 +1268,25 @@ macro_rules! impl_store {
                 Ok(moved)
             }
 
+            async fn hasten_job(
+                &self,
+                dedupe_key: &str,
+                at: jiff::Timestamp,
+            ) -> Result<bool, $crate::StoreError> {
+                let moved = sqlx::query(
+                    "UPDATE jobs SET run_at_ms = $2 WHERE dedupe_key = $1 AND locked_by IS NULL AND run_at_ms > $2",
+                )
+                .bind(dedupe_key)
+                .bind($crate::rows::ms(at))
+                .execute(&self.pool)
+                .await?
+                .rows_affected();
+                if moved > 0 {
+                    self.jobs_changed().await;
+                }
+                Ok(moved > 0)
+            }
+
             async fn next_due_at(&self) -> Result<Option<jiff::Timestamp>, $crate::StoreError> {
                 // A leased job becomes claimable again when its lease ends (its worker died),
                 // so the end of the earliest lease is a time to look too.

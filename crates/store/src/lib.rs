@@ -448,6 +448,11 @@ pub trait Store:
     /// keeps it. Returns how many moved.
     async fn prepare_due_by(&self, until: Timestamp, now: Timestamp) -> Result<u64, StoreError>;
 
+    /// Moves the queued job under `dedupe_key` up to `at`, if it is due later and no worker runs
+    /// it: news that makes the job worth running now (a webhook about a post whose status check
+    /// waits out a back-off). `false`: no such job, or it was due sooner, or it is running.
+    async fn hasten_job(&self, dedupe_key: &str, at: Timestamp) -> Result<bool, StoreError>;
+
     /// When the next job may become claimable (the earliest `run_at` of an unleased job of a
     /// free account, or the earliest end of a lease, after which a dead worker's job is swept
     /// back), so a worker can sleep exactly until then. `None`: nothing queued.

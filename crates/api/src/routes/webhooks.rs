@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use tokpost_core::{JobKind, OpenId, PublishId};
 use tokpost_pipeline::webhooks::signature::{self, SignatureError};
-use tokpost_store::NewJob;
+use tokpost_store::{Enqueued, NewJob};
 use utoipa::ToSchema;
 
 use crate::error::{ApiError, ErrorBody};
@@ -171,7 +171,10 @@ async fn handle(state: &AppState, body: &[u8], now: Timestamp) -> Result<&'stati
             }
             return Ok("ignored");
         };
-        state
+        // The pipeline's own key: one status check per post in the queue. One already queued
+        // (waiting out its back-off, or a delivered draft's hourly look) is moved up to now.
+        let key = format!("status:{}", post.id);
+        let queued = state
             .store
             .enqueue(
                 NewJob {
@@ -180,12 +183,14 @@ async fn handle(state: &AppState, body: &[u8], now: Timestamp) -> Result<&'stati
                     account_id: Some(post.account_id),
                     post_id: Some(post.id),
                     run_at: now,
-                    // The pipeline's own key: one status check per post in the queue.
-                    dedupe_key: Some(format!("status:{}", post.id)),
+                    dedupe_key: Some(key.clone()),
                 },
                 now,
             )
             .await?;
+        if queued == Enqueued::AlreadyQueued {
+            state.store.hasten_job(&key, now).await?;
+        }
         return Ok("accepted");
     }
     if envelope.event == "authorization.removed" {

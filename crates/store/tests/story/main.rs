@@ -331,6 +331,7 @@ stories!(
     posts_waiting_for_a_reconnect_are_found_by_account_and_state,
     a_sleeping_worker_is_woken_when_a_job_becomes_claimable,
     creator_info_snapshots_are_kept_and_the_latest_is_returned,
+    a_queued_job_can_be_hastened_but_never_delayed_or_taken_from_its_worker,
     the_health_of_a_page_of_accounts_is_read_together,
     an_account_notice_is_recorded_once_per_key,
     a_learned_post_cap_replaces_the_last_and_ages_out,
@@ -2277,6 +2278,59 @@ async fn dedupe_keys_keep_one_queued_job(h: Harness) {
             Enqueued::Added(_)
         ),
         "a finished job frees its key"
+    );
+}
+
+async fn a_queued_job_can_be_hastened_but_never_delayed_or_taken_from_its_worker(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let mut status = h.job(Some(account));
+    status.dedupe_key = Some("status:later".to_owned());
+    status.run_at = clock::add(h.now(), Duration::from_secs(3_600));
+    h.store.enqueue(status, h.now()).await.unwrap();
+    assert_eq!(
+        h.store.next_due_at().await.unwrap(),
+        Some(clock::add(h.now(), Duration::from_secs(3_600)))
+    );
+    let later = clock::add(h.now(), Duration::from_secs(7_200));
+    assert!(
+        !h.store.hasten_job("status:later", later).await.unwrap(),
+        "never later"
+    );
+    assert!(!h.store.hasten_job("status:unknown", h.now()).await.unwrap());
+    assert!(h.store.hasten_job("status:later", h.now()).await.unwrap());
+    assert_eq!(h.store.next_due_at().await.unwrap(), Some(h.now()));
+    let worker = WorkerId::new("w1");
+    let claimed = h
+        .store
+        .claim(&worker, h.now(), Duration::from_secs(60), 5)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    h.store
+        .retry_at(
+            claimed[0].id,
+            &worker,
+            clock::add(h.now(), Duration::from_secs(600)),
+            "back-off",
+            Requeue::AfterFailure,
+        )
+        .await
+        .unwrap();
+    let again = h
+        .store
+        .claim(
+            &worker,
+            clock::add(h.now(), Duration::from_secs(600)),
+            Duration::from_secs(60),
+            5,
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert!(
+        !h.store.hasten_job("status:later", h.now()).await.unwrap(),
+        "a running job is its worker's"
     );
 }
 
