@@ -879,19 +879,6 @@ macro_rules! impl_store {
                 Ok($crate::ActiveCreatorAdmission::Admitted)
             }
 
-            async fn active_creators(
-                &self,
-                since: jiff::Timestamp,
-            ) -> Result<u64, $crate::StoreError> {
-                let count: i64 = sqlx::query_scalar(
-                    "SELECT COUNT(DISTINCT account_id) FROM quota_ledger WHERE at_ms >= $1",
-                )
-                .bind($crate::rows::ms(since))
-                .fetch_one(&self.pool)
-                .await?;
-                Ok(u64::try_from(count).unwrap_or(0))
-            }
-
             async fn take_rate_limit_slot(
                 &self,
                 slot: $crate::RateLimitSlot<'_>,
@@ -1000,15 +987,6 @@ macro_rules! impl_store {
                 .fetch_one(&self.pool)
                 .await?;
                 next.map($crate::rows::from_ms).transpose()
-            }
-
-            async fn start_inits(
-                &self,
-                worker: &$crate::WorkerId,
-                starts: Vec<$crate::InitStart<'_>>,
-                now: jiff::Timestamp,
-            ) -> Result<Vec<$crate::InitStartOutcome>, $crate::StoreError> {
-                self.prepare_inits(worker, starts, now).await?.commit().await
             }
 
             fn writes_side_by_side(&self) -> bool {
@@ -2017,7 +1995,7 @@ macro_rules! impl_store {
             list.push_unseparated(")");
         }
 
-        /// One batch of [`Store::start_inits`](crate::Store::start_inits) (at most
+        /// One batch of [`Store::prepare_inits`](crate::Store::prepare_inits) (at most
         /// `ROWS_PER_STATEMENT` posts, in account order), a handful of statements whatever its
         /// size: which jobs the worker holds and their posts' states, the rate-limit windows,
         /// then the decisions in memory and their writes.

@@ -321,9 +321,6 @@ pub trait Store:
         now: Timestamp,
     ) -> Result<ActiveCreatorAdmission, StoreError>;
 
-    /// Distinct accounts with any quota use at or after `since` (the app-wide active creators).
-    async fn active_creators(&self, since: Timestamp) -> Result<u64, StoreError>;
-
     /// Takes one request slot from a fixed window shared by all workers.
     async fn take_rate_limit_slot(
         &self,
@@ -362,20 +359,11 @@ pub trait Store:
     /// (its job's time or the post's, whichever is later), for the init wave to wake then.
     async fn next_init_due_at(&self) -> Result<Option<Timestamp>, StoreError>;
 
-    /// Starts many inits in one transaction: for each post whose job `worker` still holds,
-    /// still in its expected state and not waiting on a lost answer, admits the account among the active creators (when a cap
-    /// is given), takes the init's rate-limit slot and writes the `init_requested` event. One
-    /// outcome per start, in order.
-    async fn start_inits(
-        &self,
-        worker: &WorkerId,
-        starts: Vec<InitStart<'_>>,
-        now: Timestamp,
-    ) -> Result<Vec<InitStartOutcome>, StoreError>;
-
-    /// [`Store::start_inits`] written ahead of the instant they are for: the same checks and
-    /// writes, the events and rate-limit slots stamped `at`, in a transaction left open (see
-    /// [`PreparedInits`]). The caller commits at `at`, so that the records become true when
+    /// Starts many inits in one transaction, written ahead of the instant they are for: for each
+    /// post whose job `worker` still holds, still in its expected state and not waiting on a
+    /// lost answer, admits the account among the active creators (when a cap is given), takes
+    /// the init's rate-limit slot and writes the `init_requested` event (one outcome per start,
+    /// in order), stamped `at`, in a transaction left open (see [`PreparedInits`]). The caller commits at `at`, so that the records become true when
     /// they become visible, and sends the inits after. On SQLite the open transaction holds
     /// the file's only write turn: every other writer waits for the commit.
     async fn prepare_inits(

@@ -153,7 +153,7 @@ pub struct Transition {
     pub lease: Option<(JobId, WorkerId)>,
 }
 
-/// The start of one init in an init wave ([`crate::Store::start_inits`]): the checks and
+/// The start of one init in an init wave ([`crate::Store::prepare_inits`]): the checks and
 /// records that precede the request, for a post prepared ahead whose time has come.
 #[derive(Debug, Clone)]
 pub struct InitStart<'a> {

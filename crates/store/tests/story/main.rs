@@ -280,6 +280,20 @@ fn step(post: tokpost_core::PostId, from: PostState, to: PostState, at: Timestam
     }
 }
 
+/// Records inits at once, prepared and committed in one go (the wave commits at its second).
+async fn start_inits(
+    store: &dyn Store,
+    worker: &WorkerId,
+    starts: Vec<InitStart<'_>>,
+    now: Timestamp,
+) -> Result<Vec<InitStartOutcome>, StoreError> {
+    store
+        .prepare_inits(worker, starts, now)
+        .await?
+        .commit()
+        .await
+}
+
 macro_rules! stories {
     ($($story:ident),* $(,)?) => {
         $(
@@ -591,7 +605,7 @@ async fn concurrent_new_creators_cannot_both_take_the_last_active_slot(h: Harnes
         }
     }
     assert_eq!(admitted, 2);
-    assert_eq!(h.store.active_creators(since).await.unwrap(), 3);
+    assert_eq!(h.store.active_creators_since(since).await.unwrap().len(), 3);
     // An active creator stays admitted when every slot is taken, and counts once.
     assert_eq!(
         h.store
@@ -600,7 +614,7 @@ async fn concurrent_new_creators_cannot_both_take_the_last_active_slot(h: Harnes
             .unwrap(),
         ActiveCreatorAdmission::Admitted
     );
-    assert_eq!(h.store.active_creators(since).await.unwrap(), 3);
+    assert_eq!(h.store.active_creators_since(since).await.unwrap().len(), 3);
     // The admission counts toward no per-creator cap.
     assert!(
         h.store
@@ -1071,8 +1085,11 @@ async fn the_quota_ledger_counts_a_rolling_24_hour_window(h: Harness) {
             .unwrap(),
         0
     );
-    assert_eq!(h.store.active_creators(day_ago).await.unwrap(), 1);
-    assert_eq!(h.store.active_creators(start).await.unwrap(), 2);
+    assert_eq!(
+        h.store.active_creators_since(day_ago).await.unwrap().len(),
+        1
+    );
+    assert_eq!(h.store.active_creators_since(start).await.unwrap().len(), 2);
 
     assert_eq!(
         h.store
@@ -3455,63 +3472,62 @@ async fn an_init_wave_starts_only_prepared_posts_within_their_caps_and_limits(h:
     };
     let [first_job, second_job, lost_job] = [job_of(first), job_of(second), job_of(lost)];
     assert_eq!(
-        h.store
-            .start_inits(
-                &WorkerId::new("other"),
-                vec![init_start(
-                    first_job,
-                    first,
-                    first_account,
-                    PostState::CreatorChecked,
-                    6,
-                    Some(2),
-                    now
-                )],
-                now,
-            )
-            .await
-            .unwrap(),
+        start_inits(
+            h.store.as_ref(),
+            &WorkerId::new("other"),
+            vec![init_start(
+                first_job,
+                first,
+                first_account,
+                PostState::CreatorChecked,
+                6,
+                Some(2),
+                now
+            )],
+            now,
+        )
+        .await
+        .unwrap(),
         vec![InitStartOutcome::LeaseLost],
         "only the worker holding the job starts its init"
     );
 
-    let outcomes = h
-        .store
-        .start_inits(
-            &wave,
-            vec![
-                init_start(
-                    first_job,
-                    first,
-                    first_account,
-                    PostState::CreatorChecked,
-                    6,
-                    Some(2),
-                    now,
-                ),
-                init_start(
-                    lost_job,
-                    lost,
-                    lost_account,
-                    PostState::CreatorChecked,
-                    6,
-                    Some(2),
-                    now,
-                ),
-                init_start(
-                    second_job,
-                    second,
-                    second_account,
-                    PostState::Preflighted,
-                    6,
-                    Some(2),
-                    now,
-                ),
-            ],
-            now,
-        )
-        .await
-        .unwrap();
+    let outcomes = start_inits(
+        h.store.as_ref(),
+        &wave,
+        vec![
+            init_start(
+                first_job,
+                first,
+                first_account,
+                PostState::CreatorChecked,
+                6,
+                Some(2),
+                now,
+            ),
+            init_start(
+                lost_job,
+                lost,
+                lost_account,
+                PostState::CreatorChecked,
+                6,
+                Some(2),
+                now,
+            ),
+            init_start(
+                second_job,
+                second,
+                second_account,
+                PostState::Preflighted,
+                6,
+                Some(2),
+                now,
+            ),
+        ],
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         outcomes,
         vec![
@@ -3538,22 +3554,22 @@ async fn an_init_wave_starts_only_prepared_posts_within_their_caps_and_limits(h:
     );
 
     assert_eq!(
-        h.store
-            .start_inits(
-                &wave,
-                vec![init_start(
-                    second_job,
-                    second,
-                    second_account,
-                    PostState::CreatorChecked,
-                    6,
-                    Some(1),
-                    now
-                )],
-                now,
-            )
-            .await
-            .unwrap(),
+        start_inits(
+            h.store.as_ref(),
+            &wave,
+            vec![init_start(
+                second_job,
+                second,
+                second_account,
+                PostState::CreatorChecked,
+                6,
+                Some(1),
+                now
+            )],
+            now,
+        )
+        .await
+        .unwrap(),
         vec![InitStartOutcome::ActiveCreatorsFull {
             latest_uses: vec![now]
         }],
@@ -3567,22 +3583,22 @@ async fn an_init_wave_starts_only_prepared_posts_within_their_caps_and_limits(h:
         RateLimitDecision::Allowed { used: 1 }
     );
     assert_eq!(
-        h.store
-            .start_inits(
-                &wave,
-                vec![init_start(
-                    second_job,
-                    second,
-                    second_account,
-                    PostState::CreatorChecked,
-                    1,
-                    Some(2),
-                    now
-                )],
-                now,
-            )
-            .await
-            .unwrap(),
+        start_inits(
+            h.store.as_ref(),
+            &wave,
+            vec![init_start(
+                second_job,
+                second,
+                second_account,
+                PostState::CreatorChecked,
+                1,
+                Some(2),
+                now
+            )],
+            now,
+        )
+        .await
+        .unwrap(),
         vec![InitStartOutcome::RateLimited {
             retry_at: clock::add(now, Duration::from_secs(61))
         }],
@@ -3602,41 +3618,41 @@ async fn an_init_wave_starts_only_prepared_posts_within_their_caps_and_limits(h:
         "a refused start writes no event"
     );
     assert_eq!(
-        h.store
-            .start_inits(
-                &wave,
-                vec![init_start(
-                    second_job,
-                    second,
-                    second_account,
-                    PostState::CreatorChecked,
-                    6,
-                    None,
-                    now
-                )],
-                now,
-            )
-            .await
-            .unwrap(),
+        start_inits(
+            h.store.as_ref(),
+            &wave,
+            vec![init_start(
+                second_job,
+                second,
+                second_account,
+                PostState::CreatorChecked,
+                6,
+                None,
+                now
+            )],
+            now,
+        )
+        .await
+        .unwrap(),
         vec![InitStartOutcome::Started]
     );
     assert_eq!(
-        h.store
-            .start_inits(
-                &wave,
-                vec![init_start(
-                    second_job,
-                    second,
-                    second_account,
-                    PostState::CreatorChecked,
-                    6,
-                    None,
-                    now
-                )],
-                now,
-            )
-            .await
-            .unwrap(),
+        start_inits(
+            h.store.as_ref(),
+            &wave,
+            vec![init_start(
+                second_job,
+                second,
+                second_account,
+                PostState::CreatorChecked,
+                6,
+                None,
+                now
+            )],
+            now,
+        )
+        .await
+        .unwrap(),
         vec![InitStartOutcome::NotPrepared],
         "a started init is not started again before its answer is recorded"
     );
@@ -3849,8 +3865,7 @@ async fn init_starts_written_ahead_are_seen_only_once_committed(h: Harness) {
         "the committed start took its rate-limit slot"
     );
     assert_eq!(
-        h.store
-            .start_inits(&wave, vec![start()], second)
+        start_inits(h.store.as_ref(), &wave, vec![start()], second)
             .await
             .unwrap(),
         vec![InitStartOutcome::NotPrepared],
