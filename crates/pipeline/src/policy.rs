@@ -12,6 +12,11 @@ use tiktok::TikTokFailure;
 use tiktok::catalog::{Action, RetryPolicy, RetryWindow, WhoActs, ids};
 use tokpost_core::{Actor, DeferReason, ReconnectReason, RequiredAction};
 
+/// How long before its time a post prepared ahead (preflighted, creator checked) can no longer
+/// be rescheduled: from then on a worker may be sending its init, on a clock that may run a
+/// little ahead of the caller's.
+pub const PREPARED_POST_FROZEN_FOR: Duration = Duration::from_secs(10);
+
 /// The operator's settings for publishing (configuration, not per post).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishPolicy {

@@ -329,45 +329,33 @@ macro_rules! impl_store {
                 })
             }
 
-            async fn record_account_notice(
+            async fn record_account_notices(
                 &self,
                 account: tokpost_core::AccountId,
-                key: &str,
+                keys: &[String],
                 at: jiff::Timestamp,
-            ) -> Result<bool, $crate::StoreError> {
+                announce: Option<$crate::WebhookEvent>,
+            ) -> Result<Vec<bool>, $crate::StoreError> {
                 let mut tx = self.write_tx().await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO account_notices (account_id, notice, recorded_at_ms) VALUES ($1, $2, $3)
-                     ON CONFLICT (account_id, notice) DO NOTHING",
-                )
-                .bind(account.as_uuid())
-                .bind(key)
-                .bind($crate::rows::ms(at))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if inserted > 0 && key.starts_with($crate::webhooks::REFRESH_TOKEN_WARNING_NOTICE) {
-                    // The keeper records one notice per threshold crossed in a pass; the
-                    // creator's integrators hear of it once per pass, not once per threshold.
-                    let same_pass: i64 = sqlx::query_scalar(
-                        "SELECT COUNT(*) FROM account_notices WHERE account_id = $1 AND recorded_at_ms = $2 AND notice LIKE $3",
+                let mut recorded = Vec::with_capacity(keys.len());
+                for key in keys {
+                    let inserted = sqlx::query(
+                        "INSERT INTO account_notices (account_id, notice, recorded_at_ms) VALUES ($1, $2, $3)
+                         ON CONFLICT (account_id, notice) DO NOTHING",
                     )
                     .bind(account.as_uuid())
+                    .bind(key)
                     .bind($crate::rows::ms(at))
-                    .bind(format!("{}%", $crate::webhooks::REFRESH_TOKEN_WARNING_NOTICE))
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    if same_pass == 1 {
-                        let event = $crate::WebhookEvent {
-                            event_type: $crate::WebhookEventType::AccountRefreshTokenExpiring,
-                            at,
-                            data: serde_json::json!({ "notice": key }),
-                        };
-                        enqueue_account_webhook_in_tx(&mut tx, account, event).await?;
-                    }
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                    recorded.push(inserted > 0);
+                }
+                if let Some(event) = announce.filter(|_| recorded.contains(&true)) {
+                    enqueue_account_webhook_in_tx(&mut tx, account, event).await?;
                 }
                 tx.commit().await?;
-                Ok(inserted > 0)
+                Ok(recorded)
             }
 
             async fn learn_post_cap(
@@ -1665,9 +1653,7 @@ macro_rules! impl_store {
                 .bind(to_json(&change.expected)?)
                 .bind(tokpost_core::StateKind::Scheduled.as_str())
                 .bind(to_json(&tokpost_core::PostState::Scheduled)?)
-                .bind(ms(now).saturating_add(
-                    i64::try_from($crate::PREPARED_POST_FROZEN_FOR.as_millis()).unwrap_or(i64::MAX),
-                ))
+                .bind(ms(change.prepared_frozen_from))
                 .fetch_optional(&mut *tx)
                 .await?;
                 let Some((sequence, state)) = row else {

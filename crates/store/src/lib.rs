@@ -36,10 +36,6 @@ use tokpost_core::{
 
 pub use crypto::{CryptoError, Reencrypted, TokenCipher};
 
-/// How long before its time a post prepared ahead (preflighted, creator checked) can no longer
-/// be rescheduled: from then on a worker may be sending its init, on a clock that may run a
-/// little ahead of the caller's.
-pub const PREPARED_POST_FROZEN_FOR: Duration = Duration::from_secs(10);
 pub use account_health::{AccountHealthStore, HealthFacts, RecentFailure};
 pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
@@ -150,14 +146,18 @@ pub trait Store:
     /// oldest first. Call again while a count equals `batch`.
     async fn prune(&self, before: PruneBefore, batch: u32) -> Result<Pruned, StoreError>;
 
-    /// Records an account-level notice (e.g. a refresh-token expiry warning) under `key`, once:
-    /// `true` when this call recorded it, `false` when any worker recorded it before.
-    async fn record_account_notice(
+    /// Records account-level notices (e.g. the refresh-token expiry thresholds one keeper pass
+    /// crossed) under their keys, each once: one `bool` per key, `true` when this call recorded
+    /// it, `false` when any worker recorded it before. When at least one is new, `announce` (if
+    /// any) is queued as the account's webhook event in the same transaction: the caller decides
+    /// which notices are news, and its integrators hear of a pass once, not once per key.
+    async fn record_account_notices(
         &self,
         account: AccountId,
-        key: &str,
+        keys: &[String],
         at: Timestamp,
-    ) -> Result<bool, StoreError>;
+        announce: Option<crate::WebhookEvent>,
+    ) -> Result<Vec<bool>, StoreError>;
 
     /// Records a creator-info answer (the raw JSON TikTok returned).
     async fn save_creator_info(
@@ -519,8 +519,8 @@ pub trait Store:
 
     /// Moves a post that has not started to a new time (the post and its queued publish job),
     /// if it is still in `expected`. A post prepared ahead of its old time returns to
-    /// `scheduled`, to be prepared again for the new one, unless its old time is less than
-    /// [`PREPARED_POST_FROZEN_FOR`] away (its init may be on the wire); never while an init
+    /// `scheduled`, to be prepared again for the new one, unless its old time is before
+    /// [`Reschedule::prepared_frozen_from`] (its init may be on the wire); never while an init
     /// of it may have reached TikTok. `false`: it moved on first or is about to be sent;
     /// nothing changed.
     async fn reschedule_post(&self, change: Reschedule, now: Timestamp)

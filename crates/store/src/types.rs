@@ -511,6 +511,10 @@ pub struct Reschedule {
     pub expected: PostState,
     pub scheduled_at: ScheduleTime,
     pub event: NewPostEvent,
+    /// A post prepared ahead (preflighted, creator checked) whose current time is before this
+    /// instant stays where it is: a worker may be sending its init (the caller's policy says
+    /// how long before its time a prepared post is frozen).
+    pub prepared_frozen_from: jiff::Timestamp,
 }
 
 /// Up to when each kind of bookkeeping row has served its purpose ([`crate::Store::prune`]).

@@ -27,10 +27,6 @@ use uuid::Uuid;
 
 use crate::{StoreError, Transition, WorkerId};
 
-/// The prefix of the account notices the token keeper records when a refresh token nears its
-/// end; the first such notice of a pass becomes an `account.refresh_token_expiring` event.
-pub const REFRESH_TOKEN_WARNING_NOTICE: &str = "refresh_token_expiry_warning:";
-
 /// The associated-data column under which endpoint secrets are sealed.
 pub(crate) const WEBHOOK_SECRET: &str = "webhook_secret";
 

@@ -547,28 +547,35 @@ async fn account_events_are_queued_once_per_change(h: Harness) {
                 .unwrap()
         );
     }
-    // A pass of the token keeper crossing two thresholds at once records two notices.
+    // A pass of the token keeper crossing two thresholds at once records two notices and
+    // announces them once; the same pass again records and announces nothing.
     let now = h.now();
-    for threshold in ["2592000s", "604800s"] {
-        let key = format!("refresh_token_expiry_warning:{threshold}:123");
-        assert!(
+    let keys: Vec<String> = ["2592000s", "604800s"]
+        .iter()
+        .map(|threshold| format!("refresh_token_expiry_warning:{threshold}:123"))
+        .collect();
+    let announce = || tokpost_store::WebhookEvent {
+        event_type: tokpost_store::WebhookEventType::AccountRefreshTokenExpiring,
+        at: now,
+        data: json!({ "notice": keys[1] }),
+    };
+    for expected in [vec![true, true], vec![false, false]] {
+        assert_eq!(
             h.store
-                .record_account_notice(account, &key, now)
+                .record_account_notices(account, &keys, now, Some(announce()))
                 .await
-                .unwrap()
-        );
-        assert!(
-            !h.store
-                .record_account_notice(account, &key, now)
-                .await
-                .unwrap()
+                .unwrap(),
+            expected
         );
     }
-    // A notice of another kind is no webhook.
-    h.store
-        .record_account_notice(account, "something_else", now)
-        .await
-        .unwrap();
+    // A notice recorded without an announcement is no webhook.
+    assert_eq!(
+        h.store
+            .record_account_notices(account, &["something_else".to_owned()], now, None)
+            .await
+            .unwrap(),
+        vec![true]
+    );
 
     assert_eq!(
         h.types(endpoint).await,

@@ -856,7 +856,7 @@ pub(crate) async fn reschedule(
         code: "not_reschedulable",
         message: format!(
             "only a post not yet sent to TikTok can be moved: `scheduled`, or prepared ahead (`preflighted`, `creator_checked`) and more than {} s before its time",
-            tokpost_store::PREPARED_POST_FROZEN_FOR.as_secs()
+            tokpost_pipeline::policy::PREPARED_POST_FROZEN_FOR.as_secs()
         ),
         field: None,
         limit: None,
@@ -884,6 +884,10 @@ pub(crate) async fn reschedule(
                     state.now(),
                     EventKind::UserAction,
                     format!("rescheduled to {}", scheduled_at.at()),
+                ),
+                prepared_frozen_from: clock::add(
+                    state.now(),
+                    tokpost_pipeline::policy::PREPARED_POST_FROZEN_FOR,
                 ),
             },
             state.now(),

@@ -36,7 +36,13 @@ use tiktok::catalog::Action;
 use tiktok::{AccessToken, RefreshToken, TikTokClient, TikTokFailure, TokenGrant};
 use tokio::sync::broadcast;
 use tokpost_core::{Account, AccountId, AccountStatus, JobKind, ReconnectReason};
-use tokpost_store::{AccountTokens, Enqueued, Job, NewJob, Store, StoreError};
+use tokpost_store::{
+    AccountTokens, Enqueued, Job, NewJob, Store, StoreError, WebhookEvent, WebhookEventType,
+};
+
+/// The key prefix of the notices recorded when a refresh token's expiry crosses a warning
+/// threshold (`refresh_token_expiry_warning:<threshold>s:<expiry ms>`), one per threshold.
+const REFRESH_TOKEN_WARNING_NOTICE: &str = "refresh_token_expiry_warning:";
 
 use crate::worker::{JobHandler, JobOutcome};
 use flight::{Cause, Flight, Flights};
@@ -367,24 +373,28 @@ impl TokenKeeper {
         let Some(tightest) = crossed.iter().copied().min() else {
             return Ok(0);
         };
-        let mut fresh_warning = false;
-        for threshold in crossed {
-            // The store turns the first notice of a pass into an
-            // `account.refresh_token_expiring` webhook by this prefix.
-            let key = format!(
-                "{}{}s:{}",
-                tokpost_store::webhooks::REFRESH_TOKEN_WARNING_NOTICE,
+        let key = |threshold: Duration| {
+            format!(
+                "{REFRESH_TOKEN_WARNING_NOTICE}{}s:{}",
                 threshold.as_secs(),
                 end.as_millisecond()
-            );
-            let recorded = self
-                .store
-                .record_account_notice(account.id, &key, now)
-                .await?;
-            if threshold == tightest {
-                fresh_warning = recorded;
-            }
-        }
+            )
+        };
+        let keys: Vec<String> = crossed.iter().copied().map(key).collect();
+        // Integrators hear of a pass once, whatever the number of thresholds it crossed.
+        let announce = WebhookEvent {
+            event_type: WebhookEventType::AccountRefreshTokenExpiring,
+            at: now,
+            data: serde_json::json!({ "notice": key(tightest) }),
+        };
+        let recorded = self
+            .store
+            .record_account_notices(account.id, &keys, now, Some(announce))
+            .await?;
+        let fresh_warning = crossed
+            .iter()
+            .zip(&recorded)
+            .any(|(threshold, new)| *threshold == tightest && *new);
         if !fresh_warning {
             return Ok(0);
         }

@@ -2387,30 +2387,35 @@ async fn an_account_notice_is_recorded_once_per_key(h: Harness) {
     let key = "refresh_token_expires_in:30d:1798761600000";
     assert!(
         h.store
-            .record_account_notice(first, key, h.now())
+            .record_account_notices(first, &[String::from(key)], h.now(), None)
             .await
-            .unwrap()
+            .unwrap()[0]
     );
     h.advance(Duration::from_secs(60));
     assert!(
         !h.store
-            .record_account_notice(first, key, h.now())
+            .record_account_notices(first, &[String::from(key)], h.now(), None)
             .await
-            .unwrap(),
+            .unwrap()[0],
         "a notice is recorded once"
     );
     assert!(
         h.store
-            .record_account_notice(first, "refresh_token_expires_in:7d:1798761600000", h.now())
+            .record_account_notices(
+                first,
+                &[String::from("refresh_token_expires_in:7d:1798761600000")],
+                h.now(),
+                None
+            )
             .await
-            .unwrap(),
+            .unwrap()[0],
         "another key is another notice"
     );
     assert!(
         h.store
-            .record_account_notice(second, key, h.now())
+            .record_account_notices(second, &[String::from(key)], h.now(), None)
             .await
-            .unwrap(),
+            .unwrap()[0],
         "notices are per account"
     );
 }
@@ -2922,6 +2927,7 @@ async fn rescheduling_moves_the_post_and_its_job_only_from_the_state_read(h: Har
                 expected: PostState::Scheduled,
                 scheduled_at: ScheduleTime::new(later, h.now()).unwrap(),
                 event: NewPostEvent::new(h.now(), EventKind::UserAction, "rescheduled"),
+                prepared_frozen_from: clock::add(h.now(), FROZEN_FOR),
             },
             h.now(),
         )
@@ -2955,6 +2961,7 @@ async fn rescheduling_moves_the_post_and_its_job_only_from_the_state_read(h: Har
                 expected: PostState::Scheduled,
                 scheduled_at: ScheduleTime::new(h.now(), h.now()).unwrap(),
                 event: NewPostEvent::new(h.now(), EventKind::UserAction, "rescheduled"),
+                prepared_frozen_from: clock::add(h.now(), FROZEN_FOR),
             },
             h.now(),
         )
@@ -2984,8 +2991,12 @@ fn reschedule(
         expected,
         scheduled_at: ScheduleTime::new(to, now).unwrap(),
         event: NewPostEvent::new(now, EventKind::UserAction, "rescheduled"),
+        prepared_frozen_from: clock::add(now, FROZEN_FOR),
     }
 }
+
+/// How long before its time a prepared post is frozen, as the pipeline's policy says (10 s).
+const FROZEN_FOR: Duration = Duration::from_secs(10);
 
 async fn posts_due_within_the_horizon_are_brought_forward_once_to_be_prepared(h: Harness) {
     let ws = h.workspace().await;
