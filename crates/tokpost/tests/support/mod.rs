@@ -359,6 +359,52 @@ impl Fleet {
     }
 
     /// The last lines of every process log, for a failure message.
+    /// The rows `query` returns, through `psql` on the fleet's PostgreSQL (for a failing run's
+    /// report: a failure to ask is reported in the text, never a panic).
+    pub(crate) fn sql(&self, query: &str) -> String {
+        if !self.database_url.starts_with("postgres") {
+            return "    (only on PostgreSQL)\n".to_owned();
+        }
+        match Command::new("psql")
+            .args(["-X", "-A", "-t", "-d", &self.database_url, "-c", query])
+            .output()
+        {
+            Ok(output) => {
+                let text = String::from_utf8_lossy(&output.stdout).into_owned()
+                    + &String::from_utf8_lossy(&output.stderr);
+                text.lines()
+                    .map(|line| format!("    {line}\n"))
+                    .collect::<String>()
+            }
+            Err(error) => format!("    (psql: {error})\n"),
+        }
+    }
+
+    /// Every line of the processes' logs that names one of `names`.
+    pub(crate) fn log_lines_naming(&self, names: &[String]) -> String {
+        let mut out = String::new();
+        let Ok(entries) = std::fs::read_dir(self.dir.path()) else {
+            return out;
+        };
+        let mut paths: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|entry| entry.path())
+            .filter(|path| path.extension().is_some_and(|ext| ext == "log"))
+            .collect();
+        paths.sort();
+        for path in paths {
+            let text = std::fs::read_to_string(&path).unwrap_or_default();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("?");
+            for line in text
+                .lines()
+                .filter(|line| names.iter().any(|wanted| line.contains(wanted.as_str())))
+            {
+                out.push_str(&format!("    {name}: {line}\n"));
+            }
+        }
+        out
+    }
+
     pub(crate) fn log_tails(&self) -> String {
         let mut out = String::new();
         let mut entries: Vec<_> = std::fs::read_dir(self.dir.path())
@@ -544,6 +590,28 @@ pub(crate) async fn unfinished_histories(
                 event.at, event.kind, event.state, event.message
             ));
         }
+        // What the queue holds for it, read behind the store's back (a stuck post's job may be
+        // gone, leased by a live worker, or due much later), and every log line naming the
+        // post or its jobs.
+        let jobs = fleet.sql(&format!(
+            "SELECT id, kind, run_at_ms, attempts, locked_by, locked_until_ms, last_error FROM jobs WHERE post_id = '{id}'"
+        ));
+        out.push_str(&format!("  jobs:\n{jobs}"));
+        out.push_str(&format!(
+            "  account leases:\n{}",
+            fleet.sql(&format!(
+                "SELECT l.job_id, l.locked_by, l.locked_until_ms FROM account_leases l WHERE l.account_id = '{}'",
+                post.account_id
+            ))
+        ));
+        let mut names = vec![id.to_string()];
+        names.extend(
+            jobs.lines()
+                .filter_map(|line| line.split('|').next())
+                .filter(|first| first.len() == 36)
+                .map(str::to_owned),
+        );
+        out.push_str(&format!("  log lines:\n{}", fleet.log_lines_naming(&names)));
     }
     out
 }
