@@ -117,7 +117,7 @@ impl Publisher {
                 Ok(InitRecord::Recorded) => {}
                 Ok(InitRecord::Moved { current }) => {
                     tracing::info!(post = %post.id, state = %current.kind(), "the post moved before its init was sent; nothing sent");
-                    return done();
+                    return moved_on(self.clock.now());
                 }
                 Ok(InitRecord::LeaseLost) => return done(),
                 Err(error) => return error.into(),
@@ -231,7 +231,7 @@ impl Publisher {
     /// (`uncertain`) learns it from TikTok's status.
     async fn answer_for_moved_post(&self, moved: &Post, publish_id: Option<PublishId>) -> Next {
         let Some(publish_id) = publish_id else {
-            return done();
+            return moved_on(self.clock.now());
         };
         tracing::warn!(post = %moved.id, state = %moved.state.kind(), %publish_id, "TikTok took an init of a post that moved meanwhile; its publish id is kept");
         let event = NewPostEvent::new(
@@ -262,7 +262,7 @@ impl Publisher {
             };
         }
         match self.store.append_post_event(moved.id, event).await {
-            Ok(_) => done(),
+            Ok(_) => moved_on(self.clock.now()),
             Err(error) => error.into(),
         }
     }

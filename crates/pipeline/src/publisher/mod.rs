@@ -117,6 +117,16 @@ fn done() -> Next {
     Next::Stop(JobOutcome::Done)
 }
 
+/// The post moved while this run was working on it (another run of its job, a user): the job
+/// runs again from where the post is now. Never [`done`]: completing the job of a post that is
+/// not final would strand it (the job is deleted and nothing moves the post again).
+fn moved_on(now: Timestamp) -> Next {
+    Next::Stop(JobOutcome::RetryAt {
+        at: now,
+        reason: "the post moved meanwhile; its job goes on from where it is".to_owned(),
+    })
+}
+
 fn transient(error: impl Into<String>) -> Next {
     Next::Stop(JobOutcome::Transient {
         error: error.into(),
@@ -361,7 +371,8 @@ impl Publisher {
                     Ok(Some(post)) if post.state.kind() == current.kind() => {
                         Next::Continue(Box::new(post))
                     }
-                    Ok(_) => done(),
+                    Ok(Some(_)) => moved_on(self.clock.now()),
+                    Ok(None) => done(),
                     Err(error) => error.into(),
                 }
             }
