@@ -323,3 +323,54 @@ async fn a_job_swept_from_a_worker_and_claimed_again_by_it_is_held_under_a_new_n
         "the new run completed the job under its own lease"
     );
 }
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_init_wave_acts_no_more_for_a_job_a_worker_took_over(#[case] backend: Backend) {
+    let env = start(Setup::new(backend)).await;
+    let ada = env.connect(ADA).await;
+    let media = env.small_video(10).await;
+    let post = env
+        .schedule(ada, video(media, "taken over", PrivacyLevel::SelfOnly), 0)
+        .await;
+    let settings = WorkerSettings::default();
+    let wave = WorkerId::new("host:1:wave");
+    let job = env
+        .store
+        .claim(&wave, env.clock.now(), settings.lease, 1)
+        .await
+        .unwrap()
+        .pop()
+        .expect("the publish job");
+    // The wave's lease lapses (its heartbeats did not get through); a worker takes the job.
+    env.clock.advance(settings.lease + Duration::from_secs(1));
+    env.store
+        .sweep_expired_leases(env.clock.now())
+        .await
+        .unwrap();
+    let taken = env
+        .store
+        .claim(
+            &WorkerId::new("host:2:0#1"),
+            env.clock.now(),
+            settings.lease,
+            1,
+        )
+        .await
+        .unwrap();
+    assert_eq!(taken.len(), 1, "the worker holds the job now");
+    let events_before = env.events(post).await.len();
+
+    // The wave, still holding its stale copy of the job, falls back to the one-post steps.
+    let readied = env.publisher.ready_inits(vec![job]).await;
+    assert_eq!(readied.len(), 1);
+    assert_eq!(env.state(post).await, StateKind::Scheduled, "nothing moved");
+    assert_eq!(
+        env.events(post).await.len(),
+        events_before,
+        "nothing written"
+    );
+    assert!(env.sandbox.published().is_empty(), "nothing sent");
+}

@@ -13,6 +13,7 @@ use tokpost_store::{ActiveCreatorRule, InitStart, InitStartOutcome, WorkerId};
 
 use super::init::{InitRequest, Refused};
 use super::*;
+use crate::lease::JobLease;
 
 /// Inits one wave has in flight at TikTok at once.
 const REQUESTS_IN_FLIGHT: usize = 128;
@@ -37,6 +38,10 @@ const ANSWERS_HELD_AT_MOST: usize = 10_000;
 
 /// What the hold must leave of the jobs' leases when it commits.
 const HOLD_MARGIN: Duration = Duration::from_secs(2);
+/// The local end given to the lease of a job the wave runs through the one-post steps: far
+/// enough never to stop a run the wave still holds (its heartbeat renews the store's lease),
+/// the store's check being what guards the run.
+const WAVE_RUN_AT_MOST: Duration = Duration::from_secs(3_600);
 
 /// Why a chunk's records were not committed.
 enum HoldError {
@@ -114,7 +119,7 @@ impl Publisher {
 
     async fn ready_init(&self, job: Job) -> Readied {
         let Some(post_id) = job.post_id else {
-            let outcome = self.advance(&job).await;
+            let outcome = self.advance_held(&job).await;
             return Readied::Settled(Box::new(job), outcome);
         };
         let post = match self.store.post(post_id).await {
@@ -123,7 +128,7 @@ impl Publisher {
             Err(error) => return Readied::Settled(Box::new(job), transient_outcome(&error)),
         };
         if post.state.kind() != StateKind::CreatorChecked {
-            let outcome = self.advance(&job).await;
+            let outcome = self.advance_held(&job).await;
             return Readied::Settled(Box::new(job), outcome);
         }
         match caps::creator_cap(
@@ -251,7 +256,7 @@ impl Publisher {
         let ((mut settled, alone), (), stored) = tokio::join!(start, send, store);
         settled.extend(stored);
         for job in alone {
-            let outcome = self.advance(&job).await;
+            let outcome = self.advance_held(&job).await;
             settled.push((job, outcome));
         }
         settled
@@ -457,10 +462,24 @@ impl Publisher {
             "init wave stored answers"
         );
         for job in alone {
-            let outcome = self.advance(&job).await;
+            let outcome = self.advance_held(&job).await;
             settled.push((job, outcome));
         }
         settled
+    }
+
+    /// The one-post steps for a job the wave holds, guarded like a worker's run: every write
+    /// names the wave's lease, and the store refuses it once another worker has taken the job
+    /// (the wave's lease lapsed and was swept), so the first step of a job the wave lost writes
+    /// nothing, and sends nothing (an init is recorded before it is sent). The wave renews its
+    /// leases itself ([`crate::init_wave`]); their end is not followed here, so only the
+    /// store's check guards these runs, not the clock.
+    async fn advance_held(&self, job: &Job) -> JobOutcome {
+        let Some(holder) = job.locked_by.clone() else {
+            return self.advance(job).await;
+        };
+        let until = clock::add(self.clock.now(), WAVE_RUN_AT_MOST);
+        lease::run_under(JobLease::new(job.id, holder, until), self.advance(job)).await
     }
 
     async fn settle_alone(&self, job: Job, next: Next) -> Readied {
@@ -473,7 +492,7 @@ impl Publisher {
     async fn finish_alone(&self, job: Job, next: Next) -> (Job, JobOutcome) {
         let outcome = match next {
             Next::Stop(outcome) => outcome,
-            Next::Continue(_) => self.advance(&job).await,
+            Next::Continue(_) => self.advance_held(&job).await,
         };
         (job, outcome)
     }
