@@ -93,6 +93,12 @@ impl Publisher {
             } else {
                 "init sent"
             };
+            if refreshed {
+                // The resend is a request of its own: it takes a slot of the init limit too.
+                if let Some(wait) = self.rate_limit(post, INIT).await {
+                    return wait;
+                }
+            }
             let token = match self.token(post).await {
                 Ok(token) => token,
                 Err(next) => return next,

@@ -81,6 +81,11 @@ impl Publisher {
             let publish_id = publish_id.clone();
             async move {
                 let publish_id = publish_id?;
+                // A status request like any other: only with a slot of the creator's status
+                // limit free (else the upload goes on without learning TikTok's offset).
+                if self.rate_limit(post, STATUS).await.is_some() {
+                    return None;
+                }
                 client
                     .fetch_status(&token, &publish_id)
                     .await
