@@ -52,10 +52,19 @@ pub(crate) async fn account_list(
     state: &Dashboard,
     signed_in: &SignedIn,
 ) -> Result<Vec<Value>, PageError> {
+    every_listed(state, signed_in, "").await
+}
+
+/// Every account `GET /v1/accounts` lists (with `include`, when not empty), 200 to a request.
+async fn every_listed(
+    state: &Dashboard,
+    signed_in: &SignedIn,
+    include: &str,
+) -> Result<Vec<Value>, PageError> {
     let mut accounts = Vec::new();
     let mut cursor = None;
     loop {
-        let (listed, next) = listed_page(state, signed_in, "", 200, cursor.as_deref()).await?;
+        let (listed, next) = listed_page(state, signed_in, include, 200, cursor.as_deref()).await?;
         accounts.extend(listed);
         match next {
             Some(next) => cursor = Some(next),
@@ -106,12 +115,16 @@ pub(crate) async fn health_page(
     cursor: Option<&str>,
 ) -> Result<(Vec<AccountJson>, Option<String>), PageError> {
     let (listed, next) = listed_page(state, signed_in, "health", limit, cursor).await?;
-    let accounts = listed
+    Ok((read_accounts(listed)?, next))
+}
+
+/// Accounts as the API lists them, read for the dashboard.
+fn read_accounts(listed: Vec<Value>) -> Result<Vec<AccountJson>, PageError> {
+    listed
         .into_iter()
         .map(serde_json::from_value)
         .collect::<Result<_, _>>()
-        .map_err(|_| PageError::Internal("the API's accounts could not be read"))?;
-    Ok((accounts, next))
+        .map_err(|_| PageError::Internal("the API's accounts could not be read"))
 }
 
 /// Every account of the workspace with its health checklist, 200 to a request.
@@ -119,16 +132,7 @@ pub(crate) async fn every_account_health(
     state: &Dashboard,
     signed_in: &SignedIn,
 ) -> Result<Vec<AccountJson>, PageError> {
-    let mut accounts = Vec::new();
-    let mut cursor = None;
-    loop {
-        let (page, next) = health_page(state, signed_in, 200, cursor.as_deref()).await?;
-        accounts.extend(page);
-        match next {
-            Some(next) => cursor = Some(next),
-            None => return Ok(accounts),
-        }
-    }
+    read_accounts(every_listed(state, signed_in, "health").await?)
 }
 
 pub(crate) async fn accounts(
