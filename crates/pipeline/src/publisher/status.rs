@@ -125,19 +125,15 @@ impl Publisher {
             .collect();
         let polling = self.policy.status_polling;
         let since_tracking = non_negative(now.duration_since(job.created_at));
-        if post.state.kind() == StateKind::InboxDelivered
-            && !matches!(
-                report.status,
-                PublishStatus::PublishComplete | PublishStatus::SendToUserInbox
-            )
-        {
+        if post.state.kind() == StateKind::InboxDelivered {
             // A delivered draft is final here; only its posting by the creator is news.
-            return done();
+            return match report.status {
+                PublishStatus::PublishComplete => self.inbox_draft_posted(post, &ids, native).await,
+                PublishStatus::SendToUserInbox => Self::watch_inbox_draft(since_tracking, now),
+                _ => done(),
+            };
         }
         match &report.status {
-            PublishStatus::PublishComplete if post.state.kind() == StateKind::InboxDelivered => {
-                self.inbox_draft_posted(post, &ids, native).await
-            }
             PublishStatus::PublishComplete => {
                 if post.state.kind() == StateKind::Published
                     && (ids.is_empty() || ids == post.progress.public_post_ids)
@@ -177,9 +173,6 @@ impl Publisher {
                     Next::Continue(_) => done(),
                     stop @ Next::Stop(_) => stop,
                 }
-            }
-            PublishStatus::SendToUserInbox if post.state.kind() == StateKind::InboxDelivered => {
-                Self::watch_inbox_draft(since_tracking, now)
             }
             PublishStatus::SendToUserInbox => {
                 let event = NewPostEvent::new(now, EventKind::TiktokResponse, "delivered to the creator's TikTok inbox; the creator finishes the post in the app")
