@@ -59,146 +59,132 @@ pub trait AccountHealthStore: Send + Sync {
     ) -> Result<HashMap<AccountId, HealthFacts>, StoreError>;
 }
 
-/// The [`AccountHealthStore`] implementation of a backend (the same SQL on both).
-macro_rules! impl_account_health_store {
-    ($store:ident) => {
-        #[async_trait::async_trait]
-        impl $crate::account_health::AccountHealthStore for $store {
-            async fn account_health(
-                &self,
-                accounts: &[tokpost_core::AccountId],
-                window_from: jiff::Timestamp,
-                outcomes_from: jiff::Timestamp,
-            ) -> Result<
-                std::collections::HashMap<tokpost_core::AccountId, $crate::account_health::HealthFacts>,
-                $crate::StoreError,
-            > {
-                use tokpost_core::{AccountId, PostId, StateKind};
-                use $crate::account_health::{HealthFacts, RecentFailure};
-                use $crate::rows::{corrupt, from_ms, ms};
+#[async_trait::async_trait]
+impl crate::account_health::AccountHealthStore for crate::SqlStore {
+    async fn account_health(
+        &self,
+        accounts: &[tokpost_core::AccountId],
+        window_from: jiff::Timestamp,
+        outcomes_from: jiff::Timestamp,
+    ) -> Result<
+        std::collections::HashMap<tokpost_core::AccountId, crate::account_health::HealthFacts>,
+        crate::StoreError,
+    > {
+        use crate::account_health::{HealthFacts, RecentFailure};
+        use crate::rows::{corrupt, from_ms, ms};
+        use tokpost_core::{AccountId, PostId, StateKind};
 
-                fn ids(query: &mut sqlx::QueryBuilder<Db>, accounts: &[AccountId]) {
-                    query.push(" account_id IN (");
-                    let mut list = query.separated(", ");
-                    for account in accounts {
-                        list.push_bind(account.as_uuid());
-                    }
-                    list.push_unseparated(")");
+        fn ids(query: &mut crate::db::Sql<impl Sized>, accounts: &[AccountId]) {
+            query.push(" account_id");
+            query.push_in(accounts.iter().map(|account| account.as_uuid()));
+        }
+
+        let mut facts: std::collections::HashMap<AccountId, HealthFacts> = accounts
+            .iter()
+            .map(|account| (*account, HealthFacts::default()))
+            .collect();
+        for batch in accounts.chunks(crate::db::ROWS_PER_STATEMENT) {
+            let mut query = crate::db::query(
+                "SELECT account_id, kind, at_ms FROM quota_ledger WHERE released_at_ms IS NULL AND at_ms >= ",
+            );
+            query.push_bind(ms(window_from));
+            query.push(" AND kind IN (");
+            query.push_bind(crate::QuotaKind::DirectPost.as_str());
+            query.push(", ");
+            query.push_bind(crate::QuotaKind::InboxShare.as_str());
+            query.push(") AND");
+            ids(&mut query, batch);
+            query.push(" ORDER BY at_ms");
+            let uses: Vec<(uuid::Uuid, String, i64)> = query.rows().fetch_all(&self.db).await?;
+            for (account, kind, at) in uses {
+                let Some(entry) = facts.get_mut(&AccountId::from_uuid(account)) else {
+                    continue;
+                };
+                if kind == crate::QuotaKind::DirectPost.as_str() {
+                    entry.direct_posts.push(from_ms(at)?);
+                } else {
+                    entry.inbox_shares += 1;
                 }
+            }
 
-                let mut facts: std::collections::HashMap<AccountId, HealthFacts> = accounts
-                    .iter()
-                    .map(|account| (*account, HealthFacts::default()))
-                    .collect();
-                for batch in accounts.chunks($crate::backend::ROWS_PER_STATEMENT) {
-                    let mut query = sqlx::QueryBuilder::<Db>::new(
-                        "SELECT account_id, kind, at_ms FROM quota_ledger WHERE released_at_ms IS NULL AND at_ms >= ",
-                    );
-                    query.push_bind(ms(window_from));
-                    query.push(" AND kind IN (");
-                    query.push_bind($crate::QuotaKind::DirectPost.as_str());
-                    query.push(", ");
-                    query.push_bind($crate::QuotaKind::InboxShare.as_str());
-                    query.push(") AND");
-                    ids(&mut query, batch);
-                    query.push(" ORDER BY at_ms");
-                    let uses: Vec<(uuid::Uuid, String, i64)> =
-                        query.build_query_as().fetch_all(&self.pool).await?;
-                    for (account, kind, at) in uses {
-                        let Some(entry) = facts.get_mut(&AccountId::from_uuid(account)) else {
-                            continue;
-                        };
-                        if kind == $crate::QuotaKind::DirectPost.as_str() {
-                            entry.direct_posts.push(from_ms(at)?);
-                        } else {
-                            entry.inbox_shares += 1;
-                        }
-                    }
-
-                    let mut query = sqlx::QueryBuilder::<Db>::new(
-                        "SELECT account_id, cap FROM learned_post_caps WHERE learned_at_ms >= ",
-                    );
-                    query.push_bind(ms(window_from));
-                    query.push(" AND");
-                    ids(&mut query, batch);
-                    let caps: Vec<(uuid::Uuid, i64)> =
-                        query.build_query_as().fetch_all(&self.pool).await?;
-                    for (account, cap) in caps {
-                        let cap = u32::try_from(cap)
-                            .map_err(|_| corrupt(format!("learned post cap {cap}")))?;
-                        if let Some(entry) = facts.get_mut(&AccountId::from_uuid(account)) {
-                            entry.learned_cap = Some(entry.learned_cap.map_or(cap, |seen| seen.min(cap)));
-                        }
-                    }
-
-                    let mut query = sqlx::QueryBuilder::<Db>::new(
-                        "SELECT account_id, fetched_at_ms, info FROM (
-                           SELECT account_id, fetched_at_ms, info,
-                             ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY fetched_at_ms DESC) AS latest
-                           FROM creator_info WHERE",
-                    );
-                    ids(&mut query, batch);
-                    query.push(") AS snapshots WHERE latest = 1");
-                    let snapshots = query
-                        .build_query_as::<$crate::rows::CreatorInfoRow>()
-                        .fetch_all(&self.pool)
-                        .await?;
-                    for row in snapshots {
-                        let snapshot = row.into_domain()?;
-                        if let Some(entry) = facts.get_mut(&snapshot.account_id) {
-                            entry.creator_info = Some(snapshot);
-                        }
-                    }
-
-                    let mut query = sqlx::QueryBuilder::<Db>::new(
-                        "SELECT account_id, MAX(updated_at_ms) FROM posts WHERE state IN (",
-                    );
-                    query.push_bind(StateKind::Published.as_str());
-                    query.push(", ");
-                    query.push_bind(StateKind::InboxDelivered.as_str());
-                    query.push(") AND scheduled_at_ms >= ");
-                    query.push_bind(ms(outcomes_from));
-                    query.push(" AND");
-                    ids(&mut query, batch);
-                    query.push(" GROUP BY account_id");
-                    let successes: Vec<(uuid::Uuid, i64)> =
-                        query.build_query_as().fetch_all(&self.pool).await?;
-                    for (account, at) in successes {
-                        if let Some(entry) = facts.get_mut(&AccountId::from_uuid(account)) {
-                            entry.last_success_at = Some(from_ms(at)?);
-                        }
-                    }
-
-                    let mut query = sqlx::QueryBuilder::<Db>::new(
-                        "SELECT account_id, id, updated_at_ms, state_detail FROM (
-                           SELECT account_id, id, updated_at_ms, state_detail,
-                             ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY updated_at_ms DESC, id DESC) AS latest
-                           FROM posts WHERE state = ",
-                    );
-                    query.push_bind(StateKind::Failed.as_str());
-                    query.push(" AND scheduled_at_ms >= ");
-                    query.push_bind(ms(outcomes_from));
-                    query.push(" AND");
-                    ids(&mut query, batch);
-                    query.push(") AS failures WHERE latest = 1");
-                    let failures: Vec<(uuid::Uuid, uuid::Uuid, i64, String)> =
-                        query.build_query_as().fetch_all(&self.pool).await?;
-                    for (account, post, at, state) in failures {
-                        let state = serde_json::from_str(&state)
-                            .map_err(|error| corrupt(format!("post state: {error}")))?;
-                        if let Some(entry) = facts.get_mut(&AccountId::from_uuid(account)) {
-                            entry.last_failure = Some(RecentFailure {
-                                post: PostId::from_uuid(post),
-                                at: from_ms(at)?,
-                                state,
-                            });
-                        }
-                    }
+            let mut query = crate::db::query(
+                "SELECT account_id, cap FROM learned_post_caps WHERE learned_at_ms >= ",
+            );
+            query.push_bind(ms(window_from));
+            query.push(" AND");
+            ids(&mut query, batch);
+            let caps: Vec<(uuid::Uuid, i64)> = query.rows().fetch_all(&self.db).await?;
+            for (account, cap) in caps {
+                let cap =
+                    u32::try_from(cap).map_err(|_| corrupt(format!("learned post cap {cap}")))?;
+                if let Some(entry) = facts.get_mut(&AccountId::from_uuid(account)) {
+                    entry.learned_cap = Some(entry.learned_cap.map_or(cap, |seen| seen.min(cap)));
                 }
-                Ok(facts)
+            }
+
+            let mut query = crate::db::query(
+                "SELECT account_id, fetched_at_ms, info FROM (
+                   SELECT account_id, fetched_at_ms, info,
+                     ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY fetched_at_ms DESC) AS latest
+                   FROM creator_info WHERE",
+            );
+            ids(&mut query, batch);
+            query.push(") AS snapshots WHERE latest = 1");
+            let snapshots = query
+                .rows::<crate::rows::CreatorInfoRow>()
+                .fetch_all(&self.db)
+                .await?;
+            for row in snapshots {
+                let snapshot = row.into_domain()?;
+                if let Some(entry) = facts.get_mut(&snapshot.account_id) {
+                    entry.creator_info = Some(snapshot);
+                }
+            }
+
+            let mut query = crate::db::query(
+                "SELECT account_id, MAX(updated_at_ms) FROM posts WHERE state IN (",
+            );
+            query.push_bind(StateKind::Published.as_str());
+            query.push(", ");
+            query.push_bind(StateKind::InboxDelivered.as_str());
+            query.push(") AND scheduled_at_ms >= ");
+            query.push_bind(ms(outcomes_from));
+            query.push(" AND");
+            ids(&mut query, batch);
+            query.push(" GROUP BY account_id");
+            let successes: Vec<(uuid::Uuid, i64)> = query.rows().fetch_all(&self.db).await?;
+            for (account, at) in successes {
+                if let Some(entry) = facts.get_mut(&AccountId::from_uuid(account)) {
+                    entry.last_success_at = Some(from_ms(at)?);
+                }
+            }
+
+            let mut query = crate::db::query(
+                "SELECT account_id, id, updated_at_ms, state_detail FROM (
+                   SELECT account_id, id, updated_at_ms, state_detail,
+                     ROW_NUMBER() OVER (PARTITION BY account_id ORDER BY updated_at_ms DESC, id DESC) AS latest
+                   FROM posts WHERE state = ",
+            );
+            query.push_bind(StateKind::Failed.as_str());
+            query.push(" AND scheduled_at_ms >= ");
+            query.push_bind(ms(outcomes_from));
+            query.push(" AND");
+            ids(&mut query, batch);
+            query.push(") AS failures WHERE latest = 1");
+            let failures: Vec<(uuid::Uuid, uuid::Uuid, i64, String)> =
+                query.rows().fetch_all(&self.db).await?;
+            for (account, post, at, state) in failures {
+                let state = serde_json::from_str(&state)
+                    .map_err(|error| corrupt(format!("post state: {error}")))?;
+                if let Some(entry) = facts.get_mut(&AccountId::from_uuid(account)) {
+                    entry.last_failure = Some(RecentFailure {
+                        post: PostId::from_uuid(post),
+                        at: from_ms(at)?,
+                        state,
+                    });
+                }
             }
         }
-    };
+        Ok(facts)
+    }
 }
-
-pub(crate) use impl_account_health_store;

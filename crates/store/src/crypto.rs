@@ -304,7 +304,7 @@ impl TokenCipher {
     }
 }
 
-/// One batch of a key rotation ([`crate::Store::reencrypt_secrets`]).
+/// One batch of a key rotation ([`crate::OperationsStore::reencrypt_secrets`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Reencrypted {
     /// Rows rewritten under the current key by this batch.

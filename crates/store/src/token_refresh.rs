@@ -24,6 +24,8 @@ use jiff::Timestamp;
 use secrecy::SecretString;
 use tokpost_core::{AccountId, ReconnectReason};
 
+use crate::accounts::REFRESH_TOKEN;
+use crate::db::{Tx, query, query_as, query_scalar};
 use crate::{AccountTokens, StoreError};
 
 /// The answer to a claim.
@@ -100,209 +102,202 @@ pub trait TokenRefreshStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 }
 
-/// The [`TokenRefreshStore`] implementation of a backend; `$lock_row` is what the backend adds
-/// to a `SELECT` of the account row it is about to change (`FOR UPDATE` on PostgreSQL; nothing
-/// on SQLite, whose write transaction already excludes every other writer).
-macro_rules! impl_token_refresh_store {
-    ($store:ident, $lock_row:literal) => {
-        #[async_trait::async_trait]
-        impl $crate::token_refresh::TokenRefreshStore for $store {
-            async fn claim_token_refresh(
-                &self,
-                account: tokpost_core::AccountId,
-                holder: &str,
-                until: jiff::Timestamp,
-                now: jiff::Timestamp,
-            ) -> Result<$crate::token_refresh::RefreshClaim, $crate::StoreError> {
-                use $crate::rows::{from_ms, ms};
-                use $crate::token_refresh::RefreshClaim;
-                let connected = $crate::rows::to_json(&tokpost_core::AccountStatus::Connected)?;
-                // One statement: on PostgreSQL a second claimer waits for the first one's row
-                // lock and then re-checks the condition, so two claimers never both win.
-                let claimed: Option<i64> = sqlx::query_scalar(
-                    "UPDATE accounts SET refresh_claimed_by = $2, refresh_claim_until_ms = $3
-                     WHERE id = $1 AND status = $5 AND refresh_token IS NOT NULL
-                       AND (refresh_claimed_by IS NULL OR refresh_claimed_by = $2 OR refresh_claim_until_ms <= $4)
-                       AND (refresh_not_before_ms IS NULL OR refresh_not_before_ms <= $4)
-                     RETURNING CAST(refresh_failures AS BIGINT)",
-                )
-                .bind(account.as_uuid())
-                .bind(holder)
-                .bind(ms(until))
-                .bind(ms(now))
-                .bind(&connected)
-                .fetch_optional(&self.pool)
-                .await?;
-                if let Some(failures) = claimed {
-                    return Ok(RefreshClaim::Claimed {
-                        failures: u32::try_from(failures).unwrap_or(u32::MAX),
-                    });
-                }
-                // Why not: read once (a claim released meanwhile reads as held until now, and
-                // the caller simply asks again).
-                let row: Option<(String, bool, Option<i64>, Option<i64>)> = sqlx::query_as(
-                    "SELECT status, refresh_token IS NOT NULL, refresh_claim_until_ms, refresh_not_before_ms FROM accounts WHERE id = $1",
-                )
-                .bind(account.as_uuid())
-                .fetch_optional(&self.pool)
-                .await?;
-                let Some((status, has_tokens, claim_until, not_before)) = row else {
-                    return Ok(RefreshClaim::NotConnected);
-                };
-                if status != connected || !has_tokens {
-                    return Ok(RefreshClaim::NotConnected);
-                }
-                if let Some(not_before) = not_before.filter(|at| *at > ms(now)) {
-                    return Ok(RefreshClaim::BackingOff {
-                        until: from_ms(not_before)?,
-                    });
-                }
-                Ok(RefreshClaim::HeldElsewhere {
-                    until: from_ms(claim_until.unwrap_or_else(|| ms(now)))?,
-                })
-            }
-
-            async fn release_token_refresh(
-                &self,
-                account: tokpost_core::AccountId,
-                holder: &str,
-                not_before: Option<jiff::Timestamp>,
-            ) -> Result<(), $crate::StoreError> {
-                let query = match not_before {
-                    Some(at) => sqlx::query(
-                        "UPDATE accounts SET refresh_claimed_by = NULL, refresh_claim_until_ms = NULL,
-                           refresh_failures = refresh_failures + 1, refresh_not_before_ms = $3
-                         WHERE id = $1 AND refresh_claimed_by = $2",
-                    )
-                    .bind(account.as_uuid())
-                    .bind(holder)
-                    .bind($crate::rows::ms(at)),
-                    None => sqlx::query(
-                        "UPDATE accounts SET refresh_claimed_by = NULL, refresh_claim_until_ms = NULL
-                         WHERE id = $1 AND refresh_claimed_by = $2",
-                    )
-                    .bind(account.as_uuid())
-                    .bind(holder),
-                };
-                query.execute(&self.pool).await?;
-                Ok(())
-            }
-
-            async fn store_refreshed_tokens(
-                &self,
-                account: tokpost_core::AccountId,
-                replaced: &secrecy::SecretString,
-                tokens: &$crate::AccountTokens,
-                now: jiff::Timestamp,
-            ) -> Result<$crate::token_refresh::TokenWrite, $crate::StoreError> {
-                use $crate::rows::ms;
-                use $crate::token_refresh::TokenWrite;
-                let mut tx = self.write_tx().await?;
-                if !holds_refresh_token(&mut tx, &self.cipher, account, replaced).await? {
-                    let connected = connected_in_tx(&mut tx, account).await?;
-                    tx.commit().await?;
-                    return Ok(if connected {
-                        TokenWrite::Superseded
-                    } else {
-                        TokenWrite::NotConnected
-                    });
-                }
-                let (access, refresh) = self.seal_tokens(account.as_uuid(), tokens)?;
-                sqlx::query(
-                    "UPDATE accounts SET access_token = $2, refresh_token = $3, access_token_expires_at_ms = $4, refresh_token_expires_at_ms = $5, tokens_granted_at_ms = $6, updated_at_ms = $7,
-                       refresh_claimed_by = NULL, refresh_claim_until_ms = NULL, refresh_failures = 0, refresh_not_before_ms = NULL
-                     WHERE id = $1",
-                )
-                .bind(account.as_uuid())
-                .bind(access)
-                .bind(refresh)
-                .bind(ms(tokens.access_token_expires_at))
-                .bind(ms(tokens.refresh_token_expires_at))
-                .bind(ms(tokens.granted_at))
-                .bind(ms(now))
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(TokenWrite::Stored)
-            }
-
-            async fn refresh_refused(
-                &self,
-                account: tokpost_core::AccountId,
-                refused: &secrecy::SecretString,
-                why: tokpost_core::ReconnectReason,
-                now: jiff::Timestamp,
-            ) -> Result<bool, $crate::StoreError> {
-                let mut tx = self.write_tx().await?;
-                let holds = holds_refresh_token(&mut tx, &self.cipher, account, refused).await?;
-                sqlx::query(
-                    "UPDATE accounts SET refresh_claimed_by = NULL, refresh_claim_until_ms = NULL WHERE id = $1",
-                )
-                .bind(account.as_uuid())
-                .execute(&mut *tx)
-                .await?;
-                if holds {
-                    let previous = tokpost_core::AccountStatus::Connected;
-                    let status = tokpost_core::AccountStatus::NeedsReconnect { why };
-                    sqlx::query("UPDATE accounts SET status = $2, updated_at_ms = $3 WHERE id = $1")
-                        .bind(account.as_uuid())
-                        .bind($crate::rows::to_json(&status)?)
-                        .bind($crate::rows::ms(now))
-                        .execute(&mut *tx)
-                        .await?;
-                    if let Some(event) =
-                        $crate::webhooks::account_status_event(Some(&previous), &status, account, now)
-                    {
-                        enqueue_account_webhook_in_tx(&mut tx, account, event).await?;
-                    }
-                }
-                tx.commit().await?;
-                Ok(holds)
-            }
+#[async_trait::async_trait]
+impl crate::token_refresh::TokenRefreshStore for crate::SqlStore {
+    async fn claim_token_refresh(
+        &self,
+        account: tokpost_core::AccountId,
+        holder: &str,
+        until: jiff::Timestamp,
+        now: jiff::Timestamp,
+    ) -> Result<crate::token_refresh::RefreshClaim, crate::StoreError> {
+        use crate::rows::{from_ms, ms};
+        use crate::token_refresh::RefreshClaim;
+        let connected = crate::rows::to_json(&tokpost_core::AccountStatus::Connected)?;
+        // One statement: on PostgreSQL a second claimer waits for the first one's row
+        // lock and then re-checks the condition, so two claimers never both win.
+        let claimed: Option<i64> = query_scalar(
+            "UPDATE accounts SET refresh_claimed_by = $2, refresh_claim_until_ms = $3
+             WHERE id = $1 AND status = $5 AND refresh_token IS NOT NULL
+               AND (refresh_claimed_by IS NULL OR refresh_claimed_by = $2 OR refresh_claim_until_ms <= $4)
+               AND (refresh_not_before_ms IS NULL OR refresh_not_before_ms <= $4)
+             RETURNING CAST(refresh_failures AS BIGINT)",
+        )
+        .bind(account.as_uuid())
+        .bind(holder)
+        .bind(ms(until))
+        .bind(ms(now))
+        .bind(&connected)
+        .fetch_optional(&self.db)
+        .await?;
+        if let Some(failures) = claimed {
+            return Ok(RefreshClaim::Claimed {
+                failures: u32::try_from(failures).unwrap_or(u32::MAX),
+            });
         }
-
-        /// Whether `account` is connected and holds the refresh token `expected`, with its row
-        /// locked against other writers until the transaction ends.
-        async fn holds_refresh_token(
-            tx: &mut Tx,
-            cipher: &$crate::TokenCipher,
-            account: tokpost_core::AccountId,
-            expected: &secrecy::SecretString,
-        ) -> Result<bool, $crate::StoreError> {
-            use secrecy::ExposeSecret;
-            let row: Option<(String, Option<Vec<u8>>)> = sqlx::query_as(concat!(
-                "SELECT status, refresh_token FROM accounts WHERE id = $1 ",
-                $lock_row
-            ))
-            .bind(account.as_uuid())
-            .fetch_optional(&mut **tx)
-            .await?;
-            let connected = $crate::rows::to_json(&tokpost_core::AccountStatus::Connected)?;
-            let Some((status, Some(sealed))) = row else {
-                return Ok(false);
-            };
-            if status != connected {
-                return Ok(false);
-            }
-            let held = cipher.open(&sealed, account.as_uuid().as_bytes(), REFRESH_TOKEN)?;
-            // Both sides are the service's own values (nobody outside chooses either), so a plain
-            // comparison leaks nothing.
-            Ok(held.expose_secret() == expected.expose_secret())
+        // Why not: read once (a claim released meanwhile reads as held until now, and
+        // the caller simply asks again).
+        let row: Option<(String, bool, Option<i64>, Option<i64>)> = query_as(
+            "SELECT status, refresh_token IS NOT NULL, refresh_claim_until_ms, refresh_not_before_ms FROM accounts WHERE id = $1",
+        )
+        .bind(account.as_uuid())
+        .fetch_optional(&self.db)
+        .await?;
+        let Some((status, has_tokens, claim_until, not_before)) = row else {
+            return Ok(RefreshClaim::NotConnected);
+        };
+        if status != connected || !has_tokens {
+            return Ok(RefreshClaim::NotConnected);
         }
+        if let Some(not_before) = not_before.filter(|at| *at > ms(now)) {
+            return Ok(RefreshClaim::BackingOff {
+                until: from_ms(not_before)?,
+            });
+        }
+        Ok(RefreshClaim::HeldElsewhere {
+            until: from_ms(claim_until.unwrap_or_else(|| ms(now)))?,
+        })
+    }
 
-        async fn connected_in_tx(
-            tx: &mut Tx,
-            account: tokpost_core::AccountId,
-        ) -> Result<bool, $crate::StoreError> {
-            let status: Option<String> = sqlx::query_scalar(
-                "SELECT status FROM accounts WHERE id = $1 AND refresh_token IS NOT NULL",
+    async fn release_token_refresh(
+        &self,
+        account: tokpost_core::AccountId,
+        holder: &str,
+        not_before: Option<jiff::Timestamp>,
+    ) -> Result<(), crate::StoreError> {
+        let query = match not_before {
+            Some(at) => query(
+                "UPDATE accounts SET refresh_claimed_by = NULL, refresh_claim_until_ms = NULL,
+                   refresh_failures = refresh_failures + 1, refresh_not_before_ms = $3
+                 WHERE id = $1 AND refresh_claimed_by = $2",
             )
             .bind(account.as_uuid())
-            .fetch_optional(&mut **tx)
-            .await?;
-            Ok(status == Some($crate::rows::to_json(&tokpost_core::AccountStatus::Connected)?))
+            .bind(holder)
+            .bind(crate::rows::ms(at)),
+            None => query(
+                "UPDATE accounts SET refresh_claimed_by = NULL, refresh_claim_until_ms = NULL
+                 WHERE id = $1 AND refresh_claimed_by = $2",
+            )
+            .bind(account.as_uuid())
+            .bind(holder),
+        };
+        query.execute(&self.db).await?;
+        Ok(())
+    }
+
+    async fn store_refreshed_tokens(
+        &self,
+        account: tokpost_core::AccountId,
+        replaced: &secrecy::SecretString,
+        tokens: &crate::AccountTokens,
+        now: jiff::Timestamp,
+    ) -> Result<crate::token_refresh::TokenWrite, crate::StoreError> {
+        use crate::rows::ms;
+        use crate::token_refresh::TokenWrite;
+        let mut tx = self.db.write_tx().await?;
+        if !holds_refresh_token(&mut tx, &self.cipher, account, replaced).await? {
+            let connected = connected_in_tx(&mut tx, account).await?;
+            tx.commit().await?;
+            return Ok(if connected {
+                TokenWrite::Superseded
+            } else {
+                TokenWrite::NotConnected
+            });
         }
-    };
+        let (access, refresh) = self.seal_tokens(account.as_uuid(), tokens)?;
+        query(
+            "UPDATE accounts SET access_token = $2, refresh_token = $3, access_token_expires_at_ms = $4, refresh_token_expires_at_ms = $5, tokens_granted_at_ms = $6, updated_at_ms = $7,
+               refresh_claimed_by = NULL, refresh_claim_until_ms = NULL, refresh_failures = 0, refresh_not_before_ms = NULL
+             WHERE id = $1",
+        )
+        .bind(account.as_uuid())
+        .bind(access)
+        .bind(refresh)
+        .bind(ms(tokens.access_token_expires_at))
+        .bind(ms(tokens.refresh_token_expires_at))
+        .bind(ms(tokens.granted_at))
+        .bind(ms(now))
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        Ok(TokenWrite::Stored)
+    }
+
+    async fn refresh_refused(
+        &self,
+        account: tokpost_core::AccountId,
+        refused: &secrecy::SecretString,
+        why: tokpost_core::ReconnectReason,
+        now: jiff::Timestamp,
+    ) -> Result<bool, crate::StoreError> {
+        let mut tx = self.db.write_tx().await?;
+        let holds = holds_refresh_token(&mut tx, &self.cipher, account, refused).await?;
+        query(
+            "UPDATE accounts SET refresh_claimed_by = NULL, refresh_claim_until_ms = NULL WHERE id = $1",
+        )
+        .bind(account.as_uuid())
+        .execute(&mut tx)
+        .await?;
+        if holds {
+            let previous = tokpost_core::AccountStatus::Connected;
+            let status = tokpost_core::AccountStatus::NeedsReconnect { why };
+            query("UPDATE accounts SET status = $2, updated_at_ms = $3 WHERE id = $1")
+                .bind(account.as_uuid())
+                .bind(crate::rows::to_json(&status)?)
+                .bind(crate::rows::ms(now))
+                .execute(&mut tx)
+                .await?;
+            if let Some(event) =
+                crate::webhooks::account_status_event(Some(&previous), &status, account, now)
+            {
+                crate::webhooks::enqueue_account_webhook_in_tx(&mut tx, account, event).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(holds)
+    }
 }
 
-pub(crate) use impl_token_refresh_store;
+/// Whether `account` is connected and holds the refresh token `expected`, with its row
+/// locked against other writers until the transaction ends.
+async fn holds_refresh_token(
+    tx: &mut Tx,
+    cipher: &crate::TokenCipher,
+    account: tokpost_core::AccountId,
+    expected: &secrecy::SecretString,
+) -> Result<bool, crate::StoreError> {
+    use secrecy::ExposeSecret;
+    let row: Option<(String, Option<Vec<u8>>)> = query_as(format!(
+        "SELECT status, refresh_token FROM accounts WHERE id = $1 {}",
+        tx.dialect().lock_refresh_claim
+    ))
+    .bind(account.as_uuid())
+    .fetch_optional(&mut *tx)
+    .await?;
+    let connected = crate::rows::to_json(&tokpost_core::AccountStatus::Connected)?;
+    let Some((status, Some(sealed))) = row else {
+        return Ok(false);
+    };
+    if status != connected {
+        return Ok(false);
+    }
+    let held = cipher.open(&sealed, account.as_uuid().as_bytes(), REFRESH_TOKEN)?;
+    // Both sides are the service's own values (nobody outside chooses either), so a plain
+    // comparison leaks nothing.
+    Ok(held.expose_secret() == expected.expose_secret())
+}
+
+async fn connected_in_tx(
+    tx: &mut Tx,
+    account: tokpost_core::AccountId,
+) -> Result<bool, crate::StoreError> {
+    let status: Option<String> =
+        query_scalar("SELECT status FROM accounts WHERE id = $1 AND refresh_token IS NOT NULL")
+            .bind(account.as_uuid())
+            .fetch_optional(&mut *tx)
+            .await?;
+    Ok(status
+        == Some(crate::rows::to_json(
+            &tokpost_core::AccountStatus::Connected,
+        )?))
+}

@@ -153,7 +153,7 @@ pub struct Transition {
     pub lease: Option<(JobId, WorkerId)>,
 }
 
-/// The start of one init in an init wave ([`crate::Store::prepare_inits`]): the checks and
+/// The start of one init in an init wave ([`crate::InitWaveStore::prepare_inits`]): the checks and
 /// records that precede the request, for a post prepared ahead whose time has come.
 #[derive(Debug, Clone)]
 pub struct InitStart<'a> {
@@ -198,7 +198,7 @@ pub enum InitStartOutcome {
     RateLimited { retry_at: Timestamp },
 }
 
-/// Init starts written by [`crate::Store::prepare_inits`] in a transaction still open. Nobody
+/// Init starts written by [`crate::InitWaveStore::prepare_inits`] in a transaction still open. Nobody
 /// else sees them, and the rows and locks they took keep every other starter of those posts
 /// and accounts waiting, until [`PreparedInits::commit`] makes them real together; dropped
 /// uncommitted, they never happened.
@@ -243,7 +243,7 @@ pub(crate) trait OpenTransaction: Send {
     async fn commit(self: Box<Self>) -> Result<(), crate::StoreError>;
 }
 
-/// One held job put back in the queue by [`crate::Store::retry_jobs_at`].
+/// One held job put back in the queue by [`crate::QueueStore::retry_jobs_at`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobRetry {
     pub job: JobId,
@@ -263,7 +263,7 @@ pub enum TransitionOutcome {
     LeaseLost,
 }
 
-/// What became of the record of an init about to be sent ([`crate::Store::record_init_request`]).
+/// What became of the record of an init about to be sent ([`crate::PostStore::record_init_request`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InitRecord {
     /// Recorded: the init may be sent, and until an answer or a move is stored the post can
@@ -284,7 +284,7 @@ pub enum QuotaKind {
     /// An inbox share, pending until released (TikTok allows 5 pending).
     InboxShare,
     /// A creator admitted among the app's active creators before its first init of the day
-    /// ([`crate::Store::admit_active_creator`]); counts toward no per-creator cap.
+    /// ([`crate::QuotaStore::admit_active_creator`]); counts toward no per-creator cap.
     ActiveCreator,
 }
 
@@ -298,7 +298,7 @@ impl QuotaKind {
     }
 }
 
-/// The answer of [`crate::Store::admit_active_creator`].
+/// The answer of [`crate::QuotaStore::admit_active_creator`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ActiveCreatorAdmission {
     /// The creator counts among the active ones (it already did, or a slot was free).
@@ -353,7 +353,7 @@ pub struct NewJob {
     pub dedupe_key: Option<String>,
 }
 
-/// Whether [`crate::Store::enqueue`] added a job.
+/// Whether [`crate::QueueStore::enqueue`] added a job.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {
     Added(JobId),
@@ -517,7 +517,7 @@ pub struct Reschedule {
     pub prepared_frozen_from: jiff::Timestamp,
 }
 
-/// Up to when each kind of bookkeeping row has served its purpose ([`crate::Store::prune`]).
+/// Up to when each kind of bookkeeping row has served its purpose ([`crate::OperationsStore::prune`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PruneBefore {
     /// OAuth states that expired before this instant.
@@ -528,7 +528,7 @@ pub struct PruneBefore {
     pub deliveries_finished: Timestamp,
 }
 
-/// How many rows one [`crate::Store::prune`] deleted.
+/// How many rows one [`crate::OperationsStore::prune`] deleted.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Pruned {
     pub oauth_states: u64,

@@ -3779,11 +3779,11 @@ async fn postgres_sessions_run_without_jit() {
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL is required for this test: {e}"));
     let url = server.fresh_database().await.unwrap();
-    let store = tokpost_store::PgStore::open(&url, cipher()).await.unwrap();
+    let store = tokpost_store::SqlStore::open(&url, cipher()).await.unwrap();
     // Several sessions at once, so that more than the pool's first connection is asked.
     let mut sessions = Vec::new();
     for _ in 0..3 {
-        sessions.push(store.pool().acquire().await.unwrap());
+        sessions.push(store.postgres_pool().unwrap().acquire().await.unwrap());
     }
     for session in &mut sessions {
         let jit: String = sqlx::query_scalar("SHOW jit")

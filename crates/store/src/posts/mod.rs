@@ -1,0 +1,518 @@
+//! Posts and their history. A post moves only by compare-and-set on its state, and every move
+//! writes its event, its publishing progress, its quota use, its next job, the completion of
+//! the job that made it and its outbound webhook in one transaction (`moves`). While an init
+//! may have reached TikTok (`init_pending`), a post cannot be cancelled or rescheduled.
+
+pub(crate) mod moves;
+
+use async_trait::async_trait;
+use jiff::Timestamp;
+use tokpost_core::{AccountId, JobId, Post, PostEvent, PostId, PublishId, StateKind, WorkspaceId};
+
+use crate::db::{query, query_as, query_scalar};
+use crate::types::*;
+use crate::{SqlStore, StoreError};
+
+/// Posts, their moves and their events.
+#[async_trait]
+pub trait PostStore: Send + Sync {
+    /// Creates a post in `scheduled`, its first event and its publish job in one transaction.
+    /// A repeated idempotency key returns the existing post and creates nothing.
+    async fn create_post(
+        &self,
+        post: NewPost,
+        now: Timestamp,
+    ) -> Result<Inserted<Post>, StoreError>;
+
+    /// A post by id.
+    async fn post(&self, id: PostId) -> Result<Option<Post>, StoreError>;
+
+    /// Posts of a workspace by schedule time.
+    async fn posts(&self, workspace: WorkspaceId, limit: u32) -> Result<Vec<Post>, StoreError>;
+
+    /// An account's posts in one state, by schedule time (e.g. the posts waiting for a
+    /// reconnect, to resume them once the creator is back).
+    async fn account_posts_in_state(
+        &self,
+        account: AccountId,
+        state: tokpost_core::StateKind,
+        limit: u32,
+    ) -> Result<Vec<Post>, StoreError>;
+
+    /// The post's history, in order.
+    async fn post_events(&self, id: PostId) -> Result<Vec<PostEvent>, StoreError>;
+
+    /// Moves a post from `expected` to `to` if it is still in `expected` (compare-and-set),
+    /// recording the event, the publishing progress, the quota use, the next job and the
+    /// completion of the current job in the same transaction. A move to `cancelled` is refused
+    /// (as stale, the post unchanged) while an init of the post may have reached TikTok.
+    ///
+    /// # Errors
+    /// [`StoreError::IllegalTransition`] when the state machine forbids the move (a bug in the
+    /// caller, not a race).
+    async fn transition_post(
+        &self,
+        transition: Transition,
+    ) -> Result<TransitionOutcome, StoreError>;
+
+    /// Applies many transitions in one transaction, each on its own terms (a stale one writes
+    /// nothing and the others still apply). One outcome per transition, in order. A transition
+    /// that completes a job is refused ([`PostStore::transition_post`] takes those).
+    async fn transition_posts(
+        &self,
+        transitions: Vec<Transition>,
+    ) -> Result<Vec<TransitionOutcome>, StoreError>;
+
+    /// Adds an event without changing the state. Returns its sequence number.
+    async fn append_post_event(
+        &self,
+        id: PostId,
+        event: tokpost_core::NewPostEvent,
+    ) -> Result<u32, StoreError>;
+
+    /// Records the `init_requested` event of an init about to be sent, if the post is still in
+    /// `expected` and (with `lease`) the job is still held by that worker. From then until an
+    /// answer (a `tiktok_response` event) or a move is stored, the post cannot be cancelled or
+    /// rescheduled: TikTok may hold it.
+    async fn record_init_request(
+        &self,
+        id: PostId,
+        expected: &tokpost_core::PostState,
+        event: tokpost_core::NewPostEvent,
+        lease: Option<(JobId, WorkerId)>,
+    ) -> Result<InitRecord, StoreError>;
+
+    /// The post whose current publish at TikTok has this id.
+    async fn post_by_publish_id(&self, publish_id: &PublishId) -> Result<Option<Post>, StoreError>;
+
+    /// Posts matching `filter`, by schedule time then id.
+    async fn list_posts(&self, filter: &PostFilter) -> Result<Vec<Post>, StoreError>;
+
+    /// Moves a post that has not started to a new time (the post and its queued publish job),
+    /// if it is still in `expected`. A post prepared ahead of its old time returns to
+    /// `scheduled`, to be prepared again for the new one, unless its old time is before
+    /// [`Reschedule::prepared_frozen_from`] (its init may be on the wire); never while an init
+    /// of it may have reached TikTok. `false`: it moved on first or is about to be sent;
+    /// nothing changed.
+    async fn reschedule_post(&self, change: Reschedule, now: Timestamp)
+    -> Result<bool, StoreError>;
+
+    /// How many posts are in each state (for metrics), and how many jobs are queued.
+    async fn post_state_counts(&self) -> Result<(Vec<(StateKind, u64)>, u64), StoreError>;
+}
+
+#[async_trait]
+impl PostStore for SqlStore {
+    async fn create_post(
+        &self,
+        post: crate::NewPost,
+        now: jiff::Timestamp,
+    ) -> Result<crate::Inserted<tokpost_core::Post>, crate::StoreError> {
+        use crate::rows::{ms, to_json};
+        let mut tx = self.db.write_tx().await?;
+        let key = post
+            .idempotency_key
+            .as_ref()
+            .map(tokpost_core::IdempotencyKey::as_str);
+        if let Some(key) = key {
+            let existing = query_as::<crate::rows::PostRow>(concat!(
+                "SELECT ",
+                crate::rows::post_columns!(),
+                " FROM posts WHERE workspace_id = $1 AND idempotency_key = $2"
+            ))
+            .bind(post.workspace_id.as_uuid())
+            .bind(key)
+            .fetch_optional(&mut tx)
+            .await?;
+            if let Some(row) = existing {
+                return Ok(crate::Inserted::Existing(row.into_domain(&self.cipher)?));
+            }
+        }
+        let id = tokpost_core::PostId::generate(now);
+        let state = tokpost_core::PostState::Scheduled;
+        let inserted = query(
+                "INSERT INTO posts (id, workspace_id, account_id, spec, scheduled_at_ms, idempotency_key, state, state_detail, event_count, created_at_ms, updated_at_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)
+                 ON CONFLICT (workspace_id, idempotency_key) DO NOTHING",
+            )
+            .bind(id.as_uuid())
+            .bind(post.workspace_id.as_uuid())
+            .bind(post.account_id.as_uuid())
+            .bind(to_json(&post.spec)?)
+            .bind(ms(post.scheduled_at.at()))
+            .bind(key)
+            .bind(state.kind().as_str())
+            .bind(to_json(&state)?)
+            .bind(ms(now))
+            .execute(&mut tx)
+            .await?
+            .rows_affected();
+        if inserted == 0 {
+            // A concurrent request with the same key won (PostgreSQL waited for it).
+            let row = query_as::<crate::rows::PostRow>(concat!(
+                "SELECT ",
+                crate::rows::post_columns!(),
+                " FROM posts WHERE workspace_id = $1 AND idempotency_key = $2"
+            ))
+            .bind(post.workspace_id.as_uuid())
+            .bind(key)
+            .fetch_one(&mut tx)
+            .await?;
+            return Ok(crate::Inserted::Existing(row.into_domain(&self.cipher)?));
+        }
+        let event = tokpost_core::NewPostEvent::new(
+            now,
+            tokpost_core::EventKind::Scheduled,
+            format!("Scheduled for {}", post.scheduled_at.at()),
+        );
+        crate::posts::moves::insert_event(&mut tx, id, 1, &event, state.kind()).await?;
+        crate::queue::leases::insert_job(
+            &mut tx,
+            &crate::NewJob {
+                kind: tokpost_core::JobKind::PublishPost,
+                payload: serde_json::json!({ "post_id": id }),
+                account_id: Some(post.account_id),
+                post_id: Some(id),
+                run_at: post.scheduled_at.at(),
+                dedupe_key: None,
+            },
+            now,
+        )
+        .await?;
+        let created = crate::posts::moves::fetch_post(&mut tx, &self.cipher, id).await?;
+        tx.commit().await?;
+        self.db.jobs_changed().await;
+        Ok(crate::Inserted::Created(created))
+    }
+
+    async fn post(
+        &self,
+        id: tokpost_core::PostId,
+    ) -> Result<Option<tokpost_core::Post>, crate::StoreError> {
+        query_as::<crate::rows::PostRow>(concat!(
+            "SELECT ",
+            crate::rows::post_columns!(),
+            " FROM posts WHERE id = $1"
+        ))
+        .bind(id.as_uuid())
+        .fetch_optional(&self.db)
+        .await?
+        .map(|row| row.into_domain(&self.cipher))
+        .transpose()
+    }
+
+    async fn posts(
+        &self,
+        workspace: tokpost_core::WorkspaceId,
+        limit: u32,
+    ) -> Result<Vec<tokpost_core::Post>, crate::StoreError> {
+        query_as::<crate::rows::PostRow>(concat!(
+            "SELECT ",
+            crate::rows::post_columns!(),
+            " FROM posts WHERE workspace_id = $1 ORDER BY scheduled_at_ms, id LIMIT $2"
+        ))
+        .bind(workspace.as_uuid())
+        .bind(i64::from(limit))
+        .fetch_all(&self.db)
+        .await?
+        .into_iter()
+        .map(|row| row.into_domain(&self.cipher))
+        .collect()
+    }
+
+    async fn account_posts_in_state(
+        &self,
+        account: tokpost_core::AccountId,
+        state: tokpost_core::StateKind,
+        limit: u32,
+    ) -> Result<Vec<tokpost_core::Post>, crate::StoreError> {
+        query_as::<crate::rows::PostRow>(concat!(
+            "SELECT ",
+            crate::rows::post_columns!(),
+            " FROM posts WHERE account_id = $1 AND state = $2 ORDER BY scheduled_at_ms, id LIMIT $3"
+        ))
+        .bind(account.as_uuid())
+        .bind(state.as_str())
+        .bind(i64::from(limit))
+        .fetch_all(&self.db)
+        .await?
+        .into_iter()
+        .map(|row| row.into_domain(&self.cipher))
+        .collect()
+    }
+
+    async fn post_events(
+        &self,
+        id: tokpost_core::PostId,
+    ) -> Result<Vec<tokpost_core::PostEvent>, crate::StoreError> {
+        query_as::<crate::rows::EventRow>(
+                "SELECT post_id, sequence, at_ms, kind, state, message, native_response FROM post_events WHERE post_id = $1 ORDER BY sequence",
+            )
+            .bind(id.as_uuid())
+            .fetch_all(&self.db)
+            .await?
+            .into_iter()
+            .map(crate::rows::EventRow::into_domain)
+            .collect()
+    }
+
+    async fn transition_post(
+        &self,
+        transition: crate::Transition,
+    ) -> Result<crate::TransitionOutcome, crate::StoreError> {
+        transition.expected.check_transition(&transition.to)?;
+        let mut tx = self.db.write_tx().await?;
+        if let Some((job, worker)) = &transition.completes
+            && !crate::queue::leases::finish_job(&mut tx, *job, worker).await?
+        {
+            return Ok(crate::TransitionOutcome::LeaseLost);
+        }
+        if let Some((job, worker)) = &transition.lease
+            && !crate::queue::leases::holds_job(&mut tx, *job, worker).await?
+        {
+            return Ok(crate::TransitionOutcome::LeaseLost);
+        }
+        let Some(post) =
+            crate::posts::moves::apply_transitions(&mut tx, &self.cipher, &[&transition])
+                .await?
+                .pop()
+                .flatten()
+        else {
+            tx.rollback().await?;
+            let current = self
+                .post(transition.post)
+                .await?
+                .ok_or(crate::StoreError::NotFound("post"))?;
+            return Ok(crate::TransitionOutcome::Stale {
+                current: current.state,
+            });
+        };
+        tx.commit().await?;
+        if transition.next_job.is_some() || transition.completes.is_some() {
+            self.db.jobs_changed().await;
+        }
+        Ok(crate::TransitionOutcome::Applied(Box::new(post)))
+    }
+
+    async fn transition_posts(
+        &self,
+        transitions: Vec<crate::Transition>,
+    ) -> Result<Vec<crate::TransitionOutcome>, crate::StoreError> {
+        for transition in &transitions {
+            transition.expected.check_transition(&transition.to)?;
+            if transition.completes.is_some() || transition.lease.is_some() {
+                return Err(crate::StoreError::Misuse(
+                    "a transition that completes or holds a job goes through transition_post",
+                ));
+            }
+        }
+        if transitions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut tx = self.db.write_tx().await?;
+        let all: Vec<&crate::Transition> = transitions.iter().collect();
+        let moved = crate::posts::moves::apply_transitions(&mut tx, &self.cipher, &all).await?;
+        let mut outcomes = Vec::with_capacity(transitions.len());
+        let mut queued = false;
+        for (transition, moved) in transitions.iter().zip(moved) {
+            match moved {
+                Some(post) => {
+                    queued |= transition.next_job.is_some();
+                    outcomes.push(crate::TransitionOutcome::Applied(Box::new(post)));
+                }
+                None => {
+                    let current =
+                        crate::posts::moves::fetch_post(&mut tx, &self.cipher, transition.post)
+                            .await?;
+                    outcomes.push(crate::TransitionOutcome::Stale {
+                        current: current.state,
+                    });
+                }
+            }
+        }
+        tx.commit().await?;
+        if queued {
+            self.db.jobs_changed().await;
+        }
+        Ok(outcomes)
+    }
+
+    async fn append_post_event(
+        &self,
+        id: tokpost_core::PostId,
+        event: tokpost_core::NewPostEvent,
+    ) -> Result<u32, crate::StoreError> {
+        let mut tx = self.db.write_tx().await?;
+        // An init recorded makes the post uncancellable until TikTok's answer is noted.
+        let row: Option<(i64, String)> = query_as(
+                "UPDATE posts SET event_count = event_count + 1,
+                   init_pending = CASE WHEN $2 = 'init_requested' THEN 1 WHEN $2 = 'tiktok_response' THEN 0 ELSE init_pending END
+                 WHERE id = $1 RETURNING event_count, state",
+            )
+            .bind(id.as_uuid())
+            .bind(event.kind.as_str())
+            .fetch_optional(&mut tx)
+            .await?;
+        let (sequence, state) = row.ok_or(crate::StoreError::NotFound("post"))?;
+        let state = tokpost_core::StateKind::parse(&state)
+            .ok_or_else(|| crate::rows::corrupt("post state"))?;
+        crate::posts::moves::insert_event(&mut tx, id, sequence, &event, state).await?;
+        tx.commit().await?;
+        u32::try_from(sequence).map_err(|_| crate::rows::corrupt("event sequence"))
+    }
+
+    async fn record_init_request(
+        &self,
+        id: tokpost_core::PostId,
+        expected: &tokpost_core::PostState,
+        event: tokpost_core::NewPostEvent,
+        lease: Option<(tokpost_core::JobId, crate::WorkerId)>,
+    ) -> Result<crate::InitRecord, crate::StoreError> {
+        let mut tx = self.db.write_tx().await?;
+        if let Some((job, worker)) = &lease
+            && !crate::queue::leases::holds_job(&mut tx, *job, worker).await?
+        {
+            return Ok(crate::InitRecord::LeaseLost);
+        }
+        let row: Option<(i64, String)> = query_as(
+            "UPDATE posts SET event_count = event_count + 1, init_pending = 1
+                 WHERE id = $1 AND state_detail = $2 RETURNING event_count, state",
+        )
+        .bind(id.as_uuid())
+        .bind(crate::rows::to_json(expected)?)
+        .fetch_optional(&mut tx)
+        .await?;
+        let Some((sequence, state)) = row else {
+            tx.rollback().await?;
+            let current = self
+                .post(id)
+                .await?
+                .ok_or(crate::StoreError::NotFound("post"))?;
+            return Ok(crate::InitRecord::Moved {
+                current: current.state,
+            });
+        };
+        let state = tokpost_core::StateKind::parse(&state)
+            .ok_or_else(|| crate::rows::corrupt("post state"))?;
+        crate::posts::moves::insert_event(&mut tx, id, sequence, &event, state).await?;
+        tx.commit().await?;
+        Ok(crate::InitRecord::Recorded)
+    }
+
+    async fn post_by_publish_id(
+        &self,
+        publish_id: &tokpost_core::PublishId,
+    ) -> Result<Option<tokpost_core::Post>, crate::StoreError> {
+        query_as::<crate::rows::PostRow>(concat!(
+            "SELECT ",
+            crate::rows::post_columns!(),
+            " FROM posts WHERE publish_id = $1 ORDER BY id DESC LIMIT 1"
+        ))
+        .bind(publish_id.as_str())
+        .fetch_optional(&self.db)
+        .await?
+        .map(|row| row.into_domain(&self.cipher))
+        .transpose()
+    }
+
+    async fn list_posts(
+        &self,
+        filter: &crate::PostFilter,
+    ) -> Result<Vec<tokpost_core::Post>, crate::StoreError> {
+        use crate::rows::ms;
+        // Absent filters bind NULL and match everything, so one statement serves every
+        // combination on both backends.
+        let (after_ms, after_id) = match filter.after {
+            Some((at, id)) => (Some(ms(at)), Some(id.as_uuid())),
+            None => (None, None),
+        };
+        query_as::<crate::rows::PostRow>(concat!(
+            "SELECT ",
+            crate::rows::post_columns!(),
+            " FROM posts WHERE workspace_id = $1
+                   AND ($2 IS NULL OR state = $2)
+                   AND ($3 IS NULL OR account_id = $3)
+                   AND ($4 IS NULL OR scheduled_at_ms >= $4)
+                   AND ($5 IS NULL OR scheduled_at_ms < $5)
+                   AND ($6 IS NULL OR scheduled_at_ms > $6 OR (scheduled_at_ms = $6 AND id > $7))
+                 ORDER BY scheduled_at_ms, id LIMIT $8"
+        ))
+        .bind(filter.workspace_id.as_uuid())
+        .bind(filter.state.map(tokpost_core::StateKind::as_str))
+        .bind(filter.account_id.map(|id| id.as_uuid()))
+        .bind(filter.scheduled_from.map(ms))
+        .bind(filter.scheduled_before.map(ms))
+        .bind(after_ms)
+        .bind(after_id)
+        .bind(i64::from(filter.limit))
+        .fetch_all(&self.db)
+        .await?
+        .into_iter()
+        .map(|row| row.into_domain(&self.cipher))
+        .collect()
+    }
+
+    async fn reschedule_post(
+        &self,
+        change: crate::Reschedule,
+        now: jiff::Timestamp,
+    ) -> Result<bool, crate::StoreError> {
+        use crate::rows::{ms, to_json};
+        let mut tx = self.db.write_tx().await?;
+        let at = ms(change.scheduled_at.at());
+        let row: Option<(i64, String)> = query_as(
+                "UPDATE posts SET scheduled_at_ms = $2, event_count = event_count + 1, updated_at_ms = $3,
+                     state = $5, state_detail = $6
+                 WHERE id = $1 AND state_detail = $4 AND init_pending = 0 AND (state = $5 OR scheduled_at_ms > $7)
+                 RETURNING event_count, state",
+            )
+            .bind(change.post.as_uuid())
+            .bind(at)
+            .bind(ms(now))
+            .bind(to_json(&change.expected)?)
+            .bind(tokpost_core::StateKind::Scheduled.as_str())
+            .bind(to_json(&tokpost_core::PostState::Scheduled)?)
+            .bind(ms(change.prepared_frozen_from))
+            .fetch_optional(&mut tx)
+            .await?;
+        let Some((sequence, state)) = row else {
+            return Ok(false);
+        };
+        let state = tokpost_core::StateKind::parse(&state)
+            .ok_or_else(|| crate::rows::corrupt("post state"))?;
+        crate::posts::moves::insert_event(&mut tx, change.post, sequence, &change.event, state)
+            .await?;
+        query(
+            "UPDATE jobs SET run_at_ms = $2 WHERE post_id = $1 AND kind = $3 AND locked_by IS NULL",
+        )
+        .bind(change.post.as_uuid())
+        .bind(at)
+        .bind(tokpost_core::JobKind::PublishPost.as_str())
+        .execute(&mut tx)
+        .await?;
+        tx.commit().await?;
+        self.db.jobs_changed().await;
+        Ok(true)
+    }
+
+    async fn post_state_counts(
+        &self,
+    ) -> Result<(Vec<(tokpost_core::StateKind, u64)>, u64), crate::StoreError> {
+        let rows: Vec<(String, i64)> =
+            query_as("SELECT state, COUNT(*) FROM posts GROUP BY state ORDER BY state")
+                .fetch_all(&self.db)
+                .await?;
+        let counts = rows
+            .into_iter()
+            .map(|(state, count)| {
+                let kind = tokpost_core::StateKind::parse(&state)
+                    .ok_or_else(|| crate::rows::corrupt("post state"))?;
+                Ok((kind, u64::try_from(count).unwrap_or(0)))
+            })
+            .collect::<Result<Vec<_>, crate::StoreError>>()?;
+        let queued: i64 = query_scalar("SELECT COUNT(*) FROM jobs")
+            .fetch_one(&self.db)
+            .await?;
+        Ok((counts, u64::try_from(queued).unwrap_or(0)))
+    }
+}
