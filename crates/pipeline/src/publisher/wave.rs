@@ -106,7 +106,7 @@ pub enum Readied {
 }
 
 impl Publisher {
-    /// Readies the inits of claimed jobs (see [`tokpost_store::Store::claim_due_inits`]):
+    /// Readies the inits of claimed jobs (see [`tokpost_store::InitWaveStore::claim_due_inits`]):
     /// reads each post, checks the creator's own caps, builds the request and fetches the
     /// token. A job that is not a prepared post runs the one-post steps and is settled.
     pub async fn ready_inits(&self, jobs: Vec<Job>) -> Vec<Readied> {
@@ -171,7 +171,7 @@ impl Publisher {
     /// takes neither the processor nor the database from the requests.
     ///
     /// Called before `second`, the records are written ahead in transactions held open and
-    /// committed at the second (see [`tokpost_store::Store::prepare_inits`]): the second
+    /// committed at the second (see [`tokpost_store::InitWaveStore::prepare_inits`]): the second
     /// itself costs a commit, and a crash before it leaves nothing recorded and nothing sent.
     /// Called at or after it, chunks of [`START_CHUNK`] are recorded [`CHUNKS_RECORDING`] at
     /// once, so that the first requests leave while later ones are still being recorded.
