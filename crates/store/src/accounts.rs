@@ -182,10 +182,8 @@ impl AccountStore for SqlStore {
             " FROM accounts WHERE id = $1"
         ))
         .bind(id.as_uuid())
-        .fetch_optional(&self.db)
-        .await?
-        .map(crate::rows::AccountRow::into_domain)
-        .transpose()
+        .optional(&self.db, crate::rows::AccountRow::into_domain)
+        .await
     }
 
     async fn accounts(
@@ -198,11 +196,8 @@ impl AccountStore for SqlStore {
             " FROM accounts WHERE workspace_id = $1 ORDER BY id"
         ))
         .bind(workspace.as_uuid())
-        .fetch_all(&self.db)
-        .await?
-        .into_iter()
-        .map(crate::rows::AccountRow::into_domain)
-        .collect()
+        .all(&self.db, crate::rows::AccountRow::into_domain)
+        .await
     }
 
     async fn accounts_page(
@@ -226,11 +221,7 @@ impl AccountStore for SqlStore {
             .bind(after_ms)
             .bind(after_id)
             .bind(i64::from(limit))
-            .fetch_all(&self.db)
-            .await?
-            .into_iter()
-            .map(crate::rows::AccountRow::into_domain)
-            .collect()
+            .all(&self.db, crate::rows::AccountRow::into_domain).await
     }
 
     async fn accounts_expiring_before(
@@ -368,10 +359,7 @@ impl AccountStore for SqlStore {
                 "SELECT account_id, fetched_at_ms, info FROM creator_info WHERE account_id = $1 ORDER BY fetched_at_ms DESC LIMIT 1",
             )
             .bind(account.as_uuid())
-            .fetch_optional(&self.db)
-            .await?
-            .map(crate::rows::CreatorInfoRow::into_domain)
-            .transpose()
+            .optional(&self.db, crate::rows::CreatorInfoRow::into_domain).await
     }
 
     async fn accounts_by_open_id(
@@ -384,11 +372,8 @@ impl AccountStore for SqlStore {
             " FROM accounts WHERE open_id = $1 ORDER BY id"
         ))
         .bind(open_id.as_str())
-        .fetch_all(&self.db)
-        .await?
-        .into_iter()
-        .map(crate::rows::AccountRow::into_domain)
-        .collect()
+        .all(&self.db, crate::rows::AccountRow::into_domain)
+        .await
     }
 }
 

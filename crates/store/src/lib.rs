@@ -33,8 +33,6 @@ pub mod posts;
 pub mod queue;
 pub mod quotas;
 mod rows;
-#[cfg(feature = "testing")]
-pub mod testing;
 pub mod token_refresh;
 mod types;
 pub mod webhooks;

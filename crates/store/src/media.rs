@@ -80,10 +80,7 @@ impl MediaAssetStore for SqlStore {
                 "SELECT id, workspace_id, kind, content_hash, size_bytes, location, probe, created_at_ms FROM media_assets WHERE id = $1",
             )
             .bind(id.as_uuid())
-            .fetch_optional(&self.db)
-            .await?
-            .map(crate::rows::MediaRow::into_domain)
-            .transpose()
+            .optional(&self.db, crate::rows::MediaRow::into_domain).await
     }
 
     async fn list_media(
@@ -108,10 +105,6 @@ impl MediaAssetStore for SqlStore {
             .bind(before_ms)
             .bind(before_id)
             .bind(i64::from(limit))
-            .fetch_all(&self.db)
-            .await?
-            .into_iter()
-            .map(crate::rows::MediaRow::into_domain)
-            .collect()
+            .all(&self.db, crate::rows::MediaRow::into_domain).await
     }
 }

@@ -63,21 +63,16 @@ impl WorkspaceStore for SqlStore {
             "SELECT id, name, created_at_ms FROM workspaces WHERE id = $1",
         )
         .bind(id.as_uuid())
-        .fetch_optional(&self.db)
-        .await?
-        .map(crate::rows::WorkspaceRow::into_domain)
-        .transpose()
+        .optional(&self.db, crate::rows::WorkspaceRow::into_domain)
+        .await
     }
 
     async fn workspaces(&self) -> Result<Vec<crate::Workspace>, crate::StoreError> {
         query_as::<crate::rows::WorkspaceRow>(
             "SELECT id, name, created_at_ms FROM workspaces ORDER BY created_at_ms, id",
         )
-        .fetch_all(&self.db)
-        .await?
-        .into_iter()
-        .map(crate::rows::WorkspaceRow::into_domain)
-        .collect()
+        .all(&self.db, crate::rows::WorkspaceRow::into_domain)
+        .await
     }
 
     async fn create_api_key(
@@ -115,10 +110,7 @@ impl WorkspaceStore for SqlStore {
                 "SELECT id, workspace_id, name, prefix, created_at_ms, revoked_at_ms FROM api_keys WHERE secret_hash = $1",
             )
             .bind(secret_hash)
-            .fetch_optional(&self.db)
-            .await?
-            .map(crate::rows::ApiKeyRow::into_domain)
-            .transpose()
+            .optional(&self.db, crate::rows::ApiKeyRow::into_domain).await
     }
 
     async fn api_keys(
@@ -135,11 +127,8 @@ impl WorkspaceStore for SqlStore {
                 ),
             };
         query
-            .fetch_all(&self.db)
-            .await?
-            .into_iter()
-            .map(crate::rows::ApiKeyRow::into_domain)
-            .collect()
+            .all(&self.db, crate::rows::ApiKeyRow::into_domain)
+            .await
     }
 
     async fn revoke_api_key(

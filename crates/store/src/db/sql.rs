@@ -18,6 +18,7 @@ use sqlx::{Arguments as _, AssertSqlSafe, FromRow, Postgres, Sqlite};
 use uuid::Uuid;
 
 use super::{Conn, On};
+use crate::StoreError;
 
 /// A row type both backends decode (`#[derive(sqlx::FromRow)]` over shared column types).
 pub(crate) trait Record:
@@ -333,6 +334,25 @@ impl<R: Record> Sql<Rows<R>> {
         self.fetch_optional(on)
             .await?
             .ok_or(sqlx::Error::RowNotFound)
+    }
+
+    /// Every row, each turned into what the store returns by `convert` (a row that does not
+    /// convert fails the whole read).
+    pub(crate) async fn all<T>(
+        self,
+        on: impl Into<On<'_>>,
+        convert: impl FnMut(R) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
+        self.fetch_all(on).await?.into_iter().map(convert).collect()
+    }
+
+    /// The first row, if any, turned into what the store returns by `convert`.
+    pub(crate) async fn optional<T>(
+        self,
+        on: impl Into<On<'_>>,
+        convert: impl FnOnce(R) -> Result<T, StoreError>,
+    ) -> Result<Option<T>, StoreError> {
+        self.fetch_optional(on).await?.map(convert).transpose()
     }
 }
 

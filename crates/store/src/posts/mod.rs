@@ -195,10 +195,8 @@ impl PostStore for SqlStore {
             " FROM posts WHERE id = $1"
         ))
         .bind(id.as_uuid())
-        .fetch_optional(&self.db)
-        .await?
-        .map(|row| row.into_domain(&self.cipher))
-        .transpose()
+        .optional(&self.db, |row| row.into_domain(&self.cipher))
+        .await
     }
 
     async fn posts(
@@ -213,11 +211,8 @@ impl PostStore for SqlStore {
         ))
         .bind(workspace.as_uuid())
         .bind(i64::from(limit))
-        .fetch_all(&self.db)
-        .await?
-        .into_iter()
-        .map(|row| row.into_domain(&self.cipher))
-        .collect()
+        .all(&self.db, |row| row.into_domain(&self.cipher))
+        .await
     }
 
     async fn account_posts_in_state(
@@ -234,11 +229,8 @@ impl PostStore for SqlStore {
         .bind(account.as_uuid())
         .bind(state.as_str())
         .bind(i64::from(limit))
-        .fetch_all(&self.db)
-        .await?
-        .into_iter()
-        .map(|row| row.into_domain(&self.cipher))
-        .collect()
+        .all(&self.db, |row| row.into_domain(&self.cipher))
+        .await
     }
 
     async fn post_events(
@@ -249,11 +241,7 @@ impl PostStore for SqlStore {
                 "SELECT post_id, sequence, at_ms, kind, state, message, native_response FROM post_events WHERE post_id = $1 ORDER BY sequence",
             )
             .bind(id.as_uuid())
-            .fetch_all(&self.db)
-            .await?
-            .into_iter()
-            .map(crate::rows::EventRow::into_domain)
-            .collect()
+            .all(&self.db, crate::rows::EventRow::into_domain).await
     }
 
     async fn transition_post(
@@ -409,10 +397,8 @@ impl PostStore for SqlStore {
             " FROM posts WHERE publish_id = $1 ORDER BY id DESC LIMIT 1"
         ))
         .bind(publish_id.as_str())
-        .fetch_optional(&self.db)
-        .await?
-        .map(|row| row.into_domain(&self.cipher))
-        .transpose()
+        .optional(&self.db, |row| row.into_domain(&self.cipher))
+        .await
     }
 
     async fn list_posts(
@@ -445,11 +431,8 @@ impl PostStore for SqlStore {
         .bind(after_ms)
         .bind(after_id)
         .bind(i64::from(filter.limit))
-        .fetch_all(&self.db)
-        .await?
-        .into_iter()
-        .map(|row| row.into_domain(&self.cipher))
-        .collect()
+        .all(&self.db, |row| row.into_domain(&self.cipher))
+        .await
     }
 
     async fn reschedule_post(

@@ -373,10 +373,8 @@ impl QueueStore for SqlStore {
             " FROM jobs WHERE id = $1"
         ))
         .bind(id.as_uuid())
-        .fetch_optional(&self.db)
-        .await?
-        .map(crate::rows::JobRow::into_domain)
-        .transpose()
+        .optional(&self.db, crate::rows::JobRow::into_domain)
+        .await
     }
 
     // --- API access ---
