@@ -11,7 +11,7 @@ use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 use tokpost_core::{ApiKeyId, WorkspaceId};
-use tokpost_store::{ApiKey, NewApiKey, Store, StoreError, Workspace};
+use tokpost_store::{ApiKey, NewApiKey, StoreError, Workspace, WorkspaceStore};
 
 use crate::error::ApiError;
 use crate::state::AppState;
@@ -57,7 +57,7 @@ pub fn hash_key(secret: &str) -> String {
 /// # Errors
 /// Store failures.
 pub async fn issue_key(
-    store: &dyn Store,
+    store: &dyn WorkspaceStore,
     workspace: WorkspaceId,
     name: &str,
     now: Timestamp,
@@ -88,7 +88,7 @@ pub async fn issue_key(
 /// # Errors
 /// Store failures.
 pub async fn bootstrap(
-    store: &dyn Store,
+    store: &dyn WorkspaceStore,
     now: Timestamp,
 ) -> Result<Option<(Workspace, IssuedKey)>, StoreError> {
     if !store.workspaces().await?.is_empty() {

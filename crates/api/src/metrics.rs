@@ -11,7 +11,7 @@ use axum::extract::{MatchedPath, Request};
 use axum::middleware::Next;
 use axum::response::Response;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tokpost_store::Store;
+use tokpost_store::PostStore;
 
 /// The process's recorder: installed once, shared by every router in the process (tests start
 /// several).
@@ -71,7 +71,7 @@ pub(crate) async fn count_requests(request: Request, next: Next) -> Response {
 }
 
 /// The exposition text: the recorder's metrics plus posts by state and queued jobs.
-pub(crate) async fn render(store: &dyn Store) -> Result<String, tokpost_store::StoreError> {
+pub(crate) async fn render(store: &dyn PostStore) -> Result<String, tokpost_store::StoreError> {
     let (states, queued) = store.post_state_counts().await?;
     let mut text = handle().map(|handle| handle.render()).unwrap_or_default();
     text.push_str("# HELP tokpost_posts Posts by state.\n# TYPE tokpost_posts gauge\n");

@@ -9,7 +9,10 @@ use secrecy::SecretString;
 use tiktok::TikTokClient;
 use tokpost_media_store::{LocalMediaStore, MediaStore};
 use tokpost_pipeline::Pipeline;
-use tokpost_store::Store;
+use tokpost_store::{
+    AccountHealthStore, AccountStore, InboundWebhookStore, MediaAssetStore, OAuthStateStore,
+    OperationsStore, PostStore, QueueStore, QuotaStore, Store, WebhookStore, WorkspaceStore,
+};
 use url::Url;
 
 /// The operator's settings the API applies (the binary builds them from its configuration).
@@ -119,5 +122,64 @@ impl AppState {
     #[must_use]
     pub fn now(&self) -> jiff::Timestamp {
         self.clock.now()
+    }
+}
+
+/// Each part of the store, for a handler that needs only that part (`state.posts()`): a route
+/// names what it touches, and a part's trait is the whole of what it can reach.
+impl AppState {
+    #[must_use]
+    pub fn workspaces(&self) -> &dyn WorkspaceStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
+    pub fn accounts(&self) -> &dyn AccountStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
+    pub fn account_health(&self) -> &dyn AccountHealthStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
+    pub fn oauth_states(&self) -> &dyn OAuthStateStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
+    pub fn media_assets(&self) -> &dyn MediaAssetStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
+    pub fn posts(&self) -> &dyn PostStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
+    pub fn queue(&self) -> &dyn QueueStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
+    pub fn quotas(&self) -> &dyn QuotaStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
+    pub fn webhooks(&self) -> &dyn WebhookStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
+    pub fn inbound_webhooks(&self) -> &dyn InboundWebhookStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
+    pub fn operations(&self) -> &dyn OperationsStore {
+        self.store.as_ref()
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 use clock::{SignedDuration, Timestamp};
 use serde::Serialize;
 use tokpost_core::{AccountId, DeferReason, PostMode};
-use tokpost_store::{ActiveCreatorAdmission, QuotaKind, Store, StoreError};
+use tokpost_store::{ActiveCreatorAdmission, QuotaKind, QuotaStore, StoreError};
 
 use crate::policy::PublishPolicy;
 
@@ -37,7 +37,7 @@ pub struct CapBlock {
 /// # Errors
 /// Store failures.
 pub async fn blocking_cap(
-    store: &dyn Store,
+    store: &dyn QuotaStore,
     policy: &PublishPolicy,
     account: AccountId,
     mode: PostMode,
@@ -66,7 +66,7 @@ pub async fn blocking_cap(
 /// # Errors
 /// Store failures.
 pub async fn admit_for_init(
-    store: &dyn Store,
+    store: &dyn QuotaStore,
     policy: &PublishPolicy,
     account: AccountId,
     mode: PostMode,
@@ -93,7 +93,7 @@ pub async fn admit_for_init(
 /// The creator's own rolling cap for `mode`: daily direct posts (lowered by a learned cap) or
 /// pending inbox shares.
 pub(crate) async fn creator_cap(
-    store: &dyn Store,
+    store: &dyn QuotaStore,
     policy: &PublishPolicy,
     account: AccountId,
     mode: PostMode,

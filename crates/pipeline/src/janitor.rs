@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use clock::{SharedClock, Timestamp};
 use tokio::sync::watch;
-use tokpost_store::{PruneBefore, Pruned, Store, StoreError};
+use tokpost_store::{OperationsStore, PruneBefore, Pruned, Store, StoreError};
 
 /// How long each kind of row is kept, and how the janitor works through them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,7 +63,7 @@ impl Retention {
 /// # Errors
 /// Store failures (what was deleted before stays deleted).
 pub async fn prune_once(
-    store: &dyn Store,
+    store: &dyn OperationsStore,
     now: Timestamp,
     retention: &Retention,
 ) -> Result<Pruned, StoreError> {

@@ -17,7 +17,7 @@ use tokpost_core::{
     PrivacyLevel, Scope, StateKind, UploadSource, WorkspaceId,
 };
 use tokpost_media_store::MediaStoreError;
-use tokpost_store::{MediaAsset, MediaKind, Store, StoreError};
+use tokpost_store::{MediaAsset, MediaAssetStore, MediaKind, PostStore, Store, StoreError};
 
 use crate::caps::{CapBlock, blocking_cap};
 use crate::media_access::{MediaAccess, MediaLocation};
@@ -704,7 +704,7 @@ fn check_settings(
 /// Duplicate warnings against the workspace's recent posts (what TikTok's spam filter
 /// punishes): the same media or caption, on this account or on another.
 async fn check_duplicates(
-    store: &dyn Store,
+    store: &(impl PostStore + MediaAssetStore + ?Sized),
     draft: &PostDraft,
     hashes: &[String],
     findings: &mut Vec<Finding>,

@@ -138,7 +138,7 @@ pub(crate) async fn owned_account(
 ) -> Result<Account, ApiError> {
     let id: AccountId = parse_id(id, "account")?;
     state
-        .store
+        .accounts()
         .account(id)
         .await?
         .filter(|account| account.workspace_id == auth.workspace_id)
@@ -179,7 +179,7 @@ pub(crate) async fn connect(
         })?;
     let expires_at = clock::add(now, state.settings.oauth_state_ttl);
     state
-        .store
+        .oauth_states()
         .save_oauth_state(
             NewOAuthState {
                 state_hash: hash_key(&state_value),
@@ -233,7 +233,7 @@ pub(crate) async fn callback(
             )
         })?;
     let (workspace_id, verifier) = match state
-        .store
+        .oauth_states()
         .take_oauth_state(&hash_key(&state_value), now)
         .await?
     {
@@ -324,7 +324,7 @@ pub(crate) async fn callback(
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| open_id.as_str().to_owned());
     let account = state
-        .store
+        .accounts()
         .connect_account(
             NewAccount {
                 workspace_id,
@@ -342,7 +342,7 @@ pub(crate) async fn callback(
         .await?;
     if let Some(creator) = &creator {
         state
-            .store
+            .accounts()
             .save_creator_info(
                 account.id,
                 &tokpost_pipeline::preflight::creator_info_snapshot(creator),
@@ -436,7 +436,7 @@ pub(crate) async fn list(
     let after = paging::cursor::<AccountId>(query.cursor.as_deref())?;
     let with_health = include_health(query.include.as_deref())?;
     let accounts = state
-        .store
+        .accounts()
         .accounts_page(auth.workspace_id, after, limit)
         .await?;
     let next_cursor = paging::next_cursor(
@@ -495,7 +495,7 @@ async fn healths(
         .unwrap_or(now);
     let ids: Vec<AccountId> = accounts.iter().map(|account| account.id).collect();
     let mut facts = state
-        .store
+        .account_health()
         .account_health(&ids, window_from, outcomes_from)
         .await?;
     Ok(accounts
@@ -642,7 +642,7 @@ pub(crate) async fn refresh(
         .await
         .map_err(keeper_error)?;
     let account = state
-        .store
+        .accounts()
         .account(account.id)
         .await?
         .ok_or(ApiError::NotFound("account"))?;
@@ -676,7 +676,7 @@ pub(crate) async fn creator_info(
     let info = state.client.creator_info(&token).await?;
     let snapshot = tokpost_pipeline::preflight::creator_info_snapshot(&info);
     state
-        .store
+        .accounts()
         .save_creator_info(account.id, &snapshot, state.now())
         .await?;
     Ok(Json(snapshot))
@@ -698,7 +698,7 @@ pub(crate) async fn disconnect(
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
     let account = owned_account(&state, &auth, &id).await?;
-    if let Some(tokens) = state.store.account_tokens(account.id).await? {
+    if let Some(tokens) = state.accounts().account_tokens(account.id).await? {
         let token = tiktok::AccessToken::new(tokens.access_token.expose_secret());
         match state.client.revoke(&token).await {
             Ok(()) => {}
@@ -711,11 +711,11 @@ pub(crate) async fn disconnect(
         }
     }
     state
-        .store
+        .accounts()
         .set_account_status(account.id, AccountStatus::Disconnected, state.now())
         .await?;
     let account = state
-        .store
+        .accounts()
         .account(account.id)
         .await?
         .ok_or(ApiError::NotFound("account"))?;

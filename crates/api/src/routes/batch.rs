@@ -309,9 +309,9 @@ async fn named_accounts(
     auth: &Authenticated,
 ) -> Result<Vec<NamedAccount>, ApiError> {
     let mut named = Vec::new();
-    for account in state.store.accounts(auth.workspace_id).await? {
+    for account in state.accounts().accounts(auth.workspace_id).await? {
         let username = state
-            .store
+            .accounts()
             .latest_creator_info(account.id)
             .await?
             .and_then(|snapshot| {
@@ -449,7 +449,7 @@ impl Judge<'_> {
         }
         let inserted = self
             .state
-            .store
+            .posts()
             .create_post(
                 NewPost {
                     workspace_id: self.auth.workspace_id,

@@ -34,7 +34,7 @@ pub(crate) async fn healthz() -> Json<ProbeView> {
         (status = 503, description = "The database does not answer (database_unavailable), or the workers have not beaten recently (workers_not_alive: limit and measured age in seconds)", body = ErrorBody),
     ))]
 pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
-    if let Err(error) = state.store.ping().await {
+    if let Err(error) = state.operations().ping().await {
         tracing::warn!(%error, "readiness check: the database does not answer");
         return ApiError::refused(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -47,7 +47,7 @@ pub(crate) async fn readyz(State(state): State<AppState>) -> Response {
         return Json(ProbeView { status: "ready" }).into_response();
     };
     let limit = state.settings.worker_heartbeat_stale_after;
-    let seen = match state.store.worker_heartbeat(process).await {
+    let seen = match state.operations().worker_heartbeat(process).await {
         Ok(seen) => seen,
         Err(error) => {
             tracing::warn!(%error, "readiness check: the worker heartbeat cannot be read");
@@ -113,6 +113,6 @@ pub(crate) async fn metrics(
             ));
         }
     }
-    let text = crate::metrics::render(state.store.as_ref()).await?;
+    let text = crate::metrics::render(state.posts()).await?;
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }

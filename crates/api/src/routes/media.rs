@@ -157,7 +157,7 @@ pub(crate) async fn upload(
         object.remove("file");
     }
     let inserted = state
-        .store
+        .media_assets()
         .add_media(
             NewMediaAsset {
                 workspace_id: auth.workspace_id,
@@ -307,8 +307,7 @@ pub(crate) async fn register_url_media(
             measured: Some(json!(url.as_str())),
         });
     }
-    let inserted = state
-        .store
+    let inserted = state.media_assets()
         .add_media(
             NewMediaAsset {
                 workspace_id: auth.workspace_id,
@@ -331,7 +330,7 @@ pub(crate) async fn owned_media(
     id: MediaId,
 ) -> Result<Option<MediaAsset>, ApiError> {
     Ok(state
-        .store
+        .media_assets()
         .media(id)
         .await?
         .filter(|asset| asset.workspace_id == auth.workspace_id))
@@ -410,7 +409,7 @@ pub(crate) async fn list(
     let limit = paging::limit(query.limit.as_deref())?;
     let before = paging::cursor::<MediaId>(query.cursor.as_deref())?;
     let media = state
-        .store
+        .media_assets()
         .list_media(auth.workspace_id, kind, before, limit)
         .await?;
     let next_cursor = paging::next_cursor(

@@ -36,20 +36,20 @@ pub(crate) async fn daily_cap_refusal(
     );
     let now = state.now();
     let learned = state
-        .store
+        .quotas()
         .learned_post_cap(post.account_id, caps::window_start(now))
         .await?;
     let cap = learned.map_or(state.settings.daily_post_cap, |learned| {
         learned.min(state.settings.daily_post_cap)
     });
     let mut others = state
-        .store
+        .quotas()
         .quota_use_times(post.account_id, QuotaKind::DirectPost, from)
         .await?;
     let mut after = None;
     loop {
         let page = state
-            .store
+            .posts()
             .list_posts(&PostFilter {
                 workspace_id: post.workspace_id,
                 state: None,

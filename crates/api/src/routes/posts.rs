@@ -184,7 +184,7 @@ fn post_view(post: Post) -> PostView {
 async fn owned_post(state: &AppState, auth: &Authenticated, id: &str) -> Result<Post, ApiError> {
     let id: PostId = parse_id(id, "post")?;
     state
-        .store
+        .posts()
         .post(id)
         .await?
         .filter(|post| post.workspace_id == auth.workspace_id)
@@ -256,7 +256,7 @@ pub(crate) async fn parse_draft(
     let account_text = request.account_id.ok_or_else(|| required("account_id"))?;
     let account_id: AccountId = parse_uuid_field(&account_text, "account_id")?;
     state
-        .store
+        .accounts()
         .account(account_id)
         .await?
         .filter(|account| account.workspace_id == auth.workspace_id)
@@ -462,7 +462,7 @@ pub(crate) async fn create(
     let key = idempotency_key(&headers, request.idempotency_key.clone())?;
     let draft = parse_draft(&state, &auth, request).await?;
     let inserted = state
-        .store
+        .posts()
         .create_post(
             NewPost {
                 workspace_id: auth.workspace_id,
@@ -579,7 +579,7 @@ pub(crate) async fn list(
     let limit = paging::limit(query.limit.as_deref())?;
     let after = paging::cursor::<PostId>(query.cursor.as_deref())?;
     let posts = state
-        .store
+        .posts()
         .list_posts(&PostFilter {
             workspace_id: auth.workspace_id,
             state: state_filter,
@@ -620,7 +620,7 @@ pub(crate) async fn get(
 }
 
 async fn full_view(state: &AppState, post: Post) -> Result<PostView, ApiError> {
-    let events = state.store.post_events(post.id).await?;
+    let events = state.posts().post_events(post.id).await?;
     let failure = match post.state {
         PostState::Failed { action, who } => {
             let native = events.iter().rev().find_map(|event| {
@@ -698,7 +698,7 @@ pub(crate) async fn cancel(
         return Err(not_cancellable(post.state.kind()));
     }
     let outcome = state
-        .store
+        .posts()
         .transition_post(Transition {
             post: post.id,
             expected: post.state,
@@ -794,7 +794,7 @@ pub(crate) async fn retry(
     let scheduled_at = schedule_from(&state, when.scheduled_at.as_deref())?;
     let now = state.now();
     let new = state
-        .store
+        .posts()
         .create_post(
             NewPost {
                 workspace_id: old.workspace_id,
@@ -808,7 +808,7 @@ pub(crate) async fn retry(
         .await?
         .into_inner();
     state
-        .store
+        .posts()
         .append_post_event(
             old.id,
             NewPostEvent::new(
@@ -819,7 +819,7 @@ pub(crate) async fn retry(
         )
         .await?;
     state
-        .store
+        .posts()
         .append_post_event(
             new.id,
             NewPostEvent::new(now, EventKind::Note, format!("a retry of post {}", old.id)),
@@ -874,7 +874,7 @@ pub(crate) async fn reschedule(
         return Err(refusal);
     }
     let moved = state
-        .store
+        .posts()
         .reschedule_post(
             Reschedule {
                 post: post.id,

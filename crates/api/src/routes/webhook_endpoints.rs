@@ -314,7 +314,7 @@ async fn owned_endpoint(
 ) -> Result<WebhookEndpoint, ApiError> {
     let id: WebhookEndpointId = parse_id(id, "webhook endpoint")?;
     state
-        .store
+        .webhooks()
         .webhook_endpoint(id)
         .await?
         .filter(|endpoint| endpoint.workspace_id == auth.workspace_id)
@@ -352,7 +352,7 @@ pub(crate) async fn create(
     }
     let secret = tokpost_pipeline::webhooks::generate_secret();
     let created = state
-        .store
+        .webhooks()
         .create_webhook_endpoint(
             NewWebhookEndpoint {
                 workspace_id: auth.workspace_id,
@@ -398,7 +398,10 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Json<EndpointList>, ApiError> {
-    let endpoints = state.store.webhook_endpoints(auth.workspace_id).await?;
+    let endpoints = state
+        .webhooks()
+        .webhook_endpoints(auth.workspace_id)
+        .await?;
     Ok(Json(EndpointList {
         endpoints: endpoints.into_iter().map(endpoint_view).collect(),
     }))
@@ -438,7 +441,11 @@ pub(crate) async fn delete(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let endpoint = owned_endpoint(&state, &auth, &id).await?;
-    if state.store.delete_webhook_endpoint(endpoint.id).await? {
+    if state
+        .webhooks()
+        .delete_webhook_endpoint(endpoint.id)
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound("webhook endpoint"))
@@ -461,11 +468,11 @@ pub(crate) async fn resume(
 ) -> Result<Json<EndpointView>, ApiError> {
     let endpoint = owned_endpoint(&state, &auth, &id).await?;
     state
-        .store
+        .webhooks()
         .resume_webhook_endpoint(endpoint.id, state.now())
         .await?;
     let endpoint = state
-        .store
+        .webhooks()
         .webhook_endpoint(endpoint.id)
         .await?
         .ok_or(ApiError::NotFound("webhook endpoint"))?;
@@ -505,7 +512,10 @@ pub(crate) async fn deliveries(
         ));
     }
     let endpoint = owned_endpoint(&state, &auth, &id).await?;
-    let deliveries = state.store.webhook_deliveries(endpoint.id, limit).await?;
+    let deliveries = state
+        .webhooks()
+        .webhook_deliveries(endpoint.id, limit)
+        .await?;
     Ok(Json(DeliveryList {
         deliveries: deliveries.into_iter().map(delivery_view).collect(),
     }))

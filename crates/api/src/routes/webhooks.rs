@@ -116,7 +116,11 @@ pub(crate) async fn tiktok(
         ApiError::refused(StatusCode::UNAUTHORIZED, code, message)
     })?;
     let delivery = hex::encode(Sha256::digest(&body));
-    if !state.store.record_inbound_webhook(&delivery, now).await? {
+    if !state
+        .inbound_webhooks()
+        .record_inbound_webhook(&delivery, now)
+        .await?
+    {
         return Ok(Json(WebhookAnswer {
             status: "duplicate",
         }));
@@ -149,7 +153,7 @@ async fn handle(state: &AppState, body: &[u8], now: Timestamp) -> Result<&'stati
         else {
             return Ok("ignored");
         };
-        let Some(post) = state.store.post_by_publish_id(&publish_id).await? else {
+        let Some(post) = state.posts().post_by_publish_id(&publish_id).await? else {
             // No post knows this publish: it may be one whose init answer was lost, which the
             // creator's one uncertain post without a publish id adopts.
             let open_id = envelope
@@ -159,7 +163,7 @@ async fn handle(state: &AppState, body: &[u8], now: Timestamp) -> Result<&'stati
             let Some(open_id) = open_id else {
                 return Ok("ignored");
             };
-            for account in state.store.accounts_by_open_id(&open_id).await? {
+            for account in state.accounts().accounts_by_open_id(&open_id).await? {
                 if state
                     .pipeline
                     .publish_reported(account.id, &publish_id)
@@ -175,7 +179,7 @@ async fn handle(state: &AppState, body: &[u8], now: Timestamp) -> Result<&'stati
         // (waiting out its back-off, or a delivered draft's hourly look) is moved up to now.
         let key = format!("status:{}", post.id);
         let queued = state
-            .store
+            .queue()
             .enqueue(
                 NewJob {
                     kind: JobKind::CheckPublishStatus,
@@ -189,7 +193,7 @@ async fn handle(state: &AppState, body: &[u8], now: Timestamp) -> Result<&'stati
             )
             .await?;
         if queued == Enqueued::AlreadyQueued {
-            state.store.hasten_job(&key, now).await?;
+            state.queue().hasten_job(&key, now).await?;
         }
         return Ok("accepted");
     }
@@ -197,7 +201,7 @@ async fn handle(state: &AppState, body: &[u8], now: Timestamp) -> Result<&'stati
         let Some(open_id) = envelope.user_openid.and_then(|id| OpenId::new(id).ok()) else {
             return Ok("ignored");
         };
-        let accounts = state.store.accounts_by_open_id(&open_id).await?;
+        let accounts = state.accounts().accounts_by_open_id(&open_id).await?;
         if accounts.is_empty() {
             return Ok("ignored");
         }

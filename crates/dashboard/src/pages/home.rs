@@ -25,7 +25,7 @@ pub(crate) async fn home(
 ) -> Result<Response, PageError> {
     let posts = state
         .app
-        .store
+        .posts()
         .posts(signed_in.session.workspace_id, CALENDAR_LIMIT)
         .await?;
     let mut counts: BTreeMap<StateKind, usize> = BTreeMap::new();
@@ -34,7 +34,7 @@ pub(crate) async fn home(
     }
     let accounts = state
         .app
-        .store
+        .accounts()
         .accounts(signed_in.session.workspace_id)
         .await?
         .len();

@@ -185,7 +185,7 @@ pub(crate) async fn media_file(
     let id: MediaId = id.trim().parse().map_err(|_| PageError::NotFound)?;
     let asset = state
         .app
-        .store
+        .media_assets()
         .media(id)
         .await?
         .filter(|asset| asset.workspace_id == signed_in.session.workspace_id)

@@ -95,7 +95,7 @@ impl FromRequestParts<Dashboard> for SignedIn {
         // A key revoked since sign-in ends every session opened with it.
         let key = state
             .app
-            .store
+            .workspaces()
             .api_key_by_hash(&tokpost_api::hash_key(session.api_key.expose_secret()))
             .await?;
         if !key.as_ref().is_some_and(tokpost_store::ApiKey::is_active) {

@@ -51,7 +51,7 @@ pub(crate) async fn posts(
     Query(query): Query<PostsQuery>,
 ) -> Result<Response, PageError> {
     let workspace = signed_in.session.workspace_id;
-    let accounts = state.app.store.accounts(workspace).await?;
+    let accounts = state.app.accounts().accounts(workspace).await?;
     let account: Option<AccountId> = query
         .account
         .as_deref()
@@ -63,7 +63,7 @@ pub(crate) async fn posts(
         .and_then(|name| StateKind::ALL.into_iter().find(|k| k.as_str() == name));
     let posts = state
         .app
-        .store
+        .posts()
         .list_posts(&PostFilter {
             workspace_id: workspace,
             state: kind,
@@ -192,7 +192,7 @@ pub(crate) async fn post(
     let account_name = match post.account_id.parse::<AccountId>() {
         Ok(account) => state
             .app
-            .store
+            .accounts()
             .account(account)
             .await?
             .map(|a| a.display_name)
@@ -312,7 +312,7 @@ pub(crate) async fn post_status(
     let id: PostId = id.trim().parse().map_err(|_| PageError::NotFound)?;
     let post = state
         .app
-        .store
+        .posts()
         .post(id)
         .await?
         .filter(|post| post.workspace_id == signed_in.session.workspace_id)

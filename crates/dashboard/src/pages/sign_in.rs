@@ -89,7 +89,7 @@ pub(crate) async fn sign_in(
     let secret = form.api_key.trim();
     let key = state
         .app
-        .store
+        .workspaces()
         .api_key_by_hash(&tokpost_api::hash_key(secret))
         .await?
         .filter(tokpost_store::ApiKey::is_active);

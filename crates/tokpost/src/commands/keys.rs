@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clock::{Clock as _, SystemClock};
 use tokpost_core::{ApiKeyId, WorkspaceId};
-use tokpost_store::Store;
+use tokpost_store::WorkspaceStore;
 
 use crate::cli::KeysCommand;
 use crate::config::Config;
@@ -25,7 +25,7 @@ pub(crate) fn run(command: &KeysCommand) -> anyhow::Result<ExitCode> {
     })
 }
 
-async fn keys(store: &dyn Store, command: &KeysCommand) -> anyhow::Result<ExitCode> {
+async fn keys(store: &dyn WorkspaceStore, command: &KeysCommand) -> anyhow::Result<ExitCode> {
     let now = SystemClock.now();
     let mut stdout = std::io::stdout().lock();
     match command {

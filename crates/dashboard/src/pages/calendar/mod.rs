@@ -171,7 +171,7 @@ async fn posts_between(
     loop {
         let page = state
             .app
-            .store
+            .posts()
             .list_posts(&PostFilter {
                 workspace_id: signed_in.session.workspace_id,
                 state: None,
@@ -233,7 +233,7 @@ pub(crate) async fn calendar(
     };
     let accounts = state
         .app
-        .store
+        .accounts()
         .accounts(signed_in.session.workspace_id)
         .await?;
     let ids: Vec<AccountId> = accounts.iter().map(|a| a.id).collect();
