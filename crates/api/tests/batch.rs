@@ -130,12 +130,12 @@ impl App {
             .json()
             .await
             .unwrap();
-        let authorize = format!(
-            "{}&sandbox_creator={creator}",
-            connect["authorize_url"].as_str().unwrap()
-        );
-        let consent = self.http.get(authorize).send().await.unwrap();
-        let callback = consent.headers()["location"].to_str().unwrap().to_owned();
+        let callback = tokpost_testkit::oauth::consent(
+            &self.http,
+            connect["authorize_url"].as_str().unwrap(),
+            creator,
+        )
+        .await;
         let response = self.http.get(callback).send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.unwrap()

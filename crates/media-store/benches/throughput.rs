@@ -22,10 +22,10 @@ use bytes::Bytes;
 use criterion::{Criterion, SamplingMode, Throughput, criterion_group, criterion_main};
 use futures_util::{StreamExt as _, stream};
 use tokio::runtime::Runtime;
-use tokpost_media_store::testing::MotoServer;
 use tokpost_media_store::{
     ByteStream, LocalMediaStore, MediaStore, PutOptions, S3MediaStore, S3Tuning,
 };
+use tokpost_testkit::moto::MotoServer;
 
 const FILE: usize = 256 * 1024 * 1024;
 const BLOCK: usize = 1024 * 1024;

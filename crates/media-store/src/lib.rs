@@ -50,8 +50,6 @@ mod pull;
 mod range;
 mod s3;
 mod signed_url;
-#[cfg(feature = "testing")]
-pub mod testing;
 
 use std::fmt;
 use std::ops::Range;

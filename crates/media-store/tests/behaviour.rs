@@ -493,7 +493,7 @@ async fn an_empty_upload_is_stored_and_reads_back_empty(#[case] kind: BackendKin
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_storage_errors_never_carry_the_secret_key() {
-    let Some(moto) = tokpost_media_store::testing::MotoServer::start_or_skip()
+    let Some(moto) = tokpost_testkit::moto::MotoServer::start_or_skip()
         .await
         .expect("moto must start when CI is set")
     else {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use clock::{Clock as _, ManualClock};
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokpost_core::JobKind;
-use tokpost_store::testing::PostgresServer;
 use tokpost_store::{NewJob, Store, TokenCipher, WorkerId};
+use tokpost_testkit::postgres::PostgresServer;
 
 fn cipher() -> TokenCipher {
     TokenCipher::from_base64(&TokenCipher::generate_key().unwrap()).unwrap()

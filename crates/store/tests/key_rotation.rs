@@ -20,12 +20,12 @@ use tokpost_core::{
     PostMode, PostSpec, PostState, PrivacyLevel, PublishId, PublishProgress, ScheduleTime, Scope,
     UploadSource, VideoCaption,
 };
-use tokpost_store::testing::PostgresServer;
 use tokpost_store::{
     AccountTokens, CryptoError, NewAccount, NewOAuthState, NewPost, NewWebhookEndpoint,
     OAuthStateTake, Store, StoreError, TokenCipher, Transition, WebhookEvent, WebhookEventType,
     WorkerId,
 };
+use tokpost_testkit::stores::{Backend, TestStore};
 
 const ACCOUNTS: usize = 7;
 const STATES: usize = 3;
@@ -33,42 +33,23 @@ const ENDPOINTS: usize = 2;
 const POSTS: usize = 3;
 const BATCH: u32 = 3;
 
-fn fresh_key() -> TokenCipher {
-    TokenCipher::from_base64(&TokenCipher::generate_key().unwrap()).unwrap()
-}
+use tokpost_testkit::stores::cipher as fresh_key;
 
-enum Database {
-    Sqlite(tempfile::TempDir),
-    /// The server lives as long as the database is used.
-    Postgres(#[allow(dead_code)] PostgresServer, String),
-}
+/// The database the processes of a story share; each opens it with its own cipher.
+struct Database(TestStore);
 
 impl Database {
     async fn sqlite() -> Self {
-        Self::Sqlite(tempfile::tempdir().unwrap())
+        Self(TestStore::open(Backend::Sqlite).await)
     }
 
     async fn postgres() -> Self {
-        let server = PostgresServer::start()
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL is required for this test: {e}"));
-        let url = server.fresh_database().await.unwrap();
-        Self::Postgres(server, url)
-    }
-
-    fn url(&self) -> String {
-        match self {
-            Self::Sqlite(dir) => format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("tokpost.db").display()
-            ),
-            Self::Postgres(_, url) => url.clone(),
-        }
+        Self(TestStore::open(Backend::Postgres).await)
     }
 
     /// A process's view of the database with this cipher.
     async fn open(&self, cipher: TokenCipher) -> Arc<dyn Store> {
-        tokpost_store::open(&self.url(), cipher).await.unwrap()
+        tokpost_store::open(&self.0.url, cipher).await.unwrap()
     }
 }
 

@@ -24,22 +24,17 @@ use tokpost_core::{
     NewPostEvent, OpenId, PostContent, PostId, PostMode, PostSpec, PostState, PrivacyLevel,
     ReconnectReason, RequiredAction, ScheduleTime, Scope, UploadSource, VideoCaption, WorkspaceId,
 };
-use tokpost_store::testing::PostgresServer;
 use tokpost_store::{
     AccountTokens, DeliveryResult, DeliveryStatus, EndpointCreated, NewAccount, NewPost,
-    NewWebhookEndpoint, PausePolicy, SettleDelivery, SettleOutcome, Store, TokenCipher, Transition,
+    NewWebhookEndpoint, PausePolicy, SettleDelivery, SettleOutcome, Store, Transition,
     TransitionOutcome, WebhookAttempt, WebhookEndpointId, WebhookEventType, WorkerId,
 };
+use tokpost_testkit::stores::{Backend, TestStore};
 
 struct Harness {
     store: Arc<dyn Store>,
     clock: Arc<ManualClock>,
-    _dir: Option<tempfile::TempDir>,
-    _server: Option<PostgresServer>,
-}
-
-fn cipher() -> TokenCipher {
-    TokenCipher::from_base64(&TokenCipher::generate_key().unwrap()).unwrap()
+    _db: TestStore,
 }
 
 const LEASE: Duration = Duration::from_secs(60);
@@ -50,29 +45,19 @@ const PAUSE: PausePolicy = PausePolicy {
 
 impl Harness {
     async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("tokpost.db").display()
-        );
-        Self {
-            store: tokpost_store::open(&url, cipher()).await.unwrap(),
-            clock: ManualClock::at_fixed_start(),
-            _dir: Some(dir),
-            _server: None,
-        }
+        Self::on(Backend::Sqlite).await
     }
 
     async fn postgres() -> Self {
-        let server = PostgresServer::start()
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL is required for this test: {e}"));
-        let url = server.fresh_database().await.unwrap();
+        Self::on(Backend::Postgres).await
+    }
+
+    async fn on(backend: Backend) -> Self {
+        let db = TestStore::open(backend).await;
         Self {
-            store: tokpost_store::open(&url, cipher()).await.unwrap(),
+            store: Arc::clone(&db.store),
             clock: ManualClock::at_fixed_start(),
-            _dir: None,
-            _server: Some(server),
+            _db: db,
         }
     }
 

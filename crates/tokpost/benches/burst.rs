@@ -23,7 +23,7 @@
     clippy::print_stdout
 )]
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::time::Duration;
@@ -108,7 +108,7 @@ async fn main() {
 async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) -> Burst {
     let database = if backend == "postgres" {
         Database::Postgres(
-            tokpost_store::testing::PostgresServer::start()
+            tokpost_testkit::postgres::PostgresServer::start()
                 .await
                 .unwrap(),
         )

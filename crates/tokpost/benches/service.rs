@@ -23,7 +23,7 @@
     clippy::disallowed_methods // a benchmark measures real elapsed time
 )]
 
-#[path = "../tests/support/mod.rs"]
+#[path = "../tests/it/support/mod.rs"]
 mod support;
 
 use std::collections::BTreeMap;

@@ -31,9 +31,9 @@ use std::time::{Duration, Instant};
 use clock::SystemClock;
 use secrecy::SecretString;
 use tiktok::{
-    AccessToken, AuthorizationCallback, AuthorizeRequest, ChunkPlan, DirectVideoInit, PrivacyLevel,
-    PublishId, PublishInit, PublishStatus, Scope, TikTokClient, TikTokConfig, UploadJob,
-    UploadOutcome, UploadRetry, VideoContentType, VideoPostInfo, VideoSource,
+    AccessToken, ChunkPlan, DirectVideoInit, PrivacyLevel, PublishId, PublishInit, PublishStatus,
+    Scope, TikTokClient, TikTokConfig, UploadJob, UploadOutcome, UploadRetry, VideoContentType,
+    VideoPostInfo, VideoSource,
 };
 use url::Url;
 
@@ -186,33 +186,13 @@ impl Drop for Stopped {
 
 /// Connects `username` through the sandbox's OAuth flow over HTTP, as a user would.
 async fn connect(client: &TikTokClient, username: &str) -> AccessToken {
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let mut url = client
-        .authorize_url(&AuthorizeRequest {
-            scopes: &[Scope::UserInfoBasic, Scope::VideoPublish],
-            state: "upload-bench",
-            disable_auto_auth: None,
-            pkce: None,
-        })
-        .unwrap();
-    url.query_pairs_mut()
-        .append_pair("sandbox_creator", username);
-    let answer = http.get(url).send().await.unwrap();
-    assert!(
-        answer.status().is_redirection(),
-        "authorize answered {}",
-        answer.status()
-    );
-    let location = Url::parse(answer.headers()["location"].to_str().unwrap()).unwrap();
-    let callback = AuthorizationCallback::from_query(location.query().unwrap()).unwrap();
-    client
-        .exchange_code(&callback.code, None)
-        .await
-        .unwrap()
-        .access_token
+    tokpost_testkit::oauth::grant(
+        client,
+        username,
+        &[Scope::UserInfoBasic, Scope::VideoPublish],
+    )
+    .await
+    .access_token
 }
 
 /// A valid MP4 of exactly `size` bytes: the fixture, then one `free` box up to the size, written

@@ -9,8 +9,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use bytes::Bytes;
 use futures_util::{StreamExt as _, stream};
-use tokpost_media_store::testing::MotoServer;
 use tokpost_media_store::{ByteStream, LocalMediaStore, MediaStore, S3MediaStore, S3Tuning};
+use tokpost_testkit::moto::MotoServer;
 
 pub const MIB: usize = 1024 * 1024;
 

@@ -24,15 +24,16 @@ use tokpost_core::{
     PublishProgress, ReconnectReason, ScheduleTime, Scope, StateKind, UploadSource, VideoCaption,
     WorkspaceId,
 };
-use tokpost_store::testing::PostgresServer;
 use tokpost_store::{
     AccountTokens, ActiveCreatorAdmission, ActiveCreatorRule, Enqueued, InitStart,
     InitStartOutcome, Inserted, JobRetry, LeaseStatus, MediaKind, NewAccount, NewJob,
     NewMediaAsset, NewPost, QuotaKind, QuotaUse, RateLimitDecision, RateLimitSlot, Requeue, Store,
-    StoreError, TokenCipher, Transition, TransitionOutcome, WorkerId,
+    StoreError, Transition, TransitionOutcome, WorkerId,
 };
 use tokpost_store::{CryptoError, PostFilter};
 use tokpost_store::{InitRecord, RefreshClaim, TokenWrite};
+use tokpost_testkit::postgres::PostgresServer;
+use tokpost_testkit::stores::{Backend, TestStore, cipher};
 
 mod account_health;
 use account_health::the_health_of_a_page_of_accounts_is_read_together;
@@ -42,43 +43,28 @@ struct Harness {
     clock: Arc<ManualClock>,
     sqlite_file: Option<PathBuf>,
     postgres_url: Option<String>,
-    _dir: Option<tempfile::TempDir>,
     server: Option<PostgresServer>,
-}
-
-fn cipher() -> TokenCipher {
-    TokenCipher::from_base64(&TokenCipher::generate_key().unwrap()).unwrap()
+    _db: TestStore,
 }
 
 impl Harness {
     async fn sqlite() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("tokpost.db");
-        let url = format!("sqlite://{}?mode=rwc", file.display());
-        let store = tokpost_store::open(&url, cipher()).await.unwrap();
-        Self {
-            store,
-            clock: ManualClock::at_fixed_start(),
-            sqlite_file: Some(file),
-            postgres_url: None,
-            _dir: Some(dir),
-            server: None,
-        }
+        Self::on(Backend::Sqlite).await
     }
 
     async fn postgres() -> Self {
-        let server = PostgresServer::start()
-            .await
-            .unwrap_or_else(|e| panic!("PostgreSQL is required for this test: {e}"));
-        let url = server.fresh_database().await.unwrap();
-        let store = tokpost_store::open(&url, cipher()).await.unwrap();
+        Self::on(Backend::Postgres).await
+    }
+
+    async fn on(backend: Backend) -> Self {
+        let mut db = TestStore::open(backend).await;
         Self {
-            store,
+            store: Arc::clone(&db.store),
             clock: ManualClock::at_fixed_start(),
-            sqlite_file: None,
-            postgres_url: Some(url),
-            _dir: None,
-            server: Some(server),
+            sqlite_file: db.sqlite_file.clone(),
+            postgres_url: db.server.is_some().then(|| db.url.clone()),
+            server: db.server.take(),
+            _db: db,
         }
     }
 

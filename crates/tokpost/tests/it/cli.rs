@@ -261,7 +261,7 @@ fn migrate_creates_the_sqlite_database_and_a_private_token_key_and_is_idempotent
 fn migrate_applies_the_schema_to_a_real_postgres_server() {
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     let server = runtime
-        .block_on(tokpost_store::testing::PostgresServer::start())
+        .block_on(tokpost_testkit::postgres::PostgresServer::start())
         .expect("PostgreSQL starts (the server binaries must be installed)");
     let database_url = runtime
         .block_on(server.fresh_database())

@@ -19,7 +19,7 @@ use std::time::Duration;
 use clock::{Clock as _, ManualClock};
 use secrecy::SecretString;
 use sha2::Digest as _;
-use tiktok::{AuthorizationCallback, AuthorizeRequest, Scope, TikTokClient, TikTokConfig};
+use tiktok::{TikTokClient, TikTokConfig};
 use tiktok_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use tokio::net::TcpListener;
 use tokpost_api::{ApiSettings, AppState};
@@ -28,7 +28,6 @@ use tokpost_core::{
     PostId, PostMode, PostSpec, PrivacyLevel, ScheduleTime, StateKind, UploadSource, VideoCaption,
     WorkspaceId,
 };
-use tokpost_media_store::testing::MotoServer;
 use tokpost_media_store::{
     LocalMediaStore, MediaKey, MediaStore, PULL_ROUTE_PREFIX, PullBaseUrl, S3MediaStore, S3Tuning,
     UrlSigner, pull_router,
@@ -38,6 +37,7 @@ use tokpost_pipeline::{
     WorkerSettings,
 };
 use tokpost_store::{AccountTokens, NewAccount, NewPost, Store, TokenCipher, WorkerId};
+use tokpost_testkit::moto::MotoServer;
 
 const REDIRECT_URI: &str = "http://127.0.0.1:8765/callback";
 const SIGNING_KEY: &str = "a-test-signing-key-of-more-than-32-characters";
@@ -240,7 +240,7 @@ impl Installation {
             .no_proxy()
             .build()
             .unwrap();
-        let account = connect(&http, &client, store.as_ref(), workspace.id, &clock).await;
+        let account = connect(&client, store.as_ref(), workspace.id, &clock).await;
         Self {
             clock,
             sandbox,
@@ -353,30 +353,14 @@ impl Installation {
 
 /// Connects the sandbox's `ada.public` through the consent redirect and the code exchange.
 async fn connect(
-    http: &reqwest::Client,
     client: &TikTokClient,
     store: &dyn Store,
     workspace: WorkspaceId,
     clock: &ManualClock,
 ) -> AccountId {
-    let mut url = client
-        .authorize_url(&AuthorizeRequest {
-            scopes: &[
-                Scope::UserInfoBasic,
-                Scope::VideoPublish,
-                Scope::VideoUpload,
-            ],
-            state: "st-media",
-            disable_auto_auth: Some(true),
-            pkce: None,
-        })
-        .unwrap();
-    url.query_pairs_mut()
-        .append_pair("sandbox_creator", "ada.public");
-    let response = http.get(url).send().await.unwrap();
-    let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-    let callback = AuthorizationCallback::from_query(location.query().unwrap()).unwrap();
-    let grant = client.exchange_code(&callback.code, None).await.unwrap();
+    let grant =
+        tokpost_testkit::oauth::grant(client, "ada.public", tokpost_testkit::oauth::PUBLISHING)
+            .await;
     let now = clock.now();
     store
         .connect_account(

@@ -8,7 +8,7 @@
     clippy::panic
 )]
 
-mod support;
+use crate::support;
 
 use clock::Clock as _;
 use support::{ADA, BO, Backend, Setup, start, video};

@@ -15,7 +15,7 @@
     clippy::print_stdout
 )]
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -71,7 +71,7 @@ fn transient_faults() -> Vec<FaultRule> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_workers_and_an_api_on_postgres_survive_faults_and_kills() {
-    let server = tokpost_store::testing::PostgresServer::start()
+    let server = tokpost_testkit::postgres::PostgresServer::start()
         .await
         .expect("PostgreSQL 15 binaries are needed (CI installs them)");
     let fleet = Fleet::start(

@@ -9,12 +9,7 @@ use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use super::Server;
 
 /// A client that shows every redirect instead of following it.
-pub fn http() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
+pub use tokpost_testkit::oauth::http;
 
 /// The value of `name="csrf" value="…"` in a page.
 pub fn csrf_in(html: &str) -> String {
@@ -88,12 +83,12 @@ pub async fn connect(server: &Server, session: &Session, creator: &str) -> Strin
         .send()
         .await
         .unwrap();
-    let mut consent = url::Url::parse(start.headers()[LOCATION].to_str().unwrap()).unwrap();
-    consent
-        .query_pairs_mut()
-        .append_pair("sandbox_creator", creator);
-    let granted = http().get(consent).send().await.unwrap();
-    let callback = granted.headers()[LOCATION].to_str().unwrap().to_owned();
+    let callback = tokpost_testkit::oauth::consent(
+        &http(),
+        start.headers()[LOCATION].to_str().unwrap(),
+        creator,
+    )
+    .await;
     let done = http()
         .get(callback)
         .header("accept", "text/html")

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::config::{S3Config, S3Tuning};
+use tokpost_media_store::{S3Config, S3Tuning};
 
 /// Why moto could not be used.
 #[derive(Debug, thiserror::Error)]

@@ -7,7 +7,7 @@
     clippy::panic
 )]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
@@ -503,7 +503,7 @@ async fn every_page_forbids_inline_script_and_other_origins_and_no_template_need
 #[test]
 fn the_stylesheet_closes_every_block_it_opens() {
     // An unclosed `@media {` silently moves every later rule into it (a merge once did that).
-    let css = include_str!("../assets/style.css");
+    let css = include_str!("../../assets/style.css");
     let mut depth = 0_i32;
     for (number, line) in css.lines().enumerate() {
         for c in line.chars() {

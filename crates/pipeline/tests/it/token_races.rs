@@ -8,7 +8,7 @@
     clippy::panic
 )]
 
-mod support;
+use crate::support;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -14,9 +14,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use clock::{Clock, ManualClock, Timestamp};
 use secrecy::SecretString;
-use tiktok::{
-    AuthorizationCallback, AuthorizeRequest, Scope, TikTokClient, TikTokConfig, UploadRetry,
-};
+use tiktok::{TikTokClient, TikTokConfig, UploadRetry};
 use tiktok_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use tokio::net::TcpListener;
 use tokpost_core::{
@@ -26,18 +24,14 @@ use tokpost_core::{
 };
 use tokpost_pipeline::token_keeper::{KeeperPolicy, TokenKeeper, tokens_from_grant};
 use tokpost_pipeline::{PublishPolicy, Publisher, StatusPolling, Worker, WorkerSettings};
-use tokpost_store::testing::PostgresServer;
 use tokpost_store::{MediaKind, NewAccount, NewMediaAsset, NewPost, Store, TokenCipher, WorkerId};
+use tokpost_testkit::stores::TestStore;
 
 pub const REDIRECT_URI: &str = "http://127.0.0.1:8765/auth/tiktok/callback";
 pub const ADA: &str = "ada.public";
 pub const BO: &str = "bo.private";
 
-#[derive(Debug, Clone, Copy)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use tokpost_testkit::stores::Backend;
 
 pub struct Env {
     pub clock: Arc<ManualClock>,
@@ -54,7 +48,7 @@ pub struct Env {
     /// The key the store seals tokens with (a second process opens the same database with it).
     pub cipher: TokenCipher,
     _dir: tempfile::TempDir,
-    _postgres: Option<PostgresServer>,
+    _db: TestStore,
 }
 
 /// A fixture of the sandbox's test files (valid for TikTok's rules).
@@ -62,10 +56,6 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../tiktok-sandbox/tests/fixtures")
         .join(name)
-}
-
-fn cipher() -> TokenCipher {
-    TokenCipher::from_base64(&TokenCipher::generate_key().unwrap()).unwrap()
 }
 
 pub struct Setup {
@@ -127,23 +117,8 @@ pub async fn start(setup: Setup) -> Env {
     .unwrap()
     .with_base_urls(sandbox.api_base_url(), sandbox.authorize_base_url());
     let client = TikTokClient::new(client_config, clock.shared()).unwrap();
-    let (url, postgres) = match setup.backend {
-        Backend::Sqlite => (
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("tokpost.db").display()
-            ),
-            None,
-        ),
-        Backend::Postgres => {
-            let server = PostgresServer::start()
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL is required for this test: {e}"));
-            (server.fresh_database().await.unwrap(), Some(server))
-        }
-    };
-    let cipher = cipher();
-    let store = tokpost_store::open(&url, cipher.clone()).await.unwrap();
+    let db = TestStore::open(setup.backend).await;
+    let store = Arc::clone(&db.store);
     let workspace = store
         .create_workspace("publishing", clock.now())
         .await
@@ -181,10 +156,10 @@ pub async fn start(setup: Setup) -> Env {
         workspace,
         media_base,
         media_dir,
-        database_url: url,
-        cipher,
+        database_url: db.url.clone(),
+        cipher: db.cipher.clone(),
         _dir: dir,
-        _postgres: postgres,
+        _db: db,
     }
 }
 
@@ -239,33 +214,12 @@ impl Env {
 
     /// Connects a sandbox creator through the authorize redirect and the code exchange.
     pub async fn connect(&self, creator: &str) -> AccountId {
-        let mut url = self
-            .client
-            .authorize_url(&AuthorizeRequest {
-                scopes: &[
-                    Scope::UserInfoBasic,
-                    Scope::VideoPublish,
-                    Scope::VideoUpload,
-                ],
-                state: "st-publishing",
-                disable_auto_auth: Some(true),
-                pkce: None,
-            })
-            .unwrap();
-        url.query_pairs_mut()
-            .append_pair("sandbox_creator", creator);
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let response = http.get(url).send().await.unwrap();
-        let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-        let callback = AuthorizationCallback::from_query(location.query().unwrap()).unwrap();
-        let grant = self
-            .client
-            .exchange_code(&callback.code, None)
-            .await
-            .unwrap();
+        let grant = tokpost_testkit::oauth::grant(
+            &self.client,
+            creator,
+            tokpost_testkit::oauth::PUBLISHING,
+        )
+        .await;
         let now = self.clock.now();
         self.store
             .connect_account(

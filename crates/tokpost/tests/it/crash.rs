@@ -12,7 +12,7 @@
     clippy::print_stdout
 )]
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
@@ -36,7 +36,7 @@ async fn sigkilled_sqlite_worker_restarts_and_every_post_is_published_exactly_on
 
 #[tokio::test(flavor = "multi_thread")]
 async fn two_sigkilled_postgres_workers_publish_every_post_exactly_once() {
-    let server = tokpost_store::testing::PostgresServer::start()
+    let server = tokpost_testkit::postgres::PostgresServer::start()
         .await
         .expect("PostgreSQL 15 binaries are needed (CI installs them)");
     crash_and_verify(Database::Postgres(server), 2).await;

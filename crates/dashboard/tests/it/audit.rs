@@ -11,7 +11,7 @@
     clippy::print_stderr
 )]
 
-mod support;
+use crate::support;
 
 use fantoccini::Locator;
 use reqwest::StatusCode;

@@ -16,10 +16,7 @@ use std::time::Duration;
 use clock::{Clock, ManualClock, Timestamp};
 use rstest::rstest;
 use secrecy::{ExposeSecret, SecretString};
-use tiktok::{
-    AccessToken, AuthorizationCallback, AuthorizeRequest, Scope, TikTokClient, TikTokConfig,
-    TokenGrant,
-};
+use tiktok::{AccessToken, TikTokClient, TikTokConfig, TokenGrant};
 use tiktok_sandbox::{
     FaultEffect, FaultEndpoint, FaultRule, FaultTimes, Sandbox, SandboxConfig, SandboxHandle,
     TokenPolicy,
@@ -29,8 +26,7 @@ use tokio::sync::broadcast;
 use tokpost_core::{AccountId, AccountStatus, JobKind, OpenId, ReconnectReason, WorkspaceId};
 use tokpost_pipeline::token_keeper::{KeeperEvent, KeeperPolicy, TokenKeeper};
 use tokpost_pipeline::{Worker, WorkerSettings};
-use tokpost_store::testing::PostgresServer;
-use tokpost_store::{AccountTokens, NewAccount, NewJob, Store, TokenCipher, WorkerId};
+use tokpost_store::{AccountTokens, NewAccount, NewJob, Store, WorkerId};
 
 const REDIRECT_URI: &str = "http://127.0.0.1:8765/auth/tiktok/callback";
 const ADA: &str = "ada.public";
@@ -38,11 +34,7 @@ const BO: &str = "bo.private";
 const ED: &str = "ed.quiet";
 const DAY: Duration = Duration::from_secs(86_400);
 
-#[derive(Debug, Clone, Copy)]
-enum Backend {
-    Sqlite,
-    Postgres,
-}
+use tokpost_testkit::stores::{Backend, TestStore};
 
 struct Env {
     clock: Arc<ManualClock>,
@@ -51,12 +43,7 @@ struct Env {
     store: Arc<dyn Store>,
     keeper: Arc<TokenKeeper>,
     workspace: WorkspaceId,
-    _dir: tempfile::TempDir,
-    _postgres: Option<PostgresServer>,
-}
-
-fn cipher() -> TokenCipher {
-    TokenCipher::from_base64(&TokenCipher::generate_key().unwrap()).unwrap()
+    _db: TestStore,
 }
 
 async fn start(tokens: TokenPolicy, backend: Backend) -> Env {
@@ -78,23 +65,8 @@ async fn start(tokens: TokenPolicy, backend: Backend) -> Env {
     .unwrap()
     .with_base_urls(sandbox.api_base_url(), sandbox.authorize_base_url());
     let client = TikTokClient::new(client_config, clock.shared()).unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    let (url, postgres) = match backend {
-        Backend::Sqlite => (
-            format!(
-                "sqlite://{}?mode=rwc",
-                dir.path().join("tokpost.db").display()
-            ),
-            None,
-        ),
-        Backend::Postgres => {
-            let server = PostgresServer::start()
-                .await
-                .unwrap_or_else(|e| panic!("PostgreSQL is required for this test: {e}"));
-            (server.fresh_database().await.unwrap(), Some(server))
-        }
-    };
-    let store = tokpost_store::open(&url, cipher()).await.unwrap();
+    let db = TestStore::open(backend).await;
+    let store = Arc::clone(&db.store);
     let workspace = store
         .create_workspace("keeper", clock.now())
         .await
@@ -113,8 +85,7 @@ async fn start(tokens: TokenPolicy, backend: Backend) -> Env {
         store,
         keeper,
         workspace,
-        _dir: dir,
-        _postgres: postgres,
+        _db: db,
     }
 }
 
@@ -132,33 +103,12 @@ impl Env {
     /// The authorize redirect (choosing `creator` on the sandbox's page) and the code exchange,
     /// then `connect_account`, as the connect flow will do it.
     async fn connect(&self, creator: &str) -> AccountId {
-        let mut url = self
-            .client
-            .authorize_url(&AuthorizeRequest {
-                scopes: &[
-                    Scope::UserInfoBasic,
-                    Scope::VideoPublish,
-                    Scope::VideoUpload,
-                ],
-                state: "st-keeper",
-                disable_auto_auth: Some(true),
-                pkce: None,
-            })
-            .unwrap();
-        url.query_pairs_mut()
-            .append_pair("sandbox_creator", creator);
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .unwrap();
-        let response = http.get(url).send().await.unwrap();
-        let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-        let callback = AuthorizationCallback::from_query(location.query().unwrap()).unwrap();
-        let grant = self
-            .client
-            .exchange_code(&callback.code, None)
-            .await
-            .unwrap();
+        let grant = tokpost_testkit::oauth::grant(
+            &self.client,
+            creator,
+            tokpost_testkit::oauth::PUBLISHING,
+        )
+        .await;
         self.store_grant(creator, &grant).await
     }
 
@@ -712,9 +662,8 @@ impl tokpost_pipeline::JobHandler for HeldJob {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_job_keeps_its_lease_by_heartbeat_and_no_other_worker_takes_it() {
     let clock = ManualClock::at_fixed_start();
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
-    let store = tokpost_store::open(&url, cipher()).await.unwrap();
+    let db = TestStore::open(Backend::Sqlite).await;
+    let store = Arc::clone(&db.store);
     let job = match store
         .enqueue(
             NewJob {

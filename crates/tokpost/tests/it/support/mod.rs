@@ -28,7 +28,7 @@ pub(crate) const REDIRECT_URI: &str = "http://127.0.0.1:8765/callback";
 /// Which database the fleet shares.
 pub(crate) enum Database {
     Sqlite,
-    Postgres(tokpost_store::testing::PostgresServer),
+    Postgres(tokpost_testkit::postgres::PostgresServer),
 }
 
 /// The sandbox, the store and the environment every process of the fleet gets.

@@ -1,0 +1,18 @@
+//! Test support shared by every crate's tests and benchmarks, so that each starts the same real
+//! components the same way:
+//!
+//! - [`postgres::PostgresServer`]: a real PostgreSQL 15 (never mocked, never skipped);
+//! - [`moto::MotoServer`]: a real S3-compatible server (moto) on loopback;
+//! - [`stores::TestStore`]: a fresh store on SQLite or PostgreSQL ([`stores::Backend`]), for
+//!   the stories that run unchanged on both;
+//! - [`oauth`]: the sandbox's consent answered for a chosen creator and the code exchanged, the
+//!   round trip a creator's browser and tokpost's callback make.
+//!
+//! Test support may block, shell out and panic on a broken environment: it must not be used by
+//! the service.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
+pub mod moto;
+pub mod oauth;
+pub mod postgres;
+pub mod stores;
