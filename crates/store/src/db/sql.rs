@@ -126,6 +126,8 @@ pub(crate) struct Values<T>(PhantomData<fn() -> T>);
 pub(crate) struct Sql<O = ()> {
     text: Cow<'static, str>,
     args: Vec<Arg>,
+    /// Parameters were appended at run time (see [`Sql::text_for_sqlite`]).
+    grown: bool,
     out: PhantomData<fn() -> O>,
 }
 
@@ -134,6 +136,7 @@ pub(crate) fn query(text: impl Into<Cow<'static, str>>) -> Sql {
     Sql {
         text: text.into(),
         args: Vec::new(),
+        grown: false,
         out: PhantomData,
     }
 }
@@ -175,6 +178,7 @@ impl<O> Sql<O> {
     pub(crate) fn push_bind(&mut self, value: impl Into<Arg>) -> &mut Self {
         self.args.push(value.into());
         let n = self.args.len();
+        self.grown = true;
         self.text.to_mut().push_str(&format!("${n}"));
         self
     }
@@ -220,6 +224,7 @@ impl<O> Sql<O> {
         Sql {
             text: self.text,
             args: self.args,
+            grown: self.grown,
             out: PhantomData,
         }
     }
@@ -229,18 +234,57 @@ impl<O> Sql<O> {
         Sql {
             text: self.text,
             args: self.args,
+            grown: self.grown,
             out: PhantomData,
         }
     }
 
-    fn parts(self) -> (AssertSqlSafe<Cow<'static, str>>, Vec<Arg>) {
-        (AssertSqlSafe(self.text), self.args)
+    /// The text as SQLite should read it. SQLite takes `$1` as a parameter *named* "$1": it
+    /// looks each new name up among the statement's earlier ones when preparing it, and looks
+    /// each number's name up again when a value is bound, so a statement with thousands of
+    /// parameters (a batch's multi-row `VALUES`) cost quadratic time twice over. A plain `?`
+    /// has no name and takes the next number. Only grown statements carry that many: when their
+    /// parameters appear in the text as `$1`, `$2`, … in order, each once, they become `?`;
+    /// otherwise (a number repeated or out of order) `?N`, the same parameter by number. No
+    /// statement of ours has a `$` outside a parameter.
+    fn text_for_sqlite(text: Cow<'static, str>, grown: bool) -> Cow<'static, str> {
+        if !grown {
+            return text;
+        }
+        let placeholders = parameters(&text);
+        let in_order = placeholders
+            .iter()
+            .enumerate()
+            .all(|(i, &(_, _, n))| n == i + 1);
+        let mut out = String::with_capacity(text.len());
+        let mut copied = 0;
+        for (start, end, n) in placeholders {
+            out.push_str(text.get(copied..start).unwrap_or_default());
+            if in_order {
+                out.push('?');
+            } else {
+                out.push_str(&format!("?{n}"));
+            }
+            copied = end;
+        }
+        out.push_str(text.get(copied..).unwrap_or_default());
+        Cow::Owned(out)
+    }
+
+    /// The statement's text and arguments for the backend of `conn`.
+    fn parts_for(self, conn: &Conn<'_>) -> (AssertSqlSafe<Cow<'static, str>>, Vec<Arg>) {
+        let text = match conn {
+            Conn::Sqlite(_) => Self::text_for_sqlite(self.text, self.grown),
+            Conn::Postgres(_) => self.text,
+        };
+        (AssertSqlSafe(text), self.args)
     }
 
     /// Runs the statement; how many rows it changed.
     pub(crate) async fn execute(self, on: impl Into<On<'_>>) -> Result<Executed, sqlx::Error> {
-        let (text, args) = self.parts();
-        let done = match on.into().conn().await? {
+        let conn = on.into().conn().await?;
+        let (text, args) = self.parts_for(&conn);
+        let done = match conn {
             Conn::Sqlite(mut c) => sqlx::query_with(text, sqlite(args)?)
                 .execute(c.as_mut())
                 .await?
@@ -275,6 +319,25 @@ impl<O> Tuple<'_, O> {
     }
 }
 
+/// Each `$N` of `text`: where it starts, where it ends, and `N`.
+fn parameters(text: &str) -> Vec<(usize, usize, usize)> {
+    let bytes = text.as_bytes();
+    let mut found = Vec::new();
+    let mut at = 0;
+    while let Some(offset) = text.get(at..).and_then(|rest| rest.find('$')) {
+        let start = at + offset;
+        let digits = bytes.get(start + 1..).map_or(0, |rest| {
+            rest.iter().take_while(|b| b.is_ascii_digit()).count()
+        });
+        let end = start + 1 + digits;
+        if let Some(n) = text.get(start + 1..end).and_then(|n| n.parse().ok()) {
+            found.push((start, end, n));
+        }
+        at = end;
+    }
+    found
+}
+
 fn sqlite(args: Vec<Arg>) -> Result<SqliteArguments, sqlx::Error> {
     let mut out = SqliteArguments::default();
     for arg in args {
@@ -294,8 +357,9 @@ fn postgres(args: Vec<Arg>) -> Result<PgArguments, sqlx::Error> {
 impl<R: Record> Sql<Rows<R>> {
     /// Every row.
     pub(crate) async fn fetch_all(self, on: impl Into<On<'_>>) -> Result<Vec<R>, sqlx::Error> {
-        let (text, args) = self.parts();
-        match on.into().conn().await? {
+        let conn = on.into().conn().await?;
+        let (text, args) = self.parts_for(&conn);
+        match conn {
             Conn::Sqlite(mut c) => {
                 sqlx::query_as_with(text, sqlite(args)?)
                     .fetch_all(c.as_mut())
@@ -314,8 +378,9 @@ impl<R: Record> Sql<Rows<R>> {
         self,
         on: impl Into<On<'_>>,
     ) -> Result<Option<R>, sqlx::Error> {
-        let (text, args) = self.parts();
-        match on.into().conn().await? {
+        let conn = on.into().conn().await?;
+        let (text, args) = self.parts_for(&conn);
+        match conn {
             Conn::Sqlite(mut c) => {
                 sqlx::query_as_with(text, sqlite(args)?)
                     .fetch_optional(c.as_mut())
@@ -359,8 +424,9 @@ impl<R: Record> Sql<Rows<R>> {
 impl<T: Scalar> Sql<Values<T>> {
     /// The column of every row.
     pub(crate) async fn fetch_all(self, on: impl Into<On<'_>>) -> Result<Vec<T>, sqlx::Error> {
-        let (text, args) = self.parts();
-        match on.into().conn().await? {
+        let conn = on.into().conn().await?;
+        let (text, args) = self.parts_for(&conn);
+        match conn {
             Conn::Sqlite(mut c) => {
                 sqlx::query_scalar_with(text, sqlite(args)?)
                     .fetch_all(c.as_mut())
@@ -379,8 +445,9 @@ impl<T: Scalar> Sql<Values<T>> {
         self,
         on: impl Into<On<'_>>,
     ) -> Result<Option<T>, sqlx::Error> {
-        let (text, args) = self.parts();
-        match on.into().conn().await? {
+        let conn = on.into().conn().await?;
+        let (text, args) = self.parts_for(&conn);
+        match conn {
             Conn::Sqlite(mut c) => {
                 sqlx::query_scalar_with(text, sqlite(args)?)
                     .fetch_optional(c.as_mut())
@@ -399,5 +466,37 @@ impl<T: Scalar> Sql<Values<T>> {
         self.fetch_optional(on)
             .await?
             .ok_or(sqlx::Error::RowNotFound)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grown_statement_numbers_its_parameters_for_sqlite_and_a_written_one_is_left_alone() {
+        let mut grown = query("INSERT INTO t (a, b) ");
+        grown.push_values([(1_i64, "x"), (2, "y")], |row, (a, b)| {
+            row.push_bind(a).push_bind(b);
+        });
+        assert_eq!(grown.text, "INSERT INTO t (a, b) VALUES ($1, $2), ($3, $4)");
+        assert_eq!(
+            Sql::<()>::text_for_sqlite(grown.text, grown.grown),
+            "INSERT INTO t (a, b) VALUES (?, ?), (?, ?)"
+        );
+        let mut reused = query("UPDATE t SET a = $1 WHERE b = $2 OR c = $1 AND d")
+            .bind(1_i64)
+            .bind(2_i64);
+        reused.push_in([3_i64, 4]);
+        assert_eq!(
+            Sql::<()>::text_for_sqlite(reused.text, reused.grown),
+            "UPDATE t SET a = ?1 WHERE b = ?2 OR c = ?1 AND d IN (?3, ?4)"
+        );
+        let written = query("SELECT 1 WHERE a = $1").bind(1_i64);
+        assert!(!written.grown);
+        assert_eq!(
+            Sql::<()>::text_for_sqlite(written.text, written.grown),
+            "SELECT 1 WHERE a = $1"
+        );
     }
 }
