@@ -33,7 +33,7 @@ use tokio::net::TcpListener;
 use tokpost_api::{ApiSettings, AppState};
 use tokpost_core::{OpenId, Scope};
 use tokpost_pipeline::{Pipeline, PipelineConfig};
-use tokpost_store::{AccountTokens, NewAccount, QuotaKind, QuotaUse, TokenCipher};
+use tokpost_store::{AccountTokens, NewAccount, TokenCipher};
 
 fn env_number(name: &str, default: usize) -> usize {
     std::env::var(name)
@@ -124,15 +124,16 @@ async fn run() {
                 )
                 .await
                 .unwrap();
-            store
-                .record_quota_use(QuotaUse {
-                    account_id: account.id,
-                    kind: QuotaKind::DirectPost,
-                    post_id: None,
-                    at: now,
-                })
-                .await
-                .unwrap();
+            // A creator who posted today: a post the way the publisher leaves one after its
+            // init, with the direct post it counts.
+            tokpost_testkit::posts::initialized(
+                store.as_ref(),
+                workspace,
+                account.id,
+                tokpost_core::PostMode::Direct,
+                now,
+            )
+            .await;
         }
     }
     println!(

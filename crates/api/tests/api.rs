@@ -366,16 +366,22 @@ async fn accounts_are_listed_a_page_at_a_time_oldest_first() {
     // With `include=health`, every listed account carries the checklist its own page shows,
     // each its own: one creator posted twice today, another has creator info on record.
     let first: tokpost_core::AccountId = connected[0].parse().unwrap();
+    let workspace = app
+        .store
+        .account(first)
+        .await
+        .unwrap()
+        .unwrap()
+        .workspace_id;
     for _ in 0..2 {
-        app.store
-            .record_quota_use(tokpost_store::QuotaUse {
-                account_id: first,
-                kind: tokpost_store::QuotaKind::DirectPost,
-                post_id: None,
-                at: app.clock.now(),
-            })
-            .await
-            .unwrap();
+        tokpost_testkit::posts::initialized(
+            app.store.as_ref(),
+            workspace,
+            first,
+            tokpost_core::PostMode::Direct,
+            app.clock.now(),
+        )
+        .await;
     }
     app.store
         .save_creator_info(

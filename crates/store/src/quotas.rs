@@ -14,9 +14,6 @@ use crate::{SqlStore, StoreError};
 /// Quotas, learned caps, active creators and rate-limit windows.
 #[async_trait]
 pub trait QuotaStore: Send + Sync {
-    /// Records one use of a quota (e.g. a direct post) for an account.
-    async fn record_quota_use(&self, usage: QuotaUse) -> Result<(), StoreError>;
-
     /// Marks a post's pending use as resolved (e.g. the creator acted on an inbox draft).
     async fn release_quota_use(
         &self,
@@ -87,13 +84,6 @@ pub trait QuotaStore: Send + Sync {
 
 #[async_trait]
 impl QuotaStore for SqlStore {
-    async fn record_quota_use(&self, usage: crate::QuotaUse) -> Result<(), crate::StoreError> {
-        let mut tx = self.db.write_tx().await?;
-        insert_quota_use(&mut tx, &usage).await?;
-        tx.commit().await?;
-        Ok(())
-    }
-
     async fn release_quota_use(
         &self,
         post: tokpost_core::PostId,

@@ -6,7 +6,9 @@
 //! - [`stores::TestStore`]: a fresh store on SQLite or PostgreSQL ([`stores::Backend`]), for
 //!   the stories that run unchanged on both;
 //! - [`oauth`]: the sandbox's consent answered for a chosen creator and the code exchanged, the
-//!   round trip a creator's browser and tokpost's callback make.
+//!   round trip a creator's browser and tokpost's callback make;
+//! - [`posts`]: posts as the publisher leaves them, made through the store's own moves (a
+//!   creator who has already posted today).
 //!
 //! Test support may block, shell out and panic on a broken environment: it must not be used by
 //! the service.
@@ -15,4 +17,5 @@
 pub mod moto;
 pub mod oauth;
 pub mod postgres;
+pub mod posts;
 pub mod stores;

@@ -588,16 +588,14 @@ async fn the_accounts_page_shows_fifty_cards_a_page_with_their_health() {
             .unwrap();
         first.get_or_insert(account.id);
     }
-    server
-        .store
-        .record_quota_use(tokpost_store::QuotaUse {
-            account_id: first.unwrap(),
-            kind: tokpost_store::QuotaKind::DirectPost,
-            post_id: None,
-            at: now,
-        })
-        .await
-        .unwrap();
+    tokpost_testkit::posts::initialized(
+        server.store.as_ref(),
+        server.workspace,
+        first.unwrap(),
+        tokpost_core::PostMode::Direct,
+        now,
+    )
+    .await;
     let page = |path: String| {
         let cookie = session.cookie.clone();
         let url = server.url(&path);

@@ -4,8 +4,9 @@
 use std::time::Duration;
 
 use jiff::SignedDuration;
-use tokpost_core::{Actor, PostState, RequiredAction};
-use tokpost_store::{HealthFacts, QuotaKind, QuotaUse};
+use tokpost_core::{Actor, PostMode, PostState, RequiredAction};
+use tokpost_store::{HealthFacts, QuotaKind};
+use tokpost_testkit::posts;
 
 use super::{Harness, step};
 
@@ -67,31 +68,16 @@ pub(super) async fn the_health_of_a_page_of_accounts_is_read_together(h: Harness
 
     // Older than the window: neither counted nor mistaken for the latest.
     post_along(&h, ws, busy, &through_processing(PostState::Published)).await;
-    let use_of = |account, kind, at| QuotaUse {
-        account_id: account,
-        kind,
-        post_id: None,
-        at,
-    };
-    h.store
-        .record_quota_use(use_of(busy, QuotaKind::DirectPost, h.now()))
-        .await
-        .unwrap();
+    posts::initialized(h.store.as_ref(), ws, busy, PostMode::Direct, h.now()).await;
     h.advance(DAY + Duration::from_secs(60));
     let window_from = h.now() - SignedDuration::from_hours(24);
     let outcomes_from = h.now() - SignedDuration::from_hours(24 * 30);
 
     for minutes in [10, 20] {
         h.advance(Duration::from_secs(60 * minutes));
-        h.store
-            .record_quota_use(use_of(busy, QuotaKind::DirectPost, h.now()))
-            .await
-            .unwrap();
+        posts::initialized(h.store.as_ref(), ws, busy, PostMode::Direct, h.now()).await;
     }
-    h.store
-        .record_quota_use(use_of(busy, QuotaKind::InboxShare, h.now()))
-        .await
-        .unwrap();
+    posts::initialized(h.store.as_ref(), ws, busy, PostMode::Inbox, h.now()).await;
     h.store.learn_post_cap(busy, 2, h.now()).await.unwrap();
     h.store
         .save_creator_info(
@@ -148,10 +134,14 @@ pub(super) async fn the_health_of_a_page_of_accounts_is_read_together(h: Harness
     .await;
     let delivered_at = h.now();
     // Another workspace's account is only read when asked for.
-    h.store
-        .record_quota_use(use_of(stranger, QuotaKind::DirectPost, h.now()))
-        .await
-        .unwrap();
+    posts::initialized(
+        h.store.as_ref(),
+        other_ws,
+        stranger,
+        PostMode::Direct,
+        h.now(),
+    )
+    .await;
 
     let facts = h
         .store

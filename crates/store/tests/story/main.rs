@@ -27,12 +27,13 @@ use tokpost_core::{
 use tokpost_store::{
     AccountTokens, ActiveCreatorAdmission, ActiveCreatorRule, Enqueued, InitStart,
     InitStartOutcome, Inserted, JobRetry, LeaseStatus, MediaKind, NewAccount, NewJob,
-    NewMediaAsset, NewPost, QuotaKind, QuotaUse, RateLimitDecision, RateLimitSlot, Requeue, Store,
+    NewMediaAsset, NewPost, QuotaKind, RateLimitDecision, RateLimitSlot, Requeue, Store,
     StoreError, Transition, TransitionOutcome, WorkerId,
 };
 use tokpost_store::{CryptoError, PostFilter};
 use tokpost_store::{InitRecord, RefreshClaim, TokenWrite};
 use tokpost_testkit::postgres::PostgresServer;
+use tokpost_testkit::posts;
 use tokpost_testkit::stores::{Backend, TestStore, cipher};
 
 mod account_health;
@@ -559,15 +560,7 @@ async fn concurrent_new_creators_cannot_both_take_the_last_active_slot(h: Harnes
         accounts.push(h.account(ws, &format!("creator-{n}")).await);
     }
     let since = h.now() - SignedDuration::from_hours(24);
-    h.store
-        .record_quota_use(QuotaUse {
-            account_id: accounts[0],
-            kind: QuotaKind::DirectPost,
-            post_id: None,
-            at: h.now(),
-        })
-        .await
-        .unwrap();
+    posts::initialized(h.store.as_ref(), ws, accounts[0], PostMode::Direct, h.now()).await;
     h.advance(Duration::from_secs(60));
     // A cap of 3 with one creator already active: of five new creators racing, two get in.
     let mut tasks = Vec::new();
@@ -1028,31 +1021,9 @@ async fn the_quota_ledger_counts_a_rolling_24_hour_window(h: Harness) {
     let start = h.now();
     for hour in 0..3 {
         let at = clock::add(start, Duration::from_secs(hour * 3600));
-        h.store
-            .record_quota_use(QuotaUse {
-                account_id: account,
-                kind: QuotaKind::DirectPost,
-                post_id: None,
-                at,
-            })
-            .await
-            .unwrap();
+        posts::initialized(h.store.as_ref(), ws, account, PostMode::Direct, at).await;
     }
-    let post = h
-        .store
-        .create_post(h.new_post(ws, other, 0), h.now())
-        .await
-        .unwrap()
-        .into_inner();
-    h.store
-        .record_quota_use(QuotaUse {
-            account_id: other,
-            kind: QuotaKind::InboxShare,
-            post_id: Some(post.id),
-            at: start,
-        })
-        .await
-        .unwrap();
+    let share = posts::initialized(h.store.as_ref(), ws, other, PostMode::Inbox, start).await;
 
     h.advance(Duration::from_secs(24 * 3600 + 1800));
     let day_ago = h.now() - SignedDuration::from_hours(24);
@@ -1086,7 +1057,7 @@ async fn the_quota_ledger_counts_a_rolling_24_hour_window(h: Harness) {
     );
     assert!(
         h.store
-            .release_quota_use(post.id, QuotaKind::InboxShare, h.now())
+            .release_quota_use(share, QuotaKind::InboxShare, h.now())
             .await
             .unwrap()
     );
@@ -2446,15 +2417,8 @@ async fn quota_use_times_and_active_creators_tell_when_a_slot_frees(h: Harness) 
     let start = h.now();
     let uses = [(account, 0), (account, 2), (other, 1), (account, 5)];
     for (who, hour) in uses {
-        h.store
-            .record_quota_use(QuotaUse {
-                account_id: who,
-                kind: QuotaKind::DirectPost,
-                post_id: None,
-                at: clock::add(start, Duration::from_secs(hour * 3600)),
-            })
-            .await
-            .unwrap();
+        let at = clock::add(start, Duration::from_secs(hour * 3600));
+        posts::initialized(h.store.as_ref(), ws, who, PostMode::Direct, at).await;
     }
     let hours = |times: Vec<Timestamp>| -> Vec<i64> {
         times
