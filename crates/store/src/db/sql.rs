@@ -421,23 +421,12 @@ impl<R: Record> Sql<Rows<R>> {
     }
 }
 
+/// A column is read as a row of one: the rows' code serves both.
 impl<T: Scalar> Sql<Values<T>> {
     /// The column of every row.
     pub(crate) async fn fetch_all(self, on: impl Into<On<'_>>) -> Result<Vec<T>, sqlx::Error> {
-        let conn = on.into().conn().await?;
-        let (text, args) = self.parts_for(&conn);
-        match conn {
-            Conn::Sqlite(mut c) => {
-                sqlx::query_scalar_with(text, sqlite(args)?)
-                    .fetch_all(c.as_mut())
-                    .await
-            }
-            Conn::Postgres(mut c) => {
-                sqlx::query_scalar_with(text, postgres(args)?)
-                    .fetch_all(c.as_mut())
-                    .await
-            }
-        }
+        let rows = self.rows::<(T,)>().fetch_all(on).await?;
+        Ok(rows.into_iter().map(|(value,)| value).collect())
     }
 
     /// The first row's column, if there is a row.
@@ -445,20 +434,8 @@ impl<T: Scalar> Sql<Values<T>> {
         self,
         on: impl Into<On<'_>>,
     ) -> Result<Option<T>, sqlx::Error> {
-        let conn = on.into().conn().await?;
-        let (text, args) = self.parts_for(&conn);
-        match conn {
-            Conn::Sqlite(mut c) => {
-                sqlx::query_scalar_with(text, sqlite(args)?)
-                    .fetch_optional(c.as_mut())
-                    .await
-            }
-            Conn::Postgres(mut c) => {
-                sqlx::query_scalar_with(text, postgres(args)?)
-                    .fetch_optional(c.as_mut())
-                    .await
-            }
-        }
+        let row = self.rows::<(T,)>().fetch_optional(on).await?;
+        Ok(row.map(|(value,)| value))
     }
 
     /// The first row's column; [`sqlx::Error::RowNotFound`] when there is no row.
