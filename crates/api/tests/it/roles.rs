@@ -1,0 +1,460 @@
+//! The role table, proven over HTTP: every role against every action a route performs, with an
+//! API key of that role and with a person's session of that role. A refusal is 403 `forbidden`
+//! naming the caller's role; an allowed request succeeds. Also: who did what is recorded on a
+//! post and its events, and sign-in's refusals.
+
+use std::time::Duration;
+
+use clock::Clock as _;
+use reqwest::{Method, StatusCode};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use tokpost_core::{Action, Role};
+use tokpost_store::NewUser;
+
+use crate::support::{App, code, fixture};
+
+const PASSWORD: &str = "a long enough test passphrase";
+
+/// What each role is called with: an API key, or a person's session token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Credential {
+    Key,
+    Session,
+}
+
+/// A workspace with one credential per role and the resources the requests act on.
+struct Team {
+    app: App,
+    account: String,
+    media: String,
+    /// role → the credential of that role.
+    credentials: Vec<(Role, String)>,
+}
+
+/// The workspace the admin key belongs to (the tests' second workspace is made at the same
+/// instant, so creation order does not tell them apart).
+async fn default_workspace(app: &App) -> tokpost_core::WorkspaceId {
+    app.store
+        .workspaces()
+        .await
+        .unwrap()
+        .into_iter()
+        .find(|workspace| workspace.name == "default")
+        .unwrap()
+        .id
+}
+
+async fn person(app: &App, role: Role) -> String {
+    let workspace = default_workspace(app).await;
+    let hash = tokpost_api::people::passwords::hash(SecretString::from(PASSWORD.to_owned()))
+        .await
+        .unwrap();
+    let email = format!("{role}@example.com");
+    let user = app
+        .store
+        .create_user(
+            NewUser {
+                email: email.clone(),
+                name: format!("The {role}"),
+                password_hash: Some(hash),
+            },
+            app.clock.now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        app.store
+            .join(user.id, workspace, role, app.clock.now())
+            .await
+            .unwrap()
+    );
+    let (status, session) = app
+        .call(
+            Method::POST,
+            "/v1/sessions",
+            None,
+            Some(json!({"email": email, "password": PASSWORD})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{session}");
+    assert_eq!(session["role"], role.as_str());
+    let token = session["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("tps_"));
+    token
+}
+
+impl Team {
+    async fn start(credential: Credential) -> Self {
+        let app = App::start().await;
+        let account = app.connect(&app.key, "ada.public").await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (_, media) = app.upload(&app.key, fixture("tiny_faststart.mp4")).await;
+        let media = media["id"].as_str().unwrap().to_owned();
+        let workspace = default_workspace(&app).await;
+        let mut credentials = Vec::new();
+        for role in Role::ALL {
+            let secret = match credential {
+                Credential::Key => tokpost_api::issue_key(
+                    app.store.as_ref(),
+                    workspace,
+                    role.as_str(),
+                    role,
+                    app.clock.now(),
+                )
+                .await
+                .unwrap()
+                .secret
+                .expose_secret()
+                .to_owned(),
+                Credential::Session => person(&app, role).await,
+            };
+            credentials.push((role, secret));
+        }
+        Self {
+            app,
+            account,
+            media,
+            credentials,
+        }
+    }
+
+    fn credential(&self, role: Role) -> &str {
+        &self.credentials.iter().find(|(r, _)| *r == role).unwrap().1
+    }
+
+    fn post_body(&self) -> Value {
+        let at = self.app.clock.now() + jiff::SignedDuration::from_hours(2);
+        json!({
+            "account_id": self.account,
+            "video": {"media_id": self.media, "caption": "roles"},
+            "privacy_level": "SELF_ONLY",
+            "scheduled_at": at.to_string(),
+        })
+    }
+
+    /// A post written by `role` (or by the admin key for a role that may not compose).
+    async fn post_by(&self, role: Role) -> String {
+        let writer = if role.may(Action::Compose) {
+            self.credential(role).to_owned()
+        } else {
+            self.app.key.clone()
+        };
+        let (status, post) = self
+            .app
+            .call(
+                Method::POST,
+                "/v1/posts",
+                Some(&writer),
+                Some(self.post_body()),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{post}");
+        post["id"].as_str().unwrap().to_owned()
+    }
+}
+
+/// One row of the table: the action a request performs, and the request for a caller of `role`.
+#[derive(Debug, Clone, Copy)]
+enum Request {
+    ListAccounts,
+    ListPosts,
+    ListMedia,
+    ListMembers,
+    Me,
+    ValidatePost,
+    CreatePost,
+    UploadMedia,
+    RescheduleOwnPost,
+    CancelOthersPost,
+    ConnectAccount,
+    ListWebhookEndpoints,
+    ListInvitations,
+    Invite,
+}
+
+impl Request {
+    const ALL: [Self; 14] = [
+        Self::ListAccounts,
+        Self::ListPosts,
+        Self::ListMedia,
+        Self::ListMembers,
+        Self::Me,
+        Self::ValidatePost,
+        Self::CreatePost,
+        Self::UploadMedia,
+        Self::RescheduleOwnPost,
+        Self::CancelOthersPost,
+        Self::ConnectAccount,
+        Self::ListWebhookEndpoints,
+        Self::ListInvitations,
+        Self::Invite,
+    ];
+
+    const fn action(self) -> Action {
+        match self {
+            Self::ListAccounts
+            | Self::ListPosts
+            | Self::ListMedia
+            | Self::ListMembers
+            | Self::Me => Action::Read,
+            Self::ValidatePost | Self::CreatePost | Self::UploadMedia => Action::Compose,
+            Self::RescheduleOwnPost => Action::ChangeOwnPost,
+            Self::CancelOthersPost => Action::ChangeAnyPost,
+            Self::ConnectAccount => Action::ManageAccounts,
+            Self::ListWebhookEndpoints => Action::ManageWebhooks,
+            Self::ListInvitations | Self::Invite => Action::ManageTeam,
+        }
+    }
+
+    async fn send(self, team: &Team, role: Role) -> (StatusCode, Value) {
+        let app = &team.app;
+        let who = Some(team.credential(role));
+        match self {
+            Self::ListAccounts => app.call(Method::GET, "/v1/accounts", who, None).await,
+            Self::ListPosts => app.call(Method::GET, "/v1/posts", who, None).await,
+            Self::ListMedia => app.call(Method::GET, "/v1/media", who, None).await,
+            Self::ListMembers => app.call(Method::GET, "/v1/members", who, None).await,
+            Self::Me => app.call(Method::GET, "/v1/me", who, None).await,
+            Self::ValidatePost => {
+                app.call(
+                    Method::POST,
+                    "/v1/posts/validate",
+                    who,
+                    Some(team.post_body()),
+                )
+                .await
+            }
+            Self::CreatePost => {
+                app.call(Method::POST, "/v1/posts", who, Some(team.post_body()))
+                    .await
+            }
+            Self::UploadMedia => {
+                let response = app
+                    .http
+                    .post(app.url("/v1/media"))
+                    .bearer_auth(team.credential(role))
+                    .body(fixture("tiny_faststart.mp4"))
+                    .send()
+                    .await
+                    .unwrap();
+                (response.status(), response.json().await.unwrap())
+            }
+            Self::RescheduleOwnPost => {
+                let post = team.post_by(role).await;
+                let later = app.clock.now() + jiff::SignedDuration::from_hours(5);
+                app.call(
+                    Method::POST,
+                    &format!("/v1/posts/{post}/reschedule"),
+                    who,
+                    Some(json!({"scheduled_at": later.to_string()})),
+                )
+                .await
+            }
+            Self::CancelOthersPost => {
+                // Written by another role's credential (an owner's post for everyone but the
+                // owner, an editor's for the owner).
+                let author = if role == Role::Owner {
+                    Role::Editor
+                } else {
+                    Role::Owner
+                };
+                let post = team.post_by(author).await;
+                app.call(Method::POST, &format!("/v1/posts/{post}/cancel"), who, None)
+                    .await
+            }
+            Self::ConnectAccount => {
+                app.call(Method::POST, "/v1/accounts/connect", who, None)
+                    .await
+            }
+            Self::ListWebhookEndpoints => {
+                app.call(Method::GET, "/v1/webhook-endpoints", who, None)
+                    .await
+            }
+            Self::ListInvitations => app.call(Method::GET, "/v1/invitations", who, None).await,
+            Self::Invite => {
+                app.call(
+                    Method::POST,
+                    "/v1/invitations",
+                    who,
+                    Some(json!({"email": format!("new-{role}@example.com"), "role": "editor"})),
+                )
+                .await
+            }
+        }
+    }
+}
+
+async fn prove_the_table(credential: Credential) {
+    let team = Team::start(credential).await;
+    for request in Request::ALL {
+        for role in Role::ALL {
+            let (status, body) = request.send(&team, role).await;
+            if role.may(request.action()) {
+                assert!(
+                    status.is_success(),
+                    "{credential:?}: {role} may {request:?}, answered {status}: {body}"
+                );
+            } else {
+                assert_eq!(
+                    status,
+                    StatusCode::FORBIDDEN,
+                    "{credential:?}: {role} may not {request:?}: {body}"
+                );
+                assert_eq!(code(&body), "forbidden");
+                assert_eq!(body["error"]["measured"], role.as_str());
+                let message = body["error"]["message"].as_str().unwrap();
+                assert!(
+                    message.starts_with(&format!("your role ({role}) may not")),
+                    "{message}"
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_role_against_every_action_with_api_keys() {
+    prove_the_table(Credential::Key).await;
+}
+
+#[tokio::test]
+async fn every_role_against_every_action_with_peoples_sessions() {
+    prove_the_table(Credential::Session).await;
+}
+
+#[tokio::test]
+async fn an_editor_changes_only_their_own_posts() {
+    let team = Team::start(Credential::Session).await;
+    let theirs = team.post_by(Role::Owner).await;
+    let (status, body) = team
+        .app
+        .call(
+            Method::POST,
+            &format!("/v1/posts/{theirs}/cancel"),
+            Some(team.credential(Role::Editor)),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("an editor changes only the posts they wrote")
+    );
+    let mine = team.post_by(Role::Editor).await;
+    let (status, body) = team
+        .app
+        .call(
+            Method::POST,
+            &format!("/v1/posts/{mine}/cancel"),
+            Some(team.credential(Role::Editor)),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_post_and_its_events_say_who_wrote_and_who_cancelled_it() {
+    let team = Team::start(Credential::Session).await;
+    let post = team.post_by(Role::Editor).await;
+    let (status, cancelled) = team
+        .app
+        .call(
+            Method::POST,
+            &format!("/v1/posts/{post}/cancel"),
+            Some(team.credential(Role::Owner)),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{cancelled}");
+    assert_eq!(cancelled["created_by"]["kind"], "user");
+    assert_eq!(
+        cancelled["created_by"]["name"],
+        "The editor <editor@example.com>"
+    );
+    let events = cancelled["events"].as_array().unwrap();
+    assert_eq!(events[0]["by"]["name"], "The editor <editor@example.com>");
+    assert_eq!(
+        events.last().unwrap()["by"]["name"],
+        "The owner <owner@example.com>"
+    );
+    // A post written with an API key names the key.
+    let (_, keyed) = team
+        .app
+        .call(
+            Method::POST,
+            "/v1/posts",
+            Some(&team.app.key),
+            Some(team.post_body()),
+        )
+        .await;
+    assert_eq!(keyed["created_by"]["kind"], "api_key");
+    assert!(
+        keyed["created_by"]["name"]
+            .as_str()
+            .unwrap()
+            .starts_with("API key \"admin\" (tp_"),
+        "{keyed}"
+    );
+    // Nothing in any answer is "someone": every event names its actor.
+    for event in events {
+        assert!(!event["by"]["name"].as_str().unwrap().is_empty());
+    }
+}
+
+#[tokio::test]
+async fn sign_in_refuses_alike_locks_after_five_failures_and_signing_out_ends_the_token() {
+    let team = Team::start(Credential::Session).await;
+    let app = &team.app;
+    let attempt = |email: &'static str, password: &'static str| async move {
+        app.call(
+            Method::POST,
+            "/v1/sessions",
+            None,
+            Some(json!({"email": email, "password": password})),
+        )
+        .await
+    };
+    let (status, unknown) = attempt("nobody@example.com", PASSWORD).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, wrong) = attempt("editor@example.com", "not the right passphrase").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        unknown["error"]["message"], wrong["error"]["message"],
+        "an unknown email and a wrong password read the same"
+    );
+    for _ in 0..4 {
+        attempt("editor@example.com", "not the right passphrase").await;
+    }
+    let (status, locked) = attempt("editor@example.com", PASSWORD).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{locked}");
+    assert_eq!(code(&locked), "too_many_attempts");
+    assert_eq!(locked["error"]["limit"], 5);
+    app.clock.advance(Duration::from_secs(15 * 60 + 1));
+    let (status, _) = attempt("editor@example.com", PASSWORD).await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    let (status, bad) = attempt("not an email", PASSWORD).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(bad["error"]["field"], "email");
+
+    let token = team.credential(Role::Reviewer).to_owned();
+    let (status, me) = app.call(Method::GET, "/v1/me", Some(&token), None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(me["role"], "reviewer");
+    assert_eq!(me["user"]["email"], "reviewer@example.com");
+    assert!(me["may"].as_array().unwrap().contains(&json!("review")));
+    assert!(!me["may"].as_array().unwrap().contains(&json!("compose")));
+    let (status, _) = app
+        .call(Method::DELETE, "/v1/sessions/current", Some(&token), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = app.call(Method::GET, "/v1/me", Some(&token), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+}
