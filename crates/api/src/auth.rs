@@ -1,6 +1,13 @@
-//! API keys: `tp_` followed by 48 hex characters of randomness, shown once when issued and stored
-//! only as their SHA-256 (with the first characters kept for display). A key belongs to one
-//! workspace; the [`Authenticated`] extractor turns a Bearer header into that workspace.
+//! Who is calling. Two kinds of Bearer credential are accepted:
+//! - API keys, for scripts: `tp_` followed by 48 hex characters of randomness, shown once when
+//!   issued and stored only as their SHA-256 (with the first characters kept for display). A
+//!   key belongs to one workspace and holds a role.
+//! - Session secrets, for people (`tps_…`, see [`crate::people`]): a session belongs to a user
+//!   in one workspace, and the role is the user's role there as of this request.
+//!
+//! The [`Authenticated`] extractor turns either into the caller: workspace, principal and role.
+//! Each route then asks [`Authenticated::require`] for the action it performs; the one table of
+//! what a role may do is `tokpost_core::Role::may`.
 
 use std::fmt;
 
@@ -9,11 +16,13 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use jiff::Timestamp;
 use secrecy::{ExposeSecret, SecretString};
+use serde_json::json;
 use sha2::{Digest, Sha256};
-use tokpost_core::{ApiKeyId, WorkspaceId};
+use tokpost_core::{Action, Principal, Role, WorkspaceId, may_change_post};
 use tokpost_store::{ApiKey, NewApiKey, StoreError, Workspace, WorkspaceStore};
 
 use crate::error::ApiError;
+use crate::people::SessionSecret;
 use crate::state::AppState;
 
 /// Every key starts with this, so a leaked key is recognisable by secret scanners.
@@ -52,7 +61,7 @@ pub fn hash_key(secret: &str) -> String {
     hex::encode(Sha256::digest(secret.as_bytes()))
 }
 
-/// Issues a key for `workspace`.
+/// Issues a key for `workspace` acting with `role`.
 ///
 /// # Errors
 /// Store failures.
@@ -60,6 +69,7 @@ pub async fn issue_key(
     store: &dyn WorkspaceStore,
     workspace: WorkspaceId,
     name: &str,
+    role: Role,
     now: Timestamp,
 ) -> Result<IssuedKey, StoreError> {
     let random: [u8; 24] = rand::random();
@@ -72,6 +82,7 @@ pub async fn issue_key(
                 name: name.to_owned(),
                 prefix,
                 secret_hash: hash_key(&secret),
+                role,
             },
             now,
         )
@@ -95,15 +106,115 @@ pub async fn bootstrap(
         return Ok(None);
     }
     let workspace = store.create_workspace("default", now).await?;
-    let key = issue_key(store, workspace.id, "admin", now).await?;
+    let key = issue_key(store, workspace.id, "admin", Role::Owner, now).await?;
     Ok(Some((workspace, key)))
 }
 
-/// The caller, proven by an active API key.
+/// The caller, proven by an active API key or a live session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Authenticated {
     pub workspace_id: WorkspaceId,
-    pub key_id: ApiKeyId,
+    pub principal: Principal,
+    pub role: Role,
+}
+
+impl Authenticated {
+    /// Refuses (403 `forbidden`) when the caller's role may not do `action`.
+    ///
+    /// # Errors
+    /// [`ApiError::Refused`] naming the role and the roles that may.
+    pub fn require(&self, action: Action) -> Result<(), ApiError> {
+        if self.role.may(action) {
+            return Ok(());
+        }
+        let allowed: Vec<&str> = Role::ALL
+            .into_iter()
+            .filter(|role| role.may(action))
+            .map(Role::as_str)
+            .collect();
+        Err(forbidden(
+            self.role,
+            refusal_message(self.role, action),
+            json!(allowed),
+        ))
+    }
+
+    /// Refuses (403 `forbidden`) a change to a post the caller may not change: an editor
+    /// changes only posts they wrote, a reviewer none.
+    ///
+    /// # Errors
+    /// [`ApiError::Refused`].
+    pub fn require_post_change(&self, author: Option<Principal>) -> Result<(), ApiError> {
+        if may_change_post(self.role, self.principal, author) {
+            return Ok(());
+        }
+        self.require(Action::ChangeOwnPost)?;
+        Err(forbidden(
+            self.role,
+            format!(
+                "{}; an editor changes only the posts they wrote (ask the author or an owner)",
+                refusal_message(self.role, Action::ChangeAnyPost)
+            ),
+            json!(["owner", "the post's author"]),
+        ))
+    }
+}
+
+fn forbidden(role: Role, message: String, allowed: serde_json::Value) -> ApiError {
+    ApiError::Refused {
+        status: axum::http::StatusCode::FORBIDDEN,
+        code: "forbidden",
+        message,
+        field: None,
+        limit: Some(allowed),
+        measured: Some(json!(role.as_str())),
+    }
+}
+
+/// Why `role` may not do `action`, in words (the API's refusals and the dashboard's pages say
+/// the same).
+#[must_use]
+pub fn refusal_message(role: Role, action: Action) -> String {
+    let allowed: Vec<&str> = Role::ALL
+        .into_iter()
+        .filter(|role| role.may(action))
+        .map(Role::as_str)
+        .collect();
+    format!(
+        "your role ({role}) may not {}; this needs the role {}",
+        describe(action),
+        allowed.join(" or ")
+    )
+}
+
+/// An action in words, for refusals.
+const fn describe(action: Action) -> &'static str {
+    match action {
+        Action::Read => "read this workspace",
+        Action::Comment => "comment",
+        Action::Compose => "compose, upload or schedule posts",
+        Action::ChangeOwnPost => "change posts",
+        Action::ChangeAnyPost => "change other people's posts",
+        Action::Review => "approve or reject posts",
+        Action::ManageAccounts => "connect, refresh or disconnect TikTok accounts",
+        Action::ManageWebhooks => "manage webhook endpoints and alerts",
+        Action::ManageTeam => "manage people, invitations and keys",
+        Action::ManageSettings => "change the workspace's settings",
+    }
+}
+
+/// The Bearer credential of a request, if any.
+pub(crate) fn bearer(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| {
+            value
+                .strip_prefix("Bearer ")
+                .or_else(|| value.strip_prefix("bearer "))
+        })
+        .map(str::trim)
 }
 
 impl FromRequestParts<AppState> for Authenticated {
@@ -113,27 +224,32 @@ impl FromRequestParts<AppState> for Authenticated {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        let secret = parts
-            .headers
-            .get(AUTHORIZATION)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| {
-                value
-                    .strip_prefix("Bearer ")
-                    .or_else(|| value.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .filter(|secret| secret.starts_with(KEY_PREFIX))
-            .ok_or(ApiError::Unauthorized)?;
+        let credential = bearer(parts).ok_or(ApiError::Unauthorized)?;
+        if let Some(secret) = SessionSecret::parse(credential) {
+            let session = state
+                .people()
+                .session(&secret.hash(), state.now())
+                .await?
+                .ok_or(ApiError::Unauthorized)?;
+            return Ok(Self {
+                workspace_id: session.workspace_id,
+                principal: Principal::User(session.user.id),
+                role: session.role,
+            });
+        }
+        if !credential.starts_with(KEY_PREFIX) {
+            return Err(ApiError::Unauthorized);
+        }
         let key = state
-            .store
-            .api_key_by_hash(&hash_key(secret))
+            .workspaces()
+            .api_key_by_hash(&hash_key(credential))
             .await?
             .filter(ApiKey::is_active)
             .ok_or(ApiError::Unauthorized)?;
         Ok(Self {
             workspace_id: key.workspace_id,
-            key_id: key.id,
+            principal: Principal::ApiKey(key.id),
+            role: key.role,
         })
     }
 }

@@ -18,7 +18,8 @@
 //!
 //! ```text
 //! state.rs      AppState and ApiSettings
-//! auth.rs       API keys: issue, hash, the first start's admin key, the Bearer extractor
+//! auth.rs       the Bearer extractor (API keys and sessions), role checks; issuing keys
+//! people/       passwords, session secrets, the sign-in rules
 //! error.rs      ApiError and its JSON body
 //! import/       the bulk import's CSV or JSON file read into rows, and a row into a request
 //! json.rs       the JSON body extractor (serde's path and message on malformed bodies)
@@ -38,6 +39,7 @@ mod json;
 pub mod limits;
 mod metrics;
 mod openapi;
+pub mod people;
 mod routes;
 mod state;
 
@@ -46,7 +48,9 @@ use std::future::Future;
 use axum::Router;
 use tokio::net::TcpListener;
 
-pub use auth::{ApiKeySecret, Authenticated, IssuedKey, bootstrap, hash_key, issue_key};
+pub use auth::{
+    ApiKeySecret, Authenticated, IssuedKey, bootstrap, hash_key, issue_key, refusal_message,
+};
 pub use error::{ApiError, ErrorBody, ErrorDetail};
 /// A CSV for `POST /v1/posts/batch` with every column, to start a file from.
 pub use import::SAMPLE_CSV as IMPORT_SAMPLE_CSV;

@@ -5,7 +5,9 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
-use crate::routes::{accounts, batch, errors, health, media, posts, webhook_endpoints, webhooks};
+use crate::routes::{
+    accounts, batch, errors, health, media, members, posts, sessions, webhook_endpoints, webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -25,6 +27,10 @@ use crate::routes::{accounts, batch, errors, health, media, posts, webhook_endpo
         webhooks::tiktok,
         webhook_endpoints::create, webhook_endpoints::list, webhook_endpoints::get,
         webhook_endpoints::delete, webhook_endpoints::resume, webhook_endpoints::deliveries,
+        sessions::sign_in, sessions::sign_out, sessions::me,
+        sessions::preview_invitation, sessions::accept_invitation, sessions::complete_reset,
+        members::list, members::change_role, members::remove, members::password_reset,
+        members::invitations, members::invite, members::revoke_invitation,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerKeys),
@@ -34,6 +40,7 @@ use crate::routes::{accounts, batch, errors, health, media, posts, webhook_endpo
         (name = "posts", description = "Scheduled posts and their history"),
         (name = "errors", description = "The failure catalog"),
         (name = "webhooks", description = "Inbound TikTok webhooks; outbound webhook endpoints and their delivery log (signed: Tokpost-Signature t=<unix s>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">)"),
+        (name = "people", description = "Signing in, members and their roles (owner, editor, reviewer), invitations, password resets"),
         (name = "health", description = "Liveness, readiness, metrics"),
     ),
 )]
@@ -50,8 +57,8 @@ impl Modify for BearerKeys {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .bearer_format("tp_…")
-                    .description(Some("An API key of the workspace (`tokpost keys create`)"))
+                    .bearer_format("tp_… or tps_…")
+                    .description(Some("An API key of the workspace (`tokpost keys create`), or a person's session token from `POST /v1/sessions`"))
                     .build(),
             ),
         );

@@ -10,8 +10,9 @@ use tiktok::TikTokClient;
 use tokpost_media_store::{LocalMediaStore, MediaStore};
 use tokpost_pipeline::Pipeline;
 use tokpost_store::{
-    AccountHealthStore, AccountStore, InboundWebhookStore, MediaAssetStore, OAuthStateStore,
-    OperationsStore, PostStore, QueueStore, QuotaStore, Store, WebhookStore, WorkspaceStore,
+    AccountHealthStore, AccountStore, InboundWebhookStore, InvitationStore, MediaAssetStore,
+    OAuthStateStore, OperationsStore, PeopleStore, PostStore, QueueStore, QuotaStore, Store,
+    WebhookStore, WorkspaceStore,
 };
 use url::Url;
 
@@ -123,6 +124,16 @@ impl AppState {
     pub fn now(&self) -> jiff::Timestamp {
         self.clock.now()
     }
+
+    /// A link to `path` under the public base URL (`invite/tpi_…`).
+    #[must_use]
+    pub fn link(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.settings.public_base_url.as_str().trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
+    }
 }
 
 /// Each part of the store, for a handler that needs only that part (`state.posts()`): a route
@@ -180,6 +191,16 @@ impl AppState {
 
     #[must_use]
     pub fn operations(&self) -> &dyn OperationsStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
+    pub fn people(&self) -> &dyn PeopleStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
+    pub fn invitations(&self) -> &dyn InvitationStore {
         self.store.as_ref()
     }
 }

@@ -5,6 +5,7 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 
 use crate::ids::PostId;
+use crate::people::Principal;
 use crate::state::StateKind;
 
 /// What happened.
@@ -69,6 +70,8 @@ pub struct NewPostEvent {
     pub message: String,
     /// TikTok's response as received (never containing tokens: the client strips them).
     pub native_response: Option<serde_json::Value>,
+    /// Who acted: tokpost itself unless a person, a key or a review link did.
+    pub by: Principal,
 }
 
 impl NewPostEvent {
@@ -80,7 +83,15 @@ impl NewPostEvent {
             kind,
             message: message.into(),
             native_response: None,
+            by: Principal::Service,
         }
+    }
+
+    /// The same event, done by `by`.
+    #[must_use]
+    pub const fn by(mut self, by: Principal) -> Self {
+        self.by = by;
+        self
     }
 
     /// The same event carrying TikTok's response.
@@ -103,4 +114,6 @@ pub struct PostEvent {
     pub state: StateKind,
     pub message: String,
     pub native_response: Option<serde_json::Value>,
+    /// Who acted.
+    pub by: Principal,
 }

@@ -89,6 +89,14 @@ uuid_id!(
     /// An API key of a workspace.
     ApiKeyId
 );
+uuid_id!(
+    /// A person who signs in (a member of one or more workspaces).
+    UserId
+);
+uuid_id!(
+    /// An invitation to join a workspace.
+    InvitationId
+);
 
 const MAX_TIKTOK_ID_LEN: usize = 256;
 

@@ -9,6 +9,7 @@ pub mod account;
 pub mod event;
 pub mod ids;
 pub mod job;
+pub mod people;
 pub mod post;
 pub mod state;
 pub mod text;
@@ -16,8 +17,12 @@ pub mod validation;
 
 pub use account::{Account, AccountStatus, ReconnectReason, Scope};
 pub use event::{EventKind, NewPostEvent, PostEvent};
-pub use ids::{AccountId, ApiKeyId, JobId, MediaId, OpenId, PostId, PublishId, WorkspaceId};
+pub use ids::{
+    AccountId, ApiKeyId, InvitationId, JobId, MediaId, OpenId, PostId, PublishId, UserId,
+    WorkspaceId,
+};
 pub use job::JobKind;
+pub use people::{Action, Principal, Role, may_change_post};
 pub use post::{
     BRANDED_CONTENT_NOT_PRIVATE, DISCLOSURE_NEEDS_A_CHOICE, IdempotencyKey, InteractionSettings,
     Post, PostContent, PostMode, PostSpec, PrivacyLevel, PublishProgress, ScheduleTime,

@@ -408,6 +408,8 @@ pub struct Post {
     pub idempotency_key: Option<IdempotencyKey>,
     pub state: PostState,
     pub progress: PublishProgress,
+    /// Who wrote the post; `None` for posts written before tokpost recorded it.
+    pub created_by: Option<crate::people::Principal>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -537,6 +539,7 @@ mod tests {
                 public_post_ids: Vec::new(),
             },
             created_at: at(1_767_225_600),
+            created_by: None,
             updated_at: at(1_767_225_600),
         };
         let debug = format!("{post:?}");

@@ -44,18 +44,22 @@ impl InProcessApi {
         Self { router }
     }
 
-    /// Calls `method path` with the session's key and an optional body.
+    /// Calls `method path` with the session's credential (none for the routes that take
+    /// none: signing in, an invitation, a reset) and an optional body.
     pub(crate) async fn call(
         &self,
-        key: &SecretString,
+        key: Option<&SecretString>,
         method: Method,
         path: &str,
         body: Option<(&'static str, Body)>,
     ) -> Result<Answer, PageError> {
-        let builder = Request::builder().method(method).uri(path).header(
-            header::AUTHORIZATION,
-            format!("Bearer {}", key.expose_secret()),
-        );
+        let mut builder = Request::builder().method(method).uri(path);
+        if let Some(key) = key {
+            builder = builder.header(
+                header::AUTHORIZATION,
+                format!("Bearer {}", key.expose_secret()),
+            );
+        }
         let request = match body {
             Some((content_type, body)) => builder
                 .header(header::CONTENT_TYPE, content_type)
@@ -79,9 +83,12 @@ impl InProcessApi {
 
     /// `GET path`, the JSON body on success.
     pub(crate) async fn get(&self, key: &SecretString, path: &str) -> Result<Value, PageError> {
-        let answer = self.call(key, Method::GET, path, None).await?;
+        let answer = self.call(Some(key), Method::GET, path, None).await?;
         if answer.status == StatusCode::NOT_FOUND {
             return Err(PageError::NotFound);
+        }
+        if answer.status == StatusCode::FORBIDDEN {
+            return Err(PageError::NotAllowed(answer.error_message()));
         }
         if !answer.status.is_success() {
             return Err(PageError::Api(answer.error_message()));
@@ -97,7 +104,23 @@ impl InProcessApi {
         json: &Value,
     ) -> Result<Answer, PageError> {
         let body = Body::from(json.to_string());
-        self.call(key, Method::POST, path, Some(("application/json", body)))
+        self.call(
+            Some(key),
+            Method::POST,
+            path,
+            Some(("application/json", body)),
+        )
+        .await
+    }
+
+    /// `POST path` with a JSON body and no credential (signing in, invitations, resets).
+    pub(crate) async fn post_json_signed_out(
+        &self,
+        path: &str,
+        json: &Value,
+    ) -> Result<Answer, PageError> {
+        let body = Body::from(json.to_string());
+        self.call(None, Method::POST, path, Some(("application/json", body)))
             .await
     }
 }

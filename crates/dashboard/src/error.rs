@@ -12,6 +12,9 @@ pub(crate) enum PageError {
     Forbidden,
     #[error("there is nothing here")]
     NotFound,
+    /// The person's role may not do this (the API's words).
+    #[error("{0}")]
+    NotAllowed(String),
     #[error("{0}")]
     BadInput(String),
     #[error("{0}")]
@@ -30,6 +33,7 @@ impl IntoResponse for PageError {
             Self::SignInNeeded => return Redirect::to("/sign-in").into_response(),
             Self::Forbidden => StatusCode::FORBIDDEN,
             Self::NotFound => StatusCode::NOT_FOUND,
+            Self::NotAllowed(_) => StatusCode::FORBIDDEN,
             Self::BadInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
             Self::Api(_) => StatusCode::BAD_GATEWAY,
             Self::Store(_) | Self::Internal(_) | Self::Render(_) => {

@@ -2,13 +2,14 @@
 //!
 //! What it is: an axum router of server-rendered pages (askama templates compiled into the
 //! binary) with a little hand-written JavaScript for progress bars and counters, every asset
-//! embedded and served under `/assets/`. A person signs in with an API key; the session (an
-//! HTTP-only, SameSite=Strict cookie holding a random id) maps in memory to the workspace, and
-//! every form that changes something carries the session's CSRF token. The pages call the HTTP
-//! API in-process with the session's key, so every rule the API applies applies here too.
+//! embedded and served under `/assets/`. A person signs in with their email and password (or
+//! joins through an invitation link); the session's secret lives in an HTTP-only,
+//! SameSite=Strict cookie and in the database as a hash, and every form that changes something
+//! carries the session's form token. The pages call the HTTP API in-process with the session,
+//! so every rule the API applies (roles included) applies here too.
 //!
 //! What it must not do: fetch or reference anything outside its own origin (no CDN, no web
-//! font), put the API key in a cookie, a page or a log, read the wall clock (time comes from the
+//! font), put a session secret anywhere but its cookie (never in a page or a log), read the wall clock (time comes from the
 //! API's injected clock), or decide publishing policy (the API and the pipeline do).
 //!
 //! Map of the crate:
@@ -38,29 +39,37 @@ use axum::routing::{get, post};
 use tokpost_api::AppState;
 
 use crate::api::InProcessApi;
-use crate::session::Sessions;
 
 /// What the dashboard's handlers share.
 #[derive(Debug, Clone)]
 pub(crate) struct Dashboard {
     pub(crate) app: AppState,
     pub(crate) api: InProcessApi,
-    pub(crate) sessions: Sessions,
 }
 
-/// The dashboard's pages (`/`, `/sign-in`, `/accounts`, `/compose`, `/posts`, `/posts/import`,
+/// The dashboard's pages (`/`, `/sign-in`, `/invite/{token}`, `/reset/{token}`, `/team`, `/accounts`, `/compose`, `/posts`, `/posts/import`,
 /// `/posts/{id}`, `/calendar`, `/errors`, `/audit`) and its assets under `/assets/`. Merge it
 /// with `tokpost_api::router` over the same state; the two share no path.
 pub fn router(state: AppState) -> Router {
     let dashboard = Dashboard {
         api: InProcessApi::new(tokpost_api::router(state.clone())),
         app: state,
-        sessions: Sessions::default(),
     };
     Router::new()
         .route("/", get(pages::home))
         .route("/sign-in", get(pages::sign_in_page).post(pages::sign_in))
         .route("/sign-out", post(pages::sign_out))
+        .route(
+            "/invite/{token}",
+            get(pages::invite_page).post(pages::accept_invitation),
+        )
+        .route("/reset/{token}", get(pages::reset_page).post(pages::reset))
+        .route("/team", get(pages::team))
+        .route("/team/invite", post(pages::team_invite))
+        .route("/team/members/{id}/role", post(pages::team_set_role))
+        .route("/team/members/{id}/remove", post(pages::team_remove))
+        .route("/team/members/{id}/reset", post(pages::team_reset_link))
+        .route("/team/invitations/{id}/revoke", post(pages::team_revoke))
         .route("/accounts", get(pages::accounts))
         .route("/accounts/connect", post(pages::connect))
         .route("/compose", get(pages::compose_page).post(pages::compose))

@@ -1,83 +1,25 @@
-//! Sessions: a random id in an HTTP-only, SameSite=Strict cookie, mapped in memory to the
-//! workspace, the API key it was opened with (kept server-side only, to call the API in-process),
-//! the per-session CSRF token and an expiry on the injected clock.
+//! The session cookie and the forms' tokens. A session is opened by the API (`POST
+//! /v1/sessions`); its secret lives in an HTTP-only, SameSite=Strict cookie and in the database
+//! only as a hash (`tokpost_api::people`), so every process sees the same sessions and a
+//! disabled user, a changed role or a new password ends them at once. A session's form token is
+//! derived from its secret.
 
-use std::collections::HashMap;
-use std::fmt;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::HeaderMap;
 use axum::http::header::COOKIE;
-use jiff::Timestamp;
-use jiff::tz::TimeZone;
-use secrecy::SecretString;
-use tokpost_core::WorkspaceId;
 
-/// The session cookie's name.
+/// The session cookie's name. Its value is the session's secret (`tps_…`), which the database
+/// knows only by its hash.
 pub(crate) const SESSION_COOKIE: &str = "tokpost_session";
-/// The sign-in form's double-submit cookie (there is no session yet to bind a token to).
+/// The double-submit cookie of the forms shown before there is a session (sign-in, an
+/// invitation, a password reset): there is no session yet to bind a token to.
 pub(crate) const SIGN_IN_COOKIE: &str = "tokpost_sign_in";
-/// How long a session lives without signing in again.
-pub(crate) const SESSION_LIFETIME: Duration = Duration::from_secs(12 * 60 * 60);
 
-/// One signed-in browser.
-#[derive(Clone)]
-pub(crate) struct Session {
-    pub(crate) workspace_id: WorkspaceId,
-    pub(crate) api_key: SecretString,
-    pub(crate) csrf_token: String,
-    pub(crate) time_zone: TimeZone,
-    pub(crate) expires_at: Timestamp,
-}
-
-impl fmt::Debug for Session {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Session")
-            .field("workspace_id", &self.workspace_id)
-            .field("api_key", &"[REDACTED]")
-            .field("csrf_token", &"[REDACTED]")
-            .field("expires_at", &self.expires_at)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Every open session of this process. Restarting the process signs everybody out, which is
-/// the price of never writing a session secret to disk.
-#[derive(Debug, Clone, Default)]
-pub(crate) struct Sessions {
-    by_id: Arc<Mutex<HashMap<String, Session>>>,
-}
-
-/// 32 random bytes as hex: session ids and CSRF tokens.
+/// 32 random bytes as hex: the signed-out forms' tokens.
 pub(crate) fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
     hex::encode(bytes)
-}
-
-impl Sessions {
-    /// Opens a session; returns its id (the cookie's value).
-    pub(crate) fn open(&self, session: Session, now: Timestamp) -> String {
-        let id = random_token();
-        if let Ok(mut map) = self.by_id.lock() {
-            map.retain(|_, s| s.expires_at > now);
-            map.insert(id.clone(), session);
-        }
-        id
-    }
-
-    /// The live session of `id`, if any.
-    pub(crate) fn get(&self, id: &str, now: Timestamp) -> Option<Session> {
-        let map = self.by_id.lock().ok()?;
-        map.get(id).filter(|s| s.expires_at > now).cloned()
-    }
-
-    /// Ends a session.
-    pub(crate) fn close(&self, id: &str) {
-        if let Ok(mut map) = self.by_id.lock() {
-            map.remove(id);
-        }
-    }
 }
 
 /// The value of cookie `name` in the request.
@@ -161,29 +103,5 @@ mod tests {
         );
         assert_eq!(cookie(&headers, SESSION_COOKIE), Some("xyz"));
         assert_eq!(cookie(&headers, "missing"), None);
-    }
-
-    #[test]
-    fn an_expired_session_is_gone() {
-        let sessions = Sessions::default();
-        let now = Timestamp::from_second(1_000_000).unwrap();
-        let id = sessions.open(
-            Session {
-                workspace_id: "018f0000-0000-7000-8000-000000000000".parse().unwrap(),
-                api_key: SecretString::from("tp_secret".to_owned()),
-                csrf_token: random_token(),
-                time_zone: TimeZone::UTC,
-                expires_at: clock::add(now, Duration::from_secs(60)),
-            },
-            now,
-        );
-        assert!(sessions.get(&id, now).is_some());
-        assert!(
-            sessions
-                .get(&id, clock::add(now, Duration::from_secs(61)))
-                .is_none()
-        );
-        let debug = format!("{:?}", sessions.get(&id, now).unwrap());
-        assert!(!debug.contains("tp_secret"), "{debug}");
     }
 }

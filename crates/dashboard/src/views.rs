@@ -357,6 +357,29 @@ pub(crate) struct PostJson {
     pub(crate) publish_id: Option<String>,
     pub(crate) events: Option<Vec<EventJson>>,
     pub(crate) failure: Option<Value>,
+    /// Who wrote it: `{kind, id, name}`.
+    #[serde(default)]
+    pub(crate) created_by: Option<ActorJson>,
+}
+
+/// Who did something, as the API names them.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct ActorJson {
+    pub(crate) kind: String,
+    #[serde(default)]
+    pub(crate) id: Option<String>,
+    pub(crate) name: String,
+}
+
+impl ActorJson {
+    /// The principal it names.
+    pub(crate) fn principal(&self) -> Option<tokpost_core::Principal> {
+        let id = match &self.id {
+            Some(id) => Some(id.parse().ok()?),
+            None => None,
+        };
+        tokpost_core::Principal::from_parts(&self.kind, id)
+    }
 }
 
 /// One event of a post's history.
@@ -368,6 +391,7 @@ pub(crate) struct EventJson {
     pub(crate) state: String,
     pub(crate) message: String,
     pub(crate) native_response: Option<Value>,
+    pub(crate) by: Option<ActorJson>,
 }
 
 /// The words a post's text is known by: a video's caption or a photo post's title.

@@ -5,7 +5,9 @@
 //! expired OAuth states a day after they expired (a callback that late is refused anyway),
 //! inbound webhook ids a week after they arrived (a replay is refused by its timestamp long
 //! before), and finished outbound deliveries with their attempts 30 days after they finished
-//! (the delivery log shows them until then). Deletion runs in batches, each its own short
+//! (the delivery log shows them until then), expired sessions a day after they expired,
+//! invitation and password-reset links 30 days after they expired (the Team page lists
+//! invitations until then), and failed sign-ins a day after (the rate limit counts 15 minutes). Deletion runs in batches, each its own short
 //! transaction, so it never holds the database's write turn for long; several processes may run
 //! it at once.
 
@@ -25,6 +27,12 @@ pub struct Retention {
     pub inbound_webhooks: Duration,
     /// Finished deliveries (and their attempts) kept this long after they finished.
     pub finished_deliveries: Duration,
+    /// Sessions kept this long after they expired.
+    pub sessions_after_expiry: Duration,
+    /// Invitation and reset links kept this long after they expired.
+    pub links_after_expiry: Duration,
+    /// Failed sign-ins kept this long.
+    pub sign_in_failures: Duration,
     /// Rows deleted per kind in one transaction.
     pub batch: u32,
     /// Time between two passes.
@@ -37,6 +45,9 @@ impl Default for Retention {
             oauth_states_after_expiry: Duration::from_secs(86_400),
             inbound_webhooks: Duration::from_secs(7 * 86_400),
             finished_deliveries: Duration::from_secs(30 * 86_400),
+            sessions_after_expiry: Duration::from_secs(86_400),
+            links_after_expiry: Duration::from_secs(30 * 86_400),
+            sign_in_failures: Duration::from_secs(86_400),
             batch: 1_000,
             every: Duration::from_secs(3_600),
         }
@@ -54,6 +65,9 @@ impl Retention {
             oauth_states_expired: clock::sub(now, self.oauth_states_after_expiry),
             inbound_webhooks_received: clock::sub(now, self.inbound_webhooks),
             deliveries_finished: clock::sub(now, self.finished_deliveries),
+            sessions_expired: clock::sub(now, self.sessions_after_expiry),
+            links_expired: clock::sub(now, self.links_after_expiry),
+            sign_in_failures: clock::sub(now, self.sign_in_failures),
         }
     }
 }
@@ -74,6 +88,7 @@ pub async fn prune_once(
         total.oauth_states += pruned.oauth_states;
         total.inbound_webhooks += pruned.inbound_webhooks;
         total.deliveries += pruned.deliveries;
+        total.people += pruned.people;
         if !pruned.filled(retention.batch) {
             break;
         }
@@ -95,6 +110,7 @@ pub async fn run(
                     oauth_states = pruned.oauth_states,
                     inbound_webhooks = pruned.inbound_webhooks,
                     deliveries = pruned.deliveries,
+                    people = pruned.people,
                     "janitor deleted bookkeeping past its retention"
                 );
             }

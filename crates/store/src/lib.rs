@@ -25,10 +25,12 @@ pub mod crypto;
 mod db;
 pub mod inbound;
 pub mod init_wave;
+pub mod invitations;
 mod limits;
 pub mod media;
 pub mod oauth_states;
 pub mod operations;
+pub mod people;
 pub mod posts;
 pub mod queue;
 pub mod quotas;
@@ -46,9 +48,13 @@ pub use account_health::{AccountHealthStore, HealthFacts, RecentFailure};
 pub use accounts::AccountStore;
 pub use inbound::InboundWebhookStore;
 pub use init_wave::InitWaveStore;
+pub use invitations::{Accepted, Invitation, InvitationStore, NewInvitation};
 pub use media::MediaAssetStore;
 pub use oauth_states::OAuthStateStore;
 pub use operations::OperationsStore;
+pub use people::{
+    Member, MembershipChange, NewSession, NewUser, PasswordHash, PeopleStore, SessionUser, User,
+};
 pub use posts::PostStore;
 pub use queue::QueueStore;
 pub use quotas::QuotaStore;
@@ -110,6 +116,8 @@ pub trait Store:
     + TokenRefreshStore
     + AccountHealthStore
     + OperationsStore
+    + PeopleStore
+    + InvitationStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -130,6 +138,8 @@ impl<T> Store for T where
         + TokenRefreshStore
         + AccountHealthStore
         + OperationsStore
+        + PeopleStore
+        + InvitationStore
         + Send
         + Sync
         + std::fmt::Debug

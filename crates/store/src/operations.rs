@@ -100,6 +100,36 @@ impl OperationsStore for SqlStore {
             .execute(&self.db)
             .await?
             .rows_affected();
+        let mut people = 0;
+        for (statement, cutoff) in [
+            (
+                "DELETE FROM user_sessions WHERE secret_hash IN
+                   (SELECT secret_hash FROM user_sessions WHERE expires_at_ms < $1 ORDER BY expires_at_ms LIMIT $2)",
+                before.sessions_expired,
+            ),
+            (
+                "DELETE FROM invitations WHERE id IN
+                   (SELECT id FROM invitations WHERE expires_at_ms < $1 ORDER BY expires_at_ms LIMIT $2)",
+                before.links_expired,
+            ),
+            (
+                "DELETE FROM password_resets WHERE secret_hash IN
+                   (SELECT secret_hash FROM password_resets WHERE expires_at_ms < $1 ORDER BY expires_at_ms LIMIT $2)",
+                before.links_expired,
+            ),
+            (
+                "DELETE FROM sign_in_failures WHERE at_ms < $1 AND email IN
+                   (SELECT email FROM sign_in_failures WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
+                before.sign_in_failures,
+            ),
+        ] {
+            people += query(statement)
+                .bind(ms(cutoff))
+                .bind(batch)
+                .execute(&self.db)
+                .await?
+                .rows_affected();
+        }
         let mut tx = self.db.write_tx().await?;
         let finished: Vec<uuid::Uuid> = query_scalar(
                 "SELECT id FROM webhook_deliveries WHERE completed_at_ms < $1 ORDER BY completed_at_ms LIMIT $2",
@@ -121,6 +151,7 @@ impl OperationsStore for SqlStore {
             oauth_states,
             inbound_webhooks,
             deliveries: u64::try_from(finished.len()).unwrap_or(u64::MAX),
+            people,
         })
     }
 

@@ -172,7 +172,7 @@ impl MediaRow {
 
 macro_rules! post_columns {
     () => {
-        "id, workspace_id, account_id, spec, scheduled_at_ms, idempotency_key, state_detail, publish_id, upload_url_sealed, upload_url_expires_at_ms, uploaded_bytes, public_post_ids, created_at_ms, updated_at_ms"
+        "id, workspace_id, account_id, spec, scheduled_at_ms, idempotency_key, state_detail, publish_id, upload_url_sealed, upload_url_expires_at_ms, uploaded_bytes, public_post_ids, created_by_kind, created_by_id, created_at_ms, updated_at_ms"
     };
 }
 pub(crate) use post_columns;
@@ -192,6 +192,8 @@ pub(crate) struct PostRow {
     upload_url_expires_at_ms: Option<i64>,
     uploaded_bytes: i64,
     public_post_ids: String,
+    created_by_kind: Option<String>,
+    created_by_id: Option<Uuid>,
     created_at_ms: i64,
     updated_at_ms: i64,
 }
@@ -264,6 +266,13 @@ impl PostRow {
                 uploaded_bytes: to_u64("uploaded bytes", self.uploaded_bytes)?,
                 public_post_ids: from_json("public post ids", &self.public_post_ids)?,
             },
+            created_by: self
+                .created_by_kind
+                .map(|kind: String| {
+                    tokpost_core::Principal::from_parts(&kind, self.created_by_id)
+                        .ok_or_else(|| corrupt("post author"))
+                })
+                .transpose()?,
             created_at: from_ms(self.created_at_ms)?,
             updated_at: from_ms(self.updated_at_ms)?,
         })
@@ -279,6 +288,8 @@ pub(crate) struct EventRow {
     state: String,
     message: String,
     native_response: Option<String>,
+    actor_kind: String,
+    actor_id: Option<Uuid>,
 }
 
 impl EventRow {
@@ -294,6 +305,8 @@ impl EventRow {
                 .native_response
                 .map(|text| from_json("native response", &text))
                 .transpose()?,
+            by: tokpost_core::Principal::from_parts(&self.actor_kind, self.actor_id)
+                .ok_or_else(|| corrupt("event actor"))?,
         })
     }
 }
@@ -369,6 +382,7 @@ pub(crate) struct ApiKeyRow {
     workspace_id: Uuid,
     name: String,
     prefix: String,
+    role: String,
     created_at_ms: i64,
     revoked_at_ms: Option<i64>,
 }
@@ -380,6 +394,7 @@ impl ApiKeyRow {
             workspace_id: WorkspaceId::from_uuid(self.workspace_id),
             name: self.name,
             prefix: self.prefix,
+            role: tokpost_core::Role::parse(&self.role).ok_or_else(|| corrupt("key role"))?,
             created_at: from_ms(self.created_at_ms)?,
             revoked_at: opt_from_ms(self.revoked_at_ms)?,
         })

@@ -130,6 +130,8 @@ pub struct NewPost {
     pub spec: PostSpec,
     pub scheduled_at: ScheduleTime,
     pub idempotency_key: Option<IdempotencyKey>,
+    /// Who wrote it (recorded on the post and its first event).
+    pub created_by: tokpost_core::Principal,
 }
 
 /// A compare-and-set move of a post, with everything that must happen with it.
@@ -440,6 +442,8 @@ pub struct NewApiKey {
     pub prefix: String,
     /// Lowercase hex SHA-256 of the whole key.
     pub secret_hash: String,
+    /// What the key may do.
+    pub role: tokpost_core::Role,
 }
 
 /// A recorded API key (never its secret).
@@ -449,6 +453,8 @@ pub struct ApiKey {
     pub workspace_id: tokpost_core::WorkspaceId,
     pub name: String,
     pub prefix: String,
+    /// What the key may do, like a person's role.
+    pub role: tokpost_core::Role,
     pub created_at: Timestamp,
     pub revoked_at: Option<Timestamp>,
 }
@@ -526,6 +532,13 @@ pub struct PruneBefore {
     pub inbound_webhooks_received: Timestamp,
     /// Outbound deliveries finished (delivered or given up) before this instant.
     pub deliveries_finished: Timestamp,
+    /// Sessions that expired before this instant.
+    pub sessions_expired: Timestamp,
+    /// Invitation and password-reset links that expired before this instant (the Team page
+    /// lists invitations until then).
+    pub links_expired: Timestamp,
+    /// Failed sign-ins recorded before this instant (older than the rate limit's window).
+    pub sign_in_failures: Timestamp,
 }
 
 /// How many rows one [`crate::OperationsStore::prune`] deleted.
@@ -534,6 +547,8 @@ pub struct Pruned {
     pub oauth_states: u64,
     pub inbound_webhooks: u64,
     pub deliveries: u64,
+    /// Expired sessions, expired links and old failed sign-ins.
+    pub people: u64,
 }
 
 impl Pruned {
@@ -541,6 +556,9 @@ impl Pruned {
     #[must_use]
     pub fn filled(&self, batch: u32) -> bool {
         let batch = u64::from(batch);
-        self.oauth_states >= batch || self.inbound_webhooks >= batch || self.deliveries >= batch
+        self.oauth_states >= batch
+            || self.inbound_webhooks >= batch
+            || self.deliveries >= batch
+            || self.people >= batch
     }
 }

@@ -82,7 +82,7 @@ impl WorkspaceStore for SqlStore {
     ) -> Result<crate::ApiKey, crate::StoreError> {
         let id = tokpost_core::ApiKeyId::generate(now);
         query(
-                "INSERT INTO api_keys (id, workspace_id, name, prefix, secret_hash, created_at_ms) VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO api_keys (id, workspace_id, name, prefix, secret_hash, created_at_ms, role) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(id.as_uuid())
             .bind(key.workspace_id.as_uuid())
@@ -90,6 +90,7 @@ impl WorkspaceStore for SqlStore {
             .bind(&key.prefix)
             .bind(&key.secret_hash)
             .bind(crate::rows::ms(now))
+            .bind(key.role.as_str())
             .execute(&self.db)
             .await?;
         Ok(crate::ApiKey {
@@ -97,6 +98,7 @@ impl WorkspaceStore for SqlStore {
             workspace_id: key.workspace_id,
             name: key.name,
             prefix: key.prefix,
+            role: key.role,
             created_at: now,
             revoked_at: None,
         })
@@ -107,7 +109,7 @@ impl WorkspaceStore for SqlStore {
         secret_hash: &str,
     ) -> Result<Option<crate::ApiKey>, crate::StoreError> {
         query_as::<crate::rows::ApiKeyRow>(
-                "SELECT id, workspace_id, name, prefix, created_at_ms, revoked_at_ms FROM api_keys WHERE secret_hash = $1",
+                "SELECT id, workspace_id, name, prefix, role, created_at_ms, revoked_at_ms FROM api_keys WHERE secret_hash = $1",
             )
             .bind(secret_hash)
             .optional(&self.db, crate::rows::ApiKeyRow::into_domain).await
@@ -119,11 +121,11 @@ impl WorkspaceStore for SqlStore {
     ) -> Result<Vec<crate::ApiKey>, crate::StoreError> {
         let query = match workspace {
                 Some(workspace) => query_as::<crate::rows::ApiKeyRow>(
-                    "SELECT id, workspace_id, name, prefix, created_at_ms, revoked_at_ms FROM api_keys WHERE workspace_id = $1 ORDER BY created_at_ms, id",
+                    "SELECT id, workspace_id, name, prefix, role, created_at_ms, revoked_at_ms FROM api_keys WHERE workspace_id = $1 ORDER BY created_at_ms, id",
                 )
                 .bind(workspace.as_uuid()),
                 None => query_as::<crate::rows::ApiKeyRow>(
-                    "SELECT id, workspace_id, name, prefix, created_at_ms, revoked_at_ms FROM api_keys ORDER BY created_at_ms, id",
+                    "SELECT id, workspace_id, name, prefix, role, created_at_ms, revoked_at_ms FROM api_keys ORDER BY created_at_ms, id",
                 ),
             };
         query

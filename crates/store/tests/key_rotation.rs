@@ -187,6 +187,7 @@ async fn initialized_post(
                 spec,
                 scheduled_at: ScheduleTime::new(now, now).unwrap(),
                 idempotency_key: None,
+                created_by: tokpost_core::Principal::Service,
             },
             now,
         )

@@ -149,6 +149,7 @@ impl Harness {
                     },
                     scheduled_at: ScheduleTime::new(now, now).unwrap(),
                     idempotency_key: None,
+                    created_by: tokpost_core::Principal::Service,
                 },
                 now,
             )
@@ -275,6 +276,9 @@ async fn the_bookkeeping_past_its_retention_is_pruned_in_batches_and_nothing_els
         oauth_states_expired: cut,
         inbound_webhooks_received: cut,
         deliveries_finished: cut,
+        sessions_expired: cut,
+        links_expired: cut,
+        sign_in_failures: cut,
     };
     let first = h.store.prune(before, 1).await.unwrap();
     assert_eq!(
@@ -282,7 +286,8 @@ async fn the_bookkeeping_past_its_retention_is_pruned_in_batches_and_nothing_els
         tokpost_store::Pruned {
             oauth_states: 1,
             inbound_webhooks: 1,
-            deliveries: 1
+            deliveries: 1,
+            people: 0,
         }
     );
     assert!(first.filled(1));
@@ -322,6 +327,9 @@ async fn the_bookkeeping_past_its_retention_is_pruned_in_batches_and_nothing_els
         oauth_states_expired: h.now(),
         inbound_webhooks_received: start,
         deliveries_finished: h.now(),
+        sessions_expired: h.now(),
+        links_expired: h.now(),
+        sign_in_failures: h.now(),
     };
     h.store.prune(all, 100).await.unwrap();
     let left = h.store.webhook_deliveries(endpoint, 10).await.unwrap();

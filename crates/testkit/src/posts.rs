@@ -28,6 +28,7 @@ pub async fn initialized(
                 spec: video(mode, at),
                 scheduled_at: ScheduleTime::new(at, at).expect("now is a valid schedule time"),
                 idempotency_key: None,
+                created_by: tokpost_core::Principal::Service,
             },
             at,
         )

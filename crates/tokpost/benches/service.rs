@@ -164,6 +164,7 @@ async fn api_key(fleet: &Fleet) -> String {
         fleet.store.as_ref(),
         fleet.workspace,
         "bench",
+        tokpost_core::Role::Owner,
         fleet.clock.now(),
     )
     .await

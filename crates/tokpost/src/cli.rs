@@ -37,6 +37,12 @@ pub enum Command {
         #[command(subcommand)]
         command: KeysCommand,
     },
+    /// People who sign in to the dashboard: create (the first owner needs no email), list,
+    /// disable, enable, and a password-reset link.
+    Users {
+        #[command(subcommand)]
+        command: UsersCommand,
+    },
     /// The key that encrypts TikTok tokens at rest: status, rotate.
     TokenKey {
         #[command(subcommand)]
@@ -176,6 +182,9 @@ pub enum KeysCommand {
         /// A name to tell keys apart.
         #[arg(long, default_value = "cli")]
         name: String,
+        /// What the key may do: `owner`, `editor` or `reviewer`.
+        #[arg(long, default_value = "owner")]
+        role: String,
         /// The workspace; the first one when not given.
         #[arg(long, value_name = "ID")]
         workspace: Option<String>,
@@ -197,6 +206,65 @@ pub enum KeysCommand {
         /// The key's id (`tokpost keys list`).
         id: String,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Create a user with a password read from standard input (one line; asked for without
+    /// echo on a terminal) and add them to a workspace.
+    Create {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        /// `owner`, `editor` or `reviewer`.
+        #[arg(long, default_value = "owner")]
+        role: String,
+        /// The workspace; the first one when not given.
+        #[arg(long, value_name = "ID")]
+        workspace: Option<String>,
+    },
+    /// Every user with their workspaces and roles (never a password).
+    List {
+        #[command(flatten)]
+        config: ConfigArgs,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Disable a user: every session ends at once and signing in is refused.
+    Disable {
+        #[command(flatten)]
+        config: ConfigArgs,
+        email: String,
+    },
+    /// Enable a disabled user again.
+    Enable {
+        #[command(flatten)]
+        config: ConfigArgs,
+        email: String,
+    },
+    /// Print a single-use password-reset link for a user (valid one hour).
+    ResetPassword {
+        #[command(flatten)]
+        config: ConfigArgs,
+        email: String,
+    },
+}
+
+impl UsersCommand {
+    /// Where the configuration comes from.
+    #[must_use]
+    pub fn config(&self) -> &ConfigArgs {
+        match self {
+            Self::Create { config, .. }
+            | Self::List { config, .. }
+            | Self::Disable { config, .. }
+            | Self::Enable { config, .. }
+            | Self::ResetPassword { config, .. } => config,
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -24,6 +24,7 @@ use crate::auth::{Authenticated, hash_key};
 use crate::error::{ApiError, ErrorBody};
 use crate::routes::{paging, parse_id};
 use crate::state::AppState;
+use tokpost_core::Action;
 
 /// The scopes tokpost asks for: the profile, direct posting and inbox drafts.
 const REQUESTED_SCOPES: [&str; 3] = [
@@ -151,11 +152,13 @@ pub(crate) async fn owned_account(
     responses(
         (status = 200, description = "The consent page URL, valid for 10 minutes", body = ConnectView),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
     ))]
 pub(crate) async fn connect(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Json<ConnectView>, ApiError> {
+    auth.require(Action::ManageAccounts)?;
     let now = state.now();
     let random: [u8; 32] = rand::random();
     let state_value = hex::encode(random);
@@ -424,6 +427,7 @@ pub(crate) struct AccountPage {
         (status = 200, description = "A page of the workspace's accounts, oldest first", body = AccountPage),
         (status = 400, description = "A query parameter is not understood", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 422, description = "The limit, cursor or include is not acceptable", body = ErrorBody),
     ))]
 pub(crate) async fn list(
@@ -431,6 +435,7 @@ pub(crate) async fn list(
     auth: Authenticated,
     query: Result<Query<AccountListQuery>, QueryRejection>,
 ) -> Result<Json<AccountPage>, ApiError> {
+    auth.require(Action::Read)?;
     let query = paging::query(query)?;
     let limit = paging::limit(query.limit.as_deref())?;
     let after = paging::cursor::<AccountId>(query.cursor.as_deref())?;
@@ -468,6 +473,7 @@ pub(crate) async fn list(
     responses(
         (status = 200, description = "The account and its health", body = AccountView),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 404, description = "No such account in this workspace", body = ErrorBody),
     ))]
 pub(crate) async fn get(
@@ -475,6 +481,7 @@ pub(crate) async fn get(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
+    auth.require(Action::Read)?;
     let account = owned_account(&state, &auth, &id).await?;
     let health = healths(&state, std::slice::from_ref(&account))
         .await?
@@ -621,6 +628,7 @@ fn keeper_error(error: KeeperError) -> ApiError {
     responses(
         (status = 200, description = "Refreshed, or refreshed by a request that was already in flight; the account with its new expiries", body = AccountView),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 404, description = "No such account in this workspace", body = ErrorBody),
         (status = 409, description = "The account is not connected", body = ErrorBody),
         (status = 422, description = "TikTok refused the refresh", body = ErrorBody),
@@ -631,6 +639,7 @@ pub(crate) async fn refresh(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
+    auth.require(Action::ManageAccounts)?;
     let account = owned_account(&state, &auth, &id).await?;
     if account.status != AccountStatus::Connected {
         return Err(keeper_error(KeeperError::NotConnected(account.status)));
@@ -656,6 +665,7 @@ pub(crate) async fn refresh(
     responses(
         (status = 200, description = "Privacy options, nickname, max duration, disabled interactions", body = Object),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 404, description = "No such account in this workspace", body = ErrorBody),
         (status = 409, description = "The account is not connected", body = ErrorBody),
         (status = 422, description = "TikTok refused", body = ErrorBody),
@@ -666,6 +676,7 @@ pub(crate) async fn creator_info(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
+    auth.require(Action::Read)?;
     let account = owned_account(&state, &auth, &id).await?;
     let token = state
         .pipeline
@@ -689,6 +700,7 @@ pub(crate) async fn creator_info(
     responses(
         (status = 200, description = "Disconnected", body = AccountView),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 404, description = "No such account in this workspace", body = ErrorBody),
         (status = 503, description = "TikTok is unavailable; nothing changed", body = ErrorBody),
     ))]
@@ -697,6 +709,7 @@ pub(crate) async fn disconnect(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<AccountView>, ApiError> {
+    auth.require(Action::ManageAccounts)?;
     let account = owned_account(&state, &auth, &id).await?;
     if let Some(tokens) = state.accounts().account_tokens(account.id).await? {
         let token = tiktok::AccessToken::new(tokens.access_token.expose_secret());

@@ -29,6 +29,7 @@ use crate::import::{self, Format, Kind, MediaRefs, Plan, Row};
 use crate::routes::media::{owned_media, register_url_media};
 use crate::routes::posts::{CreatePost, parse_draft};
 use crate::state::AppState;
+use tokpost_core::Action;
 
 /// The import's options.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -156,6 +157,7 @@ pub(crate) struct BatchReport {
         (status = 200, description = "Every row's verdict; valid rows created unless a dry run", body = BatchReport),
         (status = 400, description = "Not CSV or JSON of this shape (the line or field at fault)", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 413, description = "The body is larger than 2 MiB", body = ErrorBody),
         (status = 415, description = "Neither CSV nor JSON", body = ErrorBody),
         (status = 422, description = "No rows, more than 500, an unknown column, or a bad option", body = ErrorBody),
@@ -167,6 +169,7 @@ pub(crate) async fn import(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<BatchReport>, ApiError> {
+    auth.require(Action::Compose)?;
     let Query(query) = query.map_err(|rejection| ApiError::MalformedBody {
         code: "invalid_query",
         path: None,
@@ -457,6 +460,7 @@ impl Judge<'_> {
                     spec: draft.spec,
                     scheduled_at: draft.scheduled_at,
                     idempotency_key: Some(key),
+                    created_by: self.auth.principal,
                 },
                 self.state.now(),
             )

@@ -26,6 +26,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
 use crate::routes::{paging, parse_id};
 use crate::state::AppState;
+use tokpost_core::Action;
 
 /// Containers that are videos; every other recognised container is judged as a photo.
 const VIDEO_CONTAINERS: [&str; 5] = ["mp4", "mov", "webm", "matroska", "3gp"];
@@ -81,6 +82,7 @@ fn media_view(asset: MediaAsset) -> MediaView {
         (status = 201, description = "Stored and probed", body = MediaView),
         (status = 200, description = "The same bytes were uploaded before; the existing item", body = MediaView),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 413, description = "Larger than the configured limit", body = ErrorBody),
         (status = 422, description = "Not a video or photo tokpost recognises", body = ErrorBody),
     ))]
@@ -90,6 +92,7 @@ pub(crate) async fn upload(
     headers: HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<MediaView>), ApiError> {
+    auth.require(Action::Compose)?;
     let limit = state.settings.max_upload_bytes;
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -239,6 +242,7 @@ pub(crate) struct RegisterUrl {
         (status = 200, description = "Registered before; the existing item", body = MediaView),
         (status = 400, description = "Not JSON, or not this shape", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 422, description = "Not a URL on a verified prefix, or no kind", body = ErrorBody),
     ))]
 pub(crate) async fn register_url(
@@ -246,6 +250,7 @@ pub(crate) async fn register_url(
     auth: Authenticated,
     JsonBody(request): JsonBody<RegisterUrl>,
 ) -> Result<(StatusCode, Json<MediaView>), ApiError> {
+    auth.require(Action::Compose)?;
     let kind = match request.kind.as_deref() {
         Some("video") => MediaKind::Video,
         Some("photo") => MediaKind::Photo,
@@ -343,6 +348,7 @@ pub(crate) async fn owned_media(
     responses(
         (status = 200, description = "The media item", body = MediaView),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 404, description = "No such media in this workspace", body = ErrorBody),
     ))]
 pub(crate) async fn get(
@@ -350,6 +356,7 @@ pub(crate) async fn get(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<MediaView>, ApiError> {
+    auth.require(Action::Read)?;
     let id: MediaId = parse_id(&id, "media")?;
     owned_media(&state, &auth, id)
         .await?
@@ -385,6 +392,7 @@ pub(crate) struct MediaPage {
         (status = 200, description = "A page of media items", body = MediaPage),
         (status = 400, description = "A query parameter is not understood", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 422, description = "A filter value is malformed", body = ErrorBody),
     ))]
 pub(crate) async fn list(
@@ -392,6 +400,7 @@ pub(crate) async fn list(
     auth: Authenticated,
     query: Result<Query<MediaQuery>, QueryRejection>,
 ) -> Result<Json<MediaPage>, ApiError> {
+    auth.require(Action::Read)?;
     let query = paging::query(query)?;
     let kind = match query.kind.as_deref().map(str::trim) {
         None => None,

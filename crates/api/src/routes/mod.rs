@@ -1,19 +1,22 @@
 //! The routes, one module per resource, and the router that mounts them.
 
 pub(crate) mod accounts;
+pub(crate) mod actors;
 pub(crate) mod batch;
 pub(crate) mod errors;
 pub(crate) mod health;
 pub(crate) mod media;
+pub(crate) mod members;
 pub(crate) mod paging;
 pub(crate) mod planning;
 pub(crate) mod posts;
+pub(crate) mod sessions;
 pub(crate) mod webhook_endpoints;
 pub(crate) mod webhooks;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, patch, post};
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::error::ApiError;
@@ -36,6 +39,32 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .route("/v1/sessions", post(sessions::sign_in))
+        .route("/v1/sessions/current", delete(sessions::sign_out))
+        .route("/v1/me", get(sessions::me))
+        .route("/v1/members", get(members::list))
+        .route(
+            "/v1/members/{id}",
+            patch(members::change_role).delete(members::remove),
+        )
+        .route(
+            "/v1/members/{id}/password-reset",
+            post(members::password_reset),
+        )
+        .route(
+            "/v1/invitations",
+            get(members::invitations).post(members::invite),
+        )
+        .route("/v1/invitations/{id}", delete(members::revoke_invitation))
+        .route(
+            "/v1/invitations/preview",
+            post(sessions::preview_invitation),
+        )
+        .route("/v1/invitations/accept", post(sessions::accept_invitation))
+        .route(
+            "/v1/password-resets/complete",
+            post(sessions::complete_reset),
+        )
         .route("/v1/errors", get(errors::list))
         .route("/v1/errors/{code}", get(errors::get))
         .route("/v1/accounts", get(accounts::list))

@@ -29,9 +29,11 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Authenticated;
 use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
+use crate::routes::actors::{ActorView, Actors};
 use crate::routes::media::{is_url_location, owned_media};
 use crate::routes::{paging, parse_id};
 use crate::state::AppState;
+use tokpost_core::Action;
 
 /// A post to create (or validate). Exactly one of `video` and `photos`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
@@ -126,6 +128,8 @@ pub(crate) struct PostView {
     /// TikTok's public post ids, once moderation finished.
     public_post_ids: Vec<String>,
     uploaded_bytes: u64,
+    /// Who wrote the post (absent for posts written before tokpost recorded it).
+    created_by: Option<ActorView>,
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -151,6 +155,8 @@ pub(crate) struct EventView {
     message: String,
     #[schema(value_type = Option<Object>)]
     native_response: Option<Value>,
+    /// Who acted: a person, an API key, a review link, or tokpost itself.
+    by: ActorView,
 }
 
 /// A page of posts.
@@ -173,11 +179,38 @@ fn post_view(post: Post) -> PostView {
         publish_id: post.progress.publish_id.map(String::from),
         public_post_ids: post.progress.public_post_ids,
         uploaded_bytes: post.progress.uploaded_bytes,
+        created_by: None,
         created_at: post.created_at,
         updated_at: post.updated_at,
         events: None,
         failure: None,
     }
+}
+
+/// Posts' views with their authors' names, each author read once.
+async fn with_authors(
+    state: &AppState,
+    workspace: tokpost_core::WorkspaceId,
+    posts: Vec<Post>,
+) -> Result<Vec<PostView>, ApiError> {
+    let mut actors = Actors::new(state, workspace);
+    let mut views = Vec::with_capacity(posts.len());
+    for post in posts {
+        let author = match post.created_by {
+            Some(author) => Some(actors.view(author).await?),
+            None => None,
+        };
+        let mut view = post_view(post);
+        view.created_by = author;
+        views.push(view);
+    }
+    Ok(views)
+}
+
+async fn with_author(state: &AppState, post: Post) -> Result<PostView, ApiError> {
+    let workspace = post.workspace_id;
+    let mut views = with_authors(state, workspace, vec![post]).await?;
+    views.pop().ok_or(ApiError::NotFound("post"))
 }
 
 /// The post `id` of the caller's workspace; any other answers 404.
@@ -450,6 +483,7 @@ fn idempotency_key(
         (status = 200, description = "The idempotency key was used before: the first post", body = PostView),
         (status = 400, description = "Not JSON, or not this shape (serde's path and message)", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 404, description = "The account or a media item is not in this workspace", body = ErrorBody),
         (status = 422, description = "A rule is broken: code, field, limit, measured", body = ErrorBody),
     ))]
@@ -459,6 +493,7 @@ pub(crate) async fn create(
     headers: HeaderMap,
     JsonBody(request): JsonBody<CreatePost>,
 ) -> Result<(StatusCode, Json<PostView>), ApiError> {
+    auth.require(Action::Compose)?;
     let key = idempotency_key(&headers, request.idempotency_key.clone())?;
     let draft = parse_draft(&state, &auth, request).await?;
     let inserted = state
@@ -470,14 +505,15 @@ pub(crate) async fn create(
                 spec: draft.spec,
                 scheduled_at: draft.scheduled_at,
                 idempotency_key: key,
+                created_by: auth.principal,
             },
             state.now(),
         )
         .await?;
     metrics::counter!("tokpost_posts_created_total").increment(u64::from(inserted.is_created()));
     Ok(match inserted {
-        Inserted::Created(post) => (StatusCode::CREATED, Json(post_view(post))),
-        Inserted::Existing(post) => (StatusCode::OK, Json(post_view(post))),
+        Inserted::Created(post) => (StatusCode::CREATED, Json(with_author(&state, post).await?)),
+        Inserted::Existing(post) => (StatusCode::OK, Json(with_author(&state, post).await?)),
     })
 }
 
@@ -489,6 +525,7 @@ pub(crate) async fn create(
         (status = 200, description = "The preflight report: `passes`, findings, media verdicts, a full cap", body = Object),
         (status = 400, description = "Not JSON, or not this shape", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 404, description = "The account or a media item is not in this workspace", body = ErrorBody),
         (status = 422, description = "A rule is broken before preflight could run", body = ErrorBody),
     ))]
@@ -497,6 +534,7 @@ pub(crate) async fn validate(
     auth: Authenticated,
     JsonBody(request): JsonBody<CreatePost>,
 ) -> Result<Json<Value>, ApiError> {
+    auth.require(Action::Compose)?;
     let draft = parse_draft(&state, &auth, request).await?;
     let report = state
         .pipeline
@@ -541,6 +579,7 @@ pub(crate) struct ListQuery {
         (status = 200, description = "A page of posts", body = PostPage),
         (status = 400, description = "A query parameter is not understood", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 422, description = "A filter value is malformed", body = ErrorBody),
     ))]
 pub(crate) async fn list(
@@ -548,6 +587,7 @@ pub(crate) async fn list(
     auth: Authenticated,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<PostPage>, ApiError> {
+    auth.require(Action::Read)?;
     let query = paging::query(query)?;
     let state_filter = query
         .state
@@ -596,7 +636,7 @@ pub(crate) async fn list(
         posts.last().map(|last| (last.scheduled_at.at(), last.id)),
     );
     Ok(Json(PostPage {
-        posts: posts.into_iter().map(post_view).collect(),
+        posts: with_authors(&state, auth.workspace_id, posts).await?,
         next_cursor,
     }))
 }
@@ -608,6 +648,7 @@ pub(crate) async fn list(
     responses(
         (status = 200, description = "The post", body = PostView),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 404, description = "No such post in this workspace", body = ErrorBody),
     ))]
 pub(crate) async fn get(
@@ -615,6 +656,7 @@ pub(crate) async fn get(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<PostView>, ApiError> {
+    auth.require(Action::Read)?;
     let post = owned_post(&state, &auth, &id).await?;
     Ok(Json(full_view(&state, post).await?))
 }
@@ -644,20 +686,26 @@ async fn full_view(state: &AppState, post: Post) -> Result<PostView, ApiError> {
         }
         _ => None,
     };
+    let mut actors = Actors::new(state, post.workspace_id);
+    let created_by = match post.created_by {
+        Some(author) => Some(actors.view(author).await?),
+        None => None,
+    };
+    let mut views = Vec::with_capacity(events.len());
+    for event in events {
+        views.push(EventView {
+            sequence: event.sequence,
+            at: event.at,
+            kind: event.kind.as_str().to_owned(),
+            state: event.state.as_str().to_owned(),
+            message: event.message,
+            native_response: event.native_response,
+            by: actors.view(event.by).await?,
+        });
+    }
     let mut view = post_view(post);
-    view.events = Some(
-        events
-            .into_iter()
-            .map(|event| EventView {
-                sequence: event.sequence,
-                at: event.at,
-                kind: event.kind.as_str().to_owned(),
-                state: event.state.as_str().to_owned(),
-                message: event.message,
-                native_response: event.native_response,
-            })
-            .collect(),
-    );
+    view.created_by = created_by;
+    view.events = Some(views);
     view.failure = failure;
     Ok(view)
 }
@@ -669,6 +717,7 @@ async fn full_view(state: &AppState, post: Post) -> Result<PostView, ApiError> {
     responses(
         (status = 200, description = "Cancelled", body = PostView),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 404, description = "No such post in this workspace", body = ErrorBody),
         (status = 409, description = "The post can no longer be cancelled (TikTok may hold it, or it is final)", body = ErrorBody),
     ))]
@@ -677,7 +726,9 @@ pub(crate) async fn cancel(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<PostView>, ApiError> {
+    auth.require(Action::ChangeOwnPost)?;
     let post = owned_post(&state, &auth, &id).await?;
+    auth.require_post_change(post.created_by)?;
     let not_cancellable = |current: StateKind| ApiError::Refused {
         status: StatusCode::CONFLICT,
         code: "not_cancellable",
@@ -703,11 +754,8 @@ pub(crate) async fn cancel(
             post: post.id,
             expected: post.state,
             to: PostState::Cancelled,
-            event: NewPostEvent::new(
-                state.now(),
-                EventKind::UserAction,
-                "cancelled through the API",
-            ),
+            event: NewPostEvent::new(state.now(), EventKind::UserAction, "cancelled")
+                .by(auth.principal),
             progress: None,
             quota_use: None,
             next_job: None,
@@ -762,6 +810,7 @@ fn schedule_from(state: &AppState, when: Option<&str>) -> Result<ScheduleTime, A
         (status = 201, description = "The new post", body = PostView),
         (status = 400, description = "Not JSON, or not this shape", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 404, description = "No such post in this workspace", body = ErrorBody),
         (status = 409, description = "Only failed or missed posts are retried", body = ErrorBody),
         (status = 422, description = "The time is not acceptable", body = ErrorBody),
@@ -772,7 +821,9 @@ pub(crate) async fn retry(
     Path(id): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<(StatusCode, Json<PostView>), ApiError> {
+    auth.require(Action::ChangeOwnPost)?;
     let old = owned_post(&state, &auth, &id).await?;
+    auth.require_post_change(old.created_by)?;
     let when: When = if body.iter().all(u8::is_ascii_whitespace) {
         When { scheduled_at: None }
     } else {
@@ -802,6 +853,7 @@ pub(crate) async fn retry(
                 spec: old.spec.clone(),
                 scheduled_at,
                 idempotency_key: None,
+                created_by: auth.principal,
             },
             now,
         )
@@ -815,14 +867,16 @@ pub(crate) async fn retry(
                 now,
                 EventKind::UserAction,
                 format!("retried as post {}", new.id),
-            ),
+            )
+            .by(auth.principal),
         )
         .await?;
     state
         .posts()
         .append_post_event(
             new.id,
-            NewPostEvent::new(now, EventKind::Note, format!("a retry of post {}", old.id)),
+            NewPostEvent::new(now, EventKind::Note, format!("a retry of post {}", old.id))
+                .by(auth.principal),
         )
         .await?;
     Ok((StatusCode::CREATED, Json(full_view(&state, new).await?)))
@@ -838,6 +892,7 @@ pub(crate) async fn retry(
         (status = 200, description = "Rescheduled", body = PostView),
         (status = 400, description = "Not JSON, or not this shape", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 404, description = "No such post in this workspace", body = ErrorBody),
         (status = 409, description = "The post has started (or ended)", body = ErrorBody),
         (status = 422, description = "The time is not acceptable: in the past, more than a year ahead, or in a rolling 24 hours that already holds the creator's daily cap of posts (`daily_post_cap_planned`)", body = ErrorBody),
@@ -848,7 +903,9 @@ pub(crate) async fn reschedule(
     Path(id): Path<String>,
     JsonBody(when): JsonBody<When>,
 ) -> Result<Json<PostView>, ApiError> {
+    auth.require(Action::ChangeOwnPost)?;
     let post = owned_post(&state, &auth, &id).await?;
+    auth.require_post_change(post.created_by)?;
     let text = when.scheduled_at.ok_or_else(|| required("scheduled_at"))?;
     let scheduled_at = schedule_from(&state, Some(&text))?;
     let started = || ApiError::Refused {
@@ -884,7 +941,8 @@ pub(crate) async fn reschedule(
                     state.now(),
                     EventKind::UserAction,
                     format!("rescheduled to {}", scheduled_at.at()),
-                ),
+                )
+                .by(auth.principal),
                 prepared_frozen_from: clock::add(
                     state.now(),
                     tokpost_pipeline::policy::PREPARED_POST_FROZEN_FOR,

@@ -22,6 +22,7 @@ use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
 use crate::routes::parse_id;
 use crate::state::AppState;
+use tokpost_core::Action;
 use tokpost_pipeline::webhooks::address::UrlRefusal;
 
 /// The longest endpoint URL accepted.
@@ -329,6 +330,7 @@ async fn owned_endpoint(
         (status = 201, description = "Registered; the secret is shown this once", body = CreatedEndpoint),
         (status = 400, description = "Not JSON, or not this shape (serde's path and message)", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 422, description = "A bad URL, an unknown event type, too many endpoints: code, field, limit, measured", body = ErrorBody),
     ))]
 pub(crate) async fn create(
@@ -336,6 +338,7 @@ pub(crate) async fn create(
     auth: Authenticated,
     JsonBody(request): JsonBody<CreateEndpoint>,
 ) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
+    auth.require(Action::ManageWebhooks)?;
     let url = parse_url(&request.url)?;
     check_address(&state, &url).await?;
     let events = parse_events(&request.events)?;
@@ -393,11 +396,13 @@ pub(crate) async fn create(
     responses(
         (status = 200, description = "The endpoints", body = EndpointList),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
     ))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     auth: Authenticated,
 ) -> Result<Json<EndpointList>, ApiError> {
+    auth.require(Action::ManageWebhooks)?;
     let endpoints = state
         .webhooks()
         .webhook_endpoints(auth.workspace_id)
@@ -414,6 +419,7 @@ pub(crate) async fn list(
     responses(
         (status = 200, description = "The endpoint", body = EndpointView),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 404, description = "No such endpoint in this workspace", body = ErrorBody),
     ))]
 pub(crate) async fn get(
@@ -421,6 +427,7 @@ pub(crate) async fn get(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
+    auth.require(Action::ManageWebhooks)?;
     Ok(Json(endpoint_view(
         owned_endpoint(&state, &auth, &id).await?,
     )))
@@ -433,6 +440,7 @@ pub(crate) async fn get(
     responses(
         (status = 204, description = "Deleted"),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 404, description = "No such endpoint in this workspace", body = ErrorBody),
     ))]
 pub(crate) async fn delete(
@@ -440,6 +448,7 @@ pub(crate) async fn delete(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    auth.require(Action::ManageWebhooks)?;
     let endpoint = owned_endpoint(&state, &auth, &id).await?;
     if state
         .webhooks()
@@ -459,6 +468,7 @@ pub(crate) async fn delete(
     responses(
         (status = 200, description = "Active again", body = EndpointView),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 404, description = "No such endpoint in this workspace", body = ErrorBody),
     ))]
 pub(crate) async fn resume(
@@ -466,6 +476,7 @@ pub(crate) async fn resume(
     auth: Authenticated,
     Path(id): Path<String>,
 ) -> Result<Json<EndpointView>, ApiError> {
+    auth.require(Action::ManageWebhooks)?;
     let endpoint = owned_endpoint(&state, &auth, &id).await?;
     state
         .webhooks()
@@ -487,6 +498,7 @@ pub(crate) async fn resume(
         (status = 200, description = "The deliveries", body = DeliveryList),
         (status = 400, description = "A query parameter is not a number", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
         (status = 404, description = "No such endpoint in this workspace", body = ErrorBody),
         (status = 422, description = "limit out of range: field, limit, measured", body = ErrorBody),
     ))]
@@ -496,6 +508,7 @@ pub(crate) async fn deliveries(
     Path(id): Path<String>,
     query: Result<Query<DeliveriesQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<DeliveryList>, ApiError> {
+    auth.require(Action::ManageWebhooks)?;
     let Query(query) = query.map_err(|rejection| ApiError::MalformedBody {
         code: "invalid_query",
         path: Some("limit".to_owned()),

@@ -177,7 +177,12 @@ pub(crate) async fn connect(
     signed_in.check_csrf(&form.csrf)?;
     let answer = state
         .api
-        .call(signed_in.key(), Method::POST, "/v1/accounts/connect", None)
+        .call(
+            Some(signed_in.key()),
+            Method::POST,
+            "/v1/accounts/connect",
+            None,
+        )
         .await?;
     let url = answer
         .body

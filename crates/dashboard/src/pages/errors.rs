@@ -70,12 +70,7 @@ pub(crate) async fn errors(
 ) -> Result<Response, PageError> {
     let chrome = match &signed_in {
         Ok(s) => s.chrome("errors"),
-        Err(_) => Chrome {
-            csrf: String::new(),
-            signed_in: false,
-            active: "errors",
-            zone: "UTC".to_owned(),
-        },
+        Err(_) => Chrome::signed_out(String::new(), "errors"),
     };
     render(&ErrorsPage {
         chrome,

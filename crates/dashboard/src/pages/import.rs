@@ -120,6 +120,7 @@ impl ImportPage {
 }
 
 pub(crate) async fn import_page(signed_in: SignedIn) -> Result<Response, PageError> {
+    signed_in.require(tokpost_core::Action::Compose)?;
     render(&ImportPage {
         chrome: signed_in.chrome("import"),
         form: ImportForm::default(),
@@ -149,6 +150,7 @@ pub(crate) async fn import(
     signed_in: SignedIn,
     Form(form): Form<ImportForm>,
 ) -> Result<Response, PageError> {
+    signed_in.require(tokpost_core::Action::Compose)?;
     signed_in.check_csrf(&form.csrf)?;
     let page = |form: ImportForm, error: Option<String>, report: Option<&Value>| {
         let (totals, rows) = report.map_or((None, Vec::new()), |report| {
@@ -181,7 +183,7 @@ pub(crate) async fn import(
     let answer = state
         .api
         .call(
-            signed_in.key(),
+            Some(signed_in.key()),
             Method::POST,
             &path,
             Some((content_type, Body::from(form.content.clone()))),

@@ -153,7 +153,7 @@ pub(crate) async fn upload_media(
     let answer = state
         .api
         .call(
-            signed_in.key(),
+            Some(signed_in.key()),
             Method::POST,
             "/v1/media",
             Some(("application/octet-stream", body)),

@@ -10,9 +10,11 @@ mod compose;
 mod errors;
 mod home;
 mod import;
+mod join;
 mod media;
 mod posts;
 mod sign_in;
+mod team;
 
 pub(crate) use accounts::{accounts, connect};
 pub(crate) use audit::audit;
@@ -21,44 +23,88 @@ pub(crate) use compose::{compose, compose_page};
 pub(crate) use errors::errors;
 pub(crate) use home::home;
 pub(crate) use import::{import, import_page, sample as import_sample};
+pub(crate) use join::{accept as accept_invitation, invite_page, reset, reset_page};
 pub(crate) use media::{media_file, upload_media};
 pub(crate) use posts::{cancel, post, post_status, posts, retry};
 pub(crate) use sign_in::{sign_in, sign_in_page, sign_out};
+pub(crate) use team::{
+    invite as team_invite, remove as team_remove, reset_link as team_reset_link,
+    revoke as team_revoke, set_role as team_set_role, team,
+};
 
 use askama::Template;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::response::{Html, IntoResponse, Response};
 use jiff::tz::TimeZone;
-use secrecy::{ExposeSecret as _, SecretString};
+use secrecy::SecretString;
 use serde::Deserialize;
+use tokpost_api::people::SessionSecret;
+use tokpost_core::Action;
+use tokpost_store::SessionUser;
 
 use crate::Dashboard;
 use crate::error::PageError;
-use crate::session::{SESSION_COOKIE, Session, cookie, tokens_match};
+use crate::session::{SESSION_COOKIE, cookie, tokens_match};
 
 /// How many posts the listings show at once.
 pub(crate) const CALENDAR_LIMIT: u32 = 200;
 
-/// A browser with a live session.
+/// A browser with a live session: the person, their workspace and role as of this request.
 #[derive(Debug, Clone)]
 pub(crate) struct SignedIn {
-    pub(crate) session_id: String,
-    pub(crate) session: Session,
+    /// The session's secret, sent to the API in-process as the Bearer credential.
+    secret: SecretString,
+    pub(crate) session: SessionUser,
+    zone: TimeZone,
+    csrf: String,
 }
 
 impl SignedIn {
+    /// The credential the API is called with.
     pub(crate) fn key(&self) -> &SecretString {
-        &self.session.api_key
+        &self.secret
     }
 
     pub(crate) fn zone(&self) -> &TimeZone {
-        &self.session.time_zone
+        &self.zone
+    }
+
+    /// Whether this person's role may do `action` (pages hide what the API would refuse).
+    pub(crate) fn may(&self, action: Action) -> bool {
+        self.session.role.may(action)
+    }
+
+    /// Whether this person may change a post written by `author` (owners any, editors
+    /// their own).
+    pub(crate) fn may_change(&self, author: Option<tokpost_core::Principal>) -> bool {
+        tokpost_core::may_change_post(
+            self.session.role,
+            tokpost_core::Principal::User(self.session.user.id),
+            author,
+        )
+    }
+
+    /// Refuses (403, in the API's words) what this person's role may not do.
+    pub(crate) fn require(&self, action: Action) -> Result<(), PageError> {
+        if self.may(action) {
+            Ok(())
+        } else {
+            Err(PageError::NotAllowed(tokpost_api::refusal_message(
+                self.session.role,
+                action,
+            )))
+        }
+    }
+
+    /// The session's form token.
+    pub(crate) fn csrf(&self) -> &str {
+        &self.csrf
     }
 
     /// Refuses a form without this session's CSRF token.
     pub(crate) fn check_csrf(&self, given: &str) -> Result<(), PageError> {
-        if tokens_match(&self.session.csrf_token, given) {
+        if tokens_match(&self.csrf, given) {
             Ok(())
         } else {
             Err(PageError::Forbidden)
@@ -67,15 +113,12 @@ impl SignedIn {
 
     pub(crate) fn chrome(&self, active: &'static str) -> Chrome {
         Chrome {
-            csrf: self.session.csrf_token.clone(),
+            csrf: self.csrf.clone(),
             signed_in: true,
             active,
-            zone: self
-                .session
-                .time_zone
-                .iana_name()
-                .unwrap_or("UTC")
-                .to_owned(),
+            zone: self.zone.iana_name().unwrap_or("UTC").to_owned(),
+            person: format!("{} ({})", self.session.user.name, self.session.role),
+            role: Some(self.session.role),
         }
     }
 }
@@ -87,24 +130,23 @@ impl FromRequestParts<Dashboard> for SignedIn {
         parts: &mut Parts,
         state: &Dashboard,
     ) -> Result<Self, Self::Rejection> {
-        let id = cookie(&parts.headers, SESSION_COOKIE).ok_or(PageError::SignInNeeded)?;
-        let session = state
-            .sessions
-            .get(id, state.app.now())
+        let secret = cookie(&parts.headers, SESSION_COOKIE)
+            .and_then(SessionSecret::parse)
             .ok_or(PageError::SignInNeeded)?;
-        // A key revoked since sign-in ends every session opened with it.
-        let key = state
+        // Read from the database each time: a disabled user, a changed role or a new password
+        // ends the session on every process at once.
+        let session = state
             .app
-            .workspaces()
-            .api_key_by_hash(&tokpost_api::hash_key(session.api_key.expose_secret()))
-            .await?;
-        if !key.as_ref().is_some_and(tokpost_store::ApiKey::is_active) {
-            state.sessions.close(id);
-            return Err(PageError::SignInNeeded);
-        }
+            .people()
+            .session(&secret.hash(), state.app.now())
+            .await?
+            .ok_or(PageError::SignInNeeded)?;
+        let zone = TimeZone::get(&session.time_zone).unwrap_or(TimeZone::UTC);
         Ok(Self {
-            session_id: id.to_owned(),
+            csrf: secret.form_token(),
+            secret: SecretString::from(secret.expose_secret().to_owned()),
             session,
+            zone,
         })
     }
 }
@@ -116,6 +158,34 @@ pub(crate) struct Chrome {
     pub(crate) signed_in: bool,
     pub(crate) active: &'static str,
     pub(crate) zone: String,
+    /// Who is signed in, with their role ("Ana (editor)").
+    pub(crate) person: String,
+    /// The signed-in person's role (`None` signed out), for hiding what it may not do.
+    pub(crate) role: Option<tokpost_core::Role>,
+}
+
+impl Chrome {
+    /// Whether the signed-in role may do the action named `action` (`compose`,
+    /// `manage_accounts`, …; see `tokpost_core::Action::as_str`).
+    pub(crate) fn may(&self, action: &str) -> bool {
+        self.role.is_some_and(|role| {
+            Action::ALL
+                .into_iter()
+                .any(|known| known.as_str() == action && role.may(known))
+        })
+    }
+
+    /// The chrome of a page nobody is signed in to (sign-in, an invitation, a reset).
+    pub(crate) fn signed_out(csrf: String, active: &'static str) -> Self {
+        Self {
+            csrf,
+            signed_in: false,
+            active,
+            zone: "UTC".to_owned(),
+            person: String::new(),
+            role: None,
+        }
+    }
 }
 
 pub(crate) fn render(template: &impl Template) -> Result<Response, PageError> {

@@ -123,6 +123,8 @@ struct EventLine {
     state: String,
     message: String,
     native: Option<String>,
+    /// Who acted ("Ana <ana@example.com>", "tokpost", an API key).
+    by: String,
 }
 
 #[derive(Template)]
@@ -145,6 +147,10 @@ struct PostPage {
     explanation: Option<Explanation>,
     cancellable: bool,
     retryable: bool,
+    /// Whether this person may move it (its state allows, and their role for this post).
+    movable: bool,
+    /// Who wrote the post.
+    author: String,
 }
 
 /// `?sent=1`: the composer just created the post.
@@ -216,16 +222,36 @@ pub(crate) async fn post(
             .join(", "),
         _ => String::new(),
     };
+    let changeable = signed_in.may_change(
+        post.created_by
+            .as_ref()
+            .and_then(views::ActorJson::principal),
+    );
     let page = PostPage {
+        author: post
+            .created_by
+            .as_ref()
+            .map(|actor| actor.name.clone())
+            .unwrap_or_default(),
         chrome: signed_in.chrome("posts"),
         notice,
         is_final,
         account_name,
-        cancellable: matches!(
-            post.state.as_str(),
-            "scheduled" | "preflighted" | "creator_checked" | "deferred" | "waiting_for_reconnect"
-        ),
-        retryable: matches!(post.state.as_str(), "failed" | "missed"),
+        cancellable: changeable
+            && matches!(
+                post.state.as_str(),
+                "scheduled"
+                    | "preflighted"
+                    | "creator_checked"
+                    | "deferred"
+                    | "waiting_for_reconnect"
+            ),
+        retryable: changeable && matches!(post.state.as_str(), "failed" | "missed"),
+        movable: changeable
+            && matches!(
+                post.state.as_str(),
+                "scheduled" | "preflighted" | "creator_checked"
+            ),
         explanation: post.failure.as_ref().map(views::explain),
         events: post
             .events
@@ -240,6 +266,7 @@ pub(crate) async fn post(
                 native: e
                     .native_response
                     .map(|n| serde_json::to_string_pretty(&n).unwrap_or_default()),
+                by: e.by.map(|by| by.name).unwrap_or_default(),
             })
             .collect(),
         id: post.id,
@@ -262,7 +289,7 @@ async fn post_action(
     let answer = state
         .api
         .call(
-            signed_in.key(),
+            Some(signed_in.key()),
             Method::POST,
             &format!("/v1/posts/{}/{action}", encode_segment(id)),
             None,

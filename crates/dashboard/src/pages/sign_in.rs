@@ -1,56 +1,52 @@
-//! Signing in with an API key, and out.
+//! Signing in with an email and a password, and out. The API opens the session (`POST
+//! /v1/sessions`, which rate-limits failures per email); the page keeps its secret in the
+//! session cookie.
 
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
-use jiff::tz::TimeZone;
-use secrecy::SecretString;
 use serde::Deserialize;
+use serde_json::json;
 
 use super::{Chrome, CsrfForm, SignedIn};
 use crate::Dashboard;
 use crate::error::PageError;
 use crate::session::{
-    SESSION_COOKIE, SESSION_LIFETIME, SIGN_IN_COOKIE, Session, clear_cookie, cookie, random_token,
-    set_cookie, tokens_match,
+    SESSION_COOKIE, SIGN_IN_COOKIE, clear_cookie, cookie, random_token, set_cookie, tokens_match,
 };
 
-/// How long the sign-in form's token lives.
-const SIGN_IN_FORM_LIFETIME: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+/// How long a signed-out form's token lives.
+pub(crate) const SIGN_IN_FORM_LIFETIME: std::time::Duration =
+    std::time::Duration::from_secs(30 * 60);
 
 #[derive(Template)]
 #[template(path = "sign_in.html")]
 struct SignInPage {
     chrome: Chrome,
     error: Option<String>,
+    email: String,
 }
 
 pub(crate) async fn sign_in_page(State(state): State<Dashboard>) -> Result<Response, PageError> {
-    sign_in_form(&state, None, StatusCode::OK)
+    sign_in_form(&state, None, String::new(), StatusCode::OK)
 }
 
 /// Cookies carry `Secure` when users reach tokpost over HTTPS.
-fn secure_cookies(state: &Dashboard) -> bool {
+pub(crate) fn secure_cookies(state: &Dashboard) -> bool {
     state.app.settings.public_base_url.scheme() == "https"
 }
 
-fn sign_in_form(
+/// A signed-out page with its form token, and the cookie that token must match.
+pub(crate) fn signed_out_page(
     state: &Dashboard,
-    error: Option<String>,
     status: StatusCode,
+    render: impl FnOnce(Chrome) -> Result<String, askama::Error>,
+    active: &'static str,
 ) -> Result<Response, PageError> {
     let token = random_token();
-    let page = SignInPage {
-        chrome: Chrome {
-            csrf: token.clone(),
-            signed_in: false,
-            active: "sign-in",
-            zone: "UTC".to_owned(),
-        },
-        error,
-    };
+    let html = render(Chrome::signed_out(token.clone(), active))?;
     Ok((
         status,
         [(
@@ -62,9 +58,60 @@ fn sign_in_form(
                 secure_cookies(state),
             ),
         )],
-        Html(page.render()?),
+        Html(html),
     )
         .into_response())
+}
+
+/// Refuses a signed-out form whose token does not match its cookie.
+pub(crate) fn check_signed_out_form(headers: &HeaderMap, given: &str) -> Result<(), PageError> {
+    let expected = cookie(headers, SIGN_IN_COOKIE).unwrap_or_default();
+    if tokens_match(expected, given) {
+        Ok(())
+    } else {
+        Err(PageError::Forbidden)
+    }
+}
+
+/// Signs the browser in with a session the API opened: the cookie, then the home page.
+pub(crate) fn signed_in_response(state: &Dashboard, token: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::LOCATION, "/".to_owned()),
+            (
+                header::SET_COOKIE,
+                set_cookie(
+                    SESSION_COOKIE,
+                    token,
+                    tokpost_api::people::SESSION_LIFETIME,
+                    secure_cookies(state),
+                ),
+            ),
+        ],
+    )
+        .into_response()
+}
+
+fn sign_in_form(
+    state: &Dashboard,
+    error: Option<String>,
+    email: String,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    signed_out_page(
+        state,
+        status,
+        |chrome| {
+            SignInPage {
+                chrome,
+                error,
+                email,
+            }
+            .render()
+        },
+        "sign-in",
+    )
 }
 
 #[derive(Deserialize)]
@@ -72,7 +119,9 @@ pub(crate) struct SignInForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    api_key: String,
+    email: String,
+    #[serde(default)]
+    password: String,
     #[serde(default)]
     time_zone: String,
 }
@@ -82,52 +131,34 @@ pub(crate) async fn sign_in(
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, PageError> {
-    let expected = cookie(&headers, SIGN_IN_COOKIE).unwrap_or_default();
-    if !tokens_match(expected, &form.csrf) {
-        return Err(PageError::Forbidden);
-    }
-    let secret = form.api_key.trim();
-    let key = state
-        .app
-        .workspaces()
-        .api_key_by_hash(&tokpost_api::hash_key(secret))
-        .await?
-        .filter(tokpost_store::ApiKey::is_active);
-    let Some(key) = key else {
-        return sign_in_form(
+    check_signed_out_form(&headers, &form.csrf)?;
+    let answer = state
+        .api
+        .post_json_signed_out(
+            "/v1/sessions",
+            &json!({
+                "email": form.email,
+                "password": form.password,
+                "time_zone": form.time_zone,
+            }),
+        )
+        .await?;
+    let token = answer.body.get("token").and_then(|token| token.as_str());
+    match token {
+        Some(token) if answer.status == StatusCode::CREATED => {
+            Ok(signed_in_response(&state, token))
+        }
+        _ => sign_in_form(
             &state,
-            Some("This API key is not valid (or was revoked).".to_owned()),
-            StatusCode::UNAUTHORIZED,
-        );
-    };
-    let now = state.app.now();
-    let time_zone = TimeZone::get(form.time_zone.trim()).unwrap_or(TimeZone::UTC);
-    let id = state.sessions.open(
-        Session {
-            workspace_id: key.workspace_id,
-            api_key: SecretString::from(secret.to_owned()),
-            csrf_token: random_token(),
-            time_zone,
-            expires_at: clock::add(now, SESSION_LIFETIME),
-        },
-        now,
-    );
-    Ok((
-        StatusCode::SEE_OTHER,
-        [
-            (header::LOCATION, "/".to_owned()),
-            (
-                header::SET_COOKIE,
-                set_cookie(
-                    SESSION_COOKIE,
-                    &id,
-                    SESSION_LIFETIME,
-                    secure_cookies(&state),
-                ),
-            ),
-        ],
-    )
-        .into_response())
+            Some(answer.error_message()),
+            form.email,
+            if answer.status.is_client_error() {
+                answer.status
+            } else {
+                StatusCode::BAD_GATEWAY
+            },
+        ),
+    }
 }
 
 pub(crate) async fn sign_out(
@@ -136,7 +167,15 @@ pub(crate) async fn sign_out(
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf)?;
-    state.sessions.close(&signed_in.session_id);
+    state
+        .api
+        .call(
+            Some(signed_in.key()),
+            axum::http::Method::DELETE,
+            "/v1/sessions/current",
+            None,
+        )
+        .await?;
     Ok((
         StatusCode::SEE_OTHER,
         [

@@ -21,7 +21,7 @@ use clock::Clock;
 use fantoccini::Locator;
 use serde_json::json;
 use support::browser::{
-    assert_same_origin, browser, connect, consent_as, post_id_of, sign_in, snap, text_of,
+    assert_same_origin, browser, connect, consent_as, post_id_of, sign_in, snap, text_of, type_into,
 };
 use tiktok_sandbox::faults::{FaultEffect, FaultEndpoint, FaultRule, FaultTimes};
 use tokpost_core::{AccountStatus, PostId, ReconnectReason, StateKind};
@@ -104,13 +104,7 @@ async fn a_manager_connects_composes_watches_it_publish_sees_a_failure_explained
         .unwrap();
     let media_id = media_id.as_str().unwrap().to_owned();
     assert!(!media_id.is_empty(), "the upload is chosen for the post");
-    client
-        .find(Locator::Id("caption"))
-        .await
-        .unwrap()
-        .send_keys("Launch day 🚀 #tokpost")
-        .await
-        .unwrap();
+    type_into(client, "caption", "Launch day 🚀 #tokpost").await;
     assert_eq!(
         text_of(client, "#caption-count [data-count]").await,
         "22",

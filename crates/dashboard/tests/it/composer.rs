@@ -22,7 +22,8 @@ use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
 use serde_json::json;
 use support::browser::{
-    assert_same_origin, browser, click, connect, js, post_id_of, sign_in, snap, text_of, wait_until,
+    assert_same_origin, browser, click, connect, js, post_id_of, sign_in, snap, text_of, type_into,
+    wait_until,
 };
 use tiktok_sandbox::faults::{FaultEffect, FaultEndpoint, FaultRule, FaultTimes};
 use tokpost_core::{PostContent, PrivacyLevel, StateKind};
@@ -214,13 +215,7 @@ async fn the_composer_walks_tiktoks_points_one_to_five_in_order() {
         "the preview to load the video",
     )
     .await;
-    client
-        .find(Locator::Id("caption"))
-        .await
-        .unwrap()
-        .send_keys("Launch day 🚀 #tokpost")
-        .await
-        .unwrap();
+    type_into(client, "caption", "Launch day 🚀 #tokpost").await;
     assert_eq!(
         text_of(client, "#caption-count [data-count]").await,
         "22",

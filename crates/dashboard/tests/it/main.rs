@@ -22,3 +22,5 @@ mod calendar;
 mod composer;
 mod import;
 mod pages;
+mod team;
+mod team_browser;

@@ -14,12 +14,12 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use rstest::rstest;
-use support::http::{connect, cookie_value, http, session, sign_in};
+use support::http::{connect, cookie_value, http, session, sign_in, sign_in_with};
 
 #[tokio::test]
-async fn signing_in_sets_a_strict_http_only_cookie_that_is_not_the_key() {
+async fn signing_in_sets_a_strict_http_only_cookie_whose_secret_the_database_holds_only_hashed() {
     let server = support::start().await;
-    let response = sign_in(&server, &server.api_key).await;
+    let response = sign_in(&server, &server.owner).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let set_cookie: Vec<String> = response
         .headers()
@@ -36,22 +36,58 @@ async fn signing_in_sets_a_strict_http_only_cookie_that_is_not_the_key() {
         "{session}"
     );
     assert!(
-        !session.contains(&server.api_key),
-        "the key must never be in a cookie"
+        !session.contains(&server.owner.password) && !session.contains(&server.api_key),
+        "neither the password nor a key is ever in a cookie"
     );
+    let secret = cookie_value(&response, "tokpost_session").unwrap();
+    let now = clock::Clock::now(server.clock.as_ref());
+    assert!(
+        server.store.session(&secret, now).await.unwrap().is_none(),
+        "the secret itself is no key to the session"
+    );
+    let hash = tokpost_api::people::SessionSecret::parse(&secret)
+        .unwrap()
+        .hash();
+    let opened = server.store.session(&hash, now).await.unwrap().unwrap();
+    assert_eq!(opened.user.email, server.owner.email);
+    assert_eq!(opened.time_zone, "Europe/Berlin");
+}
+
+#[rstest]
+#[case::wrong_password("owner@example.com", "not the right passphrase")]
+#[case::unknown_email("nobody@example.com", "a long enough test passphrase")]
+#[tokio::test]
+async fn a_wrong_password_or_an_unknown_email_is_refused_alike_and_no_session_opens(
+    #[case] email: &str,
+    #[case] password: &str,
+) {
+    let server = support::start().await;
+    let response = sign_in_with(&server, email, password).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert!(cookie_value(&response, "tokpost_session").is_none());
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("the email or the password is wrong"),
+        "{page}"
+    );
+    assert!(page.contains(email), "the email stays in the form");
 }
 
 #[tokio::test]
-async fn a_wrong_key_is_refused_and_no_session_opens() {
+async fn five_failures_lock_an_email_for_fifteen_minutes_even_with_the_right_password() {
     let server = support::start().await;
-    let response = sign_in(
-        &server,
-        "tp_000000000000000000000000000000000000000000000000",
-    )
-    .await;
-    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(cookie_value(&response, "tokpost_session").is_none());
-    assert!(response.text().await.unwrap().contains("not valid"));
+    for _ in 0..5 {
+        let response = sign_in_with(&server, &server.owner.email, "not the right passphrase").await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    let locked = sign_in(&server, &server.owner).await;
+    assert_eq!(locked.status(), StatusCode::TOO_MANY_REQUESTS);
+    let page = locked.text().await.unwrap();
+    assert!(page.contains("5 failed sign-ins"), "{page}");
+    assert!(page.contains("try again in 15 minute"), "{page}");
+    server.clock.advance(Duration::from_secs(15 * 60 + 1));
+    let open = sign_in(&server, &server.owner).await;
+    assert_eq!(open.status(), StatusCode::SEE_OTHER);
 }
 
 #[tokio::test]
@@ -59,7 +95,11 @@ async fn a_sign_in_without_the_forms_token_is_forbidden() {
     let server = support::start().await;
     let response = http()
         .post(server.url("/sign-in"))
-        .form(&[("csrf", "guess"), ("api_key", server.api_key.as_str())])
+        .form(&[
+            ("csrf", "guess"),
+            ("email", server.owner.email.as_str()),
+            ("password", server.owner.password.as_str()),
+        ])
         .send()
         .await
         .unwrap();
@@ -530,25 +570,72 @@ fn the_stylesheet_closes_every_block_it_opens() {
     assert_eq!(depth, 0, "style.css leaves a block open");
 }
 
+#[rstest]
+#[case::disabled("disabled")]
+#[case::role_changed("role changed")]
+#[case::password_reset("password reset")]
+#[case::signed_out("signed out")]
 #[tokio::test]
-async fn revoking_the_key_ends_the_sessions_opened_with_it() {
+async fn a_session_ends_when_its_user_is_disabled_their_role_changes_or_they_sign_out(
+    #[case] what: &str,
+) {
     let server = support::start().await;
-    let session = session(&server).await;
-    let key = server
+    let editor = support::add_person(
+        server.store.as_ref(),
+        server.workspace,
+        "eddie@example.com",
+        "Eddie Editor",
+        tokpost_core::Role::Editor,
+        clock::Clock::now(server.clock.as_ref()),
+    )
+    .await;
+    let session = support::http::session_of(&server, &editor).await;
+    let user = server
         .store
-        .api_key_by_hash(&tokpost_api::hash_key(&server.api_key))
+        .user_by_email(&editor.email)
         .await
         .unwrap()
         .unwrap();
     let now = clock::Clock::now(server.clock.as_ref());
-    assert!(server.store.revoke_api_key(key.id, now).await.unwrap());
+    match what {
+        "disabled" => assert_eq!(
+            server.store.set_disabled(user.id, true, now).await.unwrap(),
+            tokpost_store::MembershipChange::Changed
+        ),
+        "role changed" => assert_eq!(
+            server
+                .store
+                .set_role(user.id, server.workspace, tokpost_core::Role::Reviewer)
+                .await
+                .unwrap(),
+            tokpost_store::MembershipChange::Changed
+        ),
+        "password reset" => {
+            let hash = tokpost_api::people::passwords::hash(secrecy::SecretString::from(
+                "another long passphrase".to_owned(),
+            ))
+            .await
+            .unwrap();
+            assert!(server.store.set_password(user.id, hash).await.unwrap());
+        }
+        _ => {
+            let out = http()
+                .post(server.url("/sign-out"))
+                .header(COOKIE, &session.cookie)
+                .form(&[("csrf", session.csrf.as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(out.status(), StatusCode::SEE_OTHER);
+        }
+    }
     let page = http()
         .get(server.url("/accounts"))
         .header(COOKIE, &session.cookie)
         .send()
         .await
         .unwrap();
-    assert_eq!(page.status(), StatusCode::SEE_OTHER);
+    assert_eq!(page.status(), StatusCode::SEE_OTHER, "{what}");
     assert_eq!(page.headers()[LOCATION], "/sign-in");
 }
 

@@ -131,8 +131,8 @@ impl PostStore for SqlStore {
         let id = tokpost_core::PostId::generate(now);
         let state = tokpost_core::PostState::Scheduled;
         let inserted = query(
-                "INSERT INTO posts (id, workspace_id, account_id, spec, scheduled_at_ms, idempotency_key, state, state_detail, event_count, created_at_ms, updated_at_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9)
+                "INSERT INTO posts (id, workspace_id, account_id, spec, scheduled_at_ms, idempotency_key, state, state_detail, event_count, created_at_ms, updated_at_ms, created_by_kind, created_by_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10, $11)
                  ON CONFLICT (workspace_id, idempotency_key) DO NOTHING",
             )
             .bind(id.as_uuid())
@@ -144,6 +144,8 @@ impl PostStore for SqlStore {
             .bind(state.kind().as_str())
             .bind(to_json(&state)?)
             .bind(ms(now))
+            .bind(post.created_by.kind())
+            .bind(post.created_by.id())
             .execute(&mut tx)
             .await?
             .rows_affected();
@@ -164,7 +166,8 @@ impl PostStore for SqlStore {
             now,
             tokpost_core::EventKind::Scheduled,
             format!("Scheduled for {}", post.scheduled_at.at()),
-        );
+        )
+        .by(post.created_by);
         crate::posts::moves::insert_event(&mut tx, id, 1, &event, state.kind()).await?;
         crate::queue::leases::insert_job(
             &mut tx,
@@ -238,7 +241,7 @@ impl PostStore for SqlStore {
         id: tokpost_core::PostId,
     ) -> Result<Vec<tokpost_core::PostEvent>, crate::StoreError> {
         query_as::<crate::rows::EventRow>(
-                "SELECT post_id, sequence, at_ms, kind, state, message, native_response FROM post_events WHERE post_id = $1 ORDER BY sequence",
+                "SELECT post_id, sequence, at_ms, kind, state, message, native_response, actor_kind, actor_id FROM post_events WHERE post_id = $1 ORDER BY sequence",
             )
             .bind(id.as_uuid())
             .all(&self.db, crate::rows::EventRow::into_domain).await

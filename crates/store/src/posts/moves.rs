@@ -203,7 +203,7 @@ pub(crate) async fn insert_events(
             rows.push((*post, *sequence, *event, *state, native));
         }
         let mut query = crate::db::query(
-            "INSERT INTO post_events (post_id, sequence, at_ms, kind, state, message, native_response) ",
+            "INSERT INTO post_events (post_id, sequence, at_ms, kind, state, message, native_response, actor_kind, actor_id) ",
         );
         query.push_values(rows, |row, (post, sequence, event, state, native)| {
             row.push_bind(post.as_uuid())
@@ -212,7 +212,9 @@ pub(crate) async fn insert_events(
                 .push_bind(event.kind.as_str())
                 .push_bind(state.as_str())
                 .push_bind(event.message.clone())
-                .push_bind(native);
+                .push_bind(native)
+                .push_bind(event.by.kind())
+                .push_bind(event.by.id());
         });
         query.execute(&mut *tx).await?;
     }

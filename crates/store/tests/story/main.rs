@@ -38,6 +38,13 @@ use tokpost_testkit::stores::{Backend, TestStore, cipher};
 
 mod account_health;
 use account_health::the_health_of_a_page_of_accounts_is_read_together;
+mod people;
+use people::{
+    a_reset_link_sets_a_password_once_and_counts_failures,
+    a_session_lives_only_while_its_user_may_use_it,
+    an_invitation_is_taken_once_however_many_clicks_race,
+    two_owners_demoting_each_other_at_once_leave_one_owner,
+};
 
 struct Harness {
     store: Arc<dyn Store>,
@@ -104,6 +111,7 @@ impl Harness {
             spec: video_spec(self.now()),
             scheduled_at: ScheduleTime::new(at, self.now()).unwrap(),
             idempotency_key: None,
+            created_by: tokpost_core::Principal::Service,
         }
     }
 
@@ -334,6 +342,10 @@ stories!(
     creator_info_snapshots_are_kept_and_the_latest_is_returned,
     a_queued_job_can_be_hastened_but_never_delayed_or_taken_from_its_worker,
     the_health_of_a_page_of_accounts_is_read_together,
+    a_session_lives_only_while_its_user_may_use_it,
+    two_owners_demoting_each_other_at_once_leave_one_owner,
+    an_invitation_is_taken_once_however_many_clicks_race,
+    a_reset_link_sets_a_password_once_and_counts_failures,
     an_account_notice_is_recorded_once_per_key,
     a_learned_post_cap_replaces_the_last_and_ages_out,
     quota_use_times_and_active_creators_tell_when_a_slot_frees,
@@ -2580,6 +2592,7 @@ async fn api_keys_are_found_by_hash_listed_per_workspace_and_revoked_once(h: Har
                 name: "ci".into(),
                 prefix: "tp_abcd".into(),
                 secret_hash: sha256_hex("tp_abcd_secret"),
+                role: tokpost_core::Role::Owner,
             },
             h.now(),
         )
@@ -2592,6 +2605,7 @@ async fn api_keys_are_found_by_hash_listed_per_workspace_and_revoked_once(h: Har
                 name: "other".into(),
                 prefix: "tp_efgh".into(),
                 secret_hash: sha256_hex("tp_efgh_secret"),
+                role: tokpost_core::Role::Editor,
             },
             h.now(),
         )

@@ -31,10 +31,14 @@ async fn keys(store: &dyn WorkspaceStore, command: &KeysCommand) -> anyhow::Resu
     match command {
         KeysCommand::Create {
             name,
+            role,
             workspace,
             json,
             ..
         } => {
+            let Some(role) = tokpost_core::Role::parse(role.trim()) else {
+                anyhow::bail!("`{role}` is not a role (owner, editor or reviewer)");
+            };
             let workspace = match workspace {
                 Some(text) => {
                     let id: WorkspaceId = text
@@ -59,7 +63,7 @@ async fn keys(store: &dyn WorkspaceStore, command: &KeysCommand) -> anyhow::Resu
                         .context("no workspace")?,
                 },
             };
-            let issued = tokpost_api::issue_key(store, workspace.id, name, now).await?;
+            let issued = tokpost_api::issue_key(store, workspace.id, name, role, now).await?;
             if *json {
                 serde_json::to_writer_pretty(
                     &mut stdout,
@@ -68,6 +72,7 @@ async fn keys(store: &dyn WorkspaceStore, command: &KeysCommand) -> anyhow::Resu
                         "workspace_id": issued.key.workspace_id,
                         "name": issued.key.name,
                         "prefix": issued.key.prefix,
+                        "role": issued.key.role,
                         "key": issued.secret.expose_secret(),
                     }),
                 )?;
@@ -75,7 +80,7 @@ async fn keys(store: &dyn WorkspaceStore, command: &KeysCommand) -> anyhow::Resu
             } else {
                 writeln!(
                     stdout,
-                    "API key `{name}` for workspace {} ({}), shown once:\n{}",
+                    "API key `{name}` ({role}) for workspace {} ({}), shown once:\n{}",
                     workspace.name,
                     workspace.id,
                     issued.secret.expose_secret()
@@ -90,16 +95,17 @@ async fn keys(store: &dyn WorkspaceStore, command: &KeysCommand) -> anyhow::Resu
             } else {
                 writeln!(
                     stdout,
-                    "{:<36}  {:<11}  {:<36}  {:<8}  NAME",
-                    "ID", "PREFIX", "WORKSPACE", "STATUS"
+                    "{:<36}  {:<11}  {:<36}  {:<8}  {:<8}  NAME",
+                    "ID", "PREFIX", "WORKSPACE", "ROLE", "STATUS"
                 )?;
                 for key in keys {
                     writeln!(
                         stdout,
-                        "{:<36}  {:<11}  {:<36}  {:<8}  {}",
+                        "{:<36}  {:<11}  {:<36}  {:<8}  {:<8}  {}",
                         key.id,
                         key.prefix,
                         key.workspace_id,
+                        key.role.as_str(),
                         if key.is_active() { "active" } else { "revoked" },
                         key.name
                     )?;

@@ -10,6 +10,7 @@ mod migrate;
 mod sandbox;
 mod serve;
 mod token_key;
+mod users;
 mod worker;
 
 use std::process::ExitCode;
@@ -25,6 +26,7 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::Migrate(args) => migrate::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Keys { command } => keys::run(&command),
+        Command::Users { command } => users::run(&command),
         Command::TokenKey { command } => token_key::run(&command),
         Command::Accounts { command } => client::accounts(&command),
         Command::Post { command } => client::post(&command),

@@ -59,6 +59,12 @@ async fn serve(mut config: Config, sandbox_flag: bool, run_workers: bool) -> any
             key.secret.expose_secret()
         )?;
     }
+    if store.users().await.context("reading the users")?.is_empty() {
+        writeln!(
+            stdout,
+            "Nobody can sign in to the dashboard yet. Create the first owner (asks for a password):\n  tokpost users create --email you@example.com --name \"Your Name\"\nThen invite the rest of the team from the dashboard's Team page.\n"
+        )?;
+    }
     let in_process_sandbox = sandbox_flag || config.uses_sandbox();
     // Without a TikTok app, the built-in sandbox pulls uploaded media from this process over
     // loopback (TikTok itself needs the verified https prefix of media.pull_base_url).

@@ -307,6 +307,8 @@ fn keys_are_created_once_listed_without_secrets_and_revoked() {
         &data,
         "--name",
         "ci",
+        "--role",
+        "reviewer",
         "--json",
     ]);
     assert!(
@@ -317,6 +319,7 @@ fn keys_are_created_once_listed_without_secrets_and_revoked() {
     let created: serde_json::Value = serde_json::from_str(&stdout(&created)).expect("JSON");
     let secret = created["key"].as_str().expect("the key is printed once");
     assert!(secret.starts_with("tp_"), "{created}");
+    assert_eq!(created["role"], "reviewer");
 
     let listed = tokpost(&["keys", "list", "--data-dir", &data, "--json"]);
     let listing = stdout(&listed);
@@ -340,6 +343,146 @@ fn keys_are_created_once_listed_without_secrets_and_revoked() {
     );
     let again = tokpost(&["keys", "revoke", "--data-dir", &data, id]);
     assert_eq!(again.status.code(), Some(1), "revoking twice says so");
+}
+
+/// `tokpost ARGS` with `input` on standard input.
+fn tokpost_reading(args: &[&str], input: &str) -> Output {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokpost"))
+        .args(args)
+        .env("TOKPOST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("tokpost runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(input.as_bytes())
+        .expect("the input is written");
+    child.wait_with_output().expect("tokpost ends")
+}
+
+#[test]
+fn the_first_owner_is_made_listed_disabled_enabled_and_given_a_reset_link_without_email() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let data = dir.path().display().to_string();
+    let create = |email: &str, role: &str, password: &str| {
+        tokpost_reading(
+            &[
+                "users",
+                "create",
+                "--data-dir",
+                &data,
+                "--email",
+                email,
+                "--name",
+                "Olga Owner",
+                "--role",
+                role,
+            ],
+            &format!("{password}\n"),
+        )
+    };
+    let short = create("olga@example.com", "owner", "short");
+    assert_eq!(short.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&short.stderr);
+    assert!(
+        stderr.contains("the password has 5 characters; it needs at least 12")
+            && stderr.contains("`password`"),
+        "{stderr}"
+    );
+    let role = create("olga@example.com", "admin", "a long enough passphrase");
+    assert!(String::from_utf8_lossy(&role.stderr).contains("`admin` is not a role"));
+
+    let made = create(" Olga@Example.com ", "owner", "a long enough passphrase");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let out = stdout(&made);
+    assert!(
+        out.contains("created Olga Owner <olga@example.com>")
+            && out.contains("owner of workspace default"),
+        "{out}"
+    );
+    let again = create("olga@example.com", "owner", "a long enough passphrase");
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists already"));
+
+    let listed = tokpost(&["users", "list", "--data-dir", &data, "--json"]);
+    let listing = stdout(&listed);
+    assert!(
+        !listing.contains("argon2"),
+        "a listing never shows a hash: {listing}"
+    );
+    let users: serde_json::Value = serde_json::from_str(&listing).expect("JSON");
+    assert_eq!(users[0]["email"], "olga@example.com");
+    assert_eq!(users[0]["workspaces"][0]["role"], "owner");
+    assert_eq!(users[0]["has_password"], true);
+
+    // The only owner cannot be disabled; a reset link is printed.
+    let disable = tokpost(&["users", "disable", "--data-dir", &data, "olga@example.com"]);
+    assert_eq!(disable.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&disable.stderr).contains("last enabled owner"));
+    let reset = tokpost(&[
+        "users",
+        "reset-password",
+        "--data-dir",
+        &data,
+        "OLGA@example.com",
+    ]);
+    assert!(
+        reset.status.success(),
+        "{}",
+        String::from_utf8_lossy(&reset.stderr)
+    );
+    assert!(stdout(&reset).contains("/reset/tpr_"), "{}", stdout(&reset));
+    let unknown = tokpost(&[
+        "users",
+        "disable",
+        "--data-dir",
+        &data,
+        "nobody@example.com",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&unknown.stderr)
+            .contains("no user with the email nobody@example.com")
+    );
+
+    // With a second owner, the first can be disabled and enabled again.
+    let second = tokpost_reading(
+        &[
+            "users",
+            "create",
+            "--data-dir",
+            &data,
+            "--email",
+            "pat@example.com",
+            "--name",
+            "Pat",
+        ],
+        "another long passphrase\n",
+    );
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let disable = tokpost(&["users", "disable", "--data-dir", &data, "olga@example.com"]);
+    assert!(
+        stdout(&disable).contains("disabled olga@example.com; every session of theirs has ended")
+    );
+    let table = stdout(&tokpost(&["users", "list", "--data-dir", &data]));
+    assert!(
+        table.contains("disabled") && table.contains("pat@example.com"),
+        "{table}"
+    );
+    let enable = tokpost(&["users", "enable", "--data-dir", &data, "olga@example.com"]);
+    assert!(enable.status.success());
 }
 
 #[test]

@@ -315,6 +315,7 @@ impl Installation {
                     scheduled_at: ScheduleTime::new(clock::add(now, Duration::from_secs(60)), now)
                         .unwrap(),
                     idempotency_key: None,
+                    created_by: tokpost_core::Principal::Service,
                 },
                 now,
             )

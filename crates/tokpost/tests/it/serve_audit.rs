@@ -25,13 +25,46 @@ fn cookie_value(response: &reqwest::Response, name: &str) -> String {
         .to_owned()
 }
 
+const OWNER_EMAIL: &str = "owner@example.com";
+const OWNER_PASSWORD: &str = "the owner's long passphrase";
+
+/// `tokpost users create` for the first owner, the password on standard input, beside a
+/// running `serve` on the same data directory.
+fn create_owner(data: &str) {
+    use std::io::Write as _;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tokpost"))
+        .args([
+            "users",
+            "create",
+            "--data-dir",
+            data,
+            "--email",
+            OWNER_EMAIL,
+            "--name",
+            "Owner",
+        ])
+        .env("TOKPOST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{OWNER_PASSWORD}").unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
 fn csrf_in(html: &str) -> String {
     let start = html.find("name=\"csrf\" value=\"").expect("a csrf field") + 19;
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-/// Connects the sandbox's first creator through the API, signs in to the dashboard with `key`
-/// and returns the pages at `paths`, quotes unescaped.
+/// Connects the sandbox's first creator through the API with `key`, signs in to the dashboard as
+/// the owner `tokpost users create` made and returns the pages at `paths`, quotes unescaped.
 async fn pages(base: &str, key: &str, paths: &[&str]) -> Vec<String> {
     let http = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -62,7 +95,8 @@ async fn pages(base: &str, key: &str, paths: &[&str]) -> Vec<String> {
         .header(COOKIE, format!("tokpost_sign_in={pre}"))
         .form(&[
             ("csrf", csrf.as_str()),
-            ("api_key", key),
+            ("email", OWNER_EMAIL),
+            ("password", OWNER_PASSWORD),
             ("time_zone", "UTC"),
         ])
         .send()
@@ -138,6 +172,12 @@ fn serve_with_the_sandbox_posts_as_the_sandboxs_audited_app_and_says_so() {
             .find(|word| word.starts_with("tp_"))
             .expect("admin key")
             .to_owned();
+        assert!(
+            banner.contains("Nobody can sign in to the dashboard yet")
+                && banner.contains("tokpost users create --email"),
+            "{banner}"
+        );
+        create_owner(&data);
         let found = tokio::runtime::Runtime::new().unwrap().block_on(pages(
             &base,
             &key,

@@ -90,6 +90,7 @@ async fn three_workers_and_an_api_on_postgres_survive_faults_and_kills() {
         fleet.store.as_ref(),
         fleet.workspace,
         "soak",
+        tokpost_core::Role::Owner,
         fleet.clock.now(),
     )
     .await

@@ -342,7 +342,7 @@ pub(crate) async fn calendar(
             state: kind.as_str().replace('_', " "),
             account: names.get(&post.account_id).cloned().unwrap_or_default(),
             text: views::post_text(&spec),
-            movable: grid::movable(kind),
+            movable: grid::movable(kind) && signed_in.may_change(post.created_by),
             moved,
             id,
         };

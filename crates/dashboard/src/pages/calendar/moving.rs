@@ -44,7 +44,7 @@ impl From<PageError> for Refusal {
     fn from(error: PageError) -> Self {
         let status = match &error {
             PageError::SignInNeeded => StatusCode::UNAUTHORIZED,
-            PageError::Forbidden => StatusCode::FORBIDDEN,
+            PageError::Forbidden | PageError::NotAllowed(_) => StatusCode::FORBIDDEN,
             PageError::NotFound => StatusCode::NOT_FOUND,
             PageError::BadInput(_) => StatusCode::UNPROCESSABLE_ENTITY,
             PageError::Api(_) => StatusCode::BAD_GATEWAY,
@@ -62,7 +62,7 @@ async fn read_post(state: &Dashboard, signed_in: &SignedIn, id: &str) -> Result<
     let path = format!("/v1/posts/{}", encode_segment(id));
     let answer = state
         .api
-        .call(signed_in.key(), Method::GET, &path, None)
+        .call(Some(signed_in.key()), Method::GET, &path, None)
         .await?;
     if answer.status == StatusCode::NOT_FOUND {
         return Err(Refusal::new(
@@ -226,7 +226,12 @@ async fn move_form_page(
                 .strftime("%Y-%m-%dT%H:%M")
                 .to_string()
         }),
-        movable: kind.is_some_and(grid::movable),
+        movable: kind.is_some_and(grid::movable)
+            && signed_in.may_change(
+                post.created_by
+                    .as_ref()
+                    .and_then(views::ActorJson::principal),
+            ),
         view: back.0.as_str().to_owned(),
         back: href(back.0, None, &back.1),
         account: back.1,
@@ -319,7 +324,7 @@ async fn move_json(
         .get(CSRF_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if !tokens_match(&signed_in.session.csrf_token, token) {
+    if !tokens_match(signed_in.csrf(), token) {
         return refused(Refusal::from(PageError::Forbidden));
     }
     let drop = serde_json::from_slice::<DropJson>(body)

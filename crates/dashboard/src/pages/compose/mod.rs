@@ -157,6 +157,7 @@ pub(crate) async fn compose_page(
     signed_in: SignedIn,
     Query(query): Query<ComposeQuery>,
 ) -> Result<Response, PageError> {
+    signed_in.require(tokpost_core::Action::Compose)?;
     let form = ComposeForm {
         account_id: query.account.unwrap_or_default(),
         kind: match query.kind.as_deref() {
@@ -183,7 +184,7 @@ async fn creator_state(
     let answer = state
         .api
         .call(
-            signed_in.key(),
+            Some(signed_in.key()),
             Method::GET,
             &format!("/v1/accounts/{account_id}/creator-info"),
             None,
@@ -361,6 +362,7 @@ pub(crate) async fn compose(
     signed_in: SignedIn,
     Form(form): Form<ComposeForm>,
 ) -> Result<Response, PageError> {
+    signed_in.require(tokpost_core::Action::Compose)?;
     signed_in.check_csrf(&form.csrf)?;
     let request = match request_from(&form) {
         Ok(request) => request,

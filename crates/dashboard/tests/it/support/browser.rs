@@ -192,6 +192,35 @@ pub async fn js(client: &Client, script: &str, args: Vec<serde_json::Value>) -> 
     client.execute(script, args).await.unwrap()
 }
 
+/// Types `text` into the field with id `id` as a person would. ChromeDriver types only the
+/// Basic Multilingual Plane, so a character beyond it (an emoji) is inserted at the caret by
+/// script, with the `input` event a keyboard would fire; the rest is typed.
+pub async fn type_into(client: &Client, id: &str, text: &str) {
+    let field = client.find(Locator::Id(id)).await.unwrap();
+    let mut typed = String::new();
+    for c in text.chars() {
+        if u32::from(c) <= 0xFFFF {
+            typed.push(c);
+            continue;
+        }
+        if !typed.is_empty() {
+            field.send_keys(&typed).await.unwrap();
+            typed.clear();
+        }
+        js(
+            client,
+            "const f = document.getElementById(arguments[0]); \
+             f.setRangeText(arguments[1], f.selectionStart, f.selectionEnd, 'end'); \
+             f.dispatchEvent(new Event('input', { bubbles: true }));",
+            vec![json!(id), json!(c.to_string())],
+        )
+        .await;
+    }
+    if !typed.is_empty() {
+        field.send_keys(&typed).await.unwrap();
+    }
+}
+
 /// Waits (at most 30 s of real time, for the page's own scripts and requests) until `script`
 /// returns `true`; panics with `what` otherwise.
 pub async fn wait_until(client: &Client, script: &str, what: &str) {
@@ -226,10 +255,17 @@ pub async fn sign_in_from(client: &Client, server: &crate::support::Server, zone
     snap(client, "sign-in").await;
     assert_same_origin(client, &server.base).await;
     client
-        .find(Locator::Id("api_key"))
+        .find(Locator::Id("email"))
         .await
         .unwrap()
-        .send_keys(&server.api_key)
+        .send_keys(&server.owner.email)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(&server.owner.password)
         .await
         .unwrap();
     client

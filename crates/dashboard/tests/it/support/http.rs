@@ -6,7 +6,7 @@
 use reqwest::StatusCode;
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 
-use super::Server;
+use super::{Person, Server};
 
 /// A client that shows every redirect instead of following it.
 pub use tokpost_testkit::oauth::http;
@@ -28,8 +28,13 @@ pub fn cookie_value(response: &reqwest::Response, name: &str) -> Option<String> 
         .map(|v| v[name.len() + 1..].split(';').next().unwrap().to_owned())
 }
 
-/// Sends the sign-in form with `key` as a person in Berlin; the answer as it comes.
-pub async fn sign_in(server: &Server, key: &str) -> reqwest::Response {
+/// Sends the sign-in form as `person` from Berlin; the answer as it comes.
+pub async fn sign_in(server: &Server, person: &Person) -> reqwest::Response {
+    sign_in_with(server, &person.email, &person.password).await
+}
+
+/// Sends the sign-in form with an email and a password from Berlin; the answer as it comes.
+pub async fn sign_in_with(server: &Server, email: &str, password: &str) -> reqwest::Response {
     let form = http().get(server.url("/sign-in")).send().await.unwrap();
     let pre = cookie_value(&form, "tokpost_sign_in").unwrap();
     let csrf = csrf_in(&form.text().await.unwrap());
@@ -38,7 +43,8 @@ pub async fn sign_in(server: &Server, key: &str) -> reqwest::Response {
         .header(COOKIE, format!("tokpost_sign_in={pre}"))
         .form(&[
             ("csrf", csrf.as_str()),
-            ("api_key", key),
+            ("email", email),
+            ("password", password),
             ("time_zone", "Europe/Berlin"),
         ])
         .send()
@@ -52,9 +58,14 @@ pub struct Session {
     pub csrf: String,
 }
 
-/// Signs in with the server's key (from Berlin).
+/// Signs in as the workspace's owner (from Berlin).
 pub async fn session(server: &Server) -> Session {
-    let response = sign_in(server, &server.api_key).await;
+    session_of(server, &server.owner).await
+}
+
+/// Signs in as `person` (from Berlin).
+pub async fn session_of(server: &Server, person: &Person) -> Session {
+    let response = sign_in(server, person).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     let cookie = format!(
         "tokpost_session={}",

@@ -26,10 +26,54 @@ pub struct Server {
     pub clock: Arc<ManualClock>,
     pub store: Arc<dyn Store>,
     pub workspace: WorkspaceId,
+    /// The workspace's admin key, for what a script does beside the pages.
     pub api_key: String,
+    /// The workspace's first owner, who signs in to the pages.
+    pub owner: Person,
     pub sandbox: SandboxHandle,
     _stop: tokio::sync::watch::Sender<bool>,
     _dir: tempfile::TempDir,
+}
+
+/// Someone who signs in.
+#[derive(Debug, Clone)]
+pub struct Person {
+    pub email: String,
+    pub password: String,
+}
+
+/// The password every test person has.
+pub const PASSWORD: &str = "a long enough test passphrase";
+
+/// Creates a user with [`PASSWORD`] and adds them to `workspace` with `role`.
+pub async fn add_person(
+    store: &dyn Store,
+    workspace: WorkspaceId,
+    email: &str,
+    name: &str,
+    role: tokpost_core::Role,
+    now: jiff::Timestamp,
+) -> Person {
+    let hash = tokpost_api::people::passwords::hash(SecretString::from(PASSWORD.to_owned()))
+        .await
+        .unwrap();
+    let user = store
+        .create_user(
+            tokpost_store::NewUser {
+                email: email.to_owned(),
+                name: name.to_owned(),
+                password_hash: Some(hash),
+            },
+            now,
+        )
+        .await
+        .unwrap()
+        .expect("a new email");
+    assert!(store.join(user.id, workspace, role, now).await.unwrap());
+    Person {
+        email: email.to_owned(),
+        password: PASSWORD.to_owned(),
+    }
 }
 
 /// A fixture video the sandbox accepts.
@@ -86,6 +130,15 @@ pub async fn start() -> Server {
         .await
         .unwrap()
         .unwrap();
+    let owner = add_person(
+        store.as_ref(),
+        workspace.id,
+        "owner@example.com",
+        "Olga Owner",
+        tokpost_core::Role::Owner,
+        clock.now(),
+    )
+    .await;
     let media_dir = dir.path().join("media");
     std::fs::create_dir_all(&media_dir).unwrap();
     let signer = Arc::new(
@@ -140,6 +193,7 @@ pub async fn start() -> Server {
         store,
         workspace: workspace.id,
         api_key: key.secret.expose_secret().to_owned(),
+        owner,
         sandbox,
         _stop: stop,
         _dir: dir,

@@ -322,6 +322,7 @@ impl Env {
                     spec: spec.validate().unwrap(),
                     scheduled_at: ScheduleTime::new(at, now).unwrap(),
                     idempotency_key: None,
+                    created_by: tokpost_core::Principal::Service,
                 },
                 now,
             )

@@ -234,6 +234,7 @@ impl Fleet {
                         },
                         scheduled_at: ScheduleTime::new(due, now).unwrap(),
                         idempotency_key: None,
+                        created_by: tokpost_core::Principal::Service,
                     },
                     now,
                 )

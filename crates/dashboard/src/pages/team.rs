@@ -1,0 +1,298 @@
+//! The Team page: who is in the workspace with which role, and (for owners) inviting people,
+//! changing roles, removing members, making password-reset links and revoking invitations.
+//! Every change goes through the API, which judges the role; a link the API makes is shown on
+//! the page once, for the owner to send.
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{Method, StatusCode};
+use axum::response::{IntoResponse as _, Response};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tokpost_core::Action;
+
+use super::{Chrome, SignedIn, encode_segment};
+use crate::Dashboard;
+use crate::error::PageError;
+
+struct MemberRow {
+    id: String,
+    name: String,
+    email: String,
+    role: String,
+    disabled: bool,
+    is_me: bool,
+}
+
+struct InvitationRow {
+    id: String,
+    email: String,
+    role: String,
+    status: String,
+    expires_at: String,
+}
+
+/// What the last change did: a sentence, and a link to hand over when one was made.
+struct Outcome {
+    ok: bool,
+    message: String,
+    link: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "team.html")]
+struct TeamPage {
+    chrome: Chrome,
+    members: Vec<MemberRow>,
+    invitations: Vec<InvitationRow>,
+    manage: bool,
+    outcome: Option<Outcome>,
+    roles: [&'static str; 3],
+}
+
+fn text(value: &Value, pointer: &str) -> String {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+async fn page(
+    state: &Dashboard,
+    signed_in: &SignedIn,
+    outcome: Option<Outcome>,
+) -> Result<Response, PageError> {
+    let members = state.api.get(signed_in.key(), "/v1/members").await?;
+    let manage = signed_in.may(Action::ManageTeam);
+    let invitations = if manage {
+        state.api.get(signed_in.key(), "/v1/invitations").await?
+    } else {
+        Value::Null
+    };
+    let me = signed_in.session.user.id.to_string();
+    let members = members
+        .get("members")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|member| MemberRow {
+                    id: text(member, "/user/id"),
+                    name: text(member, "/user/name"),
+                    email: text(member, "/user/email"),
+                    role: text(member, "/role"),
+                    disabled: member
+                        .pointer("/user/disabled")
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                    is_me: text(member, "/user/id") == me,
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let invitations = invitations
+        .get("invitations")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .map(|invitation| InvitationRow {
+                    id: text(invitation, "/id"),
+                    email: text(invitation, "/email"),
+                    role: text(invitation, "/role"),
+                    status: text(invitation, "/status"),
+                    expires_at: text(invitation, "/expires_at")
+                        .parse::<jiff::Timestamp>()
+                        .map(|at| crate::views::when(at, signed_in.zone()))
+                        .unwrap_or_default(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let status = match &outcome {
+        Some(outcome) if !outcome.ok => StatusCode::UNPROCESSABLE_ENTITY,
+        _ => StatusCode::OK,
+    };
+    let html = TeamPage {
+        chrome: signed_in.chrome("team"),
+        members,
+        invitations,
+        manage,
+        outcome,
+        roles: ["owner", "editor", "reviewer"],
+    }
+    .render()?;
+    Ok((status, axum::response::Html(html)).into_response())
+}
+
+pub(crate) async fn team(
+    State(state): State<Dashboard>,
+    signed_in: SignedIn,
+) -> Result<Response, PageError> {
+    page(&state, &signed_in, None).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct InviteForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+    #[serde(default)]
+    role: String,
+}
+
+pub(crate) async fn invite(
+    State(state): State<Dashboard>,
+    signed_in: SignedIn,
+    Form(form): Form<InviteForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf)?;
+    let answer = state
+        .api
+        .post_json(
+            signed_in.key(),
+            "/v1/invitations",
+            &json!({ "email": form.email, "role": form.role }),
+        )
+        .await?;
+    let outcome = if answer.status == StatusCode::CREATED {
+        Outcome {
+            ok: true,
+            message: format!(
+                "Invited {} as {}. Send them this link (shown once; it works for 7 days):",
+                text(&answer.body, "/invitation/email"),
+                text(&answer.body, "/invitation/role")
+            ),
+            link: Some(text(&answer.body, "/link")),
+        }
+    } else {
+        Outcome {
+            ok: false,
+            message: answer.error_message(),
+            link: None,
+        }
+    };
+    page(&state, &signed_in, Some(outcome)).await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct RoleForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    role: String,
+}
+
+/// Applies one change to a member or an invitation and shows the page with its outcome.
+async fn change(
+    state: &Dashboard,
+    signed_in: &SignedIn,
+    method: Method,
+    path: String,
+    body: Option<Value>,
+    done: &str,
+) -> Result<Response, PageError> {
+    let body = body.map(|body| ("application/json", axum::body::Body::from(body.to_string())));
+    let answer = state
+        .api
+        .call(Some(signed_in.key()), method, &path, body)
+        .await?;
+    let outcome = if answer.status.is_success() {
+        Outcome {
+            ok: true,
+            message: done.to_owned(),
+            link: answer
+                .body
+                .get("link")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+        }
+    } else {
+        Outcome {
+            ok: false,
+            message: answer.error_message(),
+            link: None,
+        }
+    };
+    page(state, signed_in, Some(outcome)).await
+}
+
+pub(crate) async fn set_role(
+    State(state): State<Dashboard>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<RoleForm>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf)?;
+    let done = format!("Role changed to {}; their sessions ended.", form.role);
+    change(
+        &state,
+        &signed_in,
+        Method::PATCH,
+        format!("/v1/members/{}", encode_segment(&id)),
+        Some(json!({ "role": form.role })),
+        &done,
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(crate) struct TokenOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub(crate) async fn remove(
+    State(state): State<Dashboard>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<TokenOnly>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf)?;
+    change(
+        &state,
+        &signed_in,
+        Method::DELETE,
+        format!("/v1/members/{}", encode_segment(&id)),
+        None,
+        "Removed from the workspace; their sessions here ended.",
+    )
+    .await
+}
+
+pub(crate) async fn reset_link(
+    State(state): State<Dashboard>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<TokenOnly>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf)?;
+    change(
+        &state,
+        &signed_in,
+        Method::POST,
+        format!("/v1/members/{}/password-reset", encode_segment(&id)),
+        None,
+        "Send them this password-reset link (shown once; it works once, for an hour):",
+    )
+    .await
+}
+
+pub(crate) async fn revoke(
+    State(state): State<Dashboard>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    Form(form): Form<TokenOnly>,
+) -> Result<Response, PageError> {
+    signed_in.check_csrf(&form.csrf)?;
+    change(
+        &state,
+        &signed_in,
+        Method::DELETE,
+        format!("/v1/invitations/{}", encode_segment(&id)),
+        None,
+        "Invitation revoked; its link no longer works.",
+    )
+    .await
+}
