@@ -20,7 +20,7 @@ use crate::routes::{
         health::healthz, health::readyz, health::metrics,
         errors::list, errors::get,
         accounts::connect, accounts::callback, accounts::list, accounts::get,
-        accounts::refresh, accounts::creator_info, accounts::disconnect,
+        accounts::refresh, accounts::creator_info, accounts::disconnect, accounts::history,
         media::upload, media::list, media::register_url, media::get,
         posts::create, posts::validate, posts::list, posts::get,
         posts::cancel, posts::retry, posts::reschedule, batch::import,

@@ -10,9 +10,9 @@ use tiktok::TikTokClient;
 use tokpost_media_store::{LocalMediaStore, MediaStore};
 use tokpost_pipeline::Pipeline;
 use tokpost_store::{
-    AccountHealthStore, AccountStore, InboundWebhookStore, InvitationStore, MediaAssetStore,
-    OAuthStateStore, OperationsStore, PeopleStore, PostStore, QueueStore, QuotaStore, Store,
-    WebhookStore, WorkspaceStore,
+    AccountHealthStore, AccountHistoryStore, AccountStore, InboundWebhookStore, InvitationStore,
+    MediaAssetStore, OAuthStateStore, OperationsStore, PeopleStore, PostStore, QueueStore,
+    QuotaStore, Store, WebhookStore, WorkspaceStore,
 };
 use url::Url;
 
@@ -191,6 +191,11 @@ impl AppState {
 
     #[must_use]
     pub fn operations(&self) -> &dyn OperationsStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
+    pub fn account_history(&self) -> &dyn AccountHistoryStore {
         self.store.as_ref()
     }
 

@@ -97,6 +97,10 @@ uuid_id!(
     /// An invitation to join a workspace.
     InvitationId
 );
+uuid_id!(
+    /// One recorded change of an account.
+    AccountEventId
+);
 
 const MAX_TIKTOK_ID_LEN: usize = 256;
 

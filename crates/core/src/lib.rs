@@ -18,8 +18,8 @@ pub mod validation;
 pub use account::{Account, AccountStatus, ReconnectReason, Scope};
 pub use event::{EventKind, NewPostEvent, PostEvent};
 pub use ids::{
-    AccountId, ApiKeyId, InvitationId, JobId, MediaId, OpenId, PostId, PublishId, UserId,
-    WorkspaceId,
+    AccountEventId, AccountId, ApiKeyId, InvitationId, JobId, MediaId, OpenId, PostId, PublishId,
+    UserId, WorkspaceId,
 };
 pub use job::JobKind;
 pub use people::{Action, Principal, Role, may_change_post};

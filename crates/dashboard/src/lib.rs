@@ -72,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .route("/team/invitations/{id}/revoke", post(pages::team_revoke))
         .route("/accounts", get(pages::accounts))
         .route("/accounts/connect", post(pages::connect))
+        .route("/accounts/{id}/history", get(pages::account_history))
         .route("/compose", get(pages::compose_page).post(pages::compose))
         // The upload streams through to the API, which enforces the configured limit.
         .route(

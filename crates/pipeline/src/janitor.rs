@@ -156,6 +156,7 @@ mod tests {
                         workspace_id: workspace,
                         pkce_verifier: None,
                         expires_at,
+                        started_by: tokpost_core::Principal::Service,
                     },
                     clock.now(),
                 )

@@ -20,6 +20,7 @@
 //! the clock: every call that needs "now" takes it as an argument.
 
 pub mod account_health;
+pub mod account_history;
 pub mod accounts;
 pub mod crypto;
 mod db;
@@ -45,6 +46,7 @@ use std::sync::Arc;
 pub use crypto::{CryptoError, Reencrypted, TokenCipher};
 
 pub use account_health::{AccountHealthStore, HealthFacts, RecentFailure};
+pub use account_history::{AccountChange, AccountEvent, AccountHistoryStore};
 pub use accounts::AccountStore;
 pub use inbound::InboundWebhookStore;
 pub use init_wave::InitWaveStore;
@@ -118,6 +120,7 @@ pub trait Store:
     + OperationsStore
     + PeopleStore
     + InvitationStore
+    + AccountHistoryStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -140,6 +143,7 @@ impl<T> Store for T where
         + OperationsStore
         + PeopleStore
         + InvitationStore
+        + AccountHistoryStore
         + Send
         + Sync
         + std::fmt::Debug

@@ -43,13 +43,15 @@ impl OAuthStateStore for SqlStore {
             })
             .transpose()?;
         query(
-                "INSERT INTO oauth_states (state_hash, workspace_id, pkce_verifier, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO oauth_states (state_hash, workspace_id, pkce_verifier, created_at_ms, expires_at_ms, started_by_kind, started_by_id) VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(&state.state_hash)
             .bind(state.workspace_id.as_uuid())
             .bind(verifier)
             .bind(crate::rows::ms(now))
             .bind(crate::rows::ms(state.expires_at))
+            .bind(state.started_by.kind())
+            .bind(state.started_by.id())
             .execute(&self.db)
             .await?;
         Ok(())
@@ -63,20 +65,23 @@ impl OAuthStateStore for SqlStore {
         let mut tx = self.db.write_tx().await?;
         // Marking it used and reading it is one statement, so two callbacks racing with
         // the same state cannot both take it.
-        let taken: Option<(uuid::Uuid, Option<Vec<u8>>, i64)> = query_as(
+        #[allow(clippy::type_complexity)]
+        let taken: Option<(uuid::Uuid, Option<Vec<u8>>, i64, String, Option<uuid::Uuid>)> = query_as(
             "UPDATE oauth_states SET used_at_ms = $2 WHERE state_hash = $1 AND used_at_ms IS NULL
-                 RETURNING workspace_id, pkce_verifier, expires_at_ms",
+                 RETURNING workspace_id, pkce_verifier, expires_at_ms, started_by_kind, started_by_id",
         )
         .bind(state_hash)
         .bind(crate::rows::ms(now))
         .fetch_optional(&mut tx)
         .await?;
         let outcome = match taken {
-            Some((_, _, expires_at_ms)) if expires_at_ms <= crate::rows::ms(now) => {
+            Some((_, _, expires_at_ms, _, _)) if expires_at_ms <= crate::rows::ms(now) => {
                 crate::OAuthStateTake::Expired
             }
-            Some((workspace, verifier, _)) => crate::OAuthStateTake::Taken {
+            Some((workspace, verifier, _, by_kind, by_id)) => crate::OAuthStateTake::Taken {
                 workspace_id: tokpost_core::WorkspaceId::from_uuid(workspace),
+                started_by: tokpost_core::Principal::from_parts(&by_kind, by_id)
+                    .ok_or_else(|| crate::rows::corrupt("the OAuth state's starter"))?,
                 pkce_verifier: verifier
                     .map(|sealed| {
                         self.cipher

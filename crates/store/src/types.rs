@@ -476,6 +476,8 @@ pub struct NewOAuthState {
     /// The PKCE verifier, sealed at rest like tokens.
     pub pkce_verifier: Option<SecretString>,
     pub expires_at: Timestamp,
+    /// Who asked for the authorize URL: the connect is theirs.
+    pub started_by: tokpost_core::Principal,
 }
 
 /// What taking an OAuth state found. Each state can be taken once.
@@ -485,6 +487,7 @@ pub enum OAuthStateTake {
     Taken {
         workspace_id: tokpost_core::WorkspaceId,
         pkce_verifier: Option<SecretString>,
+        started_by: tokpost_core::Principal,
     },
     /// No such state was ever handed out.
     Unknown,

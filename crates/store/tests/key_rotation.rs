@@ -101,6 +101,7 @@ async fn seed(store: &dyn Store, clock: &ManualClock) -> Secrets {
                     workspace_id: workspace,
                     pkce_verifier: Some(SecretString::from(verifier.clone())),
                     expires_at: now + SignedDuration::from_mins(10),
+                    started_by: tokpost_core::Principal::Service,
                 },
                 now,
             )

@@ -233,6 +233,7 @@ async fn the_bookkeeping_past_its_retention_is_pruned_in_batches_and_nothing_els
                     workspace_id: ws,
                     pkce_verifier: None,
                     expires_at: h.now(),
+                    started_by: tokpost_core::Principal::Service,
                 },
                 h.now(),
             )

@@ -17,11 +17,14 @@ use tiktok::{AuthorizationCallback, AuthorizeRequest, CallbackError, PkceVerifie
 use tokpost_core::{Account, AccountId, AccountStatus, OpenId, Scope};
 use tokpost_core::{ValidationError, ValidationProblem};
 use tokpost_pipeline::token_keeper::KeeperError;
-use tokpost_store::{HealthFacts, NewAccount, NewOAuthState, OAuthStateTake};
+use tokpost_store::{
+    AccountChange, AccountEvent, HealthFacts, NewAccount, NewOAuthState, OAuthStateTake,
+};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::{Authenticated, hash_key};
 use crate::error::{ApiError, ErrorBody};
+use crate::routes::actors::{ActorView, Actors};
 use crate::routes::{paging, parse_id};
 use crate::state::AppState;
 use tokpost_core::Action;
@@ -191,6 +194,7 @@ pub(crate) async fn connect(
                     .as_ref()
                     .map(|v| SecretString::from(v.expose_secret().to_owned())),
                 expires_at,
+                started_by: auth.principal,
             },
             now,
         )
@@ -235,7 +239,7 @@ pub(crate) async fn callback(
                 "the callback carries no state; start again from POST /v1/accounts/connect",
             )
         })?;
-    let (workspace_id, verifier) = match state
+    let (workspace_id, verifier, started_by) = match state
         .oauth_states()
         .take_oauth_state(&hash_key(&state_value), now)
         .await?
@@ -243,7 +247,8 @@ pub(crate) async fn callback(
         OAuthStateTake::Taken {
             workspace_id,
             pkce_verifier,
-        } => (workspace_id, pkce_verifier),
+            started_by,
+        } => (workspace_id, pkce_verifier, started_by),
         OAuthStateTake::Unknown => {
             return Err(state_error(
                 StatusCode::BAD_REQUEST,
@@ -326,6 +331,12 @@ pub(crate) async fn callback(
         .map(|c| c.creator_nickname.clone())
         .filter(|n| !n.is_empty())
         .unwrap_or_else(|| open_id.as_str().to_owned());
+    let known = state
+        .accounts()
+        .accounts_by_open_id(&open_id)
+        .await?
+        .iter()
+        .any(|account| account.workspace_id == workspace_id);
     let account = state
         .accounts()
         .connect_account(
@@ -353,6 +364,29 @@ pub(crate) async fn callback(
             )
             .await?;
     }
+    state
+        .account_history()
+        .record_account_event(AccountEvent {
+            account_id: account.id,
+            at: now,
+            change: if known {
+                AccountChange::Reconnected
+            } else {
+                AccountChange::Connected
+            },
+            message: format!(
+                "{} through TikTok's consent, granting {}",
+                if known { "reconnected" } else { "connected" },
+                account
+                    .scopes
+                    .iter()
+                    .map(Scope::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            by: started_by,
+        })
+        .await?;
     state.pipeline.account_reconnected(account.id).await?;
     let wants_html = headers
         .get(header::ACCEPT)
@@ -650,6 +684,16 @@ pub(crate) async fn refresh(
         .refresh_on_request(account.id)
         .await
         .map_err(keeper_error)?;
+    state
+        .account_history()
+        .record_account_event(AccountEvent {
+            account_id: account.id,
+            at: state.now(),
+            change: AccountChange::Refreshed,
+            message: "tokens refreshed on request".to_owned(),
+            by: auth.principal,
+        })
+        .await?;
     let account = state
         .accounts()
         .account(account.id)
@@ -727,10 +771,72 @@ pub(crate) async fn disconnect(
         .accounts()
         .set_account_status(account.id, AccountStatus::Disconnected, state.now())
         .await?;
+    state
+        .account_history()
+        .record_account_event(AccountEvent {
+            account_id: account.id,
+            at: state.now(),
+            change: AccountChange::Disconnected,
+            message: "disconnected: TikTok's tokens revoked and deleted".to_owned(),
+            by: auth.principal,
+        })
+        .await?;
     let account = state
         .accounts()
         .account(account.id)
         .await?
         .ok_or(ApiError::NotFound("account"))?;
     Ok(Json(account_view(account, None)))
+}
+
+/// One change of an account.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AccountEventView {
+    #[schema(value_type = String, format = DateTime)]
+    at: Timestamp,
+    /// `connected`, `reconnected`, `refreshed`, `disconnected` or `needs_reconnect`.
+    change: &'static str,
+    message: String,
+    /// Who did it: a person, an API key, or tokpost itself.
+    by: ActorView,
+}
+
+/// An account's changes, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct AccountHistory {
+    events: Vec<AccountEventView>,
+}
+
+/// Who connected, refreshed, disconnected the account, and when it lost access: the last 100
+/// changes, newest first.
+#[utoipa::path(get, path = "/v1/accounts/{id}/history", tag = "accounts",
+    security(("api_key" = [])),
+    params(("id" = String, Path, description = "The account id")),
+    responses(
+        (status = 200, description = "The changes, newest first", body = AccountHistory),
+        (status = 401, description = "No valid API key", body = ErrorBody),
+        (status = 404, description = "No such account in this workspace", body = ErrorBody),
+    ))]
+pub(crate) async fn history(
+    State(state): State<AppState>,
+    auth: Authenticated,
+    Path(id): Path<String>,
+) -> Result<Json<AccountHistory>, ApiError> {
+    auth.require(Action::Read)?;
+    let account = owned_account(&state, &auth, &id).await?;
+    let events = state
+        .account_history()
+        .account_events(account.id, 100)
+        .await?;
+    let mut actors = Actors::new(&state, auth.workspace_id);
+    let mut views = Vec::with_capacity(events.len());
+    for event in events {
+        views.push(AccountEventView {
+            at: event.at,
+            change: event.change.as_str(),
+            message: event.message,
+            by: actors.view(event.by).await?,
+        });
+    }
+    Ok(Json(AccountHistory { events: views }))
 }

@@ -75,6 +75,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(accounts::get).delete(accounts::disconnect),
         )
         .route("/v1/accounts/{id}/refresh", post(accounts::refresh))
+        .route("/v1/accounts/{id}/history", get(accounts::history))
         .route(
             "/v1/accounts/{id}/creator-info",
             get(accounts::creator_info),

@@ -458,3 +458,81 @@ async fn sign_in_refuses_alike_locks_after_five_failures_and_signing_out_ends_th
     let (status, _) = app.call(Method::GET, "/v1/me", Some(&token), None).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn an_accounts_history_names_who_connected_refreshed_and_disconnected_it() {
+    let team = Team::start(Credential::Session).await;
+    let app = &team.app;
+    let owner = team.credential(Role::Owner).to_owned();
+    let account = app.connect(&owner, "bo.private").await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Each change a second after the last, as people make them.
+    let tick = || app.clock.advance(Duration::from_secs(1));
+    tick();
+    // The same creator again: a reconnect, this time by the admin key.
+    app.connect(&app.key, "bo.private").await;
+    tick();
+    let (status, refreshed) = app
+        .call(
+            Method::POST,
+            &format!("/v1/accounts/{account}/refresh"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    tick();
+    app.pipeline
+        .keeper()
+        .mark_needs_reconnect(
+            account.parse().unwrap(),
+            tokpost_core::ReconnectReason::AuthorizationRemoved,
+        )
+        .await
+        .unwrap();
+    tick();
+    let (status, disconnected) = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/accounts/{account}"),
+            Some(&owner),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{disconnected}");
+
+    let (status, history) = app
+        .call(
+            Method::GET,
+            &format!("/v1/accounts/{account}/history"),
+            Some(team.credential(Role::Reviewer)),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    let events = history["events"].as_array().unwrap();
+    let seen: Vec<(&str, &str)> = events
+        .iter()
+        .map(|event| {
+            (
+                event["change"].as_str().unwrap(),
+                event["by"]["name"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(seen.len(), 5, "{history}");
+    assert_eq!(seen[0], ("disconnected", "The owner <owner@example.com>"));
+    assert_eq!(seen[1], ("needs_reconnect", "tokpost"));
+    assert_eq!(seen[2], ("refreshed", "The owner <owner@example.com>"));
+    assert_eq!(seen[3].0, "reconnected");
+    assert!(seen[3].1.starts_with("API key \"admin\""), "{seen:?}");
+    assert_eq!(seen[4], ("connected", "The owner <owner@example.com>"));
+    assert!(
+        events[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("the creator removed the app on TikTok")
+    );
+}

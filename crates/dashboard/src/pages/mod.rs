@@ -3,6 +3,7 @@
 //! the session's CSRF token first. What every page shares lives here: the signed-in extractor,
 //! the layout's chrome and rendering.
 
+mod account_history;
 mod accounts;
 mod audit;
 mod calendar;
@@ -16,6 +17,7 @@ mod posts;
 mod sign_in;
 mod team;
 
+pub(crate) use account_history::account_history;
 pub(crate) use accounts::{accounts, connect};
 pub(crate) use audit::audit;
 pub(crate) use calendar::{calendar, move_page, move_post};

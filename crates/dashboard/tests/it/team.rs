@@ -19,7 +19,8 @@ fn link_in(html: &str) -> String {
 
 /// The path of a link the dashboard made (its origin is the server's).
 fn path_of<'a>(server: &support::Server, link: &'a str) -> &'a str {
-    link.strip_prefix(server.base.trim_end_matches('/')).unwrap()
+    link.strip_prefix(server.base.trim_end_matches('/'))
+        .unwrap()
 }
 
 async fn post_form(
@@ -54,9 +55,7 @@ async fn follow_link(
     link: &str,
     fields: &[(&str, &str)],
 ) -> reqwest::Response {
-    let path = link
-        .strip_prefix(server.base.trim_end_matches('/'))
-        .unwrap();
+    let path = path_of(server, link);
     let page = http().get(server.url(path)).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK, "{link}");
     let pre = cookie_value(&page, "tokpost_sign_in").unwrap();
@@ -96,12 +95,7 @@ async fn an_invited_editor_joins_with_the_link_once_and_sees_what_an_editor_sees
     );
 
     let preview = http()
-        .get(
-            server.url(
-                link.strip_prefix(server.base.trim_end_matches('/'))
-                    .unwrap(),
-            ),
-        )
+        .get(server.url(path_of(&server, &link)))
         .send()
         .await
         .unwrap()
@@ -149,12 +143,7 @@ async fn an_invited_editor_joins_with_the_link_once_and_sees_what_an_editor_sees
 
     // The link is used up.
     let again = http()
-        .get(
-            server.url(
-                link.strip_prefix(server.base.trim_end_matches('/'))
-                    .unwrap(),
-            ),
-        )
+        .get(server.url(path_of(&server, &link)))
         .send()
         .await
         .unwrap();
@@ -278,9 +267,7 @@ async fn a_revoked_or_expired_invitation_is_refused_and_nobody_joins() {
     )
     .await;
     assert!(revoked.text().await.unwrap().contains("Invitation revoked"));
-    let path = first
-        .strip_prefix(server.base.trim_end_matches('/'))
-        .unwrap();
+    let path = path_of(&server, &first);
     assert_eq!(
         http().get(server.url(path)).send().await.unwrap().status(),
         StatusCode::GONE
@@ -289,9 +276,7 @@ async fn a_revoked_or_expired_invitation_is_refused_and_nobody_joins() {
     server
         .clock
         .advance(Duration::from_secs(7 * 24 * 60 * 60 + 1));
-    let path = second
-        .strip_prefix(server.base.trim_end_matches('/'))
-        .unwrap();
+    let path = path_of(&server, &second);
     assert_eq!(
         http().get(server.url(path)).send().await.unwrap().status(),
         StatusCode::GONE
@@ -351,9 +336,7 @@ async fn a_reset_link_sets_a_new_password_once_and_ends_the_old_sessions() {
     assert_eq!(old.status(), StatusCode::UNAUTHORIZED);
     let new = sign_in_with(&server, &server.owner.email, "a brand new passphrase").await;
     assert_eq!(new.status(), StatusCode::SEE_OTHER);
-    let path = link
-        .strip_prefix(server.base.trim_end_matches('/'))
-        .unwrap();
+    let path = path_of(&server, &link);
     let page = http().get(server.url(path)).send().await.unwrap();
     let pre = cookie_value(&page, "tokpost_sign_in").unwrap();
     let csrf = csrf_in(&page.text().await.unwrap());
@@ -395,4 +378,32 @@ async fn the_last_owner_cannot_demote_or_remove_themselves() {
         StatusCode::OK,
         "the refused change ended no session"
     );
+}
+
+#[tokio::test]
+async fn an_accounts_history_page_names_who_connected_it() {
+    let server = support::start().await;
+    let owner = session(&server).await;
+    let account = support::http::connect(&server, &owner, "ada.public").await;
+    let accounts = get(&server, &owner, "/accounts")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(accounts.contains(&format!("href=\"/accounts/{account}/history\"")));
+    let page = get(&server, &owner, &format!("/accounts/{account}/history")).await;
+    assert_eq!(page.status(), StatusCode::OK);
+    let page = page
+        .text()
+        .await
+        .unwrap()
+        .replace("&#60;", "<")
+        .replace("&#62;", ">");
+    assert!(
+        page.contains("<strong class=\"change\">connected</strong>"),
+        "{page}"
+    );
+    assert!(page.contains("by Olga Owner <owner@example.com>"), "{page}");
+    let missing = get(&server, &owner, "/accounts/not-an-id/history").await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }

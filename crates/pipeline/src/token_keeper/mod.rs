@@ -348,6 +348,23 @@ impl TokenKeeper {
                 self.clock.now(),
             )
             .await?;
+        let because = match why {
+            ReconnectReason::RefreshTokenRejected => {
+                "TikTok rejected its refresh token (a password change, a revocation or its end)"
+            }
+            ReconnectReason::RefreshTokenExpired => "its refresh token's lifetime ran out",
+            ReconnectReason::AuthorizationRemoved => "the creator removed the app on TikTok",
+            ReconnectReason::MissingScope => "a scope a post needs was not granted",
+        };
+        self.store
+            .record_account_event(tokpost_store::AccountEvent {
+                account_id: account,
+                at: self.clock.now(),
+                change: tokpost_store::AccountChange::NeedsReconnect,
+                message: format!("needs a reconnect: {because}"),
+                by: tokpost_core::Principal::Service,
+            })
+            .await?;
         tracing::warn!(%account, ?why, "account needs to be reconnected");
         self.announce(KeeperEvent::NeedsReconnect { account, why });
         Ok(())

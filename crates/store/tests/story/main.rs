@@ -2662,6 +2662,9 @@ async fn an_oauth_state_is_taken_once_within_its_lifetime(h: Harness) {
                     workspace_id: ws,
                     pkce_verifier: pkce.map(SecretString::from),
                     expires_at: clock::add(h.now(), Duration::from_secs(600)),
+                    started_by: tokpost_core::Principal::ApiKey(tokpost_core::ApiKeyId::from_uuid(
+                        uuid::Uuid::from_u128(7),
+                    )),
                 },
                 h.now(),
             )
@@ -2677,8 +2680,16 @@ async fn an_oauth_state_is_taken_once_within_its_lifetime(h: Harness) {
         tokpost_store::OAuthStateTake::Taken {
             workspace_id,
             pkce_verifier,
+            started_by,
         } => {
             assert_eq!(workspace_id, ws);
+            assert_eq!(
+                started_by,
+                tokpost_core::Principal::ApiKey(tokpost_core::ApiKeyId::from_uuid(
+                    uuid::Uuid::from_u128(7)
+                )),
+                "the connect is attributed to whoever asked for the URL"
+            );
             assert_eq!(pkce_verifier.unwrap().expose_secret(), verifier);
         }
         other => panic!("first take: {other:?}"),
