@@ -1,6 +1,8 @@
 //! Passwords: checked for length, hashed with argon2id (OWASP's parameters: 19 MiB, two passes,
 //! one lane; a random salt per hash) and verified in constant time, on the blocking pool and at
-//! most [`AT_ONCE`] at a time, so a flood of sign-ins costs memory and cores in a bounded way.
+//! most [`AT_ONCE`] at a time, with at most [`WAITING`] more waiting their turn: a flood of
+//! sign-ins costs bounded memory and cores, and the sign-in beyond that is answered 503
+//! `overloaded` at once instead of holding a request slot the rest of the API needs.
 
 use argon2::Argon2;
 use argon2::password_hash::phc::PasswordHash as Phc;
@@ -18,8 +20,31 @@ pub const MIN_CHARS: usize = 12;
 pub const MAX_CHARS: usize = 256;
 /// Hashes computed at once; the rest wait their turn.
 const AT_ONCE: usize = 2;
+/// Hashes waiting for a turn; one more is refused.
+const WAITING: usize = 32;
 
 static HASHING: Semaphore = Semaphore::const_new(AT_ONCE);
+/// Admission: a turn computing or waiting.
+static ADMITTED: Semaphore = Semaphore::const_new(AT_ONCE + WAITING);
+
+/// Runs `work` on the blocking pool in its turn, or refuses when too many wait already.
+async fn in_turn<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    let _admitted = ADMITTED.try_acquire().map_err(|_| overloaded())?;
+    let _turn = HASHING.acquire().await.map_err(|_| unavailable())?;
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|_| unavailable())
+}
+
+fn overloaded() -> ApiError {
+    ApiError::refused(
+        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        "overloaded",
+        "too many sign-ins are being checked at once; try again in a few seconds",
+    )
+}
 
 /// Refuses a password shorter than [`MIN_CHARS`] or longer than [`MAX_CHARS`], naming `field`.
 pub fn check(password: &SecretString, field: &str) -> Result<(), ApiError> {
@@ -60,17 +85,15 @@ fn unavailable() -> ApiError {
 /// The argon2id hash of `password` (checked with [`check`] first by the caller).
 ///
 /// # Errors
-/// Only when the blocking pool is gone (the process is shutting down).
+/// 503 `overloaded` when too many wait already, or the blocking pool is gone (shutting down).
 pub async fn hash(password: SecretString) -> Result<PasswordHash, ApiError> {
-    let _turn = HASHING.acquire().await.map_err(|_| unavailable())?;
-    tokio::task::spawn_blocking(move || {
+    in_turn(move || {
         Argon2::default()
             .hash_password(password.expose_secret().as_bytes())
             .map(|hash| PasswordHash(hash.to_string()))
             .map_err(|_| unavailable())
     })
-    .await
-    .map_err(|_| unavailable())?
+    .await?
 }
 
 /// A hash of nothing anyone knows, verified when there is no user (or no password), so that
@@ -79,11 +102,11 @@ const DECOY: &str = "$argon2id$v=19$m=19456,t=2,p=1$dG9rcG9zdC1kZWNveS1zYWx0$\
                      FBPf0JYcfgUYi/sgZ8Pl3ALpUmvVPjL8EP7dCEwnWLQ";
 
 /// Whether `password` matches `hash`; always spends one verification.
-pub async fn verify(password: SecretString, hash: Option<PasswordHash>) -> bool {
-    let Ok(_turn) = HASHING.acquire().await else {
-        return false;
-    };
-    tokio::task::spawn_blocking(move || {
+///
+/// # Errors
+/// 503 `overloaded` when too many verifications wait already.
+pub async fn verify(password: SecretString, hash: Option<PasswordHash>) -> Result<bool, ApiError> {
+    in_turn(move || {
         let known = hash.is_some();
         let stored = hash.map_or_else(|| DECOY.to_owned(), |hash| hash.0);
         let Ok(parsed) = Phc::new(&stored) else {
@@ -95,7 +118,6 @@ pub async fn verify(password: SecretString, hash: Option<PasswordHash>) -> bool 
         matches && known
     })
     .await
-    .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -118,9 +140,40 @@ mod tests {
                 Some(hashed.clone())
             )
             .await
+            .unwrap()
         );
-        assert!(!verify(SecretString::from("correct horse batterY"), Some(hashed)).await);
-        assert!(!verify(SecretString::from("anything at all"), None).await);
+        assert!(
+            !verify(SecretString::from("correct horse batterY"), Some(hashed))
+                .await
+                .unwrap()
+        );
+        assert!(
+            !verify(SecretString::from("anything at all"), None)
+                .await
+                .unwrap()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_sign_in_beyond_the_waiting_room_is_refused_at_once() {
+        let held = ADMITTED
+            .acquire_many(u32::try_from(AT_ONCE + WAITING).unwrap())
+            .await
+            .unwrap();
+        let refused = verify(SecretString::from("a long enough passphrase"), None)
+            .await
+            .unwrap_err();
+        assert_eq!(
+            refused.status(),
+            axum::http::StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(refused.detail().code, "overloaded");
+        drop(held);
+        assert!(
+            !verify(SecretString::from("a long enough passphrase"), None)
+                .await
+                .unwrap()
+        );
     }
 
     #[test]

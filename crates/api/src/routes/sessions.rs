@@ -105,6 +105,7 @@ fn invalid_credentials() -> ApiError {
         (status = 403, description = "The user belongs to no workspace (or not to the one asked)", body = ErrorBody),
         (status = 422, description = "An email or password that cannot be one: code, field, limit, measured", body = ErrorBody),
         (status = 429, description = "Too many failed sign-ins for this email; says when to try again", body = ErrorBody),
+        (status = 503, description = "Too many passwords being checked at once (`overloaded`); try again in a few seconds", body = ErrorBody),
     ))]
 pub(crate) async fn sign_in(
     State(state): State<AppState>,
@@ -115,7 +116,7 @@ pub(crate) async fn sign_in(
     people::check_attempts(&state, &email).await?;
     let user = state.people().user_by_email(&email).await?;
     let hash = user.as_ref().and_then(|user| user.password_hash.clone());
-    let matches = passwords::verify(request.password, hash).await;
+    let matches = passwords::verify(request.password, hash).await?;
     let Some(user) = user.filter(|user| matches && user.is_enabled()) else {
         let now = state.now();
         let since = clock::sub(now, people::FAILURE_WINDOW);
@@ -317,6 +318,7 @@ pub(crate) struct AcceptInvitation {
         (status = 410, description = "Unknown, used, revoked or expired", body = ErrorBody),
         (status = 422, description = "A missing name, a password too short or too long", body = ErrorBody),
         (status = 429, description = "Too many failed attempts for this email", body = ErrorBody),
+        (status = 503, description = "Too many passwords being checked at once (`overloaded`); try again in a few seconds", body = ErrorBody),
     ))]
 pub(crate) async fn accept_invitation(
     State(state): State<AppState>,
@@ -335,7 +337,7 @@ pub(crate) async fn accept_invitation(
         Some(user) => {
             people::check_attempts(&state, &user.email).await?;
             let hash = user.password_hash.clone();
-            if !passwords::verify(request.password, hash).await {
+            if !passwords::verify(request.password, hash).await? {
                 let since = clock::sub(now, people::FAILURE_WINDOW);
                 state
                     .invitations()
@@ -393,6 +395,7 @@ pub(crate) struct CompleteReset {
         (status = 400, description = "Not JSON, or not this shape", body = ErrorBody),
         (status = 410, description = "Unknown, used or expired", body = ErrorBody),
         (status = 422, description = "A password too short or too long", body = ErrorBody),
+        (status = 503, description = "Too many passwords being checked at once (`overloaded`); try again in a few seconds", body = ErrorBody),
     ))]
 pub(crate) async fn complete_reset(
     State(state): State<AppState>,
