@@ -55,6 +55,9 @@ pub struct ApiSettings {
     pub limits: crate::limits::Limits,
     /// When set, `/metrics` answers only `Authorization: Bearer <this>`.
     pub metrics_token: Option<SecretString>,
+    /// Sends invitations and password-reset links by email; `None`: links are only shown to
+    /// whoever makes them.
+    pub mailer: Option<tokpost_pipeline::mail::Mailer>,
 }
 
 impl ApiSettings {
@@ -78,6 +81,7 @@ impl ApiSettings {
             webhook_addresses: tokpost_pipeline::webhooks::address::AddressPolicy::public_only(),
             limits: crate::limits::Limits::default(),
             metrics_token: None,
+            mailer: None,
         }
     }
 }

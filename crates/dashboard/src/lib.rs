@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
             get(pages::invite_page).post(pages::accept_invitation),
         )
         .route("/reset/{token}", get(pages::reset_page).post(pages::reset))
+        .route("/forgot", get(pages::forgot_page).post(pages::forgot))
         .route("/team", get(pages::team))
         .route("/team/invite", post(pages::team_invite))
         .route("/team/members/{id}/role", post(pages::team_set_role))

@@ -23,6 +23,7 @@ pub mod caps;
 pub mod init_wave;
 pub mod janitor;
 pub mod lease;
+pub mod mail;
 pub mod media_access;
 pub mod pipeline;
 pub mod policy;

@@ -112,6 +112,13 @@ pub trait InvitationStore: Send + Sync {
         now: Timestamp,
     ) -> Result<(), StoreError>;
 
+    /// How many reset links were made for `user` since `since`.
+    async fn password_resets_since(
+        &self,
+        user: UserId,
+        since: Timestamp,
+    ) -> Result<u32, StoreError>;
+
     /// The user an open reset link is for, without taking it.
     async fn password_reset(
         &self,
@@ -345,6 +352,21 @@ impl InvitationStore for SqlStore {
         .execute(&self.db)
         .await?;
         Ok(())
+    }
+
+    async fn password_resets_since(
+        &self,
+        user: UserId,
+        since: Timestamp,
+    ) -> Result<u32, StoreError> {
+        let count: i64 = query_scalar(
+            "SELECT COUNT(*) FROM password_resets WHERE user_id = $1 AND created_at_ms >= $2",
+        )
+        .bind(user.as_uuid())
+        .bind(ms(since))
+        .fetch_one(&self.db)
+        .await?;
+        Ok(u32::try_from(count).unwrap_or(u32::MAX))
     }
 
     async fn password_reset(

@@ -57,6 +57,46 @@ pub struct Config {
     pub media: MediaConfig,
     /// Outbound webhooks.
     pub webhooks: WebhooksConfig,
+    /// Email (invitations, password resets); off until an SMTP server is configured.
+    pub email: EmailConfig,
+}
+
+/// The SMTP server email goes out through.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EmailConfig {
+    /// `smtp://host:25`, `smtp://user:password@host:587?tls=required` (STARTTLS) or
+    /// `smtps://user:password@host:465`. Secret (it may carry a password). Empty: no email;
+    /// links are shown to whoever makes them instead.
+    pub smtp_url: Secret,
+    /// The sender: `tokpost <tokpost@example.com>` or a bare address.
+    pub from: String,
+}
+
+impl EmailConfig {
+    /// The mailer, when an SMTP server is configured.
+    ///
+    /// # Errors
+    /// A URL or sender that cannot be used.
+    pub fn mailer(&self) -> Result<Option<tokpost_pipeline::mail::Mailer>, ConfigError> {
+        let Some(url) = self.smtp_url.get() else {
+            return Ok(None);
+        };
+        let settings = tokpost_pipeline::mail::MailSettings {
+            smtp_url: url.clone(),
+            from: if self.from.trim().is_empty() {
+                "tokpost <tokpost@localhost>".to_owned()
+            } else {
+                self.from.trim().to_owned()
+            },
+        };
+        tokpost_pipeline::mail::Mailer::new(&settings)
+            .map(Some)
+            .map_err(|error| ConfigError::Inconsistent {
+                field: "email",
+                problem: error.to_string(),
+            })
+    }
 }
 
 /// Where uploaded media are kept (every process of one installation must agree), and the
@@ -326,6 +366,7 @@ impl Default for Config {
                 },
             },
             webhooks: WebhooksConfig::default(),
+            email: EmailConfig::default(),
         }
     }
 }
@@ -387,6 +428,7 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        self.email.mailer()?;
         let has_key = !self.tiktok.client_key.trim().is_empty();
         let has_secret = self.tiktok.client_secret.is_set();
         if has_key != has_secret {
@@ -875,9 +917,17 @@ fn environment() -> Env {
             matches!(
                 key.as_str(),
                 "data_dir" | "database_url" | "token_key" | "token_key_previous"
-            ) || ["http__", "tiktok__", "publishing__", "workers__", "media__"]
-                .iter()
-                .any(|section| key.starts_with(section))
+            ) || [
+                "http__",
+                "tiktok__",
+                "publishing__",
+                "workers__",
+                "media__",
+                "webhooks__",
+                "email__",
+            ]
+            .iter()
+            .any(|section| key.starts_with(section))
         })
         .split("__")
 }
@@ -1189,6 +1239,48 @@ mod tests {
         })
         .expect_err("refused");
         assert!(matches!(error, ConfigError::MissingFile(_)));
+    }
+
+    #[test]
+    fn the_smtp_url_is_a_secret_and_a_bad_one_is_refused_at_load() {
+        let config = load_with(
+            None,
+            &[
+                (
+                    "TOKPOST_EMAIL__SMTP_URL",
+                    "smtps://tokpost:hunter2-mail@smtp.example.com:465",
+                ),
+                ("TOKPOST_EMAIL__FROM", "tokpost <tokpost@example.com>"),
+            ],
+        )
+        .expect("loads");
+        let printed = config.to_redacted_toml().expect("renders");
+        let debug = format!("{config:?}");
+        assert!(!printed.contains("hunter2-mail"), "{printed}");
+        assert!(!debug.contains("hunter2-mail"), "{debug}");
+        assert!(printed.contains("smtp_url = \"<redacted>\""), "{printed}");
+        assert!(config.email.mailer().expect("usable").is_some());
+        assert!(
+            load_with(None, &[])
+                .expect("loads")
+                .email
+                .mailer()
+                .unwrap()
+                .is_none()
+        );
+        let error = load_with(
+            None,
+            &[
+                ("TOKPOST_EMAIL__SMTP_URL", "smtp://127.0.0.1:2525"),
+                ("TOKPOST_EMAIL__FROM", "not an address"),
+            ],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("email.from is not an email address"),
+            "{error}"
+        );
     }
 
     #[test]

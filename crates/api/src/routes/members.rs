@@ -237,6 +237,10 @@ pub(crate) struct CreatedInvitation {
     /// The link to send the person (`<public base URL>/invite/tpi_…`); anyone holding it can
     /// join as the invited email until it is used, revoked or expires (7 days).
     link: String,
+    /// Whether the link was emailed to the person (an SMTP server is configured and took it).
+    emailed: bool,
+    /// Why it was not emailed, when it was not.
+    email_problem: Option<String>,
 }
 
 /// Invites a person by email. Nobody joins a workspace without an invitation.
@@ -283,11 +287,50 @@ pub(crate) async fn invite(
             now,
         )
         .await?;
+    let link = state.link(&format!("invite/{secret}"));
+    let workspace = state
+        .workspaces()
+        .workspace(auth.workspace_id)
+        .await?
+        .map_or_else(|| "a workspace".to_owned(), |workspace| workspace.name);
+    let (emailed, email_problem) = match &state.settings.mailer {
+        None => (
+            false,
+            Some(
+                "email is not configured on this server (email.smtp_url); send the link yourself"
+                    .to_owned(),
+            ),
+        ),
+        Some(mailer) => match mailer
+            .send(
+                &invitation.email,
+                &format!("You are invited to {workspace} on tokpost"),
+                &format!(
+                    "You are invited to join {workspace} on tokpost as {role}.\n\n\
+                     Open this link to choose your name and password (it works once, until \
+                     {until}):\n{link}\n\n\
+                     If you did not expect this, ignore this message: nothing happens without \
+                     the link.\n",
+                    role = invitation.role,
+                    until = invitation.expires_at,
+                ),
+            )
+            .await
+        {
+            Ok(()) => (true, None),
+            Err(error) => {
+                tracing::warn!(%error, "an invitation could not be emailed");
+                (false, Some(format!("{error}; send the link yourself")))
+            }
+        },
+    };
     Ok((
         StatusCode::CREATED,
         Json(CreatedInvitation {
             invitation: invitation_view(&invitation, now),
-            link: state.link(&format!("invite/{secret}")),
+            link,
+            emailed,
+            email_problem,
         }),
     ))
 }

@@ -61,6 +61,7 @@ pub(crate) fn router(state: AppState) -> Router {
             post(sessions::preview_invitation),
         )
         .route("/v1/invitations/accept", post(sessions::accept_invitation))
+        .route("/v1/password-resets", post(sessions::forgot_password))
         .route(
             "/v1/password-resets/complete",
             post(sessions::complete_reset),

@@ -435,3 +435,80 @@ pub(crate) fn parse_role(name: &str, field: &str) -> Result<Role, ApiError> {
         measured: Some(serde_json::json!(name)),
     })
 }
+
+/// Asking for a password-reset link by email.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ForgotPassword {
+    email: String,
+}
+
+/// At most this many reset links are emailed to one user an hour.
+const RESETS_PER_HOUR: u32 = 3;
+
+/// Emails a single-use password-reset link (valid one hour) when the email belongs to an
+/// enabled user. The answer is the same whether it does or not, so nobody learns who has an
+/// account; at most three links an hour go to one user.
+#[utoipa::path(post, path = "/v1/password-resets", tag = "people",
+    request_body = ForgotPassword,
+    responses(
+        (status = 202, description = "If the email belongs to someone here, a link is on its way"),
+        (status = 400, description = "Not JSON, or not this shape", body = ErrorBody),
+        (status = 422, description = "Not an email address, or email is not configured on this server (`email_unavailable`: ask an owner for a reset link)", body = ErrorBody),
+    ))]
+pub(crate) async fn forgot_password(
+    State(state): State<AppState>,
+    JsonBody(request): JsonBody<ForgotPassword>,
+) -> Result<StatusCode, ApiError> {
+    let email = people::normalize_email(&request.email, "email")?;
+    let Some(mailer) = &state.settings.mailer else {
+        return Err(ApiError::refused(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "email_unavailable",
+            "this server sends no email; ask an owner of your workspace for a reset link (Team page)",
+        ));
+    };
+    let Some(user) = state
+        .people()
+        .user_by_email(&email)
+        .await?
+        .filter(User::is_enabled)
+    else {
+        return Ok(StatusCode::ACCEPTED);
+    };
+    let now = state.now();
+    let recent = state
+        .invitations()
+        .password_resets_since(
+            user.id,
+            clock::sub(now, std::time::Duration::from_secs(3_600)),
+        )
+        .await?;
+    if recent >= RESETS_PER_HOUR {
+        tracing::info!(user = %user.id, "password-reset email held back: three this hour already");
+        return Ok(StatusCode::ACCEPTED);
+    }
+    let (secret, hash) = people::link_secret("tpr_");
+    let expires_at = clock::add(now, people::RESET_LIFETIME);
+    state
+        .invitations()
+        .create_password_reset(user.id, &hash, expires_at, now)
+        .await?;
+    let link = state.link(&format!("reset/{secret}"));
+    if let Err(error) = mailer
+        .send(
+            &user.email,
+            "Your tokpost password-reset link",
+            &format!(
+                "Someone (hopefully you) asked to reset the password of {email} on tokpost.\n\n\
+                 Open this link to choose a new one (it works once, until {expires_at}):\n{link}\n\n\
+                 If it was not you, ignore this message: your password stays as it is.\n",
+                email = user.email,
+            ),
+        )
+        .await
+    {
+        tracing::warn!(%error, "a password-reset link could not be emailed");
+    }
+    Ok(StatusCode::ACCEPTED)
+}

@@ -237,3 +237,79 @@ pub(crate) async fn reset(
         )
     }
 }
+
+#[derive(Template)]
+#[template(path = "forgot.html")]
+struct ForgotPage {
+    chrome: Chrome,
+    /// What happened to the last request: `(ok, words)`.
+    outcome: Option<(bool, String)>,
+    email: String,
+}
+
+fn forgot_form(
+    state: &Dashboard,
+    outcome: Option<(bool, String)>,
+    email: String,
+    status: StatusCode,
+) -> Result<Response, PageError> {
+    signed_out_page(
+        state,
+        status,
+        |chrome| {
+            ForgotPage {
+                chrome,
+                outcome,
+                email,
+            }
+            .render()
+        },
+        "forgot",
+    )
+}
+
+pub(crate) async fn forgot_page(State(state): State<Dashboard>) -> Result<Response, PageError> {
+    forgot_form(&state, None, String::new(), StatusCode::OK)
+}
+
+#[derive(Deserialize)]
+pub(crate) struct ForgotForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    email: String,
+}
+
+pub(crate) async fn forgot(
+    State(state): State<Dashboard>,
+    headers: HeaderMap,
+    Form(form): Form<ForgotForm>,
+) -> Result<Response, PageError> {
+    check_signed_out_form(&headers, &form.csrf)?;
+    let answer = state
+        .api
+        .post_json_signed_out("/v1/password-resets", &json!({ "email": form.email }))
+        .await?;
+    if answer.status == StatusCode::ACCEPTED {
+        let email = form.email.trim().to_owned();
+        forgot_form(
+            &state,
+            Some((
+                true,
+                format!(
+                    "If {email} belongs to someone here, a reset link is on its way; it works \
+                     once, for an hour."
+                ),
+            )),
+            email,
+            StatusCode::OK,
+        )
+    } else {
+        forgot_form(
+            &state,
+            Some((false, answer.error_message())),
+            form.email,
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+    }
+}

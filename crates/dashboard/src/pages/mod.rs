@@ -25,7 +25,9 @@ pub(crate) use compose::{compose, compose_page};
 pub(crate) use errors::errors;
 pub(crate) use home::home;
 pub(crate) use import::{import, import_page, sample as import_sample};
-pub(crate) use join::{accept as accept_invitation, invite_page, reset, reset_page};
+pub(crate) use join::{
+    accept as accept_invitation, forgot, forgot_page, invite_page, reset, reset_page,
+};
 pub(crate) use media::{media_file, upload_media};
 pub(crate) use posts::{cancel, post, post_status, posts, retry};
 pub(crate) use sign_in::{sign_in, sign_in_page, sign_out};

@@ -157,13 +157,24 @@ pub(crate) async fn invite(
         )
         .await?;
     let outcome = if answer.status == StatusCode::CREATED {
+        let who = format!(
+            "Invited {} as {}",
+            text(&answer.body, "/invitation/email"),
+            text(&answer.body, "/invitation/role")
+        );
+        let emailed = answer.body.get("emailed").and_then(Value::as_bool) == Some(true);
         Outcome {
             ok: true,
-            message: format!(
-                "Invited {} as {}. Send them this link (shown once; it works for 7 days):",
-                text(&answer.body, "/invitation/email"),
-                text(&answer.body, "/invitation/role")
-            ),
+            message: if emailed {
+                format!(
+                    "{who}, and emailed them the link. Here it is too (shown once; it works for 7 days):"
+                )
+            } else {
+                format!(
+                    "{who}. Send them this link (shown once; it works for 7 days). Not emailed: {}",
+                    text(&answer.body, "/email_problem")
+                )
+            },
             link: Some(text(&answer.body, "/link")),
         }
     } else {

@@ -21,6 +21,7 @@ mod browser;
 mod calendar;
 mod composer;
 mod import;
+mod mail;
 mod pages;
 mod team;
 mod team_browser;

@@ -127,6 +127,7 @@ async fn serve(mut config: Config, sandbox_flag: bool, run_workers: bool) -> any
     settings.webhook_addresses = config.webhooks.address_policy()?;
     settings.limits = config.http.limits();
     settings.metrics_token = config.http.metrics_token.get().cloned();
+    settings.mailer = config.email.mailer()?;
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let process = format!("serve:{}", std::process::id());
     let mut workers = Vec::new();

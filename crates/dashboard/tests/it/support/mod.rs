@@ -84,6 +84,11 @@ pub fn fixture(name: &str) -> PathBuf {
 }
 
 pub async fn start() -> Server {
+    start_with(|_| {}).await
+}
+
+/// [`start`] with the API's settings changed by `customize` (a mailer, say).
+pub async fn start_with(customize: impl FnOnce(&mut ApiSettings)) -> Server {
     let clock = ManualClock::at_fixed_start();
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -174,6 +179,7 @@ pub async fn start() -> Server {
     settings.verified_url_prefixes = vec![pull_prefix];
     // TikTok here is the built-in sandbox in this process, as with `serve --sandbox`.
     settings.builtin_sandbox = true;
+    customize(&mut settings);
     let state = AppState::new(
         store.clone(),
         clock.shared(),
