@@ -7,7 +7,7 @@ use crate::support;
 
 use reqwest::StatusCode;
 use reqwest::header::COOKIE;
-use support::http::{Session, cookie_value, csrf_in, http, session, sign_in_with};
+use support::http::{Session, cookie_value, http, session, sign_in_with, submit_signed_out};
 use tokpost_testkit::smtp::SmtpServer;
 
 fn mailer(smtp: &SmtpServer) -> tokpost_pipeline::mail::Mailer {
@@ -24,27 +24,6 @@ fn link_in(body: &str, marker: &str) -> String {
         .find(|word| word.starts_with("http") && word.contains(marker))
         .unwrap_or_else(|| panic!("no {marker} link in {body}"))
         .to_owned()
-}
-
-/// Submits the signed-out form at `path` with `fields`.
-async fn submit(
-    server: &support::Server,
-    path: &str,
-    fields: &[(&str, &str)],
-) -> reqwest::Response {
-    let page = http().get(server.url(path)).send().await.unwrap();
-    assert_eq!(page.status(), StatusCode::OK, "{path}");
-    let pre = cookie_value(&page, "tokpost_sign_in").unwrap();
-    let csrf = csrf_in(&page.text().await.unwrap());
-    let mut form = vec![("csrf", csrf.as_str())];
-    form.extend_from_slice(fields);
-    http()
-        .post(server.url(path))
-        .header(COOKIE, format!("tokpost_sign_in={pre}"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
 }
 
 fn path_of<'a>(server: &support::Server, link: &'a str) -> &'a str {
@@ -84,7 +63,7 @@ async fn an_invitation_is_emailed_and_its_link_joins_the_workspace() {
     assert_eq!(message.subject, "You are invited to default on tokpost");
     assert!(message.body.contains("as editor"), "{}", message.body);
     let link = link_in(&message.body, "/invite/tpi_");
-    let joined = submit(
+    let joined = submit_signed_out(
         &server,
         path_of(&server, &link),
         &[
@@ -103,10 +82,10 @@ async fn a_forgotten_password_is_reset_by_an_emailed_link_and_strangers_learn_no
     let mail = mailer(&smtp);
     let server = support::start_with(move |settings| settings.mailer = Some(mail)).await;
 
-    let stranger = submit(&server, "/forgot", &[("email", "nobody@example.com")]).await;
+    let stranger = submit_signed_out(&server, "/forgot", &[("email", "nobody@example.com")]).await;
     assert_eq!(stranger.status(), StatusCode::OK);
     let stranger = stranger.text().await.unwrap();
-    let known = submit(&server, "/forgot", &[("email", " Owner@Example.com ")]).await;
+    let known = submit_signed_out(&server, "/forgot", &[("email", " Owner@Example.com ")]).await;
     let known = known.text().await.unwrap();
     let words = |page: &str, email: &str| {
         page.contains(&format!(
@@ -125,7 +104,7 @@ async fn a_forgotten_password_is_reset_by_an_emailed_link_and_strangers_learn_no
     assert!(messages[0].to.contains("owner@example.com"));
     assert_eq!(messages[0].subject, "Your tokpost password-reset link");
     let link = link_in(&messages[0].body, "/reset/tpr_");
-    let set = submit(
+    let set = submit_signed_out(
         &server,
         path_of(&server, &link),
         &[("password", "a brand new passphrase")],
@@ -138,7 +117,7 @@ async fn a_forgotten_password_is_reset_by_an_emailed_link_and_strangers_learn_no
 
     // Three links an hour at most: the fourth request sends nothing, and says the same.
     for _ in 0..3 {
-        let page = submit(&server, "/forgot", &[("email", "owner@example.com")]).await;
+        let page = submit_signed_out(&server, "/forgot", &[("email", "owner@example.com")]).await;
         assert!(words(&page.text().await.unwrap(), "owner@example.com"));
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -158,7 +137,7 @@ async fn without_an_smtp_server_the_pages_say_how_else_the_link_comes() {
         page.contains("Not emailed: email is not configured on this server"),
         "{page}"
     );
-    let forgot = submit(&server, "/forgot", &[("email", "owner@example.com")]).await;
+    let forgot = submit_signed_out(&server, "/forgot", &[("email", "owner@example.com")]).await;
     assert_eq!(forgot.status(), StatusCode::UNPROCESSABLE_ENTITY);
     assert!(
         forgot

@@ -55,20 +55,7 @@ async fn follow_link(
     link: &str,
     fields: &[(&str, &str)],
 ) -> reqwest::Response {
-    let path = path_of(server, link);
-    let page = http().get(server.url(path)).send().await.unwrap();
-    assert_eq!(page.status(), StatusCode::OK, "{link}");
-    let pre = cookie_value(&page, "tokpost_sign_in").unwrap();
-    let csrf = csrf_in(&page.text().await.unwrap());
-    let mut form = vec![("csrf", csrf.as_str())];
-    form.extend_from_slice(fields);
-    http()
-        .post(server.url(path))
-        .header(COOKIE, format!("tokpost_sign_in={pre}"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap()
+    support::http::submit_signed_out(server, path_of(server, link), fields).await
 }
 
 #[tokio::test]

@@ -25,6 +25,33 @@ pub(crate) fn run(command: &KeysCommand) -> anyhow::Result<ExitCode> {
     })
 }
 
+/// The workspace named by `--workspace`, or the first one (made now, with its admin key, on a
+/// fresh database; that key is not printed: the command prints what it was asked for).
+pub(crate) async fn chosen_workspace(
+    store: &dyn WorkspaceStore,
+    id: Option<&str>,
+    now: jiff::Timestamp,
+) -> anyhow::Result<tokpost_store::Workspace> {
+    if let Some(text) = id {
+        let id: WorkspaceId = text
+            .parse()
+            .map_err(|_| anyhow::anyhow!("`{text}` is not a workspace id"))?;
+        return store
+            .workspace(id)
+            .await?
+            .with_context(|| format!("no workspace {id}"));
+    }
+    match tokpost_api::bootstrap(store, now).await? {
+        Some((workspace, _admin)) => Ok(workspace),
+        None => store
+            .workspaces()
+            .await?
+            .into_iter()
+            .next()
+            .context("no workspace"),
+    }
+}
+
 async fn keys(store: &dyn WorkspaceStore, command: &KeysCommand) -> anyhow::Result<ExitCode> {
     let now = SystemClock.now();
     let mut stdout = std::io::stdout().lock();
@@ -39,30 +66,7 @@ async fn keys(store: &dyn WorkspaceStore, command: &KeysCommand) -> anyhow::Resu
             let Some(role) = tokpost_core::Role::parse(role.trim()) else {
                 anyhow::bail!("`{role}` is not a role (owner, editor or reviewer)");
             };
-            let workspace = match workspace {
-                Some(text) => {
-                    let id: WorkspaceId = text
-                        .parse()
-                        .map_err(|_| anyhow::anyhow!("`{text}` is not a workspace id"))?;
-                    store
-                        .workspace(id)
-                        .await?
-                        .with_context(|| format!("no workspace {id}"))?
-                }
-                None => match tokpost_api::bootstrap(store, now).await? {
-                    Some((workspace, _admin)) => {
-                        // The first start's admin key is not printed here: this command
-                        // prints the key it was asked for.
-                        workspace
-                    }
-                    None => store
-                        .workspaces()
-                        .await?
-                        .into_iter()
-                        .next()
-                        .context("no workspace")?,
-                },
-            };
+            let workspace = chosen_workspace(store, workspace.as_deref(), now).await?;
             let issued = tokpost_api::issue_key(store, workspace.id, name, role, now).await?;
             if *json {
                 serde_json::to_writer_pretty(

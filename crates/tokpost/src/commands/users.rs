@@ -8,7 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, bail};
 use clock::{Clock as _, SystemClock};
 use secrecy::SecretString;
-use tokpost_core::{Role, WorkspaceId};
+use tokpost_core::Role;
 use tokpost_store::{MembershipChange, NewUser, Store, User};
 
 use crate::cli::UsersCommand;
@@ -88,26 +88,7 @@ async fn users(
             let Some(role) = Role::parse(role.trim()) else {
                 bail!("`{role}` is not a role (owner, editor or reviewer)");
             };
-            let workspace = match workspace {
-                Some(text) => {
-                    let id: WorkspaceId = text
-                        .parse()
-                        .map_err(|_| anyhow::anyhow!("`{text}` is not a workspace id"))?;
-                    store
-                        .workspace(id)
-                        .await?
-                        .with_context(|| format!("no workspace {id}"))?
-                }
-                None => match tokpost_api::bootstrap(store, now).await? {
-                    Some((workspace, _admin)) => workspace,
-                    None => store
-                        .workspaces()
-                        .await?
-                        .into_iter()
-                        .next()
-                        .context("no workspace")?,
-                },
-            };
+            let workspace = super::keys::chosen_workspace(store, workspace.as_deref(), now).await?;
             let password = read_password()?;
             tokpost_api::people::passwords::check(&password, "password")
                 .map_err(|e| refusal(&e))?;

@@ -52,6 +52,28 @@ pub async fn sign_in_with(server: &Server, email: &str, password: &str) -> reqwe
         .unwrap()
 }
 
+/// Opens the signed-out page at `path` (an invitation, a reset link, "forgot your password")
+/// and submits its form with `fields`; the answer as it comes.
+pub async fn submit_signed_out(
+    server: &Server,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    let page = http().get(server.url(path)).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "{path}");
+    let pre = cookie_value(&page, "tokpost_sign_in").unwrap();
+    let csrf = csrf_in(&page.text().await.unwrap());
+    let mut form = vec![("csrf", csrf.as_str())];
+    form.extend_from_slice(fields);
+    http()
+        .post(server.url(path))
+        .header(COOKIE, format!("tokpost_sign_in={pre}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A signed-in browser: its session cookie header and the session's CSRF token.
 pub struct Session {
     pub cookie: String,
