@@ -29,7 +29,7 @@ use crate::routes::{
         webhook_endpoints::delete, webhook_endpoints::resume, webhook_endpoints::deliveries,
         sessions::sign_in, sessions::sign_out, sessions::me,
         sessions::preview_invitation, sessions::accept_invitation, sessions::complete_reset,
-        sessions::forgot_password,
+        sessions::forgot_password, sessions::change_password,
         members::list, members::change_role, members::remove, members::password_reset,
         members::invitations, members::invite, members::revoke_invitation,
     ),

@@ -66,6 +66,8 @@ pub fn router(state: AppState) -> Router {
         .route("/reset/{token}", get(pages::reset_page).post(pages::reset))
         .route("/forgot", get(pages::forgot_page).post(pages::forgot))
         .route("/team", get(pages::team))
+        .route("/me", get(pages::me))
+        .route("/me/password", post(pages::change_password))
         .route("/team/invite", post(pages::team_invite))
         .route("/team/members/{id}/role", post(pages::team_set_role))
         .route("/team/members/{id}/remove", post(pages::team_remove))

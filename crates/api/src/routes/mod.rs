@@ -42,6 +42,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/sessions", post(sessions::sign_in))
         .route("/v1/sessions/current", delete(sessions::sign_out))
         .route("/v1/me", get(sessions::me))
+        .route("/v1/me/password", post(sessions::change_password))
         .route("/v1/members", get(members::list))
         .route(
             "/v1/members/{id}",

@@ -512,3 +512,69 @@ pub(crate) async fn forgot_password(
     }
     Ok(StatusCode::ACCEPTED)
 }
+
+/// A new password for the signed-in person.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChangePassword {
+    #[schema(value_type = String, format = Password)]
+    current_password: SecretString,
+    #[schema(value_type = String, format = Password)]
+    new_password: SecretString,
+}
+
+/// Changes the signed-in person's password. Every session of theirs ends (a stolen one too);
+/// the answer opens a new one for the browser that asked.
+#[utoipa::path(post, path = "/v1/me/password", tag = "people",
+    security(("api_key" = [])),
+    request_body = ChangePassword,
+    responses(
+        (status = 201, description = "Changed; the new session's token is shown this once", body = SessionView),
+        (status = 400, description = "Not JSON, or not this shape", body = ErrorBody),
+        (status = 401, description = "No session, or the current password is wrong", body = ErrorBody),
+        (status = 422, description = "A new password too short or too long", body = ErrorBody),
+        (status = 429, description = "Too many failed attempts for this email", body = ErrorBody),
+        (status = 503, description = "Too many passwords being checked at once (`overloaded`); try again in a few seconds", body = ErrorBody),
+    ))]
+pub(crate) async fn change_password(
+    State(state): State<AppState>,
+    CurrentSession(secret): CurrentSession,
+    JsonBody(request): JsonBody<ChangePassword>,
+) -> Result<(StatusCode, Json<SessionView>), ApiError> {
+    let now = state.now();
+    let session = state
+        .people()
+        .session(&secret.hash(), now)
+        .await?
+        .ok_or(ApiError::Unauthorized)?;
+    let user = session.user;
+    people::check_attempts(&state, &user.email).await?;
+    if !passwords::verify(request.current_password, user.password_hash.clone()).await? {
+        let since = clock::sub(now, people::FAILURE_WINDOW);
+        state
+            .invitations()
+            .record_sign_in_failure(&user.email, since, now)
+            .await?;
+        return Err(ApiError::Refused {
+            status: StatusCode::UNAUTHORIZED,
+            code: "invalid_credentials",
+            message: "the current password is wrong".to_owned(),
+            field: Some("current_password".to_owned()),
+            limit: None,
+            measured: None,
+        });
+    }
+    passwords::check(&request.new_password, "new_password")?;
+    let hash = passwords::hash(request.new_password).await?;
+    if !state.people().set_password(user.id, hash).await? {
+        return Err(ApiError::Unauthorized);
+    }
+    let opened = people::open_session(
+        &state,
+        user,
+        Some(session.workspace_id),
+        Some(&session.time_zone),
+    )
+    .await?;
+    Ok((StatusCode::CREATED, Json(session_view(&opened))))
+}

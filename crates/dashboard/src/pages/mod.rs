@@ -12,6 +12,7 @@ mod errors;
 mod home;
 mod import;
 mod join;
+mod me;
 mod media;
 mod posts;
 mod sign_in;
@@ -28,6 +29,7 @@ pub(crate) use import::{import, import_page, sample as import_sample};
 pub(crate) use join::{
     accept as accept_invitation, forgot, forgot_page, invite_page, reset, reset_page,
 };
+pub(crate) use me::{change_password, me_after as me};
 pub(crate) use media::{media_file, upload_media};
 pub(crate) use posts::{cancel, post, post_status, posts, retry};
 pub(crate) use sign_in::{sign_in, sign_in_page, sign_out};

@@ -394,3 +394,69 @@ async fn an_accounts_history_page_names_who_connected_it() {
     let missing = get(&server, &owner, "/accounts/not-an-id/history").await;
     assert_eq!(missing.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn a_person_changes_their_password_and_their_other_sessions_end() {
+    let server = support::start().await;
+    let here = session(&server).await;
+    let elsewhere = session(&server).await;
+    let me = get(&server, &here, "/me").await.text().await.unwrap();
+    assert!(me.contains("owner@example.com") && me.contains("id=\"my-role\">owner"));
+    let wrong = post_form(
+        &server,
+        &here,
+        "/me/password",
+        &[
+            ("current_password", "not my passphrase at all"),
+            ("new_password", "a fresh long passphrase"),
+        ],
+    )
+    .await;
+    assert_eq!(wrong.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        wrong
+            .text()
+            .await
+            .unwrap()
+            .contains("the current password is wrong")
+    );
+    let changed = post_form(
+        &server,
+        &here,
+        "/me/password",
+        &[
+            ("current_password", server.owner.password.as_str()),
+            ("new_password", "a fresh long passphrase"),
+        ],
+    )
+    .await;
+    assert_eq!(changed.status(), StatusCode::SEE_OTHER);
+    let cookie = format!(
+        "tokpost_session={}",
+        cookie_value(&changed, "tokpost_session").unwrap()
+    );
+    let after = http()
+        .get(server.url("/me?changed=1"))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::OK);
+    assert!(
+        after
+            .text()
+            .await
+            .unwrap()
+            .contains("Your password is changed")
+    );
+    assert_eq!(
+        get(&server, &elsewhere, "/").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    assert_eq!(
+        get(&server, &here, "/").await.status(),
+        StatusCode::SEE_OTHER
+    );
+    let signed_in = sign_in_with(&server, &server.owner.email, "a fresh long passphrase").await;
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+}
