@@ -118,6 +118,24 @@ impl ApiError {
         }
     }
 
+    /// A 422 about one field, with the limit it broke and what was measured.
+    pub(crate) fn unprocessable(
+        code: &'static str,
+        field: impl Into<String>,
+        message: impl Into<String>,
+        limit: Value,
+        measured: Value,
+    ) -> Self {
+        Self::Refused {
+            status: StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            message: message.into(),
+            field: Some(field.into()),
+            limit: Some(limit),
+            measured: Some(measured),
+        }
+    }
+
     /// The status this error answers with.
     #[must_use]
     pub fn status(&self) -> StatusCode {

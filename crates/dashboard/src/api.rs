@@ -21,6 +21,16 @@ pub(crate) struct Answer {
 }
 
 impl Answer {
+    /// The status a page shows for this refusal: the API's own when the request was at fault
+    /// (4xx), 502 when the API failed behind the page.
+    pub(crate) fn page_status(&self) -> StatusCode {
+        if self.status.is_client_error() {
+            self.status
+        } else {
+            StatusCode::BAD_GATEWAY
+        }
+    }
+
     /// The API's own message of a refusal (`error.message`), for showing to the user.
     pub(crate) fn error_message(&self) -> String {
         self.body

@@ -173,6 +173,23 @@ impl Outcomes {
 const REFRESH_SOON: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 /// Times as the user reads them: in their zone, to the minute.
+/// The string at `pointer` in an API answer; empty when it is absent.
+pub(crate) fn text_at(value: &Value, pointer: &str) -> String {
+    value
+        .pointer(pointer)
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// An instant an API answer gives as RFC 3339, shown in `zone` like [`when`]; empty when the
+/// answer holds none.
+pub(crate) fn when_text(text: &str, zone: &TimeZone) -> String {
+    text.parse::<Timestamp>()
+        .map(|at| when(at, zone))
+        .unwrap_or_default()
+}
+
 pub(crate) fn when(at: Timestamp, zone: &TimeZone) -> String {
     at.to_zoned(zone.clone())
         .strftime("%Y-%m-%d %H:%M %Z")

@@ -404,17 +404,12 @@ impl InvitationStore for SqlStore {
         let Some(user) = user else {
             return Ok(None);
         };
-        query(
-            "UPDATE users SET password_hash = $2, session_epoch = session_epoch + 1 WHERE id = $1",
-        )
-        .bind(user)
-        .bind(password.0)
-        .execute(&mut tx)
-        .await?;
-        query("DELETE FROM user_sessions WHERE user_id = $1")
+        query("UPDATE users SET password_hash = $2 WHERE id = $1")
             .bind(user)
+            .bind(password.0)
             .execute(&mut tx)
             .await?;
+        crate::people::end_sessions(&mut tx, UserId::from_uuid(user)).await?;
         // Every other open link of the user dies with this one.
         query(
             "UPDATE password_resets SET used_at_ms = $2 WHERE user_id = $1 AND used_at_ms IS NULL",

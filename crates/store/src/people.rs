@@ -240,7 +240,7 @@ struct SessionRow {
 }
 
 /// Ends every session of `user` (a bumped epoch already makes them invalid; this frees rows).
-async fn end_sessions(tx: &mut Tx, user: UserId) -> Result<(), StoreError> {
+pub(crate) async fn end_sessions(tx: &mut Tx, user: UserId) -> Result<(), StoreError> {
     query("UPDATE users SET session_epoch = session_epoch + 1 WHERE id = $1")
         .bind(user.as_uuid())
         .execute(&mut *tx)

@@ -47,14 +47,13 @@ pub fn normalize_email(email: &str, field: &str) -> Result<String, ApiError> {
     let email = email.trim().to_lowercase();
     let chars = email.chars().count();
     if chars > MAX_EMAIL_CHARS {
-        return Err(ApiError::Refused {
-            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            code: "too_long",
-            message: format!("the email has {chars} characters; the limit is {MAX_EMAIL_CHARS}"),
-            field: Some(field.to_owned()),
-            limit: Some(json!(MAX_EMAIL_CHARS)),
-            measured: Some(json!(chars)),
-        });
+        return Err(ApiError::unprocessable(
+            "too_long",
+            field,
+            format!("the email has {chars} characters; the limit is {MAX_EMAIL_CHARS}"),
+            json!(MAX_EMAIL_CHARS),
+            json!(chars),
+        ));
     }
     let shaped = email.split_once('@').is_some_and(|(local, domain)| {
         !local.is_empty()
@@ -63,14 +62,13 @@ pub fn normalize_email(email: &str, field: &str) -> Result<String, ApiError> {
             && !email.chars().any(char::is_whitespace)
     });
     if !shaped {
-        return Err(ApiError::Refused {
-            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            code: "invalid_email",
-            message: "this is not an email address (name@example.com)".to_owned(),
-            field: Some(field.to_owned()),
-            limit: Some(json!("name@domain")),
-            measured: Some(json!(email)),
-        });
+        return Err(ApiError::unprocessable(
+            "invalid_email",
+            field,
+            "this is not an email address (name@example.com)",
+            json!("name@domain"),
+            json!(email),
+        ));
     }
     Ok(email)
 }
@@ -83,18 +81,17 @@ pub fn normalize_name(name: &str, field: &str) -> Result<String, ApiError> {
     let name = name.trim();
     let chars = name.chars().count();
     if chars == 0 || chars > MAX_NAME_CHARS {
-        return Err(ApiError::Refused {
-            status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
-            code: if chars == 0 { "required" } else { "too_long" },
-            message: if chars == 0 {
+        return Err(ApiError::unprocessable(
+            if chars == 0 { "required" } else { "too_long" },
+            field,
+            if chars == 0 {
                 "a name is required".to_owned()
             } else {
                 format!("the name has {chars} characters; the limit is {MAX_NAME_CHARS}")
             },
-            field: Some(field.to_owned()),
-            limit: Some(json!(MAX_NAME_CHARS)),
-            measured: Some(json!(chars)),
-        });
+            json!(MAX_NAME_CHARS),
+            json!(chars),
+        ));
     }
     Ok(name.to_owned())
 }
@@ -125,6 +122,30 @@ pub async fn check_attempts(state: &AppState, email: &str) -> Result<(), ApiErro
         limit: Some(json!(MAX_FAILURES)),
         measured: Some(json!(failures)),
     })
+}
+
+/// Checks `password` against `hash` for `email` the way every sign-in does: refused (429) when
+/// the email has had [`MAX_FAILURES`] failures in the window, one more failure recorded on a
+/// mismatch. Always spends one verification (`None` verifies a decoy and never matches).
+///
+/// # Errors
+/// 429 `too_many_attempts`, 503 `overloaded`, or a store failure.
+pub async fn attempt(
+    state: &AppState,
+    email: &str,
+    password: secrecy::SecretString,
+    hash: Option<tokpost_store::PasswordHash>,
+) -> Result<bool, ApiError> {
+    check_attempts(state, email).await?;
+    let matches = passwords::verify(password, hash).await?;
+    if !matches {
+        let now = state.now();
+        state
+            .invitations()
+            .record_sign_in_failure(email, clock::sub(now, FAILURE_WINDOW), now)
+            .await?;
+    }
+    Ok(matches)
 }
 
 /// An opened session: the secret for the browser, and what it is for.

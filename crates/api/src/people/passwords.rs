@@ -64,14 +64,13 @@ pub fn check(password: &SecretString, field: &str) -> Result<(), ApiError> {
     } else {
         return Ok(());
     };
-    Err(ApiError::Refused {
-        status: axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+    Err(ApiError::unprocessable(
         code,
+        field,
         message,
-        field: Some(field.to_owned()),
-        limit: Some(json!(limit)),
-        measured: Some(json!(chars)),
-    })
+        json!(limit),
+        json!(chars),
+    ))
 }
 
 fn unavailable() -> ApiError {

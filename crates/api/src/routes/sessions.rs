@@ -113,17 +113,15 @@ pub(crate) async fn sign_in(
 ) -> Result<(StatusCode, Json<SessionView>), ApiError> {
     let email = people::normalize_email(&request.email, "email")?;
     people::passwords::check(&request.password, "password").map_err(|_| invalid_credentials())?;
-    people::check_attempts(&state, &email).await?;
-    let user = state.people().user_by_email(&email).await?;
+    // A disabled user is checked against the decoy: refused, and counted, like a stranger.
+    let user = state
+        .people()
+        .user_by_email(&email)
+        .await?
+        .filter(User::is_enabled);
     let hash = user.as_ref().and_then(|user| user.password_hash.clone());
-    let matches = passwords::verify(request.password, hash).await?;
-    let Some(user) = user.filter(|user| matches && user.is_enabled()) else {
-        let now = state.now();
-        let since = clock::sub(now, people::FAILURE_WINDOW);
-        state
-            .invitations()
-            .record_sign_in_failure(&email, since, now)
-            .await?;
+    let matches = people::attempt(&state, &email, request.password, hash).await?;
+    let Some(user) = user.filter(|_| matches) else {
         return Err(invalid_credentials());
     };
     state.invitations().clear_sign_in_failures(&email).await?;
@@ -335,14 +333,8 @@ pub(crate) async fn accept_invitation(
     let existing = state.people().user_by_email(&invitation.email).await?;
     let (name, password) = match &existing {
         Some(user) => {
-            people::check_attempts(&state, &user.email).await?;
             let hash = user.password_hash.clone();
-            if !passwords::verify(request.password, hash).await? {
-                let since = clock::sub(now, people::FAILURE_WINDOW);
-                state
-                    .invitations()
-                    .record_sign_in_failure(&user.email, since, now)
-                    .await?;
+            if !people::attempt(&state, &user.email, request.password, hash).await? {
                 return Err(invalid_credentials());
             }
             (user.name.clone(), None)
@@ -426,13 +418,14 @@ pub(crate) async fn complete_reset(
 
 /// The role named in a request, or a 422 listing the roles.
 pub(crate) fn parse_role(name: &str, field: &str) -> Result<Role, ApiError> {
-    Role::parse(name.trim()).ok_or_else(|| ApiError::Refused {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        code: "unknown_role",
-        message: format!("{name:?} is not a role"),
-        field: Some(field.to_owned()),
-        limit: Some(serde_json::json!(Role::ALL.map(Role::as_str))),
-        measured: Some(serde_json::json!(name)),
+    Role::parse(name.trim()).ok_or_else(|| {
+        ApiError::unprocessable(
+            "unknown_role",
+            field,
+            format!("{name:?} is not a role"),
+            serde_json::json!(Role::ALL.map(Role::as_str)),
+            serde_json::json!(name),
+        )
     })
 }
 
@@ -548,13 +541,8 @@ pub(crate) async fn change_password(
         .await?
         .ok_or(ApiError::Unauthorized)?;
     let user = session.user;
-    people::check_attempts(&state, &user.email).await?;
-    if !passwords::verify(request.current_password, user.password_hash.clone()).await? {
-        let since = clock::sub(now, people::FAILURE_WINDOW);
-        state
-            .invitations()
-            .record_sign_in_failure(&user.email, since, now)
-            .await?;
+    let hash = user.password_hash.clone();
+    if !people::attempt(&state, &user.email, request.current_password, hash).await? {
         return Err(ApiError::Refused {
             status: StatusCode::UNAUTHORIZED,
             code: "invalid_credentials",

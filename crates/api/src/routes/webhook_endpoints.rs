@@ -194,28 +194,11 @@ pub(crate) struct DeliveriesQuery {
     limit: Option<u32>,
 }
 
-fn unprocessable(
-    code: &'static str,
-    field: impl Into<String>,
-    message: impl Into<String>,
-    limit: Value,
-    measured: Value,
-) -> ApiError {
-    ApiError::Refused {
-        status: StatusCode::UNPROCESSABLE_ENTITY,
-        code,
-        message: message.into(),
-        field: Some(field.into()),
-        limit: Some(limit),
-        measured: Some(measured),
-    }
-}
-
 /// Checks an endpoint URL: absolute, `http` or `https`, with a host, no credentials, bounded.
 fn parse_url(text: &str) -> Result<String, ApiError> {
     let chars = text.chars().count();
     if chars > MAX_URL_CHARS {
-        return Err(unprocessable(
+        return Err(ApiError::unprocessable(
             "too_long",
             "url",
             format!("the URL has {chars} characters; the limit is {MAX_URL_CHARS}"),
@@ -224,7 +207,7 @@ fn parse_url(text: &str) -> Result<String, ApiError> {
         ));
     }
     let malformed = |why: &str| {
-        unprocessable(
+        ApiError::unprocessable(
             "invalid_url",
             "url",
             format!("the URL {why}"),
@@ -257,7 +240,7 @@ async fn check_address(state: &AppState, url: &str) -> Result<(), ApiError> {
     })?;
     match state.settings.webhook_addresses.check_url(&parsed).await {
         Ok(()) => Ok(()),
-        Err(UrlRefusal::Internal { host, refused }) => Err(unprocessable(
+        Err(UrlRefusal::Internal { host, refused }) => Err(ApiError::unprocessable(
             "internal_address",
             "url",
             format!("{host} resolves to {refused}"),
@@ -267,7 +250,7 @@ async fn check_address(state: &AppState, url: &str) -> Result<(), ApiError> {
         // A name that does not resolve yet (DNS set up after the endpoint) reaches nothing;
         // every send judges it again as it resolves.
         Err(UrlRefusal::Unresolvable { .. }) => Ok(()),
-        Err(refusal @ UrlRefusal::NoHost) => Err(unprocessable(
+        Err(refusal @ UrlRefusal::NoHost) => Err(ApiError::unprocessable(
             "invalid_url",
             "url",
             format!("the URL cannot be sent to: {refusal}"),
@@ -283,7 +266,7 @@ fn parse_events(names: &[String]) -> Result<BTreeSet<WebhookEventType>, ApiError
         .map(|event| event.as_str())
         .collect();
     if names.is_empty() {
-        return Err(unprocessable(
+        return Err(ApiError::unprocessable(
             "empty",
             "events",
             "name at least one event type",
@@ -296,7 +279,7 @@ fn parse_events(names: &[String]) -> Result<BTreeSet<WebhookEventType>, ApiError
         .enumerate()
         .map(|(index, name)| {
             WebhookEventType::parse(name.trim()).ok_or_else(|| {
-                unprocessable(
+                ApiError::unprocessable(
                     "unknown_event_type",
                     format!("events[{index}]"),
                     format!("{name:?} is not an event type"),
@@ -345,7 +328,7 @@ pub(crate) async fn create(
     let description = request.description.unwrap_or_default();
     let chars = description.chars().count();
     if chars > MAX_DESCRIPTION_CHARS {
-        return Err(unprocessable(
+        return Err(ApiError::unprocessable(
             "too_long",
             "description",
             format!("the description has {chars} characters; the limit is {MAX_DESCRIPTION_CHARS}"),
@@ -371,7 +354,7 @@ pub(crate) async fn create(
     let endpoint = match created {
         EndpointCreated::Created(endpoint) => *endpoint,
         EndpointCreated::AtLimit { existing } => {
-            return Err(unprocessable(
+            return Err(ApiError::unprocessable(
                 "too_many_endpoints",
                 "url",
                 format!("the workspace has {existing} endpoints; the limit is {MAX_ENDPOINTS}"),
@@ -516,7 +499,7 @@ pub(crate) async fn deliveries(
     })?;
     let limit = query.limit.unwrap_or(DEFAULT_DELIVERIES);
     if limit == 0 || limit > MAX_DELIVERIES {
-        return Err(unprocessable(
+        return Err(ApiError::unprocessable(
             "out_of_range",
             "limit",
             format!("limit must be between 1 and {MAX_DELIVERIES}; it is {limit}"),

@@ -37,13 +37,6 @@ pub(crate) async fn account_history(
         .api
         .get(signed_in.key(), &format!("/v1/accounts/{id}/history"))
         .await?;
-    let text = |event: &Value, pointer: &str| {
-        event
-            .pointer(pointer)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_owned()
-    };
     let changes = history
         .get("events")
         .and_then(Value::as_array)
@@ -51,13 +44,10 @@ pub(crate) async fn account_history(
             events
                 .iter()
                 .map(|event| Change {
-                    at: text(event, "/at")
-                        .parse::<jiff::Timestamp>()
-                        .map(|at| views::when(at, signed_in.zone()))
-                        .unwrap_or_default(),
-                    change: text(event, "/change").replace('_', " "),
-                    message: text(event, "/message"),
-                    by: text(event, "/by/name"),
+                    at: views::when_text(&views::text_at(event, "/at"), signed_in.zone()),
+                    change: views::text_at(event, "/change").replace('_', " "),
+                    message: views::text_at(event, "/message"),
+                    by: views::text_at(event, "/by/name"),
                 })
                 .collect()
         })

@@ -14,6 +14,7 @@ use super::Chrome;
 use super::sign_in::{check_signed_out_form, signed_in_response, signed_out_page};
 use crate::Dashboard;
 use crate::error::PageError;
+use crate::views::{text_at, when_text};
 
 /// What an open invitation offers.
 struct Offer {
@@ -34,13 +35,6 @@ struct InvitePage {
     closed: Option<String>,
     error: Option<String>,
     name: String,
-}
-
-fn text(body: &Value, key: &str) -> String {
-    body.get(key)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
 }
 
 /// Only the characters a link's secret has, so nothing else reaches a page or the API.
@@ -67,17 +61,14 @@ async fn invite_form(
         let body = &answer.body;
         (
             Some(Offer {
-                email: text(body, "email"),
-                workspace_name: text(body, "workspace_name"),
-                role: text(body, "role"),
+                email: text_at(body, "/email"),
+                workspace_name: text_at(body, "/workspace_name"),
+                role: text_at(body, "/role"),
                 existing_user: body
                     .get("existing_user")
                     .and_then(Value::as_bool)
                     .unwrap_or(false),
-                expires_at: text(body, "expires_at")
-                    .parse::<jiff::Timestamp>()
-                    .map(|at| crate::views::when(at, &jiff::tz::TimeZone::UTC))
-                    .unwrap_or_default(),
+                expires_at: when_text(&text_at(body, "/expires_at"), &jiff::tz::TimeZone::UTC),
             }),
             None,
             status,
@@ -144,7 +135,7 @@ pub(crate) async fn accept(
         .await?;
     match answer.body.get("token").and_then(Value::as_str) {
         Some(session) if answer.status == StatusCode::CREATED => {
-            Ok(signed_in_response(&state, session))
+            Ok(signed_in_response(&state, session, "/"))
         }
         _ => {
             invite_form(
@@ -229,11 +220,7 @@ pub(crate) async fn reset(
             token,
             Some(answer.error_message()),
             false,
-            if answer.status.is_client_error() {
-                answer.status
-            } else {
-                StatusCode::BAD_GATEWAY
-            },
+            answer.page_status(),
         )
     }
 }

@@ -4,7 +4,7 @@
 use askama::Template;
 use axum::Form;
 use axum::extract::State;
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -12,7 +12,6 @@ use serde_json::{Value, json};
 use super::{Chrome, SignedIn};
 use crate::Dashboard;
 use crate::error::PageError;
-use crate::session::{SESSION_COOKIE, set_cookie};
 
 #[derive(Template)]
 #[template(path = "me.html")]
@@ -70,22 +69,9 @@ pub(crate) async fn change_password(
         .await?;
     let token = answer.body.get("token").and_then(Value::as_str);
     match token {
-        Some(token) if answer.status == StatusCode::CREATED => Ok((
-            StatusCode::SEE_OTHER,
-            [
-                (header::LOCATION, "/me?changed=1".to_owned()),
-                (
-                    header::SET_COOKIE,
-                    set_cookie(
-                        SESSION_COOKIE,
-                        token,
-                        tokpost_api::people::SESSION_LIFETIME,
-                        super::sign_in::secure_cookies(&state),
-                    ),
-                ),
-            ],
-        )
-            .into_response()),
+        Some(token) if answer.status == StatusCode::CREATED => Ok(
+            super::sign_in::signed_in_response(&state, token, "/me?changed=1"),
+        ),
         _ => page(
             &signed_in,
             Some((false, answer.error_message())),

@@ -73,12 +73,12 @@ pub(crate) fn check_signed_out_form(headers: &HeaderMap, given: &str) -> Result<
     }
 }
 
-/// Signs the browser in with a session the API opened: the cookie, then the home page.
-pub(crate) fn signed_in_response(state: &Dashboard, token: &str) -> Response {
+/// Signs the browser in with a session the API opened: the cookie, then `location`.
+pub(crate) fn signed_in_response(state: &Dashboard, token: &str, location: &str) -> Response {
     (
         StatusCode::SEE_OTHER,
         [
-            (header::LOCATION, "/".to_owned()),
+            (header::LOCATION, location.to_owned()),
             (
                 header::SET_COOKIE,
                 set_cookie(
@@ -146,17 +146,13 @@ pub(crate) async fn sign_in(
     let token = answer.body.get("token").and_then(|token| token.as_str());
     match token {
         Some(token) if answer.status == StatusCode::CREATED => {
-            Ok(signed_in_response(&state, token))
+            Ok(signed_in_response(&state, token, "/"))
         }
         _ => sign_in_form(
             &state,
             Some(answer.error_message()),
             form.email,
-            if answer.status.is_client_error() {
-                answer.status
-            } else {
-                StatusCode::BAD_GATEWAY
-            },
+            answer.page_status(),
         ),
     }
 }

@@ -12,9 +12,10 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokpost_core::Action;
 
-use super::{Chrome, SignedIn, encode_segment};
+use super::{Chrome, CsrfForm, SignedIn, encode_segment};
 use crate::Dashboard;
 use crate::error::PageError;
+use crate::views::{text_at, when_text};
 
 struct MemberRow {
     id: String,
@@ -51,14 +52,6 @@ struct TeamPage {
     roles: [&'static str; 3],
 }
 
-fn text(value: &Value, pointer: &str) -> String {
-    value
-        .pointer(pointer)
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_owned()
-}
-
 async fn page(
     state: &Dashboard,
     signed_in: &SignedIn,
@@ -78,15 +71,15 @@ async fn page(
         .map(|list| {
             list.iter()
                 .map(|member| MemberRow {
-                    id: text(member, "/user/id"),
-                    name: text(member, "/user/name"),
-                    email: text(member, "/user/email"),
-                    role: text(member, "/role"),
+                    id: text_at(member, "/user/id"),
+                    name: text_at(member, "/user/name"),
+                    email: text_at(member, "/user/email"),
+                    role: text_at(member, "/role"),
                     disabled: member
                         .pointer("/user/disabled")
                         .and_then(Value::as_bool)
                         .unwrap_or(false),
-                    is_me: text(member, "/user/id") == me,
+                    is_me: text_at(member, "/user/id") == me,
                 })
                 .collect()
         })
@@ -97,14 +90,11 @@ async fn page(
         .map(|list| {
             list.iter()
                 .map(|invitation| InvitationRow {
-                    id: text(invitation, "/id"),
-                    email: text(invitation, "/email"),
-                    role: text(invitation, "/role"),
-                    status: text(invitation, "/status"),
-                    expires_at: text(invitation, "/expires_at")
-                        .parse::<jiff::Timestamp>()
-                        .map(|at| crate::views::when(at, signed_in.zone()))
-                        .unwrap_or_default(),
+                    id: text_at(invitation, "/id"),
+                    email: text_at(invitation, "/email"),
+                    role: text_at(invitation, "/role"),
+                    status: text_at(invitation, "/status"),
+                    expires_at: when_text(&text_at(invitation, "/expires_at"), signed_in.zone()),
                 })
                 .collect()
         })
@@ -159,8 +149,8 @@ pub(crate) async fn invite(
     let outcome = if answer.status == StatusCode::CREATED {
         let who = format!(
             "Invited {} as {}",
-            text(&answer.body, "/invitation/email"),
-            text(&answer.body, "/invitation/role")
+            text_at(&answer.body, "/invitation/email"),
+            text_at(&answer.body, "/invitation/role")
         );
         let emailed = answer.body.get("emailed").and_then(Value::as_bool) == Some(true);
         Outcome {
@@ -172,10 +162,10 @@ pub(crate) async fn invite(
             } else {
                 format!(
                     "{who}. Send them this link (shown once; it works for 7 days). Not emailed: {}",
-                    text(&answer.body, "/email_problem")
+                    text_at(&answer.body, "/email_problem")
                 )
             },
-            link: Some(text(&answer.body, "/link")),
+            link: Some(text_at(&answer.body, "/link")),
         }
     } else {
         Outcome {
@@ -248,17 +238,11 @@ pub(crate) async fn set_role(
     .await
 }
 
-#[derive(Deserialize)]
-pub(crate) struct TokenOnly {
-    #[serde(default)]
-    csrf: String,
-}
-
 pub(crate) async fn remove(
     State(state): State<Dashboard>,
     signed_in: SignedIn,
     Path(id): Path<String>,
-    Form(form): Form<TokenOnly>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf)?;
     change(
@@ -276,7 +260,7 @@ pub(crate) async fn reset_link(
     State(state): State<Dashboard>,
     signed_in: SignedIn,
     Path(id): Path<String>,
-    Form(form): Form<TokenOnly>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf)?;
     change(
@@ -294,7 +278,7 @@ pub(crate) async fn revoke(
     State(state): State<Dashboard>,
     signed_in: SignedIn,
     Path(id): Path<String>,
-    Form(form): Form<TokenOnly>,
+    Form(form): Form<CsrfForm>,
 ) -> Result<Response, PageError> {
     signed_in.check_csrf(&form.csrf)?;
     change(

@@ -105,11 +105,7 @@ async fn reschedule(
     if answer.status.is_success() {
         Ok(at)
     } else {
-        let status = if answer.status.is_client_error() {
-            answer.status
-        } else {
-            StatusCode::BAD_GATEWAY
-        };
+        let status = answer.page_status();
         Err(Refusal::new(status, answer.error_message()))
     }
 }
