@@ -6,7 +6,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    accounts, batch, errors, health, media, members, posts, sessions, webhook_endpoints, webhooks,
+    accounts, approvals, batch, errors, health, media, members, post_changes, posts, review_links,
+    sessions, webhook_endpoints, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -23,7 +24,12 @@ use crate::routes::{
         accounts::refresh, accounts::creator_info, accounts::disconnect, accounts::history,
         media::upload, media::list, media::register_url, media::get,
         posts::create, posts::validate, posts::list, posts::get,
-        posts::cancel, posts::retry, posts::reschedule, batch::import,
+        post_changes::edit, post_changes::cancel, post_changes::retry, post_changes::reschedule,
+        batch::import,
+        approvals::approve, approvals::reject, approvals::comment,
+        approvals::settings, approvals::change_settings,
+        review_links::create, review_links::list, review_links::revoke,
+        review_links::open, review_links::decide_by_link,
         webhooks::tiktok,
         webhook_endpoints::create, webhook_endpoints::list, webhook_endpoints::get,
         webhook_endpoints::delete, webhook_endpoints::resume, webhook_endpoints::deliveries,
@@ -39,6 +45,7 @@ use crate::routes::{
         (name = "accounts", description = "TikTok creator accounts"),
         (name = "media", description = "Videos and photos"),
         (name = "posts", description = "Scheduled posts and their history"),
+        (name = "approval", description = "Approval before publishing: the workspace's and accounts' settings, approve, reject, comment, and review links for reviewers outside the team"),
         (name = "errors", description = "The failure catalog"),
         (name = "webhooks", description = "Inbound TikTok webhooks; outbound webhook endpoints and their delivery log (signed: Tokpost-Signature t=<unix s>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">)"),
         (name = "people", description = "Signing in, members and their roles (owner, editor, reviewer), invitations, password resets"),

@@ -10,9 +10,9 @@ use tiktok::TikTokClient;
 use tokpost_media_store::{LocalMediaStore, MediaStore};
 use tokpost_pipeline::Pipeline;
 use tokpost_store::{
-    AccountHealthStore, AccountHistoryStore, AccountStore, InboundWebhookStore, InvitationStore,
-    MediaAssetStore, OAuthStateStore, OperationsStore, PeopleStore, PostStore, QueueStore,
-    QuotaStore, Store, WebhookStore, WorkspaceStore,
+    AccountHealthStore, AccountHistoryStore, AccountStore, ApprovalStore, InboundWebhookStore,
+    InvitationStore, MediaAssetStore, OAuthStateStore, OperationsStore, PeopleStore, PostStore,
+    QueueStore, QuotaStore, ReviewLinkStore, Store, WebhookStore, WorkspaceStore,
 };
 use url::Url;
 
@@ -210,6 +210,16 @@ impl AppState {
 
     #[must_use]
     pub fn invitations(&self) -> &dyn InvitationStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
+    pub fn approvals(&self) -> &dyn ApprovalStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
+    pub fn review_links(&self) -> &dyn ReviewLinkStore {
         self.store.as_ref()
     }
 }

@@ -27,6 +27,16 @@ pub enum EventKind {
     /// An init request is about to be sent. Recorded before sending so that a worker finding
     /// this as the post's last event knows the answer was lost (crash or dropped connection).
     InitRequested,
+    /// Sent for approval (created or edited in a workspace or account that requires it).
+    ApprovalRequested,
+    /// An owner, a reviewer or a review link approved the revision it names.
+    Approved,
+    /// A reviewer rejected it; the message is their comment.
+    Rejected,
+    /// Content or time changed (a new revision).
+    Edited,
+    /// A comment from a person, with no change to the post.
+    Comment,
 }
 
 impl EventKind {
@@ -41,6 +51,11 @@ impl EventKind {
             Self::UserAction => "user_action",
             Self::Note => "note",
             Self::InitRequested => "init_requested",
+            Self::ApprovalRequested => "approval_requested",
+            Self::Approved => "approved",
+            Self::Rejected => "rejected",
+            Self::Edited => "edited",
+            Self::Comment => "comment",
         }
     }
 
@@ -55,6 +70,11 @@ impl EventKind {
             Self::UserAction,
             Self::Note,
             Self::InitRequested,
+            Self::ApprovalRequested,
+            Self::Approved,
+            Self::Rejected,
+            Self::Edited,
+            Self::Comment,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == name)

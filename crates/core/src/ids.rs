@@ -104,6 +104,11 @@ uuid_id!(
 
 const MAX_TIKTOK_ID_LEN: usize = 256;
 
+uuid_id!(
+    /// A single-post review link for someone outside the team.
+    ReviewLinkId
+);
+
 macro_rules! tiktok_id {
     ($(#[$doc:meta])* $name:ident, $field:literal) => {
         $(#[$doc])*

@@ -6,6 +6,7 @@
 //! `tiktok` crate's wire types, and the store persists them.
 
 pub mod account;
+pub mod approval;
 pub mod event;
 pub mod ids;
 pub mod job;
@@ -16,10 +17,11 @@ pub mod text;
 pub mod validation;
 
 pub use account::{Account, AccountStatus, ReconnectReason, Scope};
+pub use approval::{AccountApproval, LateApproval, Revision, late_approval, requires_approval};
 pub use event::{EventKind, NewPostEvent, PostEvent};
 pub use ids::{
     AccountEventId, AccountId, ApiKeyId, InvitationId, JobId, MediaId, OpenId, PostId, PublishId,
-    UserId, WorkspaceId,
+    ReviewLinkId, UserId, WorkspaceId,
 };
 pub use job::JobKind;
 pub use people::{Action, Principal, Role, may_change_post};

@@ -14,7 +14,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::ids::{ApiKeyId, UserId};
+use crate::ids::{ApiKeyId, ReviewLinkId, UserId};
 
 /// What a person (or an API key) may do in a workspace.
 ///
@@ -141,7 +141,7 @@ pub enum Principal {
     /// A script holding an API key.
     ApiKey(ApiKeyId),
     /// Someone outside the team holding a single-post review link.
-    ReviewLink,
+    ReviewLink(ReviewLinkId),
     /// tokpost itself: a worker, the token keeper, the janitor.
     Service,
 }
@@ -153,18 +153,19 @@ impl Principal {
         match self {
             Self::User(_) => "user",
             Self::ApiKey(_) => "api_key",
-            Self::ReviewLink => "review_link",
+            Self::ReviewLink(_) => "review_link",
             Self::Service => "service",
         }
     }
 
-    /// The stored id, for a user or a key.
+    /// The stored id, for a user, a key or a review link.
     #[must_use]
     pub const fn id(self) -> Option<uuid::Uuid> {
         match self {
             Self::User(id) => Some(id.as_uuid()),
             Self::ApiKey(id) => Some(id.as_uuid()),
-            Self::ReviewLink | Self::Service => None,
+            Self::ReviewLink(id) => Some(id.as_uuid()),
+            Self::Service => None,
         }
     }
 
@@ -174,7 +175,7 @@ impl Principal {
         match (kind, id) {
             ("user", Some(id)) => Some(Self::User(UserId::from_uuid(id))),
             ("api_key", Some(id)) => Some(Self::ApiKey(ApiKeyId::from_uuid(id))),
-            ("review_link", None) => Some(Self::ReviewLink),
+            ("review_link", Some(id)) => Some(Self::ReviewLink(ReviewLinkId::from_uuid(id))),
             ("service", None) => Some(Self::Service),
             _ => None,
         }
@@ -204,7 +205,7 @@ mod tests {
         for principal in [
             user,
             Principal::ApiKey(ApiKeyId::from_uuid(uuid::Uuid::from_u128(8))),
-            Principal::ReviewLink,
+            Principal::ReviewLink(ReviewLinkId::from_uuid(uuid::Uuid::from_u128(9))),
             Principal::Service,
         ] {
             assert_eq!(

@@ -410,6 +410,8 @@ pub struct Post {
     pub progress: PublishProgress,
     /// Who wrote the post; `None` for posts written before tokpost recorded it.
     pub created_by: Option<crate::people::Principal>,
+    /// The version of its content and time; an approval is of one revision.
+    pub revision: crate::approval::Revision,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -540,6 +542,7 @@ mod tests {
             },
             created_at: at(1_767_225_600),
             created_by: None,
+            revision: crate::approval::Revision::FIRST,
             updated_at: at(1_767_225_600),
         };
         let debug = format!("{post:?}");

@@ -4,6 +4,7 @@
 //! scheduled → preflighted → creator_checked → initialized (publish_id stored)
 //!   → uploading (offset stored) → processing → published | inbox_delivered | failed(action)
 //! side states: deferred(until, why), waiting_for_reconnect, missed, cancelled, uncertain
+//! approval (crate::approval): awaiting_approval → scheduled (approved) | rejected → awaiting_approval
 //! ```
 //!
 //! "Token ok" is a guard between preflighted and creator_checked, not a state. [`PostState::check_transition`]
@@ -20,6 +21,12 @@
 //!   post may only record the public post ids TikTok reports late, on itself);
 //! - a new init happens only from `creator_checked`, or back into `initialized` once TikTok's
 //!   first publish is known dead (upload URL expired with the upload incomplete, status FAILED).
+//!
+//! - `awaiting_approval` and `rejected` are held by people, never by a worker: they are entered
+//!   only before TikTok was ever asked (from `scheduled`, a post prepared ahead, or each other),
+//!   the store removes the post's queued publish job in the move that enters them, and only an
+//!   approval (of the revision the reviewer saw) or an edit that no longer needs one leaves them
+//!   for `scheduled`.
 //!
 //! One rule lives beside the table, because a state cannot carry it: a `creator_checked` post
 //! whose init was recorded (and may be at TikTok) is not cancelled or rescheduled until the
@@ -103,6 +110,11 @@ pub enum PostState {
     Missed,
     Cancelled,
     Uncertain,
+    /// Waits for an owner or reviewer to approve it; no worker picks it.
+    AwaitingApproval,
+    /// A reviewer rejected it (their comment is in the history); back with its author, who
+    /// edits it (which asks for approval again) or cancels it.
+    Rejected,
 }
 
 /// A [`PostState`] without its data, for indexing and queries.
@@ -123,11 +135,13 @@ pub enum StateKind {
     Missed,
     Cancelled,
     Uncertain,
+    AwaitingApproval,
+    Rejected,
 }
 
 impl StateKind {
     /// Every kind.
-    pub const ALL: [Self; 14] = [
+    pub const ALL: [Self; 16] = [
         Self::Scheduled,
         Self::Preflighted,
         Self::CreatorChecked,
@@ -142,6 +156,8 @@ impl StateKind {
         Self::Missed,
         Self::Cancelled,
         Self::Uncertain,
+        Self::AwaitingApproval,
+        Self::Rejected,
     ];
 
     /// The stable name stored in the database and shown by the API.
@@ -162,6 +178,8 @@ impl StateKind {
             Self::Missed => "missed",
             Self::Cancelled => "cancelled",
             Self::Uncertain => "uncertain",
+            Self::AwaitingApproval => "awaiting_approval",
+            Self::Rejected => "rejected",
         }
     }
 
@@ -197,14 +215,18 @@ impl StateKind {
         match self {
             K::Scheduled => &[
                 K::Preflighted,
+                K::AwaitingApproval,
                 K::Deferred,
                 K::WaitingForReconnect,
                 K::Failed,
                 K::Missed,
                 K::Cancelled,
             ],
+            // prepared → scheduled: edited or moved in time before its init, prepared again.
             K::Preflighted => &[
+                K::Scheduled,
                 K::CreatorChecked,
+                K::AwaitingApproval,
                 K::Deferred,
                 K::WaitingForReconnect,
                 K::Failed,
@@ -212,7 +234,9 @@ impl StateKind {
                 K::Cancelled,
             ],
             K::CreatorChecked => &[
+                K::Scheduled,
                 K::Initialized,
+                K::AwaitingApproval,
                 K::Uncertain,
                 K::Deferred,
                 K::WaitingForReconnect,
@@ -277,6 +301,10 @@ impl StateKind {
                 K::Missed,
                 K::Cancelled,
             ],
+            // awaiting_approval → awaiting_approval: edited while it waits (a new revision).
+            K::AwaitingApproval => &[K::AwaitingApproval, K::Scheduled, K::Rejected, K::Cancelled],
+            // rejected → scheduled: edited once the account no longer requires approval.
+            K::Rejected => &[K::AwaitingApproval, K::Scheduled, K::Cancelled],
             // published → published records public post ids that TikTok reports after the
             // publish completed; nothing leaves a final state.
             K::Published => &[K::Published],
@@ -318,6 +346,8 @@ impl PostState {
             Self::Missed => StateKind::Missed,
             Self::Cancelled => StateKind::Cancelled,
             Self::Uncertain => StateKind::Uncertain,
+            Self::AwaitingApproval => StateKind::AwaitingApproval,
+            Self::Rejected => StateKind::Rejected,
         }
     }
 
@@ -386,6 +416,8 @@ mod tests {
             StateKind::Missed => PostState::Missed,
             StateKind::Cancelled => PostState::Cancelled,
             StateKind::Uncertain => PostState::Uncertain,
+            StateKind::AwaitingApproval => PostState::AwaitingApproval,
+            StateKind::Rejected => PostState::Rejected,
         }
     }
 
@@ -407,6 +439,8 @@ mod tests {
     #[case::deferred_by_the_cap_then_retried(&[StateKind::Scheduled, StateKind::Preflighted, StateKind::CreatorChecked, StateKind::Deferred, StateKind::Scheduled, StateKind::Preflighted])]
     #[case::upload_url_expired_then_reinit(&[StateKind::Initialized, StateKind::Uploading, StateKind::Initialized, StateKind::Uploading])]
     #[case::failed_pull_reinitialized(&[StateKind::Initialized, StateKind::Processing, StateKind::Initialized, StateKind::Processing, StateKind::Published, StateKind::Published])]
+    #[case::approved_edited_and_approved_again(&[StateKind::AwaitingApproval, StateKind::Scheduled, StateKind::Preflighted, StateKind::AwaitingApproval, StateKind::AwaitingApproval, StateKind::Scheduled, StateKind::Preflighted, StateKind::CreatorChecked, StateKind::Initialized])]
+    #[case::rejected_then_resubmitted(&[StateKind::AwaitingApproval, StateKind::Rejected, StateKind::AwaitingApproval, StateKind::Scheduled])]
     #[case::lost_init_answer_resolved_by_status(&[StateKind::CreatorChecked, StateKind::Uncertain, StateKind::Processing, StateKind::Published])]
     fn the_documented_paths_are_legal(#[case] path: &[StateKind]) {
         for pair in path.windows(2) {
@@ -462,6 +496,11 @@ mod tests {
     #[case::cancel_while_processing(StateKind::Processing, StateKind::Cancelled)]
     #[case::published_without_processing(StateKind::Uploading, StateKind::Published)]
     #[case::revive_missed(StateKind::Missed, StateKind::Scheduled)]
+    #[case::approval_after_init(StateKind::Initialized, StateKind::AwaitingApproval)]
+    #[case::approval_while_deferred(StateKind::Deferred, StateKind::AwaitingApproval)]
+    #[case::rejected_straight_to_tiktok(StateKind::Rejected, StateKind::Preflighted)]
+    #[case::awaiting_picked_by_a_worker(StateKind::AwaitingApproval, StateKind::Preflighted)]
+    #[case::reject_an_approved_post(StateKind::Scheduled, StateKind::Rejected)]
     fn moves_that_could_publish_twice_or_skip_a_check_are_refused(
         #[case] from: StateKind,
         #[case] to: StateKind,
@@ -515,7 +554,7 @@ mod tests {
                 if next.is_empty() { break; }
                 current = *choice.get(&next);
                 if tiktok_involved {
-                    prop_assert!(!matches!(current.kind(), StateKind::Scheduled | StateKind::Deferred | StateKind::Preflighted | StateKind::CreatorChecked | StateKind::Cancelled | StateKind::Missed),
+                    prop_assert!(!matches!(current.kind(), StateKind::Scheduled | StateKind::Deferred | StateKind::Preflighted | StateKind::CreatorChecked | StateKind::Cancelled | StateKind::Missed | StateKind::AwaitingApproval | StateKind::Rejected),
                         "restarted to {:?} after TikTok was involved", current);
                 }
                 tiktok_involved |= current.kind().tiktok_may_have_it();

@@ -4,7 +4,9 @@
 //! ([`PostStore`]), the job queue and leases ([`QueueStore`]), the init wave ([`InitWaveStore`]),
 //! quotas and rate limits ([`QuotaStore`]), outbound webhooks ([`WebhookStore`]), inbound webhook
 //! ids ([`InboundWebhookStore`]), guarded token refreshes ([`TokenRefreshStore`]), many accounts'
-//! health ([`AccountHealthStore`]) and running the store ([`OperationsStore`]). [`Store`] is all of
+//! health ([`AccountHealthStore`]), people ([`PeopleStore`], [`InvitationStore`]), account history
+//! ([`AccountHistoryStore`]), approval settings ([`ApprovalStore`]), review links
+//! ([`ReviewLinkStore`]) and running the store ([`OperationsStore`]). [`Store`] is all of
 //! them; a caller that needs one part asks for that part.
 //!
 //! One implementation, [`SqlStore`], serves SQLite (the default, one process) and PostgreSQL
@@ -22,6 +24,7 @@
 pub mod account_health;
 pub mod account_history;
 pub mod accounts;
+pub mod approvals;
 pub mod crypto;
 mod db;
 pub mod inbound;
@@ -35,6 +38,7 @@ pub mod people;
 pub mod posts;
 pub mod queue;
 pub mod quotas;
+pub mod review_links;
 mod rows;
 pub mod token_refresh;
 mod types;
@@ -48,6 +52,7 @@ pub use crypto::{CryptoError, Reencrypted, TokenCipher};
 pub use account_health::{AccountHealthStore, HealthFacts, RecentFailure};
 pub use account_history::{AccountChange, AccountEvent, AccountHistoryStore};
 pub use accounts::AccountStore;
+pub use approvals::{ApprovalSettings, ApprovalStore};
 pub use inbound::InboundWebhookStore;
 pub use init_wave::InitWaveStore;
 pub use invitations::{Accepted, Invitation, InvitationStore, NewInvitation};
@@ -60,6 +65,7 @@ pub use people::{
 pub use posts::PostStore;
 pub use queue::QueueStore;
 pub use quotas::QuotaStore;
+pub use review_links::{NewReviewLink, ReviewLink, ReviewLinkStore};
 pub use token_refresh::{RefreshClaim, TokenRefreshStore, TokenWrite};
 pub use types::*;
 pub use webhooks::{
@@ -121,6 +127,8 @@ pub trait Store:
     + PeopleStore
     + InvitationStore
     + AccountHistoryStore
+    + ApprovalStore
+    + ReviewLinkStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -144,6 +152,8 @@ impl<T> Store for T where
         + PeopleStore
         + InvitationStore
         + AccountHistoryStore
+        + ApprovalStore
+        + ReviewLinkStore
         + Send
         + Sync
         + std::fmt::Debug

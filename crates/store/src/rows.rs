@@ -172,7 +172,7 @@ impl MediaRow {
 
 macro_rules! post_columns {
     () => {
-        "id, workspace_id, account_id, spec, scheduled_at_ms, idempotency_key, state_detail, publish_id, upload_url_sealed, upload_url_expires_at_ms, uploaded_bytes, public_post_ids, created_by_kind, created_by_id, created_at_ms, updated_at_ms"
+        "id, workspace_id, account_id, spec, scheduled_at_ms, idempotency_key, state_detail, publish_id, upload_url_sealed, upload_url_expires_at_ms, uploaded_bytes, public_post_ids, created_by_kind, created_by_id, revision, created_at_ms, updated_at_ms"
     };
 }
 pub(crate) use post_columns;
@@ -194,6 +194,7 @@ pub(crate) struct PostRow {
     public_post_ids: String,
     created_by_kind: Option<String>,
     created_by_id: Option<Uuid>,
+    revision: i64,
     created_at_ms: i64,
     updated_at_ms: i64,
 }
@@ -273,6 +274,7 @@ impl PostRow {
                         .ok_or_else(|| corrupt("post author"))
                 })
                 .transpose()?,
+            revision: tokpost_core::Revision(to_u32("post revision", self.revision)?),
             created_at: from_ms(self.created_at_ms)?,
             updated_at: from_ms(self.updated_at_ms)?,
         })

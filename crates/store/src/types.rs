@@ -512,18 +512,49 @@ pub struct PostFilter {
     pub limit: u32,
 }
 
-/// Rescheduling a post that has not started: the compare-and-set state and the new time.
+/// An edit of a post that has not started: its content, its time or both, as a new revision.
+/// Where it goes is decided in the store's transaction: to `awaiting_approval` when its account
+/// requires approval now (its queued publish job removed), else to `scheduled` (its publish job
+/// moved, or made when it had none).
 #[derive(Debug, Clone)]
-pub struct Reschedule {
+pub struct Revise {
     pub post: PostId,
     /// The state the caller read; nothing changes if the post moved since.
     pub expected: PostState,
+    /// The revision the caller read; nothing changes if someone edited it since.
+    pub revision: tokpost_core::Revision,
+    /// New content; `None` keeps it (a move in time).
+    pub spec: Option<tokpost_core::PostSpec>,
     pub scheduled_at: ScheduleTime,
     pub event: NewPostEvent,
     /// A post prepared ahead (preflighted, creator checked) whose current time is before this
     /// instant stays where it is: a worker may be sending its init (the caller's policy says
     /// how long before its time a prepared post is frozen).
     pub prepared_frozen_from: jiff::Timestamp,
+}
+
+/// A decision on a post awaiting approval.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    pub post: PostId,
+    /// The revision the reviewer saw; a post edited since is not decided.
+    pub revision: tokpost_core::Revision,
+    pub verdict: Verdict,
+    /// Recorded with the decision (kind `approved` or `rejected`, the comment as message).
+    pub event: NewPostEvent,
+}
+
+/// What a reviewer decided.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Scheduled, at `scheduled_at` when given (else its time), its publish job due at `run_at`
+    /// (its time, or now for a late approval within the grace).
+    Approve {
+        scheduled_at: Option<ScheduleTime>,
+        run_at: Timestamp,
+    },
+    /// Back to its author.
+    Reject,
 }
 
 /// Up to when each kind of bookkeeping row has served its purpose ([`crate::OperationsStore::prune`]).

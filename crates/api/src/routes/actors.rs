@@ -15,7 +15,7 @@ use crate::state::AppState;
 pub(crate) struct ActorView {
     /// `user`, `api_key`, `review_link` or `service` (tokpost itself).
     kind: &'static str,
-    /// The user's or the key's id.
+    /// The user's, the key's or the review link's id.
     #[schema(value_type = Option<String>, format = Uuid)]
     id: Option<String>,
     /// The user's name and email, the key's name, or what the others are.
@@ -75,7 +75,14 @@ impl<'a> Actors<'a> {
                 }
                 "an API key of another workspace".to_owned()
             }
-            Principal::ReviewLink => "a reviewer with a review link".to_owned(),
+            Principal::ReviewLink(link) => match self.state.review_links().review_link(link).await?
+            {
+                Some(link) => match link.reviewer_email {
+                    Some(email) => format!("{} <{email}>, by review link", link.reviewer_name),
+                    None => format!("{}, by review link", link.reviewer_name),
+                },
+                None => "a reviewer with a review link".to_owned(),
+            },
             Principal::Service => "tokpost".to_owned(),
         };
         let view = ActorView {

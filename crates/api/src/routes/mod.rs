@@ -2,6 +2,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod actors;
+pub(crate) mod approvals;
 pub(crate) mod batch;
 pub(crate) mod errors;
 pub(crate) mod health;
@@ -9,7 +10,9 @@ pub(crate) mod media;
 pub(crate) mod members;
 pub(crate) mod paging;
 pub(crate) mod planning;
+pub(crate) mod post_changes;
 pub(crate) mod posts;
+pub(crate) mod review_links;
 pub(crate) mod sessions;
 pub(crate) mod webhook_endpoints;
 pub(crate) mod webhooks;
@@ -98,10 +101,27 @@ pub(crate) fn router(state: AppState) -> Router {
             "/v1/posts/batch",
             post(batch::import).layer(DefaultBodyLimit::disable()),
         )
-        .route("/v1/posts/{id}", get(posts::get))
-        .route("/v1/posts/{id}/cancel", post(posts::cancel))
-        .route("/v1/posts/{id}/retry", post(posts::retry))
-        .route("/v1/posts/{id}/reschedule", post(posts::reschedule))
+        .route("/v1/posts/{id}", get(posts::get).put(post_changes::edit))
+        .route("/v1/posts/{id}/cancel", post(post_changes::cancel))
+        .route("/v1/posts/{id}/retry", post(post_changes::retry))
+        .route("/v1/posts/{id}/reschedule", post(post_changes::reschedule))
+        .route("/v1/posts/{id}/approve", post(approvals::approve))
+        .route("/v1/posts/{id}/reject", post(approvals::reject))
+        .route("/v1/posts/{id}/comments", post(approvals::comment))
+        .route(
+            "/v1/posts/{id}/review-links",
+            get(review_links::list).post(review_links::create),
+        )
+        .route("/v1/review-links/{id}", delete(review_links::revoke))
+        .route("/v1/review-links/open", post(review_links::open))
+        .route(
+            "/v1/review-links/decide",
+            post(review_links::decide_by_link),
+        )
+        .route(
+            "/v1/approval-settings",
+            get(approvals::settings).put(approvals::change_settings),
+        )
         .route(
             "/v1/webhooks/tiktok",
             post(webhooks::tiktok).layer(DefaultBodyLimit::max(webhooks::MAX_BODY_BYTES)),

@@ -1,6 +1,7 @@
 //! Posts: create (stored with its publish job; the pipeline does the rest), validate (the full
 //! preflight, nothing stored), list with filters, get with the event history and, on failure,
-//! the catalog's classification; cancel, retry and reschedule.
+//! the catalog's classification. Changes to a post live in `post_changes`, decisions on it in
+//! `approvals`.
 //!
 //! Every request is parsed here into `tokpost-core` types; every refusal names the field path
 //! as the client sent it (`video.caption`, `photos.media_ids[2]`, `privacy_level`).
@@ -15,15 +16,12 @@ use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokpost_core::{
-    AccountId, EventKind, IdempotencyKey, InteractionSettings, MediaId, NewPostEvent,
-    PhotoDescription, PhotoTitle, Post, PostContent, PostId, PostMode, PostSpec, PostState,
-    PrivacyLevel, ScheduleTime, StateKind, UploadSource, ValidationError, ValidationProblem,
-    VideoCaption,
+    AccountId, IdempotencyKey, InteractionSettings, MediaId, PhotoDescription, PhotoTitle, Post,
+    PostContent, PostId, PostMode, PostSpec, PostState, PrivacyLevel, ScheduleTime, StateKind,
+    UploadSource, ValidationError, ValidationProblem, VideoCaption,
 };
 use tokpost_pipeline::PostDraft;
-use tokpost_store::{
-    Inserted, MediaKind, NewPost, PostFilter, Reschedule, Transition, TransitionOutcome,
-};
+use tokpost_store::{Inserted, MediaKind, NewPost, PostFilter};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Authenticated;
@@ -40,7 +38,7 @@ use tokpost_core::Action;
 #[serde(deny_unknown_fields)]
 pub(crate) struct CreatePost {
     /// The account that posts.
-    account_id: Option<String>,
+    pub(crate) account_id: Option<String>,
     video: Option<VideoRequest>,
     photos: Option<PhotosRequest>,
     /// Required, no default: `PUBLIC_TO_EVERYONE`, `MUTUAL_FOLLOW_FRIENDS`,
@@ -70,10 +68,14 @@ pub(crate) struct CreatePost {
     auto_add_music: bool,
     /// `direct` (default) or `inbox` (a draft the creator finishes in TikTok).
     mode: Option<String>,
-    /// RFC 3339 with an offset (`2026-12-01T18:00:00+01:00`); absent means now.
-    scheduled_at: Option<String>,
+    /// RFC 3339 with an offset (`2026-12-01T18:00:00+01:00`); absent means now (an edit: its
+    /// time stays).
+    pub(crate) scheduled_at: Option<String>,
     /// Makes the create idempotent (also accepted as the `Idempotency-Key` header).
-    idempotency_key: Option<String>,
+    pub(crate) idempotency_key: Option<String>,
+    /// Edits only (`PUT /v1/posts/{id}`): the revision you read. The edit is refused
+    /// (`revision_changed`) if someone edited the post since.
+    pub(crate) revision: Option<u32>,
 }
 
 /// A video post.
@@ -128,6 +130,9 @@ pub(crate) struct PostView {
     /// TikTok's public post ids, once moderation finished.
     public_post_ids: Vec<String>,
     uploaded_bytes: u64,
+    /// The version of its content and time: grows with every edit. Send it back with an edit
+    /// or an approval so that neither applies to a version you did not see.
+    revision: u32,
     /// Who wrote the post (absent for posts written before tokpost recorded it).
     created_by: Option<ActorView>,
     #[schema(value_type = String, format = DateTime)]
@@ -179,6 +184,7 @@ fn post_view(post: Post) -> PostView {
         publish_id: post.progress.publish_id.map(String::from),
         public_post_ids: post.progress.public_post_ids,
         uploaded_bytes: post.progress.uploaded_bytes,
+        revision: post.revision.0,
         created_by: None,
         created_at: post.created_at,
         updated_at: post.updated_at,
@@ -214,7 +220,11 @@ async fn with_author(state: &AppState, post: Post) -> Result<PostView, ApiError>
 }
 
 /// The post `id` of the caller's workspace; any other answers 404.
-async fn owned_post(state: &AppState, auth: &Authenticated, id: &str) -> Result<Post, ApiError> {
+pub(crate) async fn owned_post(
+    state: &AppState,
+    auth: &Authenticated,
+    id: &str,
+) -> Result<Post, ApiError> {
     let id: PostId = parse_id(id, "post")?;
     state
         .posts()
@@ -231,11 +241,11 @@ pub(crate) struct Draft {
     pub(crate) scheduled_at: ScheduleTime,
 }
 
-fn required(field: &str) -> ApiError {
+pub(crate) fn required(field: &str) -> ApiError {
     ApiError::Validation(ValidationError::new(field, ValidationProblem::Missing))
 }
 
-fn malformed(field: &str, expected: &'static str) -> ApiError {
+pub(crate) fn malformed(field: &str, expected: &'static str) -> ApiError {
     ApiError::Validation(ValidationError::new(
         field,
         ValidationProblem::Malformed { expected },
@@ -270,7 +280,7 @@ fn request_field(error: ValidationError, photos: bool) -> ValidationError {
     ValidationError { field, ..error }
 }
 
-fn parse_time(text: &str, field: &str) -> Result<Timestamp, ApiError> {
+pub(crate) fn parse_time(text: &str, field: &str) -> Result<Timestamp, ApiError> {
     Timestamp::from_str(text.trim()).map_err(|_| {
         malformed(
             field,
@@ -479,7 +489,7 @@ fn idempotency_key(
     params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried create return the first post")),
     request_body = CreatePost,
     responses(
-        (status = 201, description = "Created and queued", body = PostView),
+        (status = 201, description = "Created and queued (`awaiting_approval`, with no job, when its account requires approval)", body = PostView),
         (status = 200, description = "The idempotency key was used before: the first post", body = PostView),
         (status = 400, description = "Not JSON, or not this shape (serde's path and message)", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
@@ -494,6 +504,12 @@ pub(crate) async fn create(
     JsonBody(request): JsonBody<CreatePost>,
 ) -> Result<(StatusCode, Json<PostView>), ApiError> {
     auth.require(Action::Compose)?;
+    if request.revision.is_some() {
+        return Err(malformed(
+            "revision",
+            "nothing: a revision is sent with an edit (PUT /v1/posts/{id}), not a create",
+        ));
+    }
     let key = idempotency_key(&headers, request.idempotency_key.clone())?;
     let draft = parse_draft(&state, &auth, request).await?;
     let inserted = state
@@ -661,7 +677,7 @@ pub(crate) async fn get(
     Ok(Json(full_view(&state, post).await?))
 }
 
-async fn full_view(state: &AppState, post: Post) -> Result<PostView, ApiError> {
+pub(crate) async fn full_view(state: &AppState, post: Post) -> Result<PostView, ApiError> {
     let events = state.posts().post_events(post.id).await?;
     let failure = match post.state {
         PostState::Failed { action, who } => {
@@ -708,252 +724,4 @@ async fn full_view(state: &AppState, post: Post) -> Result<PostView, ApiError> {
     view.events = Some(views);
     view.failure = failure;
     Ok(view)
-}
-
-/// Cancels a post that TikTok does not hold yet.
-#[utoipa::path(post, path = "/v1/posts/{id}/cancel", tag = "posts",
-    security(("api_key" = [])),
-    params(("id" = String, Path, description = "The post id")),
-    responses(
-        (status = 200, description = "Cancelled", body = PostView),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
-        (status = 404, description = "No such post in this workspace", body = ErrorBody),
-        (status = 409, description = "The post can no longer be cancelled (TikTok may hold it, or it is final)", body = ErrorBody),
-    ))]
-pub(crate) async fn cancel(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    Path(id): Path<String>,
-) -> Result<Json<PostView>, ApiError> {
-    auth.require(Action::ChangeOwnPost)?;
-    let post = owned_post(&state, &auth, &id).await?;
-    auth.require_post_change(post.created_by)?;
-    let not_cancellable = |current: StateKind| ApiError::Refused {
-        status: StatusCode::CONFLICT,
-        code: "not_cancellable",
-        message: format!(
-            "a post in `{}` cannot be cancelled{}",
-            current.as_str(),
-            if current.tiktok_may_have_it() {
-                ": TikTok may already hold it"
-            } else {
-                ""
-            }
-        ),
-        field: None,
-        limit: None,
-        measured: Some(json!(current.as_str())),
-    };
-    if post.state.check_transition(&PostState::Cancelled).is_err() {
-        return Err(not_cancellable(post.state.kind()));
-    }
-    let outcome = state
-        .posts()
-        .transition_post(Transition {
-            post: post.id,
-            expected: post.state,
-            to: PostState::Cancelled,
-            event: NewPostEvent::new(state.now(), EventKind::UserAction, "cancelled")
-                .by(auth.principal),
-            progress: None,
-            quota_use: None,
-            next_job: None,
-            completes: None,
-            lease: None,
-        })
-        .await?;
-    match outcome {
-        TransitionOutcome::Applied(post) => Ok(Json(full_view(&state, *post).await?)),
-        // Refused from the very state it was read in: its init was recorded, so TikTok may
-        // already be taking it.
-        TransitionOutcome::Stale { current } if current == post.state => Err(ApiError::Refused {
-            status: StatusCode::CONFLICT,
-            code: "init_in_flight",
-            message: "the post is being sent to TikTok (its init request went out); it can no longer be cancelled. Follow it: if TikTok refuses it, it fails; if TikTok takes it, delete it on TikTok".to_owned(),
-            field: None,
-            limit: None,
-            measured: Some(json!(current.kind().as_str())),
-        }),
-        TransitionOutcome::Stale { current } => Err(not_cancellable(current.kind())),
-        TransitionOutcome::LeaseLost => Err(ApiError::refused(
-            StatusCode::CONFLICT,
-            "state_changed",
-            "the post changed meanwhile; read it and try again",
-        )),
-    }
-}
-
-/// When to publish.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct When {
-    /// RFC 3339 with an offset; absent means now.
-    scheduled_at: Option<String>,
-}
-
-fn schedule_from(state: &AppState, when: Option<&str>) -> Result<ScheduleTime, ApiError> {
-    let now = state.now();
-    let at = when
-        .map(|t| parse_time(t, "scheduled_at"))
-        .transpose()?
-        .unwrap_or(now);
-    Ok(ScheduleTime::new(at, now)?)
-}
-
-/// A new post copying a failed (or missed) one, for when the cause was fixed.
-#[utoipa::path(post, path = "/v1/posts/{id}/retry", tag = "posts",
-    security(("api_key" = [])),
-    params(("id" = String, Path, description = "The failed post's id")),
-    request_body(content = Option<When>, description = "Optional new time"),
-    responses(
-        (status = 201, description = "The new post", body = PostView),
-        (status = 400, description = "Not JSON, or not this shape", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
-        (status = 404, description = "No such post in this workspace", body = ErrorBody),
-        (status = 409, description = "Only failed or missed posts are retried", body = ErrorBody),
-        (status = 422, description = "The time is not acceptable", body = ErrorBody),
-    ))]
-pub(crate) async fn retry(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    Path(id): Path<String>,
-    body: axum::body::Bytes,
-) -> Result<(StatusCode, Json<PostView>), ApiError> {
-    auth.require(Action::ChangeOwnPost)?;
-    let old = owned_post(&state, &auth, &id).await?;
-    auth.require_post_change(old.created_by)?;
-    let when: When = if body.iter().all(u8::is_ascii_whitespace) {
-        When { scheduled_at: None }
-    } else {
-        crate::json::parse(&body)?
-    };
-    if !matches!(old.state.kind(), StateKind::Failed | StateKind::Missed) {
-        return Err(ApiError::Refused {
-            status: StatusCode::CONFLICT,
-            code: "not_retryable",
-            message: format!(
-                "only failed or missed posts are retried; this one is `{}`",
-                old.state.kind().as_str()
-            ),
-            field: None,
-            limit: None,
-            measured: Some(json!(old.state.kind().as_str())),
-        });
-    }
-    let scheduled_at = schedule_from(&state, when.scheduled_at.as_deref())?;
-    let now = state.now();
-    let new = state
-        .posts()
-        .create_post(
-            NewPost {
-                workspace_id: old.workspace_id,
-                account_id: old.account_id,
-                spec: old.spec.clone(),
-                scheduled_at,
-                idempotency_key: None,
-                created_by: auth.principal,
-            },
-            now,
-        )
-        .await?
-        .into_inner();
-    state
-        .posts()
-        .append_post_event(
-            old.id,
-            NewPostEvent::new(
-                now,
-                EventKind::UserAction,
-                format!("retried as post {}", new.id),
-            )
-            .by(auth.principal),
-        )
-        .await?;
-    state
-        .posts()
-        .append_post_event(
-            new.id,
-            NewPostEvent::new(now, EventKind::Note, format!("a retry of post {}", old.id))
-                .by(auth.principal),
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(full_view(&state, new).await?)))
-}
-
-/// Moves a post that has not started to another time, unless a rolling 24 hours around that
-/// time already holds the creator's daily cap of posts (the post would only wait there).
-#[utoipa::path(post, path = "/v1/posts/{id}/reschedule", tag = "posts",
-    security(("api_key" = [])),
-    params(("id" = String, Path, description = "The post id")),
-    request_body = When,
-    responses(
-        (status = 200, description = "Rescheduled", body = PostView),
-        (status = 400, description = "Not JSON, or not this shape", body = ErrorBody),
-        (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The caller's role may not do this (code `forbidden`: the role and the roles that may)", body = ErrorBody),
-        (status = 404, description = "No such post in this workspace", body = ErrorBody),
-        (status = 409, description = "The post has started (or ended)", body = ErrorBody),
-        (status = 422, description = "The time is not acceptable: in the past, more than a year ahead, or in a rolling 24 hours that already holds the creator's daily cap of posts (`daily_post_cap_planned`)", body = ErrorBody),
-    ))]
-pub(crate) async fn reschedule(
-    State(state): State<AppState>,
-    auth: Authenticated,
-    Path(id): Path<String>,
-    JsonBody(when): JsonBody<When>,
-) -> Result<Json<PostView>, ApiError> {
-    auth.require(Action::ChangeOwnPost)?;
-    let post = owned_post(&state, &auth, &id).await?;
-    auth.require_post_change(post.created_by)?;
-    let text = when.scheduled_at.ok_or_else(|| required("scheduled_at"))?;
-    let scheduled_at = schedule_from(&state, Some(&text))?;
-    let started = || ApiError::Refused {
-        status: StatusCode::CONFLICT,
-        code: "not_reschedulable",
-        message: format!(
-            "only a post not yet sent to TikTok can be moved: `scheduled`, or prepared ahead (`preflighted`, `creator_checked`) and more than {} s before its time",
-            tokpost_pipeline::policy::PREPARED_POST_FROZEN_FOR.as_secs()
-        ),
-        field: None,
-        limit: None,
-        measured: None,
-    };
-    if !matches!(
-        post.state,
-        PostState::Scheduled | PostState::Preflighted | PostState::CreatorChecked
-    ) {
-        return Err(started());
-    }
-    if let Some(refusal) =
-        super::planning::daily_cap_refusal(&state, &post, scheduled_at.at()).await?
-    {
-        return Err(refusal);
-    }
-    let moved = state
-        .posts()
-        .reschedule_post(
-            Reschedule {
-                post: post.id,
-                expected: post.state,
-                scheduled_at,
-                event: NewPostEvent::new(
-                    state.now(),
-                    EventKind::UserAction,
-                    format!("rescheduled to {}", scheduled_at.at()),
-                )
-                .by(auth.principal),
-                prepared_frozen_from: clock::add(
-                    state.now(),
-                    tokpost_pipeline::policy::PREPARED_POST_FROZEN_FOR,
-                ),
-            },
-            state.now(),
-        )
-        .await?;
-    if !moved {
-        return Err(started());
-    }
-    let post = owned_post(&state, &auth, &id).await?;
-    Ok(Json(full_view(&state, post).await?))
 }

@@ -227,8 +227,8 @@ pub(crate) async fn me(
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct LinkToken {
-    /// The secret from the link (`tpi_…` or `tpr_…`).
-    token: String,
+    /// The secret from the link (`tpi_…`, `tpr_…` or `tpl_…`).
+    pub(crate) token: String,
 }
 
 /// What an invitation link offers, before it is accepted.
@@ -244,7 +244,7 @@ pub(crate) struct InvitationPreview {
     expires_at: Timestamp,
 }
 
-fn closed_link(what: &'static str) -> ApiError {
+pub(crate) fn closed_link(what: &'static str) -> ApiError {
     ApiError::refused(
         StatusCode::GONE,
         "link_closed",

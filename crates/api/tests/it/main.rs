@@ -13,4 +13,5 @@
 mod support;
 
 mod api;
+mod approval;
 mod roles;

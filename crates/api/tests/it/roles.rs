@@ -27,6 +27,8 @@ enum Credential {
 struct Team {
     app: App,
     account: String,
+    /// An account whose posts need approval.
+    reviewed_account: String,
     media: String,
     /// role → the credential of that role.
     credentials: Vec<(Role, String)>,
@@ -95,6 +97,19 @@ impl Team {
         let (_, media) = app.upload(&app.key, fixture("tiny_faststart.mp4")).await;
         let media = media["id"].as_str().unwrap().to_owned();
         let workspace = default_workspace(&app).await;
+        let reviewed_account = app.connect(&app.key, "ed.quiet").await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let (status, settings) = app
+            .call(
+                Method::PUT,
+                "/v1/approval-settings",
+                Some(&app.key),
+                Some(json!({"accounts": {reviewed_account.clone(): "required"}})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::OK, "{settings}");
         let mut credentials = Vec::new();
         for role in Role::ALL {
             let secret = match credential {
@@ -117,9 +132,23 @@ impl Team {
         Self {
             app,
             account,
+            reviewed_account,
             media,
             credentials,
         }
+    }
+
+    /// A post awaiting approval, written by the admin key.
+    async fn post_for_review(&self) -> String {
+        let mut body = self.post_body();
+        body["account_id"] = json!(self.reviewed_account);
+        let (status, post) = self
+            .app
+            .call(Method::POST, "/v1/posts", Some(&self.app.key), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{post}");
+        assert_eq!(post["state"], "awaiting_approval");
+        post["id"].as_str().unwrap().to_owned()
     }
 
     fn credential(&self, role: Role) -> &str {
@@ -174,10 +203,17 @@ enum Request {
     ListWebhookEndpoints,
     ListInvitations,
     Invite,
+    EditOwnPost,
+    ShareOwnPostForReview,
+    Approve,
+    Reject,
+    Comment,
+    ReadApprovalSettings,
+    ChangeApprovalSettings,
 }
 
 impl Request {
-    const ALL: [Self; 14] = [
+    const ALL: [Self; 21] = [
         Self::ListAccounts,
         Self::ListPosts,
         Self::ListMedia,
@@ -192,6 +228,13 @@ impl Request {
         Self::ListWebhookEndpoints,
         Self::ListInvitations,
         Self::Invite,
+        Self::EditOwnPost,
+        Self::ShareOwnPostForReview,
+        Self::Approve,
+        Self::Reject,
+        Self::Comment,
+        Self::ReadApprovalSettings,
+        Self::ChangeApprovalSettings,
     ];
 
     const fn action(self) -> Action {
@@ -200,9 +243,15 @@ impl Request {
             | Self::ListPosts
             | Self::ListMedia
             | Self::ListMembers
-            | Self::Me => Action::Read,
+            | Self::Me
+            | Self::ReadApprovalSettings => Action::Read,
             Self::ValidatePost | Self::CreatePost | Self::UploadMedia => Action::Compose,
-            Self::RescheduleOwnPost => Action::ChangeOwnPost,
+            Self::RescheduleOwnPost | Self::EditOwnPost | Self::ShareOwnPostForReview => {
+                Action::ChangeOwnPost
+            }
+            Self::Approve | Self::Reject => Action::Review,
+            Self::Comment => Action::Comment,
+            Self::ChangeApprovalSettings => Action::ManageSettings,
             Self::CancelOthersPost => Action::ChangeAnyPost,
             Self::ConnectAccount => Action::ManageAccounts,
             Self::ListWebhookEndpoints => Action::ManageWebhooks,
@@ -275,6 +324,66 @@ impl Request {
                     .await
             }
             Self::ListInvitations => app.call(Method::GET, "/v1/invitations", who, None).await,
+            Self::EditOwnPost => {
+                let post = team.post_by(role).await;
+                let mut body = team.post_body();
+                body["video"]["caption"] = json!("edited by its author");
+                app.call(Method::PUT, &format!("/v1/posts/{post}"), who, Some(body))
+                    .await
+            }
+            Self::ShareOwnPostForReview => {
+                let post = team.post_by(role).await;
+                app.call(
+                    Method::POST,
+                    &format!("/v1/posts/{post}/review-links"),
+                    who,
+                    Some(json!({"reviewer_name": "Dana at Acme"})),
+                )
+                .await
+            }
+            Self::Approve => {
+                let post = team.post_for_review().await;
+                app.call(
+                    Method::POST,
+                    &format!("/v1/posts/{post}/approve"),
+                    who,
+                    None,
+                )
+                .await
+            }
+            Self::Reject => {
+                let post = team.post_for_review().await;
+                app.call(
+                    Method::POST,
+                    &format!("/v1/posts/{post}/reject"),
+                    who,
+                    Some(json!({"comment": "not on brand"})),
+                )
+                .await
+            }
+            Self::Comment => {
+                let post = team.post_for_review().await;
+                app.call(
+                    Method::POST,
+                    &format!("/v1/posts/{post}/comments"),
+                    who,
+                    Some(json!({"text": "looks good to me"})),
+                )
+                .await
+            }
+            Self::ReadApprovalSettings => {
+                app.call(Method::GET, "/v1/approval-settings", who, None)
+                    .await
+            }
+            Self::ChangeApprovalSettings => {
+                app.call(
+                    Method::PUT,
+                    "/v1/approval-settings",
+                    who,
+                    Some(json!({"required": false})),
+                )
+                .await
+            }
             Self::Invite => {
                 app.call(
                     Method::POST,

@@ -323,6 +323,8 @@ impl Publisher {
                 StateKind::WaitingForReconnect => {
                     self.resume_after_reconnect(&post, Some(job)).await
                 }
+                // A person holds these; the approval queues a job of its own.
+                StateKind::AwaitingApproval | StateKind::Rejected => done(),
                 StateKind::Published
                 | StateKind::InboxDelivered
                 | StateKind::Failed

@@ -1,8 +1,10 @@
 //! Posts and their history. A post moves only by compare-and-set on its state, and every move
 //! writes its event, its publishing progress, its quota use, its next job, the completion of
 //! the job that made it and its outbound webhook in one transaction (`moves`). While an init
-//! may have reached TikTok (`init_pending`), a post cannot be cancelled or rescheduled.
+//! may have reached TikTok (`init_pending`), a post cannot be cancelled or rescheduled. People's
+//! edits and approval decisions are compare-and-sets on the revision too (`edits`).
 
+pub(crate) mod edits;
 pub(crate) mod moves;
 
 use async_trait::async_trait;
@@ -16,7 +18,8 @@ use crate::{SqlStore, StoreError};
 /// Posts, their moves and their events.
 #[async_trait]
 pub trait PostStore: Send + Sync {
-    /// Creates a post in `scheduled`, its first event and its publish job in one transaction.
+    /// Creates a post in `scheduled` with its publish job, or in `awaiting_approval` without one
+    /// when its account requires approval, with its first event, in one transaction.
     /// A repeated idempotency key returns the existing post and creates nothing.
     async fn create_post(
         &self,
@@ -88,14 +91,26 @@ pub trait PostStore: Send + Sync {
     /// Posts matching `filter`, by schedule time then id.
     async fn list_posts(&self, filter: &PostFilter) -> Result<Vec<Post>, StoreError>;
 
-    /// Moves a post that has not started to a new time (the post and its queued publish job),
-    /// if it is still in `expected`. A post prepared ahead of its old time returns to
-    /// `scheduled`, to be prepared again for the new one, unless its old time is before
-    /// [`Reschedule::prepared_frozen_from`] (its init may be on the wire); never while an init
-    /// of it may have reached TikTok. `false`: it moved on first or is about to be sent;
-    /// nothing changed.
-    async fn reschedule_post(&self, change: Reschedule, now: Timestamp)
-    -> Result<bool, StoreError>;
+    /// Edits a post that has not started (its content, its time or both) as a new revision, if
+    /// it is still in `expected` at the revision the caller read. It goes to
+    /// `awaiting_approval` when its account requires approval now, else to `scheduled`; a post
+    /// prepared ahead whose old time is before [`Revise::prepared_frozen_from`] stays (its init
+    /// may be on the wire), and never while an init of it may have reached TikTok. `None`: it
+    /// moved on, was edited by someone else, or is about to be sent; nothing changed.
+    ///
+    /// # Errors
+    /// [`StoreError::IllegalTransition`] for a post in a state no edit leaves (a caller's bug).
+    async fn revise_post(&self, change: Revise, now: Timestamp)
+    -> Result<Option<Post>, StoreError>;
+
+    /// Approves or rejects a post awaiting approval, if it still is, at the revision the
+    /// reviewer saw. An approval schedules it and queues its publish job; a rejection sends it
+    /// back to its author. `None`: it was decided, edited or cancelled first; nothing changed.
+    async fn decide_post(
+        &self,
+        decision: Decision,
+        now: Timestamp,
+    ) -> Result<Option<Post>, StoreError>;
 
     /// How many posts are in each state (for metrics), and how many jobs are queued.
     async fn post_state_counts(&self) -> Result<(Vec<(StateKind, u64)>, u64), StoreError>;
@@ -129,7 +144,13 @@ impl PostStore for SqlStore {
             }
         }
         let id = tokpost_core::PostId::generate(now);
-        let state = tokpost_core::PostState::Scheduled;
+        let awaits_approval =
+            crate::approvals::requires_approval_in(&mut tx, post.account_id).await?;
+        let state = if awaits_approval {
+            tokpost_core::PostState::AwaitingApproval
+        } else {
+            tokpost_core::PostState::Scheduled
+        };
         let inserted = query(
                 "INSERT INTO posts (id, workspace_id, account_id, spec, scheduled_at_ms, idempotency_key, state, state_detail, event_count, created_at_ms, updated_at_ms, created_by_kind, created_by_id)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10, $11)
@@ -162,26 +183,34 @@ impl PostStore for SqlStore {
             .await?;
             return Ok(crate::Inserted::Existing(row.into_domain(&self.cipher)?));
         }
-        let event = tokpost_core::NewPostEvent::new(
-            now,
-            tokpost_core::EventKind::Scheduled,
-            format!("Scheduled for {}", post.scheduled_at.at()),
-        )
+        let event = if awaits_approval {
+            tokpost_core::NewPostEvent::new(
+                now,
+                tokpost_core::EventKind::ApprovalRequested,
+                format!(
+                    "Sent for approval; to go out at {} once approved",
+                    post.scheduled_at.at()
+                ),
+            )
+        } else {
+            tokpost_core::NewPostEvent::new(
+                now,
+                tokpost_core::EventKind::Scheduled,
+                format!("Scheduled for {}", post.scheduled_at.at()),
+            )
+        }
         .by(post.created_by);
         crate::posts::moves::insert_event(&mut tx, id, 1, &event, state.kind()).await?;
-        crate::queue::leases::insert_job(
-            &mut tx,
-            &crate::NewJob {
-                kind: tokpost_core::JobKind::PublishPost,
-                payload: serde_json::json!({ "post_id": id }),
-                account_id: Some(post.account_id),
-                post_id: Some(id),
-                run_at: post.scheduled_at.at(),
-                dedupe_key: None,
-            },
-            now,
-        )
-        .await?;
+        if !awaits_approval {
+            crate::posts::edits::insert_publish_job(
+                &mut tx,
+                id,
+                post.account_id,
+                post.scheduled_at.at(),
+                now,
+            )
+            .await?;
+        }
         let created = crate::posts::moves::fetch_post(&mut tx, &self.cipher, id).await?;
         tx.commit().await?;
         self.db.jobs_changed().await;
@@ -438,47 +467,20 @@ impl PostStore for SqlStore {
         .await
     }
 
-    async fn reschedule_post(
+    async fn revise_post(
         &self,
-        change: crate::Reschedule,
+        change: crate::Revise,
         now: jiff::Timestamp,
-    ) -> Result<bool, crate::StoreError> {
-        use crate::rows::{ms, to_json};
-        let mut tx = self.db.write_tx().await?;
-        let at = ms(change.scheduled_at.at());
-        let row: Option<(i64, String)> = query_as(
-                "UPDATE posts SET scheduled_at_ms = $2, event_count = event_count + 1, updated_at_ms = $3,
-                     state = $5, state_detail = $6
-                 WHERE id = $1 AND state_detail = $4 AND init_pending = 0 AND (state = $5 OR scheduled_at_ms > $7)
-                 RETURNING event_count, state",
-            )
-            .bind(change.post.as_uuid())
-            .bind(at)
-            .bind(ms(now))
-            .bind(to_json(&change.expected)?)
-            .bind(tokpost_core::StateKind::Scheduled.as_str())
-            .bind(to_json(&tokpost_core::PostState::Scheduled)?)
-            .bind(ms(change.prepared_frozen_from))
-            .fetch_optional(&mut tx)
-            .await?;
-        let Some((sequence, state)) = row else {
-            return Ok(false);
-        };
-        let state = tokpost_core::StateKind::parse(&state)
-            .ok_or_else(|| crate::rows::corrupt("post state"))?;
-        crate::posts::moves::insert_event(&mut tx, change.post, sequence, &change.event, state)
-            .await?;
-        query(
-            "UPDATE jobs SET run_at_ms = $2 WHERE post_id = $1 AND kind = $3 AND locked_by IS NULL",
-        )
-        .bind(change.post.as_uuid())
-        .bind(at)
-        .bind(tokpost_core::JobKind::PublishPost.as_str())
-        .execute(&mut tx)
-        .await?;
-        tx.commit().await?;
-        self.db.jobs_changed().await;
-        Ok(true)
+    ) -> Result<Option<tokpost_core::Post>, crate::StoreError> {
+        self.revise(change, now).await
+    }
+
+    async fn decide_post(
+        &self,
+        decision: crate::Decision,
+        now: jiff::Timestamp,
+    ) -> Result<Option<tokpost_core::Post>, crate::StoreError> {
+        self.decide(decision, now).await
     }
 
     async fn post_state_counts(

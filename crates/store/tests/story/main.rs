@@ -37,7 +37,12 @@ use tokpost_testkit::posts;
 use tokpost_testkit::stores::{Backend, TestStore, cipher};
 
 mod account_health;
+mod approval;
 use account_health::the_health_of_a_page_of_accounts_is_read_together;
+use approval::{
+    a_post_awaiting_approval_has_no_job_until_approved_at_the_revision_seen,
+    an_approval_racing_an_edit_or_a_rejection_never_both_win,
+};
 mod people;
 use people::{
     a_reset_link_sets_a_password_once_and_counts_failures,
@@ -362,6 +367,8 @@ stories!(
     an_init_wave_starts_only_prepared_posts_within_their_caps_and_limits,
     init_starts_written_ahead_are_seen_only_once_committed,
     a_wave_of_transitions_applies_each_on_its_own_terms,
+    a_post_awaiting_approval_has_no_job_until_approved_at_the_revision_seen,
+    an_approval_racing_an_edit_or_a_rejection_never_both_win,
 );
 
 async fn a_post_its_first_event_and_its_publish_job_are_created_together(h: Harness) {
@@ -1862,10 +1869,11 @@ async fn a_recorded_init_keeps_a_post_from_being_cancelled_or_rescheduled_until_
     ));
     let later = clock::add(h.now(), Duration::from_secs(7_200));
     assert!(
-        !h.store
-            .reschedule_post(reschedule(post, checked, later, h.now()), h.now())
+        h.store
+            .revise_post(reschedule(&h, post, checked, later).await, h.now())
             .await
             .unwrap()
+            .is_none()
     );
     // TikTok's definite refusal is noted: the init did not reach it, so a cancel may follow.
     h.store
@@ -2896,10 +2904,12 @@ async fn rescheduling_moves_the_post_and_its_job_only_from_the_state_read(h: Har
     let later = clock::add(h.now(), Duration::from_secs(7200));
     let moved = h
         .store
-        .reschedule_post(
-            tokpost_store::Reschedule {
+        .revise_post(
+            tokpost_store::Revise {
                 post: post.id,
                 expected: PostState::Scheduled,
+                revision: post.revision,
+                spec: None,
                 scheduled_at: ScheduleTime::new(later, h.now()).unwrap(),
                 event: NewPostEvent::new(h.now(), EventKind::UserAction, "rescheduled"),
                 prepared_frozen_from: clock::add(h.now(), FROZEN_FOR),
@@ -2908,7 +2918,7 @@ async fn rescheduling_moves_the_post_and_its_job_only_from_the_state_read(h: Har
         )
         .await
         .unwrap();
-    assert!(moved);
+    assert!(moved.is_some());
     let stored = h.store.post(post.id).await.unwrap().unwrap();
     assert_eq!(stored.scheduled_at.at(), later);
     assert_eq!(
@@ -2930,10 +2940,12 @@ async fn rescheduling_moves_the_post_and_its_job_only_from_the_state_read(h: Har
         .unwrap();
     let refused = h
         .store
-        .reschedule_post(
-            tokpost_store::Reschedule {
+        .revise_post(
+            tokpost_store::Revise {
                 post: post.id,
                 expected: PostState::Scheduled,
+                revision: post.revision.next(),
+                spec: None,
                 scheduled_at: ScheduleTime::new(h.now(), h.now()).unwrap(),
                 event: NewPostEvent::new(h.now(), EventKind::UserAction, "rescheduled"),
                 prepared_frozen_from: clock::add(h.now(), FROZEN_FOR),
@@ -2942,7 +2954,7 @@ async fn rescheduling_moves_the_post_and_its_job_only_from_the_state_read(h: Har
         )
         .await
         .unwrap();
-    assert!(!refused, "a cancelled post keeps its time");
+    assert!(refused.is_none(), "a cancelled post keeps its time");
     assert_eq!(
         h.store
             .post(post.id)
@@ -2955,15 +2967,19 @@ async fn rescheduling_moves_the_post_and_its_job_only_from_the_state_read(h: Har
     );
 }
 
-fn reschedule(
+/// A move in time of `post`, at the revision it has now.
+async fn reschedule(
+    h: &Harness,
     post: tokpost_core::PostId,
     expected: PostState,
     to: Timestamp,
-    now: Timestamp,
-) -> tokpost_store::Reschedule {
-    tokpost_store::Reschedule {
+) -> tokpost_store::Revise {
+    let now = h.now();
+    tokpost_store::Revise {
         post,
         expected,
+        revision: h.store.post(post).await.unwrap().unwrap().revision,
+        spec: None,
         scheduled_at: ScheduleTime::new(to, now).unwrap(),
         event: NewPostEvent::new(now, EventKind::UserAction, "rescheduled"),
         prepared_frozen_from: clock::add(now, FROZEN_FOR),
@@ -3083,12 +3099,13 @@ async fn a_prepared_post_returns_to_scheduled_when_moved_unless_its_time_is_near
     let later = clock::add(h.now(), Duration::from_secs(7_200));
     assert!(
         h.store
-            .reschedule_post(
-                reschedule(post, PostState::CreatorChecked, later, h.now()),
+            .revise_post(
+                reschedule(&h, post, PostState::CreatorChecked, later).await,
                 h.now()
             )
             .await
             .unwrap()
+            .is_some()
     );
     let moved = h.store.post(post).await.unwrap().unwrap();
     assert_eq!(
@@ -3113,18 +3130,19 @@ async fn a_prepared_post_returns_to_scheduled_when_moved_unless_its_time_is_near
     h.advance(Duration::from_secs(7_195));
     let refused = h
         .store
-        .reschedule_post(
+        .revise_post(
             reschedule(
+                &h,
                 post,
                 PostState::CreatorChecked,
                 clock::add(h.now(), Duration::from_secs(3_600)),
-                h.now(),
-            ),
+            )
+            .await,
             h.now(),
         )
         .await
         .unwrap();
-    assert!(!refused);
+    assert!(refused.is_none());
     let kept = h.store.post(post).await.unwrap().unwrap();
     assert_eq!(kept.state, PostState::CreatorChecked);
     assert_eq!(kept.scheduled_at.at(), later);

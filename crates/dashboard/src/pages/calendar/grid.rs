@@ -114,6 +114,8 @@ pub(crate) fn hour_kind(date: Date, hour: i8, zone: &TimeZone) -> HourKind {
 /// word and a mark so that colour is never the only signal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Group {
+    /// Waiting for a reviewer, or rejected and back with its author.
+    Review,
     Scheduled,
     /// Anything between being picked up and TikTok's final answer.
     Publishing,
@@ -126,7 +128,8 @@ pub(crate) enum Group {
 }
 
 impl Group {
-    pub(crate) const ALL: [Self; 6] = [
+    pub(crate) const ALL: [Self; 7] = [
+        Self::Review,
         Self::Scheduled,
         Self::Publishing,
         Self::Held,
@@ -137,6 +140,7 @@ impl Group {
 
     pub(crate) fn of(kind: StateKind) -> Self {
         match kind {
+            StateKind::AwaitingApproval | StateKind::Rejected => Self::Review,
             StateKind::Scheduled => Self::Scheduled,
             StateKind::Preflighted
             | StateKind::CreatorChecked
@@ -155,6 +159,7 @@ impl Group {
     /// The CSS class (`cal-<name>`) and the machine name.
     pub(crate) fn name(self) -> &'static str {
         match self {
+            Self::Review => "review",
             Self::Scheduled => "scheduled",
             Self::Publishing => "publishing",
             Self::Held => "held",
@@ -166,6 +171,7 @@ impl Group {
 
     pub(crate) fn label(self) -> &'static str {
         match self {
+            Self::Review => "In review",
             Self::Scheduled => "Scheduled",
             Self::Publishing => "Publishing",
             Self::Held => "Held",
@@ -178,6 +184,7 @@ impl Group {
     /// A mark beside the word, readable without colour.
     pub(crate) fn mark(self) -> &'static str {
         match self {
+            Self::Review => "?",
             Self::Scheduled => "◷",
             Self::Publishing => "↻",
             Self::Held => "‖",
@@ -190,6 +197,9 @@ impl Group {
     /// What the legend says the group holds.
     pub(crate) fn meaning(self) -> &'static str {
         match self {
+            Self::Review => {
+                "awaiting approval, or rejected and back with its author; can be moved (approval is asked again)"
+            }
             Self::Scheduled => "waiting for its time; can be moved",
             Self::Publishing => {
                 "being prepared, uploaded or processed (prepared posts can still be moved until shortly before their time)"
@@ -202,13 +212,17 @@ impl Group {
     }
 }
 
-/// Whether the calendar offers to move a post in `kind`: scheduled, or prepared ahead and not
-/// yet sent. The reschedule endpoint has the last word (a prepared post freezes just before its
+/// Whether the calendar offers to move a post in `kind`: scheduled, in review, or prepared ahead
+/// and not yet sent. The reschedule endpoint has the last word (a prepared post freezes just before its
 /// time).
 pub(crate) fn movable(kind: StateKind) -> bool {
     matches!(
         kind,
-        StateKind::Scheduled | StateKind::Preflighted | StateKind::CreatorChecked
+        StateKind::Scheduled
+            | StateKind::Preflighted
+            | StateKind::CreatorChecked
+            | StateKind::AwaitingApproval
+            | StateKind::Rejected
     )
 }
 
@@ -370,6 +384,8 @@ mod tests {
     #[case(StateKind::Failed, Group::Failed, false)]
     #[case(StateKind::Missed, Group::Failed, false)]
     #[case(StateKind::Cancelled, Group::Cancelled, false)]
+    #[case(StateKind::AwaitingApproval, Group::Review, true)]
+    #[case(StateKind::Rejected, Group::Review, true)]
     fn every_state_has_a_group_and_only_unsent_posts_move(
         #[case] kind: StateKind,
         #[case] group: Group,
