@@ -1,10 +1,19 @@
-// tokpost dashboard enhancements shared by every page: the browser's time zone for sign-in and an
-// instant catalog filter. The composer has its own modules (compose.js and what it imports).
+// tokpost dashboard enhancements shared by every page: the browser's time zone for the forms that
+// open a session, times shown in the reader's own zone, and an instant catalog filter. The composer has its own modules (compose.js and what it imports).
 "use strict";
 document.addEventListener("DOMContentLoaded", () => {
   const zone = Intl.DateTimeFormat().resolvedOptions().timeZone || "UTC";
   document.querySelectorAll("[data-time-zone]").forEach((input) => {
-    if (input.form && input.form.action.endsWith("/sign-in")) input.value = zone;
+    if (!input.form) return;
+    const path = new URL(input.form.action, location.href).pathname;
+    if (path === "/sign-in" || path.startsWith("/invite/") || path.startsWith("/reset/")) input.value = zone;
+  });
+
+  // A page read by someone without a session (a review link) shows instants in their zone.
+  document.querySelectorAll("time[data-local]").forEach((time) => {
+    const at = new Date(time.dateTime);
+    if (Number.isNaN(at.getTime())) return;
+    time.textContent = at.toLocaleString([], { dateStyle: "medium", timeStyle: "short" }) + ` (${zone})`;
   });
 
   document.querySelectorAll("input[data-filter]").forEach((box) => {

@@ -111,7 +111,7 @@ function setUp(form) {
     });
     const later = $("#when-later") && $("#when-later").checked;
     $("#scheduled_at").disabled = !later;
-    publish.textContent = later ? "Schedule" : "Publish now";
+    publish.textContent = form.dataset.edit ? "Save changes" : later ? "Schedule" : "Publish now";
     const why = reasons();
     publish.disabled = why.length > 0;
     publishWrap.title = why.join(" ");

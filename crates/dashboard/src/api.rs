@@ -113,14 +113,20 @@ impl InProcessApi {
         path: &str,
         json: &Value,
     ) -> Result<Answer, PageError> {
+        self.send_json(key, Method::POST, path, json).await
+    }
+
+    /// `method path` with a JSON body.
+    pub(crate) async fn send_json(
+        &self,
+        key: &SecretString,
+        method: Method,
+        path: &str,
+        json: &Value,
+    ) -> Result<Answer, PageError> {
         let body = Body::from(json.to_string());
-        self.call(
-            Some(key),
-            Method::POST,
-            path,
-            Some(("application/json", body)),
-        )
-        .await
+        self.call(Some(key), method, path, Some(("application/json", body)))
+            .await
     }
 
     /// `POST path` with a JSON body and no credential (signing in, invitations, resets).

@@ -18,6 +18,7 @@
 //! session.rs   sessions, cookies, CSRF token comparison
 //! api.rs       the HTTP API called in-process
 //! views.rs     the API's JSON turned into what templates show (health colours, times)
+//! preview.rs   a stored post as it will go out (the post page, the review link's page)
 //! pages/       one module per page and its forms (pages/audit/checks.rs: the audit
 //!              rehearsal's checklist, pure)
 //! assets.rs    the embedded CSS, JavaScript and icon
@@ -28,6 +29,7 @@ mod api;
 mod assets;
 mod error;
 mod pages;
+mod preview;
 mod session;
 mod views;
 
@@ -47,8 +49,9 @@ pub(crate) struct Dashboard {
     pub(crate) api: InProcessApi,
 }
 
-/// The dashboard's pages (`/`, `/sign-in`, `/invite/{token}`, `/reset/{token}`, `/team`, `/accounts`, `/compose`, `/posts`, `/posts/import`,
-/// `/posts/{id}`, `/calendar`, `/errors`, `/audit`) and its assets under `/assets/`. Merge it
+/// The dashboard's pages (`/`, `/sign-in`, `/invite/{token}`, `/reset/{token}`,
+/// `/review/{token}`, `/team`, `/accounts`, `/compose`, `/posts`, `/posts/import`, `/posts/{id}`,
+/// `/posts/{id}/edit`, `/calendar`, `/errors`, `/audit`) and its assets under `/assets/`. Merge it
 /// with `tokpost_api::router` over the same state; the two share no path.
 pub fn router(state: AppState) -> Router {
     let dashboard = Dashboard {
@@ -96,6 +99,21 @@ pub fn router(state: AppState) -> Router {
         .route("/posts/{id}/status", get(pages::post_status))
         .route("/posts/{id}/cancel", post(pages::cancel))
         .route("/posts/{id}/retry", post(pages::retry))
+        .route("/posts/{id}/edit", get(pages::edit_page))
+        .route("/posts/{id}/approve", post(pages::approve))
+        .route("/posts/{id}/reject", post(pages::reject))
+        .route("/posts/{id}/comments", post(pages::comment))
+        .route("/posts/{id}/review-links", post(pages::make_review_link))
+        .route(
+            "/posts/{id}/review-links/{link}/revoke",
+            post(pages::revoke_review_link),
+        )
+        .route(
+            "/review/{token}",
+            get(pages::review_page).post(pages::review_decide),
+        )
+        .route("/review/{token}/media/{id}", get(pages::review_media))
+        .route("/team/approval", post(pages::approval_settings))
         .route("/errors", get(pages::errors))
         .route("/audit", get(pages::audit))
         .route("/calendar", get(pages::calendar))

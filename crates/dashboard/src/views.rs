@@ -372,6 +372,9 @@ pub(crate) struct PostJson {
     pub(crate) spec: Value,
     pub(crate) scheduled_at: Timestamp,
     pub(crate) publish_id: Option<String>,
+    /// The version of its content and time.
+    #[serde(default)]
+    pub(crate) revision: u32,
     pub(crate) events: Option<Vec<EventJson>>,
     pub(crate) failure: Option<Value>,
     /// Who wrote it: `{kind, id, name}`.

@@ -301,6 +301,8 @@ pub(crate) struct ReviewView {
     workspace_name: String,
     /// The TikTok account it goes out on.
     account_name: String,
+    /// Its @username, as TikTok last reported it (empty before the first creator info).
+    account_username: String,
     #[schema(value_type = String, format = Uuid)]
     post_id: PostId,
     /// The post's state (`awaiting_approval` while a decision is possible).
@@ -363,6 +365,18 @@ async fn review_view(state: &AppState, link: ReviewLink) -> Result<ReviewView, A
         .account(post.account_id)
         .await?
         .map_or_else(String::new, |account| account.display_name);
+    let account_username = state
+        .accounts()
+        .latest_creator_info(post.account_id)
+        .await?
+        .and_then(|snapshot| {
+            snapshot
+                .info
+                .get("creator_username")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        })
+        .unwrap_or_default();
     let workspace_name = state
         .workspaces()
         .workspace(link.workspace_id)
@@ -392,6 +406,7 @@ async fn review_view(state: &AppState, link: ReviewLink) -> Result<ReviewView, A
         expires_at: link.expires_at,
         workspace_name,
         account_name,
+        account_username,
         post_id: post.id,
         state: post.state.kind().as_str().to_owned(),
         revision: post.revision.0,

@@ -174,6 +174,12 @@ fn content_type(kind: MediaKind, container: Option<&str>) -> &'static str {
     }
 }
 
+/// The content type an upload is served with.
+pub(crate) fn content_type_of(asset: &tokpost_store::MediaAsset) -> &'static str {
+    let container = asset.probe.get("container").and_then(Value::as_str);
+    content_type(asset.kind, container)
+}
+
 /// The bytes of one of the workspace's uploads, for the preview (ranges honoured).
 pub(crate) async fn media_file(
     State(state): State<Dashboard>,
@@ -196,13 +202,12 @@ pub(crate) async fn media_file(
         .pipeline
         .media()
         .ok_or(PageError::Internal("this process has no media store"))?;
-    let container = asset.probe.get("container").and_then(Value::as_str);
     let mut response = tokpost_media_store::serve_object(
         access.store().as_ref(),
         &key,
         &method,
         &headers,
-        content_type(asset.kind, container),
+        content_type_of(&asset),
     )
     .await;
     if response.status() == StatusCode::NOT_FOUND {

@@ -5,6 +5,7 @@
 
 mod account_history;
 mod accounts;
+mod approval;
 mod audit;
 mod calendar;
 mod compose;
@@ -15,14 +16,19 @@ mod join;
 mod me;
 mod media;
 mod posts;
+mod review;
 mod sign_in;
 mod team;
 
 pub(crate) use account_history::account_history;
 pub(crate) use accounts::{accounts, connect};
+pub(crate) use approval::{
+    approve, comment, make_link as make_review_link, reject, revoke_link as revoke_review_link,
+    settings as approval_settings,
+};
 pub(crate) use audit::audit;
 pub(crate) use calendar::{calendar, move_page, move_post};
-pub(crate) use compose::{compose, compose_page};
+pub(crate) use compose::{compose, compose_page, edit_page};
 pub(crate) use errors::errors;
 pub(crate) use home::home;
 pub(crate) use import::{import, import_page, sample as import_sample};
@@ -32,6 +38,7 @@ pub(crate) use join::{
 pub(crate) use me::{change_password, me_after as me};
 pub(crate) use media::{media_file, upload_media};
 pub(crate) use posts::{cancel, post, post_status, posts, retry};
+pub(crate) use review::{decide as review_decide, media as review_media, review_page};
 pub(crate) use sign_in::{sign_in, sign_in_page, sign_out};
 pub(crate) use team::{
     invite as team_invite, remove as team_remove, reset_link as team_reset_link,
@@ -196,6 +203,13 @@ impl Chrome {
 
 pub(crate) fn render(template: &impl Template) -> Result<Response, PageError> {
     Ok(Html(template.render()?).into_response())
+}
+
+/// What the last change did: a sentence, and a link to hand over when one was made.
+pub(crate) struct Outcome {
+    pub(crate) ok: bool,
+    pub(crate) message: String,
+    pub(crate) link: Option<String>,
 }
 
 /// A form that carries nothing but the session's CSRF token.

@@ -1,4 +1,6 @@
-//! The queue (every post, filtered) and one post with its timeline, cancel and retry.
+//! The queue (every post, filtered) and one post: as it will go out, its timeline, and what
+//! the person may do with it (cancel, retry, move, edit, decide, comment, share for review;
+//! the forms that decide, comment and share live in `approval`).
 
 use std::collections::BTreeMap;
 
@@ -12,9 +14,10 @@ use serde_json::Value;
 use tokpost_core::{AccountId, PostId, StateKind};
 use tokpost_store::PostFilter;
 
-use super::{CALENDAR_LIMIT, Chrome, CsrfForm, SignedIn, encode_segment, render};
+use super::{CALENDAR_LIMIT, Chrome, CsrfForm, Outcome, SignedIn, encode_segment, render};
 use crate::Dashboard;
 use crate::error::PageError;
+use crate::preview::Preview;
 use crate::views::{self, Explanation, PostJson};
 
 #[derive(Debug, Deserialize)]
@@ -151,6 +154,30 @@ struct PostPage {
     movable: bool,
     /// Who wrote the post.
     author: String,
+    /// The version an approval or an edit is of.
+    revision: u32,
+    preview: Preview,
+    /// Whether this person may approve or reject it now.
+    reviewable: bool,
+    /// Whether this person may edit it now.
+    editable: bool,
+    /// Why it was rejected, and by whom, while it is.
+    rejection: Option<String>,
+    /// Whether this person may make review links for it.
+    shareable: bool,
+    review_links: Vec<LinkLine>,
+    /// What the last form did.
+    outcome: Option<Outcome>,
+}
+
+/// One review link as the post page lists it.
+#[derive(Debug, Clone)]
+struct LinkLine {
+    id: String,
+    reviewer: String,
+    expires: String,
+    open: bool,
+    status: &'static str,
 }
 
 /// `?sent=1`: the composer just created the post.
@@ -190,7 +217,18 @@ pub(crate) async fn post(
     Path(id): Path<String>,
     Query(query): Query<PostQuery>,
 ) -> Result<Response, PageError> {
-    let path = format!("/v1/posts/{}", encode_segment(&id));
+    show(&state, &signed_in, &id, query.sent.is_some(), None).await
+}
+
+/// The post page, with what the last form did.
+pub(crate) async fn show(
+    state: &Dashboard,
+    signed_in: &SignedIn,
+    id: &str,
+    sent: bool,
+    outcome: Option<Outcome>,
+) -> Result<Response, PageError> {
+    let path = format!("/v1/posts/{}", encode_segment(id));
     let value = state.api.get(signed_in.key(), &path).await?;
     let post: PostJson = serde_json::from_value(value)
         .map_err(|_| PageError::Internal("the API's post could not be read"))?;
@@ -205,10 +243,7 @@ pub(crate) async fn post(
             .unwrap_or_default(),
         Err(_) => String::new(),
     };
-    let notice = query
-        .sent
-        .is_some()
-        .then(|| processing_notice(&post, &account_name, state.app.now(), zone));
+    let notice = sent.then(|| processing_notice(&post, &account_name, state.app.now(), zone));
     let is_final = StateKind::parse(&post.state).is_some_and(StateKind::is_final);
     let detail = match &post.state_detail {
         Value::Object(map) => map
@@ -227,6 +262,77 @@ pub(crate) async fn post(
             .as_ref()
             .and_then(views::ActorJson::principal),
     );
+    let events = post.events.unwrap_or_default();
+    let rejection = (post.state == "rejected")
+        .then(|| {
+            events.iter().rev().find(|e| e.kind == "rejected").map(|e| {
+                let by = e.by.as_ref().map_or("a reviewer", |by| by.name.as_str());
+                format!("{by}: {}", e.message)
+            })
+        })
+        .flatten();
+    let shareable = changeable && !is_final;
+    let review_links = if shareable {
+        let links = state
+            .api
+            .get(signed_in.key(), &format!("{path}/review-links"))
+            .await?;
+        links
+            .get("links")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|link| {
+                let open = link.get("open").and_then(Value::as_bool) == Some(true);
+                let revoked = link.get("revoked_at").is_some_and(|at| !at.is_null());
+                LinkLine {
+                    id: views::text_at(link, "/id"),
+                    reviewer: match link.get("reviewer_email").and_then(Value::as_str) {
+                        Some(email) => {
+                            format!("{} <{email}>", views::text_at(link, "/reviewer_name"))
+                        }
+                        None => views::text_at(link, "/reviewer_name"),
+                    },
+                    expires: views::when_text(&views::text_at(link, "/expires_at"), zone),
+                    open,
+                    status: if open {
+                        "open"
+                    } else if revoked {
+                        "revoked"
+                    } else {
+                        "expired"
+                    },
+                }
+            })
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let username = match post.account_id.parse::<AccountId>() {
+        Ok(account) => state
+            .app
+            .accounts()
+            .latest_creator_info(account)
+            .await?
+            .and_then(|snapshot| {
+                snapshot
+                    .info
+                    .get("creator_username")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            }),
+        Err(_) => None,
+    };
+    let preview = Preview::of(
+        &post.spec,
+        username.as_deref().unwrap_or(&account_name),
+        |media| format!("/compose/media/{}", encode_segment(media)),
+    );
+    let editable = changeable
+        && matches!(
+            post.state.as_str(),
+            "scheduled" | "preflighted" | "creator_checked" | "awaiting_approval" | "rejected"
+        );
     let page = PostPage {
         author: post
             .created_by
@@ -245,17 +351,22 @@ pub(crate) async fn post(
                     | "creator_checked"
                     | "deferred"
                     | "waiting_for_reconnect"
+                    | "awaiting_approval"
+                    | "rejected"
             ),
         retryable: changeable && matches!(post.state.as_str(), "failed" | "missed"),
-        movable: changeable
-            && matches!(
-                post.state.as_str(),
-                "scheduled" | "preflighted" | "creator_checked"
-            ),
+        movable: editable,
+        editable,
+        reviewable: post.state == "awaiting_approval"
+            && signed_in.may(tokpost_core::Action::Review),
+        rejection,
+        shareable,
+        review_links,
+        revision: post.revision,
+        preview,
+        outcome,
         explanation: post.failure.as_ref().map(views::explain),
-        events: post
-            .events
-            .unwrap_or_default()
+        events: events
             .into_iter()
             .map(|e| EventLine {
                 sequence: e.sequence,

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tokpost_core::Action;
 
-use super::{Chrome, CsrfForm, SignedIn, encode_segment};
+use super::{Chrome, CsrfForm, Outcome, SignedIn, encode_segment};
 use crate::Dashboard;
 use crate::error::PageError;
 use crate::views::{text_at, when_text};
@@ -26,19 +26,20 @@ struct MemberRow {
     is_me: bool,
 }
 
+/// One account's approval choice on the Team page.
+struct ApprovalRow {
+    id: String,
+    name: String,
+    choice: String,
+    requires: bool,
+}
+
 struct InvitationRow {
     id: String,
     email: String,
     role: String,
     status: String,
     expires_at: String,
-}
-
-/// What the last change did: a sentence, and a link to hand over when one was made.
-struct Outcome {
-    ok: bool,
-    message: String,
-    link: Option<String>,
 }
 
 #[derive(Template)]
@@ -50,9 +51,12 @@ struct TeamPage {
     manage: bool,
     outcome: Option<Outcome>,
     roles: [&'static str; 3],
+    approval_required: bool,
+    approval_accounts: Vec<ApprovalRow>,
+    manage_settings: bool,
 }
 
-async fn page(
+pub(crate) async fn page(
     state: &Dashboard,
     signed_in: &SignedIn,
     outcome: Option<Outcome>,
@@ -103,7 +107,26 @@ async fn page(
         Some(outcome) if !outcome.ok => StatusCode::UNPROCESSABLE_ENTITY,
         _ => StatusCode::OK,
     };
+    let approval = state
+        .api
+        .get(signed_in.key(), "/v1/approval-settings")
+        .await?;
+    let approval_accounts = approval
+        .get("accounts")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|account| ApprovalRow {
+            id: text_at(account, "/account_id"),
+            name: text_at(account, "/display_name"),
+            choice: text_at(account, "/approval"),
+            requires: account.get("requires_approval").and_then(Value::as_bool) == Some(true),
+        })
+        .collect();
     let html = TeamPage {
+        approval_required: approval.get("required").and_then(Value::as_bool) == Some(true),
+        approval_accounts,
+        manage_settings: signed_in.may(Action::ManageSettings),
         chrome: signed_in.chrome("team"),
         members,
         invitations,

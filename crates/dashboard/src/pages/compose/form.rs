@@ -58,6 +58,12 @@ pub(crate) struct ComposeForm {
     /// `check` or `publish`.
     #[serde(default)]
     pub(crate) intent: String,
+    /// The post being edited (empty: a new post).
+    #[serde(default)]
+    pub(crate) edit: String,
+    /// The revision of the post being edited, as it was read.
+    #[serde(default)]
+    pub(crate) revision: String,
 }
 
 impl ComposeForm {
@@ -79,6 +85,87 @@ impl ComposeForm {
     /// Whether the person asked for a later time.
     pub(crate) fn is_later(&self) -> bool {
         self.when == "later"
+    }
+
+    /// Whether the form edits an existing post.
+    pub(crate) fn is_edit(&self) -> bool {
+        !self.edit.is_empty()
+    }
+
+    /// The revision saving the edit makes.
+    pub(crate) fn next_revision(&self) -> u32 {
+        self.revision.trim().parse::<u32>().unwrap_or(0) + 1
+    }
+
+    /// The form of a stored post (the API's JSON), to edit it: every choice as it was made,
+    /// its time in the person's zone.
+    pub(crate) fn of_post(post: &crate::views::PostJson, zone: &TimeZone) -> Self {
+        let spec = &post.spec;
+        let content = spec.get("content").cloned().unwrap_or(Value::Null);
+        let text = |value: &Value, key: &str| {
+            value
+                .get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let on = |value: bool| value.then(|| "on".to_owned());
+        let flag = |key: &str| spec.get(key).and_then(Value::as_bool) == Some(true);
+        let allowed = |key: &str| {
+            spec.pointer(&format!("/interactions/{key}"))
+                .and_then(Value::as_bool)
+                == Some(false)
+        };
+        let photo = content.get("kind").and_then(Value::as_str) == Some("photos");
+        let photos: Vec<String> = content
+            .get("media")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(str::to_owned)
+            .collect();
+        Self {
+            account_id: post.account_id.clone(),
+            kind: if photo { "photo" } else { "video" }.to_owned(),
+            media_id: if photo {
+                String::new()
+            } else {
+                text(&content, "media")
+            },
+            photo_ids: photos.join(","),
+            cover_index: content
+                .get("cover_index")
+                .map(Value::to_string)
+                .unwrap_or_default(),
+            cover_timestamp_ms: content
+                .get("cover_timestamp_ms")
+                .filter(|ms| !ms.is_null())
+                .map(Value::to_string)
+                .unwrap_or_default(),
+            caption: text(&content, "caption"),
+            title: text(&content, "title"),
+            description: text(&content, "description"),
+            privacy_level: text(spec, "privacy"),
+            allow_comment: on(allowed("disable_comment")),
+            allow_duet: on(allowed("disable_duet")),
+            allow_stitch: on(allowed("disable_stitch")),
+            disclose: on(flag("brand_content") || flag("brand_organic")),
+            brand_organic: on(flag("brand_organic")),
+            brand_content: on(flag("brand_content")),
+            is_aigc: on(flag("is_aigc")),
+            mode: text(spec, "mode"),
+            when: "later".to_owned(),
+            scheduled_at: post
+                .scheduled_at
+                .to_zoned(zone.clone())
+                .strftime("%Y-%m-%dT%H:%M")
+                .to_string(),
+            time_zone: zone.iana_name().unwrap_or("UTC").to_owned(),
+            edit: post.id.clone(),
+            revision: post.revision.to_string(),
+            ..Self::default()
+        }
     }
 }
 

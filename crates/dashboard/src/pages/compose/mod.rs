@@ -8,8 +8,11 @@
 //! API's, so a form sent without the script is refused the same way: this module only maps the
 //! form onto `POST /v1/posts/validate` and `POST /v1/posts`.
 //!
+//! The same page edits a post that has not gone out (`/posts/{id}/edit`): the form starts with
+//! the post's choices, and saving it is `PUT /v1/posts/{id}` at the revision read.
+//!
 //! ```text
-//! mod.rs      the page and its two submissions (check, publish)
+//! mod.rs      the page and its two submissions (check, publish or save)
 //! form.rs     the submitted form and the API request it becomes
 //! creator.rs  the creator as shown, and why they cannot post now
 //! ```
@@ -30,6 +33,7 @@ use tokpost_store::QuotaKind;
 use self::creator::{CannotPost, CreatorView};
 pub(crate) use self::form::ComposeForm;
 use self::form::request_from;
+pub(crate) use self::form::schedule_instant;
 use super::media::{LibraryItem, library};
 use super::{Chrome, SignedIn, render};
 use crate::Dashboard;
@@ -174,6 +178,91 @@ pub(crate) async fn compose_page(
     render(&page)
 }
 
+/// The composer with a post's choices, to edit it.
+pub(crate) async fn edit_page(
+    State(state): State<Dashboard>,
+    signed_in: SignedIn,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, PageError> {
+    let value = state
+        .api
+        .get(
+            signed_in.key(),
+            &format!("/v1/posts/{}", super::encode_segment(&id)),
+        )
+        .await?;
+    let post: views::PostJson = serde_json::from_value(value)
+        .map_err(|_| PageError::Internal("the API's post could not be read"))?;
+    let author = post
+        .created_by
+        .as_ref()
+        .and_then(views::ActorJson::principal);
+    if !signed_in.may_change(author) {
+        return Err(PageError::NotAllowed(
+            "only an owner, or the editor who wrote it, edits this post".to_owned(),
+        ));
+    }
+    if !matches!(
+        post.state.as_str(),
+        "scheduled" | "preflighted" | "creator_checked" | "awaiting_approval" | "rejected"
+    ) {
+        return Err(PageError::BadInput(format!(
+            "this post is {}: only a post that has not gone to TikTok can be edited",
+            post.state.replace('_', " ")
+        )));
+    }
+    let form = ComposeForm::of_post(&post, signed_in.zone());
+    let page = compose_view(&state, &signed_in, form, None, None).await?;
+    render(&page)
+}
+
+/// Saves an edit: `PUT /v1/posts/{id}` at the revision the form was made from. A time equal to
+/// the post's own to the minute (the form shows minutes) keeps its exact time.
+async fn save_edit(
+    state: &Dashboard,
+    signed_in: &SignedIn,
+    form: &ComposeForm,
+    mut request: Value,
+) -> Result<Result<String, String>, PageError> {
+    let path = format!("/v1/posts/{}", super::encode_segment(&form.edit));
+    let current: views::PostJson =
+        serde_json::from_value(state.api.get(signed_in.key(), &path).await?)
+            .map_err(|_| PageError::Internal("the API's post could not be read"))?;
+    if let Some(object) = request.as_object_mut() {
+        object.remove("idempotency_key");
+        if let Ok(revision) = form.revision.trim().parse::<u32>() {
+            object.insert("revision".to_owned(), serde_json::json!(revision));
+        }
+        let to_minute = |at: jiff::Timestamp| at.as_second().div_euclid(60);
+        match object
+            .get("scheduled_at")
+            .and_then(Value::as_str)
+            .map(str::parse::<jiff::Timestamp>)
+        {
+            Some(Ok(at)) if to_minute(at) == to_minute(current.scheduled_at) => {
+                object.remove("scheduled_at");
+            }
+            None => {
+                // "Now": the edit goes out at once (absent would keep its time).
+                object.insert(
+                    "scheduled_at".to_owned(),
+                    serde_json::json!(state.app.now().to_string()),
+                );
+            }
+            _ => {}
+        }
+    }
+    let answer = state
+        .api
+        .send_json(signed_in.key(), Method::PUT, &path, &request)
+        .await?;
+    Ok(if answer.status.is_success() {
+        Ok(current.id)
+    } else {
+        Err(answer.error_message())
+    })
+}
+
 /// Fresh creator info for the account, or why the creator cannot post now.
 async fn creator_state(
     state: &Dashboard,
@@ -263,6 +352,15 @@ async fn compose_view(
             ))
         })
         .collect();
+    // An edited post keeps its account.
+    let accounts: Vec<(String, String)> = if form.is_edit() {
+        accounts
+            .into_iter()
+            .filter(|(id, _)| *id == form.account_id)
+            .collect()
+    } else {
+        accounts
+    };
     let (account_id, account_name) = accounts
         .iter()
         .find(|(id, _)| *id == form.account_id)
@@ -362,7 +460,11 @@ pub(crate) async fn compose(
     signed_in: SignedIn,
     Form(form): Form<ComposeForm>,
 ) -> Result<Response, PageError> {
-    signed_in.require(tokpost_core::Action::Compose)?;
+    if form.is_edit() {
+        signed_in.require(tokpost_core::Action::ChangeOwnPost)?;
+    } else {
+        signed_in.require(tokpost_core::Action::Compose)?;
+    }
     signed_in.check_csrf(&form.csrf)?;
     let request = match request_from(&form) {
         Ok(request) => request,
@@ -380,6 +482,14 @@ pub(crate) async fn compose(
     if form.intent != "publish" || !passes {
         let page = compose_view(&state, &signed_in, form, Some(&check.body), None).await?;
         return render(&page);
+    }
+    if form.is_edit() {
+        return match save_edit(&state, &signed_in, &form, request).await? {
+            Ok(id) => {
+                Ok(Redirect::to(&format!("/posts/{}", super::encode_segment(&id))).into_response())
+            }
+            Err(message) => redisplay(&state, &signed_in, form, Some(&check.body), message).await,
+        };
     }
     let created = state
         .api
