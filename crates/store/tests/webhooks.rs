@@ -401,6 +401,7 @@ stories!(
     account_events_are_queued_once_per_change,
     deliveries_are_leased_retried_logged_and_a_failing_endpoint_is_paused_until_resumed,
     deleting_an_endpoint_deletes_its_deliveries,
+    approval_moves_announce_who_must_act_with_the_post,
 );
 
 async fn post_outcomes_queue_deliveries_for_subscribed_endpoints_of_their_workspace_only(
@@ -515,6 +516,105 @@ async fn a_failed_post_carries_its_action_and_catalog_code(h: Harness) {
     assert_eq!(detail["who"], "user");
     assert_eq!(detail["code"], "spam_risk_text");
     assert_eq!(detail["reason"], "TikTok flagged the caption");
+}
+
+async fn approval_moves_announce_who_must_act_with_the_post(h: Harness) {
+    let ws = h.workspace("studio").await;
+    let account = h.account(ws, "creator-1").await;
+    let endpoint = h
+        .endpoint(
+            ws,
+            &[
+                WebhookEventType::PostAwaitingApproval,
+                WebhookEventType::PostApproved,
+                WebhookEventType::PostRejected,
+            ],
+            "whsec_a",
+        )
+        .await;
+    h.store.set_workspace_approval(ws, true).await.unwrap();
+    let post = h.post(ws, account).await;
+    let created = h.store.post(post).await.unwrap().unwrap();
+    let reviewer = tokpost_core::Principal::User(tokpost_core::UserId::generate(h.now()));
+    let rejected = h
+        .store
+        .decide_post(
+            tokpost_store::Decision {
+                post,
+                revision: created.revision,
+                verdict: tokpost_store::Verdict::Reject,
+                event: NewPostEvent::new(
+                    h.now(),
+                    EventKind::Rejected,
+                    "rejected revision 1: shorter",
+                )
+                .by(reviewer),
+            },
+            h.now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    let edited = h
+        .store
+        .revise_post(
+            tokpost_store::Revise {
+                post,
+                expected: rejected.state,
+                revision: rejected.revision,
+                spec: None,
+                scheduled_at: rejected.scheduled_at,
+                event: NewPostEvent::new(h.now(), EventKind::Edited, "edited: time"),
+                prepared_frozen_from: h.now(),
+            },
+            h.now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    h.store
+        .decide_post(
+            tokpost_store::Decision {
+                post,
+                revision: edited.revision,
+                verdict: tokpost_store::Verdict::Approve {
+                    scheduled_at: None,
+                    run_at: edited.scheduled_at.at(),
+                },
+                event: NewPostEvent::new(h.now(), EventKind::Approved, "approved revision 2")
+                    .by(reviewer),
+            },
+            h.now(),
+        )
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        h.types(endpoint).await,
+        vec![
+            "post.approved",
+            "post.awaiting_approval",
+            "post.awaiting_approval",
+            "post.rejected"
+        ]
+    );
+    let deliveries = h.store.webhook_deliveries(endpoint, 10).await.unwrap();
+    let rejection = deliveries
+        .iter()
+        .find(|d| d.event_type == WebhookEventType::PostRejected)
+        .unwrap();
+    assert_eq!(
+        rejection.payload["data"]["message"],
+        "rejected revision 1: shorter"
+    );
+    assert_eq!(rejection.payload["data"]["by"]["kind"], "user");
+    assert_eq!(rejection.payload["data"]["post"]["revision"], 1);
+    let revisions: Vec<&serde_json::Value> = deliveries
+        .iter()
+        .filter(|d| d.event_type == WebhookEventType::PostAwaitingApproval)
+        .map(|d| &d.payload["data"]["post"]["revision"])
+        .collect();
+    assert!(revisions.contains(&&json!(1)) && revisions.contains(&&json!(2)));
 }
 
 async fn account_events_are_queued_once_per_change(h: Harness) {

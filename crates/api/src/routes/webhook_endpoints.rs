@@ -43,7 +43,8 @@ pub(crate) struct CreateEndpoint {
     /// Where events are POSTed (`https://…`, or `http://…` for a receiver on the same network).
     url: String,
     /// The event types to receive: `post.published`, `post.failed`, `post.deferred`,
-    /// `post.missed`, `account.needs_reconnect`, `account.refresh_token_expiring`.
+    /// `post.missed`, `post.awaiting_approval`, `post.approved`, `post.rejected`,
+    /// `account.needs_reconnect`, `account.refresh_token_expiring`.
     events: Vec<String>,
     /// A note for people (what receives these events).
     #[serde(default)]

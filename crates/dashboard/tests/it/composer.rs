@@ -794,6 +794,12 @@ async fn a_creator_who_cannot_post_now_is_stopped_and_told_when_to_try_again() {
     );
     shot_at(client, "1c-video-too-long", "#blockers").await;
     click(client, "#check").await;
+    // The check is a form submission: wait for the page it brings.
+    client
+        .wait()
+        .for_element(Locator::Id("verdict"))
+        .await
+        .unwrap();
     let verdict = text_of(client, "#verdict").await;
     assert!(
         verdict.contains("Preflight found problems") && verdict.contains("180"),

@@ -16,6 +16,7 @@
 
 mod support;
 
+mod approval;
 mod approval_browser;
 mod audit;
 mod browser;

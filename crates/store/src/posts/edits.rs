@@ -1,7 +1,9 @@
 //! The moves people make on a post that has not started: an edit (a new revision of its
 //! content or time) and a decision on it (approve or reject). Both are compare-and-sets on the
 //! state and the revision the person saw, written with their event and the post's publish job
-//! in one transaction, so that a post awaiting approval never has a job a worker could pick.
+//! in one transaction, so that a post awaiting approval never has a job a worker could pick;
+//! the webhook each causes (`post.awaiting_approval`, `post.approved`, `post.rejected`) commits
+//! with it.
 
 use jiff::Timestamp;
 use tokpost_core::{AccountId, JobKind, Post, PostId, PostState, StateKind};
@@ -130,6 +132,12 @@ impl SqlStore {
             .await?;
         if awaits_approval {
             remove_queued_publish_jobs(&mut tx, post.id).await?;
+            let announced = crate::webhooks::approval_event(
+                crate::WebhookEventType::PostAwaitingApproval,
+                &post,
+                &change.event,
+            );
+            crate::webhooks::enqueue_webhook_in_tx(&mut tx, post.workspace_id, &announced).await?;
         } else {
             ensure_publish_job(&mut tx, &post, post.scheduled_at.at(), now).await?;
         }
@@ -178,9 +186,15 @@ impl SqlStore {
         let post = row.post.into_domain(&self.cipher)?;
         crate::posts::moves::insert_event(&mut tx, post.id, sequence, &decision.event, to.kind())
             .await?;
-        if let Verdict::Approve { run_at, .. } = decision.verdict {
-            ensure_publish_job(&mut tx, &post, run_at, now).await?;
-        }
+        let announced = match decision.verdict {
+            Verdict::Approve { run_at, .. } => {
+                ensure_publish_job(&mut tx, &post, run_at, now).await?;
+                crate::WebhookEventType::PostApproved
+            }
+            Verdict::Reject => crate::WebhookEventType::PostRejected,
+        };
+        let announced = crate::webhooks::approval_event(announced, &post, &decision.event);
+        crate::webhooks::enqueue_webhook_in_tx(&mut tx, post.workspace_id, &announced).await?;
         tx.commit().await?;
         self.db.jobs_changed().await;
         Ok(Some(post))

@@ -212,6 +212,15 @@ impl PostStore for SqlStore {
             .await?;
         }
         let created = crate::posts::moves::fetch_post(&mut tx, &self.cipher, id).await?;
+        if awaits_approval {
+            let announced = crate::webhooks::approval_event(
+                crate::WebhookEventType::PostAwaitingApproval,
+                &created,
+                &event,
+            );
+            crate::webhooks::enqueue_webhook_in_tx(&mut tx, created.workspace_id, &announced)
+                .await?;
+        }
         tx.commit().await?;
         self.db.jobs_changed().await;
         Ok(crate::Inserted::Created(created))

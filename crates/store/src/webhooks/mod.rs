@@ -118,17 +118,29 @@ pub enum WebhookEventType {
     /// The account's refresh token ends soon; the creator should connect again before then.
     #[serde(rename = "account.refresh_token_expiring")]
     AccountRefreshTokenExpiring,
+    /// A post (or a new revision of it) waits for an owner's or a reviewer's approval.
+    #[serde(rename = "post.awaiting_approval")]
+    PostAwaitingApproval,
+    /// A post was approved (by whom in `by`); it goes out at its time.
+    #[serde(rename = "post.approved")]
+    PostApproved,
+    /// A post was rejected with a comment (`message`); its author edits or cancels it.
+    #[serde(rename = "post.rejected")]
+    PostRejected,
 }
 
 impl WebhookEventType {
     /// Every type.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 9] = [
         Self::PostPublished,
         Self::PostFailed,
         Self::PostDeferred,
         Self::PostMissed,
         Self::AccountNeedsReconnect,
         Self::AccountRefreshTokenExpiring,
+        Self::PostAwaitingApproval,
+        Self::PostApproved,
+        Self::PostRejected,
     ];
 
     /// The stable name used on the wire and in storage.
@@ -141,6 +153,9 @@ impl WebhookEventType {
             Self::PostMissed => "post.missed",
             Self::AccountNeedsReconnect => "account.needs_reconnect",
             Self::AccountRefreshTokenExpiring => "account.refresh_token_expiring",
+            Self::PostAwaitingApproval => "post.awaiting_approval",
+            Self::PostApproved => "post.approved",
+            Self::PostRejected => "post.rejected",
         }
     }
 
@@ -389,6 +404,28 @@ fn post_summary(post: &Post) -> Value {
         "publish_id": post.progress.publish_id,
         "public_post_ids": post.progress.public_post_ids,
     })
+}
+
+/// The event a person's move on a post causes: it awaits approval (created, or a new revision),
+/// or was approved or rejected. The payload names who acted and carries the post's revision.
+pub(crate) fn approval_event(
+    event_type: WebhookEventType,
+    post: &Post,
+    event: &tokpost_core::NewPostEvent,
+) -> WebhookEvent {
+    let mut summary = post_summary(post);
+    if let Some(object) = summary.as_object_mut() {
+        object.insert("revision".to_owned(), json!(post.revision));
+    }
+    WebhookEvent {
+        event_type,
+        at: event.at,
+        data: json!({
+            "post": summary,
+            "message": event.message,
+            "by": {"kind": event.by.kind(), "id": event.by.id()},
+        }),
+    }
 }
 
 /// The event a post transition causes, if any. A move within one state (a published post
