@@ -7,7 +7,9 @@
 //! before), and finished outbound deliveries with their attempts 30 days after they finished
 //! (the delivery log shows them until then), expired sessions a day after they expired,
 //! invitation and password-reset links 30 days after they expired (the Team page lists
-//! invitations until then), and failed sign-ins a day after (the rate limit counts 15 minutes). Deletion runs in batches, each its own short
+//! invitations until then), and failed sign-ins a day after (the rate limit counts 15 minutes).
+//! Review links are kept after they expire: a post's history names who decided through one.
+//! Deletion runs in batches, each its own short
 //! transaction, so it never holds the database's write turn for long; several processes may run
 //! it at once.
 

@@ -447,6 +447,38 @@ pub enum PostsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Approve a post awaiting approval (owners and reviewers): it goes out at its time.
+    Approve {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+        /// The revision you reviewed (`posts show`); refused if the post was edited since.
+        #[arg(long)]
+        revision: Option<u32>,
+        /// A new time (RFC 3339 with an offset), needed when its time passed more than the
+        /// late grace ago.
+        #[arg(long, value_name = "TIME")]
+        at: Option<String>,
+        /// A note for the author, kept in the post's history.
+        #[arg(long)]
+        comment: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Reject a post awaiting approval, saying what should change: back to its author.
+    Reject {
+        #[command(flatten)]
+        client: ClientArgs,
+        id: String,
+        /// What should change (required).
+        #[arg(long)]
+        comment: String,
+        /// The revision you reviewed.
+        #[arg(long)]
+        revision: Option<u32>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Schedule many posts from a CSV or JSON file: every row is judged like one post, the
     /// valid ones are created (importing the same file again creates nothing new); exit 1 when
     /// any row is invalid.
@@ -479,7 +511,9 @@ impl PostsCommand {
             Self::List { client, json, .. }
             | Self::Show { client, json, .. }
             | Self::Cancel { client, json, .. }
-            | Self::Retry { client, json, .. } => (client, *json),
+            | Self::Retry { client, json, .. }
+            | Self::Approve { client, json, .. }
+            | Self::Reject { client, json, .. } => (client, *json),
             Self::Import(args) => (&args.client, args.json),
         }
     }

@@ -283,6 +283,25 @@ pub(crate) fn posts(command: &PostsCommand) -> anyhow::Result<ExitCode> {
                 api.post(&format!("v1/posts/{id}/retry"), &json!({}))
                     .await?
             }
+            PostsCommand::Approve {
+                id,
+                revision,
+                at,
+                comment,
+                ..
+            } => {
+                let body = json!({"revision": revision, "scheduled_at": at, "comment": comment});
+                api.post(&format!("v1/posts/{id}/approve"), &body).await?
+            }
+            PostsCommand::Reject {
+                id,
+                revision,
+                comment,
+                ..
+            } => {
+                let body = json!({"revision": revision, "comment": comment});
+                api.post(&format!("v1/posts/{id}/reject"), &body).await?
+            }
             // Its own exit status: `commands::import`, dispatched before this.
             PostsCommand::Import(_) => anyhow::bail!("`posts import` runs on its own"),
         };
@@ -304,6 +323,7 @@ fn write_post(post: &Value) -> anyhow::Result<()> {
         text(at(post, "state"))
     )?;
     writeln!(out, "  scheduled:  {}", text(at(post, "scheduled_at")))?;
+    writeln!(out, "  revision:   {}", text(at(post, "revision")))?;
     writeln!(out, "  publish id: {}", text(at(post, "publish_id")))?;
     for event in at(post, "events").as_array().into_iter().flatten() {
         writeln!(

@@ -683,6 +683,77 @@ fn the_client_commands_connect_post_list_and_cancel_through_a_running_serve() {
             doctor.contains("Ada (public)") && doctor.contains("next:"),
             "{doctor}"
         );
+
+        // With approval required, posts wait; the CLI approves and rejects them.
+        let status = tokio::runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(async {
+                reqwest::Client::new()
+                    .put(format!("{api}v1/approval-settings"))
+                    .bearer_auth(&key)
+                    .json(&serde_json::json!({"required": true}))
+                    .send()
+                    .await
+                    .expect("settings")
+                    .status()
+            });
+        assert!(status.is_success(), "{status}");
+        let waiting = |caption: &str| -> String {
+            let created = client(&[
+                "post",
+                "create",
+                "--account",
+                account_id,
+                "--video",
+                &video,
+                "--caption",
+                caption,
+                "--privacy",
+                "SELF_ONLY",
+                "--at",
+                &at,
+                "--json",
+            ]);
+            let post: serde_json::Value = serde_json::from_str(&stdout(&created)).expect("JSON");
+            assert_eq!(post["state"], "awaiting_approval");
+            post["id"].as_str().expect("post id").to_owned()
+        };
+        let rejected_id = waiting("needs work");
+        let rejected = stdout(&client(&[
+            "posts",
+            "reject",
+            &rejected_id,
+            "--comment",
+            "Shorter, please",
+        ]));
+        assert!(rejected.contains(": rejected"), "{rejected}");
+        assert!(
+            rejected.contains("rejected revision 1: Shorter, please"),
+            "{rejected}"
+        );
+        let again = client(&["posts", "approve", &rejected_id]);
+        assert_eq!(again.status.code(), Some(1));
+        assert!(
+            String::from_utf8_lossy(&again.stderr).contains("not_awaiting_approval"),
+            "{}",
+            String::from_utf8_lossy(&again.stderr)
+        );
+        let approved_id = waiting("ready");
+        let stale = client(&["posts", "approve", &approved_id, "--revision", "2"]);
+        assert_eq!(stale.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&stale.stderr).contains("revision_changed"));
+        let approved: serde_json::Value = serde_json::from_str(&stdout(&client(&[
+            "posts",
+            "approve",
+            &approved_id,
+            "--revision",
+            "1",
+            "--comment",
+            "Go",
+            "--json",
+        ])))
+        .expect("JSON");
+        assert_eq!(approved["state"], "scheduled");
     }));
     child.kill().expect("stop serve");
     let _ = child.wait();
