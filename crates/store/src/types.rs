@@ -51,6 +51,16 @@ pub struct CreatorInfoSnapshot {
     pub info: serde_json::Value,
 }
 
+impl CreatorInfoSnapshot {
+    /// The creator's @username as TikTok reported it, if it did.
+    #[must_use]
+    pub fn username(&self) -> Option<&str> {
+        self.info
+            .get("creator_username")
+            .and_then(serde_json::Value::as_str)
+    }
+}
+
 /// Video or photo.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

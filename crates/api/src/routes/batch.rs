@@ -317,13 +317,7 @@ async fn named_accounts(
             .accounts()
             .latest_creator_info(account.id)
             .await?
-            .and_then(|snapshot| {
-                snapshot
-                    .info
-                    .get("creator_username")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            });
+            .and_then(|snapshot| snapshot.username().map(str::to_owned));
         named.push(NamedAccount {
             id: account.id,
             display_name: account.display_name,

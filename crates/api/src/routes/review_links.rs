@@ -369,13 +369,7 @@ async fn review_view(state: &AppState, link: ReviewLink) -> Result<ReviewView, A
         .accounts()
         .latest_creator_info(post.account_id)
         .await?
-        .and_then(|snapshot| {
-            snapshot
-                .info
-                .get("creator_username")
-                .and_then(Value::as_str)
-                .map(str::to_owned)
-        })
+        .and_then(|snapshot| snapshot.username().map(str::to_owned))
         .unwrap_or_default();
     let workspace_name = state
         .workspaces()

@@ -10,8 +10,8 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::Chrome;
 use super::sign_in::{check_signed_out_form, signed_in_response, signed_out_page};
+use super::{Chrome, link_token as clean};
 use crate::Dashboard;
 use crate::error::PageError;
 use crate::views::{text_at, when_text};
@@ -35,15 +35,6 @@ struct InvitePage {
     closed: Option<String>,
     error: Option<String>,
     name: String,
-}
-
-/// Only the characters a link's secret has, so nothing else reaches a page or the API.
-fn clean(token: &str) -> String {
-    token
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .take(80)
-        .collect()
 }
 
 async fn invite_form(

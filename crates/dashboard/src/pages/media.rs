@@ -175,9 +175,57 @@ fn content_type(kind: MediaKind, container: Option<&str>) -> &'static str {
 }
 
 /// The content type an upload is served with.
-pub(crate) fn content_type_of(asset: &tokpost_store::MediaAsset) -> &'static str {
+fn content_type_of(asset: &tokpost_store::MediaAsset) -> &'static str {
     let container = asset.probe.get("container").and_then(Value::as_str);
     content_type(asset.kind, container)
+}
+
+/// The workspace's upload `id`, if `workspace` holds it.
+pub(crate) async fn workspace_asset(
+    state: &Dashboard,
+    workspace: tokpost_core::WorkspaceId,
+    id: &str,
+) -> Result<tokpost_store::MediaAsset, PageError> {
+    let id: MediaId = id.trim().parse().map_err(|_| PageError::NotFound)?;
+    state
+        .app
+        .media_assets()
+        .media(id)
+        .await?
+        .filter(|asset| asset.workspace_id == workspace)
+        .ok_or(PageError::NotFound)
+}
+
+/// The bytes of an upload (ranges honoured), cached as `cache_control` says.
+pub(crate) async fn serve_asset(
+    state: &Dashboard,
+    asset: &tokpost_store::MediaAsset,
+    method: &Method,
+    headers: &HeaderMap,
+    cache_control: &'static str,
+) -> Result<Response, PageError> {
+    let key = MediaKey::parse(&asset.location).map_err(|_| PageError::NotFound)?;
+    let access = state
+        .app
+        .pipeline
+        .media()
+        .ok_or(PageError::Internal("this process has no media store"))?;
+    let mut response = tokpost_media_store::serve_object(
+        access.store().as_ref(),
+        &key,
+        method,
+        headers,
+        content_type_of(asset),
+    )
+    .await;
+    if response.status() == StatusCode::NOT_FOUND {
+        return Err(PageError::NotFound);
+    }
+    response.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static(cache_control),
+    );
+    Ok(response)
 }
 
 /// The bytes of one of the workspace's uploads, for the preview (ranges honoured).
@@ -188,37 +236,9 @@ pub(crate) async fn media_file(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Response, PageError> {
-    let id: MediaId = id.trim().parse().map_err(|_| PageError::NotFound)?;
-    let asset = state
-        .app
-        .media_assets()
-        .media(id)
-        .await?
-        .filter(|asset| asset.workspace_id == signed_in.session.workspace_id)
-        .ok_or(PageError::NotFound)?;
-    let key = MediaKey::parse(&asset.location).map_err(|_| PageError::NotFound)?;
-    let access = state
-        .app
-        .pipeline
-        .media()
-        .ok_or(PageError::Internal("this process has no media store"))?;
-    let mut response = tokpost_media_store::serve_object(
-        access.store().as_ref(),
-        &key,
-        &method,
-        &headers,
-        content_type_of(&asset),
-    )
-    .await;
-    if response.status() == StatusCode::NOT_FOUND {
-        return Err(PageError::NotFound);
-    }
+    let asset = workspace_asset(&state, signed_in.session.workspace_id, &id).await?;
     // Private to the signed-in browser; the content never changes under one id.
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("private, max-age=3600"),
-    );
-    Ok(response)
+    serve_asset(&state, &asset, &method, &headers, "private, max-age=3600").await
 }
 
 #[cfg(test)]

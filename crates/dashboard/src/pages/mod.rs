@@ -219,6 +219,16 @@ pub(crate) struct CsrfForm {
     pub(crate) csrf: String,
 }
 
+/// A link's secret from a path (an invitation, a reset, a review link): only the characters a
+/// secret has, so nothing else reaches a page or the API.
+pub(crate) fn link_token(token: &str) -> String {
+    token
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .take(80)
+        .collect()
+}
+
 /// A post id as a path segment; anything else cannot name a post.
 pub(crate) fn encode_segment(id: &str) -> String {
     id.chars()

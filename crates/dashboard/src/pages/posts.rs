@@ -314,13 +314,7 @@ pub(crate) async fn show(
             .accounts()
             .latest_creator_info(account)
             .await?
-            .and_then(|snapshot| {
-                snapshot
-                    .info
-                    .get("creator_username")
-                    .and_then(Value::as_str)
-                    .map(str::to_owned)
-            }),
+            .and_then(|snapshot| snapshot.username().map(str::to_owned)),
         Err(_) => None,
     };
     let preview = Preview::of(

@@ -10,11 +10,9 @@ use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tokpost_core::MediaId;
-use tokpost_media_store::MediaKey;
 
-use super::Chrome;
 use super::sign_in::{check_signed_out_form, signed_out_page};
+use super::{Chrome, link_token as clean};
 use crate::Dashboard;
 use crate::error::PageError;
 use crate::preview::Preview;
@@ -58,15 +56,6 @@ fn state_words(state: &str) -> String {
         "published" | "inbox_delivered" => "published".to_owned(),
         other => other.replace('_', " "),
     }
-}
-
-/// Only the characters a link's secret has.
-fn clean(token: &str) -> String {
-    token
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
-        .take(80)
-        .collect()
 }
 
 async fn page(
@@ -229,47 +218,20 @@ pub(crate) async fn media(
         .await?
         .filter(|link| link.is_open(state.app.now()))
         .ok_or(PageError::NotFound)?;
-    let id: MediaId = id.trim().parse().map_err(|_| PageError::NotFound)?;
     let post = state
         .app
         .posts()
         .post(link.post_id)
         .await?
         .ok_or(PageError::NotFound)?;
+    let asset = super::media::workspace_asset(&state, link.workspace_id, &id).await?;
     let in_post = match &post.spec.content {
-        tokpost_core::PostContent::Video { media, .. } => *media == id,
-        tokpost_core::PostContent::Photos { media, .. } => media.contains(&id),
+        tokpost_core::PostContent::Video { media, .. } => *media == asset.id,
+        tokpost_core::PostContent::Photos { media, .. } => media.contains(&asset.id),
     };
     if !in_post {
         return Err(PageError::NotFound);
     }
-    let asset = state
-        .app
-        .media_assets()
-        .media(id)
-        .await?
-        .filter(|asset| asset.workspace_id == link.workspace_id)
-        .ok_or(PageError::NotFound)?;
-    let key = MediaKey::parse(&asset.location).map_err(|_| PageError::NotFound)?;
-    let access = state
-        .app
-        .pipeline
-        .media()
-        .ok_or(PageError::Internal("this process has no media store"))?;
-    let mut response = tokpost_media_store::serve_object(
-        access.store().as_ref(),
-        &key,
-        &method,
-        &headers,
-        super::media::content_type_of(&asset),
-    )
-    .await;
-    if response.status() == StatusCode::NOT_FOUND {
-        return Err(PageError::NotFound);
-    }
-    response.headers_mut().insert(
-        axum::http::header::CACHE_CONTROL,
-        axum::http::HeaderValue::from_static("private, no-store"),
-    );
-    Ok(response)
+    // Not kept anywhere: the link may be revoked at any moment.
+    super::media::serve_asset(&state, &asset, &method, &headers, "private, no-store").await
 }

@@ -12,43 +12,10 @@ use serde_json::{Value, json};
 use tokpost_core::{Role, StateKind};
 
 use crate::support::browser::{
-    assert_same_origin, browser, click, connect, sign_in, snap, text_of, type_into, wait_until,
+    assert_same_origin, browser, click, connect, sign_in, sign_in_as, sign_out, snap, text_of,
+    type_into, wait_until,
 };
 use crate::support::{self, Person, Server};
-
-async fn sign_in_as(client: &Client, server: &Server, person: &Person, name: &str) {
-    client.goto(&server.url("/sign-in")).await.unwrap();
-    client
-        .find(Locator::Id("email"))
-        .await
-        .unwrap()
-        .send_keys(&person.email)
-        .await
-        .unwrap();
-    client
-        .find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(&person.password)
-        .await
-        .unwrap();
-    click(client, "#sign-in").await;
-    client
-        .wait()
-        .for_element(Locator::XPath("//h1[.='Overview']"))
-        .await
-        .unwrap();
-    assert!(text_of(client, "#who-am-i").await.contains(name));
-}
-
-async fn sign_out(client: &Client) {
-    click(client, "form[action='/sign-out'] button").await;
-    client
-        .wait()
-        .for_element(Locator::XPath("//h1[.='Sign in']"))
-        .await
-        .unwrap();
-}
 
 /// Both widths of the current page.
 async fn snap_both(client: &Client, name: &str) {

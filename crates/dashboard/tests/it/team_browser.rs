@@ -6,21 +6,12 @@
 use crate::support;
 
 use fantoccini::{Client, Locator};
-use support::browser::{assert_same_origin, browser, click, sign_in, snap, text_of};
+use support::browser::{assert_same_origin, browser, click, sign_in, sign_out, snap, text_of};
 
 async fn fill(client: &Client, id: &str, text: &str) {
     let field = client.find(Locator::Id(id)).await.unwrap();
     field.clear().await.unwrap();
     field.send_keys(text).await.unwrap();
-}
-
-async fn sign_out(client: &Client) {
-    click(client, "form[action='/sign-out'] button").await;
-    client
-        .wait()
-        .for_element(Locator::XPath("//h1[.='Sign in']"))
-        .await
-        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

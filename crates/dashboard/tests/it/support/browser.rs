@@ -282,6 +282,47 @@ pub async fn sign_in_from(client: &Client, server: &crate::support::Server, zone
         .unwrap();
 }
 
+/// Signs in as `person`, who is shown in the header as `shown` ("Ana (editor)").
+pub async fn sign_in_as(
+    client: &Client,
+    server: &crate::support::Server,
+    person: &crate::support::Person,
+    shown: &str,
+) {
+    client.goto(&server.url("/sign-in")).await.unwrap();
+    client
+        .find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(&person.email)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(&person.password)
+        .await
+        .unwrap();
+    click(client, "#sign-in").await;
+    client
+        .wait()
+        .for_element(Locator::XPath("//h1[.='Overview']"))
+        .await
+        .unwrap();
+    assert!(text_of(client, "#who-am-i").await.contains(shown));
+}
+
+/// Signs out from the header and lands on the sign-in page.
+pub async fn sign_out(client: &Client) {
+    click(client, "form[action='/sign-out'] button").await;
+    client
+        .wait()
+        .for_element(Locator::XPath("//h1[.='Sign in']"))
+        .await
+        .unwrap();
+}
+
 /// Connects the sandbox creator `nickname` through the accounts page and TikTok's consent.
 pub async fn connect(client: &Client, server: &crate::support::Server, nickname: &str) {
     client.goto(&server.url("/accounts")).await.unwrap();
