@@ -1,11 +1,13 @@
-//! The overview: posts by state and how many accounts are connected.
+//! The overview: what waits for this person (posts to approve, their posts sent back), posts by
+//! state and how many accounts are connected.
 
 use std::collections::BTreeMap;
 
 use askama::Template;
 use axum::extract::State;
 use axum::response::Response;
-use tokpost_core::StateKind;
+use tokpost_core::{Action, Principal, StateKind};
+use tokpost_store::PostFilter;
 
 use super::{CALENDAR_LIMIT, Chrome, SignedIn, render};
 use crate::Dashboard;
@@ -17,6 +19,10 @@ struct HomePage {
     chrome: Chrome,
     counts: Vec<(String, usize)>,
     accounts: usize,
+    /// Posts awaiting approval, for someone who may approve.
+    to_approve: usize,
+    /// This person's posts rejected with a comment.
+    sent_back: usize,
 }
 
 pub(crate) async fn home(
@@ -38,7 +44,37 @@ pub(crate) async fn home(
         .accounts(signed_in.session.workspace_id)
         .await?
         .len();
+    let waiting = |kind: StateKind| PostFilter {
+        workspace_id: signed_in.session.workspace_id,
+        state: Some(kind),
+        account_id: None,
+        scheduled_from: None,
+        scheduled_before: None,
+        after: None,
+        limit: CALENDAR_LIMIT,
+    };
+    let to_approve = if signed_in.may(Action::Review) {
+        state
+            .app
+            .posts()
+            .list_posts(&waiting(StateKind::AwaitingApproval))
+            .await?
+            .len()
+    } else {
+        0
+    };
+    let me = Principal::User(signed_in.session.user.id);
+    let sent_back = state
+        .app
+        .posts()
+        .list_posts(&waiting(StateKind::Rejected))
+        .await?
+        .iter()
+        .filter(|post| post.created_by == Some(me))
+        .count();
     render(&HomePage {
+        to_approve,
+        sent_back,
         chrome: signed_in.chrome("home"),
         counts: counts
             .into_iter()

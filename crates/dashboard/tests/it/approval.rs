@@ -238,6 +238,16 @@ async fn the_post_pages_approval_forms_follow_the_role() {
     let editor = session_of(&server, &editor).await;
     let reviewer = session_of(&server, &reviewer).await;
 
+    let (_, overview) = get(&server, Some(&reviewer), "/").await;
+    assert!(
+        overview.contains("1 post awaits your approval"),
+        "{overview}"
+    );
+    let (_, overview) = get(&server, Some(&editor), "/").await;
+    assert!(
+        !overview.contains("id=\"to-approve\""),
+        "an editor never approves"
+    );
     let (_, seen_by_reviewer) = get(&server, Some(&reviewer), &format!("/posts/{id}")).await;
     assert!(seen_by_reviewer.contains("id=\"approve-form\""));
     assert!(!seen_by_reviewer.contains("id=\"edit\""));

@@ -166,6 +166,12 @@ async fn a_post_is_rejected_edited_and_approved_by_the_client_through_a_review_l
 
     // The editor reads why, edits it in the composer, and it waits for approval again.
     sign_in_as(client, &server, &editor, "Eddie Editor (editor)").await;
+    assert!(
+        text_of(client, "#sent-back")
+            .await
+            .contains("1 of your posts was sent back with a comment"),
+        "the overview says what waits for the editor"
+    );
     client
         .goto(&server.url(&format!("/posts/{post}")))
         .await

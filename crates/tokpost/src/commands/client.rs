@@ -326,9 +326,14 @@ fn write_post(post: &Value) -> anyhow::Result<()> {
     writeln!(out, "  revision:   {}", text(at(post, "revision")))?;
     writeln!(out, "  publish id: {}", text(at(post, "publish_id")))?;
     for event in at(post, "events").as_array().into_iter().flatten() {
+        let by = event
+            .pointer("/by/name")
+            .and_then(Value::as_str)
+            .filter(|name| *name != "tokpost")
+            .map_or_else(String::new, |name| format!(" (by {name})"));
         writeln!(
             out,
-            "  {}  {:<18} {}",
+            "  {}  {:<18} {}{by}",
             text(at(event, "at")),
             text(at(event, "state")),
             text(at(event, "message"))

@@ -728,7 +728,7 @@ fn the_client_commands_connect_post_list_and_cancel_through_a_running_serve() {
         ]));
         assert!(rejected.contains(": rejected"), "{rejected}");
         assert!(
-            rejected.contains("rejected revision 1: Shorter, please"),
+            rejected.contains("rejected revision 1: Shorter, please (by API key \"admin\""),
             "{rejected}"
         );
         let again = client(&["posts", "approve", &rejected_id]);
