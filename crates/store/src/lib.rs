@@ -171,7 +171,8 @@ pub struct SqlStore {
 impl SqlStore {
     /// Opens (creating and migrating on first start) the database named by `database_url`:
     /// `sqlite://path?mode=rwc`, `sqlite::memory:` or `postgres://…`. Upload URLs stored in
-    /// plaintext by a version before migration 0013 are sealed with `cipher` before it returns.
+    /// plaintext by a version before migration 0013, and webhook endpoint URLs before 0019, are
+    /// sealed with `cipher` before it returns.
     ///
     /// # Errors
     /// [`StoreError::UnsupportedUrl`], connection and migration failures.
@@ -181,6 +182,7 @@ impl SqlStore {
             cipher,
         };
         store.seal_plaintext_upload_urls().await?;
+        store.seal_plaintext_webhook_urls().await?;
         Ok(store)
     }
 

@@ -236,6 +236,52 @@ impl OperationsStore for SqlStore {
 }
 
 impl crate::SqlStore {
+    /// Seals the endpoint URLs an older version stored in plaintext (before migration 0019) and
+    /// leaves only what may be shown of them in `url`, a batch per transaction; `open` runs it
+    /// right after the migrations. An endpoint another process converted meanwhile is left
+    /// alone. Returns how many it sealed.
+    pub(crate) async fn seal_plaintext_webhook_urls(&self) -> Result<u64, crate::StoreError> {
+        const BATCH: i64 = 500;
+        let mut sealed = 0_u64;
+        loop {
+            let mut tx = self.db.write_tx().await?;
+            let plain: Vec<(uuid::Uuid, String)> = query_as(
+                "SELECT id, url FROM webhook_endpoints WHERE url_sealed IS NULL ORDER BY id LIMIT $1",
+            )
+            .bind(BATCH)
+            .fetch_all(&mut tx)
+            .await?;
+            for (id, url) in &plain {
+                let fresh = self.cipher.seal(
+                    &secrecy::SecretString::from(url.clone()),
+                    id.as_bytes(),
+                    crate::webhooks::WEBHOOK_URL,
+                )?;
+                sealed += query(
+                    "UPDATE webhook_endpoints SET url_sealed = $2, url = $4 WHERE id = $1 AND url = $3 AND url_sealed IS NULL",
+                )
+                .bind(id)
+                .bind(fresh)
+                .bind(url)
+                .bind(crate::webhooks::shown_url(url))
+                .execute(&mut tx)
+                .await?
+                .rows_affected();
+            }
+            tx.commit().await?;
+            if plain.is_empty() {
+                break;
+            }
+        }
+        if sealed > 0 {
+            tracing::info!(
+                sealed,
+                "sealed the webhook endpoint URLs an older version stored in plaintext"
+            );
+        }
+        Ok(sealed)
+    }
+
     /// Seals the upload URLs an older version stored in plaintext (migration 0013) and
     /// clears the plaintext, a batch per transaction; `open` runs it right after the
     /// migrations, before the store serves anything. A post another process converted
@@ -357,5 +403,12 @@ pub(crate) const SEALED_COLUMNS: &[SealedColumn] = &[
         key_is_text: false,
         column: "upload_url_sealed",
         purpose: crate::rows::UPLOAD_URL,
+    },
+    SealedColumn {
+        table: "webhook_endpoints",
+        key: "id",
+        key_is_text: false,
+        column: "url_sealed",
+        purpose: crate::webhooks::WEBHOOK_URL,
     },
 ];

@@ -1,5 +1,6 @@
 //! Rotating the token encryption key in place, on SQLite and on a real PostgreSQL: every secret
-//! (account tokens, PKCE verifiers, outbound webhook endpoint secrets, posts' upload URLs) is
+//! (account tokens, PKCE verifiers, outbound webhook endpoints' secrets and URLs, posts' upload
+//! URLs) is
 //! re-sealed under the new key batch by batch, a rotation stopped after some batches resumes
 //! where it stopped, and afterwards the old key opens nothing.
 #![allow(
@@ -263,7 +264,8 @@ async fn a_rotation_stopped_midway_resumes_and_the_old_key_opens_nothing_afterwa
     let old = fresh_key();
     let new = fresh_key();
     let secrets = seed(db.open(old.clone()).await.as_ref(), &clock).await;
-    let total = (ACCOUNTS + STATES + ENDPOINTS + POSTS) as u64;
+    // An endpoint holds two sealed values: its signing secret and its URL.
+    let total = (ACCOUNTS + STATES + 2 * ENDPOINTS + POSTS) as u64;
 
     // A rotation that dies after two batches (the process is dropped mid-way).
     {
@@ -345,10 +347,21 @@ async fn a_rotation_stopped_midway_resumes_and_the_old_key_opens_nothing_afterwa
             .await,
         Err(StoreError::Crypto(CryptoError::WrongKey { .. }))
     ));
-    let mut claimed: Vec<String> = new_only
+    let claimed = new_only
         .claim_webhook_deliveries(&worker, clock.now(), lease, 10)
         .await
-        .unwrap()
+        .unwrap();
+    let mut urls: Vec<String> = claimed
+        .iter()
+        .map(|delivery| delivery.url.clone())
+        .collect();
+    urls.sort();
+    let mut expected_urls: Vec<String> = (0..ENDPOINTS)
+        .map(|n| format!("https://hooks.example.com/{n}"))
+        .collect();
+    expected_urls.sort();
+    assert_eq!(urls, expected_urls, "the webhook URLs survive the rotation");
+    let mut claimed: Vec<String> = claimed
         .into_iter()
         .map(|delivery| delivery.secret.expose_secret().to_owned())
         .collect();

@@ -51,11 +51,14 @@ pub(crate) struct CreateEndpoint {
     description: Option<String>,
 }
 
-/// A registered endpoint (never its secret).
+/// A registered endpoint (never its secret, nor its whole URL).
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct EndpointView {
     #[schema(value_type = String, format = Uuid)]
     id: WebhookEndpointId,
+    /// Where events go, as far as it may be shown: scheme, host and port, then `/…` when the
+    /// URL has a path or query. The whole URL is sealed at rest like a token (a Slack or
+    /// Discord webhook's URL is its credential) and is never shown again.
     url: String,
     description: String,
     events: Vec<String>,

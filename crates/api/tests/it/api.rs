@@ -1240,6 +1240,10 @@ async fn webhook_endpoints_are_registered_with_a_secret_shown_once_and_scoped_to
         !listed.to_string().contains(&secret),
         "the secret is shown once"
     );
+    assert_eq!(
+        endpoints[0]["url"], "https://hooks.example.com/…",
+        "the URL's path may be a credential: only its origin is shown"
+    );
     let (status, one) = app.get(&format!("/v1/webhook-endpoints/{id}")).await;
     assert_eq!(status, StatusCode::OK);
     assert!(!one.to_string().contains(&secret));

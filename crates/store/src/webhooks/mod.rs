@@ -35,6 +35,22 @@ use crate::{StoreError, Transition, WorkerId};
 
 /// The associated-data column under which endpoint secrets are sealed.
 pub(crate) const WEBHOOK_SECRET: &str = "webhook_secret";
+/// The associated-data column under which endpoint URLs are sealed (a URL can be a credential).
+pub(crate) const WEBHOOK_URL: &str = "webhook_url";
+
+/// What of an endpoint's URL may be shown: its scheme, host and port, and `/…` when it has a
+/// path or query (which can hold a credential: a Slack or Discord webhook's token, a bot's).
+#[must_use]
+pub fn shown_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(parsed) => {
+            let origin = parsed.origin().ascii_serialization();
+            let more = parsed.path() != "/" || parsed.query().is_some();
+            format!("{origin}{}", if more { "/…" } else { "/" })
+        }
+        Err(_) => "(not a URL)".to_owned(),
+    }
+}
 
 macro_rules! webhook_id {
     ($(#[$doc:meta])* $name:ident) => {
@@ -189,11 +205,12 @@ pub enum EndpointCreated {
     },
 }
 
-/// A registered endpoint (never its secret).
+/// A registered endpoint (never its secret, nor its full URL: see [`shown_url`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WebhookEndpoint {
     pub id: WebhookEndpointId,
     pub workspace_id: WorkspaceId,
+    /// What may be shown of its URL ([`shown_url`]); the URL itself is sealed.
     pub url: String,
     pub description: String,
     pub events: BTreeSet<WebhookEventType>,

@@ -1,6 +1,8 @@
 //! [`WebhookStore`](super::WebhookStore) over SQL, and the in-transaction helpers that queue a
 //! delivery with the change that causes it.
 
+use secrecy::ExposeSecret as _;
+
 use crate::db::{Tx, query, query_as, query_scalar};
 
 #[async_trait::async_trait]
@@ -16,6 +18,12 @@ impl crate::WebhookStore for crate::SqlStore {
             id.as_uuid().as_bytes(),
             crate::webhooks::WEBHOOK_SECRET,
         )?;
+        let url_sealed = self.cipher.seal(
+            &secrecy::SecretString::from(endpoint.url.clone()),
+            id.as_uuid().as_bytes(),
+            crate::webhooks::WEBHOOK_URL,
+        )?;
+        let shown = crate::webhooks::shown_url(&endpoint.url);
         let mut tx = self.db.write_tx().await?;
         // The workspace row is the turnstile: on PostgreSQL registrations of one
         // workspace count and insert one after the other (SQLite's write transaction
@@ -35,15 +43,16 @@ impl crate::WebhookStore for crate::SqlStore {
             return Ok(crate::webhooks::EndpointCreated::AtLimit { existing });
         }
         query(
-            "INSERT INTO webhook_endpoints (id, workspace_id, url, description, secret, created_at_ms, consecutive_failures)
-             VALUES ($1, $2, $3, $4, $5, $6, 0)",
+            "INSERT INTO webhook_endpoints (id, workspace_id, url, description, secret, created_at_ms, consecutive_failures, url_sealed)
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
         )
         .bind(id.as_uuid())
         .bind(endpoint.workspace_id.as_uuid())
-        .bind(&endpoint.url)
+        .bind(&shown)
         .bind(&endpoint.description)
         .bind(secret)
         .bind(crate::rows::ms(now))
+        .bind(url_sealed)
         .execute(&mut tx)
         .await?;
         for event in &endpoint.events {
@@ -58,7 +67,7 @@ impl crate::WebhookStore for crate::SqlStore {
             crate::WebhookEndpoint {
                 id,
                 workspace_id: endpoint.workspace_id,
-                url: endpoint.url,
+                url: shown,
                 description: endpoint.description,
                 events: endpoint.events,
                 created_at: now,
@@ -257,23 +266,37 @@ impl crate::WebhookStore for crate::SqlStore {
                 .fetch_one(&mut tx)
                 .await?
                 .into_domain()?;
-            let (url, sealed): (String, Vec<u8>) =
-                query_as("SELECT url, secret FROM webhook_endpoints WHERE id = $1")
+            let (sealed_url, sealed): (Option<Vec<u8>>, Vec<u8>) =
+                query_as("SELECT url_sealed, secret FROM webhook_endpoints WHERE id = $1")
                     .bind(delivery.endpoint_id.as_uuid())
                     .fetch_one(&mut tx)
                     .await?;
-            let secret = match self.cipher.open(
-                &sealed,
-                delivery.endpoint_id.as_uuid().as_bytes(),
-                crate::webhooks::WEBHOOK_SECRET,
-            ) {
-                Ok(secret) => secret,
+            let aad = delivery.endpoint_id.as_uuid();
+            let opened = sealed_url
+                .ok_or_else(|| crate::rows::corrupt("an endpoint without its sealed URL"))
+                .and_then(|url| {
+                    Ok(self
+                        .cipher
+                        .open(&url, aad.as_bytes(), crate::webhooks::WEBHOOK_URL)?)
+                })
+                .and_then(|url| {
+                    Ok((
+                        url,
+                        self.cipher.open(
+                            &sealed,
+                            aad.as_bytes(),
+                            crate::webhooks::WEBHOOK_SECRET,
+                        )?,
+                    ))
+                });
+            let (url, secret) = match opened {
+                Ok((url, secret)) => (url.expose_secret().to_owned(), secret),
                 Err(error) => {
                     // Release the claimed rows now: a dropped transaction rolls back
                     // only when its connection is next used, and until then other
                     // senders skip the locked rows.
                     tx.rollback().await?;
-                    return Err(error.into());
+                    return Err(error);
                 }
             };
             claimed.push(crate::ClaimedDelivery {

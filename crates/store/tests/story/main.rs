@@ -331,6 +331,8 @@ stories!(
     concurrent_requests_never_overfill_a_rate_limit_window,
     tokens_are_encrypted_at_rest,
     upload_urls_are_sealed_at_rest_and_opened_only_for_their_post,
+    webhook_endpoint_urls_are_sealed_at_rest_and_shown_only_in_part,
+    webhook_urls_stored_in_plaintext_before_are_sealed_when_the_store_opens,
     upload_urls_stored_in_plaintext_before_are_sealed_when_the_store_opens,
     reconnecting_a_creator_keeps_its_account_and_replaces_its_tokens,
     a_token_refresh_is_written_only_over_the_token_it_replaced,
@@ -1222,6 +1224,191 @@ async fn tokens_are_encrypted_at_rest(h: Harness) {
         .await
         .unwrap();
     assert!(h.store.account_tokens(account.id).await.unwrap().is_none());
+}
+
+/// An endpoint's URL can be a credential (a Slack or Discord webhook): stored sealed, shown only
+/// as its origin, opened only for the sender's claim.
+async fn webhook_endpoint_urls_are_sealed_at_rest_and_shown_only_in_part(h: Harness) {
+    const TOKEN: &str = "HOOKTOKEN-9c2f71";
+    let url = format!("https://hooks.slack.example/services/T01/B02/{TOKEN}");
+    let ws = h.workspace().await;
+    let created = h
+        .store
+        .create_webhook_endpoint(
+            tokpost_store::NewWebhookEndpoint {
+                workspace_id: ws,
+                url: url.clone(),
+                description: "team channel".to_owned(),
+                events: [tokpost_store::WebhookEventType::PostMissed].into(),
+                secret: SecretString::from("whsec_sealed"),
+                at_most: 10,
+            },
+            h.now(),
+        )
+        .await
+        .unwrap();
+    let tokpost_store::EndpointCreated::Created(endpoint) = created else {
+        panic!("not created");
+    };
+    assert_eq!(endpoint.url, "https://hooks.slack.example/…");
+    let listed = h.store.webhook_endpoints(ws).await.unwrap();
+    assert_eq!(listed[0].url, "https://hooks.slack.example/…");
+    assert!(!format!("{listed:?}").contains(TOKEN));
+    assert_eq!(
+        tokpost_store::webhooks::shown_url("http://10.0.0.5:8080/"),
+        "http://10.0.0.5:8080/"
+    );
+    h.store
+        .enqueue_webhook_event(
+            ws,
+            tokpost_store::WebhookEvent {
+                event_type: tokpost_store::WebhookEventType::PostMissed,
+                at: h.now(),
+                data: serde_json::json!({}),
+            },
+        )
+        .await
+        .unwrap();
+    let claimed = h
+        .store
+        .claim_webhook_deliveries(
+            &WorkerId::new("sender"),
+            h.now(),
+            Duration::from_secs(60),
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    assert_eq!(claimed[0].url, url, "the sender gets the whole URL");
+    let on_disk = if let Some(file) = &h.sqlite_file {
+        let mut bytes = std::fs::read(file).unwrap();
+        bytes.extend(std::fs::read(file.with_extension("db-wal")).unwrap_or_default());
+        bytes
+    } else {
+        postgres_files_of_this_database(&h).await
+    };
+    assert!(
+        contains(&on_disk, b"team channel"),
+        "the scan must see the plaintext columns"
+    );
+    assert!(
+        !contains(&on_disk, TOKEN.as_bytes()),
+        "the endpoint's token is in the database files"
+    );
+}
+
+/// Endpoint URLs an older version stored in plaintext are sealed when the store first opens,
+/// and only their origin is left in the clear.
+async fn webhook_urls_stored_in_plaintext_before_are_sealed_when_the_store_opens(h: Harness) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match &h.server {
+        Some(server) => server.fresh_database().await.unwrap(),
+        None => format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("legacy.db").display()
+        ),
+    };
+    let now = h.now();
+    let key = cipher();
+    let workspace = WorkspaceId::generate(now);
+    let endpoints: Vec<(uuid::Uuid, String)> = (0..3)
+        .map(|n| {
+            (
+                tokpost_store::WebhookEndpointId::generate(now).as_uuid(),
+                format!("https://discord.example/api/webhooks/{n}/LEGACYTOKEN{n}"),
+            )
+        })
+        .collect();
+    macro_rules! legacy_database {
+        ($connection:ty, $migrations:literal) => {{
+            use sqlx::Connection as _;
+            let mut conn = <$connection>::connect(&url).await.unwrap();
+            sqlx::migrate!($migrations).run_to(18, &mut conn).await.unwrap();
+            sqlx::query("INSERT INTO workspaces (id, name, created_at_ms) VALUES ($1, 'studio', $2)")
+                .bind(workspace.as_uuid())
+                .bind(now.as_millisecond())
+                .execute(&mut conn)
+                .await
+                .unwrap();
+            for (id, endpoint_url) in &endpoints {
+                let secret = key
+                    .seal(&SecretString::from("whsec_legacy"), id.as_bytes(), "webhook_secret")
+                    .unwrap();
+                sqlx::query(
+                    "INSERT INTO webhook_endpoints (id, workspace_id, url, description, secret, created_at_ms)
+                     VALUES ($1, $2, $3, 'legacy', $4, $5)",
+                )
+                .bind(id)
+                .bind(workspace.as_uuid())
+                .bind(endpoint_url)
+                .bind(secret)
+                .bind(now.as_millisecond())
+                .execute(&mut conn)
+                .await
+                .unwrap();
+                sqlx::query("INSERT INTO webhook_endpoint_events (endpoint_id, event_type) VALUES ($1, 'post.missed')")
+                    .bind(id)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap();
+            }
+            conn.close().await.unwrap();
+        }};
+    }
+    macro_rules! stored_urls {
+        ($connection:ty) => {{
+            use sqlx::Connection as _;
+            let mut conn = <$connection>::connect(&url).await.unwrap();
+            let rows: Vec<(String, Option<Vec<u8>>)> =
+                sqlx::query_as("SELECT url, url_sealed FROM webhook_endpoints ORDER BY id")
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
+            conn.close().await.unwrap();
+            rows
+        }};
+    }
+    if h.server.is_some() {
+        legacy_database!(sqlx::PgConnection, "migrations/postgres");
+    } else {
+        legacy_database!(sqlx::SqliteConnection, "migrations/sqlite");
+    }
+    let store = tokpost_store::open(&url, key.clone()).await.unwrap();
+    let rows = if h.server.is_some() {
+        stored_urls!(sqlx::PgConnection)
+    } else {
+        stored_urls!(sqlx::SqliteConnection)
+    };
+    assert_eq!(rows.len(), endpoints.len());
+    for (shown, sealed) in &rows {
+        assert_eq!(shown, "https://discord.example/…");
+        assert!(sealed.is_some(), "sealed");
+    }
+    let listed = store.webhook_endpoints(workspace).await.unwrap();
+    assert!(listed.iter().all(|e| e.url == "https://discord.example/…"));
+    store
+        .enqueue_webhook_event(
+            workspace,
+            tokpost_store::WebhookEvent {
+                event_type: tokpost_store::WebhookEventType::PostMissed,
+                at: now,
+                data: serde_json::json!({}),
+            },
+        )
+        .await
+        .unwrap();
+    let mut opened: Vec<String> = store
+        .claim_webhook_deliveries(&WorkerId::new("sender"), now, Duration::from_secs(60), 10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|delivery| delivery.url)
+        .collect();
+    opened.sort();
+    let mut expected: Vec<String> = endpoints.iter().map(|(_, url)| url.clone()).collect();
+    expected.sort();
+    assert_eq!(opened, expected, "the sender still gets each whole URL");
 }
 
 /// An upload URL is a bearer capability for an hour (whoever holds it can upload into the
