@@ -181,8 +181,7 @@ impl SqlStore {
             db: db::Db::open(database_url).await?,
             cipher,
         };
-        store.seal_plaintext_upload_urls().await?;
-        store.seal_plaintext_webhook_urls().await?;
+        store.seal_legacy_plaintext().await?;
         Ok(store)
     }
 

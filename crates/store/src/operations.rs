@@ -235,79 +235,75 @@ impl OperationsStore for SqlStore {
     }
 }
 
+/// A value an older version stored in plaintext, sealed when the store opens.
+struct LegacyPlaintext {
+    /// `id, plaintext` of the rows still in plaintext, at most `$1`.
+    select: &'static str,
+    /// Writes `$2` (the sealed value) and `$4` (what stays in the clear, or NULL) over row
+    /// `$1` if its plaintext is still `$3`.
+    update: &'static str,
+    /// The purpose label it is sealed with (the row id is the rest of the associated data).
+    purpose: &'static str,
+    /// What of it stays in the clear.
+    shown: fn(&str) -> Option<String>,
+    /// What it is, for the log.
+    what: &'static str,
+}
+
+/// Upload URLs before migration 0013.
+const LEGACY_UPLOAD_URLS: LegacyPlaintext = LegacyPlaintext {
+    select: "SELECT id, upload_url FROM posts WHERE upload_url IS NOT NULL ORDER BY id LIMIT $1",
+    update: "UPDATE posts SET upload_url_sealed = $2, upload_url = $4 WHERE id = $1 AND upload_url = $3",
+    purpose: crate::rows::UPLOAD_URL,
+    shown: |_| None,
+    what: "upload URLs",
+};
+
+/// Webhook endpoint URLs before migration 0019: only their origin stays in the clear.
+const LEGACY_WEBHOOK_URLS: LegacyPlaintext = LegacyPlaintext {
+    select: "SELECT id, url FROM webhook_endpoints WHERE url_sealed IS NULL ORDER BY id LIMIT $1",
+    update: "UPDATE webhook_endpoints SET url_sealed = $2, url = $4 WHERE id = $1 AND url = $3 AND url_sealed IS NULL",
+    purpose: crate::webhooks::WEBHOOK_URL,
+    shown: |url| Some(crate::webhooks::shown_url(url)),
+    what: "webhook endpoint URLs",
+};
+
 impl crate::SqlStore {
-    /// Seals the endpoint URLs an older version stored in plaintext (before migration 0019) and
-    /// leaves only what may be shown of them in `url`, a batch per transaction; `open` runs it
-    /// right after the migrations. An endpoint another process converted meanwhile is left
-    /// alone. Returns how many it sealed.
-    pub(crate) async fn seal_plaintext_webhook_urls(&self) -> Result<u64, crate::StoreError> {
-        const BATCH: i64 = 500;
-        let mut sealed = 0_u64;
-        loop {
-            let mut tx = self.db.write_tx().await?;
-            let plain: Vec<(uuid::Uuid, String)> = query_as(
-                "SELECT id, url FROM webhook_endpoints WHERE url_sealed IS NULL ORDER BY id LIMIT $1",
-            )
-            .bind(BATCH)
-            .fetch_all(&mut tx)
-            .await?;
-            for (id, url) in &plain {
-                let fresh = self.cipher.seal(
-                    &secrecy::SecretString::from(url.clone()),
-                    id.as_bytes(),
-                    crate::webhooks::WEBHOOK_URL,
-                )?;
-                sealed += query(
-                    "UPDATE webhook_endpoints SET url_sealed = $2, url = $4 WHERE id = $1 AND url = $3 AND url_sealed IS NULL",
-                )
-                .bind(id)
-                .bind(fresh)
-                .bind(url)
-                .bind(crate::webhooks::shown_url(url))
-                .execute(&mut tx)
-                .await?
-                .rows_affected();
-            }
-            tx.commit().await?;
-            if plain.is_empty() {
-                break;
-            }
-        }
-        if sealed > 0 {
-            tracing::info!(
-                sealed,
-                "sealed the webhook endpoint URLs an older version stored in plaintext"
-            );
+    /// Seals what older versions stored in plaintext (upload URLs before migration 0013,
+    /// webhook endpoint URLs before 0019), a batch per transaction; `open` runs it right after
+    /// the migrations, before the store serves anything. A row another process converted
+    /// meanwhile is left alone. Returns how many values it sealed.
+    pub(crate) async fn seal_legacy_plaintext(&self) -> Result<u64, crate::StoreError> {
+        let mut sealed = 0;
+        for legacy in [LEGACY_UPLOAD_URLS, LEGACY_WEBHOOK_URLS] {
+            sealed += self.seal_plaintext(&legacy).await?;
         }
         Ok(sealed)
     }
 
-    /// Seals the upload URLs an older version stored in plaintext (migration 0013) and
-    /// clears the plaintext, a batch per transaction; `open` runs it right after the
-    /// migrations, before the store serves anything. A post another process converted
-    /// meanwhile is left alone. Returns how many it sealed.
-    pub(crate) async fn seal_plaintext_upload_urls(&self) -> Result<u64, crate::StoreError> {
+    async fn seal_plaintext(&self, legacy: &LegacyPlaintext) -> Result<u64, crate::StoreError> {
         const BATCH: i64 = 500;
         let mut sealed = 0_u64;
         loop {
             let mut tx = self.db.write_tx().await?;
-            let plain: Vec<(uuid::Uuid, String)> = query_as(
-            "SELECT id, upload_url FROM posts WHERE upload_url IS NOT NULL ORDER BY id LIMIT $1",
-        )
-        .bind(BATCH)
-        .fetch_all(&mut tx)
-        .await?;
-            for (id, url) in &plain {
-                let fresh = crate::rows::seal_upload_url(&self.cipher, *id, url)?;
-                sealed += query(
-                "UPDATE posts SET upload_url_sealed = $2, upload_url = NULL WHERE id = $1 AND upload_url = $3",
-            )
-            .bind(id)
-            .bind(fresh)
-            .bind(url)
-            .execute(&mut tx)
-            .await?
-            .rows_affected();
+            let plain: Vec<(uuid::Uuid, String)> = query_as(legacy.select)
+                .bind(BATCH)
+                .fetch_all(&mut tx)
+                .await?;
+            for (id, text) in &plain {
+                let fresh = self.cipher.seal(
+                    &secrecy::SecretString::from(text.clone()),
+                    id.as_bytes(),
+                    legacy.purpose,
+                )?;
+                sealed += query(legacy.update)
+                    .bind(id)
+                    .bind(fresh)
+                    .bind(text)
+                    .bind((legacy.shown)(text))
+                    .execute(&mut tx)
+                    .await?
+                    .rows_affected();
             }
             tx.commit().await?;
             if plain.is_empty() {
@@ -317,7 +313,8 @@ impl crate::SqlStore {
         if sealed > 0 {
             tracing::info!(
                 sealed,
-                "sealed the upload URLs an older version stored in plaintext"
+                "sealed the {} an older version stored in plaintext",
+                legacy.what
             );
         }
         Ok(sealed)

@@ -1195,13 +1195,7 @@ async fn tokens_are_encrypted_at_rest(h: Harness) {
     assert_eq!(tokens.access_token.expose_secret(), ACCESS);
     assert_eq!(tokens.refresh_token.expose_secret(), REFRESH);
 
-    let on_disk = if let Some(file) = &h.sqlite_file {
-        let mut bytes = std::fs::read(file).unwrap();
-        bytes.extend(std::fs::read(file.with_extension("db-wal")).unwrap_or_default());
-        bytes
-    } else {
-        postgres_files_of_this_database(&h).await
-    };
+    let on_disk = database_files(&h).await;
     assert!(
         contains(&on_disk, b"creator creator"),
         "the scan must see the plaintext columns"
@@ -1281,13 +1275,7 @@ async fn webhook_endpoint_urls_are_sealed_at_rest_and_shown_only_in_part(h: Harn
         .unwrap();
     assert_eq!(claimed.len(), 1);
     assert_eq!(claimed[0].url, url, "the sender gets the whole URL");
-    let on_disk = if let Some(file) = &h.sqlite_file {
-        let mut bytes = std::fs::read(file).unwrap();
-        bytes.extend(std::fs::read(file.with_extension("db-wal")).unwrap_or_default());
-        bytes
-    } else {
-        postgres_files_of_this_database(&h).await
-    };
+    let on_disk = database_files(&h).await;
     assert!(
         contains(&on_disk, b"team channel"),
         "the scan must see the plaintext columns"
@@ -1513,13 +1501,7 @@ async fn upload_urls_are_sealed_at_rest_and_opened_only_for_their_post(h: Harnes
     assert!(h.store.posts(ws, 10).await.unwrap().contains(&stored));
 
     // Only the ciphertext reaches the disk.
-    let on_disk = if let Some(file) = &h.sqlite_file {
-        let mut bytes = std::fs::read(file).unwrap();
-        bytes.extend(std::fs::read(file.with_extension("db-wal")).unwrap_or_default());
-        bytes
-    } else {
-        postgres_files_of_this_database(&h).await
-    };
+    let on_disk = database_files(&h).await;
     assert!(
         contains(&on_disk, PUBLISH_ID.as_bytes()),
         "the scan must see the plaintext columns"
@@ -2710,6 +2692,18 @@ fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
     })
     .0
     .clone()
+}
+
+/// Every byte the story's database keeps on disk: SQLite's file and its WAL, or PostgreSQL's
+/// heap files and WAL after a checkpoint.
+async fn database_files(h: &Harness) -> Vec<u8> {
+    if let Some(file) = &h.sqlite_file {
+        let mut bytes = std::fs::read(file).unwrap();
+        bytes.extend(std::fs::read(file.with_extension("db-wal")).unwrap_or_default());
+        bytes
+    } else {
+        postgres_files_of_this_database(h).await
+    }
 }
 
 /// The heap files and WAL of the story's PostgreSQL database, after a checkpoint wrote them.
