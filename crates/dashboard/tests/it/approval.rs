@@ -283,13 +283,52 @@ async fn the_post_pages_approval_forms_follow_the_role() {
     )
     .await;
     assert!(stale.contains("since revision 7 was read"), "{stale}");
-    let (_, approved) = post_form(
+    // Five hours on, its time passed by more than the late grace: a new time is needed.
+    server
+        .clock
+        .advance(std::time::Duration::from_secs(5 * 3_600));
+    let (_, late) = post_form(
         &server,
         &reviewer,
         &format!("/posts/{id}/approve"),
         &[("revision", "1"), ("comment", "Fine")],
     )
     .await;
+    assert!(late.contains("more than the late grace of 1h"), "{late}");
+    assert!(
+        late.contains("id=\"approve-at\""),
+        "the form offers a new time"
+    );
+    // The reviewer signed in from Berlin: the time is read in Berlin's zone.
+    let tomorrow = clock::Clock::now(server.clock.as_ref())
+        .to_zoned(jiff::tz::TimeZone::get("Europe/Berlin").unwrap())
+        .checked_add(jiff::Span::new().days(1))
+        .unwrap();
+    let (_, approved) = post_form(
+        &server,
+        &reviewer,
+        &format!("/posts/{id}/approve"),
+        &[
+            ("revision", "1"),
+            ("comment", "Fine"),
+            (
+                "scheduled_at",
+                &tomorrow.strftime("%Y-%m-%dT%H:%M").to_string(),
+            ),
+        ],
+    )
+    .await;
     assert!(approved.contains("Approved. It goes out at"), "{approved}");
-    assert!(approved.contains("approved revision 1: Fine"), "{approved}");
+    assert!(approved.contains("approved revision 1 for"), "{approved}");
+    let stored = server
+        .store
+        .post(id.parse().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        stored.scheduled_at.at().as_second().div_euclid(60),
+        tomorrow.timestamp().as_second().div_euclid(60),
+        "approved for the new time, in the reviewer's zone"
+    );
 }
