@@ -32,6 +32,19 @@ use crate::state::AppState;
 /// The longest comment accepted (with a rejection, or on its own).
 pub(crate) const MAX_COMMENT_CHARS: usize = 2_000;
 
+/// 422 for a rejection without a comment: the author needs to know what to change.
+pub(crate) fn rejection_needs_a_comment() -> ApiError {
+    ApiError::Refused {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        code: "required",
+        message: "a rejection goes back to the post's author: say in `comment` what should change"
+            .to_owned(),
+        field: Some("comment".to_owned()),
+        limit: None,
+        measured: None,
+    }
+}
+
 /// An approval.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -283,8 +296,8 @@ pub(crate) async fn reject(
     JsonBody(request): JsonBody<Reject>,
 ) -> Result<Json<PostView>, ApiError> {
     auth.require(Action::Review)?;
-    let comment =
-        comment_text(request.comment.as_deref(), "comment")?.ok_or_else(|| required("comment"))?;
+    let comment = comment_text(request.comment.as_deref(), "comment")?
+        .ok_or_else(rejection_needs_a_comment)?;
     let post = owned_post(&state, &auth, &id).await?;
     let decided = decide(
         &state,

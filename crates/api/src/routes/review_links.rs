@@ -22,9 +22,9 @@ use crate::error::{ApiError, ErrorBody};
 use crate::json::JsonBody;
 use crate::people;
 use crate::routes::actors::{ActorView, Actors};
-use crate::routes::approvals::{DecisionRequest, comment_text, decide};
+use crate::routes::approvals::{DecisionRequest, comment_text, decide, rejection_needs_a_comment};
 use crate::routes::parse_id;
-use crate::routes::posts::{owned_post, required};
+use crate::routes::posts::owned_post;
 use crate::routes::sessions::closed_link;
 use crate::state::AppState;
 
@@ -458,7 +458,7 @@ pub(crate) async fn decide_by_link(
     };
     let comment = comment_text(request.comment.as_deref(), "comment")?;
     if !approve && comment.is_none() {
-        return Err(required("comment"));
+        return Err(rejection_needs_a_comment());
     }
     let post = state
         .posts()

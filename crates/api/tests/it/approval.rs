@@ -229,6 +229,13 @@ async fn a_post_waits_for_a_reviewer_and_an_edit_after_approval_asks_again() {
         .await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{missing}");
     assert_eq!(missing["error"]["field"], "comment");
+    assert!(
+        missing["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("say in `comment` what should change"),
+        "{missing}"
+    );
     let (status, rejected) = s
         .call(
             Method::POST,
