@@ -208,6 +208,21 @@ impl StateKind {
         )
     }
 
+    /// States in which people may still edit a post or move it in time: it has not been sent to
+    /// TikTok. (A post prepared ahead only until shortly before its time; the store refuses the
+    /// edit from then on, in the statement that would make it.)
+    #[must_use]
+    pub const fn is_editable(self) -> bool {
+        matches!(
+            self,
+            Self::Scheduled
+                | Self::Preflighted
+                | Self::CreatorChecked
+                | Self::AwaitingApproval
+                | Self::Rejected
+        )
+    }
+
     /// The kinds a post in `self` may move to.
     #[must_use]
     pub fn successors(self) -> &'static [Self] {
@@ -509,6 +524,19 @@ mod tests {
             state_of(from).check_transition(&state_of(to)),
             Err(IllegalTransition { from, to })
         );
+    }
+
+    #[test]
+    fn an_editable_post_can_still_be_sent_for_approval_or_scheduled_and_tiktok_holds_nothing() {
+        for kind in StateKind::ALL {
+            if kind.is_editable() {
+                assert!(!kind.tiktok_may_have_it(), "{kind}");
+                assert!(
+                    kind.successors().contains(&StateKind::AwaitingApproval),
+                    "{kind}"
+                );
+            }
+        }
     }
 
     #[test]

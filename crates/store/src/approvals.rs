@@ -21,15 +21,19 @@ pub struct ApprovalSettings {
 }
 
 impl ApprovalSettings {
+    /// `account`'s own choice (`Inherit` when it has none).
+    #[must_use]
+    pub fn choice(&self, account: AccountId) -> AccountApproval {
+        self.accounts
+            .iter()
+            .find(|(id, _)| *id == account)
+            .map_or(AccountApproval::Inherit, |(_, choice)| *choice)
+    }
+
     /// Whether a post for `account` needs approval now.
     #[must_use]
     pub fn requires(&self, account: AccountId) -> bool {
-        let choice = self
-            .accounts
-            .iter()
-            .find(|(id, _)| *id == account)
-            .map_or(AccountApproval::Inherit, |(_, choice)| *choice);
-        tokpost_core::requires_approval(self.workspace_requires, choice)
+        tokpost_core::requires_approval(self.workspace_requires, self.choice(account))
     }
 }
 

@@ -392,18 +392,11 @@ async fn settings_view(
         required: settings.workspace_requires,
         accounts: accounts
             .into_iter()
-            .map(|account| {
-                let choice = settings
-                    .accounts
-                    .iter()
-                    .find(|(id, _)| *id == account.id)
-                    .map_or(AccountApproval::Inherit, |(_, choice)| *choice);
-                AccountApprovalView {
-                    account_id: account.id,
-                    display_name: account.display_name,
-                    approval: choice.as_str().to_owned(),
-                    requires_approval: settings.requires(account.id),
-                }
+            .map(|account| AccountApprovalView {
+                account_id: account.id,
+                display_name: account.display_name,
+                approval: settings.choice(account.id).as_str().to_owned(),
+                requires_approval: settings.requires(account.id),
             })
             .collect(),
     })

@@ -385,14 +385,7 @@ async fn revise(
         limit: None,
         measured: Some(json!(current.as_str())),
     };
-    if !matches!(
-        post.state,
-        PostState::Scheduled
-            | PostState::Preflighted
-            | PostState::CreatorChecked
-            | PostState::AwaitingApproval
-            | PostState::Rejected
-    ) {
+    if !post.state.kind().is_editable() {
         return Err(started(post.state.kind()));
     }
     if scheduled_at != post.scheduled_at

@@ -31,22 +31,6 @@ pub(crate) struct DecisionForm {
     scheduled_at: String,
 }
 
-fn failed(message: String) -> Option<Outcome> {
-    Some(Outcome {
-        ok: false,
-        message,
-        link: None,
-    })
-}
-
-fn done(message: String) -> Option<Outcome> {
-    Some(Outcome {
-        ok: true,
-        message,
-        link: None,
-    })
-}
-
 async fn decide(
     state: &Dashboard,
     signed_in: &SignedIn,
@@ -79,15 +63,15 @@ async fn decide(
         .await?;
     let outcome = if answer.status.is_success() {
         let at = views::when_text(&text_at(&answer.body, "/scheduled_at"), signed_in.zone());
-        done(if approve {
+        Outcome::done(if approve {
             format!("Approved. It goes out at {at}, checked against TikTok's rules again first.")
         } else {
             "Rejected: it is back with its author, with your comment.".to_owned()
         })
     } else {
-        failed(answer.error_message())
+        Outcome::failed(answer.error_message())
     };
-    show(state, signed_in, id, false, outcome).await
+    show(state, signed_in, id, false, Some(outcome)).await
 }
 
 pub(crate) async fn approve(
@@ -132,11 +116,11 @@ pub(crate) async fn comment(
         )
         .await?;
     let outcome = if answer.status.is_success() {
-        done("Comment added to the history.".to_owned())
+        Outcome::done("Comment added to the history.")
     } else {
-        failed(answer.error_message())
+        Outcome::failed(answer.error_message())
     };
-    show(&state, &signed_in, &id, false, outcome).await
+    show(&state, &signed_in, &id, false, Some(outcome)).await
 }
 
 #[derive(Deserialize)]
@@ -167,10 +151,10 @@ pub(crate) async fn make_link(
     if let Ok(hours) = hours.parse::<u64>() {
         body.insert("expires_in_hours".to_owned(), json!(hours));
     } else if !hours.is_empty() {
-        let outcome = failed(format!(
+        let outcome = Outcome::failed(format!(
             "Works for: “{hours}” is not a whole number of hours"
         ));
-        return show(&state, &signed_in, &id, false, outcome).await;
+        return show(&state, &signed_in, &id, false, Some(outcome)).await;
     }
     let body = Value::Object(body);
     let answer = state
@@ -199,15 +183,14 @@ pub(crate) async fn make_link(
                 "A review link for {who} was made. Send it to them (shown once; it works until {until}). Not emailed: {problem}."
             )
         };
-        Some(Outcome {
-            ok: true,
-            message,
+        Outcome {
             link: Some(text_at(&answer.body, "/url")),
-        })
+            ..Outcome::done(message)
+        }
     } else {
-        failed(answer.error_message())
+        Outcome::failed(answer.error_message())
     };
-    show(&state, &signed_in, &id, false, outcome).await
+    show(&state, &signed_in, &id, false, Some(outcome)).await
 }
 
 pub(crate) async fn revoke_link(
@@ -227,11 +210,11 @@ pub(crate) async fn revoke_link(
         )
         .await?;
     let outcome = if answer.status.is_success() {
-        done("The review link was revoked: it opens nothing now.".to_owned())
+        Outcome::done("The review link was revoked: it opens nothing now.")
     } else {
-        failed(answer.error_message())
+        Outcome::failed(answer.error_message())
     };
-    show(&state, &signed_in, &id, false, outcome).await
+    show(&state, &signed_in, &id, false, Some(outcome)).await
 }
 
 /// The Team page's approval form: `required` (a checkbox) and `account:<id>` → a choice.
@@ -258,17 +241,11 @@ pub(crate) async fn settings(
         )
         .await?;
     let outcome = if answer.status.is_success() {
-        Outcome {
-            ok: true,
-            message: "Approval settings saved. Posts created or edited from now on follow them; posts already waiting still wait for a decision.".to_owned(),
-            link: None,
-        }
+        Outcome::done(
+            "Approval settings saved. Posts created or edited from now on follow them; posts already waiting still wait for a decision.",
+        )
     } else {
-        Outcome {
-            ok: false,
-            message: answer.error_message(),
-            link: None,
-        }
+        Outcome::failed(answer.error_message())
     };
     super::team::page(&state, &signed_in, Some(outcome)).await
 }

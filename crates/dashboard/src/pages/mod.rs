@@ -212,6 +212,26 @@ pub(crate) struct Outcome {
     pub(crate) link: Option<String>,
 }
 
+impl Outcome {
+    /// It worked, and this is what happened.
+    pub(crate) fn done(message: impl Into<String>) -> Self {
+        Self {
+            ok: true,
+            message: message.into(),
+            link: None,
+        }
+    }
+
+    /// It was refused, in these words (the API's).
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
+        Self {
+            ok: false,
+            message: message.into(),
+            link: None,
+        }
+    }
+}
+
 /// A form that carries nothing but the session's CSRF token.
 #[derive(Deserialize)]
 pub(crate) struct CsrfForm {

@@ -322,11 +322,8 @@ pub(crate) async fn show(
         username.as_deref().unwrap_or(&account_name),
         |media| format!("/compose/media/{}", encode_segment(media)),
     );
-    let editable = changeable
-        && matches!(
-            post.state.as_str(),
-            "scheduled" | "preflighted" | "creator_checked" | "awaiting_approval" | "rejected"
-        );
+    let kind = StateKind::parse(&post.state);
+    let editable = changeable && kind.is_some_and(StateKind::is_editable);
     let page = PostPage {
         author: post
             .created_by
@@ -337,17 +334,10 @@ pub(crate) async fn show(
         notice,
         is_final,
         account_name,
+        // The state machine's table says which states a cancel may leave (the API judges the
+        // rest, a waiting post whose publish may have started included).
         cancellable: changeable
-            && matches!(
-                post.state.as_str(),
-                "scheduled"
-                    | "preflighted"
-                    | "creator_checked"
-                    | "deferred"
-                    | "waiting_for_reconnect"
-                    | "awaiting_approval"
-                    | "rejected"
-            ),
+            && kind.is_some_and(|kind| kind.successors().contains(&StateKind::Cancelled)),
         retryable: changeable && matches!(post.state.as_str(), "failed" | "missed"),
         movable: editable,
         editable,

@@ -184,21 +184,13 @@ pub(crate) async fn decide(
         .post_json_signed_out("/v1/review-links/decide", &body)
         .await?;
     let outcome = if answer.status.is_success() {
-        super::Outcome {
-            ok: true,
-            message: if form.decision == "approve" {
-                "Thank you: you approved it. It goes out at its time.".to_owned()
-            } else {
-                "Thank you: the team has your comment and will send the post back once it is changed.".to_owned()
-            },
-            link: None,
-        }
+        super::Outcome::done(if form.decision == "approve" {
+            "Thank you: you approved it. It goes out at its time."
+        } else {
+            "Thank you: the team has your comment and will send the post back once it is changed."
+        })
     } else {
-        super::Outcome {
-            ok: false,
-            message: answer.error_message(),
-            link: None,
-        }
+        super::Outcome::failed(answer.error_message())
     };
     page(&state, token, Some(outcome)).await
 }

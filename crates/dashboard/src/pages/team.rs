@@ -191,11 +191,7 @@ pub(crate) async fn invite(
             link: Some(text_at(&answer.body, "/link")),
         }
     } else {
-        Outcome {
-            ok: false,
-            message: answer.error_message(),
-            link: None,
-        }
+        Outcome::failed(answer.error_message())
     };
     page(&state, &signed_in, Some(outcome)).await
 }
@@ -224,20 +220,15 @@ async fn change(
         .await?;
     let outcome = if answer.status.is_success() {
         Outcome {
-            ok: true,
-            message: done.to_owned(),
             link: answer
                 .body
                 .get("link")
                 .and_then(Value::as_str)
                 .map(str::to_owned),
+            ..Outcome::done(done)
         }
     } else {
-        Outcome {
-            ok: false,
-            message: answer.error_message(),
-            link: None,
-        }
+        Outcome::failed(answer.error_message())
     };
     page(state, signed_in, Some(outcome)).await
 }

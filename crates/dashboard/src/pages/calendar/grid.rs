@@ -212,18 +212,11 @@ impl Group {
     }
 }
 
-/// Whether the calendar offers to move a post in `kind`: scheduled, in review, or prepared ahead
-/// and not yet sent. The reschedule endpoint has the last word (a prepared post freezes just before its
-/// time).
-pub(crate) fn movable(kind: StateKind) -> bool {
-    matches!(
-        kind,
-        StateKind::Scheduled
-            | StateKind::Preflighted
-            | StateKind::CreatorChecked
-            | StateKind::AwaitingApproval
-            | StateKind::Rejected
-    )
+/// Whether the calendar offers to move a post in `kind`: one not yet sent to TikTok
+/// ([`StateKind::is_editable`]). The reschedule endpoint has the last word (a prepared post
+/// freezes just before its time).
+pub(crate) const fn movable(kind: StateKind) -> bool {
+    kind.is_editable()
 }
 
 /// Where a post was dropped: a day, and in the week view a time (the hour or half hour under

@@ -202,10 +202,9 @@ pub(crate) async fn edit_page(
             "only an owner, or the editor who wrote it, edits this post".to_owned(),
         ));
     }
-    if !matches!(
-        post.state.as_str(),
-        "scheduled" | "preflighted" | "creator_checked" | "awaiting_approval" | "rejected"
-    ) {
+    if !tokpost_core::StateKind::parse(&post.state)
+        .is_some_and(tokpost_core::StateKind::is_editable)
+    {
         return Err(PageError::BadInput(format!(
             "this post is {}: only a post that has not gone to TikTok can be edited",
             post.state.replace('_', " ")
