@@ -6,8 +6,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    accounts, approvals, batch, errors, health, media, members, post_changes, posts, review_links,
-    sessions, webhook_endpoints, webhooks,
+    accounts, alerts, approvals, batch, errors, health, media, members, post_changes, posts,
+    review_links, sessions, webhook_endpoints, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -35,7 +35,7 @@ use crate::routes::{
         webhook_endpoints::delete, webhook_endpoints::resume, webhook_endpoints::deliveries,
         sessions::sign_in, sessions::sign_out, sessions::me,
         sessions::preview_invitation, sessions::accept_invitation, sessions::complete_reset,
-        sessions::forgot_password, sessions::change_password,
+        sessions::forgot_password, sessions::change_password, alerts::get, alerts::set,
         members::list, members::change_role, members::remove, members::password_reset,
         members::invitations, members::invite, members::revoke_invitation,
     ),
@@ -47,8 +47,8 @@ use crate::routes::{
         (name = "posts", description = "Scheduled posts and their history"),
         (name = "approval", description = "Approval before publishing: the workspace's and accounts' settings, approve, reject, comment, and review links for reviewers outside the team"),
         (name = "errors", description = "The failure catalog"),
-        (name = "webhooks", description = "Inbound TikTok webhooks; outbound webhook endpoints and their delivery log (signed: Tokpost-Signature t=<unix s>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">)"),
-        (name = "people", description = "Signing in, members and their roles (owner, editor, reviewer), invitations, password resets"),
+        (name = "webhooks", description = "Inbound TikTok webhooks; outbound endpoints and alert channels (signed JSON, Slack, Discord, Telegram, email) and their delivery log (signed: Tokpost-Signature t=<unix s>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">)"),
+        (name = "people", description = "Signing in, members and their roles (owner, editor, reviewer), invitations, password resets, a person's own email alerts"),
         (name = "health", description = "Liveness, readiness, metrics"),
     ),
 )]

@@ -6,6 +6,7 @@
 //! `tiktok` crate's wire types, and the store persists them.
 
 pub mod account;
+pub mod alerts;
 pub mod approval;
 pub mod event;
 pub mod ids;

@@ -69,6 +69,17 @@ pub fn router(state: AppState) -> Router {
         .route("/reset/{token}", get(pages::reset_page).post(pages::reset))
         .route("/forgot", get(pages::forgot_page).post(pages::forgot))
         .route("/team", get(pages::team))
+        .route("/alerts", get(pages::alerts))
+        .route("/alerts/mine", post(pages::alerts_save_mine))
+        .route("/alerts/channels", post(pages::alerts_add_channel))
+        .route(
+            "/alerts/channels/{id}/delete",
+            post(pages::alerts_delete_channel),
+        )
+        .route(
+            "/alerts/channels/{id}/resume",
+            post(pages::alerts_resume_channel),
+        )
         .route("/me", get(pages::me))
         .route("/me/password", post(pages::change_password))
         .route("/team/invite", post(pages::team_invite))

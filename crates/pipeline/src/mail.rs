@@ -1,7 +1,7 @@
 //! Email over SMTP, for what must reach a person outside tokpost: invitations, password resets
-//! (and, next, alerts). The operator configures one SMTP server (`email.smtp_url`, a secret since
-//! it may carry a password, and `email.from`); without it nothing is emailed and the pages say
-//! how else the link gets there.
+//! and the alerts people choose (`webhooks::message`). The operator configures one SMTP server
+//! (`email.smtp_url`, a secret since it may carry a password, and `email.from`); without it
+//! nothing is emailed and the pages say how else the link gets there.
 //!
 //! URLs: `smtp://host:25` (plain, for a relay on the same host or network),
 //! `smtp://user:password@host:587?tls=required` (STARTTLS) or `smtps://user:password@host:465`

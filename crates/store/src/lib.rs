@@ -69,9 +69,10 @@ pub use review_links::{NewReviewLink, ReviewLink, ReviewLinkStore};
 pub use token_refresh::{RefreshClaim, TokenRefreshStore, TokenWrite};
 pub use types::*;
 pub use webhooks::{
-    ClaimedDelivery, DeliveryResult, DeliveryStatus, EndpointCreated, NewWebhookEndpoint,
-    PausePolicy, SettleDelivery, SettleOutcome, WebhookAttempt, WebhookDelivery, WebhookDeliveryId,
-    WebhookEndpoint, WebhookEndpointId, WebhookEvent, WebhookEventType, WebhookStore,
+    ChannelFormat, ClaimedDelivery, DeliveryResult, DeliveryStatus, DigestWindow, EndpointCreated,
+    NewWebhookEndpoint, PausePolicy, PersonalAlerts, SettleDelivery, SettleOutcome, WebhookAttempt,
+    WebhookDelivery, WebhookDeliveryId, WebhookEndpoint, WebhookEndpointId, WebhookEvent,
+    WebhookEventType, WebhookStore,
 };
 pub use workspaces::WorkspaceStore;
 

@@ -117,6 +117,8 @@ async fn seed(store: &dyn Store, clock: &ManualClock) -> Secrets {
             .create_webhook_endpoint(
                 NewWebhookEndpoint {
                     workspace_id: workspace,
+                    format: tokpost_store::ChannelFormat::Tokpost,
+                    chat_id: None,
                     url: format!("https://hooks.example.com/{n}"),
                     description: format!("endpoint {n}"),
                     events: [WebhookEventType::PostPublished].into_iter().collect(),

@@ -109,6 +109,8 @@ impl Harness {
             .create_webhook_endpoint(
                 NewWebhookEndpoint {
                     workspace_id: workspace,
+                    format: tokpost_store::ChannelFormat::Tokpost,
+                    chat_id: None,
                     url: "http://127.0.0.1:9/hook".to_owned(),
                     description: "test receiver".to_owned(),
                     events: events.iter().copied().collect::<BTreeSet<_>>(),
@@ -349,6 +351,8 @@ async fn simultaneous_registrations_never_exceed_a_workspaces_endpoint_limit(h: 
                 .create_webhook_endpoint(
                     NewWebhookEndpoint {
                         workspace_id: workspace,
+                        format: tokpost_store::ChannelFormat::Tokpost,
+                        chat_id: None,
                         url: format!("https://hooks.example.com/{n}"),
                         description: String::new(),
                         events: [WebhookEventType::PostPublished].into_iter().collect(),

@@ -146,60 +146,34 @@ impl Drop for SmtpServer {
     }
 }
 
-/// Headers and body of a stored message.
+/// Headers (RFC 2047 words decoded) and the text body (its transfer encoding undone) of a
+/// stored message, read by mail-parser.
 fn parse(text: &str) -> Received {
-    let text = text.replace("\r\n", "\n");
-    let (head, body) = text.split_once("\n\n").unwrap_or((text.as_str(), ""));
-    let mut headers: Vec<(String, String)> = Vec::new();
-    for line in head.lines() {
-        if line.starts_with([' ', '\t']) {
-            if let Some((_, value)) = headers.last_mut() {
-                value.push(' ');
-                value.push_str(line.trim());
-            }
-        } else if let Some((name, value)) = line.split_once(':') {
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        }
-    }
-    let header = |name: &str| {
-        headers
-            .iter()
-            .find(|(key, _)| key == name)
-            .map(|(_, value)| value.clone())
+    let Some(message) = mail_parser::MessageParser::default().parse(text.as_bytes()) else {
+        return Received {
+            to: String::new(),
+            from: String::new(),
+            subject: String::new(),
+            body: text.to_owned(),
+        };
+    };
+    let address = |address: Option<&mail_parser::Address<'_>>| {
+        address
+            .and_then(|address| address.first())
+            .map(|first| match (first.name(), first.address()) {
+                (Some(name), Some(email)) => format!("{name} <{email}>"),
+                (None, Some(email)) => email.to_owned(),
+                (name, None) => name.unwrap_or_default().to_owned(),
+            })
             .unwrap_or_default()
     };
-    let body = if header("content-transfer-encoding").eq_ignore_ascii_case("quoted-printable") {
-        quoted_printable(body)
-    } else {
-        body.to_owned()
-    };
     Received {
-        to: header("to"),
-        from: header("from"),
-        subject: header("subject"),
-        body,
+        to: address(message.to()),
+        from: address(message.from()),
+        subject: message.subject().unwrap_or_default().to_owned(),
+        body: message
+            .body_text(0)
+            .map(|body| body.replace("\r\n", "\n"))
+            .unwrap_or_default(),
     }
-}
-
-/// Decodes quoted-printable (soft line breaks and `=XX`).
-fn quoted_printable(text: &str) -> String {
-    let joined = text.replace("=\n", "");
-    let bytes = joined.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&byte) = bytes.get(i) {
-        let escaped = (byte == b'=')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        if let Some(value) = escaped {
-            out.push(value);
-            i += 3;
-        } else {
-            out.push(byte);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }

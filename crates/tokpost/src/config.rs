@@ -239,17 +239,76 @@ pub struct PublishingConfig {
     pub status_check_max_secs: u64,
 }
 
-/// Outbound webhooks.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// Outbound webhooks and alerts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct WebhooksConfig {
     /// Address ranges (CIDR, e.g. `10.20.0.0/16` or `127.0.0.1/32`) inside the operator's
     /// network that webhook endpoints may reach. Empty (the default): public addresses only,
     /// since any workspace can register an endpoint.
     pub allow_internal: Vec<String>,
+    /// The hour (0–23, in `digest_time_zone`) at which yesterday's daily digest goes out.
+    pub digest_hour: u8,
+    /// The time zone (IANA name, `Europe/Berlin`) whose calendar days digests cover.
+    pub digest_time_zone: String,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allow_internal: Vec::new(),
+            digest_hour: 8,
+            digest_time_zone: "UTC".to_owned(),
+        }
+    }
 }
 
 impl WebhooksConfig {
+    /// When the daily digest goes out.
+    ///
+    /// # Errors
+    /// An hour past 23 or a time zone jiff does not know.
+    pub fn digest(
+        &self,
+    ) -> Result<tokpost_pipeline::webhooks::digest::DigestSettings, ConfigError> {
+        let hour = i8::try_from(self.digest_hour)
+            .ok()
+            .filter(|hour| (0..24).contains(hour))
+            .ok_or_else(|| ConfigError::Inconsistent {
+                field: "webhooks.digest_hour",
+                problem: format!(
+                    "must be an hour from 0 to 23 (measured {})",
+                    self.digest_hour
+                ),
+            })?;
+        let time_zone = jiff::tz::TimeZone::get(self.digest_time_zone.trim()).map_err(|_| {
+            ConfigError::Inconsistent {
+                field: "webhooks.digest_time_zone",
+                problem: format!(
+                    "`{}` is not a time zone name like UTC or Europe/Berlin",
+                    self.digest_time_zone
+                ),
+            }
+        })?;
+        Ok(tokpost_pipeline::webhooks::digest::DigestSettings { time_zone, hour })
+    }
+
+    /// What the formats for people need: links on `public_base_url`, email through `mailer`.
+    ///
+    /// # Errors
+    /// See [`Self::digest`].
+    pub fn messages(
+        &self,
+        public_base_url: url::Url,
+        mailer: Option<tokpost_pipeline::mail::Mailer>,
+    ) -> Result<tokpost_pipeline::webhooks::MessageSettings, ConfigError> {
+        Ok(tokpost_pipeline::webhooks::MessageSettings {
+            public_base_url,
+            mailer,
+            digest: self.digest()?,
+        })
+    }
+
     /// Where outbound webhooks may go.
     ///
     /// # Errors
@@ -429,6 +488,7 @@ impl Config {
 
     fn validate(&self) -> Result<(), ConfigError> {
         self.email.mailer()?;
+        self.webhooks.digest()?;
         let has_key = !self.tiktok.client_key.trim().is_empty();
         let has_secret = self.tiktok.client_secret.is_set();
         if has_key != has_secret {

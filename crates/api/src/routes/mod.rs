@@ -2,6 +2,7 @@
 
 pub(crate) mod accounts;
 pub(crate) mod actors;
+pub(crate) mod alerts;
 pub(crate) mod approvals;
 pub(crate) mod batch;
 pub(crate) mod errors;
@@ -46,6 +47,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/sessions/current", delete(sessions::sign_out))
         .route("/v1/me", get(sessions::me))
         .route("/v1/me/password", post(sessions::change_password))
+        .route("/v1/me/alerts", get(alerts::get).put(alerts::set))
         .route("/v1/members", get(members::list))
         .route(
             "/v1/members/{id}",

@@ -12,8 +12,8 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tokpost_store::{
-    EndpointCreated, NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint, WebhookEndpointId,
-    WebhookEventType,
+    ChannelFormat, EndpointCreated, NewWebhookEndpoint, WebhookDelivery, WebhookEndpoint,
+    WebhookEndpointId, WebhookEventType,
 };
 use utoipa::{IntoParams, ToSchema};
 
@@ -49,6 +49,16 @@ pub(crate) struct CreateEndpoint {
     /// A note for people (what receives these events).
     #[serde(default)]
     description: Option<String>,
+    /// What is sent: `tokpost` (the default: the event as signed JSON), `slack`, `discord` or
+    /// `telegram` (a message for people saying what happened, who must act and a link to
+    /// where, shaped for that chat's incoming webhook or bot API), or `email` (the same message
+    /// by email through the server's SMTP settings; `url` is then `mailto:address`).
+    #[serde(default)]
+    format: Option<String>,
+    /// The chat a `telegram` endpoint writes to (`-1001234567890`, or `@channelname`); its
+    /// `url` is `https://api.telegram.org/bot<token>/sendMessage`. Refused for other formats.
+    #[serde(default)]
+    chat_id: Option<String>,
 }
 
 /// A registered endpoint (never its secret, nor its whole URL).
@@ -60,6 +70,10 @@ pub(crate) struct EndpointView {
     /// URL has a path or query. The whole URL is sealed at rest like a token (a Slack or
     /// Discord webhook's URL is its credential) and is never shown again.
     url: String,
+    /// `tokpost`, `slack`, `discord`, `telegram` or `email`.
+    format: &'static str,
+    /// The Telegram chat of a `telegram` endpoint.
+    chat_id: Option<String>,
     description: String,
     events: Vec<String>,
     /// `active`, or `paused` after repeated failures (nothing is sent until it is resumed).
@@ -76,10 +90,12 @@ pub(crate) struct EndpointView {
     created_at: Timestamp,
 }
 
-fn endpoint_view(endpoint: WebhookEndpoint) -> EndpointView {
+pub(crate) fn endpoint_view(endpoint: WebhookEndpoint) -> EndpointView {
     EndpointView {
         id: endpoint.id,
         url: endpoint.url,
+        format: endpoint.format.as_str(),
+        chat_id: endpoint.chat_id,
         description: endpoint.description,
         events: endpoint
             .events
@@ -264,6 +280,98 @@ async fn check_address(state: &AppState, url: &str) -> Result<(), ApiError> {
     }
 }
 
+/// The chosen format; `tokpost` when none is named.
+fn parse_format(name: Option<&str>) -> Result<ChannelFormat, ApiError> {
+    let Some(name) = name else {
+        return Ok(ChannelFormat::Tokpost);
+    };
+    ChannelFormat::parse(name.trim()).ok_or_else(|| {
+        ApiError::unprocessable(
+            "unknown_format",
+            "format",
+            format!("{name:?} is not a format"),
+            json!(
+                ChannelFormat::ALL
+                    .iter()
+                    .map(|format| format.as_str())
+                    .collect::<Vec<_>>()
+            ),
+            json!(name),
+        )
+    })
+}
+
+/// The longest Telegram chat id or channel name accepted.
+const MAX_CHAT_ID_CHARS: usize = 64;
+
+/// A Telegram chat: a number (`-100…` for groups and channels) or `@name`. Required for
+/// `telegram`, refused for the rest.
+fn parse_chat_id(format: ChannelFormat, chat: Option<&str>) -> Result<Option<String>, ApiError> {
+    let chat = chat.map(str::trim).filter(|chat| !chat.is_empty());
+    let expected = json!("a chat id like -1001234567890, or @channelname");
+    match (format, chat) {
+        (ChannelFormat::Telegram, None) => Err(ApiError::unprocessable(
+            "required",
+            "chat_id",
+            "a telegram endpoint needs the chat it writes to",
+            expected,
+            json!(null),
+        )),
+        (ChannelFormat::Telegram, Some(chat)) => {
+            let numeric = chat
+                .strip_prefix('-')
+                .unwrap_or(chat)
+                .chars()
+                .all(|c| c.is_ascii_digit());
+            let named = chat.strip_prefix('@').is_some_and(|name| {
+                name.len() >= 5 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            });
+            if chat.chars().count() > MAX_CHAT_ID_CHARS || !(numeric || named) {
+                return Err(ApiError::unprocessable(
+                    "invalid_chat_id",
+                    "chat_id",
+                    format!("{chat:?} is not a Telegram chat"),
+                    expected,
+                    json!(chat),
+                ));
+            }
+            Ok(Some(chat.to_owned()))
+        }
+        (_, None) => Ok(None),
+        (other, Some(chat)) => Err(ApiError::unprocessable(
+            "not_allowed",
+            "chat_id",
+            format!("a {} endpoint has no chat", other.as_str()),
+            json!(null),
+            json!(chat),
+        )),
+    }
+}
+
+/// An `email` endpoint's `mailto:` address, on a server that sends email.
+fn email_url(state: &AppState, url: &str) -> Result<String, ApiError> {
+    if state.settings.mailer.is_none() {
+        return Err(ApiError::unprocessable(
+            "email_not_configured",
+            "format",
+            "this server sends no email: its operator sets email.smtp_url first",
+            json!("email.smtp_url set"),
+            json!(null),
+        ));
+    }
+    let address = url.trim().strip_prefix("mailto:").ok_or_else(|| {
+        ApiError::unprocessable(
+            "invalid_url",
+            "url",
+            "an email endpoint's URL is mailto: and one address",
+            json!("mailto:team@example.com"),
+            json!(url),
+        )
+    })?;
+    let address = crate::people::normalize_email(address, "url")?;
+    Ok(format!("mailto:{address}"))
+}
+
 fn parse_events(names: &[String]) -> Result<BTreeSet<WebhookEventType>, ApiError> {
     let known: Vec<&str> = WebhookEventType::ALL
         .iter()
@@ -305,7 +413,8 @@ async fn owned_endpoint(
         .webhooks()
         .webhook_endpoint(id)
         .await?
-        .filter(|endpoint| endpoint.workspace_id == auth.workspace_id)
+        // A person's own alerts are theirs to change, at /v1/me/alerts.
+        .filter(|endpoint| endpoint.workspace_id == auth.workspace_id && endpoint.user_id.is_none())
         .ok_or(ApiError::NotFound("webhook endpoint"))
 }
 
@@ -326,8 +435,24 @@ pub(crate) async fn create(
     JsonBody(request): JsonBody<CreateEndpoint>,
 ) -> Result<(StatusCode, Json<CreatedEndpoint>), ApiError> {
     auth.require(Action::ManageWebhooks)?;
-    let url = parse_url(&request.url)?;
-    check_address(&state, &url).await?;
+    let format = parse_format(request.format.as_deref())?;
+    let chat_id = parse_chat_id(format, request.chat_id.as_deref())?;
+    let url = if format == ChannelFormat::Email {
+        email_url(&state, &request.url)?
+    } else {
+        let url = parse_url(&request.url)?;
+        check_address(&state, &url).await?;
+        if format == ChannelFormat::Telegram && !url.ends_with("/sendMessage") {
+            return Err(ApiError::unprocessable(
+                "invalid_url",
+                "url",
+                "a telegram endpoint posts to its bot's sendMessage method",
+                json!("https://api.telegram.org/bot<token>/sendMessage"),
+                json!(tokpost_store::webhooks::shown_url(&url)),
+            ));
+        }
+        url
+    };
     let events = parse_events(&request.events)?;
     let description = request.description.unwrap_or_default();
     let chars = description.chars().count();
@@ -347,6 +472,8 @@ pub(crate) async fn create(
             NewWebhookEndpoint {
                 workspace_id: auth.workspace_id,
                 url,
+                format,
+                chat_id,
                 description,
                 events,
                 secret: SecretString::from(secret.as_str()),

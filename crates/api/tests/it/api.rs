@@ -1042,17 +1042,17 @@ async fn account_health_names_the_last_failure_and_retry_copies_the_failed_post(
 /// What a receiver saw: each request's headers and raw body.
 type Seen = Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
 
-/// A webhook receiver on 127.0.0.1: records every request and answers the scripted statuses in
-/// turn (200 once the script is used up).
-struct Receiver {
-    url: String,
+/// A webhook receiver on 127.0.0.1: records every request (to any path) and answers the
+/// scripted statuses in turn (200 once the script is used up).
+pub(crate) struct Receiver {
+    pub(crate) url: String,
     seen: Seen,
     script: Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
     _stop: tokio::sync::oneshot::Sender<()>,
 }
 
 impl Receiver {
-    async fn start(script: &[u16]) -> Self {
+    pub(crate) async fn start(script: &[u16]) -> Self {
         type Shared = (Seen, Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>);
         async fn hook(
             axum::extract::State((seen, script)): axum::extract::State<Shared>,
@@ -1068,7 +1068,7 @@ impl Receiver {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         let router = axum::Router::new()
-            .route("/hook", axum::routing::post(hook))
+            .fallback(axum::routing::post(hook))
             .with_state((Arc::clone(&seen), Arc::clone(&script)));
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -1087,12 +1087,21 @@ impl Receiver {
         }
     }
 
-    fn requests(&self) -> Vec<(axum::http::HeaderMap, Vec<u8>)> {
+    pub(crate) fn requests(&self) -> Vec<(axum::http::HeaderMap, Vec<u8>)> {
         self.seen.lock().unwrap().clone()
     }
 
     fn answer(&self, statuses: &[u16]) {
         self.script.lock().unwrap().extend(statuses.iter().copied());
+    }
+}
+
+/// Links for messages to people, and no SMTP server.
+pub(crate) fn no_messages() -> tokpost_pipeline::webhooks::MessageSettings {
+    tokpost_pipeline::webhooks::MessageSettings {
+        public_base_url: url::Url::parse("http://tokpost.test/").unwrap(),
+        mailer: None,
+        digest: tokpost_pipeline::webhooks::digest::DigestSettings::default(),
     }
 }
 
@@ -1107,6 +1116,7 @@ impl App {
             self.clock.shared(),
             settings,
             self.webhook_addresses.clone(),
+            no_messages(),
         )
         .unwrap()
     }
@@ -1462,6 +1472,7 @@ async fn a_sender_refuses_an_internal_address_at_send_time_and_the_receiver_hear
         app.clock.shared(),
         tokpost_pipeline::webhooks::DeliverySettings::default(),
         AddressPolicy::public_only(),
+        no_messages(),
     )
     .unwrap();
     assert_eq!(sender.run_once().await.unwrap(), 2);

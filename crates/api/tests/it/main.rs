@@ -12,6 +12,7 @@
 
 mod support;
 
+mod alerts;
 mod api;
 mod approval;
 mod roles;

@@ -5,6 +5,7 @@
 
 mod account_history;
 mod accounts;
+mod alerts;
 mod approval;
 mod audit;
 mod calendar;
@@ -22,6 +23,10 @@ mod team;
 
 pub(crate) use account_history::account_history;
 pub(crate) use accounts::{accounts, connect};
+pub(crate) use alerts::{
+    add_channel as alerts_add_channel, alerts, delete_channel as alerts_delete_channel,
+    resume_channel as alerts_resume_channel, save_mine as alerts_save_mine,
+};
 pub(crate) use approval::{
     approve, comment, make_link as make_review_link, reject, revoke_link as revoke_review_link,
     settings as approval_settings,

@@ -24,12 +24,15 @@
 //! checks TikTok's inbound signatures with the same [`signature`] code.
 
 pub mod address;
+pub mod digest;
+pub mod message;
 pub mod signature;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::WorkerSettings;
+use crate::mail::Mailer;
 use address::{AddressPolicy, GuardedResolver};
 use clock::SharedClock;
 use jiff::Timestamp;
@@ -37,8 +40,8 @@ use secrecy::ExposeSecret as _;
 use serde_json::Value;
 use tokio::sync::watch;
 use tokpost_store::{
-    ClaimedDelivery, DeliveryResult, PausePolicy, SettleDelivery, SettleOutcome, Store, StoreError,
-    WebhookAttempt, WorkerId,
+    ChannelFormat, ClaimedDelivery, DeliveryResult, PausePolicy, SettleDelivery, SettleOutcome,
+    Store, StoreError, WebhookAttempt, WorkerId,
 };
 
 /// The header carrying the timestamp and the signature.
@@ -131,6 +134,17 @@ pub fn render_body(payload: &Value) -> Vec<u8> {
     serde_json::to_vec(&payload).unwrap_or_default()
 }
 
+/// What the formats for people need: where their links point and how email leaves.
+#[derive(Debug, Clone)]
+pub struct MessageSettings {
+    /// The dashboard's public URL (`http.public_base_url`), ending in `/`.
+    pub public_base_url: url::Url,
+    /// The operator's SMTP server; without it an email delivery fails and says so.
+    pub mailer: Option<Mailer>,
+    /// When the daily digest goes out.
+    pub digest: digest::DigestSettings,
+}
+
 /// One sender: claims due deliveries and sends them.
 #[derive(Debug)]
 pub struct Deliverer {
@@ -140,6 +154,7 @@ pub struct Deliverer {
     http: reqwest::Client,
     settings: DeliverySettings,
     addresses: Arc<AddressPolicy>,
+    messages: MessageSettings,
 }
 
 impl Deliverer {
@@ -153,6 +168,7 @@ impl Deliverer {
         clock: SharedClock,
         settings: DeliverySettings,
         addresses: AddressPolicy,
+        messages: MessageSettings,
     ) -> Result<Self, reqwest::Error> {
         let addresses = Arc::new(addresses);
         let http = reqwest::Client::builder()
@@ -173,6 +189,7 @@ impl Deliverer {
             http,
             settings,
             addresses,
+            messages,
         })
     }
 
@@ -186,6 +203,7 @@ impl Deliverer {
         clock: SharedClock,
         settings: DeliverySettings,
         addresses: AddressPolicy,
+        messages: MessageSettings,
         shutdown: watch::Receiver<bool>,
     ) -> Result<tokio::task::JoinHandle<()>, reqwest::Error> {
         let sender = Self::new(
@@ -194,6 +212,7 @@ impl Deliverer {
             clock,
             settings,
             addresses,
+            messages,
         )?;
         Ok(tokio::spawn(async move { sender.run(shutdown).await }))
     }
@@ -229,9 +248,13 @@ impl Deliverer {
     /// changes or [`DeliverySettings::idle_poll`] passes.
     pub async fn run(&self, mut shutdown: watch::Receiver<bool>) {
         let mut changes = self.store.job_changes();
+        let mut next_digest = self.clock.now();
         loop {
             if *shutdown.borrow() {
                 return;
+            }
+            if self.clock.now() >= next_digest {
+                next_digest = self.queue_digest().await;
             }
             match self.run_once().await {
                 Ok(sent) if sent >= usize::try_from(self.settings.batch.max(1)).unwrap_or(1) => {
@@ -246,7 +269,8 @@ impl Deliverer {
             let wake = match self.store.next_webhook_delivery_at().await {
                 Ok(Some(next)) => next.min(idle),
                 Ok(None) | Err(_) => idle,
-            };
+            }
+            .min(next_digest);
             tokio::select! {
                 () = self.clock.sleep_until(wake) => {}
                 changed = changes.changed() => {
@@ -259,15 +283,52 @@ impl Deliverer {
         }
     }
 
+    /// Queues the digest that is due, if a workspace has not had it yet; returns when to look
+    /// again (the next day's hour, or in a minute when the store failed).
+    pub async fn queue_digest(&self) -> Timestamp {
+        let now = self.clock.now();
+        let retry = clock::add(now, Duration::from_secs(60));
+        let Some(window) = self.messages.digest.due(now) else {
+            return retry;
+        };
+        match self.store.queue_daily_digests(&window, now).await {
+            Ok(queued) => {
+                if queued > 0 {
+                    tracing::info!(day = %window.day, workspaces = queued, "daily digests queued");
+                }
+                self.messages.digest.next_after(now).unwrap_or(retry)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "queuing the daily digests failed; trying again in a minute");
+                retry
+            }
+        }
+    }
+
     async fn deliver(&self, claimed: ClaimedDelivery) -> Result<(), StoreError> {
         let delivery = &claimed.delivery;
-        let body = render_body(&delivery.payload);
         let started = self.clock.now();
-        let signature =
-            signature_header(claimed.secret.expose_secret(), started.as_second(), &body);
-        let answer = match self.refused(&claimed.url) {
-            Some(refusal) => Err(refusal),
-            None => self.send(&claimed, delivery, signature, body).await,
+        let alert = || {
+            message::alert(
+                delivery.event_type,
+                &delivery.payload,
+                &self.messages.public_base_url,
+            )
+        };
+        let answer = if claimed.format == ChannelFormat::Email {
+            self.email(&claimed.url, &alert()).await
+        } else {
+            let body = match claimed.format {
+                ChannelFormat::Tokpost | ChannelFormat::Email => render_body(&delivery.payload),
+                chat => message::chat_body(chat, &alert(), claimed.chat_id.as_deref())
+                    .unwrap_or_default(),
+            };
+            let signature =
+                signature_header(claimed.secret.expose_secret(), started.as_second(), &body);
+            match self.refused(&claimed.url) {
+                Some(refusal) => Err(refusal),
+                None => self.send(&claimed, delivery, signature, body).await,
+            }
         };
         let (status_code, error) = match answer {
             Ok(answer) => answer,
@@ -373,6 +434,29 @@ impl Deliverer {
         }
         let excerpt = answer_excerpt(response).await;
         Ok((Some(status), Some(format!("HTTP {status}: {excerpt}"))))
+    }
+
+    /// Emails an alert to the delivery's `mailto:` address through the operator's server.
+    async fn email(
+        &self,
+        url: &str,
+        alert: &message::Alert,
+    ) -> Result<(Option<reqwest::StatusCode>, Option<String>), String> {
+        let Some(mailer) = &self.messages.mailer else {
+            return Err(
+                "not sent: email is not set up on this server (email.smtp_url in the configuration)"
+                    .to_owned(),
+            );
+        };
+        let Some(to) = url.strip_prefix("mailto:") else {
+            return Err("the endpoint is not a mailto: address".to_owned());
+        };
+        let (subject, body) = message::email(alert, &self.messages.public_base_url);
+        mailer
+            .send(to, &subject, &body)
+            .await
+            .map(|()| (None, None))
+            .map_err(|error| error.to_string())
     }
 
     /// The pipeline's back-off (doubling, capped, jittered by the delivery id's random bits).

@@ -8,7 +8,7 @@ use tokpost_core::WorkspaceId;
 use uuid::Uuid;
 
 use super::{
-    DeliveryStatus, PausePolicy, WebhookAttempt, WebhookDelivery, WebhookDeliveryId,
+    ChannelFormat, DeliveryStatus, PausePolicy, WebhookAttempt, WebhookDelivery, WebhookDeliveryId,
     WebhookEndpoint, WebhookEndpointId, WebhookEventType,
 };
 
@@ -17,6 +17,9 @@ pub(crate) struct EndpointRow {
     id: Uuid,
     workspace_id: Uuid,
     url: String,
+    format: String,
+    chat_id: Option<String>,
+    user_id: Option<Uuid>,
     description: String,
     created_at_ms: i64,
     consecutive_failures: i64,
@@ -27,7 +30,7 @@ pub(crate) struct EndpointRow {
 
 macro_rules! endpoint_columns {
     () => {
-        "id, workspace_id, url, description, created_at_ms, consecutive_failures, failing_since_ms, paused_at_ms, paused_reason"
+        "id, workspace_id, url, format, chat_id, user_id, description, created_at_ms, consecutive_failures, failing_since_ms, paused_at_ms, paused_reason"
     };
 }
 pub(crate) use endpoint_columns;
@@ -46,6 +49,10 @@ impl EndpointRow {
             id: WebhookEndpointId::from_uuid(self.id),
             workspace_id: WorkspaceId::from_uuid(self.workspace_id),
             url: self.url,
+            format: ChannelFormat::parse(&self.format)
+                .ok_or_else(|| corrupt(format!("channel format {}", self.format)))?,
+            chat_id: self.chat_id,
+            user_id: self.user_id.map(tokpost_core::UserId::from_uuid),
             description: self.description,
             events,
             created_at: from_ms(self.created_at_ms)?,

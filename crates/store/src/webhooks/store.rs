@@ -32,19 +32,20 @@ impl crate::WebhookStore for crate::SqlStore {
             .bind(endpoint.workspace_id.as_uuid())
             .execute(&mut tx)
             .await?;
-        let existing: i64 =
-            query_scalar("SELECT COUNT(*) FROM webhook_endpoints WHERE workspace_id = $1")
-                .bind(endpoint.workspace_id.as_uuid())
-                .fetch_one(&mut tx)
-                .await?;
+        let existing: i64 = query_scalar(
+            "SELECT COUNT(*) FROM webhook_endpoints WHERE workspace_id = $1 AND user_id IS NULL",
+        )
+        .bind(endpoint.workspace_id.as_uuid())
+        .fetch_one(&mut tx)
+        .await?;
         let existing = u64::try_from(existing).unwrap_or(0);
         if existing >= endpoint.at_most {
             tx.rollback().await?;
             return Ok(crate::webhooks::EndpointCreated::AtLimit { existing });
         }
         query(
-            "INSERT INTO webhook_endpoints (id, workspace_id, url, description, secret, created_at_ms, consecutive_failures, url_sealed)
-             VALUES ($1, $2, $3, $4, $5, $6, 0, $7)",
+            "INSERT INTO webhook_endpoints (id, workspace_id, url, description, secret, created_at_ms, consecutive_failures, url_sealed, format, chat_id)
+             VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, $9)",
         )
         .bind(id.as_uuid())
         .bind(endpoint.workspace_id.as_uuid())
@@ -53,6 +54,8 @@ impl crate::WebhookStore for crate::SqlStore {
         .bind(secret)
         .bind(crate::rows::ms(now))
         .bind(url_sealed)
+        .bind(endpoint.format.as_str())
+        .bind(endpoint.chat_id.as_deref())
         .execute(&mut tx)
         .await?;
         for event in &endpoint.events {
@@ -68,6 +71,9 @@ impl crate::WebhookStore for crate::SqlStore {
                 id,
                 workspace_id: endpoint.workspace_id,
                 url: shown,
+                format: endpoint.format,
+                chat_id: endpoint.chat_id,
+                user_id: None,
                 description: endpoint.description,
                 events: endpoint.events,
                 created_at: now,
@@ -114,7 +120,7 @@ impl crate::WebhookStore for crate::SqlStore {
         let query = concat!(
             "SELECT ",
             crate::webhooks::endpoint_columns!(),
-            " FROM webhook_endpoints WHERE workspace_id = $1 ORDER BY created_at_ms, id"
+            " FROM webhook_endpoints WHERE workspace_id = $1 AND user_id IS NULL ORDER BY created_at_ms, id"
         );
         let rows = query_as::<crate::webhooks::EndpointRow>(query)
             .bind(workspace.as_uuid())
@@ -122,7 +128,7 @@ impl crate::WebhookStore for crate::SqlStore {
             .await?;
         let subscriptions: Vec<(uuid::Uuid, String)> = query_as(
             "SELECT ev.endpoint_id, ev.event_type FROM webhook_endpoint_events ev
-             JOIN webhook_endpoints e ON e.id = ev.endpoint_id WHERE e.workspace_id = $1",
+             JOIN webhook_endpoints e ON e.id = ev.endpoint_id WHERE e.workspace_id = $1 AND e.user_id IS NULL",
         )
         .bind(workspace.as_uuid())
         .fetch_all(&self.db)
@@ -266,11 +272,17 @@ impl crate::WebhookStore for crate::SqlStore {
                 .fetch_one(&mut tx)
                 .await?
                 .into_domain()?;
-            let (sealed_url, sealed): (Option<Vec<u8>>, Vec<u8>) =
-                query_as("SELECT url_sealed, secret FROM webhook_endpoints WHERE id = $1")
-                    .bind(delivery.endpoint_id.as_uuid())
-                    .fetch_one(&mut tx)
-                    .await?;
+            let (sealed_url, sealed, format, chat_id): (
+                Option<Vec<u8>>,
+                Vec<u8>,
+                String,
+                Option<String>,
+            ) = query_as(
+                "SELECT url_sealed, secret, format, chat_id FROM webhook_endpoints WHERE id = $1",
+            )
+            .bind(delivery.endpoint_id.as_uuid())
+            .fetch_one(&mut tx)
+            .await?;
             let aad = delivery.endpoint_id.as_uuid();
             let opened = sealed_url
                 .ok_or_else(|| crate::rows::corrupt("an endpoint without its sealed URL"))
@@ -299,10 +311,16 @@ impl crate::WebhookStore for crate::SqlStore {
                     return Err(error);
                 }
             };
+            let Some(format) = crate::ChannelFormat::parse(&format) else {
+                tx.rollback().await?;
+                return Err(crate::rows::corrupt(format!("channel format {format}")));
+            };
             claimed.push(crate::ClaimedDelivery {
                 delivery,
                 url,
                 secret,
+                format,
+                chat_id,
             });
         }
         tx.commit().await?;
@@ -397,28 +415,89 @@ impl crate::WebhookStore for crate::SqlStore {
         .await?;
         next.map(crate::rows::from_ms).transpose()
     }
+
+    async fn personal_alerts(
+        &self,
+        workspace: tokpost_core::WorkspaceId,
+        user: tokpost_core::UserId,
+    ) -> Result<Option<crate::WebhookEndpoint>, crate::StoreError> {
+        let id = self.personal_endpoint_id(workspace, user).await?;
+        super::personal::endpoint_or_none(self, id).await
+    }
+
+    async fn set_personal_alerts(
+        &self,
+        alerts: crate::PersonalAlerts,
+        now: jiff::Timestamp,
+    ) -> Result<Option<crate::WebhookEndpoint>, crate::StoreError> {
+        let id = self.replace_personal_alerts(alerts, now).await?;
+        super::personal::endpoint_or_none(self, id).await
+    }
+
+    async fn queue_daily_digests(
+        &self,
+        window: &crate::DigestWindow,
+        now: jiff::Timestamp,
+    ) -> Result<u64, crate::StoreError> {
+        self.queue_digests(window, now).await
+    }
 }
 
+/// An endpoint subscribed to an event: its id, and for a person's own alerts the person, their
+/// role in the workspace (none once they left) and when they were disabled.
+type Candidate = (uuid::Uuid, Option<uuid::Uuid>, Option<String>, Option<i64>);
+
 /// Queues `event` for each endpoint of `workspace` subscribed to its type, inside the
-/// caller's transaction.
+/// caller's transaction. A person's own endpoint gets it only while they are an enabled member
+/// whom the event concerns ([`tokpost_core::alerts::reaches`]). A post event is given its
+/// account's name here, once for every receiver.
 pub(crate) async fn enqueue_webhook_in_tx(
     tx: &mut Tx,
     workspace: tokpost_core::WorkspaceId,
     event: &crate::WebhookEvent,
 ) -> Result<u64, crate::StoreError> {
-    let endpoints: Vec<uuid::Uuid> = query_scalar(
-        "SELECT e.id FROM webhook_endpoints e JOIN webhook_endpoint_events ev ON ev.endpoint_id = e.id
+    let candidates: Vec<Candidate> = query_as(
+        "SELECT e.id, e.user_id, m.role, u.disabled_at_ms FROM webhook_endpoints e
+         JOIN webhook_endpoint_events ev ON ev.endpoint_id = e.id
+         LEFT JOIN memberships m ON m.user_id = e.user_id AND m.workspace_id = e.workspace_id
+         LEFT JOIN users u ON u.id = e.user_id
          WHERE e.workspace_id = $1 AND ev.event_type = $2 ORDER BY e.id",
     )
     .bind(workspace.as_uuid())
     .bind(event.event_type.as_str())
     .fetch_all(&mut *tx)
     .await?;
+    let author = principal_at(&event.data, "/post/created_by");
+    let actor = principal_at(&event.data, "/by");
+    let endpoints: Vec<uuid::Uuid> = candidates
+        .into_iter()
+        .filter(|(_, user, role, disabled)| match user {
+            None => true,
+            Some(user) => {
+                disabled.is_none()
+                    && role
+                        .as_deref()
+                        .and_then(tokpost_core::Role::parse)
+                        .is_some_and(|role| {
+                            tokpost_core::alerts::reaches(
+                                event.event_type.audience(),
+                                tokpost_core::UserId::from_uuid(*user),
+                                role,
+                                author,
+                                actor,
+                            )
+                        })
+            }
+        })
+        .map(|(id, ..)| id)
+        .collect();
     if endpoints.is_empty() {
         return Ok(0);
     }
+    let mut event = event.clone();
+    name_the_account(tx, &mut event.data).await?;
     let event_id = crate::WebhookDeliveryId::generate(event.at).as_uuid();
-    let payload = crate::rows::to_json(&crate::webhooks::envelope(event_id, workspace, event))?;
+    let payload = crate::rows::to_json(&crate::webhooks::envelope(event_id, workspace, &event))?;
     for endpoint in &endpoints {
         query(
             "INSERT INTO webhook_deliveries (id, endpoint_id, event_id, event_type, payload, status, attempts, next_attempt_at_ms, created_at_ms)
@@ -434,6 +513,46 @@ pub(crate) async fn enqueue_webhook_in_tx(
         .await?;
     }
     Ok(u64::try_from(endpoints.len()).unwrap_or(u64::MAX))
+}
+
+/// The principal an event names at `pointer` (`{"kind": "user", "id": …}`).
+fn principal_at(data: &serde_json::Value, pointer: &str) -> Option<tokpost_core::Principal> {
+    let found = data.pointer(pointer)?;
+    let kind = found.get("kind")?.as_str()?;
+    let id = found
+        .get("id")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|id| uuid::Uuid::parse_str(id).ok());
+    tokpost_core::Principal::from_parts(kind, id)
+}
+
+/// Adds `account: {id, display_name}` to a post event that has none, so that a message can
+/// say whose post it is.
+async fn name_the_account(
+    tx: &mut Tx,
+    data: &mut serde_json::Value,
+) -> Result<(), crate::StoreError> {
+    if data.get("account").is_some() {
+        return Ok(());
+    }
+    let Some(account) = data
+        .pointer("/post/account_id")
+        .and_then(serde_json::Value::as_str)
+        .and_then(|id| uuid::Uuid::parse_str(id).ok())
+    else {
+        return Ok(());
+    };
+    let name: Option<String> = query_scalar("SELECT display_name FROM accounts WHERE id = $1")
+        .bind(account)
+        .fetch_optional(&mut *tx)
+        .await?;
+    if let (Some(name), Some(object)) = (name, data.as_object_mut()) {
+        object.insert(
+            "account".to_owned(),
+            serde_json::json!({ "id": account, "display_name": name }),
+        );
+    }
+    Ok(())
 }
 
 /// Queues an account event, filling in the account's workspace, TikTok id and name.

@@ -37,8 +37,13 @@ use tokpost_testkit::posts;
 use tokpost_testkit::stores::{Backend, TestStore, cipher};
 
 mod account_health;
+mod alerts;
 mod approval;
 use account_health::the_health_of_a_page_of_accounts_is_read_together;
+use alerts::{
+    a_days_digest_is_queued_once_however_many_processes_ask,
+    a_persons_alerts_reach_them_only_when_the_event_is_theirs,
+};
 use approval::{
     a_post_awaiting_approval_has_no_job_until_approved_at_the_revision_seen,
     an_approval_racing_an_edit_or_a_rejection_never_both_win,
@@ -353,6 +358,8 @@ stories!(
     two_owners_demoting_each_other_at_once_leave_one_owner,
     an_invitation_is_taken_once_however_many_clicks_race,
     a_reset_link_sets_a_password_once_and_counts_failures,
+    a_persons_alerts_reach_them_only_when_the_event_is_theirs,
+    a_days_digest_is_queued_once_however_many_processes_ask,
     an_account_notice_is_recorded_once_per_key,
     a_learned_post_cap_replaces_the_last_and_ages_out,
     quota_use_times_and_active_creators_tell_when_a_slot_frees,
@@ -1231,6 +1238,8 @@ async fn webhook_endpoint_urls_are_sealed_at_rest_and_shown_only_in_part(h: Harn
         .create_webhook_endpoint(
             tokpost_store::NewWebhookEndpoint {
                 workspace_id: ws,
+                format: tokpost_store::ChannelFormat::Tokpost,
+                chat_id: None,
                 url: url.clone(),
                 description: "team channel".to_owned(),
                 events: [tokpost_store::WebhookEventType::PostMissed].into(),

@@ -142,6 +142,9 @@ async fn serve(mut config: Config, sandbox_flag: bool, run_workers: bool) -> any
                 Arc::clone(&clock),
                 tokpost_pipeline::webhooks::DeliverySettings::default(),
                 config.webhooks.address_policy()?,
+                config
+                    .webhooks
+                    .messages(config.public_base_url()?, config.email.mailer()?)?,
                 shutdown,
             )
             .context("starting the webhook sender")?,

@@ -106,8 +106,8 @@ async fn work(config: Config) -> anyhow::Result<()> {
     let name = worker_name();
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let mut handles = pipeline.spawn(&name, shutdown.clone());
-    // Every worker process also sends outbound webhooks: deliveries are leased, so several
-    // senders share them like jobs.
+    // Every worker process also sends outbound webhooks, alerts and digests: deliveries are
+    // leased, so several senders share them like jobs, and a day's digest is recorded once.
     handles.push(
         tokpost_pipeline::webhooks::Deliverer::spawn(
             &name,
@@ -115,6 +115,9 @@ async fn work(config: Config) -> anyhow::Result<()> {
             SystemClock::shared(),
             tokpost_pipeline::webhooks::DeliverySettings::default(),
             config.webhooks.address_policy()?,
+            config
+                .webhooks
+                .messages(config.public_base_url()?, config.email.mailer()?)?,
             shutdown,
         )
         .context("starting the webhook sender")?,
