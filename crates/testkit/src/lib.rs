@@ -4,6 +4,7 @@
 //! - [`postgres::PostgresServer`]: a real PostgreSQL 15 (never mocked, never skipped);
 //! - [`moto::MotoServer`]: a real S3-compatible server (moto) on loopback;
 //! - [`smtp::SmtpServer`]: a real SMTP server (aiosmtpd) on loopback, its messages read back;
+//! - [`receiver::Receiver`]: a webhook receiver on loopback, recording what it is sent;
 //! - [`stores::TestStore`]: a fresh store on SQLite or PostgreSQL ([`stores::Backend`]), for
 //!   the stories that run unchanged on both;
 //! - [`oauth`]: the sandbox's consent answered for a chosen creator and the code exchanged, the
@@ -19,5 +20,6 @@ pub mod moto;
 pub mod oauth;
 pub mod postgres;
 pub mod posts;
+pub mod receiver;
 pub mod smtp;
 pub mod stores;

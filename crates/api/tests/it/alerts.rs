@@ -218,7 +218,7 @@ async fn chat_channels_say_what_happened_who_must_act_and_where() {
     // `chat_id` and `text`.
     let bodies: Vec<Value> = requests
         .iter()
-        .map(|(_, body)| serde_json::from_slice(body).unwrap())
+        .map(|(_, _, body)| serde_json::from_slice(body).unwrap())
         .collect();
     let body = |chat: &str| -> Value {
         bodies
@@ -275,7 +275,7 @@ async fn chat_channels_say_what_happened_who_must_act_and_where() {
         3,
         "one digest per channel"
     );
-    let digest: Value = serde_json::from_slice(&receiver.requests()[3].1).unwrap();
+    let digest: Value = serde_json::from_slice(&receiver.requests()[3].2).unwrap();
     let text = digest
         .get("text")
         .or_else(|| digest.get("content"))

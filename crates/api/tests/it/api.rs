@@ -1039,62 +1039,7 @@ async fn account_health_names_the_last_failure_and_retry_copies_the_failed_post(
 
 // --- outbound webhooks ---
 
-/// What a receiver saw: each request's headers and raw body.
-type Seen = Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
-
-/// A webhook receiver on 127.0.0.1: records every request (to any path) and answers the
-/// scripted statuses in turn (200 once the script is used up).
-pub(crate) struct Receiver {
-    pub(crate) url: String,
-    seen: Seen,
-    script: Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>,
-    _stop: tokio::sync::oneshot::Sender<()>,
-}
-
-impl Receiver {
-    pub(crate) async fn start(script: &[u16]) -> Self {
-        type Shared = (Seen, Arc<std::sync::Mutex<std::collections::VecDeque<u16>>>);
-        async fn hook(
-            axum::extract::State((seen, script)): axum::extract::State<Shared>,
-            headers: axum::http::HeaderMap,
-            body: axum::body::Bytes,
-        ) -> axum::http::StatusCode {
-            seen.lock().unwrap().push((headers, body.to_vec()));
-            let status = script.lock().unwrap().pop_front().unwrap_or(200);
-            axum::http::StatusCode::from_u16(status).unwrap()
-        }
-        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let script = Arc::new(std::sync::Mutex::new(script.iter().copied().collect()));
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
-        let router = axum::Router::new()
-            .fallback(axum::routing::post(hook))
-            .with_state((Arc::clone(&seen), Arc::clone(&script)));
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(async move {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(async {
-                    let _ = stopped.await;
-                })
-                .await
-                .unwrap();
-        });
-        Self {
-            url,
-            seen,
-            script,
-            _stop: stop,
-        }
-    }
-
-    pub(crate) fn requests(&self) -> Vec<(axum::http::HeaderMap, Vec<u8>)> {
-        self.seen.lock().unwrap().clone()
-    }
-
-    fn answer(&self, statuses: &[u16]) {
-        self.script.lock().unwrap().extend(statuses.iter().copied());
-    }
-}
+pub(crate) use tokpost_testkit::receiver::Receiver;
 
 /// Links for messages to people, and no SMTP server.
 pub(crate) fn no_messages() -> tokpost_pipeline::webhooks::MessageSettings {
@@ -1372,7 +1317,7 @@ async fn a_published_post_is_delivered_to_the_receiver_signed_with_the_endpoint_
     assert_eq!(sender.run_once().await.unwrap(), 1);
     let requests = receiver.requests();
     assert_eq!(requests.len(), 1);
-    let (headers, body) = &requests[0];
+    let (_, headers, body) = &requests[0];
     let signature = headers["tokpost-signature"].to_str().unwrap();
     assert!(signature_is_valid(signature, body, &secret), "{signature}");
     assert!(
@@ -1546,10 +1491,10 @@ async fn a_receiver_answering_500_is_retried_with_growing_back_off_on_the_inject
     assert_eq!(requests.len(), 3);
     let ids: std::collections::HashSet<_> = requests
         .iter()
-        .map(|(headers, _)| headers["tokpost-event-id"].to_str().unwrap().to_owned())
+        .map(|(_, headers, _)| headers["tokpost-event-id"].to_str().unwrap().to_owned())
         .collect();
     assert_eq!(ids.len(), 1, "every retry carries the same event id");
-    for (headers, body) in &requests {
+    for (_, headers, body) in &requests {
         assert!(signature_is_valid(
             headers["tokpost-signature"].to_str().unwrap(),
             body,
@@ -1557,7 +1502,7 @@ async fn a_receiver_answering_500_is_retried_with_growing_back_off_on_the_inject
         ));
     }
     assert_eq!(
-        requests[0].1, requests[2].1,
+        requests[0].2, requests[2].2,
         "every retry sends the same body"
     );
 

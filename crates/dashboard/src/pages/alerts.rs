@@ -274,9 +274,13 @@ pub(crate) async fn save_mine(
         Outcome::done(if events.is_empty() {
             "Your email alerts are off.".to_owned()
         } else {
+            let kinds = if events.len() == 1 {
+                "1 kind of event is".to_owned()
+            } else {
+                format!("{} kinds of event are", events.len())
+            };
             format!(
-                "Saved: {} kinds of event are emailed to {}.",
-                events.len(),
+                "Saved: {kinds} emailed to {}.",
                 text_at(&answer.body, "/email")
             )
         })

@@ -35,7 +35,7 @@ async fn wait_for(client: &Client, css: &str) {
 
 /// The editor's post, written through the API with the editor's own session (so the post is
 /// theirs to edit).
-async fn editors_post(server: &Server, editor: &Person, account: &str) -> String {
+pub(crate) async fn editors_post(server: &Server, editor: &Person, account: &str) -> String {
     let http = reqwest::Client::new();
     let session: Value = http
         .post(server.url("/v1/sessions"))

@@ -16,6 +16,7 @@
 
 mod support;
 
+mod alerts_browser;
 mod approval;
 mod approval_browser;
 mod audit;

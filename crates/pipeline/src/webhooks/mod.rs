@@ -433,7 +433,12 @@ impl Deliverer {
             return Ok((Some(status), None));
         }
         let excerpt = answer_excerpt(response).await;
-        Ok((Some(status), Some(format!("HTTP {status}: {excerpt}"))))
+        let error = if excerpt.trim().is_empty() {
+            format!("HTTP {status}")
+        } else {
+            format!("HTTP {status}: {excerpt}")
+        };
+        Ok((Some(status), Some(error)))
     }
 
     /// Emails an alert to the delivery's `mailto:` address through the operator's server.
