@@ -58,6 +58,8 @@ pub struct ApiSettings {
     /// Sends invitations and password-reset links by email; `None`: links are only shown to
     /// whoever makes them.
     pub mailer: Option<tokpost_pipeline::mail::Mailer>,
+    /// The installation's OpenID Connect provider, when people may sign in with it.
+    pub oidc: Option<std::sync::Arc<crate::people::oidc::Oidc>>,
 }
 
 impl ApiSettings {
@@ -82,6 +84,7 @@ impl ApiSettings {
             limits: crate::limits::Limits::default(),
             metrics_token: None,
             mailer: None,
+            oidc: None,
         }
     }
 }

@@ -62,6 +62,8 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(pages::home))
         .route("/sign-in", get(pages::sign_in_page).post(pages::sign_in))
         .route("/sign-out", post(pages::sign_out))
+        .route("/sign-in/oidc", post(pages::oidc_start))
+        .route("/sign-in/oidc/callback", get(pages::oidc_callback))
         .route(
             "/invite/{token}",
             get(pages::invite_page).post(pages::accept_invitation),

@@ -16,6 +16,10 @@ pub(crate) const SESSION_COOKIE: &str = "tokpost_session";
 /// invitation, a password reset): there is no session yet to bind a token to.
 pub(crate) const SIGN_IN_COOKIE: &str = "tokpost_sign_in";
 
+/// The state of a sign-in at the OpenID Connect provider, in the browser that started it. It
+/// must reach the callback, a top-level navigation from the provider's site: `SameSite=Lax`.
+pub(crate) const OIDC_STATE_COOKIE: &str = "tokpost_oidc";
+
 /// 32 random bytes as hex: the signed-out forms' tokens.
 pub(crate) fn random_token() -> String {
     let bytes: [u8; 32] = rand::random();
@@ -42,6 +46,21 @@ pub(crate) fn set_cookie(name: &str, value: &str, max_age: Duration, secure: boo
         max_age.as_secs(),
         if secure { "; Secure" } else { "" }
     )
+}
+
+/// A `Set-Cookie` value for the sign-in state: sent back only to the callback, on the
+/// provider's redirect (a top-level GET from another site), for `max_age`.
+pub(crate) fn set_oidc_state_cookie(value: &str, max_age: Duration, secure: bool) -> String {
+    format!(
+        "{OIDC_STATE_COOKIE}={value}; Path=/sign-in/oidc; HttpOnly; SameSite=Lax; Max-Age={}{}",
+        max_age.as_secs(),
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// A `Set-Cookie` value that deletes the sign-in state.
+pub(crate) fn clear_oidc_state_cookie() -> String {
+    format!("{OIDC_STATE_COOKIE}=; Path=/sign-in/oidc; HttpOnly; SameSite=Lax; Max-Age=0")
 }
 
 /// A `Set-Cookie` value that deletes the cookie.

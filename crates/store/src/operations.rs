@@ -82,15 +82,20 @@ impl OperationsStore for SqlStore {
         use crate::rows::ms;
         let batch = i64::from(batch);
         // Each kind in its own short transaction: a prune never holds the write turn long.
-        let oauth_states = query(
-                "DELETE FROM oauth_states WHERE state_hash IN
-                   (SELECT state_hash FROM oauth_states WHERE expires_at_ms < $1 ORDER BY expires_at_ms LIMIT $2)",
-            )
-            .bind(ms(before.oauth_states_expired))
-            .bind(batch)
-            .execute(&self.db)
-            .await?
-            .rows_affected();
+        let mut oauth_states = 0;
+        for statement in [
+            "DELETE FROM oauth_states WHERE state_hash IN
+               (SELECT state_hash FROM oauth_states WHERE expires_at_ms < $1 ORDER BY expires_at_ms LIMIT $2)",
+            "DELETE FROM sign_in_states WHERE state_hash IN
+               (SELECT state_hash FROM sign_in_states WHERE expires_at_ms < $1 ORDER BY expires_at_ms LIMIT $2)",
+        ] {
+            oauth_states += query(statement)
+                .bind(ms(before.oauth_states_expired))
+                .bind(batch)
+                .execute(&self.db)
+                .await?
+                .rows_affected();
+        }
         let inbound_webhooks = query(
                 "DELETE FROM inbound_webhook_events WHERE event_id IN
                    (SELECT event_id FROM inbound_webhook_events WHERE received_at_ms < $1 ORDER BY received_at_ms LIMIT $2)",
@@ -382,6 +387,13 @@ pub(crate) struct SealedColumn {
 pub(crate) const SEALED_COLUMNS: &[SealedColumn] = &[
     SealedColumn {
         table: "oauth_states",
+        key: "state_hash",
+        key_is_text: true,
+        column: "pkce_verifier",
+        purpose: PKCE_VERIFIER,
+    },
+    SealedColumn {
+        table: "sign_in_states",
         key: "state_hash",
         key_is_text: true,
         column: "pkce_verifier",

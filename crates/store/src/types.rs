@@ -490,6 +490,33 @@ pub struct NewOAuthState {
     pub started_by: tokpost_core::Principal,
 }
 
+/// A sign-in through the OpenID Connect provider, between the redirect and the callback.
+#[derive(Debug, Clone)]
+pub struct NewSignInState {
+    /// Lowercase hex SHA-256 of the state value.
+    pub state_hash: String,
+    /// What the ID token's `nonce` claim must be.
+    pub nonce: String,
+    /// The PKCE verifier, sealed at rest.
+    pub pkce_verifier: SecretString,
+    /// The person's time zone, for the session.
+    pub time_zone: String,
+    pub expires_at: Timestamp,
+}
+
+/// What taking a sign-in state found.
+#[derive(Debug, Clone)]
+pub enum SignInStateTake {
+    Taken {
+        nonce: String,
+        pkce_verifier: SecretString,
+        time_zone: String,
+    },
+    Unknown,
+    AlreadyUsed,
+    Expired,
+}
+
 /// What taking an OAuth state found. Each state can be taken once.
 #[derive(Debug, Clone)]
 pub enum OAuthStateTake {

@@ -108,6 +108,20 @@ async fn seed(store: &dyn Store, clock: &ManualClock) -> Secrets {
             )
             .await
             .unwrap();
+        // A sign-in through the OpenID Connect provider under the same hash (another table).
+        store
+            .save_sign_in_state(
+                tokpost_store::NewSignInState {
+                    state_hash: hash.clone(),
+                    nonce: format!("nonce-{n}"),
+                    pkce_verifier: SecretString::from(verifier.clone()),
+                    time_zone: "UTC".to_owned(),
+                    expires_at: now + SignedDuration::from_mins(10),
+                },
+                now,
+            )
+            .await
+            .unwrap();
         states.push((hash, verifier));
     }
     let mut endpoint_secrets = Vec::new();
@@ -266,8 +280,9 @@ async fn a_rotation_stopped_midway_resumes_and_the_old_key_opens_nothing_afterwa
     let old = fresh_key();
     let new = fresh_key();
     let secrets = seed(db.open(old.clone()).await.as_ref(), &clock).await;
-    // An endpoint holds two sealed values: its signing secret and its URL.
-    let total = (ACCOUNTS + STATES + 2 * ENDPOINTS + POSTS) as u64;
+    // An endpoint holds two sealed values: its signing secret and its URL; each state is there
+    // twice, as a TikTok connect and as a sign-in.
+    let total = (ACCOUNTS + 2 * STATES + 2 * ENDPOINTS + POSTS) as u64;
 
     // A rotation that dies after two batches (the process is dropped mid-way).
     {
@@ -341,6 +356,10 @@ async fn a_rotation_stopped_midway_resumes_and_the_old_key_opens_nothing_afterwa
         old_only.take_oauth_state(hash, clock.now()).await,
         Err(StoreError::Crypto(CryptoError::WrongKey { .. }))
     ));
+    assert!(matches!(
+        old_only.take_sign_in_state(hash, clock.now()).await,
+        Err(StoreError::Crypto(CryptoError::WrongKey { .. }))
+    ));
     let worker = WorkerId::new("sender");
     let lease = std::time::Duration::from_secs(60);
     assert!(matches!(
@@ -378,6 +397,16 @@ async fn a_rotation_stopped_midway_resumes_and_the_old_key_opens_nothing_afterwa
                 assert_eq!(pkce_verifier.unwrap().expose_secret(), verifier);
             }
             other => panic!("state {hash}: {other:?}"),
+        }
+        match new_only
+            .take_sign_in_state(hash, clock.now())
+            .await
+            .unwrap()
+        {
+            tokpost_store::SignInStateTake::Taken { pkce_verifier, .. } => {
+                assert_eq!(pkce_verifier.expose_secret(), verifier);
+            }
+            other => panic!("sign-in state {hash}: {other:?}"),
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`moto::MotoServer`]: a real S3-compatible server (moto) on loopback;
 //! - [`smtp::SmtpServer`]: a real SMTP server (aiosmtpd) on loopback, its messages read back;
 //! - [`receiver::Receiver`]: a webhook receiver on loopback, recording what it is sent;
+//! - [`oidc::OidcProvider`]: a real OpenID Connect provider (node-oidc-provider) on loopback;
 //! - [`stores::TestStore`]: a fresh store on SQLite or PostgreSQL ([`stores::Backend`]), for
 //!   the stories that run unchanged on both;
 //! - [`oauth`]: the sandbox's consent answered for a chosen creator and the code exchanged, the
@@ -18,6 +19,7 @@
 
 pub mod moto;
 pub mod oauth;
+pub mod oidc;
 pub mod postgres;
 pub mod posts;
 pub mod receiver;

@@ -219,6 +219,10 @@ pub enum UsersCommand {
         email: String,
         #[arg(long)]
         name: String,
+        /// No password: the person signs in only through the organisation's OpenID Connect
+        /// provider (`[oidc]`), by this email once the provider says it is verified.
+        #[arg(long)]
+        sso_only: bool,
         /// `owner`, `editor` or `reviewer`.
         #[arg(long, default_value = "owner")]
         role: String,

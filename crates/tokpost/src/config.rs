@@ -59,6 +59,89 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// Email (invitations, password resets); off until an SMTP server is configured.
     pub email: EmailConfig,
+    /// Signing in with the organisation's OpenID Connect provider; off until configured.
+    pub oidc: OidcConfig,
+}
+
+/// The organisation's OpenID Connect provider people may sign in with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// The issuer exactly as the provider names itself (`https://login.example.com/realms/acme`).
+    /// Empty: no single sign-on.
+    pub issuer: String,
+    /// The client id registered at the provider, whose redirect URI is
+    /// `<public_base_url>sign-in/oidc/callback`.
+    pub client_id: String,
+    /// The client's secret. Secret: redacted when printed.
+    pub client_secret: Secret,
+    /// The sign-in button's words.
+    pub label: String,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        Self {
+            issuer: String::new(),
+            client_id: String::new(),
+            client_secret: Secret::default(),
+            label: "Sign in with single sign-on".to_owned(),
+        }
+    }
+}
+
+impl OidcConfig {
+    /// The provider, when one is configured.
+    ///
+    /// # Errors
+    /// An issuer that is not an http(s) URL, or one set without its client id and secret.
+    pub fn provider(
+        &self,
+        public_base_url: &Url,
+    ) -> Result<Option<tokpost_api::people::oidc::Oidc>, ConfigError> {
+        let issuer = self.issuer.trim();
+        if issuer.is_empty() {
+            if !self.client_id.trim().is_empty() || self.client_secret.is_set() {
+                return Err(ConfigError::Inconsistent {
+                    field: "oidc.issuer",
+                    problem: "a client id or secret is set without the issuer".to_owned(),
+                });
+            }
+            return Ok(None);
+        }
+        absolute_http_url("oidc.issuer", issuer)?;
+        let Some(secret) = self.client_secret.get() else {
+            return Err(ConfigError::Inconsistent {
+                field: "oidc.client_secret",
+                problem: "the issuer is set: its client secret must be too".to_owned(),
+            });
+        };
+        if self.client_id.trim().is_empty() {
+            return Err(ConfigError::Inconsistent {
+                field: "oidc.client_id",
+                problem: "the issuer is set: its client id must be too".to_owned(),
+            });
+        }
+        let label = if self.label.trim().is_empty() {
+            OidcConfig::default().label
+        } else {
+            self.label.trim().to_owned()
+        };
+        tokpost_api::people::oidc::Oidc::new(
+            tokpost_api::people::oidc::OidcSettings {
+                issuer: issuer.to_owned(),
+                client_id: self.client_id.trim().to_owned(),
+                client_secret: secret.clone(),
+                label,
+            },
+            public_base_url,
+        )
+        .map(Some)
+        .map_err(|problem| ConfigError::Inconsistent {
+            field: "oidc",
+            problem,
+        })
+    }
 }
 
 /// The SMTP server email goes out through.
@@ -426,6 +509,7 @@ impl Default for Config {
             },
             webhooks: WebhooksConfig::default(),
             email: EmailConfig::default(),
+            oidc: OidcConfig::default(),
         }
     }
 }
@@ -489,6 +573,7 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         self.email.mailer()?;
         self.webhooks.digest()?;
+        self.oidc.provider(&self.public_base_url()?)?;
         let has_key = !self.tiktok.client_key.trim().is_empty();
         let has_secret = self.tiktok.client_secret.is_set();
         if has_key != has_secret {
@@ -985,6 +1070,7 @@ fn environment() -> Env {
                 "media__",
                 "webhooks__",
                 "email__",
+                "oidc__",
             ]
             .iter()
             .any(|section| key.starts_with(section))
@@ -1341,6 +1427,57 @@ mod tests {
             error.contains("email.from is not an email address"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn the_sign_in_provider_is_read_from_the_environment_its_secret_redacted_and_checked_whole() {
+        let config = load_with(
+            None,
+            &[
+                (
+                    "TOKPOST_OIDC__ISSUER",
+                    "https://login.example.com/realms/acme",
+                ),
+                ("TOKPOST_OIDC__CLIENT_ID", "tokpost"),
+                ("TOKPOST_OIDC__CLIENT_SECRET", "hunter2-oidc"),
+                ("TOKPOST_OIDC__LABEL", "Sign in with Acme"),
+                ("TOKPOST_WEBHOOKS__DIGEST_TIME_ZONE", "Europe/Berlin"),
+            ],
+        )
+        .expect("loads");
+        let printed = config.to_redacted_toml().expect("renders");
+        assert!(!printed.contains("hunter2-oidc"), "{printed}");
+        assert!(!format!("{config:?}").contains("hunter2-oidc"));
+        let provider = config
+            .oidc
+            .provider(&config.public_base_url().unwrap())
+            .expect("usable")
+            .expect("configured");
+        assert_eq!(provider.label(), "Sign in with Acme");
+        assert_eq!(
+            provider.redirect_uri(),
+            "http://127.0.0.1:8080/sign-in/oidc/callback"
+        );
+        assert!(!format!("{provider:?}").contains("hunter2-oidc"));
+        assert_eq!(config.webhooks.digest().unwrap().hour, 8);
+        let half = load_with(
+            None,
+            &[("TOKPOST_OIDC__ISSUER", "https://login.example.com")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(half.contains("oidc.client_secret"), "{half}");
+        let zone = load_with(
+            None,
+            &[("TOKPOST_WEBHOOKS__DIGEST_TIME_ZONE", "Mars/Olympus")],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(zone.contains("webhooks.digest_time_zone"), "{zone}");
+        let hour = load_with(None, &[("TOKPOST_WEBHOOKS__DIGEST_HOUR", "24")])
+            .unwrap_err()
+            .to_string();
+        assert!(hour.contains("from 0 to 23 (measured 24)"), "{hour}");
     }
 
     #[test]

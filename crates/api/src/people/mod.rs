@@ -6,6 +6,7 @@
 //!   so that a session is opened in one place: emails normalised, failures rate-limited per
 //!   email, a session bound to one workspace the user belongs to.
 
+pub mod oidc;
 pub mod passwords;
 pub mod sessions;
 

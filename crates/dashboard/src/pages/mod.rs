@@ -44,7 +44,7 @@ pub(crate) use me::{change_password, me_after as me};
 pub(crate) use media::{media_file, upload_media};
 pub(crate) use posts::{cancel, post, post_status, posts, retry};
 pub(crate) use review::{decide as review_decide, media as review_media, review_page};
-pub(crate) use sign_in::{sign_in, sign_in_page, sign_out};
+pub(crate) use sign_in::{oidc_callback, oidc_start, sign_in, sign_in_page, sign_out};
 pub(crate) use team::{
     invite as team_invite, remove as team_remove, reset_link as team_reset_link,
     revoke as team_revoke, set_role as team_set_role, team,

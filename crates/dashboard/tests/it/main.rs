@@ -25,6 +25,7 @@ mod calendar;
 mod composer;
 mod import;
 mod mail;
+mod oidc_browser;
 mod pages;
 mod team;
 mod team_browser;

@@ -128,6 +128,10 @@ async fn serve(mut config: Config, sandbox_flag: bool, run_workers: bool) -> any
     settings.limits = config.http.limits();
     settings.metrics_token = config.http.metrics_token.get().cloned();
     settings.mailer = config.email.mailer()?;
+    settings.oidc = config
+        .oidc
+        .provider(&config.public_base_url()?)?
+        .map(std::sync::Arc::new);
     let (stop, shutdown) = tokio::sync::watch::channel(false);
     let process = format!("serve:{}", std::process::id());
     let mut workers = Vec::new();

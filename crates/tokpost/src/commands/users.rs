@@ -79,6 +79,7 @@ async fn users(
             name,
             role,
             workspace,
+            sso_only,
             ..
         } => {
             let email =
@@ -89,18 +90,29 @@ async fn users(
                 bail!("`{role}` is not a role (owner, editor or reviewer)");
             };
             let workspace = super::keys::chosen_workspace(store, workspace.as_deref(), now).await?;
-            let password = read_password()?;
-            tokpost_api::people::passwords::check(&password, "password")
-                .map_err(|e| refusal(&e))?;
-            let hash = tokpost_api::people::passwords::hash(password)
-                .await
-                .map_err(|e| refusal(&e))?;
+            if *sso_only && config.oidc.issuer.trim().is_empty() {
+                bail!(
+                    "--sso-only needs the OpenID Connect provider configured ([oidc] issuer, client_id, client_secret): without it this person could never sign in"
+                );
+            }
+            let hash = if *sso_only {
+                None
+            } else {
+                let password = read_password()?;
+                tokpost_api::people::passwords::check(&password, "password")
+                    .map_err(|e| refusal(&e))?;
+                Some(
+                    tokpost_api::people::passwords::hash(password)
+                        .await
+                        .map_err(|e| refusal(&e))?,
+                )
+            };
             let user = match store
                 .create_user(
                     NewUser {
                         email: email.clone(),
                         name,
-                        password_hash: Some(hash),
+                        password_hash: hash,
                     },
                     now,
                 )
