@@ -494,6 +494,17 @@ pub(crate) fn explain(failure: &Value) -> Explanation {
     }
 }
 
+/// An event's kind as a history line shows it before the message: nothing when the message
+/// already begins with it ("approved" before "approved revision 2" would say it twice).
+pub(crate) fn kind_unless_said(kind: &str, message: &str) -> String {
+    let kind = kind.replace('_', " ");
+    if message.to_lowercase().starts_with(&kind.to_lowercase()) {
+        String::new()
+    } else {
+        kind
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -565,5 +576,15 @@ mod tests {
         );
         let none = Outcomes::of(None);
         assert_eq!((none.last_success, none.last_failure), (None, None));
+    }
+
+    #[test]
+    fn a_kind_the_message_already_says_is_not_said_twice() {
+        assert_eq!(kind_unless_said("approved", "approved revision 2"), "");
+        assert_eq!(kind_unless_said("comment", "Looks good"), "comment");
+        assert_eq!(
+            kind_unless_said("state_changed", "State changed: moved"),
+            ""
+        );
     }
 }

@@ -12,58 +12,10 @@ use reqwest::{Method, StatusCode};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokpost_core::Role;
-use tokpost_store::NewUser;
 use tokpost_testkit::smtp::SmtpServer;
 
 use crate::api::{Receiver, no_messages};
 use crate::support::{App, code, fixture};
-
-const PASSWORD: &str = "correct horse battery staple";
-
-/// A person of `role` in the default workspace, signed in: their session token.
-async fn person(app: &App, role: Role, email: &str) -> String {
-    let workspace = app
-        .store
-        .workspaces()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|workspace| workspace.name == "default")
-        .unwrap()
-        .id;
-    let hash = tokpost_api::people::passwords::hash(SecretString::from(PASSWORD.to_owned()))
-        .await
-        .unwrap();
-    let user = app
-        .store
-        .create_user(
-            NewUser {
-                email: email.to_owned(),
-                name: format!("The {role}"),
-                password_hash: Some(hash),
-            },
-            app.clock.now(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        app.store
-            .join(user.id, workspace, role, app.clock.now())
-            .await
-            .unwrap()
-    );
-    let (status, session) = app
-        .call(
-            Method::POST,
-            "/v1/sessions",
-            None,
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{session}");
-    session["token"].as_str().unwrap().to_owned()
-}
 
 fn mailer(smtp: &SmtpServer) -> tokpost_pipeline::mail::Mailer {
     tokpost_pipeline::mail::Mailer::new(&tokpost_pipeline::mail::MailSettings {
@@ -296,8 +248,8 @@ async fn a_persons_alerts_are_emailed_only_for_what_concerns_them() {
     })
     .await;
     let (account, media) = studio(&app).await;
-    let editor = person(&app, Role::Editor, "eddie@example.com").await;
-    let reviewer = person(&app, Role::Reviewer, "rita@example.com").await;
+    let editor = app.person(Role::Editor, "eddie@example.com").await;
+    let reviewer = app.person(Role::Reviewer, "rita@example.com").await;
 
     // An API key has no inbox.
     let (status, refused) = app
@@ -435,7 +387,7 @@ async fn a_persons_alerts_are_emailed_only_for_what_concerns_them() {
 #[tokio::test]
 async fn without_an_smtp_server_email_alerts_are_refused_with_what_to_set() {
     let app = App::start().await;
-    let owner = person(&app, Role::Owner, "olga@example.com").await;
+    let owner = app.person(Role::Owner, "olga@example.com").await;
     let (status, refused) = app
         .call(
             Method::PUT,

@@ -14,15 +14,7 @@ use crate::support::{App, code, fixture};
 
 /// A key of `role` in the admin key's workspace.
 async fn key_of(app: &App, role: Role) -> String {
-    let workspace = app
-        .store
-        .workspaces()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|workspace| workspace.name == "default")
-        .unwrap()
-        .id;
+    let workspace = app.default_workspace().await;
     tokpost_api::issue_key(
         app.store.as_ref(),
         workspace,

@@ -7,14 +7,10 @@ use std::time::Duration;
 
 use clock::Clock as _;
 use reqwest::{Method, StatusCode};
-use secrecy::SecretString;
 use serde_json::{Value, json};
 use tokpost_core::{Action, Role};
-use tokpost_store::NewUser;
 
-use crate::support::{App, code, fixture};
-
-const PASSWORD: &str = "a long enough test passphrase";
+use crate::support::{App, PASSWORD, code, fixture};
 
 /// What each role is called with: an API key, or a person's session token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,57 +30,8 @@ struct Team {
     credentials: Vec<(Role, String)>,
 }
 
-/// The workspace the admin key belongs to (the tests' second workspace is made at the same
-/// instant, so creation order does not tell them apart).
-async fn default_workspace(app: &App) -> tokpost_core::WorkspaceId {
-    app.store
-        .workspaces()
-        .await
-        .unwrap()
-        .into_iter()
-        .find(|workspace| workspace.name == "default")
-        .unwrap()
-        .id
-}
-
 async fn person(app: &App, role: Role) -> String {
-    let workspace = default_workspace(app).await;
-    let hash = tokpost_api::people::passwords::hash(SecretString::from(PASSWORD.to_owned()))
-        .await
-        .unwrap();
-    let email = format!("{role}@example.com");
-    let user = app
-        .store
-        .create_user(
-            NewUser {
-                email: email.clone(),
-                name: format!("The {role}"),
-                password_hash: Some(hash),
-            },
-            app.clock.now(),
-        )
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        app.store
-            .join(user.id, workspace, role, app.clock.now())
-            .await
-            .unwrap()
-    );
-    let (status, session) = app
-        .call(
-            Method::POST,
-            "/v1/sessions",
-            None,
-            Some(json!({"email": email, "password": PASSWORD})),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{session}");
-    assert_eq!(session["role"], role.as_str());
-    let token = session["token"].as_str().unwrap().to_owned();
-    assert!(token.starts_with("tps_"));
-    token
+    app.person(role, &format!("{role}@example.com")).await
 }
 
 impl Team {
@@ -96,7 +43,7 @@ impl Team {
             .to_owned();
         let (_, media) = app.upload(&app.key, fixture("tiny_faststart.mp4")).await;
         let media = media["id"].as_str().unwrap().to_owned();
-        let workspace = default_workspace(&app).await;
+        let workspace = app.default_workspace().await;
         let reviewed_account = app.connect(&app.key, "ed.quiet").await["id"]
             .as_str()
             .unwrap()

@@ -230,6 +230,65 @@ impl App {
     }
 }
 
+/// The password of every person [`App::person`] makes.
+pub(crate) const PASSWORD: &str = "a long enough test passphrase";
+
+impl App {
+    /// The workspace the admin key belongs to (the tests' second workspace is made at the same
+    /// instant, so creation order does not tell them apart).
+    pub(crate) async fn default_workspace(&self) -> tokpost_core::WorkspaceId {
+        self.store
+            .workspaces()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|workspace| workspace.name == "default")
+            .unwrap()
+            .id
+    }
+
+    /// A person of `role` in the default workspace, signed in with [`PASSWORD`]: their
+    /// session token.
+    pub(crate) async fn person(&self, role: tokpost_core::Role, email: &str) -> String {
+        let workspace = self.default_workspace().await;
+        let hash = tokpost_api::people::passwords::hash(SecretString::from(PASSWORD.to_owned()))
+            .await
+            .unwrap();
+        let user = self
+            .store
+            .create_user(
+                tokpost_store::NewUser {
+                    email: email.to_owned(),
+                    name: format!("The {role}"),
+                    password_hash: Some(hash),
+                },
+                self.clock.now(),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            self.store
+                .join(user.id, workspace, role, self.clock.now())
+                .await
+                .unwrap()
+        );
+        let (status, session) = self
+            .call(
+                reqwest::Method::POST,
+                "/v1/sessions",
+                None,
+                Some(serde_json::json!({"email": email, "password": PASSWORD})),
+            )
+            .await;
+        assert_eq!(status, StatusCode::CREATED, "{session}");
+        assert_eq!(session["role"], role.as_str());
+        let token = session["token"].as_str().unwrap().to_owned();
+        assert!(token.starts_with("tps_"));
+        token
+    }
+}
+
 pub(crate) fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(
         PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -331,6 +331,7 @@ pub(crate) async fn add_channel(
     page(&state, &signed_in, Some(outcome)).await
 }
 
+/// Applies one change to a channel and shows the page with its outcome.
 async fn change(
     state: &Dashboard,
     signed_in: &SignedIn,
@@ -338,15 +339,7 @@ async fn change(
     path: String,
     done: &str,
 ) -> Result<Response, PageError> {
-    let answer = state
-        .api
-        .call(Some(signed_in.key()), method, &path, None)
-        .await?;
-    let outcome = if answer.status.is_success() {
-        Outcome::done(done)
-    } else {
-        Outcome::failed(answer.error_message())
-    };
+    let outcome = super::apply(state, signed_in, method, &path, None, done).await?;
     page(state, signed_in, Some(outcome)).await
 }
 

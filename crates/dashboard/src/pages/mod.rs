@@ -237,6 +237,35 @@ impl Outcome {
     }
 }
 
+/// Sends one change to the API as `signed_in` and says what it came to: `done`, with the link
+/// the API made if it made one, or the API's refusal in its words.
+pub(crate) async fn apply(
+    state: &Dashboard,
+    signed_in: &SignedIn,
+    method: axum::http::Method,
+    path: &str,
+    body: Option<serde_json::Value>,
+    done: &str,
+) -> Result<Outcome, PageError> {
+    let body = body.map(|body| ("application/json", axum::body::Body::from(body.to_string())));
+    let answer = state
+        .api
+        .call(Some(signed_in.key()), method, path, body)
+        .await?;
+    Ok(if answer.status.is_success() {
+        Outcome {
+            link: answer
+                .body
+                .get("link")
+                .and_then(serde_json::Value::as_str)
+                .map(str::to_owned),
+            ..Outcome::done(done)
+        }
+    } else {
+        Outcome::failed(answer.error_message())
+    })
+}
+
 /// A form that carries nothing but the session's CSRF token.
 #[derive(Deserialize)]
 pub(crate) struct CsrfForm {

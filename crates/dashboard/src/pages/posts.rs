@@ -355,7 +355,7 @@ pub(crate) async fn show(
             .map(|e| EventLine {
                 sequence: e.sequence,
                 at: views::when(e.at, zone),
-                kind: e.kind.replace('_', " "),
+                kind: views::kind_unless_said(&e.kind, &e.message),
                 state: e.state,
                 message: e.message,
                 native: e

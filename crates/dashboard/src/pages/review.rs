@@ -85,10 +85,11 @@ async fn page(
             .into_iter()
             .flatten()
             .map(|event| {
+                let message = text_at(event, "/message");
                 (
                     text_at(event, "/at"),
-                    text_at(event, "/kind"),
-                    text_at(event, "/message"),
+                    crate::views::kind_unless_said(&text_at(event, "/kind"), &message),
+                    message,
                 )
             })
             .collect();

@@ -213,23 +213,7 @@ async fn change(
     body: Option<Value>,
     done: &str,
 ) -> Result<Response, PageError> {
-    let body = body.map(|body| ("application/json", axum::body::Body::from(body.to_string())));
-    let answer = state
-        .api
-        .call(Some(signed_in.key()), method, &path, body)
-        .await?;
-    let outcome = if answer.status.is_success() {
-        Outcome {
-            link: answer
-                .body
-                .get("link")
-                .and_then(Value::as_str)
-                .map(str::to_owned),
-            ..Outcome::done(done)
-        }
-    } else {
-        Outcome::failed(answer.error_message())
-    };
+    let outcome = super::apply(state, signed_in, method, &path, body, done).await?;
     page(state, signed_in, Some(outcome)).await
 }
 

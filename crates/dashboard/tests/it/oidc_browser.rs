@@ -213,39 +213,35 @@ async fn a_callback_outside_its_browser_or_replayed_opens_no_session() {
 
     let callback = server.url(&format!("/sign-in/oidc/callback?code=forged&state={state}"));
     // Another browser (no state cookie): refused before anything is taken.
-    let elsewhere = http().get(&callback).send().await.unwrap();
-    assert_eq!(elsewhere.status(), StatusCode::BAD_REQUEST);
-    assert!(cookie_value(&elsewhere, "tokpost_session").is_none());
-    assert!(
-        elsewhere
-            .text()
-            .await
-            .unwrap()
-            .contains("started in another browser")
-    );
+    let (status, session, page) = call_back(&callback, None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(session.is_none());
+    assert!(page.contains("started in another browser"), "{page}");
     // The right browser with a code the provider never issued: the provider refuses it.
-    let forged = http()
-        .get(&callback)
-        .header(COOKIE, format!("tokpost_oidc={state_cookie}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(forged.status(), StatusCode::UNAUTHORIZED);
-    assert!(cookie_value(&forged, "tokpost_session").is_none());
+    let (status, session, page) = call_back(&callback, Some(&state_cookie)).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(session.is_none());
     assert!(
-        forged
-            .text()
-            .await
-            .unwrap()
-            .contains("the sign-in provider refused the sign-in")
+        page.contains("the sign-in provider refused the sign-in"),
+        "{page}"
     );
     // And the state was taken: replaying it finds nothing.
-    let replayed = http()
-        .get(&callback)
-        .header(COOKIE, format!("tokpost_oidc={state_cookie}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(replayed.status(), StatusCode::BAD_REQUEST);
-    assert!(cookie_value(&replayed, "tokpost_session").is_none());
+    let (status, session, _) = call_back(&callback, Some(&state_cookie)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(session.is_none());
+}
+
+/// The provider's redirect back, from a browser holding `state_cookie`: the status, the session
+/// cookie it set (if any) and the page.
+async fn call_back(
+    callback: &str,
+    state_cookie: Option<&str>,
+) -> (StatusCode, Option<String>, String) {
+    let mut request = http().get(callback);
+    if let Some(state) = state_cookie {
+        request = request.header(COOKIE, format!("tokpost_oidc={state}"));
+    }
+    let response = request.send().await.unwrap();
+    let session = cookie_value(&response, "tokpost_session");
+    (response.status(), session, response.text().await.unwrap())
 }
