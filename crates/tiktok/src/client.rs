@@ -74,6 +74,31 @@ impl TikTokClient {
         token: &AccessToken,
         body: Option<&impl serde::Serialize>,
     ) -> Result<Answer, TikTokFailure> {
+        self.post_json_to(path, path, token, body).await
+    }
+
+    /// `GET`s an API path (with its query) with a bearer token; `label` names the endpoint in
+    /// metrics and logs.
+    pub(crate) async fn get_json(
+        &self,
+        label: &str,
+        path: &str,
+        token: &AccessToken,
+    ) -> Result<Answer, TikTokFailure> {
+        let url = self.api_url(path)?;
+        let request = self.http.get(url).bearer_auth(token.expose_secret());
+        self.send(label, request, self.config.request_timeout).await
+    }
+
+    /// `POST`s JSON (or nothing) with a bearer token to an API path with a query; `label`
+    /// names the endpoint in metrics and logs.
+    pub(crate) async fn post_json_to(
+        &self,
+        label: &str,
+        path: &str,
+        token: &AccessToken,
+        body: Option<&impl serde::Serialize>,
+    ) -> Result<Answer, TikTokFailure> {
         let url = self.api_url(path)?;
         let mut request = self
             .http
@@ -83,7 +108,7 @@ impl TikTokClient {
         if let Some(body) = body {
             request = request.json(body);
         }
-        self.send(path, request, self.config.request_timeout).await
+        self.send(label, request, self.config.request_timeout).await
     }
 
     /// `POST`s a form (the OAuth endpoints).

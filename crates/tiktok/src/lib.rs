@@ -18,6 +18,7 @@
 //! client.rs   TikTokClient: the HTTP plumbing every endpoint shares
 //! oauth.rs    authorize URL, PKCE (hex S256), callback, code exchange, refresh, revoke
 //! posting.rs  creator info, video/inbox/photo init, status fetch, cancel
+//! display.rs  the Display API: user info, video list and query (insights)
 //! upload.rs   ChunkPlan (pure) and the streaming chunk uploader
 //! wire.rs     the wire types: ids, tokens, enums, request and response bodies
 //! failure.rs  TikTokFailure and the one place an answer becomes a value or a failure
@@ -27,6 +28,7 @@
 pub mod catalog;
 mod client;
 pub mod config;
+pub mod display;
 pub mod failure;
 pub mod oauth;
 mod posting;
