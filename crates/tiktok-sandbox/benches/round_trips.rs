@@ -39,6 +39,9 @@ impl Bench {
                 content_init: None,
                 status: None,
                 cancel: None,
+                user_info: None,
+                video_list: None,
+                video_query: None,
             },
             ..SandboxConfig::default()
         };

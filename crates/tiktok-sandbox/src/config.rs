@@ -454,6 +454,12 @@ pub struct RateLimits {
     pub status: Option<u32>,
     /// Cancel (undocumented).
     pub cancel: Option<u32>,
+    /// User info (documented: 600).
+    pub user_info: Option<u32>,
+    /// Video list (documented: 600).
+    pub video_list: Option<u32>,
+    /// Video query (documented: 600).
+    pub video_query: Option<u32>,
 }
 
 impl Default for RateLimits {
@@ -465,6 +471,9 @@ impl Default for RateLimits {
             content_init: Some(6),
             status: Some(30),
             cancel: None,
+            user_info: Some(600),
+            video_list: Some(600),
+            video_query: Some(600),
         }
     }
 }

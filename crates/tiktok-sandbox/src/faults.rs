@@ -40,6 +40,12 @@ pub enum FaultEndpoint {
     Revoke,
     /// The sandbox's own download of a PULL_FROM_URL media URL.
     Pull,
+    /// `GET /v2/user/info/`
+    UserInfo,
+    /// `POST /v2/video/list/`
+    VideoList,
+    /// `POST /v2/video/query/`
+    VideoQuery,
 }
 
 /// What a rule does.

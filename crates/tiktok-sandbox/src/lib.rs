@@ -22,6 +22,7 @@
 mod admin;
 pub mod config;
 mod creator;
+mod display;
 pub mod faults;
 mod ids;
 mod media_check;

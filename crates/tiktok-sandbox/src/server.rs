@@ -22,7 +22,7 @@ use crate::config::{CreatorConfig, SandboxConfig};
 use crate::faults::{ActiveFault, FaultEffect, FaultEndpoint, FaultRule};
 use crate::state::{Caller, PublishedRecord, Shared};
 use crate::wire::{ApiError, ErrorCode, OAuthError, OAuthErrorKind, bare_5xx, dropped_connection};
-use crate::{admin, creator, oauth, publish, upload};
+use crate::{admin, creator, display, oauth, publish, upload};
 
 /// Why the sandbox could not start.
 #[derive(Debug, thiserror::Error)]
@@ -197,6 +197,9 @@ fn api_router(shared: Arc<Shared>) -> Router {
             post(publish::status_fetch),
         )
         .route("/v2/post/publish/cancel/", post(publish::cancel))
+        .route("/v2/user/info/", get(display::user_info))
+        .route("/v2/video/list/", post(display::video_list))
+        .route("/v2/video/query/", post(display::video_query))
         .nest("/sandbox/admin", admin::router())
         .with_state(shared)
 }

@@ -689,6 +689,41 @@ impl World {
         }
     }
 
+    /// The creator's posts the Display API shows at `now`: visible public ids of posts that went
+    /// out public (a direct post to everyone, or one the creator posted from their inbox).
+    pub(crate) fn display_videos(
+        &self,
+        open_id: &str,
+        now: Timestamp,
+    ) -> Vec<crate::display::DisplayVideo> {
+        self.publishes
+            .values()
+            .filter(|publish| publish.open_id == open_id)
+            .filter(|publish| match publish.mode {
+                PostMode::Direct => publish.privacy_level.as_deref() == Some("PUBLIC_TO_EVERYONE"),
+                PostMode::Inbox => true,
+            })
+            .filter(|publish| publish.status_at(now) == Status::PublishComplete)
+            .flat_map(|publish| {
+                let Phase::Decided(decision) = &publish.phase else {
+                    return Vec::new();
+                };
+                decision
+                    .posts
+                    .iter()
+                    .filter_map(|post| {
+                        let at = post.visible_at.filter(|at| *at <= now)?;
+                        Some(crate::display::DisplayVideo {
+                            id: post.id,
+                            visible_at: at,
+                            title: publish.title.clone().unwrap_or_default(),
+                        })
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
     /// Direct posts for this creator in the last 24 h, across every app.
     pub(crate) fn direct_posts_in_window(&self, open_id: &str, now: Timestamp) -> usize {
         self.direct_posts.get(open_id).map_or(0, |posts| {

@@ -16,6 +16,7 @@ pub(crate) enum ErrorCode {
     InvalidParams,
     AccessTokenInvalid,
     ScopeNotAuthorized,
+    ScopePermissionMissed,
     RateLimitExceeded,
     SpamRiskTooManyPosts,
     SpamRiskUserBannedFromPosting,
@@ -39,6 +40,7 @@ impl ErrorCode {
             Self::InvalidParams => invalid_params_spelling,
             Self::AccessTokenInvalid => "access_token_invalid",
             Self::ScopeNotAuthorized => "scope_not_authorized",
+            Self::ScopePermissionMissed => "scope_permission_missed",
             Self::RateLimitExceeded => "rate_limit_exceeded",
             Self::SpamRiskTooManyPosts => "spam_risk_too_many_posts",
             Self::SpamRiskUserBannedFromPosting => "spam_risk_user_banned_from_posting",
@@ -65,6 +67,7 @@ impl ErrorCode {
     fn status(&self) -> StatusCode {
         match self {
             Self::InvalidParams
+            | Self::ScopePermissionMissed
             | Self::AppVersionCheckFailed
             | Self::InvalidPublishId
             | Self::TokenNotAuthorizedForSpecifiedPublishId

@@ -45,9 +45,21 @@ async fn callback_for(
     pkce: Option<&tiktok::PkceChallenge>,
     extra: &[(&str, &str)],
 ) -> Result<AuthorizationCallback, CallbackError> {
+    callback_with(env, client, creator, SCOPES, pkce, extra).await
+}
+
+/// [`callback_for`] asking for `scopes`.
+async fn callback_with(
+    env: &Env,
+    client: &TikTokClient,
+    creator: &str,
+    scopes: &[Scope],
+    pkce: Option<&tiktok::PkceChallenge>,
+    extra: &[(&str, &str)],
+) -> Result<AuthorizationCallback, CallbackError> {
     let mut url = client
         .authorize_url(&AuthorizeRequest {
-            scopes: SCOPES,
+            scopes,
             state: "st-1",
             disable_auto_auth: Some(true),
             pkce,
@@ -499,4 +511,169 @@ async fn an_expired_upload_url_is_reported_as_such_by_the_client() {
         ),
         "{outcome:?}"
     );
+}
+
+// --- the Display API (insights) ---
+
+const INSIGHT_SCOPES: &[Scope] = &[
+    Scope::UserInfoBasic,
+    Scope::UserInfoProfile,
+    Scope::UserInfoStats,
+    Scope::VideoList,
+    Scope::VideoPublish,
+];
+
+async fn connect_for_insights(env: &Env, client: &TikTokClient, creator: &str) -> TokenGrant {
+    let callback = callback_with(env, client, creator, INSIGHT_SCOPES, None, &[])
+        .await
+        .unwrap();
+    client.exchange_code(&callback.code, None).await.unwrap()
+}
+
+/// Publishes a small video with `privacy` and waits (on the sandbox clock) until its public id
+/// is visible; the id, if it has one.
+async fn publish_visible(
+    env: &Env,
+    client: &TikTokClient,
+    token: &AccessToken,
+    privacy: PrivacyLevel,
+) -> Option<u64> {
+    let size = MIB as u64;
+    let init_body = small_direct_init(privacy, size);
+    let VideoSource::FileUpload(plan) = init_body.source_info.clone() else {
+        unreachable!()
+    };
+    let init = client.init_direct_video(token, &init_body).await.unwrap();
+    upload_file(client, &init, plan, &mp4_bytes(size as usize)).await;
+    env.advance_secs(120);
+    let report = client.fetch_status(token, &init.publish_id).await.unwrap();
+    assert_eq!(report.status, PublishStatus::PublishComplete);
+    report.public_post_ids.first().map(|id| id.0)
+}
+
+#[tokio::test]
+async fn the_display_api_shows_public_posts_with_counts_that_grow_and_leaves_private_ones_out() {
+    let env = start_default().await;
+    let client = client_for(&env);
+    let grant = connect_for_insights(&env, &client, ADA).await;
+    let token = &grant.access_token;
+    let before = client.user_info(token, &grant.scopes).await.unwrap();
+    assert_eq!(before.username.as_deref(), Some(ADA));
+    assert_eq!(before.video_count, Some(0));
+    let followers_before = before.follower_count.unwrap();
+
+    let first = publish_visible(&env, &client, token, PrivacyLevel::PublicToEveryone)
+        .await
+        .expect("a public post gets a public id");
+    let second = publish_visible(&env, &client, token, PrivacyLevel::PublicToEveryone)
+        .await
+        .unwrap();
+    // A private post may have a public id, but the Display API never shows it.
+    let private = publish_visible(&env, &client, token, PrivacyLevel::SelfOnly).await;
+
+    let page = client.video_list(token, None, 20).await.unwrap();
+    let ids: Vec<u64> = page.videos.iter().map(|video| video.id.0).collect();
+    assert_eq!(ids, vec![second, first], "newest first, public only");
+    assert!(!page.has_more);
+    // One at a time, with the cursor.
+    let one = client.video_list(token, None, 1).await.unwrap();
+    assert_eq!(one.videos.len(), 1);
+    assert!(one.has_more);
+    let next = client.video_list(token, one.cursor, 1).await.unwrap();
+    assert_eq!(next.videos[0].id.0, first);
+    assert!(!next.has_more);
+
+    let wanted: Vec<tiktok::PublicPostId> = [first, second]
+        .into_iter()
+        .chain(private)
+        .chain([12_345])
+        .map(tiktok::PublicPostId)
+        .collect();
+    let early = client.video_query(token, &wanted).await.unwrap();
+    assert_eq!(early.len(), 2, "a private or unknown id is absent");
+    let early_views = early
+        .iter()
+        .find(|v| v.id.0 == first)
+        .unwrap()
+        .view_count
+        .unwrap();
+    env.advance_secs(6 * 3_600);
+    let later = client.video_query(token, &wanted).await.unwrap();
+    let video = later.iter().find(|v| v.id.0 == first).unwrap();
+    assert!(
+        video.view_count.unwrap() > early_views,
+        "counts grow with time"
+    );
+    assert!(video.like_count.unwrap() <= video.view_count.unwrap());
+    assert!(
+        video
+            .share_url
+            .as_deref()
+            .unwrap()
+            .ends_with(&first.to_string())
+    );
+
+    let after = client.user_info(token, &grant.scopes).await.unwrap();
+    assert_eq!(after.video_count, Some(2));
+    assert!(after.follower_count.unwrap() >= followers_before);
+    assert!(after.likes_count.unwrap() > 0);
+
+    let too_many: Vec<tiktok::PublicPostId> = (0..21).map(tiktok::PublicPostId).collect();
+    let refused = client.video_query(token, &too_many).await.unwrap_err();
+    assert_eq!(refused.classification().id(), "invalid_params");
+}
+
+#[tokio::test]
+async fn without_the_display_scopes_the_answers_say_to_reconnect() {
+    let env = start_default().await;
+    let client = client_for(&env);
+    // Connected for publishing only, as before insights existed.
+    let grant = connect(&env, &client, ADA).await;
+    let token = &grant.access_token;
+    let basic = client.user_info(token, &grant.scopes).await.unwrap();
+    assert_eq!(
+        basic.display_name.as_deref().map(str::is_empty),
+        Some(false)
+    );
+    assert_eq!(basic.follower_count, None, "stats need user.info.stats");
+    // Asking for stats fields without the scope fails the whole call.
+    let asked_anyway = client.user_info(token, INSIGHT_SCOPES).await.unwrap_err();
+    assert_eq!(failure_code(&asked_anyway), "scope_permission_missed");
+    let list = client.video_list(token, None, 20).await.unwrap_err();
+    assert_eq!(failure_code(&list), "scope_not_authorized");
+    assert_eq!(
+        list.classification().id(),
+        "scope_not_authorized",
+        "classified for a reconnect"
+    );
+}
+
+#[tokio::test]
+async fn the_display_endpoints_keep_tiktoks_600_a_minute_per_token() {
+    let env = start(SandboxConfig {
+        rate_limits: tiktok_sandbox::RateLimits {
+            video_list: Some(3),
+            ..tiktok_sandbox::RateLimits::default()
+        },
+        ..test_config()
+    })
+    .await;
+    let client = client_for(&env);
+    let grant = connect_for_insights(&env, &client, ADA).await;
+    for _ in 0..3 {
+        client
+            .video_list(&grant.access_token, None, 20)
+            .await
+            .unwrap();
+    }
+    let limited = client
+        .video_list(&grant.access_token, None, 20)
+        .await
+        .unwrap_err();
+    assert_eq!(failure_code(&limited), "rate_limit_exceeded");
+    env.advance_secs(60);
+    client
+        .video_list(&grant.access_token, None, 20)
+        .await
+        .unwrap();
 }
