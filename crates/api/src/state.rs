@@ -31,6 +31,9 @@ pub struct ApiSettings {
     pub pkce: bool,
     /// Posts per creator per rolling 24 h, shown in account health.
     pub daily_post_cap: u32,
+    /// Scopes asked for beside posting's, for insights (`tiktok.insight_scopes`); an account
+    /// without them posts as before and its health says insights need a reconnect.
+    pub insight_scopes: Vec<String>,
     /// The app's client secret, which signs TikTok's webhooks. `None`: inbound webhooks are
     /// refused.
     pub webhook_secret: Option<SecretString>,
@@ -74,6 +77,10 @@ impl ApiSettings {
             verified_url_prefixes: Vec::new(),
             pkce: false,
             daily_post_cap: 15,
+            insight_scopes: tokpost_core::Scope::INSIGHTS
+                .iter()
+                .map(|scope| (*scope).to_owned())
+                .collect(),
             webhook_secret: None,
             webhook_tolerance: Duration::from_secs(5 * 60),
             oauth_state_ttl: Duration::from_secs(10 * 60),

@@ -23,6 +23,18 @@ impl Scope {
     pub const VIDEO_UPLOAD: &str = "video.upload";
     /// Reading the creator's basic profile.
     pub const USER_INFO_BASIC: &str = "user.info.basic";
+    /// The creator's username and verification (insights).
+    pub const USER_INFO_PROFILE: &str = "user.info.profile";
+    /// The creator's follower, like and video counts (insights).
+    pub const USER_INFO_STATS: &str = "user.info.stats";
+    /// The creator's public videos and their counts (insights).
+    pub const VIDEO_LIST: &str = "video.list";
+    /// What insights need beside posting.
+    pub const INSIGHTS: [&str; 3] = [
+        Self::USER_INFO_PROFILE,
+        Self::USER_INFO_STATS,
+        Self::VIDEO_LIST,
+    ];
 
     /// Validates one scope name.
     ///

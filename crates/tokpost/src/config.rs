@@ -298,6 +298,10 @@ pub struct TikTokSettings {
     pub daily_post_cap: u32,
     /// Whole-request timeout for API calls, in seconds.
     pub request_timeout_secs: u64,
+    /// Scopes asked for beside posting's, for insights: any of `user.info.profile`,
+    /// `user.info.stats`, `video.list`. Empty when the TikTok app may not ask for them (an
+    /// app TikTok has not granted a scope fails every connect with `invalid_scope`).
+    pub insight_scopes: Vec<String>,
 }
 
 /// The longest `publishing.prepare_ahead_secs`.
@@ -475,6 +479,10 @@ impl Default for Config {
                 verified_url_prefixes: Vec::new(),
                 daily_post_cap: 15,
                 request_timeout_secs: 30,
+                insight_scopes: tokpost_core::Scope::INSIGHTS
+                    .iter()
+                    .map(|scope| (*scope).to_owned())
+                    .collect(),
             },
             publishing: PublishingConfig {
                 late_grace_secs: 3600,
@@ -586,6 +594,19 @@ impl Config {
                 problem: "client key and client secret must be set together (or both left \
                           empty to use the built-in sandbox)"
                     .to_owned(),
+            });
+        }
+        if let Some(unknown) = self
+            .tiktok
+            .insight_scopes
+            .iter()
+            .find(|scope| !tokpost_core::Scope::INSIGHTS.contains(&scope.trim()))
+        {
+            return Err(ConfigError::Inconsistent {
+                field: "tiktok.insight_scopes",
+                problem: format!(
+                    "`{unknown}` is not an insight scope (user.info.profile, user.info.stats, video.list)"
+                ),
             });
         }
         if self.tiktok.daily_post_cap == 0 {

@@ -79,6 +79,11 @@ pub(crate) struct HealthView {
     scopes_needed: Vec<String>,
     /// Needed scopes the creator did not grant.
     scopes_missing: Vec<String>,
+    /// Whether insights can be read: every insight scope (`tiktok.insight_scopes`) granted.
+    insights_ready: bool,
+    /// Insight scopes the creator did not grant (posting works without them; a reconnect
+    /// with them checked brings insights).
+    insight_scopes_missing: Vec<String>,
     /// Direct posts in the last 24 h.
     posts_last_24h: u64,
     /// The daily cap in force (the configured one, or a lower one TikTok enforced).
@@ -167,7 +172,12 @@ pub(crate) async fn connect(
     let state_value = hex::encode(random);
     let verifier = state.settings.pkce.then(PkceVerifier::generate);
     let challenge = verifier.as_ref().map(PkceVerifier::challenge);
-    let scopes: Vec<tiktok::Scope> = tiktok::Scope::parse_list(&REQUESTED_SCOPES.join(","));
+    let asked: Vec<&str> = REQUESTED_SCOPES
+        .iter()
+        .copied()
+        .chain(state.settings.insight_scopes.iter().map(String::as_str))
+        .collect();
+    let scopes: Vec<tiktok::Scope> = tiktok::Scope::parse_list(&asked.join(","));
     let url = state
         .client
         .authorize_url(&AuthorizeRequest {
@@ -545,7 +555,13 @@ async fn healths(
             let facts = facts.remove(&account.id).unwrap_or_default();
             (
                 account.id,
-                health(account, facts, state.settings.daily_post_cap, now),
+                health(
+                    account,
+                    facts,
+                    state.settings.daily_post_cap,
+                    &state.settings.insight_scopes,
+                    now,
+                ),
             )
         })
         .collect())
@@ -560,6 +576,7 @@ fn health(
     account: &Account,
     facts: HealthFacts,
     configured_cap: u32,
+    insight_scopes: &[String],
     now: Timestamp,
 ) -> HealthView {
     let cap = facts
@@ -569,6 +586,11 @@ fn health(
         .iter()
         .filter(|scope| !account.has_scope(scope))
         .map(|s| (*s).to_owned())
+        .collect();
+    let insight_scopes_missing: Vec<String> = insight_scopes
+        .iter()
+        .filter(|scope| !account.has_scope(scope))
+        .cloned()
         .collect();
     let next_slot_at = tokpost_pipeline::caps::frees_at(&facts.direct_posts, u64::from(cap));
     let last_failure = facts.last_failure.map(|failure| {
@@ -595,6 +617,12 @@ fn health(
             scopes_missing.join(", ")
         ));
     }
+    if !insight_scopes_missing.is_empty() {
+        advice.push(format!(
+            "insights need a reconnect: the creator did not grant {} (posting is not affected)",
+            insight_scopes_missing.join(", ")
+        ));
+    }
     if account.refresh_token_expires_at.duration_since(now)
         < jiff::SignedDuration::from_hours(24 * 30)
     {
@@ -610,6 +638,8 @@ fn health(
         connected: account.status == AccountStatus::Connected,
         scopes_needed: REQUESTED_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
         scopes_missing,
+        insights_ready: insight_scopes_missing.is_empty(),
+        insight_scopes_missing,
         posts_last_24h: facts.direct_posts.len() as u64,
         daily_post_cap: cap,
         next_slot_at,

@@ -56,6 +56,7 @@ async fn connecting_stores_the_account_with_its_scopes_and_creator_info() {
     let health = &shown["health"];
     assert_eq!(health["connected"], true);
     assert_eq!(health["scopes_missing"], json!([]));
+    assert_eq!(health["insights_ready"], true, "{health}");
     assert_eq!(health["posts_last_24h"], 0);
     assert_eq!(health["creator_info"]["creator_username"], "ada.public");
     let (status, list) = app.get("/v1/accounts").await;
@@ -258,7 +259,58 @@ async fn a_creator_who_withholds_the_posting_scopes_is_not_connected() {
     let (status, body) = app.follow(&callback).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
     assert_eq!(code(&body), "scopes_missing");
-    assert_eq!(body["error"]["measured"], json!(["user.info.basic"]));
+    // What was granted: the profile and the insight scopes, neither posting scope.
+    assert_eq!(
+        body["error"]["measured"],
+        json!([
+            "user.info.basic",
+            "user.info.profile",
+            "user.info.stats",
+            "video.list"
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_creator_who_withholds_the_insight_scopes_posts_and_is_told_insights_need_a_reconnect() {
+    let app = App::start().await;
+    let (_, connect) = app
+        .call(
+            reqwest::Method::POST,
+            "/v1/accounts/connect",
+            Some(&app.key),
+            None,
+        )
+        .await;
+    let asked = connect["authorize_url"].as_str().unwrap();
+    assert!(
+        asked.contains("user.info.stats") && asked.contains("video.list"),
+        "{asked}"
+    );
+    let callback = app
+        .authorize(
+            &app.key,
+            "&sandbox_creator=ada.public&sandbox_withhold=video.list,user.info.stats",
+        )
+        .await;
+    let (status, account) = app.follow(&callback).await;
+    assert_eq!(status, StatusCode::OK, "connected for posting: {account}");
+    let (_, shown) = app
+        .get(&format!("/v1/accounts/{}", account["id"].as_str().unwrap()))
+        .await;
+    let health = &shown["health"];
+    assert_eq!(health["connected"], true);
+    assert_eq!(health["scopes_missing"], json!([]));
+    assert_eq!(health["insights_ready"], false);
+    assert_eq!(
+        health["insight_scopes_missing"],
+        json!(["user.info.stats", "video.list"])
+    );
+    let advice = health["advice"].to_string();
+    assert!(
+        advice.contains("insights need a reconnect") && advice.contains("posting is not affected"),
+        "{advice}"
+    );
 }
 
 #[tokio::test]

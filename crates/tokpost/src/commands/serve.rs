@@ -122,6 +122,7 @@ async fn serve(mut config: Config, sandbox_flag: bool, run_workers: bool) -> any
     settings.max_upload_bytes = config.http.max_upload_bytes;
     settings.pkce = config.tiktok.desktop_app;
     settings.daily_post_cap = config.tiktok.daily_post_cap;
+    settings.insight_scopes = config.tiktok.insight_scopes.clone();
     settings.webhook_secret = webhook_secret;
     settings.builtin_sandbox = sandbox.is_some();
     settings.webhook_addresses = config.webhooks.address_policy()?;
