@@ -15,15 +15,18 @@ pub enum JobKind {
     RefreshToken,
     /// Fetch the creator's current options (privacy levels, max duration, interaction flags).
     SyncCreatorInfo,
+    /// Read the counts of an account's public posts that are due, and the creator's own.
+    SnapshotStats,
 }
 
 impl JobKind {
     /// Every kind.
-    pub const ALL: [Self; 4] = [
+    pub const ALL: [Self; 5] = [
         Self::PublishPost,
         Self::CheckPublishStatus,
         Self::RefreshToken,
         Self::SyncCreatorInfo,
+        Self::SnapshotStats,
     ];
 
     /// The stable stored name.
@@ -34,6 +37,7 @@ impl JobKind {
             Self::CheckPublishStatus => "check_publish_status",
             Self::RefreshToken => "refresh_token",
             Self::SyncCreatorInfo => "sync_creator_info",
+            Self::SnapshotStats => "snapshot_stats",
         }
     }
 

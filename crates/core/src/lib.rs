@@ -10,6 +10,7 @@ pub mod alerts;
 pub mod approval;
 pub mod event;
 pub mod ids;
+pub mod insights;
 pub mod job;
 pub mod people;
 pub mod post;

@@ -21,6 +21,7 @@
 
 pub mod caps;
 pub mod init_wave;
+pub mod insights;
 pub mod janitor;
 pub mod lease;
 pub mod mail;

@@ -313,9 +313,10 @@ impl JobHandler for Dispatcher {
     async fn handle(&self, job: &Job) -> JobOutcome {
         match job.kind {
             JobKind::RefreshToken => self.keeper.handle(job).await,
-            JobKind::PublishPost | JobKind::CheckPublishStatus | JobKind::SyncCreatorInfo => {
-                self.publisher.handle(job).await
-            }
+            JobKind::PublishPost
+            | JobKind::CheckPublishStatus
+            | JobKind::SyncCreatorInfo
+            | JobKind::SnapshotStats => self.publisher.handle(job).await,
         }
     }
 }

@@ -29,6 +29,7 @@ pub mod crypto;
 mod db;
 pub mod inbound;
 pub mod init_wave;
+pub mod insights;
 pub mod invitations;
 mod limits;
 pub mod media;
@@ -55,6 +56,7 @@ pub use accounts::AccountStore;
 pub use approvals::{ApprovalSettings, ApprovalStore};
 pub use inbound::InboundWebhookStore;
 pub use init_wave::InitWaveStore;
+pub use insights::{AccountCounts, Counts, InsightStore, PostSnapshot, Track};
 pub use invitations::{Accepted, Invitation, InvitationStore, NewInvitation};
 pub use media::MediaAssetStore;
 pub use oauth_states::OAuthStateStore;
@@ -130,6 +132,7 @@ pub trait Store:
     + AccountHistoryStore
     + ApprovalStore
     + ReviewLinkStore
+    + InsightStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -155,6 +158,7 @@ impl<T> Store for T where
         + AccountHistoryStore
         + ApprovalStore
         + ReviewLinkStore
+        + InsightStore
         + Send
         + Sync
         + std::fmt::Debug

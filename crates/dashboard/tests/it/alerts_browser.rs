@@ -16,7 +16,7 @@ use tokpost_testkit::smtp::SmtpServer;
 
 use crate::approval_browser::editors_post;
 use crate::support::browser::{
-    browser, click, connect, sign_in, sign_in_as, sign_out, snap, text_of,
+    browser, click, connect, sign_in, sign_in_as, sign_out, snap, text_of, wait_until,
 };
 use crate::support::{self, Server};
 
@@ -43,6 +43,22 @@ async fn tick(client: &Client, id: &str) {
         .unwrap();
 }
 
+/// Clicks `css` (a form's button) and waits for the page the form answers with: the old page
+/// may have the same elements (an earlier outcome), so it waits for a new document.
+async fn submit(client: &Client, css: &str) {
+    client
+        .execute("window.tokpostOldPage = true;", vec![])
+        .await
+        .unwrap();
+    click(client, css).await;
+    wait_until(
+        client,
+        "return window.tokpostOldPage !== true && document.readyState === 'complete';",
+        "the form's answer",
+    )
+    .await;
+}
+
 async fn add_channel(client: &Client, kind: &str, url: &str) {
     client
         .find(Locator::Id("channel-format"))
@@ -52,12 +68,7 @@ async fn add_channel(client: &Client, kind: &str, url: &str) {
         .await
         .unwrap();
     fill(client, "channel-url", url).await;
-    click(client, "#add-channel-button").await;
-    client
-        .wait()
-        .for_element(Locator::Id("alerts-outcome"))
-        .await
-        .unwrap();
+    submit(client, "#add-channel-button").await;
 }
 
 fn loopback() -> AddressPolicy {
@@ -119,7 +130,7 @@ async fn alerts_reach_the_owner_in_slack_and_by_email_with_a_link_to_act() {
     let account = server.store.accounts(server.workspace).await.unwrap()[0].id;
     client.goto(&server.url("/team")).await.unwrap();
     click(client, "#approval-required").await;
-    click(client, "#save-approval").await;
+    submit(client, "#save-approval").await;
 
     // The owner adds the team's Slack channel, and a Discord one.
     client.goto(&server.url("/alerts")).await.unwrap();
@@ -146,12 +157,7 @@ async fn alerts_reach_the_owner_in_slack_and_by_email_with_a_link_to_act() {
     assert!(text_of(client, "#my-alerts-status").await.contains("Off"));
     tick(client, "mine-post.awaiting_approval").await;
     tick(client, "mine-account.needs_reconnect").await;
-    click(client, "#save-my-alerts").await;
-    client
-        .wait()
-        .for_element(Locator::Id("alerts-outcome"))
-        .await
-        .unwrap();
+    submit(client, "#save-my-alerts").await;
     let outcome = text_of(client, "#alerts-outcome").await;
     assert!(
         outcome.contains("2 kinds of event are emailed to owner@example.com"),

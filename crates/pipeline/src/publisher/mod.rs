@@ -464,6 +464,20 @@ impl JobHandler for Publisher {
             JobKind::PublishPost => self.advance(job).await,
             JobKind::CheckPublishStatus => self.track_status(job).await,
             JobKind::SyncCreatorInfo => self.sync_creator_info(job).await,
+            // Reading counts needs what publishing has: the account's token and the client.
+            JobKind::SnapshotStats => match job.account_id {
+                Some(account) => {
+                    crate::insights::Snapshotter::new(
+                        Arc::clone(&self.store),
+                        Arc::clone(&self.clock),
+                        self.client.clone(),
+                        Arc::clone(&self.keeper),
+                    )
+                    .run(account)
+                    .await
+                }
+                None => JobOutcome::Done,
+            },
             JobKind::RefreshToken => JobOutcome::Transient {
                 error: format!("the publisher does not run {} jobs", job.kind.as_str()),
             },

@@ -15,6 +15,7 @@
 mod support;
 
 mod init_wave;
+mod insights;
 mod preflight;
 mod publish_races;
 mod publishing;

@@ -66,6 +66,8 @@ pub(crate) async fn apply_transitions(
         if let Some(event) = crate::webhooks::post_transition_event(transition, post) {
             crate::webhooks::enqueue_webhook_in_tx(tx, post.workspace_id, &event).await?;
         }
+        // So does following a post that went live for its counts.
+        crate::insights::follow_in_tx(tx, post, transition.event.at).await?;
     }
     Ok(moved
         .into_iter()

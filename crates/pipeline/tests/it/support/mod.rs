@@ -214,12 +214,13 @@ impl Env {
 
     /// Connects a sandbox creator through the authorize redirect and the code exchange.
     pub async fn connect(&self, creator: &str) -> AccountId {
-        let grant = tokpost_testkit::oauth::grant(
-            &self.client,
-            creator,
-            tokpost_testkit::oauth::PUBLISHING,
-        )
-        .await;
+        self.connect_with(creator, tokpost_testkit::oauth::PUBLISHING)
+            .await
+    }
+
+    /// Connects a sandbox creator granting `scopes`.
+    pub async fn connect_with(&self, creator: &str, scopes: &[tiktok::Scope]) -> AccountId {
+        let grant = tokpost_testkit::oauth::grant(&self.client, creator, scopes).await;
         let now = self.clock.now();
         self.store
             .connect_account(

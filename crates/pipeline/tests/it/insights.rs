@@ -1,0 +1,142 @@
+//! Insights snapshots against the sandbox on a manual clock, on both databases: a public post is
+//! followed from the move that records its public id and read hourly while young, its counts a
+//! growing series; a private post is never followed; the creator's counts are read once a day;
+//! an account connected for publishing only keeps publishing and its snapshot job waits a day.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::indexing_slicing,
+    clippy::panic
+)]
+
+use crate::support;
+
+use std::time::Duration;
+
+use clock::Clock as _;
+use rstest::rstest;
+use support::{ADA, Backend, Env, Setup, start, video};
+use tiktok::Scope;
+use tokpost_core::{PostId, PrivacyLevel, StateKind};
+
+const HOUR: Duration = Duration::from_secs(3_600);
+
+const INSIGHTS: &[Scope] = &[
+    Scope::UserInfoBasic,
+    Scope::UserInfoProfile,
+    Scope::UserInfoStats,
+    Scope::VideoList,
+    Scope::VideoPublish,
+    Scope::VideoUpload,
+];
+
+/// Runs every job due now, then moves the clock on by `step`, `times` times.
+async fn run_for(
+    env: &Env,
+    worker: &tokpost_pipeline::Worker<tokpost_pipeline::Publisher>,
+    step: Duration,
+    times: u32,
+) {
+    for _ in 0..times {
+        while worker.run_once().await.unwrap() > 0 {}
+        env.clock.advance(step);
+    }
+    while worker.run_once().await.unwrap() > 0 {}
+}
+
+async fn views(env: &Env, post: PostId) -> Vec<u64> {
+    env.store
+        .post_counts(post)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, counts)| counts.views.unwrap())
+        .collect()
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_public_posts_counts_are_read_hourly_into_a_growing_series_and_a_private_one_is_not(
+    #[case] backend: Backend,
+) {
+    let env = start(Setup::new(backend)).await;
+    let account = env.connect_with(ADA, INSIGHTS).await;
+    let media = env.small_video(1).await;
+    let public = env
+        .schedule(
+            account,
+            video(media, "launch", PrivacyLevel::PublicToEveryone),
+            0,
+        )
+        .await;
+    let private = env
+        .schedule(account, video(media, "for me", PrivacyLevel::SelfOnly), 0)
+        .await;
+    let worker = env.worker("w");
+    env.drive(&[&worker], &[public, private], &[], 2 * HOUR)
+        .await;
+    assert_eq!(env.state(public).await, StateKind::Published);
+    assert!(!env.post(public).await.progress.public_post_ids.is_empty());
+
+    // A day of hourly passes.
+    run_for(&env, &worker, HOUR, 24).await;
+    let series = views(&env, public).await;
+    assert!(series.len() >= 20, "read about hourly: {series:?}");
+    assert!(
+        series.windows(2).all(|pair| pair[0] <= pair[1]),
+        "{series:?}"
+    );
+    assert!(series.last() > series.first(), "{series:?}");
+    assert!(
+        env.store.post_counts(private).await.unwrap().is_empty(),
+        "a private post is not in the Display API and is never followed"
+    );
+    let creator = env.store.account_counts(account).await.unwrap();
+    assert!(
+        !creator.is_empty() && creator.len() <= 2,
+        "once a day: {creator:?}"
+    );
+    assert!(creator[0].1.followers.is_some());
+
+    // After the first day, every 6 hours.
+    let before = views(&env, public).await.len();
+    run_for(&env, &worker, HOUR, 24).await;
+    let added = views(&env, public).await.len() - before;
+    assert!(
+        (3..=5).contains(&added),
+        "every 6 h in the second day: {added}"
+    );
+    assert!(env.store.account_counts(account).await.unwrap().len() >= 2);
+}
+
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_account_connected_for_publishing_only_publishes_and_its_snapshots_wait(
+    #[case] backend: Backend,
+) {
+    let env = start(Setup::new(backend)).await;
+    let account = env.connect(ADA).await;
+    let media = env.small_video(2).await;
+    let post = env
+        .schedule(
+            account,
+            video(media, "launch", PrivacyLevel::PublicToEveryone),
+            0,
+        )
+        .await;
+    let worker = env.worker("w");
+    env.drive(&[&worker], &[post], &[], 2 * HOUR).await;
+    assert_eq!(env.state(post).await, StateKind::Published);
+    run_for(&env, &worker, HOUR, 3).await;
+    assert!(env.store.post_counts(post).await.unwrap().is_empty());
+    // The account's job waits a day for a reconnect instead of failing.
+    let next = env.store.next_due_at().await.unwrap().unwrap();
+    assert!(
+        next.duration_since(env.clock.now()).unsigned_abs() > 12 * HOUR,
+        "{next}"
+    );
+}
