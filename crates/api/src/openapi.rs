@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
     accounts, alerts, approvals, batch, errors, health, media, members, post_changes, posts,
-    review_links, sessions, webhook_endpoints, webhooks,
+    review_links, sessions, stats, webhook_endpoints, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -38,6 +38,7 @@ use crate::routes::{
         sessions::forgot_password, sessions::change_password, alerts::get, alerts::set,
         members::list, members::change_role, members::remove, members::password_reset,
         members::invitations, members::invite, members::revoke_invitation,
+        stats::post, stats::account,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerKeys),
@@ -47,6 +48,7 @@ use crate::routes::{
         (name = "posts", description = "Scheduled posts and their history"),
         (name = "approval", description = "Approval before publishing: the workspace's and accounts' settings, approve, reject, comment, and review links for reviewers outside the team"),
         (name = "errors", description = "The failure catalog"),
+        (name = "insights", description = "Counts over time: each public post's views, likes, comments and shares, and each creator's followers, from the snapshots tokpost takes"),
         (name = "webhooks", description = "Inbound TikTok webhooks; outbound endpoints and alert channels (signed JSON, Slack, Discord, Telegram, email) and their delivery log (signed: Tokpost-Signature t=<unix s>,v1=<hex HMAC-SHA256 of \"<t>.<raw body>\">)"),
         (name = "people", description = "Signing in, members and their roles (owner, editor, reviewer), invitations, password resets, a person's own email alerts"),
         (name = "health", description = "Liveness, readiness, metrics"),

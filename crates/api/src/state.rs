@@ -169,6 +169,11 @@ impl AppState {
     }
 
     #[must_use]
+    pub fn insights(&self) -> &dyn tokpost_store::InsightStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
     pub fn oauth_states(&self) -> &dyn OAuthStateStore {
         self.store.as_ref()
     }

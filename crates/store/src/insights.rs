@@ -33,6 +33,16 @@ pub struct Track {
     pub missing_since: Option<Timestamp>,
 }
 
+/// Where following a post stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Following {
+    pub live_at: Timestamp,
+    /// `None`: no longer read.
+    pub next_at: Option<Timestamp>,
+    pub last_at: Option<Timestamp>,
+    pub missing_since: Option<Timestamp>,
+}
+
 /// Lifetime counts at one instant (`None`: TikTok did not say).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
 pub struct Counts {
@@ -95,6 +105,9 @@ pub trait InsightStore: Send + Sync {
         &self,
         account: AccountId,
     ) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Whether a post is followed, and where that stands.
+    async fn following(&self, post: PostId) -> Result<Option<Following>, StoreError>;
 
     /// A post's series, oldest first.
     async fn post_counts(&self, post: PostId) -> Result<Vec<(Timestamp, Counts)>, StoreError>;
@@ -295,6 +308,24 @@ impl InsightStore for SqlStore {
                 .fetch_one(&self.db)
                 .await?;
         last.map(from_ms).transpose()
+    }
+
+    async fn following(&self, post: PostId) -> Result<Option<Following>, StoreError> {
+        let row: Option<(i64, Option<i64>, Option<i64>, Option<i64>)> = query_as(
+            "SELECT live_at_ms, next_at_ms, last_at_ms, missing_since_ms FROM stat_tracks WHERE post_id = $1",
+        )
+        .bind(post.as_uuid())
+        .fetch_optional(&self.db)
+        .await?;
+        row.map(|(live, next, last, missing)| {
+            Ok(Following {
+                live_at: from_ms(live)?,
+                next_at: next.map(from_ms).transpose()?,
+                last_at: last.map(from_ms).transpose()?,
+                missing_since: missing.map(from_ms).transpose()?,
+            })
+        })
+        .transpose()
     }
 
     async fn post_counts(&self, post: PostId) -> Result<Vec<(Timestamp, Counts)>, StoreError> {

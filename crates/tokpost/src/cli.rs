@@ -53,6 +53,11 @@ pub enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
+    /// Counts over time of a post or a creator (talks to a running tokpost).
+    Stats {
+        #[command(subcommand)]
+        command: StatsCommand,
+    },
     /// Create a post (talks to a running tokpost).
     Post {
         #[command(subcommand)]
@@ -364,6 +369,29 @@ pub enum AccountsCommand {
     Doctor {
         #[command(flatten)]
         client: ClientArgs,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatsCommand {
+    /// A post's views, likes, comments and shares at each snapshot, and where following it
+    /// stands.
+    Post {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The post id.
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// A creator's followers, likes and videos at each daily snapshot.
+    Account {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// The account id.
+        id: String,
         #[arg(long)]
         json: bool,
     },

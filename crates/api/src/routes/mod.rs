@@ -15,6 +15,7 @@ pub(crate) mod post_changes;
 pub(crate) mod posts;
 pub(crate) mod review_links;
 pub(crate) mod sessions;
+pub(crate) mod stats;
 pub(crate) mod webhook_endpoints;
 pub(crate) mod webhooks;
 
@@ -83,6 +84,8 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/v1/accounts/{id}/refresh", post(accounts::refresh))
         .route("/v1/accounts/{id}/history", get(accounts::history))
+        .route("/v1/accounts/{id}/stats", get(stats::account))
+        .route("/v1/posts/{id}/stats", get(stats::post))
         .route(
             "/v1/accounts/{id}/creator-info",
             get(accounts::creator_info),

@@ -1121,7 +1121,7 @@ impl App {
     /// Creates a post for a private sandbox creator with a video TikTok accepts (this
     /// unaudited app may publish it) and runs the pipeline, moving the clock to each next due
     /// job, until the post is final.
-    async fn publish_in_sandbox(&self) -> (Value, tokpost_core::PostId) {
+    pub(crate) async fn publish_in_sandbox(&self) -> (Value, tokpost_core::PostId) {
         use tokpost_pipeline::{Worker, WorkerSettings};
         let app = self;
         let account = app.connect(&app.key, "bo.private").await;

@@ -16,3 +16,4 @@ mod alerts;
 mod api;
 mod approval;
 mod roles;
+mod stats;

@@ -1,5 +1,5 @@
 //! The CLI commands that talk to a running tokpost over its HTTP API (`accounts`, `post`,
-//! `posts`): scripts get the API's JSON with `--json`, people get short tables. The API's error
+//! `posts`; `stats` in `stats.rs`): scripts get the API's JSON with `--json`, people get short tables. The API's error
 //! body (code, field, message) becomes the error message and exit status 1.
 
 use std::io::Write;
@@ -75,7 +75,7 @@ impl Api {
         self.base.join(path).context("forming the API URL")
     }
 
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+    pub(crate) async fn get(&self, path: &str) -> anyhow::Result<Value> {
         self.send(self.http.get(self.url(path)?)).await
     }
 

@@ -9,6 +9,7 @@ mod keys;
 mod migrate;
 mod sandbox;
 mod serve;
+mod stats;
 mod token_key;
 mod users;
 mod worker;
@@ -30,6 +31,7 @@ pub(crate) fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
         Command::TokenKey { command } => token_key::run(&command),
         Command::Accounts { command } => client::accounts(&command),
         Command::Post { command } => client::post(&command),
+        Command::Stats { command } => stats::stats(&command),
         Command::Posts {
             command: PostsCommand::Import(args),
         } => import::run(&args),

@@ -683,6 +683,18 @@ fn the_client_commands_connect_post_list_and_cancel_through_a_running_serve() {
             doctor.contains("Ada (public)") && doctor.contains("next:"),
             "{doctor}"
         );
+        // Insights: a post that was never public is not followed, and says why.
+        let post_stats = stdout(&client(&["stats", "post", post_id]));
+        assert!(
+            post_stats.starts_with("not_followed: TikTok shows counts only for public posts"),
+            "{post_stats}"
+        );
+        let creator: serde_json::Value = serde_json::from_str(&stdout(&client(&[
+            "stats", "account", account_id, "--json",
+        ])))
+        .expect("JSON");
+        assert_eq!(creator["insights_ready"], true, "{creator}");
+        assert!(stdout(&client(&["stats", "account", account_id])).contains("FOLLOWERS"));
 
         // With approval required, posts wait; the CLI approves and rejects them.
         let status = tokio::runtime::Runtime::new()
