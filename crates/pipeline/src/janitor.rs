@@ -35,6 +35,9 @@ pub struct Retention {
     pub links_after_expiry: Duration,
     /// Failed sign-ins kept this long.
     pub sign_in_failures: Duration,
+    /// Insights snapshots kept this long (a post is followed for 90 days; its series and its
+    /// creator's stay this long for comparisons over time).
+    pub stats: Duration,
     /// Rows deleted per kind in one transaction.
     pub batch: u32,
     /// Time between two passes.
@@ -50,6 +53,7 @@ impl Default for Retention {
             sessions_after_expiry: Duration::from_secs(86_400),
             links_after_expiry: Duration::from_secs(30 * 86_400),
             sign_in_failures: Duration::from_secs(86_400),
+            stats: Duration::from_secs(2 * 365 * 86_400),
             batch: 1_000,
             every: Duration::from_secs(3_600),
         }
@@ -70,6 +74,7 @@ impl Retention {
             sessions_expired: clock::sub(now, self.sessions_after_expiry),
             links_expired: clock::sub(now, self.links_after_expiry),
             sign_in_failures: clock::sub(now, self.sign_in_failures),
+            stats_taken: clock::sub(now, self.stats),
         }
     }
 }

@@ -135,6 +135,20 @@ impl OperationsStore for SqlStore {
                 .await?
                 .rows_affected();
         }
+        let mut stats = 0;
+        for statement in [
+            "DELETE FROM post_stats WHERE (post_id, at_ms) IN
+               (SELECT post_id, at_ms FROM post_stats WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
+            "DELETE FROM account_stats WHERE (account_id, at_ms) IN
+               (SELECT account_id, at_ms FROM account_stats WHERE at_ms < $1 ORDER BY at_ms LIMIT $2)",
+        ] {
+            stats += query(statement)
+                .bind(ms(before.stats_taken))
+                .bind(batch)
+                .execute(&self.db)
+                .await?
+                .rows_affected();
+        }
         let mut tx = self.db.write_tx().await?;
         let finished: Vec<uuid::Uuid> = query_scalar(
                 "SELECT id FROM webhook_deliveries WHERE completed_at_ms < $1 ORDER BY completed_at_ms LIMIT $2",
@@ -157,6 +171,7 @@ impl OperationsStore for SqlStore {
             inbound_webhooks,
             deliveries: u64::try_from(finished.len()).unwrap_or(u64::MAX),
             people,
+            stats,
         })
     }
 

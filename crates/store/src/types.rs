@@ -610,6 +610,8 @@ pub struct PruneBefore {
     pub links_expired: Timestamp,
     /// Failed sign-ins recorded before this instant (older than the rate limit's window).
     pub sign_in_failures: Timestamp,
+    /// Insights snapshots (a post's or a creator's counts) taken before this instant.
+    pub stats_taken: Timestamp,
 }
 
 /// How many rows one [`crate::OperationsStore::prune`] deleted.
@@ -620,6 +622,8 @@ pub struct Pruned {
     pub deliveries: u64,
     /// Expired sessions, expired links and old failed sign-ins.
     pub people: u64,
+    /// Old insights snapshots (of posts and of creators).
+    pub stats: u64,
 }
 
 impl Pruned {
@@ -631,5 +635,6 @@ impl Pruned {
             || self.inbound_webhooks >= batch
             || self.deliveries >= batch
             || self.people >= batch
+            || self.stats >= batch
     }
 }

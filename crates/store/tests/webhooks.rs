@@ -273,6 +273,21 @@ async fn the_bookkeeping_past_its_retention_is_pruned_in_batches_and_nothing_els
     h.step(waiting, PostState::Scheduled, PostState::Missed)
         .await;
 
+    // A creator's counts at start, +60 and +120 minutes.
+    for minutes in [0, 60, 120] {
+        h.store
+            .record_account_counts(
+                account,
+                tokpost_store::AccountCounts {
+                    followers: Some(minutes),
+                    ..tokpost_store::AccountCounts::default()
+                },
+                start + SignedDuration::from_mins(i64::try_from(minutes).unwrap()),
+            )
+            .await
+            .unwrap();
+    }
+
     // Everything before start + 90 min: the first two of each kind, one at a time.
     let cut = start + SignedDuration::from_mins(90);
     let before = tokpost_store::PruneBefore {
@@ -282,6 +297,7 @@ async fn the_bookkeeping_past_its_retention_is_pruned_in_batches_and_nothing_els
         sessions_expired: cut,
         links_expired: cut,
         sign_in_failures: cut,
+        stats_taken: cut,
     };
     let first = h.store.prune(before, 1).await.unwrap();
     assert_eq!(
@@ -291,6 +307,7 @@ async fn the_bookkeeping_past_its_retention_is_pruned_in_batches_and_nothing_els
             inbound_webhooks: 1,
             deliveries: 1,
             people: 0,
+            stats: 1,
         }
     );
     assert!(first.filled(1));
@@ -299,6 +316,9 @@ async fn the_bookkeeping_past_its_retention_is_pruned_in_batches_and_nothing_els
     let third = h.store.prune(before, 1).await.unwrap();
     assert_eq!(third, tokpost_store::Pruned::default());
     assert!(!third.filled(1));
+    let kept = h.store.account_counts(account).await.unwrap();
+    assert_eq!(kept.len(), 1, "the snapshot after the cut stays");
+    assert_eq!(kept[0].1.followers, Some(120));
 
     let left = h.store.webhook_deliveries(endpoint, 10).await.unwrap();
     assert_eq!(
@@ -333,6 +353,7 @@ async fn the_bookkeeping_past_its_retention_is_pruned_in_batches_and_nothing_els
         sessions_expired: h.now(),
         links_expired: h.now(),
         sign_in_failures: h.now(),
+        stats_taken: start,
     };
     h.store.prune(all, 100).await.unwrap();
     let left = h.store.webhook_deliveries(endpoint, 10).await.unwrap();
