@@ -96,24 +96,27 @@ fn permission_missed(scope: &str) -> ApiError {
     )
 }
 
-/// `GET /v2/user/info/?fields=…`
-pub(crate) async fn user_info(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    Query(fields): Query<Fields>,
+/// One Display API call: the caller authenticated, faults applied, `answer` judged into the
+/// v2 envelope.
+async fn serve<T>(
+    shared: &Shared,
+    headers: &HeaderMap,
+    endpoint: FaultEndpoint,
+    input: T,
+    answer: fn(&Shared, &Caller, T) -> Result<Value, ApiError>,
 ) -> Response {
-    let caller = authenticate(&shared, &headers);
+    let caller = authenticate(shared, headers);
     let open_id = caller.as_ref().ok().map(|c| c.grant.open_id.clone());
     with_faults(
-        &shared,
-        FaultEndpoint::UserInfo,
+        shared,
+        endpoint,
         open_id.as_deref(),
         Family::Envelope,
         |_| async {
             respond(
-                &shared,
+                shared,
                 caller
-                    .and_then(|caller| user_answer(&shared, &caller, &fields))
+                    .and_then(|caller| answer(shared, &caller, input))
                     .map(Some),
             )
         },
@@ -121,7 +124,23 @@ pub(crate) async fn user_info(
     .await
 }
 
-fn user_answer(shared: &Shared, caller: &Caller, fields: &Fields) -> Result<Value, ApiError> {
+/// `GET /v2/user/info/?fields=…`
+pub(crate) async fn user_info(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    Query(fields): Query<Fields>,
+) -> Response {
+    serve(
+        &shared,
+        &headers,
+        FaultEndpoint::UserInfo,
+        fields,
+        user_answer,
+    )
+    .await
+}
+
+fn user_answer(shared: &Shared, caller: &Caller, fields: Fields) -> Result<Value, ApiError> {
     admit(
         shared,
         caller,
@@ -129,7 +148,7 @@ fn user_answer(shared: &Shared, caller: &Caller, fields: &Fields) -> Result<Valu
         FaultEndpoint::UserInfo,
         shared.config.rate_limits.user_info,
     )?;
-    let asked = asked(fields);
+    let asked = asked(&fields);
     if asked.is_empty() {
         return Err(ApiError::new(
             ErrorCode::InvalidParams,
@@ -202,21 +221,13 @@ pub(crate) async fn video_list(
     headers: HeaderMap,
     body: Option<Json<ListBody>>,
 ) -> Response {
-    let caller = authenticate(&shared, &headers);
-    let open_id = caller.as_ref().ok().map(|c| c.grant.open_id.clone());
-    with_faults(
+    let body = body.map(|Json(body)| body);
+    serve(
         &shared,
+        &headers,
         FaultEndpoint::VideoList,
-        open_id.as_deref(),
-        Family::Envelope,
-        |_| async {
-            respond(
-                &shared,
-                caller
-                    .and_then(|caller| list_answer(&shared, &caller, body.map(|Json(b)| b)))
-                    .map(Some),
-            )
-        },
+        body,
+        list_answer,
     )
     .await
 }
@@ -286,21 +297,13 @@ pub(crate) async fn video_query(
     headers: HeaderMap,
     body: Option<Json<QueryBody>>,
 ) -> Response {
-    let caller = authenticate(&shared, &headers);
-    let open_id = caller.as_ref().ok().map(|c| c.grant.open_id.clone());
-    with_faults(
+    let body = body.map(|Json(body)| body);
+    serve(
         &shared,
+        &headers,
         FaultEndpoint::VideoQuery,
-        open_id.as_deref(),
-        Family::Envelope,
-        |_| async {
-            respond(
-                &shared,
-                caller
-                    .and_then(|caller| query_answer(&shared, &caller, body.map(|Json(b)| b)))
-                    .map(Some),
-            )
-        },
+        body,
+        query_answer,
     )
     .await
 }
