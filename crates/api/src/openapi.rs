@@ -6,8 +6,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    accounts, alerts, approvals, batch, errors, health, media, members, post_changes, posts,
-    review_links, sessions, stats, webhook_endpoints, webhooks,
+    accounts, alerts, approvals, batch, errors, health, insights_summary, media, members,
+    post_changes, posts, review_links, sessions, stats, webhook_endpoints, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -38,7 +38,7 @@ use crate::routes::{
         sessions::forgot_password, sessions::change_password, alerts::get, alerts::set,
         members::list, members::change_role, members::remove, members::password_reset,
         members::invitations, members::invite, members::revoke_invitation,
-        stats::post, stats::account,
+        stats::post, stats::account, insights_summary::summary,
     ),
     components(schemas(ErrorBody, ErrorDetail)),
     modifiers(&BearerKeys),

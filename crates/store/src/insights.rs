@@ -112,6 +112,14 @@ pub trait InsightStore: Send + Sync {
     /// A post's series, oldest first.
     async fn post_counts(&self, post: PostId) -> Result<Vec<(Timestamp, Counts)>, StoreError>;
 
+    /// Every snapshot up to `until` of the posts of `workspace`'s accounts, by post then time:
+    /// `(post, account, at, counts)`. What a summary over a range is computed from.
+    async fn workspace_post_counts(
+        &self,
+        workspace: tokpost_core::WorkspaceId,
+        until: Timestamp,
+    ) -> Result<Vec<(PostId, AccountId, Timestamp, Counts)>, StoreError>;
+
     /// A creator's series, oldest first.
     async fn account_counts(
         &self,
@@ -339,6 +347,46 @@ impl InsightStore for SqlStore {
         rows.into_iter()
             .map(|(at, views, likes, comments, shares)| {
                 Ok((
+                    from_ms(at)?,
+                    Counts {
+                        views: to_u64(views),
+                        likes: to_u64(likes),
+                        comments: to_u64(comments),
+                        shares: to_u64(shares),
+                    },
+                ))
+            })
+            .collect()
+    }
+
+    async fn workspace_post_counts(
+        &self,
+        workspace: tokpost_core::WorkspaceId,
+        until: Timestamp,
+    ) -> Result<Vec<(PostId, AccountId, Timestamp, Counts)>, StoreError> {
+        type Row = (
+            uuid::Uuid,
+            uuid::Uuid,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+            Option<i64>,
+        );
+        let rows: Vec<Row> = query_as(
+            "SELECT s.post_id, p.account_id, s.at_ms, s.views, s.likes, s.comments, s.shares
+             FROM post_stats s JOIN posts p ON p.id = s.post_id
+             WHERE p.workspace_id = $1 AND s.at_ms <= $2 ORDER BY s.post_id, s.at_ms",
+        )
+        .bind(workspace.as_uuid())
+        .bind(ms(until))
+        .fetch_all(&self.db)
+        .await?;
+        rows.into_iter()
+            .map(|(post, account, at, views, likes, comments, shares)| {
+                Ok((
+                    PostId::from_uuid(post),
+                    AccountId::from_uuid(account),
                     from_ms(at)?,
                     Counts {
                         views: to_u64(views),

@@ -7,6 +7,7 @@ pub(crate) mod approvals;
 pub(crate) mod batch;
 pub(crate) mod errors;
 pub(crate) mod health;
+pub(crate) mod insights_summary;
 pub(crate) mod media;
 pub(crate) mod members;
 pub(crate) mod paging;
@@ -86,6 +87,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/v1/accounts/{id}/history", get(accounts::history))
         .route("/v1/accounts/{id}/stats", get(stats::account))
         .route("/v1/posts/{id}/stats", get(stats::post))
+        .route("/v1/insights/summary", get(insights_summary::summary))
         .route(
             "/v1/accounts/{id}/creator-info",
             get(accounts::creator_info),

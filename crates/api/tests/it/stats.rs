@@ -71,3 +71,77 @@ async fn a_posts_and_a_creators_counts_say_where_following_stands() {
         assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
     }
 }
+
+#[tokio::test]
+async fn a_summary_over_a_range_counts_what_each_post_gained_and_exports_csv() {
+    let app = App::start().await;
+    let (_, post) = app.publish_in_sandbox().await;
+    let start = clock::Clock::now(app.clock.as_ref());
+    let day = |n: i64| start + jiff::SignedDuration::from_hours(24 * n);
+    // Snapshots as the snapshot job leaves them (their schedule is the pipeline's business).
+    for (n, views, likes) in [(0, 100, 10), (2, 300, 30), (5, 1_000, 90)] {
+        app.store
+            .record_snapshots(
+                &[tokpost_store::PostSnapshot {
+                    post_id: post,
+                    counts: Some(tokpost_store::Counts {
+                        views: Some(views),
+                        likes: Some(likes),
+                        comments: Some(0),
+                        shares: Some(0),
+                    }),
+                    next_at: None,
+                }],
+                day(n),
+            )
+            .await
+            .unwrap();
+    }
+    let range = format!("from={}&to={}", day(1), day(4));
+    let (status, summary) = app.get(&format!("/v1/insights/summary?{range}")).await;
+    assert_eq!(status, StatusCode::OK, "{summary}");
+    // From the day-0 snapshot (the last before the range) to the day-2 one (the last in it).
+    assert_eq!(summary["gained"]["views"], 200, "{summary}");
+    assert_eq!(summary["top_posts"][0]["post_id"], json!(post.to_string()));
+    assert_eq!(summary["top_posts"][0]["gained"]["likes"], 20);
+    assert_eq!(summary["top_posts"][0]["views"], 300);
+    assert_eq!(summary["top_posts"][0]["engagement_rate"], 0.1);
+    let account = &summary["accounts"][0];
+    assert_eq!(account["posts"], 1);
+    assert_eq!(account["gained"]["views"], 200);
+
+    let csv = app
+        .http
+        .get(app.url(&format!("/v1/insights/summary?{range}&format=csv")))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(
+        csv.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/csv")
+    );
+    let text = csv.text().await.unwrap();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "post_id,account_id,views_gained,likes_gained,comments_gained,shares_gained,views,engagement_rate"
+        )
+    );
+    assert!(
+        lines.next().unwrap().contains(",200,20,0,0,300,0.1000"),
+        "{text}"
+    );
+
+    let backwards = format!("from={}&to={}", day(4), day(1));
+    let (status, refused) = app.get(&format!("/v1/insights/summary?{backwards}")).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["error"]["code"], "invalid_range");
+    let (status, refused) = app.get("/v1/insights/summary?from=yesterday").await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    assert_eq!(refused["error"]["field"], "from");
+}
