@@ -40,6 +40,8 @@ pub(crate) struct SummaryQuery {
     top: Option<usize>,
     /// `json` (the default) or `csv` (the posts, one row each, by views gained).
     format: Option<String>,
+    /// The IANA time zone the hours of `first_day_views_by_hour` are in (default UTC).
+    time_zone: Option<String>,
 }
 
 /// What counts gained over the range.
@@ -89,6 +91,11 @@ pub(crate) struct Summary {
     accounts: Vec<AccountRange>,
     /// By views gained, most first.
     top_posts: Vec<PostRange>,
+    /// Views the range's posts gained in their first day, by the hour of day (0–23, in
+    /// `time_zone`) of the snapshot that saw them: when this workspace's audience responds.
+    first_day_views_by_hour: Vec<u64>,
+    /// The zone of those hours.
+    time_zone: String,
 }
 
 fn time(text: Option<&str>, field: &str) -> Result<Option<Timestamp>, ApiError> {
@@ -166,18 +173,45 @@ pub(crate) async fn summary(
         ));
     }
     let top = query.top.unwrap_or(DEFAULT_TOP).clamp(1, MAX_TOP);
+    let zone_name = query.time_zone.as_deref().map_or("UTC", str::trim);
+    let zone = jiff::tz::TimeZone::get(zone_name).map_err(|_| {
+        ApiError::unprocessable(
+            "unknown_time_zone",
+            "time_zone",
+            format!("{zone_name:?} is not a time zone"),
+            json!("an IANA name like Europe/Berlin"),
+            json!(zone_name),
+        )
+    })?;
     let points = state
         .insights()
         .workspace_post_counts(auth.workspace_id, to)
         .await?;
-    // Per post: the last snapshot at or before `from`, and the last at or before `to`.
+    // Per post: the last snapshot at or before `from`, and the last at or before `to`; and the
+    // views each snapshot of a post's first day (from its first snapshot, taken as it went
+    // live) saw arrive, by hour of day.
     let mut ends: BTreeMap<PostId, (AccountId, Option<Counts>, Counts)> = BTreeMap::new();
+    let mut by_hour = vec![0_u64; 24];
+    let mut first_seen: Option<(PostId, Timestamp, u64)> = None;
     for (post, account, at, counts) in points {
         let entry = ends.entry(post).or_insert((account, None, counts));
         if at <= from {
             entry.1 = Some(counts);
         }
         entry.2 = counts;
+        let views = counts.views.unwrap_or(0);
+        match first_seen {
+            Some((seen, live, before)) if seen == post => {
+                if at > from && at <= to && at.duration_since(live).as_hours() < 24 {
+                    let hour = usize::try_from(at.to_zoned(zone.clone()).hour()).unwrap_or(0);
+                    if let Some(slot) = by_hour.get_mut(hour) {
+                        *slot += views.saturating_sub(before);
+                    }
+                }
+                first_seen = Some((post, live, views));
+            }
+            _ => first_seen = Some((post, at, views)),
+        }
     }
     let mut posts: Vec<PostRange> = ends
         .into_iter()
@@ -283,6 +317,8 @@ pub(crate) async fn summary(
         gained: total,
         accounts,
         top_posts: posts,
+        first_day_views_by_hour: by_hour,
+        time_zone: zone_name.to_owned(),
     })
     .into_response())
 }

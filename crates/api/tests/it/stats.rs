@@ -78,8 +78,14 @@ async fn a_summary_over_a_range_counts_what_each_post_gained_and_exports_csv() {
     let (_, post) = app.publish_in_sandbox().await;
     let start = clock::Clock::now(app.clock.as_ref());
     let day = |n: i64| start + jiff::SignedDuration::from_hours(24 * n);
+    let hour = |n: i64| start + jiff::SignedDuration::from_hours(n);
     // Snapshots as the snapshot job leaves them (their schedule is the pipeline's business).
-    for (n, views, likes) in [(0, 100, 10), (2, 300, 30), (5, 1_000, 90)] {
+    for (at, views, likes) in [
+        (hour(0), 100, 10),
+        (hour(1), 150, 15),
+        (day(2), 300, 30),
+        (day(5), 1_000, 90),
+    ] {
         app.store
             .record_snapshots(
                 &[tokpost_store::PostSnapshot {
@@ -92,7 +98,7 @@ async fn a_summary_over_a_range_counts_what_each_post_gained_and_exports_csv() {
                     }),
                     next_at: None,
                 }],
-                day(n),
+                at,
             )
             .await
             .unwrap();
@@ -100,15 +106,30 @@ async fn a_summary_over_a_range_counts_what_each_post_gained_and_exports_csv() {
     let range = format!("from={}&to={}", day(1), day(4));
     let (status, summary) = app.get(&format!("/v1/insights/summary?{range}")).await;
     assert_eq!(status, StatusCode::OK, "{summary}");
-    // From the day-0 snapshot (the last before the range) to the day-2 one (the last in it).
-    assert_eq!(summary["gained"]["views"], 200, "{summary}");
+    // From the hour-1 snapshot (the last before the range) to the day-2 one (the last in it).
+    assert_eq!(summary["gained"]["views"], 150, "{summary}");
     assert_eq!(summary["top_posts"][0]["post_id"], json!(post.to_string()));
-    assert_eq!(summary["top_posts"][0]["gained"]["likes"], 20);
+    assert_eq!(summary["top_posts"][0]["gained"]["likes"], 15);
     assert_eq!(summary["top_posts"][0]["views"], 300);
     assert_eq!(summary["top_posts"][0]["engagement_rate"], 0.1);
     let account = &summary["accounts"][0];
     assert_eq!(account["posts"], 1);
-    assert_eq!(account["gained"]["views"], 200);
+    assert_eq!(account["gained"]["views"], 150);
+    // Outside the post's first day: no hour gained anything.
+    let hours = summary["first_day_views_by_hour"].as_array().unwrap();
+    assert_eq!(hours.len(), 24);
+    assert_eq!(hours.iter().map(|v| v.as_u64().unwrap()).sum::<u64>(), 0);
+    // Its first day: the 50 views the 01:00 snapshot saw land on hour 1 (UTC), hour 2 in Paris.
+    let first_day = format!("from={}&to={}", hour(-1), day(1));
+    let (_, early) = app.get(&format!("/v1/insights/summary?{first_day}")).await;
+    assert_eq!(early["first_day_views_by_hour"][1], 50, "{early}");
+    let (_, paris) = app
+        .get(&format!(
+            "/v1/insights/summary?{first_day}&time_zone=Europe/Paris"
+        ))
+        .await;
+    assert_eq!(paris["first_day_views_by_hour"][2], 50, "{paris}");
+    assert_eq!(paris["time_zone"], "Europe/Paris");
 
     let csv = app
         .http
@@ -133,7 +154,7 @@ async fn a_summary_over_a_range_counts_what_each_post_gained_and_exports_csv() {
         )
     );
     assert!(
-        lines.next().unwrap().contains(",200,20,0,0,300,0.1000"),
+        lines.next().unwrap().contains(",150,15,0,0,300,0.1000"),
         "{text}"
     );
 
