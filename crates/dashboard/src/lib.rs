@@ -27,6 +27,7 @@
 
 mod api;
 mod assets;
+mod charts;
 mod error;
 mod pages;
 mod preview;
@@ -72,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .route("/forgot", get(pages::forgot_page).post(pages::forgot))
         .route("/team", get(pages::team))
         .route("/alerts", get(pages::alerts))
+        .route("/insights", get(pages::insights))
         .route("/alerts/mine", post(pages::alerts_save_mine))
         .route("/alerts/channels", post(pages::alerts_add_channel))
         .route(

@@ -28,6 +28,8 @@ const MAX_RANGE_DAYS: i64 = 366;
 /// Top posts listed by default and at most.
 const DEFAULT_TOP: usize = 20;
 const MAX_TOP: usize = 100;
+/// The most of a caption a top post shows.
+const CAPTION_CHARS: usize = 80;
 
 /// The range and the shape of the answer.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -60,6 +62,9 @@ pub(crate) struct PostRange {
     post_id: String,
     #[schema(value_type = String, format = Uuid)]
     account_id: String,
+    /// The start of the caption (or photo title), for people; absent in the CSV.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    caption: Option<String>,
     gained: Gained,
     /// Lifetime views at the end of the range.
     views: u64,
@@ -76,6 +81,7 @@ pub(crate) struct AccountRange {
     /// Posts with a snapshot in or before the range's end.
     posts: usize,
     gained: Gained,
+    /// Followers at the range's start (the first reading in it when none is older).
     followers_at_start: Option<u64>,
     followers_at_end: Option<u64>,
 }
@@ -223,6 +229,7 @@ pub(crate) async fn summary(
             PostRange {
                 post_id: post.to_string(),
                 account_id: account.to_string(),
+                caption: None,
                 gained,
                 views: end.views.unwrap_or(0),
                 engagement_rate,
@@ -306,11 +313,33 @@ pub(crate) async fn summary(
             display_name: account.display_name,
             posts: count,
             gained,
-            followers_at_start: last_at(from),
+            // Read after the range began: the first reading in it stands for the start.
+            followers_at_start: last_at(from).or_else(|| {
+                followers
+                    .iter()
+                    .find(|(at, _)| *at > from && *at <= to)
+                    .and_then(|(_, counts)| counts.followers)
+            }),
             followers_at_end: last_at(to),
         });
     }
     posts.truncate(top);
+    for post in &mut posts {
+        let Ok(id) = post.post_id.parse::<PostId>() else {
+            continue;
+        };
+        post.caption = state.posts().post(id).await?.map(|found| {
+            let text = match &found.spec.content {
+                tokpost_core::PostContent::Video { caption, .. } => caption.as_str().to_owned(),
+                tokpost_core::PostContent::Photos { title, .. } => title.as_str().to_owned(),
+            };
+            let mut excerpt: String = text.chars().take(CAPTION_CHARS).collect();
+            if text.chars().count() > CAPTION_CHARS {
+                excerpt.push('…');
+            }
+            excerpt
+        });
+    }
     Ok(Json(Summary {
         from,
         to,

@@ -13,6 +13,7 @@ mod compose;
 mod errors;
 mod home;
 mod import;
+mod insights;
 mod join;
 mod me;
 mod media;
@@ -37,6 +38,7 @@ pub(crate) use compose::{compose, compose_page, edit_page};
 pub(crate) use errors::errors;
 pub(crate) use home::home;
 pub(crate) use import::{import, import_page, sample as import_sample};
+pub(crate) use insights::insights;
 pub(crate) use join::{
     accept as accept_invitation, forgot, forgot_page, invite_page, reset, reset_page,
 };

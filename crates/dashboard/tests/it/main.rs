@@ -24,6 +24,7 @@ mod browser;
 mod calendar;
 mod composer;
 mod import;
+mod insights_browser;
 mod mail;
 mod oidc_browser;
 mod pages;
