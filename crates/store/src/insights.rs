@@ -135,6 +135,21 @@ fn to_u64(count: Option<i64>) -> Option<u64> {
     count.and_then(|count| u64::try_from(count).ok())
 }
 
+/// A post's counts as stored (a negative one is corrupt and reads as unknown).
+fn counts(
+    views: Option<i64>,
+    likes: Option<i64>,
+    comments: Option<i64>,
+    shares: Option<i64>,
+) -> Counts {
+    Counts {
+        views: to_u64(views),
+        likes: to_u64(likes),
+        comments: to_u64(comments),
+        shares: to_u64(shares),
+    }
+}
+
 /// Starts following `post` when it is published, public, and has its public id: inside the move
 /// that made it so, with the account's snapshot job made due at `at`.
 pub(crate) async fn follow_in_tx(
@@ -346,15 +361,7 @@ impl InsightStore for SqlStore {
         .await?;
         rows.into_iter()
             .map(|(at, views, likes, comments, shares)| {
-                Ok((
-                    from_ms(at)?,
-                    Counts {
-                        views: to_u64(views),
-                        likes: to_u64(likes),
-                        comments: to_u64(comments),
-                        shares: to_u64(shares),
-                    },
-                ))
+                Ok((from_ms(at)?, counts(views, likes, comments, shares)))
             })
             .collect()
     }
@@ -388,12 +395,7 @@ impl InsightStore for SqlStore {
                     PostId::from_uuid(post),
                     AccountId::from_uuid(account),
                     from_ms(at)?,
-                    Counts {
-                        views: to_u64(views),
-                        likes: to_u64(likes),
-                        comments: to_u64(comments),
-                        shares: to_u64(shares),
-                    },
+                    counts(views, likes, comments, shares),
                 ))
             })
             .collect()
