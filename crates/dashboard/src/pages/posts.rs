@@ -130,6 +130,14 @@ struct EventLine {
     by: String,
 }
 
+/// A published post's counts and where following them stands.
+struct PostInsights {
+    explanation: String,
+    latest: Option<(u64, u64, u64, u64)>,
+    engagement: String,
+    chart: String,
+}
+
 #[derive(Template)]
 #[template(path = "post.html")]
 struct PostPage {
@@ -163,6 +171,8 @@ struct PostPage {
     editable: bool,
     /// Why it was rejected, and by whom, while it is.
     rejection: Option<String>,
+    /// Its counts on TikTok, once it was published.
+    insights: Option<PostInsights>,
     /// Whether this person may make review links for it.
     shareable: bool,
     review_links: Vec<LinkLine>,
@@ -324,7 +334,56 @@ pub(crate) async fn show(
     );
     let kind = StateKind::parse(&post.state);
     let editable = changeable && kind.is_some_and(StateKind::is_editable);
+    let insights = if matches!(post.state.as_str(), "published" | "inbox_delivered") {
+        let stats = state
+            .api
+            .get(
+                signed_in.key(),
+                &format!("/v1/posts/{}/stats", encode_segment(&post.id)),
+            )
+            .await?;
+        let count = |point: &serde_json::Value, key: &str| {
+            point
+                .get(key)
+                .and_then(serde_json::Value::as_u64)
+                .unwrap_or(0)
+        };
+        let views: Vec<u64> = stats
+            .get("series")
+            .and_then(serde_json::Value::as_array)
+            .into_iter()
+            .flatten()
+            .map(|point| count(point, "views"))
+            .collect();
+        let latest = stats.get("latest").filter(|latest| !latest.is_null());
+        Some(PostInsights {
+            explanation: {
+                // The API's words, as a sentence.
+                let words = views::text_at(&stats, "/explanation");
+                let mut chars = words.chars();
+                chars.next().map_or_else(String::new, |first| {
+                    format!("{}{}.", first.to_uppercase(), chars.as_str())
+                })
+            },
+            latest: latest.map(|latest| {
+                (
+                    count(latest, "views"),
+                    count(latest, "likes"),
+                    count(latest, "comments"),
+                    count(latest, "shares"),
+                )
+            }),
+            engagement: latest
+                .and_then(|latest| latest.get("engagement_rate"))
+                .and_then(serde_json::Value::as_f64)
+                .map_or_else(|| "–".to_owned(), |rate| format!("{:.1}%", rate * 100.0)),
+            chart: crate::charts::sparkline(&views, 240, 48),
+        })
+    } else {
+        None
+    };
     let page = PostPage {
+        insights,
         author: post
             .created_by
             .as_ref()

@@ -139,4 +139,25 @@ async fn the_insights_page_charts_followers_top_posts_and_the_hours_views_arrive
     client.set_window_size(1280, 900).await.unwrap();
     client.goto(&server.url("/insights?days=7")).await.unwrap();
     assert!(text_of(client, "#ranges").await.contains("7 days"));
+
+    // Once published, the post's own page shows its counts and its curve.
+    server
+        .drive_until(post_id, &[tokpost_core::StateKind::Published])
+        .await;
+    client
+        .goto(&server.url(&format!("/posts/{post_id}")))
+        .await
+        .unwrap();
+    let section = text_of(client, "#post-insights").await;
+    assert!(
+        section.contains("On TikTok") && section.contains("Views"),
+        "{section}"
+    );
+    assert!(
+        client
+            .find(Locator::Css("#post-curve svg.spark path"))
+            .await
+            .is_ok()
+    );
+    snap(client, "post-insights").await;
 }
