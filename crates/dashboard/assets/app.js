@@ -6,7 +6,7 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("[data-time-zone]").forEach((input) => {
     if (!input.form) return;
     const path = new URL(input.form.action, location.href).pathname;
-    if (path === "/sign-in" || path.startsWith("/invite/") || path.startsWith("/reset/")) input.value = zone;
+    if (path === "/sign-in" || path === "/sign-in/oidc" || path.startsWith("/invite/") || path.startsWith("/reset/")) input.value = zone;
   });
 
   // A page read by someone without a session (a review link) shows instants in their zone.

@@ -13,7 +13,7 @@ use reqwest::header::{COOKIE, LOCATION};
 use tokpost_api::people::oidc::{Oidc, OidcSettings};
 use tokpost_testkit::oidc::{Account, OidcProvider};
 
-use crate::support::browser::{assert_same_origin, browser, click, sign_out, snap, text_of};
+use crate::support::browser::{assert_same_origin, browser, click, js, sign_out, snap, text_of};
 use crate::support::http::{cookie_value, csrf_in, http};
 use crate::support::{self, Server};
 
@@ -133,6 +133,19 @@ async fn a_person_signs_in_with_the_organisations_provider_by_verified_email_onl
         text_of(client, "#who-am-i")
             .await
             .contains("Olga Owner (owner)")
+    );
+    // The session is in the browser's own zone, as with a password.
+    let zone = js(
+        client,
+        "return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';",
+        vec![],
+    )
+    .await;
+    assert!(
+        text_of(client, "footer")
+            .await
+            .contains(zone.as_str().unwrap()),
+        "{zone}"
     );
     client.goto(&server.url("/team")).await.unwrap();
     assert!(
