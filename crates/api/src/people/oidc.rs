@@ -122,13 +122,7 @@ fn refused(status: StatusCode, code: &'static str, message: impl Into<String>) -
 }
 
 fn unreachable_provider(what: &str, error: &dyn std::error::Error) -> ApiError {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
+    let text = tokpost_pipeline::webhooks::error_chain(error);
     tracing::warn!(error = %text, "the OpenID Connect provider failed: {what}");
     refused(
         StatusCode::BAD_GATEWAY,

@@ -521,8 +521,10 @@ async fn answer_excerpt(mut response: reqwest::Response) -> String {
         .collect()
 }
 
-/// An error with its causes (`error sending request: … : 10.0.0.1 is a private address…`).
-fn error_chain(error: &dyn std::error::Error) -> String {
+/// An error with its causes (`error sending request: … : 10.0.0.1 is a private address…`),
+/// each cause once.
+#[must_use]
+pub fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
