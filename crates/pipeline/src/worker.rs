@@ -70,13 +70,13 @@ impl Default for WorkerSettings {
 }
 
 impl WorkerSettings {
-    /// The delay before attempt `attempts + 1` of a job that failed transiently: doubling from
-    /// [`WorkerSettings::first_backoff`], capped at [`WorkerSettings::max_backoff`], minus up to
+    /// The delay before the next run of a job whose step has now failed `failures` times in a
+    /// row: doubling from [`WorkerSettings::first_backoff`], capped at [`WorkerSettings::max_backoff`], minus up to
     /// a fifth of jitter so that jobs which failed together do not come back together.
     /// `jitter_seed` is any per-job number (the job id's random bits).
     #[must_use]
-    pub fn backoff(&self, attempts: u32, jitter_seed: u64) -> Duration {
-        let doublings = attempts.saturating_sub(1).min(30);
+    pub fn backoff(&self, failures: u32, jitter_seed: u64) -> Duration {
+        let doublings = failures.saturating_sub(1).min(30);
         let full = self
             .first_backoff
             .saturating_mul(1_u32 << doublings)
@@ -344,9 +344,11 @@ impl<H: JobHandler> Worker<H> {
             JobOutcome::Transient { error } => {
                 let jitter_seed =
                     u64::try_from(job.id.as_uuid().as_u128() & u128::from(u64::MAX)).unwrap_or(0);
-                let delay = self.settings.backoff(job.attempts, jitter_seed);
+                // This run's failure is counted when the job goes back.
+                let failures = job.failures.saturating_add(1);
+                let delay = self.settings.backoff(failures, jitter_seed);
                 let at = clock::add(self.clock.now(), delay);
-                tracing::info!(worker = %self.id, job = %job.id, kind = job.kind.as_str(), attempts = job.attempts, %error, retry_at = %at, "job failed transiently");
+                tracing::info!(worker = %self.id, job = %job.id, kind = job.kind.as_str(), attempts = job.attempts, failures, %error, retry_at = %at, "job failed transiently");
                 self.store
                     .retry_at(
                         job.id,

@@ -315,7 +315,7 @@ impl EventRow {
 
 macro_rules! job_columns {
     () => {
-        "id, kind, payload, account_id, post_id, run_at_ms, attempts, locked_by, locked_until_ms, last_error, dedupe_key, created_at_ms"
+        "id, kind, payload, account_id, post_id, run_at_ms, attempts, failures, locked_by, locked_until_ms, last_error, dedupe_key, created_at_ms"
     };
 }
 pub(crate) use job_columns;
@@ -344,6 +344,7 @@ pub(crate) struct JobRow {
     post_id: Option<Uuid>,
     run_at_ms: i64,
     attempts: i64,
+    failures: i64,
     locked_by: Option<String>,
     locked_until_ms: Option<i64>,
     last_error: Option<String>,
@@ -361,6 +362,7 @@ impl JobRow {
             post_id: self.post_id.map(PostId::from_uuid),
             run_at: from_ms(self.run_at_ms)?,
             attempts: to_u32("job attempts", self.attempts)?,
+            failures: to_u32("job failures", self.failures)?,
             locked_by: self.locked_by.map(WorkerId::new),
             locked_until: opt_from_ms(self.locked_until_ms)?,
             last_error: self.last_error,

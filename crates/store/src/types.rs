@@ -161,7 +161,8 @@ pub struct Transition {
     /// The job that caused the move, completed with it; if its lease was lost, nothing applies.
     pub completes: Option<(JobId, WorkerId)>,
     /// The job (and the worker holding it) on whose behalf the move is made, when it does not
-    /// complete it: if another worker holds the job now, nothing applies.
+    /// complete it: if another worker holds the job now, nothing applies. A move to another
+    /// state starts the job's counts over (see [`Job::failures`]).
     pub lease: Option<(JobId, WorkerId)>,
 }
 
@@ -382,8 +383,14 @@ pub struct Job {
     pub account_id: Option<AccountId>,
     pub post_id: Option<PostId>,
     pub run_at: Timestamp,
-    /// Claims so far, this one included.
+    /// Claims since the job last moved its post to another state, this one included (a move
+    /// made under the job's lease starts the count over at 1). A claim lost to a stopped
+    /// worker counts here and nowhere else.
     pub attempts: u32,
+    /// Runs since the job last moved its post to another state that ended in a transient
+    /// failure ([`crate::Requeue::AfterFailure`]): what a step's retry budget counts, and the
+    /// back-off doubles with.
+    pub failures: u32,
     pub locked_by: Option<WorkerId>,
     pub locked_until: Option<Timestamp>,
     pub last_error: Option<String>,
@@ -416,11 +423,11 @@ impl fmt::Display for WorkerId {
     }
 }
 
-/// Why a job goes back to the queue, which decides whether the run counts against its budget
-/// of attempts.
+/// Why a job goes back to the queue, which decides whether the run counts against its step's
+/// budget of failures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Requeue {
-    /// The run failed transiently: it counts as an attempt.
+    /// The run failed transiently: it counts as an attempt and as a failure.
     AfterFailure,
     /// The run ended in a planned wait (a post's time, a rate window, a cap): it does not count,
     /// so that waiting never uses up the retries a later failure needs.

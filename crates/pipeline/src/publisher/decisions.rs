@@ -145,7 +145,10 @@ impl Publisher {
         post: &Post,
         failure: &TikTokFailure,
     ) -> Next {
-        if job.attempts >= self.policy.transient_attempts {
+        // This failure and the step's earlier ones (claims lost to a stopped worker are not
+        // failures of the step).
+        let failures = job.failures.saturating_add(1);
+        if failures >= self.policy.transient_attempts {
             let entry = failure.classification().entry();
             return self
                 .fail(
@@ -155,7 +158,7 @@ impl Publisher {
                     format!(
                         "{} persisted after {} attempts",
                         failure.classification().id(),
-                        job.attempts
+                        failures
                     ),
                     Some(failure),
                 )

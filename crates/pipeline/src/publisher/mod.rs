@@ -287,7 +287,12 @@ impl Publisher {
             .map(|snapshot| CreatorFacts::from_snapshot(&snapshot.info)))
     }
 
-    async fn advance(&self, job: &Job) -> JobOutcome {
+    async fn advance(&self, claimed: &Job) -> JobOutcome {
+        // A step's transient failures are counted from the move that began it: the store
+        // starts a job's counts over with each move it makes (`Job::failures`), and so does
+        // this run.
+        let mut job = claimed.clone();
+        let job = &mut job;
         let Some(post_id) = job.post_id else {
             tracing::warn!(job = %job.id, "publish job without a post; dropped");
             return JobOutcome::Done;
@@ -332,7 +337,13 @@ impl Publisher {
                 | StateKind::Cancelled => done(),
             };
             match next {
-                Next::Continue(moved) => post = *moved,
+                Next::Continue(moved) => {
+                    if moved.state.kind() != post.state.kind() {
+                        job.attempts = 1;
+                        job.failures = 0;
+                    }
+                    post = *moved;
+                }
                 Next::Stop(outcome) => return outcome,
             }
         }

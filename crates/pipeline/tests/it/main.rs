@@ -19,5 +19,6 @@ mod insights;
 mod preflight;
 mod publish_races;
 mod publishing;
+mod retries;
 mod token_keeper;
 mod token_races;

@@ -316,6 +316,11 @@ impl PostStore for SqlStore {
                 current: current.state,
             });
         };
+        if let Some((job, _)) = &transition.lease
+            && transition.to.kind() != transition.expected.kind()
+        {
+            crate::queue::leases::restart_counts(&mut tx, *job).await?;
+        }
         tx.commit().await?;
         if transition.next_job.is_some() || transition.completes.is_some() {
             self.db.jobs_changed().await;

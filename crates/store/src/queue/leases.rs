@@ -63,6 +63,20 @@ pub(crate) async fn finish_job(
     Ok(held > 0)
 }
 
+/// Starts a held job's counts over: the claim that moved its post to another state is the
+/// first attempt of the next step, which has failed none yet, so the failures of one step do
+/// not use up the retries of the next.
+pub(crate) async fn restart_counts(
+    tx: &mut Tx,
+    job: tokpost_core::JobId,
+) -> Result<(), crate::StoreError> {
+    query("UPDATE jobs SET attempts = 1, failures = 0 WHERE id = $1")
+        .bind(job.as_uuid())
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
 /// Whether `worker` still holds `job`; on PostgreSQL the job row stays locked against a
 /// sweep or a claim until the transaction ends, so the write that follows is made under
 /// the lease.
@@ -151,9 +165,10 @@ pub(crate) async fn requeue_jobs(
     retries: &[crate::JobRetry],
     why: crate::Requeue,
 ) -> Result<std::collections::HashSet<uuid::Uuid>, crate::StoreError> {
-    let given_back: i64 = match why {
-        crate::Requeue::AfterFailure => 0,
-        crate::Requeue::Wait => 1,
+    // A failure keeps the claim and counts a failure; a wait gives the claim back.
+    let (given_back, failed): (i64, i64) = match why {
+        crate::Requeue::AfterFailure => (0, 1),
+        crate::Requeue::Wait => (1, 0),
     };
     let mut latest: std::collections::BTreeMap<uuid::Uuid, &crate::JobRetry> =
         std::collections::BTreeMap::new();
@@ -168,6 +183,8 @@ pub(crate) async fn requeue_jobs(
                last_error = v.column3, attempts = jobs.attempts - ",
         );
         query.push_bind(given_back);
+        query.push(", failures = jobs.failures + ");
+        query.push_bind(failed);
         query.push(" FROM (");
         query.push_values(batch, |row, (job, retry)| {
             row.push_bind(*job)

@@ -371,6 +371,7 @@ stories!(
     posts_due_within_the_horizon_are_brought_forward_once_to_be_prepared,
     a_prepared_post_returns_to_scheduled_when_moved_unless_its_time_is_near,
     a_planned_wait_gives_back_the_attempt_and_a_failure_keeps_it,
+    a_lost_claim_is_no_failure_and_a_move_starts_the_counts_over,
     an_inbound_webhook_event_is_handled_once_and_posts_are_counted_by_state,
     an_init_wave_claims_the_prepared_posts_whose_time_has_come,
     an_init_wave_starts_only_prepared_posts_within_their_caps_and_limits,
@@ -3343,11 +3344,11 @@ async fn a_planned_wait_gives_back_the_attempt_and_a_failure_keeps_it(h: Harness
     let Enqueued::Added(id) = h.store.enqueue(h.job(None), h.now()).await.unwrap() else {
         panic!("nothing else is queued");
     };
-    for (why, attempts) in [
-        (Requeue::Wait, 0),
-        (Requeue::AfterFailure, 1),
-        (Requeue::Wait, 1),
-        (Requeue::AfterFailure, 2),
+    for (why, attempts, failures) in [
+        (Requeue::Wait, 0, 0),
+        (Requeue::AfterFailure, 1, 1),
+        (Requeue::Wait, 1, 1),
+        (Requeue::AfterFailure, 2, 2),
     ] {
         let claimed = h
             .store
@@ -3359,12 +3360,81 @@ async fn a_planned_wait_gives_back_the_attempt_and_a_failure_keeps_it(h: Harness
             .retry_at(id, &worker, h.now(), "again", why)
             .await
             .unwrap();
+        let job = h.store.job(id).await.unwrap().unwrap();
         assert_eq!(
-            h.store.job(id).await.unwrap().unwrap().attempts,
-            attempts,
+            (job.attempts, job.failures),
+            (attempts, failures),
             "after {why:?}"
         );
     }
+}
+
+async fn a_lost_claim_is_no_failure_and_a_move_starts_the_counts_over(h: Harness) {
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let post = h
+        .store
+        .create_post(h.new_post(ws, account, 0), h.now())
+        .await
+        .unwrap()
+        .into_inner()
+        .id;
+    let lease = Duration::from_secs(30);
+    let (first, second) = (WorkerId::new("w1"), WorkerId::new("w2"));
+    let counts = |job: &tokpost_store::Job| (job.attempts, job.failures);
+    // The first step fails twice.
+    for _ in 0..2 {
+        let job = h.store.claim(&first, h.now(), lease, 1).await.unwrap()[0].clone();
+        h.store
+            .retry_at(
+                job.id,
+                &first,
+                h.now(),
+                "creator_info: internal_error",
+                Requeue::AfterFailure,
+            )
+            .await
+            .unwrap();
+    }
+    // Then its worker stops while it holds the job: a claim is lost, nothing failed.
+    let lost = h.store.claim(&first, h.now(), lease, 1).await.unwrap()[0].clone();
+    assert_eq!(counts(&lost), (3, 2));
+    h.advance(lease + Duration::from_secs(1));
+    h.store.sweep_expired_leases(h.now()).await.unwrap();
+    let job = h.store.claim(&second, h.now(), lease, 1).await.unwrap()[0].clone();
+    assert_eq!((job.id, counts(&job)), (lost.id, (4, 2)));
+    // The stopped worker's move is refused and starts nothing over.
+    let stale = Transition {
+        lease: Some((job.id, first)),
+        ..step(post, PostState::Scheduled, PostState::Preflighted, h.now())
+    };
+    assert_eq!(
+        h.store.transition_post(stale).await.unwrap(),
+        TransitionOutcome::LeaseLost
+    );
+    assert_eq!(counts(&h.store.job(job.id).await.unwrap().unwrap()), (4, 2));
+    // The move on is the first attempt of the next step, which has failed none yet.
+    let moved = Transition {
+        lease: Some((job.id, second.clone())),
+        ..step(post, PostState::Scheduled, PostState::Preflighted, h.now())
+    };
+    assert!(matches!(
+        h.store.transition_post(moved).await.unwrap(),
+        TransitionOutcome::Applied(_)
+    ));
+    assert_eq!(counts(&h.store.job(job.id).await.unwrap().unwrap()), (1, 0));
+    h.store
+        .retry_at(
+            job.id,
+            &second,
+            h.now(),
+            "creator_info: internal_error",
+            Requeue::AfterFailure,
+        )
+        .await
+        .unwrap();
+    let again = h.store.claim(&second, h.now(), lease, 1).await.unwrap();
+    assert_eq!((again[0].id, counts(&again[0])), (job.id, (2, 1)));
 }
 
 async fn an_inbound_webhook_event_is_handled_once_and_posts_are_counted_by_state(h: Harness) {
