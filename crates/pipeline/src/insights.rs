@@ -1,10 +1,13 @@
-//! Snapshots for insights: an account's `SnapshotStats` job reads the counts of its followed
-//! posts that are due, 20 ids per `video/query`, within TikTok's 600 a minute per token, and the
-//! creator's own counts once a day; then it waits until the next post is due.
+//! Snapshots for insights: an account's `SnapshotStats` job plans a pass (one read of the store:
+//! its followed posts that are due, at most [`MAX_BATCHES_PER_RUN`] batches of 20), reads their
+//! counts 20 ids per `video/query` within TikTok's 600 a minute, and the creator's own counts
+//! once a day; then it waits until the next post is due.
 //!
 //! Invariants:
-//! - every request takes a slot of the shared per-token window first (several workers share
-//!   it through the store), so the limits hold across processes;
+//! - a pass over n due posts sends ⌈n/20⌉ queries: every batch but the last is full;
+//! - every request takes a slot of the shared window first (per token, or for the whole app
+//!   when [`InsightSettings::limit_per_app`] says so; several workers share it through the
+//!   store), so the limits hold across processes;
 //! - a pass reads at most [`MAX_BATCHES_PER_RUN`] batches and then yields the worker, so one
 //!   account with many posts cannot starve the others; a missed pass reads each post once;
 //! - an account connected without the insight scopes, or needing a reconnect, is never an
@@ -38,6 +41,22 @@ const MISSING_RETRY: Duration = Duration::from_secs(3_600);
 /// How long an account without the scopes (or its tokens) waits before its job tries again.
 const BLOCKED_RETRY: Duration = Duration::from_secs(86_400);
 
+/// The operator's settings for insights.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct InsightSettings {
+    /// Whether TikTok's 600 requests a minute per Display endpoint count for the whole app
+    /// rather than for each token (TikTok's documentation leaves it open; some peers assume the
+    /// app). Off: each creator's token has its own window.
+    pub limit_per_app: bool,
+}
+
+/// The due posts one pass reads, in the batches it sends.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// At most [`MAX_VIDEOS_PER_CALL`] each; all full but the last.
+    pub batches: Vec<Vec<Track>>,
+}
+
 /// Reads counts for an account's `SnapshotStats` job.
 #[derive(Debug)]
 pub struct Snapshotter {
@@ -45,6 +64,7 @@ pub struct Snapshotter {
     clock: SharedClock,
     client: TikTokClient,
     keeper: Arc<TokenKeeper>,
+    settings: InsightSettings,
 }
 
 impl Snapshotter {
@@ -54,13 +74,34 @@ impl Snapshotter {
         clock: SharedClock,
         client: TikTokClient,
         keeper: Arc<TokenKeeper>,
+        settings: InsightSettings,
     ) -> Self {
         Self {
             store,
             clock,
             client,
             keeper,
+            settings,
         }
+    }
+
+    /// What a pass for `account` reads now: its due posts, oldest due first, in batches of 20,
+    /// from one read of the store.
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn plan(&self, account: AccountId) -> Result<Plan, tokpost_store::StoreError> {
+        let most = u32::try_from(MAX_BATCHES_PER_RUN * MAX_VIDEOS_PER_CALL).unwrap_or(u32::MAX);
+        let due = self
+            .store
+            .due_snapshots(account, self.clock.now(), most)
+            .await?;
+        Ok(Plan {
+            batches: due
+                .chunks(MAX_VIDEOS_PER_CALL)
+                .map(<[Track]>::to_vec)
+                .collect(),
+        })
     }
 
     /// Runs one pass for `account`.
@@ -87,18 +128,11 @@ impl Snapshotter {
             }
             Err(error) => return wait(&format!("no usable token: {error}")),
         };
-        for _ in 0..MAX_BATCHES_PER_RUN {
-            let due = match self
-                .store
-                .due_snapshots(account, self.clock.now(), MAX_VIDEOS_PER_CALL as u32)
-                .await
-            {
-                Ok(due) => due,
-                Err(error) => return transient(&error),
-            };
-            if due.is_empty() {
-                break;
-            }
+        let plan = match self.plan(account).await {
+            Ok(plan) => plan,
+            Err(error) => return transient(&error),
+        };
+        for due in &plan.batches {
             if let Some(stop) = self.slot(account, "video_query").await {
                 return stop;
             }
@@ -117,9 +151,6 @@ impl Snapshotter {
                 .collect();
             if let Err(error) = self.store.record_snapshots(&snapshots, at).await {
                 return transient(&error);
-            }
-            if due.len() < MAX_VIDEOS_PER_CALL {
-                break;
             }
         }
         if let Some(stop) = self.account_counts(account, &stored.scopes, &token).await {
@@ -173,13 +204,19 @@ impl Snapshotter {
             .map(|error| transient(&error))
     }
 
-    /// A slot of the endpoint's per-token window, or when to come back for one.
+    /// A slot of the endpoint's window (the token's, or the app's), or when to come back for
+    /// one.
     async fn slot(&self, account: AccountId, endpoint: &'static str) -> Option<JobOutcome> {
-        let slot = RateLimitSlot {
-            account_id: account,
-            endpoint,
-            window: Duration::from_secs(60),
-            limit: DISPLAY_PER_MINUTE,
+        let window = Duration::from_secs(60);
+        let slot = if self.settings.limit_per_app {
+            RateLimitSlot::app_wide(endpoint, window, DISPLAY_PER_MINUTE)
+        } else {
+            RateLimitSlot {
+                account_id: account,
+                endpoint,
+                window,
+                limit: DISPLAY_PER_MINUTE,
+            }
         };
         match self
             .store

@@ -32,6 +32,8 @@ pub struct PipelineConfig {
     pub refresh_scan_every: Duration,
     /// What the janitor deletes, and when.
     pub retention: crate::janitor::Retention,
+    /// How counts are read for insights.
+    pub insights: crate::insights::InsightSettings,
 }
 
 impl Default for PipelineConfig {
@@ -43,6 +45,7 @@ impl Default for PipelineConfig {
             workers: 4,
             refresh_scan_every: Duration::from_secs(15 * 60),
             retention: crate::janitor::Retention::default(),
+            insights: crate::insights::InsightSettings::default(),
         }
     }
 }
@@ -95,7 +98,8 @@ impl Pipeline {
                 Arc::clone(&keeper),
                 config.publishing.clone(),
             )
-            .with_media(media.clone()),
+            .with_media(media.clone())
+            .with_insights(config.insights),
         );
         Self {
             store,

@@ -292,6 +292,11 @@ pub(crate) async fn rate_windows_in_use<'s>(
         slots.iter().map(|slot| slot.account_id.as_uuid()).collect();
     accounts.sort();
     accounts.dedup();
+    if let Some(lock) = tx.dialect().lock_app_windows
+        && accounts.contains(&crate::RateLimitSlot::APP.as_uuid())
+    {
+        query(lock).execute(&mut *tx).await?;
+    }
     if let Some(lock) = tx.dialect().lock_accounts {
         query(lock).bind(accounts).execute(&mut *tx).await?;
     }

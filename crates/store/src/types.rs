@@ -333,12 +333,30 @@ pub struct QuotaUse {
 /// A request against a per-token, per-endpoint limit of `limit` requests per `window`.
 #[derive(Debug, Clone, Copy)]
 pub struct RateLimitSlot<'a> {
+    /// Whose window: an account's token, or [`RateLimitSlot::APP`].
     pub account_id: AccountId,
     /// A stable endpoint name, e.g. `video_init`.
     pub endpoint: &'a str,
     /// At most an hour: the sweep forgets older requests.
     pub window: Duration,
     pub limit: u32,
+}
+
+impl<'a> RateLimitSlot<'a> {
+    /// The window of the whole app: the nil id, which names no account.
+    pub const APP: AccountId = AccountId::from_uuid(uuid::Uuid::nil());
+
+    /// A request against a limit the whole app shares: every account's requests to `endpoint`
+    /// count in one window.
+    #[must_use]
+    pub fn app_wide(endpoint: &'a str, window: Duration, limit: u32) -> Self {
+        Self {
+            account_id: Self::APP,
+            endpoint,
+            window,
+            limit,
+        }
+    }
 }
 
 /// Whether a request may go now.

@@ -103,6 +103,7 @@ pub struct Publisher {
     policy: PublishPolicy,
     upload_retry: UploadRetry,
     media: Option<MediaAccess>,
+    insights: crate::insights::InsightSettings,
 }
 
 /// How one step ended.
@@ -157,7 +158,15 @@ impl Publisher {
             policy,
             upload_retry: UploadRetry::default(),
             media: None,
+            insights: crate::insights::InsightSettings::default(),
         }
+    }
+
+    /// Reads counts for insights with these settings.
+    #[must_use]
+    pub fn with_insights(mut self, settings: crate::insights::InsightSettings) -> Self {
+        self.insights = settings;
+        self
     }
 
     /// Reads uploaded media from this media store (and signs pull URLs with its signer).
@@ -483,6 +492,7 @@ impl JobHandler for Publisher {
                         Arc::clone(&self.clock),
                         self.client.clone(),
                         Arc::clone(&self.keeper),
+                        self.insights,
                     )
                     .run(account)
                     .await

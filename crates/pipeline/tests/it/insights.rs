@@ -1,7 +1,8 @@
 //! Insights snapshots against the sandbox on a manual clock, on both databases: a public post is
 //! followed from the move that records its public id and read hourly while young, its counts a
 //! growing series; a private post is never followed; the creator's counts are read once a day;
-//! an account connected for publishing only keeps publishing and its snapshot job waits a day.
+//! an account connected for publishing only keeps publishing and its snapshot job waits a day;
+//! the Display API's limit is counted per token, or for the whole app when the operator says so.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -18,6 +19,7 @@ use rstest::rstest;
 use support::{ADA, Backend, Env, Setup, start, video};
 use tiktok::Scope;
 use tokpost_core::{PostId, PrivacyLevel, StateKind};
+use tokpost_store::{RateLimitDecision, RateLimitSlot};
 
 const HOUR: Duration = Duration::from_secs(3_600);
 
@@ -139,4 +141,93 @@ async fn an_account_connected_for_publishing_only_publishes_and_its_snapshots_wa
         next.duration_since(env.clock.now()).unsigned_abs() > 12 * HOUR,
         "{next}"
     );
+}
+
+/// Whose window the Display API's requests take: each token's by default, the app's when the
+/// operator says TikTok counts per app. Two creators read at the same instant: their queries
+/// land in their own windows, or both in the app's.
+#[rstest]
+#[case::per_token_on_sqlite(Backend::Sqlite, false)]
+#[case::per_app_on_sqlite(Backend::Sqlite, true)]
+#[case::per_app_on_postgres(Backend::Postgres, true)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_display_limit_is_counted_per_token_or_for_the_whole_app(
+    #[case] backend: Backend,
+    #[case] limit_per_app: bool,
+) {
+    let mut setup = Setup::new(backend);
+    setup.insights.limit_per_app = limit_per_app;
+    let ada = setup.sandbox.creators[0].clone();
+    setup.sandbox.creators.push(tiktok_sandbox::CreatorConfig {
+        open_id: "-000Fay_PublicCreator_Pq2WsXe4Rt_F6H".to_owned(),
+        username: "fay.public".to_owned(),
+        nickname: "Fay (public)".to_owned(),
+        ..ada
+    });
+    let env = start(setup).await;
+    let accounts = [
+        env.connect_with(ADA, INSIGHTS).await,
+        env.connect_with("fay.public", INSIGHTS).await,
+    ];
+    let media = env.small_video(1).await;
+    let mut posts = Vec::new();
+    for account in accounts {
+        posts.push(
+            env.schedule(
+                account,
+                video(media, "reach", PrivacyLevel::PublicToEveryone),
+                0,
+            )
+            .await,
+        );
+    }
+    let worker = env.worker("w");
+    env.drive(&[&worker], &posts, &[], 2 * HOUR).await;
+
+    // Both posts are due again; each creator's pass sends one query at this instant.
+    env.clock.advance(2 * HOUR);
+    while worker.run_once().await.unwrap() > 0 {}
+    let window = Duration::from_secs(60);
+    let used = |slot: RateLimitSlot<'static>| {
+        let store = env.store.clone();
+        let now = env.clock.now();
+        async move {
+            match store.take_rate_limit_slot(slot, now).await.unwrap() {
+                RateLimitDecision::Allowed { used } => used - 1,
+                limited @ RateLimitDecision::Limited { .. } => panic!("{limited:?}"),
+            }
+        }
+    };
+    let app = used(RateLimitSlot::app_wide("video_query", window, 600)).await;
+    let mut own = Vec::new();
+    for account in accounts {
+        own.push(
+            used(RateLimitSlot {
+                account_id: account,
+                endpoint: "video_query",
+                window,
+                limit: 600,
+            })
+            .await,
+        );
+    }
+    if limit_per_app {
+        assert_eq!(
+            (app, own),
+            (2, vec![0, 0]),
+            "both queries in the app's window"
+        );
+    } else {
+        assert_eq!(
+            (app, own),
+            (0, vec![1, 1]),
+            "each query in its token's window"
+        );
+    }
+    for post in posts {
+        assert!(
+            views(&env, post).await.len() >= 2,
+            "read again after two hours"
+        );
+    }
 }

@@ -131,6 +131,9 @@ pub(crate) struct Dialect {
     pub(crate) hold_jobs: &'static str,
     /// Serializes admissions among the app's active creators.
     pub(crate) lock_active_creators: Option<&'static str>,
+    /// Serializes the counts of the app's own rate windows ([`crate::RateLimitSlot::APP`]),
+    /// which have no account row to lock.
+    pub(crate) lock_app_windows: Option<&'static str>,
     /// The init wave's candidates (see `rows::claim_init_candidates`).
     pub(crate) claim_init_candidates: &'static str,
     /// The first `$2` due jobs of each workspace (and of no workspace), each list in run order.

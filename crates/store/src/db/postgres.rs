@@ -34,6 +34,9 @@ pub(super) const DIALECT: Dialect = Dialect {
     lock_active_creators: Some(
         "SELECT pg_advisory_xact_lock(hashtextextended('tokpost active creators', 0))",
     ),
+    lock_app_windows: Some(
+        "SELECT pg_advisory_xact_lock(hashtextextended('tokpost app rate windows', 0))",
+    ),
     claim_init_candidates: concat!(
         crate::rows::claim_init_candidates!(),
         " FOR UPDATE OF j SKIP LOCKED"

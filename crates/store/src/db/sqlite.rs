@@ -25,6 +25,7 @@ pub(super) const DIALECT: Dialect = Dialect {
     lock_held_job: "",
     hold_jobs: "",
     lock_active_creators: None,
+    lock_app_windows: None,
     claim_init_candidates: crate::rows::claim_init_candidates!(),
     // SQLite has one writer (the transaction holds the write lock), so no row locking is
     // needed to make the claim exclusive.

@@ -334,6 +334,7 @@ stories!(
     the_quota_ledger_counts_a_rolling_24_hour_window,
     rate_limit_slots_are_shared_and_roll_with_each_request,
     concurrent_requests_never_overfill_a_rate_limit_window,
+    an_app_wide_window_is_shared_by_every_account_however_they_race,
     tokens_are_encrypted_at_rest,
     upload_urls_are_sealed_at_rest_and_opened_only_for_their_post,
     webhook_endpoint_urls_are_sealed_at_rest_and_shown_only_in_part,
@@ -4164,4 +4165,58 @@ async fn concurrent_requests_never_overfill_a_rate_limit_window(h: Harness) {
     }
     assert_eq!(allowed.get(&busy), Some(&5), "nine raced for five slots");
     assert_eq!(allowed.get(&quiet), Some(&3), "three raced for five slots");
+}
+
+async fn an_app_wide_window_is_shared_by_every_account_however_they_race(h: Harness) {
+    let ws = h.workspace().await;
+    let accounts = [h.account(ws, "one").await, h.account(ws, "two").await];
+    // Twelve racing requests against the app's limit of five: five go in all.
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let (store, now) = (h.store.clone(), h.now());
+        tasks.push(tokio::spawn(async move {
+            store
+                .take_rate_limit_slot(
+                    RateLimitSlot::app_wide("video_query", Duration::from_secs(60), 5),
+                    now,
+                )
+                .await
+                .unwrap()
+        }));
+    }
+    let mut allowed = 0;
+    for task in tasks {
+        if matches!(task.await.unwrap(), RateLimitDecision::Allowed { .. }) {
+            allowed += 1;
+        }
+    }
+    assert_eq!(allowed, 5, "twelve raced for the app's five slots");
+    // An account's own window of the same endpoint is apart from the app's.
+    assert!(matches!(
+        h.store
+            .take_rate_limit_slot(
+                RateLimitSlot {
+                    account_id: accounts[0],
+                    endpoint: "video_query",
+                    window: Duration::from_secs(60),
+                    limit: 5,
+                },
+                h.now(),
+            )
+            .await
+            .unwrap(),
+        RateLimitDecision::Allowed { used: 1 }
+    ));
+    // The app's window frees a minute after its first request.
+    h.advance(Duration::from_secs(61));
+    assert!(matches!(
+        h.store
+            .take_rate_limit_slot(
+                RateLimitSlot::app_wide("video_query", Duration::from_secs(60), 5),
+                h.now(),
+            )
+            .await
+            .unwrap(),
+        RateLimitDecision::Allowed { .. }
+    ));
 }

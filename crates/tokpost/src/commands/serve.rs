@@ -15,7 +15,7 @@ use tiktok_sandbox::{Sandbox, SandboxConfig, SandboxHandle};
 use tokio::net::TcpListener;
 use tokpost_api::{ApiSettings, AppState};
 use tokpost_media_store::{PULL_ROUTE_PREFIX, PullBaseUrl, pull_router};
-use tokpost_pipeline::{Pipeline, PipelineConfig};
+use tokpost_pipeline::Pipeline;
 
 use crate::cli::ServeArgs;
 use crate::commands::worker::{media_access, stop_signal, tiktok_client};
@@ -109,12 +109,7 @@ async fn serve(mut config: Config, sandbox_flag: bool, run_workers: bool) -> any
         Arc::clone(&store),
         Arc::clone(&clock),
         client.clone(),
-        PipelineConfig {
-            worker: config.workers.settings(),
-            publishing: config.publish_policy_for(audited),
-            workers: config.workers.count,
-            ..PipelineConfig::default()
-        },
+        config.pipeline_config(config.publish_policy_for(audited))?,
         Some(media),
     );
     let mut settings = ApiSettings::new(config.public_base_url()?, config.data_dir.join("media"));

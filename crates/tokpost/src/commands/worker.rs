@@ -11,7 +11,7 @@ use clock::{SharedClock, SystemClock};
 use secrecy::SecretString;
 use tiktok::{TikTokClient, TikTokConfig};
 use tokpost_media_store::{PullBaseUrl, UrlSigner};
-use tokpost_pipeline::{MediaAccess, Pipeline, PipelineConfig};
+use tokpost_pipeline::{MediaAccess, Pipeline};
 
 use crate::cli::ConfigArgs;
 use crate::config::Config;
@@ -95,12 +95,7 @@ async fn work(config: Config) -> anyhow::Result<()> {
         Arc::clone(&store),
         SystemClock::shared(),
         client,
-        PipelineConfig {
-            worker: config.workers.settings(),
-            publishing: config.publish_policy(),
-            workers: config.workers.count,
-            ..PipelineConfig::default()
-        },
+        config.pipeline_config(config.publish_policy())?,
         Some(media),
     );
     let name = worker_name();

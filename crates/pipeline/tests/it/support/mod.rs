@@ -62,6 +62,7 @@ pub struct Setup {
     pub backend: Backend,
     pub sandbox: SandboxConfig,
     pub policy: PublishPolicy,
+    pub insights: tokpost_pipeline::insights::InsightSettings,
 }
 
 impl Setup {
@@ -84,6 +85,7 @@ impl Setup {
             backend,
             sandbox,
             policy,
+            insights: tokpost_pipeline::insights::InsightSettings::default(),
         }
     }
 }
@@ -144,7 +146,8 @@ pub async fn start(setup: Setup) -> Env {
             first_backoff: Duration::ZERO,
             max_backoff: Duration::ZERO,
             ..UploadRetry::default()
-        }),
+        })
+        .with_insights(setup.insights),
     );
     Env {
         clock,
