@@ -218,11 +218,30 @@ async fn a_manager_in_berlin_drags_posts_across_the_week_and_the_month_and_is_to
         text_of(client, "#cal-title").await,
         "Week of 29 December – 4 January 2026"
     );
-    let friday_chip = text_of(
-        client,
-        &format!("td[data-date='2026-01-02'][data-hour='10'] li[data-post='{friday}']"),
-    )
-    .await;
+    // Where the chip is, said in full when it is not where expected (the person's zone decides
+    // the cell: Berlin puts 09:00Z at 10:00, UTC would put it at 09:00).
+    let found = client
+        .execute(
+            "const chip = document.querySelector(`li[data-post='${arguments[0]}']`);
+             const cell = chip && chip.closest('td');
+             return cell ? [cell.dataset.date, cell.dataset.hour, chip.textContent] : null;",
+            vec![json!(friday.to_string())],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (found[0].as_str(), found[1].as_str()),
+        (Some("2026-01-02"), Some("10")),
+        "the Friday post is in its Berlin hour: {found}; the grid says {:?}",
+        client
+            .execute(
+                "return document.querySelector('#cal-grid caption').textContent;",
+                vec![]
+            )
+            .await
+            .unwrap()
+    );
+    let friday_chip = found[2].as_str().unwrap().to_owned();
     assert!(
         friday_chip.contains("10:00")
             && friday_chip.contains("Scheduled")
