@@ -266,6 +266,18 @@ impl SandboxHandle {
         self.shared.world().refusals.clone()
     }
 
+    /// How many requests to `endpoint` were admitted (past scopes and rate limits), since start:
+    /// what TikTok received and would have answered.
+    #[must_use]
+    pub fn admitted(&self, endpoint: FaultEndpoint) -> u64 {
+        self.shared
+            .world()
+            .admitted
+            .get(&endpoint)
+            .copied()
+            .unwrap_or(0)
+    }
+
     /// Whether the admin API may move the sandbox's clock (started with
     /// [`Sandbox::start_with_manual_clock`]).
     #[must_use]
@@ -453,11 +465,9 @@ pub(crate) fn admit(
         return Err(ApiError::scope_missing(&scopes.join(" or ")));
     }
     let now = shared.now();
-    if shared
-        .world()
-        .rate
-        .admit(&caller.token, endpoint, limit, now)
-    {
+    let mut world = shared.world();
+    if world.rate.admit(&caller.token, endpoint, limit, now) {
+        *world.admitted.entry(endpoint).or_default() += 1;
         Ok(())
     } else {
         Err(ApiError::rate_limited())

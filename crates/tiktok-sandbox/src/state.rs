@@ -499,6 +499,8 @@ pub(crate) struct World {
     /// Errors the sandbox itself answered (not injected), by code: a client that respects
     /// TikTok's limits never sees `rate_limit_exceeded` or a cap error here.
     pub(crate) refusals: std::collections::BTreeMap<String, u64>,
+    /// Requests admitted past scopes and rate limits, by endpoint, since start.
+    pub(crate) admitted: HashMap<crate::faults::FaultEndpoint, u64>,
 }
 
 /// File uploads that may still be waiting for bytes, by URL expiry, with their total.
@@ -598,6 +600,7 @@ impl World {
             active_creators: HashMap::new(),
             next_prune_at: Timestamp::MIN,
             refusals: std::collections::BTreeMap::new(),
+            admitted: HashMap::new(),
         }
     }
 

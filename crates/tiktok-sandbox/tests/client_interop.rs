@@ -649,7 +649,7 @@ async fn without_the_display_scopes_the_answers_say_to_reconnect() {
 }
 
 #[tokio::test]
-async fn the_display_endpoints_keep_tiktoks_600_a_minute_per_token() {
+async fn the_display_endpoints_keep_tiktoks_600_a_minute_per_token_and_count_what_they_admit() {
     let env = start(SandboxConfig {
         rate_limits: tiktok_sandbox::RateLimits {
             video_list: Some(3),
@@ -676,4 +676,16 @@ async fn the_display_endpoints_keep_tiktoks_600_a_minute_per_token() {
         .video_list(&grant.access_token, None, 20)
         .await
         .unwrap();
+    // What TikTok received counts the admitted requests only.
+    assert_eq!(
+        env.sandbox
+            .admitted(tiktok_sandbox::FaultEndpoint::VideoList),
+        4
+    );
+    assert_eq!(
+        env.sandbox
+            .admitted(tiktok_sandbox::FaultEndpoint::VideoQuery),
+        0
+    );
+    assert_eq!(env.sandbox.refusals().get("rate_limit_exceeded"), Some(&1));
 }

@@ -16,21 +16,11 @@ use std::time::Duration;
 
 use clock::Clock as _;
 use rstest::rstest;
-use support::{ADA, Backend, Env, Setup, start, video};
-use tiktok::Scope;
+use support::{ADA, Backend, Env, INSIGHTS, Setup, start, video};
 use tokpost_core::{PostId, PrivacyLevel, StateKind};
 use tokpost_store::{RateLimitDecision, RateLimitSlot};
 
 const HOUR: Duration = Duration::from_secs(3_600);
-
-const INSIGHTS: &[Scope] = &[
-    Scope::UserInfoBasic,
-    Scope::UserInfoProfile,
-    Scope::UserInfoStats,
-    Scope::VideoList,
-    Scope::VideoPublish,
-    Scope::VideoUpload,
-];
 
 /// Runs every job due now, then moves the clock on by `step`, `times` times.
 async fn run_for(

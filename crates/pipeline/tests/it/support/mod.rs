@@ -31,6 +31,16 @@ pub const REDIRECT_URI: &str = "http://127.0.0.1:8765/auth/tiktok/callback";
 pub const ADA: &str = "ada.public";
 pub const BO: &str = "bo.private";
 
+/// Publishing's scopes and every insight scope: an account whose counts can be read.
+pub const INSIGHTS: &[tiktok::Scope] = &[
+    tiktok::Scope::UserInfoBasic,
+    tiktok::Scope::UserInfoProfile,
+    tiktok::Scope::UserInfoStats,
+    tiktok::Scope::VideoList,
+    tiktok::Scope::VideoPublish,
+    tiktok::Scope::VideoUpload,
+];
+
 pub use tokpost_testkit::stores::Backend;
 
 pub struct Env {
