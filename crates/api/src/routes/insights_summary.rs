@@ -84,6 +84,19 @@ pub(crate) struct AccountRange {
     /// Followers at the range's start (the first reading in it when none is older).
     followers_at_start: Option<u64>,
     followers_at_end: Option<u64>,
+    /// The creator's follower counts read in the range, oldest first (daily).
+    follower_series: Vec<FollowerPoint>,
+    /// Whether the creator granted what insights read (`user.info.stats`, `video.list`);
+    /// otherwise connecting again with them checked starts the counts.
+    insights_ready: bool,
+}
+
+/// A creator's follower count when it was read.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FollowerPoint {
+    #[schema(value_type = String, format = DateTime)]
+    at: Timestamp,
+    followers: u64,
 }
 
 /// The workspace's insights over a range.
@@ -301,6 +314,7 @@ pub(crate) async fn summary(
         }
         add(&mut total, gained);
         let followers = state.insights().account_counts(account.id).await?;
+        let insights_ready = crate::routes::stats::read_scopes_missing(&account).is_empty();
         let last_at = |until: Timestamp| {
             followers
                 .iter()
@@ -321,6 +335,16 @@ pub(crate) async fn summary(
                     .and_then(|(_, counts)| counts.followers)
             }),
             followers_at_end: last_at(to),
+            follower_series: followers
+                .iter()
+                .filter(|(at, _)| *at >= from && *at <= to)
+                .filter_map(|(at, counts)| {
+                    counts
+                        .followers
+                        .map(|followers| FollowerPoint { at: *at, followers })
+                })
+                .collect(),
+            insights_ready,
         });
     }
     posts.truncate(top);

@@ -161,6 +161,15 @@ fn account_point(at: Timestamp, counts: AccountCounts) -> AccountPoint {
     }
 }
 
+/// What a creator has not granted of what insights read (`user.info.stats`, `video.list`).
+pub(crate) fn read_scopes_missing(account: &tokpost_core::Account) -> Vec<String> {
+    [Scope::USER_INFO_STATS, Scope::VIDEO_LIST]
+        .into_iter()
+        .filter(|scope| !account.has_scope(scope))
+        .map(str::to_owned)
+        .collect()
+}
+
 /// A creator's insights.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct AccountStatsView {
@@ -191,11 +200,7 @@ pub(crate) async fn account(
 ) -> Result<Json<AccountStatsView>, ApiError> {
     auth.require(Action::Read)?;
     let account = owned_account(&state, &auth, &id).await?;
-    let scopes_missing: Vec<String> = [Scope::USER_INFO_STATS, Scope::VIDEO_LIST]
-        .into_iter()
-        .filter(|scope| !account.has_scope(scope))
-        .map(str::to_owned)
-        .collect();
+    let scopes_missing = read_scopes_missing(&account);
     let series: Vec<(Timestamp, AccountCounts)> =
         state.insights().account_counts(account.id).await?;
     Ok(Json(AccountStatsView {

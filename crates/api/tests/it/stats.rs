@@ -115,6 +115,50 @@ async fn a_summary_over_a_range_counts_what_each_post_gained_and_exports_csv() {
     let account = &summary["accounts"][0];
     assert_eq!(account["posts"], 1);
     assert_eq!(account["gained"]["views"], 150);
+    // The creator's followers come with the summary: the series within the range, and the
+    // readiness the creator's own stats report (the dashboard makes no second request).
+    let account_id: tokpost_core::AccountId =
+        account["account_id"].as_str().unwrap().parse().unwrap();
+    for (at, followers) in [(day(0), 10), (day(2), 20), (day(3), 30), (day(6), 60)] {
+        app.store
+            .record_account_counts(
+                account_id,
+                AccountCounts {
+                    followers: Some(followers),
+                    following: None,
+                    likes: None,
+                    videos: None,
+                },
+                at,
+            )
+            .await
+            .unwrap();
+    }
+    let (_, summary) = app.get(&format!("/v1/insights/summary?{range}")).await;
+    let account = &summary["accounts"][0];
+    let series: Vec<(String, u64)> = account["follower_series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|point| {
+            (
+                point["at"].as_str().unwrap().to_owned(),
+                point["followers"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        series,
+        vec![(day(2).to_string(), 20), (day(3).to_string(), 30)],
+        "{summary}"
+    );
+    assert_eq!(
+        (&account["followers_at_start"], &account["followers_at_end"]),
+        (&json!(10), &json!(30))
+    );
+    let (_, creator) = app.get(&format!("/v1/accounts/{account_id}/stats")).await;
+    assert_eq!(account["insights_ready"], creator["insights_ready"]);
+    assert!(account["insights_ready"].is_boolean());
     // Outside the post's first day: no hour gained anything.
     let hours = summary["first_day_views_by_hour"].as_array().unwrap();
     assert_eq!(hours.len(), 24);

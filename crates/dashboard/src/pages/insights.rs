@@ -1,8 +1,8 @@
 //! The Insights page: over the last 7, 30 or 90 days, what the workspace's posts gained, each
 //! creator's followers (a line of their daily counts), the top posts by views gained, and the
 //! hours of the day when posts gained most in their first day, in the reader's time zone. From
-//! `/v1/insights/summary` and `/v1/accounts/{id}/stats`; charts are inline SVG
-//! ([`crate::charts`]).
+//! one request, `/v1/insights/summary` (each creator's follower series in the range comes with
+//! it); charts are inline SVG ([`crate::charts`]).
 
 use askama::Template;
 use axum::extract::{Query, State};
@@ -10,7 +10,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{Chrome, SignedIn, encode_segment, render};
+use super::{Chrome, SignedIn, render};
 use crate::Dashboard;
 use crate::charts;
 use crate::error::PageError;
@@ -91,16 +91,8 @@ pub(crate) async fn insights(
         .into_iter()
         .flatten()
     {
-        let id = text_at(account, "/account_id");
-        let stats = state
-            .api
-            .get(
-                signed_in.key(),
-                &format!("/v1/accounts/{}/stats", encode_segment(&id)),
-            )
-            .await?;
-        let followers: Vec<u64> = stats
-            .get("series")
+        let followers: Vec<u64> = account
+            .get("follower_series")
             .and_then(Value::as_array)
             .into_iter()
             .flatten()
@@ -120,7 +112,7 @@ pub(crate) async fn insights(
                 _ => "not read yet".to_owned(),
             },
             chart: charts::sparkline(&followers, 120, 28),
-            ready: stats.get("insights_ready").and_then(Value::as_bool) == Some(true),
+            ready: account.get("insights_ready").and_then(Value::as_bool) == Some(true),
         });
     }
     let top = summary
