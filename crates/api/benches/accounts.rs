@@ -34,14 +34,7 @@ use tokpost_api::{ApiSettings, AppState};
 use tokpost_core::{OpenId, Scope};
 use tokpost_pipeline::{Pipeline, PipelineConfig};
 use tokpost_store::{AccountTokens, NewAccount, TokenCipher};
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(default)
-}
+use tokpost_testkit::bench::env_number;
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()

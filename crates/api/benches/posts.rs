@@ -34,11 +34,7 @@ const REQUESTS: usize = 4_000;
 const DEFAULT_CONCURRENCY: usize = 16;
 
 fn concurrency() -> usize {
-    std::env::var("BENCH_CONCURRENCY")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(DEFAULT_CONCURRENCY)
+    tokpost_testkit::bench::env_number("BENCH_CONCURRENCY", DEFAULT_CONCURRENCY)
 }
 
 fn main() {

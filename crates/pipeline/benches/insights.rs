@@ -48,17 +48,10 @@ use tokpost_core::{
 };
 use tokpost_pipeline::insights::{InsightSettings, Snapshotter};
 use tokpost_store::Transition;
+use tokpost_testkit::bench::env_number;
 
 /// Transitions applied per store call while seeding.
 const WAVE: usize = 1_000;
-
-fn env_number(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(default)
-}
 
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -11,12 +11,14 @@
 //! - [`oauth`]: the sandbox's consent answered for a chosen creator and the code exchanged, the
 //!   round trip a creator's browser and tokpost's callback make;
 //! - [`posts`]: posts as the publisher leaves them, made through the store's own moves (a
-//!   creator who has already posted today).
+//!   creator who has already posted today);
+//! - [`bench`]: the benchmarks' sizes, read from the environment.
 //!
 //! Test support may block, shell out and panic on a broken environment: it must not be used by
 //! the service.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod bench;
 pub mod moto;
 pub mod oauth;
 pub mod oidc;

@@ -40,12 +40,7 @@ async fn eventually<F: AsyncFn() -> bool>(what: &str, done: F) {
 async fn inits_requested(env: &Env, posts: &[PostId]) -> usize {
     let mut requested = 0;
     for post in posts {
-        requested += env
-            .events(*post)
-            .await
-            .iter()
-            .filter(|event| event.kind == EventKind::InitRequested)
-            .count();
+        requested += support::inits(&env.events(*post).await);
     }
     requested
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use clock::Clock as _;
 use rstest::rstest;
-use support::{ADA, BO, Backend, Env, Setup, photos, start, video};
+use support::{ADA, BO, Backend, Env, Setup, inits, photos, start, video};
 use tiktok_sandbox::{FaultEffect, FaultEndpoint, FaultRule, FaultTimes};
 use tokpost_core::{
     Actor, EventKind, PostMode, PostState, PrivacyLevel, RequiredAction, StateKind, UploadSource,
@@ -42,13 +42,6 @@ async fn publish_id(env: &Env, post: tokpost_core::PostId) -> String {
         .expect("a publish id")
         .as_str()
         .to_owned()
-}
-
-fn inits(events: &[tokpost_core::PostEvent]) -> usize {
-    events
-        .iter()
-        .filter(|event| event.kind == EventKind::InitRequested)
-        .count()
 }
 
 #[rstest]

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use clock::Clock as _;
 use rstest::rstest;
-use support::{ADA, Backend, start, video};
+use support::{ADA, Backend, inits, start, video};
 use tiktok_sandbox::{FaultEffect, FaultEndpoint, FaultRule, FaultTimes};
-use tokpost_core::{EventKind, PostState, PrivacyLevel, StateKind};
+use tokpost_core::{PostState, PrivacyLevel, StateKind};
 use tokpost_store::WorkerId;
 
 const HOUR: Duration = Duration::from_secs(3_600);
@@ -79,7 +79,11 @@ async fn each_step_has_its_own_budget_of_transient_failures(
         .await;
     let states = env.states(&[post]).await;
     assert_eq!(env.state(post).await, expected, "{states:#?}");
-    assert_eq!(inits_of(&env, post).await, expected_inits, "{states:#?}");
+    assert_eq!(
+        inits(&env.events(post).await),
+        expected_inits,
+        "{states:#?}"
+    );
     let events = env.events(post).await;
     if expected == StateKind::Failed {
         let PostState::Failed { .. } = env.post(post).await.state else {
@@ -125,7 +129,7 @@ async fn claims_lost_to_stopped_workers_are_not_failures(#[case] backend: Backen
     let worker = env.worker("w1");
     worker.run_once().await.unwrap();
     assert_eq!(
-        (env.state(post).await, inits_of(&env, post).await),
+        (env.state(post).await, inits(&env.events(post).await)),
         (StateKind::CreatorChecked, 1),
         "the first init failed and the job waits for its retry"
     );
@@ -164,13 +168,5 @@ async fn claims_lost_to_stopped_workers_are_not_failures(#[case] backend: Backen
     env.drive(&[&worker], &[post], &[], 12 * HOUR).await;
     let states = env.states(&[post]).await;
     assert_eq!(env.state(post).await, StateKind::Published, "{states:#?}");
-    assert_eq!(inits_of(&env, post).await, 8);
-}
-
-async fn inits_of(env: &support::Env, post: tokpost_core::PostId) -> usize {
-    env.events(post)
-        .await
-        .iter()
-        .filter(|event| event.kind == EventKind::InitRequested)
-        .count()
+    assert_eq!(inits(&env.events(post).await), 8);
 }

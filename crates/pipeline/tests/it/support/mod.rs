@@ -472,3 +472,11 @@ pub fn photos(media: Vec<MediaId>, title: &str, privacy: PrivacyLevel) -> PostSp
         source: UploadSource::PullFromUrl,
     }
 }
+
+/// How many inits were requested among `events` (each `init_requested` is one request sent).
+pub fn inits(events: &[tokpost_core::PostEvent]) -> usize {
+    events
+        .iter()
+        .filter(|event| event.kind == tokpost_core::EventKind::InitRequested)
+        .count()
+}
