@@ -70,6 +70,16 @@ pub struct AccountCounts {
     pub videos: Option<u64>,
 }
 
+/// An account's published public posts without a public id, and the ids its other posts have
+/// (see [`InsightStore::awaiting_public_ids`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AwaitingIds {
+    /// Direct, public, published; newest first.
+    pub posts: Vec<Post>,
+    /// The public ids of the account's posts moved in the same time: no candidates.
+    pub known: Vec<u64>,
+}
+
 /// Insights (a part of [`crate::Store`]; see the module docs).
 #[async_trait]
 pub trait InsightStore: Send + Sync {
@@ -125,6 +135,19 @@ pub trait InsightStore: Send + Sync {
         &self,
         account: AccountId,
     ) -> Result<Vec<(Timestamp, AccountCounts)>, StoreError>;
+
+    /// `account`'s direct, public posts that are published without a public id and moved
+    /// last at or after `since` (the move to published), newest first, at most `limit`; with
+    /// the public ids of its posts moved since then.
+    async fn awaiting_public_ids(
+        &self,
+        account: AccountId,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<AwaitingIds, StoreError>;
+
+    /// Makes `account`'s snapshot job due at `at`: queues it, or brings the queued one forward.
+    async fn snapshot_due(&self, account: AccountId, at: Timestamp) -> Result<(), StoreError>;
 }
 
 fn to_i64(count: Option<u64>) -> Option<i64> {
@@ -185,13 +208,23 @@ pub(crate) async fn follow_in_tx(
     if followed == 0 {
         return Ok(());
     }
-    let key = snapshot_job_key(post.account_id);
+    snapshot_due_in_tx(tx, post.account_id, at).await
+}
+
+/// Queues `account`'s snapshot job at `at`, or brings a queued one forward to `at` (it may be
+/// waiting for an older post's next read).
+async fn snapshot_due_in_tx(
+    tx: &mut Tx,
+    account: AccountId,
+    at: Timestamp,
+) -> Result<(), StoreError> {
+    let key = snapshot_job_key(account);
     let queued = crate::queue::leases::insert_job(
         tx,
         &crate::NewJob {
             kind: tokpost_core::JobKind::SnapshotStats,
             payload: serde_json::json!({}),
-            account_id: Some(post.account_id),
+            account_id: Some(account),
             post_id: None,
             run_at: at,
             dedupe_key: Some(key.clone()),
@@ -200,7 +233,6 @@ pub(crate) async fn follow_in_tx(
     )
     .await?;
     if queued == crate::Enqueued::AlreadyQueued {
-        // The account's job waits for an older post's next read: the new post is due now.
         query(
             "UPDATE jobs SET run_at_ms = $2 WHERE dedupe_key = $1 AND locked_by IS NULL AND run_at_ms > $2",
         )
@@ -425,5 +457,54 @@ impl InsightStore for SqlStore {
                 ))
             })
             .collect()
+    }
+
+    async fn awaiting_public_ids(
+        &self,
+        account: AccountId,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<AwaitingIds, StoreError> {
+        let published: Vec<Post> = query_as::<crate::rows::PostRow>(concat!(
+            "SELECT ",
+            crate::rows::post_columns!(),
+            " FROM posts WHERE account_id = $1 AND state = $2 AND public_post_ids = '[]'
+              AND updated_at_ms >= $3 ORDER BY updated_at_ms DESC, id LIMIT $4"
+        ))
+        .bind(account.as_uuid())
+        .bind(tokpost_core::StateKind::Published.as_str())
+        .bind(ms(since))
+        .bind(i64::from(limit))
+        .all(&self.db, |row| row.into_domain(&self.cipher))
+        .await?;
+        let posts = published
+            .into_iter()
+            .filter(|post| {
+                post.spec.mode == PostMode::Direct
+                    && post.spec.privacy == PrivacyLevel::PublicToEveryone
+            })
+            .collect();
+        let lists: Vec<String> = query_scalar(
+            "SELECT public_post_ids FROM posts
+             WHERE account_id = $1 AND public_post_ids <> '[]' AND updated_at_ms >= $2",
+        )
+        .bind(account.as_uuid())
+        .bind(ms(since))
+        .fetch_all(&self.db)
+        .await?;
+        let mut known = Vec::new();
+        for list in lists {
+            let ids: Vec<String> = crate::rows::from_json("public post ids", &list)?;
+            known.extend(ids.iter().filter_map(|id| id.trim().parse::<u64>().ok()));
+        }
+        Ok(AwaitingIds { posts, known })
+    }
+
+    async fn snapshot_due(&self, account: AccountId, at: Timestamp) -> Result<(), StoreError> {
+        let mut tx = self.db.write_tx().await?;
+        snapshot_due_in_tx(&mut tx, account, at).await?;
+        tx.commit().await?;
+        self.db.jobs_changed().await;
+        Ok(())
     }
 }

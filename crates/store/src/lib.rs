@@ -56,7 +56,9 @@ pub use accounts::AccountStore;
 pub use approvals::{ApprovalSettings, ApprovalStore};
 pub use inbound::InboundWebhookStore;
 pub use init_wave::InitWaveStore;
-pub use insights::{AccountCounts, Counts, Following, InsightStore, PostSnapshot, Track};
+pub use insights::{
+    AccountCounts, AwaitingIds, Counts, Following, InsightStore, PostSnapshot, Track,
+};
 pub use invitations::{Accepted, Invitation, InvitationStore, NewInvitation};
 pub use media::MediaAssetStore;
 pub use oauth_states::OAuthStateStore;

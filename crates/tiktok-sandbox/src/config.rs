@@ -308,7 +308,8 @@ impl CreatorConfig {
 pub enum PublicPostIds {
     /// After moderation (see [`SandboxConfig::moderation_delay`]).
     Delayed,
-    /// Never (observed for some accounts).
+    /// Never reported by status fetch or the webhook (observed for some accounts); the Display
+    /// API still lists the public post, so only a match by caption and time finds it.
     Never,
 }
 

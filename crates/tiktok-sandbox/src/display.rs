@@ -33,8 +33,13 @@ const MAX_VIDEOS: usize = 20;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct DisplayVideo {
     pub(crate) id: u64,
+    /// `create_time`: when it was posted.
+    pub(crate) created_at: Timestamp,
+    /// When moderation let it out; its counts grow from then.
     pub(crate) visible_at: Timestamp,
     pub(crate) title: String,
+    /// The description of a photo post; a video's caption is its title.
+    pub(crate) description: String,
 }
 
 /// Lifetime counts of a post `age_secs` after it became visible: views, likes, comments,
@@ -61,9 +66,9 @@ fn video_json(video: &DisplayVideo, now: Timestamp, username: &str) -> Value {
     json!({
         // Display sends ids as strings (status fetch sends numbers).
         "id": video.id.to_string(),
-        "create_time": video.visible_at.as_second(),
+        "create_time": video.created_at.as_second(),
         "title": video.title,
-        "video_description": video.title,
+        "video_description": video.description,
         "duration": 15,
         "share_url": format!("https://www.tiktok.com/@{username}/video/{}", video.id),
         "view_count": views,
@@ -261,16 +266,16 @@ fn list_answer(
     let now = shared.now();
     let mut videos = shared.world().display_videos(&creator.open_id, now);
     // Newest first; the cursor (epoch milliseconds) keeps those posted before it.
-    videos.sort_by(|a, b| b.visible_at.cmp(&a.visible_at).then(b.id.cmp(&a.id)));
+    videos.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
     let older: Vec<DisplayVideo> = videos
         .into_iter()
-        .filter(|video| cursor.is_none_or(|cursor| video.visible_at.as_millisecond() < cursor))
+        .filter(|video| cursor.is_none_or(|cursor| video.created_at.as_millisecond() < cursor))
         .collect();
     let page: Vec<&DisplayVideo> = older.iter().take(max).collect();
     let next = page
         .last()
         .map_or(cursor.unwrap_or(now.as_millisecond()), |video| {
-            video.visible_at.as_millisecond()
+            video.created_at.as_millisecond()
         });
     Ok(json!({
         "videos": page.iter().map(|video| video_json(video, now, &creator.username)).collect::<Vec<_>>(),

@@ -912,14 +912,16 @@ pub(crate) fn media_arrived(
             (None, None) if publish.mode == PostMode::Direct => Outcome::Published,
             (None, None) => Outcome::Inbox,
         };
-        let public_ids = shared
+        let reported = shared
             .creator(&publish.open_id)
             .is_some_and(|c| c.public_post_ids == PublicPostIds::Delayed);
         let is_public = publish.privacy_level.as_deref() == Some("PUBLIC_TO_EVERYONE");
         let posts = if outcome == Outcome::Published {
             vec![PublicPost {
                 id: post_id,
-                visible_at: (public_ids && is_public).then(|| clock::add(done_at, moderation)),
+                created_at: done_at,
+                visible_at: is_public.then(|| clock::add(done_at, moderation)),
+                reported,
             }]
         } else {
             Vec::new()
@@ -953,7 +955,7 @@ pub(crate) fn media_arrived(
                 },
             ),
         }];
-        for post in &posts {
+        for post in posts.iter().filter(|post| post.reported) {
             if let Some(at) = post.visible_at {
                 events.push(event(
                     at,
@@ -989,7 +991,7 @@ pub(crate) fn user_posts_from_inbox(shared: &Arc<Shared>, publish_id: &str) -> b
             publish.status_at(now),
             Status::SendToUserInbox | Status::PublishComplete
         );
-        let public_ids = shared
+        let reported = shared
             .creator(&publish.open_id)
             .is_some_and(|c| c.public_post_ids == PublicPostIds::Delayed);
         let (Phase::Decided(decision), true, PostMode::Inbox) =
@@ -998,10 +1000,12 @@ pub(crate) fn user_posts_from_inbox(shared: &Arc<Shared>, publish_id: &str) -> b
             return false;
         };
         decision.user_posted_at.get_or_insert(now);
-        let visible_at = public_ids.then(|| clock::add(now, moderation));
+        let visible_at = clock::add(now, moderation);
         decision.posts.push(PublicPost {
             id: post_id,
-            visible_at,
+            created_at: now,
+            visible_at: Some(visible_at),
+            reported,
         });
         let event = |at, kind| Event {
             at,
@@ -1016,9 +1020,9 @@ pub(crate) fn user_posts_from_inbox(shared: &Arc<Shared>, publish_id: &str) -> b
                 publish_id: publish.id.clone(),
             },
         )];
-        if let Some(at) = visible_at {
+        if reported {
             events.push(event(
-                at,
+                visible_at,
                 EventKind::PubliclyAvailable {
                     publish_id: publish.id.clone(),
                     post_id,

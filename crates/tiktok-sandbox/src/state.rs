@@ -285,7 +285,14 @@ pub(crate) enum Outcome {
 #[derive(Debug, Clone)]
 pub(crate) struct PublicPost {
     pub(crate) id: u64,
+    /// When it was posted (the Display API's `create_time`).
+    pub(crate) created_at: Timestamp,
+    /// When the post becomes public (after moderation); `None` for a post nobody else sees.
     pub(crate) visible_at: Option<Timestamp>,
+    /// Whether status fetch and the webhook ever report its id: not for a creator with
+    /// [`PublicPostIds::Never`](crate::config::PublicPostIds::Never), whose public posts the
+    /// Display API still lists.
+    pub(crate) reported: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -377,7 +384,7 @@ impl Publish {
             (Phase::Decided(decision), Status::PublishComplete) => decision
                 .posts
                 .iter()
-                .filter(|post| post.visible_at.is_some_and(|at| at <= now))
+                .filter(|post| post.reported && post.visible_at.is_some_and(|at| at <= now))
                 .map(|post| post.id)
                 .collect(),
             _ => Vec::new(),
@@ -718,8 +725,14 @@ impl World {
                         let at = post.visible_at.filter(|at| *at <= now)?;
                         Some(crate::display::DisplayVideo {
                             id: post.id,
+                            created_at: post.created_at,
                             visible_at: at,
                             title: publish.title.clone().unwrap_or_default(),
+                            description: publish
+                                .description
+                                .clone()
+                                .or_else(|| publish.title.clone())
+                                .unwrap_or_default(),
                         })
                     })
                     .collect()

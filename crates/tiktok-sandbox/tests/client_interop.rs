@@ -7,6 +7,7 @@ mod common;
 
 use std::time::Duration;
 
+use clock::Clock as _;
 use common::*;
 use secrecy::SecretString;
 use tiktok::{
@@ -621,6 +622,37 @@ async fn the_display_api_shows_public_posts_with_counts_that_grow_and_leaves_pri
     let too_many: Vec<tiktok::PublicPostId> = (0..21).map(tiktok::PublicPostId).collect();
     let refused = client.video_query(token, &too_many).await.unwrap_err();
     assert_eq!(refused.classification().id(), "invalid_params");
+}
+
+#[tokio::test]
+async fn a_post_whose_public_id_is_never_reported_is_still_listed_by_the_display_api() {
+    let env = start_default().await;
+    let client = client_for(&env);
+    let grant = connect_for_insights(&env, &client, ED).await;
+    let token = &grant.access_token;
+    let published_at = env.clock.now().as_second();
+    assert_eq!(
+        publish_visible(&env, &client, token, PrivacyLevel::PublicToEveryone).await,
+        None,
+        "status fetch never names the public post of this creator"
+    );
+    env.advance_secs(3 * 3_600);
+    let page = client.video_list(token, None, 20).await.unwrap();
+    let [video] = page.videos.as_slice() else {
+        panic!("one public video listed: {page:?}");
+    };
+    assert_eq!(video.title.as_deref(), Some("from the client #interop"));
+    let created = video.create_time.unwrap();
+    assert!(
+        (published_at..=published_at + 3_600).contains(&created),
+        "created {created}, published {published_at}"
+    );
+    let statuses = client.video_query(token, &[video.id]).await.unwrap();
+    assert_eq!(
+        statuses.len(),
+        1,
+        "its counts can be read once its id is known"
+    );
 }
 
 #[tokio::test]

@@ -138,7 +138,7 @@ impl Publisher {
                 if post.state.kind() == StateKind::Published
                     && (ids.is_empty() || ids == post.progress.public_post_ids)
                 {
-                    return self.poll_for_post_ids(since_tracking);
+                    return self.poll_for_post_ids(post, since_tracking).await;
                 }
                 let mut progress = post.progress.clone();
                 progress.public_post_ids.clone_from(&ids);
@@ -169,7 +169,9 @@ impl Publisher {
                     );
                 }
                 match moved {
-                    Next::Continue(_) if ids.is_empty() => self.poll_for_post_ids(since_tracking),
+                    Next::Continue(_) if ids.is_empty() => {
+                        self.poll_for_post_ids(post, since_tracking).await
+                    }
                     Next::Continue(_) => done(),
                     stop @ Next::Stop(_) => stop,
                 }
@@ -283,9 +285,26 @@ impl Publisher {
         done()
     }
 
-    pub(super) fn poll_for_post_ids(&self, since_tracking: Duration) -> Next {
+    /// Asks again for the public id of a published post, until the policy gives up on status
+    /// fetch: then the account's snapshot pass looks for the post among the creator's public
+    /// videos, if insights may read them.
+    pub(super) async fn poll_for_post_ids(&self, post: &Post, since_tracking: Duration) -> Next {
         let polling = self.policy.status_polling;
         if since_tracking > polling.post_ids_for {
+            let readable = matches!(
+                self.store.account(post.account_id).await,
+                Ok(Some(account)) if account.has_scope(tokpost_core::Scope::VIDEO_LIST)
+            );
+            if readable
+                && let Err(error) = self
+                    .store
+                    .snapshot_due(post.account_id, self.clock.now())
+                    .await
+            {
+                return Next::Stop(JobOutcome::Transient {
+                    error: format!("store: {error}"),
+                });
+            }
             return done();
         }
         Next::Stop(JobOutcome::RetryAt {

@@ -2,7 +2,9 @@
 //! followed from the move that records its public id and read hourly while young, its counts a
 //! growing series; a private post is never followed; the creator's counts are read once a day;
 //! an account connected for publishing only keeps publishing and its snapshot job waits a day;
-//! the Display API's limit is counted per token, or for the whole app when the operator says so.
+//! the Display API's limit is counted per token, or for the whole app when the operator says so;
+//! a post whose public id TikTok never reports is found among the creator's public videos by its
+//! caption and time, unless another post of the same words and hour makes that ambiguous.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -17,7 +19,8 @@ use std::time::Duration;
 use clock::Clock as _;
 use rstest::rstest;
 use support::{ADA, Backend, Env, INSIGHTS, Setup, start, video};
-use tokpost_core::{PostId, PrivacyLevel, StateKind};
+use tiktok_sandbox::FaultEndpoint;
+use tokpost_core::{EventKind, PostId, PrivacyLevel, StateKind};
 use tokpost_store::{RateLimitDecision, RateLimitSlot};
 
 const HOUR: Duration = Duration::from_secs(3_600);
@@ -220,4 +223,84 @@ async fn the_display_limit_is_counted_per_token_or_for_the_whole_app(
             "read again after two hours"
         );
     }
+}
+
+/// ed.quiet's posts go public but status fetch never names their public id. Once status fetch
+/// gives up (3 h), the account's pass lists the creator's public videos and matches each post by
+/// caption and time: a unique one is followed from then on; two posts with one caption in one
+/// hour stay unmatched (a swap of their counts would be worse than none); a private post is
+/// never looked for; after a week nobody looks any more.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_whose_public_id_never_arrives_is_found_by_its_caption_and_time(
+    #[case] backend: Backend,
+) {
+    let env = start(Setup::new(backend)).await;
+    let account = env.connect_with("ed.quiet", INSIGHTS).await;
+    let mut posts = Vec::new();
+    for (salt, caption, privacy) in [
+        (1, "quiet launch\n#bread", PrivacyLevel::PublicToEveryone),
+        (2, "twin", PrivacyLevel::PublicToEveryone),
+        (3, "twin", PrivacyLevel::PublicToEveryone),
+        (4, "quiet launch\n#bread", PrivacyLevel::SelfOnly),
+    ] {
+        let media = env.small_video(salt).await;
+        posts.push(
+            env.schedule(account, video(media, caption, privacy), 0)
+                .await,
+        );
+    }
+    let [unique, twin_a, twin_b, private] = posts[..] else {
+        unreachable!()
+    };
+    let worker = env.worker("w");
+    env.drive(&[&worker], &posts, &[], 2 * HOUR).await;
+    for post in &posts {
+        assert_eq!(env.state(*post).await, StateKind::Published);
+        assert!(env.post(*post).await.progress.public_post_ids.is_empty());
+    }
+    let lists = || env.sandbox.admitted(FaultEndpoint::VideoList);
+    assert_eq!(lists(), 0, "nobody looks while status fetch may still tell");
+
+    // Status fetch gives up after 3 h; the account's pass then looks.
+    run_for(&env, &worker, HOUR, 4).await;
+    assert!(lists() >= 1);
+    let found = env.post(unique).await.progress.public_post_ids;
+    assert_eq!(found.len(), 1, "{found:?}");
+    let history = env.store.post_events(unique).await.unwrap();
+    let note = history
+        .iter()
+        .rfind(|event| event.kind == EventKind::Note)
+        .unwrap();
+    assert!(
+        note.message.contains(&found[0]) && note.message.contains("caption and time"),
+        "{}",
+        note.message
+    );
+    for post in [twin_a, twin_b, private] {
+        assert!(env.post(post).await.progress.public_post_ids.is_empty());
+        assert!(env.store.following(post).await.unwrap().is_none());
+    }
+
+    // Followed like any other post from then on.
+    run_for(&env, &worker, HOUR, 3).await;
+    assert!(env.store.following(unique).await.unwrap().is_some());
+    assert!(views(&env, unique).await.len() >= 2);
+
+    // The twins are looked for hourly for a week, then not at all.
+    let before = lists();
+    run_for(&env, &worker, HOUR, 24).await;
+    let a_day = lists() - before;
+    assert!((20..=26).contains(&a_day), "hourly looks: {a_day}");
+    run_for(&env, &worker, 6 * HOUR, 28).await;
+    let after_a_week = lists();
+    run_for(&env, &worker, 6 * HOUR, 8).await;
+    assert_eq!(
+        lists(),
+        after_a_week,
+        "a week after publishing nobody looks"
+    );
+    assert!(env.post(twin_a).await.progress.public_post_ids.is_empty());
 }

@@ -48,6 +48,8 @@ use approval::{
     a_post_awaiting_approval_has_no_job_until_approved_at_the_revision_seen,
     an_approval_racing_an_edit_or_a_rejection_never_both_win,
 };
+mod insights;
+use insights::posts_awaiting_a_public_id_are_found_and_the_snapshot_job_made_due;
 mod people;
 use people::{
     a_reset_link_sets_a_password_once_and_counts_failures,
@@ -360,6 +362,7 @@ stories!(
     an_invitation_is_taken_once_however_many_clicks_race,
     a_reset_link_sets_a_password_once_and_counts_failures,
     a_persons_alerts_reach_them_only_when_the_event_is_theirs,
+    posts_awaiting_a_public_id_are_found_and_the_snapshot_job_made_due,
     a_days_digest_is_queued_once_however_many_processes_ask,
     an_account_notice_is_recorded_once_per_key,
     a_learned_post_cap_replaces_the_last_and_ages_out,

@@ -11,7 +11,13 @@
 //! - a pass reads at most [`MAX_BATCHES_PER_RUN`] batches and then yields the worker, so one
 //!   account with many posts cannot starve the others; a missed pass reads each post once;
 //! - an account connected without the insight scopes, or needing a reconnect, is never an
-//!   error: its job waits a day and tries again, and publishing is untouched.
+//!   error: its job waits a day and tries again, and publishing is untouched;
+//! - a published public post whose public id TikTok never reports is looked for among the
+//!   creator's public videos ([`unreported`]) hourly for a week, and followed once found.
+
+mod unreported;
+
+pub use unreported::MAX_LIST_PAGES;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -153,10 +159,14 @@ impl Snapshotter {
                 return transient(&error);
             }
         }
+        let look_again = match self.find_unreported(account, &token).await {
+            Ok(look_again) => look_again,
+            Err(stop) => return stop,
+        };
         if let Some(stop) = self.account_counts(account, &stored.scopes, &token).await {
             return stop;
         }
-        self.next_run(account).await
+        self.next_run(account, look_again).await
     }
 
     /// The creator's counts, once a day, when `user.info.stats` was granted.
@@ -232,13 +242,14 @@ impl Snapshotter {
         }
     }
 
-    /// Waits for the account's next due post or daily count, or ends when nothing is followed.
-    async fn next_run(&self, account: AccountId) -> JobOutcome {
+    /// Waits for the account's next due post (or the next look for unreported ones), or ends
+    /// when nothing is followed or looked for.
+    async fn next_run(&self, account: AccountId, look_again: Option<Timestamp>) -> JobOutcome {
         let next_post = match self.store.next_snapshot_at(account).await {
             Ok(next) => next,
             Err(error) => return transient(&error),
         };
-        match next_post {
+        match next_post.into_iter().chain(look_again).min() {
             Some(at) => JobOutcome::RetryAt {
                 at: at.max(self.clock.now()),
                 reason: "the next snapshot".to_owned(),

@@ -6,6 +6,10 @@
 //! - the next snapshot is never before `now` (a missed pass catches up with one snapshot, not a
 //!   burst of the ones it missed);
 //! - the interval never shrinks as a post ages, and tracking stops at [`TRACKED_FOR`].
+//!
+//! A post whose public id TikTok never reports is found by [`matching`] instead.
+
+pub mod matching;
 
 use std::time::Duration;
 
