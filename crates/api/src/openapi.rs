@@ -6,8 +6,8 @@ use utoipa::{Modify, OpenApi};
 
 use crate::error::{ErrorBody, ErrorDetail};
 use crate::routes::{
-    accounts, alerts, approvals, batch, errors, health, insights_summary, media, members,
-    post_changes, posts, review_links, sessions, stats, webhook_endpoints, webhooks,
+    accounts, alerts, approvals, batch, errors, health, insights_summary, media, media_fix,
+    members, post_changes, posts, review_links, sessions, stats, webhook_endpoints, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -22,7 +22,7 @@ use crate::routes::{
         errors::list, errors::get,
         accounts::connect, accounts::callback, accounts::list, accounts::get,
         accounts::refresh, accounts::creator_info, accounts::disconnect, accounts::history,
-        media::upload, media::list, media::register_url, media::get,
+        media::upload, media::list, media::register_url, media::get, media_fix::fix,
         posts::create, posts::validate, posts::list, posts::get,
         post_changes::edit, post_changes::cancel, post_changes::retry, post_changes::reschedule,
         batch::import,

@@ -174,6 +174,11 @@ impl AppState {
     }
 
     #[must_use]
+    pub fn media_fixes(&self) -> &dyn tokpost_store::MediaFixStore {
+        self.store.as_ref()
+    }
+
+    #[must_use]
     pub fn oauth_states(&self) -> &dyn OAuthStateStore {
         self.store.as_ref()
     }

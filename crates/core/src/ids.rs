@@ -86,6 +86,10 @@ uuid_id!(
     JobId
 );
 uuid_id!(
+    /// A request to fix a media item (autofix): the job that makes a new item from it.
+    MediaFixId
+);
+uuid_id!(
     /// An API key of a workspace.
     ApiKeyId
 );

@@ -17,16 +17,19 @@ pub enum JobKind {
     SyncCreatorInfo,
     /// Read the counts of an account's public posts that are due, and the creator's own.
     SnapshotStats,
+    /// Turn a media item TikTok would reject into a new one it accepts (autofix, ffmpeg).
+    FixMedia,
 }
 
 impl JobKind {
     /// Every kind.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::PublishPost,
         Self::CheckPublishStatus,
         Self::RefreshToken,
         Self::SyncCreatorInfo,
         Self::SnapshotStats,
+        Self::FixMedia,
     ];
 
     /// The stable stored name.
@@ -38,6 +41,7 @@ impl JobKind {
             Self::RefreshToken => "refresh_token",
             Self::SyncCreatorInfo => "sync_creator_info",
             Self::SnapshotStats => "snapshot_stats",
+            Self::FixMedia => "fix_media",
         }
     }
 

@@ -22,8 +22,8 @@ pub use account::{Account, AccountStatus, ReconnectReason, Scope};
 pub use approval::{AccountApproval, LateApproval, Revision, late_approval, requires_approval};
 pub use event::{EventKind, NewPostEvent, PostEvent};
 pub use ids::{
-    AccountEventId, AccountId, ApiKeyId, InvitationId, JobId, MediaId, OpenId, PostId, PublishId,
-    ReviewLinkId, UserId, WorkspaceId,
+    AccountEventId, AccountId, ApiKeyId, InvitationId, JobId, MediaFixId, MediaId, OpenId, PostId,
+    PublishId, ReviewLinkId, UserId, WorkspaceId,
 };
 pub use job::JobKind;
 pub use people::{Action, Principal, Role, may_change_post};

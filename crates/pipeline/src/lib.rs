@@ -26,6 +26,7 @@ pub mod janitor;
 pub mod lease;
 pub mod mail;
 pub mod media_access;
+pub mod media_fix;
 pub mod pipeline;
 pub mod policy;
 pub mod preflight;

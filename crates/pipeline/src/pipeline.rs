@@ -34,6 +34,8 @@ pub struct PipelineConfig {
     pub retention: crate::janitor::Retention,
     /// How counts are read for insights.
     pub insights: crate::insights::InsightSettings,
+    /// How media are fixed (ffmpeg, bounds).
+    pub fix: crate::media_fix::FixSettings,
 }
 
 impl Default for PipelineConfig {
@@ -46,6 +48,7 @@ impl Default for PipelineConfig {
             refresh_scan_every: Duration::from_secs(15 * 60),
             retention: crate::janitor::Retention::default(),
             insights: crate::insights::InsightSettings::default(),
+            fix: crate::media_fix::FixSettings::default(),
         }
     }
 }
@@ -101,11 +104,21 @@ impl Pipeline {
             .with_media(media.clone())
             .with_insights(config.insights),
         );
+        let fixes = Arc::new(crate::media_fix::MediaFixes::new(
+            Arc::clone(&store),
+            Arc::clone(&clock),
+            media.clone(),
+            config.fix.clone(),
+        ));
         Self {
             store,
             clock,
             keeper: Arc::clone(&keeper),
-            dispatcher: Arc::new(Dispatcher { keeper, publisher }),
+            dispatcher: Arc::new(Dispatcher {
+                keeper,
+                publisher,
+                fixes,
+            }),
             config,
             media,
         }
@@ -121,6 +134,12 @@ impl Pipeline {
     #[must_use]
     pub fn keeper(&self) -> Arc<TokenKeeper> {
         Arc::clone(&self.keeper)
+    }
+
+    /// The runner of media fixes (whether fixing is available here).
+    #[must_use]
+    pub fn fixes(&self) -> Arc<crate::media_fix::MediaFixes> {
+        Arc::clone(&self.dispatcher.fixes)
     }
 
     /// The publisher (preflight dry runs, resuming after a reconnect).
@@ -311,6 +330,7 @@ async fn heartbeat(
 pub struct Dispatcher {
     keeper: Arc<TokenKeeper>,
     publisher: Arc<Publisher>,
+    fixes: Arc<crate::media_fix::MediaFixes>,
 }
 
 impl JobHandler for Dispatcher {
@@ -321,6 +341,7 @@ impl JobHandler for Dispatcher {
             | JobKind::CheckPublishStatus
             | JobKind::SyncCreatorInfo
             | JobKind::SnapshotStats => self.publisher.handle(job).await,
+            JobKind::FixMedia => self.fixes.run(job).await,
         }
     }
 }

@@ -33,6 +33,7 @@ pub mod insights;
 pub mod invitations;
 mod limits;
 pub mod media;
+pub mod media_fixes;
 pub mod oauth_states;
 pub mod operations;
 pub mod people;
@@ -61,6 +62,7 @@ pub use insights::{
 };
 pub use invitations::{Accepted, Invitation, InvitationStore, NewInvitation};
 pub use media::MediaAssetStore;
+pub use media_fixes::{FixEnd, FixState, MediaFix, MediaFixStore, NewMediaFix};
 pub use oauth_states::OAuthStateStore;
 pub use operations::OperationsStore;
 pub use people::{
@@ -135,6 +137,7 @@ pub trait Store:
     + ApprovalStore
     + ReviewLinkStore
     + InsightStore
+    + MediaFixStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -161,6 +164,7 @@ impl<T> Store for T where
         + ApprovalStore
         + ReviewLinkStore
         + InsightStore
+        + MediaFixStore
         + Send
         + Sync
         + std::fmt::Debug

@@ -17,6 +17,9 @@ pub struct Cli {
 pub enum Command {
     /// Check media files against TikTok's rules before TikTok rejects them.
     Check(CheckArgs),
+    /// Fix a media file TikTok would reject with the smallest change (ffmpeg), then check the
+    /// result; says what it changed and why, or why the file cannot be fixed.
+    Fix(FixArgs),
     /// The catalog of TikTok failures: what each means, who must act, what tokpost does.
     Errors {
         #[command(subcommand)]
@@ -125,6 +128,50 @@ pub struct CheckArgs {
     /// Media files to check.
     #[arg(required = true, value_name = "FILE")]
     pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    /// The media file to fix.
+    #[arg(value_name = "FILE")]
+    pub file: PathBuf,
+    /// Where the fixed file goes; written only when it passes the check (videos: .mp4; photos:
+    /// .jpg or .webp).
+    #[arg(short, long, value_name = "OUT")]
+    pub output: PathBuf,
+    /// The creator's longest allowed video in seconds (`max_video_post_duration_sec`);
+    /// TikTok's API maximum of 600 s when not given.
+    #[arg(long, value_name = "SECS", value_parser = clap::value_parser!(u32).range(1..=3600))]
+    pub max_duration: Option<u32>,
+    /// Cut a video longer than the maximum (the end is dropped); without it such a video is
+    /// refused.
+    #[arg(long)]
+    pub trim: bool,
+    /// Scale a video with a side under 360 px up to 360 px; without it such a video is refused.
+    #[arg(long)]
+    pub upscale: bool,
+    /// The format photos are written in; a JPEG or WebP keeps its format, others become JPEG.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub photo_format: Option<PhotoFormatArg>,
+    /// The longest one ffmpeg run may take; ffmpeg and its children are killed then.
+    #[arg(long, value_name = "SECS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
+    pub timeout: u64,
+    /// The ffmpeg executable; `ffmpeg` on PATH when not given.
+    #[arg(long, value_name = "PATH")]
+    pub ffmpeg: Option<PathBuf>,
+    /// Replace OUT when it exists.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the outcome as one JSON object instead of a human report.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `--photo-format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PhotoFormatArg {
+    Jpeg,
+    Webp,
 }
 
 #[derive(Debug, Subcommand)]

@@ -63,6 +63,8 @@ pub struct Config {
     pub oidc: OidcConfig,
     /// Insights: how TikTok's counts are read and how long they are kept.
     pub insights: InsightsConfig,
+    /// Autofix: the ffmpeg that fixes media and its bounds.
+    pub fix: FixConfig,
 }
 
 mod sections;
@@ -136,6 +138,7 @@ impl Default for Config {
             email: EmailConfig::default(),
             oidc: OidcConfig::default(),
             insights: InsightsConfig::default(),
+            fix: FixConfig::default(),
         }
     }
 }
@@ -200,6 +203,8 @@ impl Config {
         self.email.mailer()?;
         self.webhooks.digest()?;
         self.insights.retention()?;
+        self.fix
+            .settings(&self.data_dir, self.http.max_upload_bytes)?;
         self.oidc.provider(&self.public_base_url()?)?;
         let has_key = !self.tiktok.client_key.trim().is_empty();
         let has_secret = self.tiktok.client_secret.is_set();
@@ -522,7 +527,7 @@ impl Config {
     /// [`Config::publish_policy_for`]).
     ///
     /// # Errors
-    /// An insights retention shorter than a post is followed.
+    /// An insights retention shorter than a post is followed; fix bounds of zero.
     pub fn pipeline_config(
         &self,
         publishing: tokpost_pipeline::PublishPolicy,
@@ -537,6 +542,9 @@ impl Config {
                 ..defaults.retention
             },
             insights: self.insights.settings(),
+            fix: self
+                .fix
+                .settings(&self.data_dir, self.http.max_upload_bytes)?,
             ..defaults
         })
     }
@@ -735,6 +743,7 @@ fn environment() -> Env {
                 "email__",
                 "oidc__",
                 "insights__",
+                "fix__",
             ]
             .iter()
             .any(|section| key.starts_with(section))

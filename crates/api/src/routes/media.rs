@@ -50,13 +50,17 @@ pub(crate) struct MediaView {
     probe: Value,
     #[schema(value_type = String, format = DateTime)]
     created_at: Timestamp,
+    /// The newest fix of this item (`POST /v1/media/{id}/fix`), in `GET /v1/media/{id}` and
+    /// the fix's own answer; absent in lists and when it was never fixed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fix: Option<super::media_fix::FixView>,
 }
 
 pub(crate) fn is_url_location(location: &str) -> bool {
     location.starts_with("https://") || location.starts_with("http://")
 }
 
-fn media_view(asset: MediaAsset) -> MediaView {
+pub(crate) fn media_view(asset: MediaAsset) -> MediaView {
     let is_url = is_url_location(&asset.location);
     MediaView {
         id: asset.id,
@@ -71,6 +75,15 @@ fn media_view(asset: MediaAsset) -> MediaView {
         size_bytes: asset.size_bytes,
         probe: asset.probe,
         created_at: asset.created_at,
+        fix: None,
+    }
+}
+
+impl MediaView {
+    /// The view with the item's newest fix.
+    pub(crate) fn with_fix(mut self, fix: Option<super::media_fix::FixView>) -> Self {
+        self.fix = fix;
+        self
     }
 }
 
@@ -358,10 +371,13 @@ pub(crate) async fn get(
 ) -> Result<Json<MediaView>, ApiError> {
     auth.require(Action::Read)?;
     let id: MediaId = parse_id(&id, "media")?;
-    owned_media(&state, &auth, id)
+    let asset = owned_media(&state, &auth, id)
         .await?
-        .map(|asset| Json(media_view(asset)))
-        .ok_or(ApiError::NotFound("media"))
+        .ok_or(ApiError::NotFound("media"))?;
+    let fix = state.media_fixes().latest_fix_of(asset.id).await?;
+    Ok(Json(
+        media_view(asset).with_fix(fix.map(super::media_fix::FixView::from)),
+    ))
 }
 
 /// Listing filters of the media library.

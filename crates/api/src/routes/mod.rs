@@ -9,6 +9,7 @@ pub(crate) mod errors;
 pub(crate) mod health;
 pub(crate) mod insights_summary;
 pub(crate) mod media;
+pub(crate) mod media_fix;
 pub(crate) mod members;
 pub(crate) mod paging;
 pub(crate) mod planning;
@@ -101,6 +102,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/v1/media/url", post(media::register_url))
         .route("/v1/media/{id}", get(media::get))
+        .route("/v1/media/{id}/fix", post(media_fix::fix))
         .route("/v1/posts", get(posts::list).post(posts::create))
         .route("/v1/posts/validate", post(posts::validate))
         // The import reads its own body, up to its own limit (`import::MAX_BYTES`).

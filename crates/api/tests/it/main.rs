@@ -15,5 +15,6 @@ mod support;
 mod alerts;
 mod api;
 mod approval;
+mod media_fix;
 mod roles;
 mod stats;

@@ -47,6 +47,16 @@ impl App {
     }
 
     pub(crate) async fn start_with(customize: impl FnOnce(&mut ApiSettings)) -> Self {
+        Self::start_configured(customize, |_| {}).await
+    }
+
+    /// [`App::start_with`], the pipeline configured by `pipeline` too.
+    pub(crate) async fn start_configured(
+        customize: impl FnOnce(&mut ApiSettings),
+        pipeline: impl FnOnce(&mut PipelineConfig),
+    ) -> Self {
+        let mut pipeline_config = PipelineConfig::default();
+        pipeline(&mut pipeline_config);
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::at_fixed_start();
         let sandbox = Sandbox::start_with_manual_clock(
@@ -78,7 +88,7 @@ impl App {
             Arc::clone(&store),
             clock.shared(),
             client.clone(),
-            PipelineConfig::default(),
+            pipeline_config,
             Some(tokpost_pipeline::MediaAccess::local(
                 dir.path().join("media"),
             )),

@@ -499,7 +499,7 @@ impl JobHandler for Publisher {
                 }
                 None => JobOutcome::Done,
             },
-            JobKind::RefreshToken => JobOutcome::Transient {
+            JobKind::RefreshToken | JobKind::FixMedia => JobOutcome::Transient {
                 error: format!("the publisher does not run {} jobs", job.kind.as_str()),
             },
         }

@@ -16,6 +16,7 @@ mod support;
 
 mod init_wave;
 mod insights;
+mod media_fix;
 mod preflight;
 mod publish_races;
 mod publishing;

@@ -144,6 +144,8 @@ pub(crate) struct Dialect {
     pub(crate) lock_workspace: &'static str,
     /// Appended to the read of an account's refresh claim.
     pub(crate) lock_refresh_claim: &'static str,
+    /// Reads a media item's row, locking it where writers do not take turns.
+    pub(crate) lock_media: &'static str,
 }
 
 impl Db {

@@ -60,6 +60,7 @@ pub(super) const DIALECT: Dialect = Dialect {
     claim_deliveries: "FOR UPDATE OF d SKIP LOCKED",
     lock_workspace: "SELECT id FROM workspaces WHERE id = $1 FOR UPDATE",
     lock_refresh_claim: "FOR UPDATE",
+    lock_media: "SELECT id FROM media_assets WHERE id = $1 FOR UPDATE",
 };
 
 /// The NOTIFY channel on which every process announces job changes.

@@ -39,6 +39,7 @@ pub(super) const DIALECT: Dialect = Dialect {
     claim_deliveries: "",
     lock_workspace: "SELECT id FROM workspaces WHERE id = $1",
     lock_refresh_claim: "",
+    lock_media: "SELECT id FROM media_assets WHERE id = $1",
 };
 
 impl Sqlite {

@@ -49,7 +49,9 @@ use approval::{
     an_approval_racing_an_edit_or_a_rejection_never_both_win,
 };
 mod insights;
+mod media_fixes;
 use insights::posts_awaiting_a_public_id_are_found_and_the_snapshot_job_made_due;
+use media_fixes::racing_fix_requests_get_one_fix_that_ends_once;
 mod people;
 use people::{
     a_reset_link_sets_a_password_once_and_counts_failures,
@@ -363,6 +365,7 @@ stories!(
     a_reset_link_sets_a_password_once_and_counts_failures,
     a_persons_alerts_reach_them_only_when_the_event_is_theirs,
     posts_awaiting_a_public_id_are_found_and_the_snapshot_job_made_due,
+    racing_fix_requests_get_one_fix_that_ends_once,
     a_days_digest_is_queued_once_however_many_processes_ask,
     an_account_notice_is_recorded_once_per_key,
     a_learned_post_cap_replaces_the_last_and_ages_out,

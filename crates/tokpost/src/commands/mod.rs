@@ -4,6 +4,7 @@ mod check;
 mod client;
 mod config;
 mod errors;
+mod fix;
 mod import;
 mod keys;
 mod migrate;
@@ -21,6 +22,7 @@ use crate::cli::{Command, PostsCommand};
 pub(crate) fn dispatch(command: Command) -> anyhow::Result<ExitCode> {
     match command {
         Command::Check(args) => check::run(&args),
+        Command::Fix(args) => fix::run(&args),
         Command::Errors { command } => errors::run(command),
         Command::Sandbox(args) => sandbox::run(args),
         Command::Config { command } => config::run(&command),

@@ -461,3 +461,61 @@ impl InsightsConfig {
         }
     }
 }
+
+/// Autofix (`POST /v1/media/{id}/fix` and `tokpost fix`): the ffmpeg that fixes media and its
+/// bounds.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FixConfig {
+    /// ffmpeg's path; empty: `ffmpeg` on `PATH`. Without ffmpeg, fixing is unavailable (the
+    /// API says so) and everything else works.
+    pub ffmpeg: String,
+    /// The longest one ffmpeg run may take, in seconds; its process group is killed then.
+    pub timeout_secs: u64,
+    /// Fixes running at once in one process (each ffmpeg uses every core it can).
+    pub max_running: usize,
+}
+
+impl Default for FixConfig {
+    fn default() -> Self {
+        Self {
+            ffmpeg: String::new(),
+            timeout_secs: tokpost_fix::DEFAULT_TIMEOUT.as_secs(),
+            max_running: 1,
+        }
+    }
+}
+
+impl FixConfig {
+    /// The pipeline's settings for fixing: files under `<data_dir>/fix` while a fix runs, a
+    /// result no larger than an upload may be.
+    ///
+    /// # Errors
+    /// A timeout or a number of fixes at once of zero.
+    pub fn settings(
+        &self,
+        data_dir: &std::path::Path,
+        max_upload_bytes: u64,
+    ) -> Result<tokpost_pipeline::media_fix::FixSettings, ConfigError> {
+        if self.timeout_secs == 0 {
+            return Err(ConfigError::Inconsistent {
+                field: "fix.timeout_secs",
+                problem: "0 s would stop every fix at once; give the longest a fix may run, in seconds (default 1800)".to_owned(),
+            });
+        }
+        if self.max_running == 0 {
+            return Err(ConfigError::Inconsistent {
+                field: "fix.max_running",
+                problem: "0 would never run a fix; give at least 1".to_owned(),
+            });
+        }
+        let ffmpeg = self.ffmpeg.trim();
+        Ok(tokpost_pipeline::media_fix::FixSettings {
+            ffmpeg: (!ffmpeg.is_empty()).then(|| std::path::PathBuf::from(ffmpeg)),
+            timeout: std::time::Duration::from_secs(self.timeout_secs),
+            max_running: self.max_running,
+            max_output_bytes: max_upload_bytes,
+            work_dir: Some(data_dir.join("fix")),
+        })
+    }
+}

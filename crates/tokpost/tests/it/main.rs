@@ -20,6 +20,7 @@ mod architecture;
 mod cli;
 mod crash;
 mod deployment;
+mod fix;
 mod import;
 mod media_store;
 mod serve_audit;
