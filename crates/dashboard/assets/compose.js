@@ -2,6 +2,7 @@
 // 1–5). The server renders the form with nothing chosen; this module only keeps the choices
 // consistent and says why publishing is not possible yet. The API refuses the same things.
 import { setUpUploads } from "./upload.js";
+import { setUpFixes } from "./fix.js";
 import { setUpPhotoOrder } from "./photos.js";
 import { setUpPreview } from "./preview.js";
 
@@ -128,6 +129,7 @@ function setUp(form) {
 
   on(form, "input change", sync);
   setUpUploads(form, sync);
+  setUpFixes(form, sync);
   if (photo) setUpPhotoOrder(form, sync);
   setUpPreview(form);
   sync();

@@ -81,6 +81,16 @@ export function setUpPhotoOrder(form, changed) {
   };
 
   form.addEventListener("photos:add", (event) => add(event.detail.id, event.detail.src));
+  // A fixed copy takes the original's place (and its cover), or joins the end.
+  form.addEventListener("photos:swap", (event) => {
+    const { from, to, src } = event.detail;
+    if (src) sources.set(to, src);
+    const item = list.querySelector(`li[data-id="${from}"]`);
+    if (!item) return add(to, src);
+    if (cover === from) cover = to;
+    item.dataset.id = to;
+    render();
+  });
   list.addEventListener("change", (event) => {
     if (event.target.name === "cover_index") {
       cover = event.target.closest("li").dataset.id;

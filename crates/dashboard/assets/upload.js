@@ -85,6 +85,7 @@ export function setUpUploads(form, changed) {
       radio.checked = true;
       radio.dispatchEvent(new Event("change", { bubbles: true }));
     }
+    if (media.probe && media.probe.verdict === "rejected") item.append(fixBox(media.id));
     const count = form.querySelector("#library-count");
     if (count) count.textContent = String(list.children.length);
     form.querySelector("#library").open = true;
@@ -130,6 +131,28 @@ function describe(media) {
   if (media.size_bytes >= 1048576) parts.push(`${(media.size_bytes / 1048576).toFixed(1)} MB`);
   else if (media.size_bytes) parts.push(`${Math.round(media.size_bytes / 1024)} KB`);
   return parts.join(" · ");
+}
+
+// The "Fix it" control fix.js answers, as the page renders it for earlier uploads.
+function fixBox(id) {
+  const box = document.createElement("div");
+  box.className = "fix";
+  box.dataset.fixFor = id;
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "secondary small";
+  button.dataset.fix = id;
+  button.textContent = "Fix it";
+  const bar = document.createElement("progress");
+  bar.max = 100;
+  bar.value = 0;
+  bar.hidden = true;
+  const status = document.createElement("span");
+  status.className = "fix-status";
+  status.setAttribute("role", "status");
+  status.setAttribute("aria-live", "polite");
+  box.append(button, " ", bar, status);
+  return box;
 }
 
 function text(content) {

@@ -17,6 +17,7 @@ pub(crate) const ASSETS: &[(&str, &str, &[u8])] = &[
     ("app.js", JS, include_bytes!("../assets/app.js")),
     ("compose.js", JS, include_bytes!("../assets/compose.js")),
     ("upload.js", JS, include_bytes!("../assets/upload.js")),
+    ("fix.js", JS, include_bytes!("../assets/fix.js")),
     ("photos.js", JS, include_bytes!("../assets/photos.js")),
     ("preview.js", JS, include_bytes!("../assets/preview.js")),
     ("status.js", JS, include_bytes!("../assets/status.js")),

@@ -101,6 +101,10 @@ pub fn router(state: AppState) -> Router {
             post(pages::upload_media).layer(DefaultBodyLimit::disable()),
         )
         .route("/compose/media/{id}", get(pages::media_file))
+        .route(
+            "/compose/media/{id}/fix",
+            get(pages::fix_status).post(pages::fix_media),
+        )
         .route("/posts", get(pages::posts))
         // An import's text comes url-encoded (up to three times the API's 2 MiB).
         .route(

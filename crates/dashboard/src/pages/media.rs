@@ -162,6 +162,58 @@ pub(crate) async fn upload_media(
     Ok((answer.status, Json(answer.body)).into_response())
 }
 
+/// The composer's "Fix it": asks the API for a fix of a media item (a new item, made by a job;
+/// the original stays). The CSRF token comes in a header, as for uploads; the API's answer
+/// goes back as is (its refusals name the reason, ffmpeg missing included).
+pub(crate) async fn fix_media(
+    State(state): State<Dashboard>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, PageError> {
+    let token = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    signed_in.check_csrf(token)?;
+    let id: MediaId = id.parse().map_err(|_| PageError::NotFound)?;
+    let answer = state
+        .api
+        .call(
+            Some(signed_in.key()),
+            Method::POST,
+            &format!("/v1/media/{id}/fix"),
+            Some(("application/json", Body::from("{}"))),
+        )
+        .await?;
+    Ok((answer.status, Json(answer.body)).into_response())
+}
+
+/// Where a fix stands, for the composer to poll: the item's `fix`, and once it is fixed the new
+/// item as the library shows it.
+pub(crate) async fn fix_status(
+    State(state): State<Dashboard>,
+    signed_in: SignedIn,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let id: MediaId = id.parse().map_err(|_| PageError::NotFound)?;
+    let media = state
+        .api
+        .get(signed_in.key(), &format!("/v1/media/{id}"))
+        .await?;
+    let fix = media.get("fix").cloned().unwrap_or(Value::Null);
+    let fixed = match fix.get("fixed_media_id").and_then(Value::as_str) {
+        Some(fixed) if fixed != id.to_string() => Some(
+            state
+                .api
+                .get(signed_in.key(), &format!("/v1/media/{fixed}"))
+                .await?,
+        ),
+        _ => None,
+    };
+    Ok(Json(serde_json::json!({ "fix": fix, "fixed": fixed })).into_response())
+}
+
 /// What the browser is told an upload is, from the probe's container.
 fn content_type(kind: MediaKind, container: Option<&str>) -> &'static str {
     match (kind, container) {

@@ -43,7 +43,7 @@ pub(crate) use join::{
     accept as accept_invitation, forgot, forgot_page, invite_page, reset, reset_page,
 };
 pub(crate) use me::{change_password, me_after as me};
-pub(crate) use media::{media_file, upload_media};
+pub(crate) use media::{fix_media, fix_status, media_file, upload_media};
 pub(crate) use posts::{cancel, post, post_status, posts, retry};
 pub(crate) use review::{decide as review_decide, media as review_media, review_page};
 pub(crate) use sign_in::{oidc_callback, oidc_start, sign_in, sign_in_page, sign_out};

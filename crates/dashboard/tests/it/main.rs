@@ -23,6 +23,7 @@ mod audit;
 mod browser;
 mod calendar;
 mod composer;
+mod fix_browser;
 mod import;
 mod insights_browser;
 mod mail;
