@@ -1,3 +1,5 @@
+import { describe, libraryEntry } from "./upload.js";
+
 // "Fix it" beside a file TikTok would refuse: asks tokpost to fix it (a new file, made by ffmpeg
 // on the server; the original stays), shows the progress, and once fixed puts the new file in
 // the library and in the post in place of the original. Nothing is saved until the post is.
@@ -84,68 +86,21 @@ export function setUpFixes(form, changed) {
 
   // The new file joins the library and takes the original's place in the post.
   const swapIn = (originalId, media) => {
-    const src = `/compose/media/${media.id}`;
-    const item = document.createElement("li");
+    const { control, src } = libraryEntry(form, media, `Fixed copy · ${describe(media)}`);
     if (photo) {
-      const pick = document.createElement("button");
-      pick.type = "button";
-      pick.className = "library-item";
-      pick.dataset.pick = media.id;
-      pick.dataset.src = src;
-      const img = document.createElement("img");
-      img.src = src;
-      img.alt = "";
-      pick.append(img, span(`Fixed copy · ${facts(media)}`));
-      item.append(pick);
-      list.prepend(item);
       form.dispatchEvent(new CustomEvent("photos:swap", { detail: { from: originalId, to: media.id, src } }));
-    } else {
-      const choice = document.createElement("label");
-      choice.className = "library-item";
-      const radio = document.createElement("input");
-      radio.type = "radio";
-      radio.name = "media_id";
-      radio.value = media.id;
-      radio.dataset.src = src;
-      const seconds = media.probe && media.probe.duration_s;
-      if (typeof seconds === "number") radio.dataset.durationMs = String(Math.round(seconds * 1000));
-      const video = document.createElement("video");
-      video.src = `${src}#t=0.1`;
-      video.preload = "metadata";
-      video.muted = true;
-      choice.append(radio, video, span(`Fixed copy · ${facts(media)}`));
-      item.append(choice);
-      list.prepend(item);
-      const original = list.querySelector(`input[name=media_id][value="${originalId}"]`);
-      if (!original || original.checked || !list.querySelector("input[name=media_id]:checked")) {
-        radio.checked = true;
-        radio.dispatchEvent(new Event("change", { bubbles: true }));
-      }
+      return;
     }
-    const count = form.querySelector("#library-count");
-    if (count) count.textContent = String(list.children.length);
+    const original = list.querySelector(`input[name=media_id][value="${originalId}"]`);
+    if (!original || original.checked || !list.querySelector("input[name=media_id]:checked")) {
+      control.checked = true;
+      control.dispatchEvent(new Event("change", { bubbles: true }));
+    }
   };
-}
-
-function facts(media) {
-  const probe = media.probe || {};
-  const parts = [];
-  if (typeof probe.duration_s === "number") parts.push(`${probe.duration_s.toFixed(1)} s`);
-  if (probe.width && probe.height) parts.push(`${probe.width}×${probe.height}`);
-  if (typeof probe.fps === "number") parts.push(`${Math.round(probe.fps)} fps`);
-  if (media.size_bytes >= 1048576) parts.push(`${(media.size_bytes / 1048576).toFixed(1)} MB`);
-  else if (media.size_bytes) parts.push(`${Math.round(media.size_bytes / 1024)} KB`);
-  return parts.join(" · ");
 }
 
 function label(aspect) {
   return String(aspect || "").replace(/_/g, " ");
-}
-
-function span(content) {
-  const element = document.createElement("span");
-  element.textContent = content;
-  return element;
 }
 
 function pause(ms) {

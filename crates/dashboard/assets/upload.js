@@ -47,47 +47,14 @@ export function setUpUploads(form, changed) {
   });
 
   const add = (media, file) => {
-    const empty = form.querySelector("#library-empty");
-    if (empty) empty.remove();
-    const item = document.createElement("li");
-    const src = `/compose/media/${media.id}`;
-    const facts = describe(media);
+    const { item, control, src } = libraryEntry(form, media, `${file.name} · ${describe(media)}`);
     if (photo) {
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "library-item";
-      button.dataset.pick = media.id;
-      button.dataset.src = src;
-      const img = document.createElement("img");
-      img.src = src;
-      img.alt = "";
-      button.append(img, text(`${file.name} · ${facts}`));
-      item.append(button);
-      list.prepend(item);
       form.dispatchEvent(new CustomEvent("photos:add", { detail: { id: media.id, src } }));
     } else {
-      const label = document.createElement("label");
-      label.className = "library-item";
-      const radio = document.createElement("input");
-      radio.type = "radio";
-      radio.name = "media_id";
-      radio.value = media.id;
-      radio.dataset.src = src;
-      const seconds = media.probe && media.probe.duration_s;
-      if (typeof seconds === "number") radio.dataset.durationMs = String(Math.round(seconds * 1000));
-      const video = document.createElement("video");
-      video.src = `${src}#t=0.1`;
-      video.preload = "metadata";
-      video.muted = true;
-      label.append(radio, video, text(`${file.name} · ${facts}`));
-      item.append(label);
-      list.prepend(item);
-      radio.checked = true;
-      radio.dispatchEvent(new Event("change", { bubbles: true }));
+      control.checked = true;
+      control.dispatchEvent(new Event("change", { bubbles: true }));
     }
     if (media.probe && media.probe.verdict === "rejected") item.append(fixBox(media.id));
-    const count = form.querySelector("#library-count");
-    if (count) count.textContent = String(list.children.length);
     form.querySelector("#library").open = true;
   };
 
@@ -123,11 +90,56 @@ export function setUpUploads(form, changed) {
   });
 }
 
-function describe(media) {
+// A new entry at the top of the library for `media`: a button that picks a photo, or a radio
+// that chooses the video (neither picked nor chosen yet).
+export function libraryEntry(form, media, caption) {
+  const list = form.querySelector("#library-list");
+  const empty = form.querySelector("#library-empty");
+  if (empty) empty.remove();
+  const item = document.createElement("li");
+  const src = `/compose/media/${media.id}`;
+  let control;
+  if (form.dataset.kind === "photo") {
+    control = document.createElement("button");
+    control.type = "button";
+    control.className = "library-item";
+    control.dataset.pick = media.id;
+    control.dataset.src = src;
+    const img = document.createElement("img");
+    img.src = src;
+    img.alt = "";
+    control.append(img, text(caption));
+    item.append(control);
+  } else {
+    const label = document.createElement("label");
+    label.className = "library-item";
+    control = document.createElement("input");
+    control.type = "radio";
+    control.name = "media_id";
+    control.value = media.id;
+    control.dataset.src = src;
+    const seconds = media.probe && media.probe.duration_s;
+    if (typeof seconds === "number") control.dataset.durationMs = String(Math.round(seconds * 1000));
+    const video = document.createElement("video");
+    video.src = `${src}#t=0.1`;
+    video.preload = "metadata";
+    video.muted = true;
+    label.append(control, video, text(caption));
+    item.append(label);
+  }
+  list.prepend(item);
+  const count = form.querySelector("#library-count");
+  if (count) count.textContent = String(list.children.length);
+  return { item, control, src };
+}
+
+// What the probe found, in a few words: length, sides, frame rate, size.
+export function describe(media) {
   const probe = media.probe || {};
   const parts = [];
   if (typeof probe.duration_s === "number") parts.push(`${probe.duration_s.toFixed(1)} s`);
   if (probe.width && probe.height) parts.push(`${probe.width}×${probe.height}`);
+  if (typeof probe.fps === "number") parts.push(`${Math.round(probe.fps)} fps`);
   if (media.size_bytes >= 1048576) parts.push(`${(media.size_bytes / 1048576).toFixed(1)} MB`);
   else if (media.size_bytes) parts.push(`${Math.round(media.size_bytes / 1024)} KB`);
   return parts.join(" · ");
