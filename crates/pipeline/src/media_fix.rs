@@ -531,11 +531,12 @@ async fn copy_out(media: &MediaAccess, key: &MediaKey, to: &Path) -> Result<(), 
         .map_err(|e| Stop::Failed(format!("cannot write the fix's input: {e}")))
 }
 
-/// What ffmpeg is doing, for people watching: the aspects that change.
+/// What ffmpeg is doing, for people watching: the aspects that change (a re-encode into the
+/// same codec is not news).
 fn stage(changes: &[Change]) -> String {
     let changing: Vec<String> = changes
         .iter()
-        .filter(|change| change.is_change())
+        .filter(|change| change.is_change() && change.to.as_deref() != Some(change.from.as_str()))
         .map(|change| {
             format!(
                 "{} {} → {}",
