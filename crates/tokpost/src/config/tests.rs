@@ -191,6 +191,42 @@ fn insights_keep_two_years_by_the_token_limit_unless_configured_and_never_under_
 }
 
 #[test]
+fn fixes_use_ffmpeg_on_path_one_at_a_time_for_half_an_hour_unless_configured() {
+    let default = load_with(None, &[]).unwrap();
+    let fix = default
+        .pipeline_config(default.publish_policy())
+        .unwrap()
+        .fix;
+    assert_eq!(fix.ffmpeg, None, "ffmpeg on PATH");
+    assert_eq!(fix.timeout, std::time::Duration::from_secs(1_800));
+    assert_eq!(fix.max_running, 1);
+    assert_eq!(fix.max_output_bytes, default.http.max_upload_bytes);
+    assert_eq!(fix.work_dir, Some(default.data_dir.join("fix")));
+    let configured = load_with(
+        Some("[fix]\nffmpeg = \"/opt/ffmpeg/bin/ffmpeg\"\ntimeout_secs = 600\n"),
+        &[("TOKPOST_FIX__MAX_RUNNING", "2")],
+    )
+    .unwrap();
+    let fix = configured
+        .pipeline_config(configured.publish_policy())
+        .unwrap()
+        .fix;
+    assert_eq!(
+        fix.ffmpeg,
+        Some(std::path::PathBuf::from("/opt/ffmpeg/bin/ffmpeg"))
+    );
+    assert_eq!(fix.timeout, std::time::Duration::from_secs(600));
+    assert_eq!(fix.max_running, 2);
+    for (var, field) in [
+        ("TOKPOST_FIX__TIMEOUT_SECS", "fix.timeout_secs"),
+        ("TOKPOST_FIX__MAX_RUNNING", "fix.max_running"),
+    ] {
+        let error = load_with(None, &[(var, "0")]).unwrap_err().to_string();
+        assert!(error.contains(field), "{error}");
+    }
+}
+
+#[test]
 fn flags_override_everything() {
     let config = load_in_jail(
         None,
