@@ -49,6 +49,7 @@ use media::rules::video::MAX_SIZE_BYTES;
 use tokpost_fix::args::plan_args;
 use tokpost_fix::{Decision, Ffmpeg, FixOptions, Fixer, Outcome, Plan, Work, WriteMode};
 use tokpost_testkit::bench::env_number;
+use tokpost_testkit::ffmpeg::generate;
 
 /// One generated input and what its fix does.
 struct Case {
@@ -196,22 +197,6 @@ fn corpus(dir: &Path, seconds: usize, wide_seconds: usize) -> Vec<Case> {
         ],
     );
     cases
-}
-
-fn generate(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
-    let path = dir.join(name);
-    let output = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(args)
-        .arg(&path)
-        .output()
-        .expect("run ffmpeg");
-    assert!(
-        output.status.success(),
-        "ffmpeg could not generate {name}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    path
 }
 
 /// One file's samples, one per counted round.

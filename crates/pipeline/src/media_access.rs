@@ -98,6 +98,17 @@ impl MediaAccess {
     }
 }
 
+/// A verdict as a media item records it: everything the probe found but the file's name (the
+/// storage key or a server path is nobody else's business).
+#[must_use]
+pub fn probe_record(verdict: &FileVerdict) -> serde_json::Value {
+    let mut probe = serde_json::to_value(verdict).unwrap_or(serde_json::Value::Null);
+    if let Some(object) = probe.as_object_mut() {
+        object.remove("file");
+    }
+    probe
+}
+
 /// Where an asset's bytes are.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum MediaLocation {

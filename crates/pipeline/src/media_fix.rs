@@ -245,10 +245,14 @@ impl MediaFixes {
             .prepare(&input, &output, &choices.options())
             .await
             .map_err(fix_failure)?;
-        if let tokpost_fix::Decision::Fix(plan) = &prepared.decision {
-            self.progress(fix.id, 0, &stage(&plan.changes)).await;
+        let stage = match &prepared.decision {
+            tokpost_fix::Decision::Fix(plan) => stage(&plan.changes),
+            _ => String::new(),
+        };
+        if !stage.is_empty() {
+            self.progress(fix.id, 0, &stage).await;
         }
-        let outcome = self.execute(fix.id, &fixer, prepared).await?;
+        let outcome = self.execute(fix.id, &fixer, prepared, &stage).await?;
         match outcome {
             Outcome::Acceptable { .. } => Ok(FixEnd {
                 state: FixState::Fixed,
@@ -300,11 +304,8 @@ impl MediaFixes {
         id: MediaFixId,
         fixer: &Fixer,
         prepared: tokpost_fix::Prepared,
+        stage: &str,
     ) -> Result<Outcome, Stop> {
-        let stage = match &prepared.decision {
-            tokpost_fix::Decision::Fix(plan) => stage(&plan.changes),
-            _ => String::new(),
-        };
         let (sender, mut receiver) = watch::channel(0_u16);
         let run = async move {
             let mut on_progress = move |progress: tokpost_fix::Progress| {
@@ -323,7 +324,7 @@ impl MediaFixes {
                 let permille = *receiver.borrow_and_update();
                 if permille >= written.saturating_add(PROGRESS_STEP) {
                     written = permille;
-                    self.progress(id, permille, &stage).await;
+                    self.progress(id, permille, stage).await;
                 }
             }
         };
@@ -387,10 +388,7 @@ impl MediaFixes {
                     error: format!("media store: {error}"),
                 })
             })?;
-        let mut probe = serde_json::to_value(verdict).unwrap_or(Value::Null);
-        if let Some(object) = probe.as_object_mut() {
-            object.remove("file");
-        }
+        let probe = crate::media_access::probe_record(verdict);
         let inserted = self
             .store
             .add_media(

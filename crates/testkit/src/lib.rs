@@ -19,6 +19,7 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 pub mod bench;
+pub mod ffmpeg;
 pub mod moto;
 pub mod oauth;
 pub mod oidc;

@@ -167,11 +167,7 @@ pub(crate) async fn upload(
     } else {
         MediaKind::Photo
     };
-    let mut probe = serde_json::to_value(&verdict).unwrap_or(Value::Null);
-    // The storage key is nobody else's business.
-    if let Some(object) = probe.as_object_mut() {
-        object.remove("file");
-    }
+    let probe = tokpost_pipeline::media_access::probe_record(&verdict);
     let inserted = state
         .media_assets()
         .add_media(

@@ -9,8 +9,9 @@ use axum::http::StatusCode;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use tokpost_core::{Action, MediaFixId, MediaId, Post, PostContent, PostId};
+use tokpost_core::{Action, MediaFixId, MediaId, Post, PostId};
 use tokpost_pipeline::media_fix::{FixChoices, PhotoChoice};
+use tokpost_pipeline::preflight::CreatorFacts;
 use tokpost_store::{Inserted, MediaFix, NewMediaFix};
 use utoipa::ToSchema;
 
@@ -190,10 +191,7 @@ async fn post_to_swap(
     if let Some(seen) = seen {
         check_revision(&post, seen)?;
     }
-    let uses = match &post.spec.content {
-        PostContent::Video { media: used, .. } => *used == media,
-        PostContent::Photos { media: used, .. } => used.contains(&media),
-    };
+    let uses = post.spec.content.media().contains(&media);
     if !uses {
         return Err(ApiError::unprocessable(
             "media_not_in_post",
@@ -227,11 +225,7 @@ async fn creator_maximum(state: &AppState, post: &Post) -> Result<Option<u32>, A
         .latest_creator_info(post.account_id)
         .await?
         .and_then(|snapshot| {
-            snapshot
-                .info
-                .get("max_video_post_duration_sec")
-                .and_then(Value::as_u64)
-                .and_then(|seconds| u32::try_from(seconds).ok())
+            CreatorFacts::from_snapshot(&snapshot.info).max_video_post_duration_sec
         }))
 }
 

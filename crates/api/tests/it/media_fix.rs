@@ -5,7 +5,6 @@
 //! and a process without ffmpeg.
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::Duration;
 
 use clock::Clock as _;
@@ -16,28 +15,12 @@ use tokpost_store::WorkerId;
 
 use crate::support::App;
 
-/// A 360x640 H.264 MP4 at `fps`, 4.`seed` seconds long (so each seed is other content), small
-/// enough for the tests' upload limit.
+/// A 360x640 H.264 + AAC MP4 at `fps`, 4.`seed` seconds long (so each seed is other content).
 fn clip(fps: u32, seed: u32) -> Vec<u8> {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("clip.mp4");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size=360x640:rate={fps}"))
-        .args([
-            "-t",
-            &format!("4.{seed}"),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-        ])
-        .args(["-crf", "40", "-pix_fmt", "yuv420p"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg is needed to generate the inputs (apt install ffmpeg)");
-    assert!(status.success(), "ffmpeg could not generate the clip");
-    std::fs::read(PathBuf::from(&path)).unwrap()
+    let seconds: f64 = format!("4.{seed}").parse().unwrap();
+    let path = tokpost_testkit::ffmpeg::clip(dir.path(), "clip.mp4", "360x640", fps, seconds);
+    std::fs::read(path).unwrap()
 }
 
 async fn start() -> App {

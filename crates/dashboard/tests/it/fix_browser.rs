@@ -3,7 +3,6 @@
 //! server with its progress shown, and the fixed copy takes the original's place in the post
 //! being written while the original stays in the library.
 
-use std::process::Command;
 use std::time::Duration;
 
 use fantoccini::Locator;
@@ -24,31 +23,7 @@ async fn a_rejected_upload_is_fixed_from_the_composer_and_takes_its_place_in_the
     let ada = server.store.accounts(server.workspace).await.unwrap()[0].id;
 
     let dir = tempfile::tempdir().unwrap();
-    let slow = dir.path().join("slow-15fps.mp4");
-    let made = Command::new("ffmpeg")
-        .args([
-            "-v",
-            "error",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=720x1280:rate=15",
-        ])
-        .args([
-            "-t",
-            "4",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&slow)
-        .status()
-        .expect("ffmpeg is needed to generate the upload (apt install ffmpeg)");
-    assert!(made.success());
+    let slow = tokpost_testkit::ffmpeg::clip(dir.path(), "slow-15fps.mp4", "720x1280", 15, 4.0);
 
     client
         .goto(&server.url(&format!("/compose?account={ada}")))

@@ -44,19 +44,7 @@ pub fn tone(seconds: f64) -> String {
 /// Runs ffmpeg with `args` in `dir` to write the file `name`; returns its path.
 pub fn generate(dir: &Path, name: &str, args: &[&str]) -> PathBuf {
     require_tools();
-    let path = dir.join(name);
-    let output = Command::new("ffmpeg")
-        .args(["-hide_banner", "-loglevel", "error", "-nostdin", "-y"])
-        .args(args)
-        .arg(&path)
-        .output()
-        .expect("run ffmpeg");
-    assert!(
-        output.status.success(),
-        "ffmpeg could not generate {name}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    path
+    tokpost_testkit::ffmpeg::generate(dir, name, args)
 }
 
 /// A lavfi video (and tone when `audio`) encoded with the fastest settings.

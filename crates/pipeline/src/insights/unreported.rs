@@ -104,22 +104,22 @@ impl Snapshotter {
                 .video_list(token, cursor, MAX_VIDEOS_PER_CALL)
                 .await
                 .map_err(|failure| failed(&failure, self.clock.now()))?;
-            let past_reach = page.videos.iter().any(|video| {
-                let created = video
-                    .create_time
-                    .and_then(|at| Timestamp::from_second(at).ok());
-                matches!((created, reach), (Some(created), Some(reach)) if created < reach)
-            });
-            listed.extend(page.videos.into_iter().map(|video| {
-                Listed {
+            let page_listed: Vec<Listed> = page
+                .videos
+                .into_iter()
+                .map(|video| Listed {
                     id: video.id.0,
                     title: video.title,
                     description: video.description,
                     created_at: video
                         .create_time
                         .and_then(|at| Timestamp::from_second(at).ok()),
-                }
-            }));
+                })
+                .collect();
+            let past_reach = page_listed.iter().any(|video| {
+                matches!((video.created_at, reach), (Some(created), Some(reach)) if created < reach)
+            });
+            listed.extend(page_listed);
             if !page.has_more || past_reach || page.cursor.is_none() {
                 break;
             }

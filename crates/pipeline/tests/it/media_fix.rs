@@ -7,7 +7,6 @@
 use crate::support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,28 +19,9 @@ use tokpost_pipeline::media_access::MediaAccess;
 use tokpost_pipeline::media_fix::{FixChoices, FixSettings, MediaFixes};
 use tokpost_store::{FixState, MediaKind, NewMediaAsset, NewMediaFix, Revise, WorkerId};
 
-/// Writes an H.264 MP4 of `seconds` at `fps` from ffmpeg's test source.
+/// A 360x640 H.264 + AAC MP4 of `seconds` at `fps` from ffmpeg's test sources.
 fn generate(dir: &Path, name: &str, fps: u32, seconds: u32) -> PathBuf {
-    let path = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size=360x640:rate={fps}"))
-        .args(["-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100"])
-        .args(["-t", &seconds.to_string()])
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-c:a", "aac", "-shortest"])
-        .arg(&path)
-        .status()
-        .expect("ffmpeg is needed to generate the inputs (apt install ffmpeg)");
-    assert!(status.success(), "ffmpeg could not generate {name}");
-    path
+    tokpost_testkit::ffmpeg::clip(dir, name, "360x640", fps, f64::from(seconds))
 }
 
 struct Fixing {
