@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! cargo bench -p tokpost-fix --bench vs_ffmpeg
-//! FIX_BENCH_ROUNDS=5 FIX_BENCH_SECONDS=10 FIX_BENCH_WIDE_SECONDS=3 \
+//! FIX_BENCH_ROUNDS=15 FIX_BENCH_MIN_SECONDS=40 FIX_BENCH_SECONDS=10 FIX_BENCH_WIDE_SECONDS=3 \
 //!   cargo bench -p tokpost-fix --bench vs_ffmpeg
 //! ```
 //!
@@ -21,11 +21,19 @@
 //! gives for the same plan, started with `std::process::Command`. "The same settings" is those
 //! arguments (codec, preset, CRF, pixel format, filters, stream maps, faststart, the `-fs`
 //! bound) less `-progress pipe:1`: the progress tokpost reads is part of what tokpost costs.
+//! Each file gets at least `FIX_BENCH_ROUNDS` rounds (15), and more while they fill
+//! `FIX_BENCH_MIN_SECONDS` (40), so a fix of a tenth of a second is judged on hundreds of rounds.
 //! Which of the two goes first alternates from round to round, so drift (a warming cache, a
 //! neighbour on the cores) falls on both; a first round is a warm-up and is not counted. The
-//! ratio is the median of each round's tokpost/ffmpeg. The planning (`Fixer::prepare`) and the
-//! final check (`media::preflight_file` on the output) are timed apart to show where tokpost's
-//! difference goes.
+//! ratio is the median of each round's tokpost/ffmpeg, with a distribution-free 95% confidence
+//! interval for that median (order statistics): one x264 run varies by several percent from the
+//! next on shared cores, so a median without its interval says little about 5%.
+//!
+//! Wall time alone cannot say where a difference goes, so each run also reads the CPU time
+//! `getrusage` counts: the bench process's own (tokpost's wrapper: the tokio runtime, the
+//! probes, reading `-progress` and stderr; for plain ffmpeg, `Command::output`'s reading) and
+//! its finished children's (ffmpeg). The planning (`Fixer::prepare`) and the final check
+//! (`media::preflight_file` on the output) are timed apart too.
 //!
 //! Prints the section of docs/PERFORMANCE.md; with `TOKPOST_PERF_MARKDOWN=FILE` also writes it
 //! to FILE. Asserts only that every fix succeeds: a slow machine must not fail a build.
@@ -51,6 +59,9 @@ use tokpost_fix::{Decision, Ffmpeg, FixOptions, Fixer, Outcome, Plan, Work, Writ
 use tokpost_testkit::bench::env_number;
 use tokpost_testkit::ffmpeg::generate;
 
+/// The most rounds a file gets however short its fix.
+const MAX_ROUNDS: usize = 301;
+
 /// One generated input and what its fix does.
 struct Case {
     file: String,
@@ -59,7 +70,8 @@ struct Case {
 }
 
 fn main() {
-    let rounds = env_number("FIX_BENCH_ROUNDS", 5);
+    let rounds = env_number("FIX_BENCH_ROUNDS", 15);
+    let min_seconds = env_number("FIX_BENCH_MIN_SECONDS", 40) as f64;
     let seconds = env_number("FIX_BENCH_SECONDS", 10);
     let wide_seconds = env_number("FIX_BENCH_WIDE_SECONDS", 3);
     let ffmpeg = Ffmpeg::locate(None).expect("ffmpeg on PATH (apt-get install ffmpeg)");
@@ -89,24 +101,29 @@ fn main() {
                     .any(|part| case.file.contains(part.trim()))
         })
         .map(|case| {
-            let row = measure(&runtime, &fixer, case, dir.path(), rounds);
+            let row = measure(&runtime, &fixer, case, dir.path(), rounds, min_seconds);
+            let (low, high) = median_interval(&row.ratios());
             println!(
-                "{}: tokpost {} ({}), ffmpeg {} ({}), ratio {:.3} ({:.3}–{:.3}); plan {}, verify {}",
+                "{} ({} rounds): tokpost {} ({}), ffmpeg {} ({}), ratio {:.3} (95% {low:.3}–{high:.3}, spread {:.3}–{:.3}); \
+                 wrapper CPU {}, ffmpeg CPU under tokpost/alone {:.3}; plan {}, verify {}",
                 row.file,
-                duration(median(&row.tokpost)),
-                spread(&row.tokpost),
-                duration(median(&row.ffmpeg)),
-                spread(&row.ffmpeg),
+                row.rounds,
+                duration(median(&row.tokpost.wall)),
+                spread(&row.tokpost.wall),
+                duration(median(&row.ffmpeg.wall)),
+                spread(&row.ffmpeg.wall),
                 row.ratio(),
                 min(&row.ratios()),
                 max(&row.ratios()),
+                duration(median(&row.tokpost.own_cpu)),
+                row.child_cpu_ratio(),
                 duration(median(&row.plan)),
                 duration(median(&row.verify)),
             );
             row
         })
         .collect();
-    let section = markdown(&rows, rounds, seconds, wide_seconds);
+    let section = markdown(&rows, rounds, min_seconds, seconds, wide_seconds);
     println!("\n{section}");
     if let Ok(path) = std::env::var("TOKPOST_PERF_MARKDOWN") {
         std::fs::write(path, section).unwrap();
@@ -199,32 +216,118 @@ fn corpus(dir: &Path, seconds: usize, wide_seconds: usize) -> Vec<Case> {
     cases
 }
 
-/// One file's samples, one per counted round.
+/// CPU time `getrusage` has counted so far: this process's own, and its children's that have
+/// ended and been waited for (ffmpeg).
+#[derive(Clone, Copy)]
+struct Cpu {
+    own: Duration,
+    children: Duration,
+}
+
+impl Cpu {
+    fn now() -> Self {
+        use nix::sys::resource::{UsageWho, getrusage};
+        let total = |who| {
+            let usage = getrusage(who).unwrap();
+            let time = |value: nix::sys::time::TimeVal| {
+                Duration::from_secs(u64::try_from(value.tv_sec()).unwrap())
+                    + Duration::from_micros(u64::try_from(value.tv_usec()).unwrap())
+            };
+            time(usage.user_time()) + time(usage.system_time())
+        };
+        Self {
+            own: total(UsageWho::RUSAGE_SELF),
+            children: total(UsageWho::RUSAGE_CHILDREN),
+        }
+    }
+}
+
+/// One side's samples (tokpost's or plain ffmpeg's), one per counted round.
+#[derive(Default)]
+struct Side {
+    wall: Vec<Duration>,
+    /// The bench process's own CPU time during the run: the wrapper's cost.
+    own_cpu: Vec<Duration>,
+    /// ffmpeg's CPU time during the run.
+    child_cpu: Vec<Duration>,
+}
+
+impl Side {
+    /// Times `run`, which must wait for every process it starts.
+    fn time(&mut self, run: impl FnOnce()) {
+        let (cpu, started) = (Cpu::now(), Instant::now());
+        run();
+        let elapsed = started.elapsed();
+        let after = Cpu::now();
+        self.wall.push(elapsed);
+        self.own_cpu.push(after.own - cpu.own);
+        self.child_cpu.push(after.children - cpu.children);
+    }
+}
+
+/// One file's samples.
 struct Row {
     file: String,
     fix: &'static str,
     /// ffmpeg's arguments, with the paths as `IN` and `OUT`.
     command: String,
-    tokpost: Vec<Duration>,
-    ffmpeg: Vec<Duration>,
+    tokpost: Side,
+    ffmpeg: Side,
+    rounds: usize,
     plan: Vec<Duration>,
     verify: Vec<Duration>,
 }
 
 impl Row {
     fn ratios(&self) -> Vec<f64> {
-        self.tokpost
-            .iter()
-            .zip(&self.ffmpeg)
-            .map(|(tokpost, ffmpeg)| tokpost.as_secs_f64() / ffmpeg.as_secs_f64())
-            .collect()
+        ratios(&self.tokpost.wall, &self.ffmpeg.wall)
     }
 
     fn ratio(&self) -> f64 {
-        let mut ratios = self.ratios();
-        ratios.sort_by(f64::total_cmp);
-        ratios[ratios.len() / 2]
+        median_of(&self.ratios())
     }
+
+    /// The median of the rounds' ffmpeg CPU time under tokpost over ffmpeg's CPU time alone.
+    fn child_cpu_ratio(&self) -> f64 {
+        median_of(&ratios(&self.tokpost.child_cpu, &self.ffmpeg.child_cpu))
+    }
+}
+
+fn ratios(numerators: &[Duration], denominators: &[Duration]) -> Vec<f64> {
+    numerators
+        .iter()
+        .zip(denominators)
+        .map(|(top, bottom)| top.as_secs_f64() / bottom.as_secs_f64())
+        .collect()
+}
+
+fn median_of(values: &[f64]) -> f64 {
+    let mut values = values.to_vec();
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+/// A distribution-free confidence interval of at least 95% for the median of `values`: the
+/// `k`-th smallest and the `k`-th largest, for the largest `k` with
+/// P(Binomial(n, 1/2) < k) ≤ 2.5% (the whole range when there are too few values for that).
+fn median_interval(values: &[f64]) -> (f64, f64) {
+    let mut values = values.to_vec();
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    // P(X = i) for X ~ Binomial(n, 1/2), summed from 0 while it stays within 2.5%.
+    let mut k = 0;
+    let mut below = 0.0;
+    let mut term = 0.5_f64.powi(i32::try_from(n).unwrap());
+    for i in 0..n / 2 {
+        if below + term > 0.025 {
+            break;
+        }
+        below += term;
+        k = i + 1;
+        term *= (n - i) as f64 / (i + 1) as f64;
+    }
+    let k = k.max(1);
+    (values[k - 1], values[n - k])
 }
 
 fn measure(
@@ -233,6 +336,7 @@ fn measure(
     case: &Case,
     dir: &Path,
     rounds: usize,
+    min_seconds: f64,
 ) -> Row {
     let options = FixOptions::default();
     let input = &case.path;
@@ -259,7 +363,6 @@ fn measure(
 
     let run_tokpost = || {
         let _ = std::fs::remove_file(&ours);
-        let started = Instant::now();
         let outcome = runtime
             .block_on(fixer.fix_file(
                 input,
@@ -271,17 +374,14 @@ fn measure(
                 },
             ))
             .unwrap();
-        let elapsed = started.elapsed();
         assert!(
             matches!(outcome, Outcome::Fixed(_)),
             "{}: expected a fixed file, got {outcome:#?}",
             case.file
         );
-        elapsed
     };
     let run_ffmpeg = || {
         let _ = std::fs::remove_file(&theirs);
-        let started = Instant::now();
         let output = Command::new(fixer.ffmpeg().path())
             .args(&args)
             .stdin(Stdio::null())
@@ -289,28 +389,30 @@ fn measure(
             .stderr(Stdio::piped())
             .output()
             .expect("run ffmpeg");
-        let elapsed = started.elapsed();
         assert!(
             output.status.success(),
             "{}: ffmpeg failed: {}",
             case.file,
             String::from_utf8_lossy(&output.stderr)
         );
-        elapsed
     };
 
-    // The warm-up round: both read the input once before anything is counted.
+    // The warm-up round: both read the input once before anything is counted. Its length sets
+    // how many rounds a short fix gets: at least `min_seconds` of measuring per file, so that a
+    // remux of a tenth of a second is judged on hundreds of rounds, not on fifteen.
+    let warm_up = Instant::now();
     run_tokpost();
     run_ffmpeg();
-    let mut tokpost = Vec::with_capacity(rounds);
-    let mut ffmpeg = Vec::with_capacity(rounds);
+    let round_secs = warm_up.elapsed().as_secs_f64().max(1e-3);
+    let rounds = rounds.max(((min_seconds / round_secs).ceil() as usize).min(MAX_ROUNDS));
+    let (mut tokpost, mut ffmpeg) = (Side::default(), Side::default());
     for round in 0..rounds {
         if round % 2 == 0 {
-            tokpost.push(run_tokpost());
-            ffmpeg.push(run_ffmpeg());
+            tokpost.time(run_tokpost);
+            ffmpeg.time(run_ffmpeg);
         } else {
-            ffmpeg.push(run_ffmpeg());
-            tokpost.push(run_tokpost());
+            ffmpeg.time(run_ffmpeg);
+            tokpost.time(run_tokpost);
         }
     }
 
@@ -343,6 +445,7 @@ fn measure(
         command,
         tokpost,
         ffmpeg,
+        rounds,
         plan: plan_times,
         verify,
     }
@@ -410,28 +513,6 @@ fn duration(value: Duration) -> String {
     }
 }
 
-/// Whether each file's difference between the medians is within the spread of ffmpeg's own
-/// runs of it, as a clause.
-fn noise(rows: &[Row]) -> String {
-    let outside: Vec<String> = rows
-        .iter()
-        .filter(|row| {
-            let difference = median(&row.tokpost).abs_diff(median(&row.ffmpeg));
-            let ffmpeg = sorted(&row.ffmpeg);
-            difference > ffmpeg[ffmpeg.len() - 1] - ffmpeg[0]
-        })
-        .map(|row| format!("`{}`", row.file))
-        .collect();
-    if outside.is_empty() {
-        "for every file within the spread of ffmpeg's own runs of it".to_owned()
-    } else {
-        format!(
-            "past the spread of ffmpeg's own runs for {}",
-            outside.join(", ")
-        )
-    }
-}
-
 /// The CPU's model name as /proc/cpuinfo gives it.
 fn cpu_model() -> String {
     std::fs::read_to_string("/proc/cpuinfo")
@@ -457,41 +538,53 @@ fn ffmpeg_version() -> String {
         .join(" ")
 }
 
-fn markdown(rows: &[Row], rounds: usize, seconds: usize, wide_seconds: usize) -> String {
+fn markdown(
+    rows: &[Row],
+    rounds: usize,
+    min_seconds: f64,
+    seconds: usize,
+    wide_seconds: usize,
+) -> String {
     let cores = std::thread::available_parallelism().map_or(0, usize::from);
     let mut text = format!(
         "## Autofix against ffmpeg\n\n\
          `tokpost fix` (`Fixer::fix_file`: probe and plan, ffmpeg in its own process group with \
          its `-progress` read, the result probed and judged, the rename into place) against plain \
-         ffmpeg running the same command line on the same generated files, {rounds} rounds after \
-         an uncounted warm-up, the two alternating which goes first; {cpu}, {cores} cores, {ffmpeg}. \
+         ffmpeg running the same command line on the same generated files, at least {rounds} \
+         rounds per file and as many more as fill {min_seconds:.0} s (up to {MAX_ROUNDS}: short \
+         fixes get hundreds), after an uncounted warm-up, the two alternating which goes first; {cpu}, {cores} cores, {ffmpeg}. \
          The same settings are the arguments `tokpost_fix::args::plan_args` gives for the plan \
          (codec, preset, CRF, pixel format, filters, stream maps, faststart, the `-fs` bound), \
          listed below, run by `std::process::Command` less `-progress pipe:1`: the progress \
          tokpost reads is part of tokpost's cost. The ratio is the median of the rounds' \
-         tokpost/ffmpeg; issue 21's target is at most 1.05. Planning (`Fixer::prepare`) and the \
-         final check (`media::preflight_file` on the output) are timed apart. \
-         `FIX_BENCH_ROUNDS={rounds} FIX_BENCH_SECONDS={seconds} FIX_BENCH_WIDE_SECONDS={wide_seconds} \
+         tokpost/ffmpeg wall times, with a distribution-free 95% confidence interval for that \
+         median; issue 21's target is at most 1.05. The CPU columns come from `getrusage`: \
+         tokpost's own CPU time per fix (the wrapper: runtime, probes, reading ffmpeg's output, \
+         the rename) and ffmpeg's CPU time under tokpost over its CPU time alone (median of the \
+         rounds). Planning (`Fixer::prepare`) and the final check (`media::preflight_file` on \
+         the output) are timed apart. \
+         `FIX_BENCH_ROUNDS={rounds} FIX_BENCH_MIN_SECONDS={min_seconds:.0} FIX_BENCH_SECONDS={seconds} FIX_BENCH_WIDE_SECONDS={wide_seconds} \
          cargo bench -p tokpost-fix --bench vs_ffmpeg`.\n\n\
-         | file | fix | tokpost, median | spread | ffmpeg, median | spread | tokpost/ffmpeg, median | spread | planning | final check |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+         | file | fix | rounds | tokpost, median | spread | ffmpeg, median | spread | tokpost/ffmpeg, median | 95% interval | tokpost's own CPU per fix | ffmpeg CPU, under tokpost/alone | planning | final check |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
         cpu = cpu_model(),
         ffmpeg = ffmpeg_version(),
     );
     for row in rows {
-        let ratios = row.ratios();
+        let (low, high) = median_interval(&row.ratios());
         let _ = writeln!(
             text,
-            "| `{}` | {} | {} | {} | {} | {} | {:.3} | {:.3}–{:.3} | {} | {} |",
+            "| `{}` | {} | {} | {} | {} | {} | {} | {:.3} | {low:.3}–{high:.3} | {} | {:.3} | {} | {} |",
             row.file,
             row.fix,
-            duration(median(&row.tokpost)),
-            spread(&row.tokpost),
-            duration(median(&row.ffmpeg)),
-            spread(&row.ffmpeg),
+            row.rounds,
+            duration(median(&row.tokpost.wall)),
+            spread(&row.tokpost.wall),
+            duration(median(&row.ffmpeg.wall)),
+            spread(&row.ffmpeg.wall),
             row.ratio(),
-            min(&ratios),
-            max(&ratios),
+            duration(median(&row.tokpost.own_cpu)),
+            row.child_cpu_ratio(),
             duration(median(&row.plan)),
             duration(median(&row.verify)),
         );
@@ -500,17 +593,34 @@ fn markdown(rows: &[Row], rounds: usize, seconds: usize, wide_seconds: usize) ->
         .iter()
         .max_by(|a, b| a.ratio().total_cmp(&b.ratio()))
         .unwrap();
+    let widest = rows
+        .iter()
+        .map(|row| (median_interval(&row.ratios()).1, row))
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .unwrap();
     let _ = writeln!(
         text,
-        "\nThe highest median ratio is {:.3} (`{}`): the target is {}.",
+        "\nThe highest median ratio is {:.3} (`{}`): the target is {}. The highest upper end of a \
+         95% interval is {:.3} (`{}`).",
         worst.ratio(),
         worst.file,
         if worst.ratio() <= 1.05 {
             "met for every file"
         } else {
             "not met"
-        }
+        },
+        widest.0,
+        widest.1.file,
     );
+    // The wrapper's share: its own CPU time over ffmpeg's, per file, as percentages.
+    let shares: Vec<f64> = rows
+        .iter()
+        .map(|row| {
+            100.0 * median(&row.tokpost.own_cpu).as_secs_f64()
+                / median(&row.tokpost.child_cpu).as_secs_f64()
+        })
+        .collect();
+    let child: Vec<f64> = rows.iter().map(Row::child_cpu_ratio).collect();
     let range = |part: fn(&Row) -> &[Duration]| {
         let mut medians: Vec<Duration> = rows.iter().map(|row| median(part(row))).collect();
         medians.sort();
@@ -522,16 +632,21 @@ fn markdown(rows: &[Row], rounds: usize, seconds: usize, wide_seconds: usize) ->
     };
     let _ = writeln!(
         text,
-        "\nWhere tokpost's time beyond ffmpeg's goes: the planning takes {} per file (a probe of \
-         the input's boxes; for the AVI also the inspection, an ffmpeg stream copy into Matroska \
-         and a probe of the copy, the one extra pass tokpost makes, because its probe does not \
-         read inside AVI), the final check {} (a probe of the output); the rest of the wrapper \
-         (a temporary file, ffmpeg started in its own process group, its `-progress` lines read, \
-         the rename) is not timed apart: it is what is left of the difference between the \
-         medians, {}.",
+        "\nWhere tokpost's time beyond ffmpeg's goes: tokpost's own CPU time is {} per fix, \
+         {:.2}–{:.2}% of the CPU time ffmpeg spends in the same fix; ffmpeg itself uses {:.3}–{:.3} \
+         of its CPU time alone when tokpost runs it (the median of the rounds, per file). The \
+         planning takes {} per file (a probe of the input's boxes; for the AVI also the \
+         inspection, an ffmpeg stream copy into Matroska and a probe of the copy, the one extra \
+         pass tokpost makes, because its probe does not read inside AVI), the final check {} (a \
+         probe of the output). What is left of a difference in wall time is the variation of \
+         ffmpeg's own runs on shared cores: the spread columns show it for both sides.",
+        range(|row| &row.tokpost.own_cpu),
+        min(&shares),
+        max(&shares),
+        min(&child),
+        max(&child),
         range(|row| &row.plan),
         range(|row| &row.verify),
-        noise(rows),
     );
     text.push_str("\nThe command lines, with the input as `IN` and the output as `OUT`:\n\n");
     for row in rows {

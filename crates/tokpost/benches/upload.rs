@@ -1,12 +1,19 @@
 //! Uploads files of several sizes to the sandbox running as its own `tokpost sandbox` process,
-//! once with the `tiktok` crate's streaming uploader (as the pipeline runs it) and once with
-//! `curl`, one process per chunk, on the same endpoint, chunk plan and bytes. Reports time,
-//! throughput, the uploader's peak RSS and the sandbox process's peak RSS during each upload.
+//! with the `tiktok` crate's streaming uploader (as the pipeline runs it) and with `curl`, one
+//! process per chunk, on the same endpoint, chunk plan and bytes. Reports time, throughput, the
+//! uploader's peak RSS and the sandbox process's peak RSS during each upload.
 //!
 //! ```text
 //! cargo bench -p tokpost --bench upload                                # 256, 1024, 2048 MiB
-//! UPLOAD_BENCH_MIB=64,128 cargo bench -p tokpost --bench upload
+//! UPLOAD_BENCH_MIB=64,128 UPLOAD_BENCH_RUNS=5 UPLOAD_BENCH_CACHE=cold cargo bench -p tokpost --bench upload
 //! ```
+//!
+//! Every size is uploaded `UPLOAD_BENCH_RUNS` times (3) by each uploader, the two alternating
+//! which goes first, in each page-cache state of `UPLOAD_BENCH_CACHE` (`cold,warm`): `cold`
+//! evicts the files from the page cache before each upload (`posix_fadvise(DONTNEED)` after a
+//! sync: the bytes come from the disk, as for media stored hours before its post), `warm` reads
+//! them once first. Figures are medians with their spread; the ratio is the median of the runs'
+//! paired tokpost/curl throughputs.
 //!
 //! Linux only (reads `/proc`); needs `curl` on the PATH and twice the largest size free on disk.
 //! With `TOKPOST_PERF_MARKDOWN=<file>` the figures go to that file as one markdown section.
@@ -103,9 +110,27 @@ struct SandboxProcess {
 }
 
 impl SandboxProcess {
-    fn start(posts_needed: u64) -> Self {
+    /// Starts the sandbox with one public creator allowed `posts_needed` posts a day and no
+    /// processing or moderation delay; the configuration is written into `dir`.
+    fn start(posts_needed: u64, dir: &Path) -> Self {
+        let config = dir.join("sandbox.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "# Published at once: each upload waits for the last one's file to be deleted.\n\
+                 processing_delay = {{ kind = \"fixed\", ms = 0 }}\n\
+                 moderation_delay = {{ kind = \"fixed\", ms = 0 }}\n\
+                 [[creators]]\n\
+                 open_id = \"-000Up_UploadBenchCreator_9Xk2_U1\"\n\
+                 username = \"upload.bench\"\n\
+                 nickname = \"Upload bench\"\n\
+                 daily_post_cap = {posts_needed}\n"
+            ),
+        )
+        .unwrap();
         let mut child = Command::new(env!("CARGO_BIN_EXE_tokpost"))
-            .args(["sandbox", "--listen", "127.0.0.1:0"])
+            .args(["sandbox", "--listen", "127.0.0.1:0", "--config"])
+            .arg(&config)
             .env("TOKPOST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -230,9 +255,49 @@ async fn init(client: &TikTokClient, token: &AccessToken, plan: ChunkPlan) -> Pu
         .unwrap()
 }
 
-/// One uploader's figures for one size.
+/// Whether an upload's bytes come from the page cache or from the disk.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Cache {
+    Cold,
+    Warm,
+}
+
+impl Cache {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Cold => "cold",
+            Self::Warm => "warm",
+        }
+    }
+
+    /// Puts `paths` in this state: out of the page cache (written back first, then dropped),
+    /// or read once into it.
+    fn prepare(self, paths: &[PathBuf]) {
+        for path in paths {
+            let mut file = std::fs::File::open(path).unwrap();
+            match self {
+                Self::Cold => {
+                    file.sync_all().unwrap();
+                    nix::fcntl::posix_fadvise(
+                        &file,
+                        0,
+                        0,
+                        nix::fcntl::PosixFadviseAdvice::POSIX_FADV_DONTNEED,
+                    )
+                    .unwrap();
+                }
+                Self::Warm => {
+                    std::io::copy(&mut file, &mut std::io::sink()).unwrap();
+                }
+            }
+        }
+    }
+}
+
+/// One uploader's figures for one upload.
 struct Run {
     size_mib: u64,
+    cache: Cache,
     uploader: &'static str,
     seconds: f64,
     /// Peak RSS of the uploading process (KiB) and, for tokpost, its growth during the upload.
@@ -245,17 +310,6 @@ impl Run {
     fn mib_per_s(&self) -> f64 {
         self.size_mib as f64 / self.seconds
     }
-
-    fn uploader_rss(&self) -> String {
-        match self.uploader_growth_kib {
-            Some(growth) => format!(
-                "{:.1} (+{:.1} during the upload)",
-                mib(self.uploader_peak_kib),
-                mib(growth)
-            ),
-            None => format!("{:.1}", mib(self.uploader_peak_kib)),
-        }
-    }
 }
 
 /// The pipeline's upload: the streaming uploader with a status-fetch re-sync.
@@ -265,6 +319,7 @@ async fn upload_with_tokpost(
     sandbox_pid: u32,
     file: &Path,
     plan: ChunkPlan,
+    cache: Cache,
 ) -> (Run, PublishId) {
     let init = init(client, token, plan).await;
     let job = UploadJob {
@@ -305,6 +360,7 @@ async fn upload_with_tokpost(
     );
     let run = Run {
         size_mib: plan.video_size() / MIB,
+        cache,
         uploader: "tokpost",
         seconds,
         uploader_peak_kib: after,
@@ -337,6 +393,7 @@ fn upload_with_curl(
     sandbox_pid: u32,
     plan: ChunkPlan,
     chunk_files: &[PathBuf],
+    cache: Cache,
 ) -> Run {
     let total = plan.video_size();
     let target = match upload_url.query() {
@@ -380,6 +437,7 @@ fn upload_with_curl(
     }
     Run {
         size_mib: total / MIB,
+        cache,
         uploader: "curl",
         seconds: elapsed.as_secs_f64(),
         uploader_peak_kib: curl_peak_kib,
@@ -388,11 +446,11 @@ fn upload_with_curl(
     }
 }
 
-/// Waits until the sandbox has processed the publish and asserts that it was posted, so that
-/// no figure comes from an upload whose media was refused.
+/// Waits until the sandbox has processed the publish (and deleted its file) and asserts that it
+/// was posted, so that no figure comes from an upload whose media was refused and no upload
+/// shares the disk with the last one's clean-up.
 async fn assert_published(client: &TikTokClient, token: &AccessToken, publish_id: &PublishId) {
-    for _ in 0..40 {
-        // Status fetch allows 30 calls a minute per token.
+    for _ in 0..200 {
         if let Ok(report) = client.fetch_status(token, publish_id).await {
             match report.status {
                 PublishStatus::PublishComplete => return,
@@ -403,12 +461,62 @@ async fn assert_published(client: &TikTokClient, token: &AccessToken, publish_id
                 _ => {}
             }
         }
-        tokio::time::sleep(Duration::from_millis(2500)).await;
+        // Status fetch allows 30 calls a minute per token: each upload has a token of its own.
+        tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    panic!("the sandbox did not finish processing {publish_id:?} within 100 s");
+    panic!("the sandbox did not finish processing {publish_id:?} within 50 s");
 }
 
-fn markdown(runs: &[Run], command: &str) -> String {
+fn env_list(name: &str, default: &str) -> Vec<String> {
+    std::env::var(name)
+        .unwrap_or_else(|_| default.to_owned())
+        .split(',')
+        .map(|item| item.trim().to_owned())
+        .filter(|item| !item.is_empty())
+        .collect()
+}
+
+fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
+    let mut values: Vec<f64> = values.collect();
+    values.sort_by(f64::total_cmp);
+    values
+}
+
+/// The median and the spread of `values`, with `digits` decimals.
+fn summary(values: impl Iterator<Item = f64>, digits: usize) -> String {
+    let values = sorted(values);
+    if values.is_empty() {
+        return "–".to_owned();
+    }
+    format!(
+        "{:.digits$} ({:.digits$}–{:.digits$})",
+        values[values.len() / 2],
+        values[0],
+        values[values.len() - 1]
+    )
+}
+
+/// The runs of one size and cache state by one uploader, in the order they ran.
+fn runs_of<'a>(
+    runs: &'a [Run],
+    size_mib: u64,
+    cache: Cache,
+    uploader: &'a str,
+) -> impl Iterator<Item = &'a Run> {
+    runs.iter().filter(move |run| {
+        run.size_mib == size_mib && run.cache == cache && run.uploader == uploader
+    })
+}
+
+/// The runs' paired tokpost/curl throughput ratios for one size and cache state.
+fn ratios(runs: &[Run], size_mib: u64, cache: Cache) -> Vec<f64> {
+    runs_of(runs, size_mib, cache, "tokpost")
+        .zip(runs_of(runs, size_mib, cache, "curl"))
+        .map(|(ours, curl)| ours.mib_per_s() / curl.mib_per_s())
+        .collect()
+}
+
+fn markdown(runs: &[Run], sizes: &[u64], caches: &[Cache], rounds: usize, command: &str) -> String {
     let mut text = String::from("## Upload\n\n");
     let _ = writeln!(
         text,
@@ -416,45 +524,78 @@ fn markdown(runs: &[Run], command: &str) -> String {
          its own `tokpost sandbox` process on 127.0.0.1) with tokpost's streaming uploader and \
          with `curl -T`, one process per chunk, on the same upload endpoint, chunk plan and bytes, \
          timed from the first byte to the last chunk's 201 (which the sandbox sends only after \
-         hashing the whole file, for both uploaders); reproduce with `{command}`.\n"
+         hashing the whole file, for both uploaders). Each size is uploaded {rounds} times by \
+         each, the two alternating which goes first; \"cold\" evicts the files from the page \
+         cache before each upload (the bytes come from the disk, as for media stored long before \
+         its post), \"warm\" reads them once first. Times and throughputs are medians (spread); \
+         the ratio is the median of the runs' paired tokpost/curl throughputs; the target is at \
+         least 0.9. Reproduce with `{command}`.\n"
     );
     text.push_str(
-        "| size (MiB) | uploader | time (s) | MiB/s | uploader peak RSS (MiB) | sandbox peak RSS (MiB) |\n",
+        "| size (MiB) | page cache | uploader | time (s) | MiB/s | tokpost/curl | uploader peak RSS (MiB) | sandbox peak RSS (MiB) |\n",
     );
-    text.push_str("|---:|---|---:|---:|---|---:|\n");
-    for run in runs {
-        let _ = writeln!(
-            text,
-            "| {} | {} | {:.2} | {:.0} | {} | {:.1} |",
-            run.size_mib,
-            run.uploader,
-            run.seconds,
-            run.mib_per_s(),
-            run.uploader_rss(),
-            mib(run.sandbox_peak_kib)
-        );
+    text.push_str("|---:|---|---|---:|---:|---:|---|---:|\n");
+    for &size in sizes {
+        for &cache in caches {
+            for uploader in ["tokpost", "curl"] {
+                let of: Vec<&Run> = runs_of(runs, size, cache, uploader).collect();
+                let ratio = if uploader == "tokpost" {
+                    summary(ratios(runs, size, cache).into_iter(), 2)
+                } else {
+                    String::new()
+                };
+                let peak = of
+                    .iter()
+                    .map(|run| run.uploader_peak_kib)
+                    .max()
+                    .unwrap_or(0);
+                let rss = match of.iter().filter_map(|run| run.uploader_growth_kib).max() {
+                    Some(growth) => {
+                        format!("{:.1} (+{:.1} during an upload)", mib(peak), mib(growth))
+                    }
+                    None => format!("{:.1}", mib(peak)),
+                };
+                let _ = writeln!(
+                    text,
+                    "| {size} | {} | {uploader} | {} | {} | {ratio} | {rss} | {:.1} |",
+                    cache.name(),
+                    summary(of.iter().map(|run| run.seconds), 2),
+                    summary(of.iter().map(|run| run.mib_per_s()), 0),
+                    mib(of.iter().map(|run| run.sandbox_peak_kib).max().unwrap_or(0)),
+                );
+            }
+        }
     }
-    let _ = writeln!(text, "\n{}", reading(runs));
+    let _ = writeln!(text, "\n{}", reading(runs, sizes, caches));
     text
 }
 
-fn runs_of<'a>(runs: &'a [Run], uploader: &'a str) -> impl Iterator<Item = &'a Run> {
-    runs.iter().filter(move |run| run.uploader == uploader)
-}
-
-fn reading(runs: &[Run]) -> String {
-    let of = |uploader| runs_of(runs, uploader);
-    let ratios: Vec<String> = of("tokpost")
-        .zip(of("curl"))
-        .map(|(ours, curl)| {
-            format!(
-                "{:.2} at {} MiB",
-                ours.mib_per_s() / curl.mib_per_s(),
-                ours.size_mib
-            )
-        })
-        .collect();
-    let growth = of("tokpost")
+fn reading(runs: &[Run], sizes: &[u64], caches: &[Cache]) -> String {
+    let mut lowest: Option<(f64, u64, Cache)> = None;
+    for &size in sizes {
+        for &cache in caches {
+            let ratios = sorted(ratios(runs, size, cache).into_iter());
+            if let Some(&median) = ratios.get(ratios.len() / 2)
+                && lowest.is_none_or(|(low, _, _)| median < low)
+            {
+                lowest = Some((median, size, cache));
+            }
+        }
+    }
+    let verdict = match lowest {
+        Some((ratio, size, cache)) => format!(
+            "The lowest median ratio is {ratio:.2} ({size} MiB, {}): the target of 0.9 is {}.",
+            cache.name(),
+            if ratio >= 0.9 {
+                "met everywhere"
+            } else {
+                "not met"
+            }
+        ),
+        None => String::new(),
+    };
+    let growth = runs
+        .iter()
         .filter_map(|run| run.uploader_growth_kib)
         .max()
         .unwrap_or(0);
@@ -464,22 +605,9 @@ fn reading(runs: &[Run]) -> String {
             .reduce(pick)
             .unwrap_or(0)
     };
-    let (smallest, largest) = (of("tokpost").next(), of("tokpost").last());
-    let time_growth = match (smallest, largest) {
-        (Some(small), Some(large)) if large.size_mib > small.size_mib => format!(
-            "; from {} to {} MiB ({:.0}x the bytes) tokpost's time grows {:.1}x",
-            small.size_mib,
-            large.size_mib,
-            large.size_mib as f64 / small.size_mib as f64,
-            large.seconds / small.seconds
-        ),
-        _ => String::new(),
-    };
     format!(
-        "Throughput ratio tokpost/curl: {}{time_growth}. The uploader's peak RSS grows by at most \
-         {:.1} MiB at every size measured, and the sandbox process stays between {:.1} and {:.1} MiB \
-         because it streams chunks to disk.",
-        ratios.join(", "),
+        "{verdict} The uploader's peak RSS grows by at most {:.1} MiB during an upload, and the \
+         sandbox process stays between {:.1} and {:.1} MiB because it streams chunks to disk.",
         mib(growth),
         mib(sandbox(u64::min)),
         mib(sandbox(u64::max)),
@@ -488,12 +616,24 @@ fn reading(runs: &[Run]) -> String {
 
 #[tokio::main]
 async fn main() {
-    let sizes_mib: Vec<u64> = std::env::var("UPLOAD_BENCH_MIB")
-        .unwrap_or_else(|_| "256,1024,2048".to_owned())
-        .split(',')
-        .map(|size| size.trim().parse().expect("UPLOAD_BENCH_MIB: sizes in MiB"))
+    let sizes_mib: Vec<u64> = env_list("UPLOAD_BENCH_MIB", "256,1024,2048")
+        .iter()
+        .map(|size| size.parse().expect("UPLOAD_BENCH_MIB: sizes in MiB"))
         .collect();
-    let sandbox = SandboxProcess::start(2 * sizes_mib.len() as u64);
+    let rounds: usize = env_list("UPLOAD_BENCH_RUNS", "3")
+        .first()
+        .map_or(3, |runs| runs.parse().expect("UPLOAD_BENCH_RUNS: a number"));
+    let caches: Vec<Cache> = env_list("UPLOAD_BENCH_CACHE", "cold,warm")
+        .iter()
+        .map(|cache| match cache.as_str() {
+            "cold" => Cache::Cold,
+            "warm" => Cache::Warm,
+            other => panic!("UPLOAD_BENCH_CACHE: cold or warm, not {other}"),
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let uploads = (2 * sizes_mib.len() * caches.len() * rounds) as u64;
+    let sandbox = SandboxProcess::start(uploads, dir.path());
     let sandbox_pid = sandbox.process.0.id();
     let app = tiktok_sandbox::SandboxConfig::default().apps.remove(0);
     let client = TikTokClient::new(
@@ -507,79 +647,81 @@ async fn main() {
         SystemClock::shared(),
     )
     .unwrap();
-    let token = connect(&client, &sandbox.creator).await;
+    // Direct-post inits allow 6 a minute per token: each upload connects anew for its own.
 
-    let dir = tempfile::tempdir().unwrap();
     let mut runs = Vec::new();
-    let mut publishes = Vec::new();
     for &size_mib in &sizes_mib {
         let file = dir.path().join(format!("upload_{size_mib}.mp4"));
         write_padded_mp4(&file, size_mib * MIB);
         let plan = ChunkPlan::for_size(size_mib * MIB).unwrap();
-        eprintln!(
-            "upload bench: {size_mib} MiB in {} chunks, tokpost",
-            plan.total_chunk_count()
-        );
-        let (run, publish_id) =
-            upload_with_tokpost(&client, &token, sandbox_pid, &file, plan).await;
-        runs.push(run);
-        publishes.push(publish_id);
-
-        eprintln!("upload bench: {size_mib} MiB, curl");
         let chunk_dir = tempfile::tempdir_in(dir.path()).unwrap();
         let chunk_files = split_chunks(&file, plan, chunk_dir.path());
-        std::fs::remove_file(&file).unwrap();
-        let init = init(&client, &token, plan).await;
-        let upload_url = init.upload_url.as_ref().unwrap().as_url().clone();
-        assert_eq!(
-            upload_url.origin(),
-            sandbox.upload.origin(),
-            "the upload URL points at the sandbox's upload listener"
-        );
-        let run = tokio::task::spawn_blocking(move || {
-            upload_with_curl(&upload_url, sandbox_pid, plan, &chunk_files)
-        })
-        .await
-        .unwrap();
-        runs.push(run);
-        publishes.push(init.publish_id);
+        for &cache in &caches {
+            for round in 0..rounds {
+                let order = if round % 2 == 0 {
+                    ["tokpost", "curl"]
+                } else {
+                    ["curl", "tokpost"]
+                };
+                for uploader in order {
+                    eprintln!(
+                        "upload bench: {size_mib} MiB in {} chunks, {}, run {} of {rounds}, {uploader}",
+                        plan.total_chunk_count(),
+                        cache.name(),
+                        round + 1
+                    );
+                    let token = connect(&client, &sandbox.creator).await;
+                    // Nothing of the previous upload is still being written back or deleted.
+                    nix::unistd::sync();
+                    if uploader == "tokpost" {
+                        cache.prepare(std::slice::from_ref(&file));
+                        let (run, publish_id) =
+                            upload_with_tokpost(&client, &token, sandbox_pid, &file, plan, cache)
+                                .await;
+                        runs.push(run);
+                        assert_published(&client, &token, &publish_id).await;
+                    } else {
+                        cache.prepare(&chunk_files);
+                        let init = init(&client, &token, plan).await;
+                        let upload_url = init.upload_url.as_ref().unwrap().as_url().clone();
+                        assert_eq!(
+                            upload_url.origin(),
+                            sandbox.upload.origin(),
+                            "the upload URL points at the sandbox's upload listener"
+                        );
+                        let chunk_files = chunk_files.clone();
+                        let run = tokio::task::spawn_blocking(move || {
+                            upload_with_curl(&upload_url, sandbox_pid, plan, &chunk_files, cache)
+                        })
+                        .await
+                        .unwrap();
+                        runs.push(run);
+                        assert_published(&client, &token, &init.publish_id).await;
+                    }
+                }
+            }
+        }
         drop(chunk_dir);
-    }
-    for publish_id in &publishes {
-        assert_published(&client, &token, publish_id).await;
+        std::fs::remove_file(&file).unwrap();
     }
     drop(sandbox);
 
-    match std::env::var_os("TOKPOST_PERF_MARKDOWN") {
-        Some(path) => {
-            let command = match std::env::var("UPLOAD_BENCH_MIB") {
-                Ok(sizes) => format!("UPLOAD_BENCH_MIB={sizes} {COMMAND}"),
-                Err(_) => COMMAND.to_owned(),
-            };
-            std::fs::write(path, markdown(&runs, &command)).unwrap();
-        }
-        None => {
-            println!(
-                "{:>10} {:<8} {:>9} {:>8} {:>38} {:>20}",
-                "size (MiB)",
-                "uploader",
-                "time (s)",
-                "MiB/s",
-                "uploader peak RSS (MiB)",
-                "sandbox peak RSS (MiB)"
-            );
-            for run in &runs {
-                println!(
-                    "{:>10} {:<8} {:>9.2} {:>8.0} {:>38} {:>20.1}",
-                    run.size_mib,
-                    run.uploader,
-                    run.seconds,
-                    run.mib_per_s(),
-                    run.uploader_rss(),
-                    mib(run.sandbox_peak_kib)
-                );
-            }
-            println!("{}", reading(&runs));
-        }
+    let command = format!(
+        "UPLOAD_BENCH_MIB={} UPLOAD_BENCH_RUNS={rounds} UPLOAD_BENCH_CACHE={} {COMMAND}",
+        sizes_mib
+            .iter()
+            .map(u64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        caches
+            .iter()
+            .map(|cache| cache.name())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+    let section = markdown(&runs, &sizes_mib, &caches, rounds, &command);
+    println!("{section}");
+    if let Some(path) = std::env::var_os("TOKPOST_PERF_MARKDOWN") {
+        std::fs::write(path, section).unwrap();
     }
 }
