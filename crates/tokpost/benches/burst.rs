@@ -32,15 +32,7 @@ use clock::Timestamp;
 use support::{Database, Fleet, resident_kib};
 use tiktok_sandbox::{Delay, SandboxConfig};
 use tokpost_core::{EventKind, StateKind};
-
-fn env_list(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_else(|_| default.to_owned())
-        .split(',')
-        .map(|item| item.trim().to_owned())
-        .filter(|item| !item.is_empty())
-        .collect()
-}
+use tokpost_testkit::bench::env_list;
 
 /// One run's figures.
 struct Burst {

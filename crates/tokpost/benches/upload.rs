@@ -42,6 +42,7 @@ use tiktok::{
     Scope, TikTokClient, TikTokConfig, UploadJob, UploadOutcome, UploadRetry, VideoContentType,
     VideoPostInfo, VideoSource,
 };
+use tokpost_testkit::bench::env_list;
 use url::Url;
 
 const MIB: u64 = 1024 * 1024;
@@ -465,15 +466,6 @@ async fn assert_published(client: &TikTokClient, token: &AccessToken, publish_id
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     panic!("the sandbox did not finish processing {publish_id:?} within 50 s");
-}
-
-fn env_list(name: &str, default: &str) -> Vec<String> {
-    std::env::var(name)
-        .unwrap_or_else(|_| default.to_owned())
-        .split(',')
-        .map(|item| item.trim().to_owned())
-        .filter(|item| !item.is_empty())
-        .collect()
 }
 
 fn sorted(values: impl Iterator<Item = f64>) -> Vec<f64> {
