@@ -57,7 +57,7 @@ use media::rules::video::MAX_SIZE_BYTES;
 use tokpost_fix::args::plan_args;
 use tokpost_fix::{Decision, Ffmpeg, FixOptions, Fixer, Outcome, Plan, Work, WriteMode};
 use tokpost_testkit::bench::env_number;
-use tokpost_testkit::ffmpeg::generate;
+use tokpost_testkit::ffmpeg::{X264_FAST, clip, generate};
 
 /// The most rounds a file gets however short its fix.
 const MAX_ROUNDS: usize = 301;
@@ -132,88 +132,69 @@ fn main() {
 
 /// Writes the corpus into `dir`.
 fn corpus(dir: &Path, seconds: usize, wide_seconds: usize) -> Vec<Case> {
-    let clip = |size: &str, rate: u32, seconds: usize| {
-        format!("testsrc2=size={size}:rate={rate}:duration={seconds}")
+    let case = |file: &str, fix: &'static str, path: PathBuf| Case {
+        file: file.to_owned(),
+        fix,
+        path,
     };
+    let generated =
+        |file: &str, fix: &'static str, args: &[&str]| case(file, fix, generate(dir, file, args));
+    let clipped = |file: &str, fix: &'static str, fps: u32| {
+        case(file, fix, clip(dir, file, "720x1280", fps, seconds as f64))
+    };
+    let mpeg4 = format!("testsrc2=size=720x1280:rate=30:duration={seconds}");
     let tone = format!("sine=frequency=440:duration={seconds}");
-    let fast = [
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-    ];
-    let mut cases = Vec::new();
-    let mut add = |file: &str, fix: &'static str, args: &[&str]| {
-        cases.push(Case {
-            file: file.to_owned(),
-            fix,
-            path: generate(dir, file, args),
-        });
-    };
-    let slow = clip("720x1280", 15, seconds);
-    add(
-        "h264_15fps_720x1280.mp4",
-        "re-encode at 30 fps, AAC copied",
-        &[
-            &["-f", "lavfi", "-i", &slow, "-f", "lavfi", "-i", &tone][..],
-            &fast,
-            &["-c:a", "aac", "-shortest"],
-        ]
-        .concat(),
-    );
-    let normal = clip("720x1280", 30, seconds);
-    add(
-        "h264_aac_720x1280.mkv",
-        "remux into MP4, streams copied",
-        &[
-            &["-f", "lavfi", "-i", &normal, "-f", "lavfi", "-i", &tone][..],
-            &fast,
-            &["-c:a", "aac", "-shortest"],
-        ]
-        .concat(),
-    );
-    add(
-        "mpeg4_mp3_720x1280.avi",
-        "inspection (stream copy to Matroska), then re-encode to H.264, MP3 copied",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            &normal,
-            "-f",
-            "lavfi",
-            "-i",
-            &tone,
-            "-c:v",
-            "mpeg4",
-            "-q:v",
-            "3",
-            "-c:a",
-            "libmp3lame",
-            "-shortest",
-        ],
-    );
-    let wide = clip("4200x1080", 24, wide_seconds);
-    add(
-        "h264_4200x1080.mp4",
-        "scale to 4096 wide, re-encode",
-        &[&["-f", "lavfi", "-i", &wide][..], &fast].concat(),
-    );
-    add(
-        "photo_4000x6000.png",
-        "JPEG within 1080p",
-        &[
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=4000x6000",
-            "-frames:v",
-            "1",
-        ],
-    );
-    cases
+    let wide = format!("testsrc2=size=4200x1080:rate=24:duration={wide_seconds}");
+    vec![
+        clipped(
+            "h264_15fps_720x1280.mp4",
+            "re-encode at 30 fps, AAC copied",
+            15,
+        ),
+        clipped(
+            "h264_aac_720x1280.mkv",
+            "remux into MP4, streams copied",
+            30,
+        ),
+        generated(
+            "mpeg4_mp3_720x1280.avi",
+            "inspection (stream copy to Matroska), then re-encode to H.264, MP3 copied",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                &mpeg4,
+                "-f",
+                "lavfi",
+                "-i",
+                &tone,
+                "-c:v",
+                "mpeg4",
+                "-q:v",
+                "3",
+                "-c:a",
+                "libmp3lame",
+                "-shortest",
+            ],
+        ),
+        generated(
+            "h264_4200x1080.mp4",
+            "scale to 4096 wide, re-encode",
+            &[&["-f", "lavfi", "-i", &wide][..], &X264_FAST].concat(),
+        ),
+        generated(
+            "photo_4000x6000.png",
+            "JPEG within 1080p",
+            &[
+                "-f",
+                "lavfi",
+                "-i",
+                "testsrc2=size=4000x6000",
+                "-frames:v",
+                "1",
+            ],
+        ),
+    ]
 }
 
 /// CPU time `getrusage` has counted so far: this process's own, and its children's that have

@@ -5,6 +5,17 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// H.264 the fastest way, in the pixel format every player and TikTok take: the video options
+/// of every generated clip.
+pub const X264_FAST: [&str; 6] = [
+    "-c:v",
+    "libx264",
+    "-preset",
+    "ultrafast",
+    "-pix_fmt",
+    "yuv420p",
+];
+
 /// Runs ffmpeg with `args` (its inputs and options) to write the file `name` in `dir`; its path.
 ///
 /// # Panics
@@ -38,23 +49,10 @@ pub fn clip(dir: &Path, name: &str, size: &str, fps: u32, seconds: f64) -> PathB
         dir,
         name,
         &[
-            "-f",
-            "lavfi",
-            "-i",
-            &picture,
-            "-f",
-            "lavfi",
-            "-i",
-            &tone,
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            "-c:a",
-            "aac",
-            "-shortest",
-        ],
+            &["-f", "lavfi", "-i", &picture, "-f", "lavfi", "-i", &tone][..],
+            &X264_FAST,
+            &["-c:a", "aac", "-shortest"],
+        ]
+        .concat(),
     )
 }

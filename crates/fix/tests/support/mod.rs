@@ -66,14 +66,7 @@ pub fn video(dir: &Path, name: &str, source: &str, audio: bool, codec: &[&str]) 
     generate(dir, name, &args)
 }
 
-pub const X264_FAST: [&str; 6] = [
-    "-c:v",
-    "libx264",
-    "-preset",
-    "ultrafast",
-    "-pix_fmt",
-    "yuv420p",
-];
+pub use tokpost_testkit::ffmpeg::X264_FAST;
 
 /// ffprobe's JSON for `path`: streams and format.
 pub fn ffprobe(path: &Path) -> Value {

@@ -6,50 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn require_ffmpeg() {
-    let found = Command::new("ffmpeg")
-        .arg("-version")
-        .output()
-        .is_ok_and(|out| out.status.success());
-    assert!(
-        found,
-        "ffmpeg is not installed: the `tokpost fix` tests need it (apt-get install ffmpeg)"
-    );
-}
+use tokpost_testkit::ffmpeg::{X264_FAST, generate};
 
 /// A `testsrc2` H.264 video of `size` lasting `seconds`, in the container `name` says.
 fn video(dir: &Path, name: &str, size: &str, seconds: f64) -> PathBuf {
-    require_ffmpeg();
-    let path = dir.join(name);
-    let output = Command::new("ffmpeg")
-        .args([
-            "-hide_banner",
-            "-loglevel",
-            "error",
-            "-nostdin",
-            "-y",
-            "-f",
-            "lavfi",
-            "-i",
-        ])
-        .arg(format!("testsrc2=size={size}:rate=30:duration={seconds}"))
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .arg(&path)
-        .output()
-        .expect("ffmpeg runs");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    path
+    let picture = format!("testsrc2=size={size}:rate=30:duration={seconds}");
+    generate(
+        dir,
+        name,
+        &[&["-f", "lavfi", "-i", &picture][..], &X264_FAST].concat(),
+    )
 }
 
 fn tokpost(args: &[&str]) -> Output {
