@@ -125,6 +125,16 @@ pub fn screenshot_dir() -> PathBuf {
 }
 
 pub async fn snap(client: &Client, name: &str) {
+    // Two animation frames: what a resize or a scroll just changed is laid out and painted
+    // before the picture is taken (without them a phone-width shot can miss its text).
+    client
+        .execute_async(
+            "const done = arguments[arguments.length - 1]; \
+             requestAnimationFrame(() => requestAnimationFrame(() => done()));",
+            vec![],
+        )
+        .await
+        .unwrap();
     let png = client.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "{name} is a PNG");
     std::fs::write(screenshot_dir().join(format!("{name}.png")), png).unwrap();
