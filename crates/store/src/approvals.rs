@@ -1,13 +1,14 @@
 //! Who must approve before a post goes out: the workspace's setting and each account's
 //! override. The rule itself is `tokpost_core::requires_approval`; the store applies it inside
-//! the transaction that writes a post (`requires_approval_in`), so a post is created or edited
-//! either wholly before or wholly after a change of the setting.
+//! the transaction that edits a post (`requires_approval_in`), so an edit lands wholly before or
+//! wholly after a change of the setting; a new post reads it just before its transaction and
+//! is one made just before a change committed in between.
 
 use async_trait::async_trait;
 use tokpost_core::{AccountApproval, AccountId, WorkspaceId};
 use uuid::Uuid;
 
-use crate::db::{Tx, query, query_as};
+use crate::db::{query, query_as};
 use crate::rows::corrupt;
 use crate::{SqlStore, StoreError};
 
@@ -77,7 +78,7 @@ fn parse(stored: Option<&str>) -> Result<AccountApproval, StoreError> {
 
 /// Whether a post for `account` needs approval, read inside `tx`.
 pub(crate) async fn requires_approval_in(
-    tx: &mut Tx,
+    on: impl Into<crate::db::On<'_>>,
     account: AccountId,
 ) -> Result<bool, StoreError> {
     let (workspace, choice): (i64, Option<String>) = query_as(
@@ -85,7 +86,7 @@ pub(crate) async fn requires_approval_in(
          JOIN workspaces w ON w.id = a.workspace_id WHERE a.id = $1",
     )
     .bind(account.as_uuid())
-    .fetch_optional(&mut *tx)
+    .fetch_optional(on)
     .await?
     .ok_or(StoreError::NotFound("account"))?;
     Ok(tokpost_core::requires_approval(

@@ -185,6 +185,36 @@ impl Db {
         }
     }
 
+    /// Runs `statements` as one write transaction whose statements need no answer. On SQLite
+    /// the whole transaction is one call to a connection's thread (`BEGIN IMMEDIATE`, the
+    /// statements, `COMMIT` as one script), so it holds the write turn for one round trip
+    /// instead of one per statement; it runs in a task of its own, so a caller that goes away
+    /// (a client that hung up) cannot leave it half done.
+    pub(crate) async fn write_all(&self, statements: Vec<Sql>) -> Result<(), sqlx::Error> {
+        match &self.backend {
+            Backend::Sqlite(b) => {
+                let turn = Arc::clone(&b.write_turn).lock_owned().await;
+                let pool = b.pool.clone();
+                tokio::spawn(async move {
+                    let ran = sql::run_sqlite_script(&pool, statements).await;
+                    drop(turn);
+                    ran
+                })
+                .await
+                .map_err(|error| {
+                    sqlx::Error::Protocol(format!("a write transaction's task ended: {error}"))
+                })?
+            }
+            Backend::Postgres(b) => {
+                let mut tx = Tx::Postgres(b.pool.begin().await?);
+                for statement in statements {
+                    statement.execute(&mut tx).await?;
+                }
+                tx.commit().await
+            }
+        }
+    }
+
     /// Ticks whenever a job may have become claimable (see `QueueStore::job_changes`).
     pub(crate) fn job_changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()

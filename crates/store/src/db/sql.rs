@@ -338,6 +338,53 @@ fn parameters(text: &str) -> Vec<(usize, usize, usize)> {
     found
 }
 
+/// `statements` as one SQLite script inside `BEGIN IMMEDIATE` … `COMMIT`: each statement's `$n`
+/// becomes `$m`, its number in the script's one argument list, from which sqlx binds every
+/// statement of a script. (Not `?m`: SQLite would number the statement's slots up to `m`, and
+/// sqlx stops binding at the first unnamed slot past the end of the list.)
+fn sqlite_script(statements: Vec<Sql>) -> (String, Vec<Arg>) {
+    let mut text = String::from("BEGIN IMMEDIATE;\n");
+    let mut args = Vec::new();
+    for statement in statements {
+        let offset = args.len();
+        let mut copied = 0;
+        for (start, end, n) in parameters(&statement.text) {
+            text.push_str(statement.text.get(copied..start).unwrap_or_default());
+            text.push_str(&format!("${}", n + offset));
+            copied = end;
+        }
+        text.push_str(statement.text.get(copied..).unwrap_or_default());
+        text.push_str(";\n");
+        args.extend(statement.args);
+    }
+    text.push_str("COMMIT;");
+    (text, args)
+}
+
+/// Runs `statements` as one transaction on a connection of `pool`, in one call to the
+/// connection's thread. A statement that fails ends the script; the transaction is then rolled
+/// back, and a connection that cannot roll back is closed rather than returned to the pool.
+pub(super) async fn run_sqlite_script(
+    pool: &sqlx::SqlitePool,
+    statements: Vec<Sql>,
+) -> Result<(), sqlx::Error> {
+    let (text, args) = sqlite_script(statements);
+    let mut conn = pool.acquire().await?;
+    let ran = sqlx::query_with(AssertSqlSafe(text), sqlite(args)?)
+        .execute(conn.as_mut())
+        .await;
+    if let Err(error) = ran {
+        // A script that failed at `BEGIN` has no transaction to roll back.
+        if let Err(rollback) = sqlx::query("ROLLBACK").execute(conn.as_mut()).await
+            && !rollback.to_string().contains("no transaction is active")
+        {
+            conn.close_on_drop();
+        }
+        return Err(error);
+    }
+    Ok(())
+}
+
 fn sqlite(args: Vec<Arg>) -> Result<SqliteArguments, sqlx::Error> {
     let mut out = SqliteArguments::default();
     for arg in args {

@@ -151,6 +151,56 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_write_script_binds_each_statement_its_own_values_and_one_that_fails_writes_nothing()
+    {
+        use crate::db::{Db, query, query_scalar};
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join("script.db").display()
+        );
+        let db = Db::open(&url).await.unwrap();
+        query("CREATE TABLE t (n INTEGER PRIMARY KEY, twice INTEGER, label TEXT)")
+            .execute(&db)
+            .await
+            .unwrap();
+        let insert = |n: i64, label: &str| {
+            query("INSERT INTO t (n, twice, label) VALUES ($1, $1 * 2, $2)")
+                .bind(n)
+                .bind(label.to_owned())
+        };
+        // The second insert breaks the primary key: the first must not stay.
+        let failed = db
+            .write_all(vec![insert(1, "one"), insert(1, "again")])
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&failed, sqlx::Error::Database(error) if error.is_unique_violation()),
+            "{failed}"
+        );
+        let count = || query_scalar::<i64>("SELECT COUNT(*) FROM t").fetch_one(&db);
+        assert_eq!(count().await.unwrap(), 0);
+        // More scripts than the pool has connections: the one that failed is used again,
+        // and would refuse to begin if it had been left inside its transaction.
+        for n in 2..20 {
+            db.write_all(vec![
+                insert(n, "a"),
+                insert(n + 100, "b"),
+                insert(n + 200, "c"),
+            ])
+            .await
+            .unwrap();
+        }
+        assert_eq!(count().await.unwrap(), 54);
+        let row: (i64, String) = crate::db::query_as("SELECT twice, label FROM t WHERE n = $1")
+            .bind(119_i64)
+            .fetch_one(&db)
+            .await
+            .unwrap();
+        assert_eq!(row, (238, "b".to_owned()));
+    }
+
+    #[tokio::test]
     async fn first_start_creates_the_file_in_wal_mode_and_a_restart_migrates_nothing_twice() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("data/nested/tokpost.db");

@@ -20,8 +20,20 @@ pub(crate) async fn insert_publish_job(
     run_at: Timestamp,
     now: Timestamp,
 ) -> Result<(), StoreError> {
-    crate::queue::leases::insert_job(
-        tx,
+    publish_job_sql(post, account, run_at, now)?
+        .execute(tx)
+        .await?;
+    Ok(())
+}
+
+/// The insert of the publish job of `post`, due at `run_at`, as one statement.
+pub(crate) fn publish_job_sql(
+    post: PostId,
+    account: AccountId,
+    run_at: Timestamp,
+    now: Timestamp,
+) -> Result<crate::db::Sql, StoreError> {
+    let (_, insert) = crate::queue::leases::job_sql(
         &crate::NewJob {
             kind: JobKind::PublishPost,
             payload: serde_json::json!({ "post_id": post }),
@@ -31,9 +43,8 @@ pub(crate) async fn insert_publish_job(
             dedupe_key: None,
         },
         now,
-    )
-    .await?;
-    Ok(())
+    )?;
+    Ok(insert)
 }
 
 /// Removes the post's publish jobs no worker holds (a held one finds the post moved and ends).

@@ -116,6 +116,25 @@ pub trait PostStore: Send + Sync {
     async fn post_state_counts(&self) -> Result<(Vec<(StateKind, u64)>, u64), StoreError>;
 }
 
+impl SqlStore {
+    /// The workspace's post made with idempotency key `key`.
+    async fn post_by_key(
+        &self,
+        workspace: WorkspaceId,
+        key: &str,
+    ) -> Result<Option<Post>, StoreError> {
+        query_as::<crate::rows::PostRow>(concat!(
+            "SELECT ",
+            crate::rows::post_columns!(),
+            " FROM posts WHERE workspace_id = $1 AND idempotency_key = $2"
+        ))
+        .bind(workspace.as_uuid())
+        .bind(key)
+        .optional(&self.db, |row| row.into_domain(&self.cipher))
+        .await
+    }
+}
+
 #[async_trait]
 impl PostStore for SqlStore {
     async fn create_post(
@@ -123,66 +142,28 @@ impl PostStore for SqlStore {
         post: crate::NewPost,
         now: jiff::Timestamp,
     ) -> Result<crate::Inserted<tokpost_core::Post>, crate::StoreError> {
-        use crate::rows::{ms, to_json};
-        let mut tx = self.db.write_tx().await?;
+        use crate::rows::{from_ms, ms, to_json};
         let key = post
             .idempotency_key
             .as_ref()
-            .map(tokpost_core::IdempotencyKey::as_str);
-        if let Some(key) = key {
-            let existing = query_as::<crate::rows::PostRow>(concat!(
-                "SELECT ",
-                crate::rows::post_columns!(),
-                " FROM posts WHERE workspace_id = $1 AND idempotency_key = $2"
-            ))
-            .bind(post.workspace_id.as_uuid())
-            .bind(key)
-            .fetch_optional(&mut tx)
-            .await?;
-            if let Some(row) = existing {
-                return Ok(crate::Inserted::Existing(row.into_domain(&self.cipher)?));
-            }
+            .map(|key| key.as_str().to_owned());
+        // A repeated request reads the post it made, without taking the write turn.
+        if let Some(key) = &key
+            && let Some(existing) = self.post_by_key(post.workspace_id, key).await?
+        {
+            return Ok(crate::Inserted::Existing(existing));
         }
-        let id = tokpost_core::PostId::generate(now);
+        // Read before the write turn, which then holds only the three inserts: a change of the
+        // approval rule committed in between finds this post as made just before it (as a
+        // PostgreSQL transaction reading it first would too).
         let awaits_approval =
-            crate::approvals::requires_approval_in(&mut tx, post.account_id).await?;
+            crate::approvals::requires_approval_in(&self.db, post.account_id).await?;
+        let id = tokpost_core::PostId::generate(now);
         let state = if awaits_approval {
             tokpost_core::PostState::AwaitingApproval
         } else {
             tokpost_core::PostState::Scheduled
         };
-        let inserted = query(
-                "INSERT INTO posts (id, workspace_id, account_id, spec, scheduled_at_ms, idempotency_key, state, state_detail, event_count, created_at_ms, updated_at_ms, created_by_kind, created_by_id)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10, $11)
-                 ON CONFLICT (workspace_id, idempotency_key) DO NOTHING",
-            )
-            .bind(id.as_uuid())
-            .bind(post.workspace_id.as_uuid())
-            .bind(post.account_id.as_uuid())
-            .bind(to_json(&post.spec)?)
-            .bind(ms(post.scheduled_at.at()))
-            .bind(key)
-            .bind(state.kind().as_str())
-            .bind(to_json(&state)?)
-            .bind(ms(now))
-            .bind(post.created_by.kind())
-            .bind(post.created_by.id())
-            .execute(&mut tx)
-            .await?
-            .rows_affected();
-        if inserted == 0 {
-            // A concurrent request with the same key won (PostgreSQL waited for it).
-            let row = query_as::<crate::rows::PostRow>(concat!(
-                "SELECT ",
-                crate::rows::post_columns!(),
-                " FROM posts WHERE workspace_id = $1 AND idempotency_key = $2"
-            ))
-            .bind(post.workspace_id.as_uuid())
-            .bind(key)
-            .fetch_one(&mut tx)
-            .await?;
-            return Ok(crate::Inserted::Existing(row.into_domain(&self.cipher)?));
-        }
         let event = if awaits_approval {
             tokpost_core::NewPostEvent::new(
                 now,
@@ -200,28 +181,89 @@ impl PostStore for SqlStore {
             )
         }
         .by(post.created_by);
-        crate::posts::moves::insert_event(&mut tx, id, 1, &event, state.kind()).await?;
+        // A second post with the key fails on the unique index (see the end).
+        let mut writes = vec![
+            query(
+                "INSERT INTO posts (id, workspace_id, account_id, spec, scheduled_at_ms, idempotency_key, state, state_detail, event_count, created_at_ms, updated_at_ms, created_by_kind, created_by_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, $9, $9, $10, $11)",
+            )
+            .bind(id.as_uuid())
+            .bind(post.workspace_id.as_uuid())
+            .bind(post.account_id.as_uuid())
+            .bind(to_json(&post.spec)?)
+            .bind(ms(post.scheduled_at.at()))
+            .bind(key.clone())
+            .bind(state.kind().as_str())
+            .bind(to_json(&state)?)
+            .bind(ms(now))
+            .bind(post.created_by.kind())
+            .bind(post.created_by.id()),
+            crate::posts::moves::events_sql(&[(id, 1, &event, state.kind())])?,
+        ];
         if !awaits_approval {
-            crate::posts::edits::insert_publish_job(
-                &mut tx,
+            writes.push(crate::posts::edits::publish_job_sql(
                 id,
                 post.account_id,
                 post.scheduled_at.at(),
                 now,
-            )
-            .await?;
+            )?);
         }
-        let created = crate::posts::moves::fetch_post(&mut tx, &self.cipher, id).await?;
-        if awaits_approval {
+        // The post as a read would return it (instants at the stored millisecond), without
+        // reading it inside the write turn.
+        let stored_now = from_ms(ms(now))?;
+        let created = tokpost_core::Post {
+            id,
+            workspace_id: post.workspace_id,
+            account_id: post.account_id,
+            scheduled_at: tokpost_core::ScheduleTime::from_stored(from_ms(ms(post
+                .scheduled_at
+                .at()))?),
+            idempotency_key: post.idempotency_key,
+            state,
+            progress: tokpost_core::PublishProgress::default(),
+            created_by: Some(post.created_by),
+            revision: tokpost_core::Revision(1),
+            created_at: stored_now,
+            updated_at: stored_now,
+            spec: post.spec,
+        };
+        let written = if awaits_approval {
+            // The webhook's recipients are read inside the transaction.
             let announced = crate::webhooks::approval_event(
                 crate::WebhookEventType::PostAwaitingApproval,
                 &created,
                 &event,
             );
-            crate::webhooks::enqueue_webhook_in_tx(&mut tx, created.workspace_id, &announced)
-                .await?;
+            async {
+                let mut tx = self.db.write_tx().await?;
+                for write in writes {
+                    write.execute(&mut tx).await?;
+                }
+                crate::webhooks::enqueue_webhook_in_tx(&mut tx, created.workspace_id, &announced)
+                    .await?;
+                tx.commit().await?;
+                Ok::<_, crate::StoreError>(())
+            }
+            .await
+        } else {
+            // Three inserts and nothing to read: one round trip in the write turn.
+            self.db.write_all(writes).await.map_err(Into::into)
+        };
+        match written {
+            Ok(()) => {}
+            Err(crate::StoreError::Database(sqlx::Error::Database(error)))
+                if error.is_unique_violation()
+                    && let Some(key) = &key =>
+            {
+                // A concurrent request with the same key won (PostgreSQL waited for it).
+                let existing = self
+                    .post_by_key(created.workspace_id, key)
+                    .await?
+                    .ok_or(crate::StoreError::NotFound("post"))?;
+                return Ok(crate::Inserted::Existing(existing));
+            }
+            Err(error) => return Err(error),
         }
-        tx.commit().await?;
         self.db.jobs_changed().await;
         Ok(crate::Inserted::Created(created))
     }

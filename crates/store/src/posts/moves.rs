@@ -195,32 +195,44 @@ pub(crate) async fn insert_events(
     )>,
 ) -> Result<(), crate::StoreError> {
     for batch in events.chunks(crate::db::ROWS_PER_STATEMENT) {
-        let mut rows = Vec::with_capacity(batch.len());
-        for (post, sequence, event, state) in batch {
-            let native = event
-                .native_response
-                .as_ref()
-                .map(crate::rows::to_json)
-                .transpose()?;
-            rows.push((*post, *sequence, *event, *state, native));
-        }
-        let mut query = crate::db::query(
-            "INSERT INTO post_events (post_id, sequence, at_ms, kind, state, message, native_response, actor_kind, actor_id) ",
-        );
-        query.push_values(rows, |row, (post, sequence, event, state, native)| {
-            row.push_bind(post.as_uuid())
-                .push_bind(sequence)
-                .push_bind(crate::rows::ms(event.at))
-                .push_bind(event.kind.as_str())
-                .push_bind(state.as_str())
-                .push_bind(event.message.clone())
-                .push_bind(native)
-                .push_bind(event.by.kind())
-                .push_bind(event.by.id());
-        });
-        query.execute(&mut *tx).await?;
+        events_sql(batch)?.execute(&mut *tx).await?;
     }
     Ok(())
+}
+
+/// The insert of `events` (at most [`crate::db::ROWS_PER_STATEMENT`]) as one statement.
+pub(crate) fn events_sql(
+    events: &[(
+        tokpost_core::PostId,
+        i64,
+        &tokpost_core::NewPostEvent,
+        tokpost_core::StateKind,
+    )],
+) -> Result<crate::db::Sql, crate::StoreError> {
+    let mut rows = Vec::with_capacity(events.len());
+    for (post, sequence, event, state) in events {
+        let native = event
+            .native_response
+            .as_ref()
+            .map(crate::rows::to_json)
+            .transpose()?;
+        rows.push((*post, *sequence, *event, *state, native));
+    }
+    let mut query = crate::db::query(
+        "INSERT INTO post_events (post_id, sequence, at_ms, kind, state, message, native_response, actor_kind, actor_id) ",
+    );
+    query.push_values(rows, |row, (post, sequence, event, state, native)| {
+        row.push_bind(post.as_uuid())
+            .push_bind(sequence)
+            .push_bind(crate::rows::ms(event.at))
+            .push_bind(event.kind.as_str())
+            .push_bind(state.as_str())
+            .push_bind(event.message.clone())
+            .push_bind(native)
+            .push_bind(event.by.kind())
+            .push_bind(event.by.id());
+    });
+    Ok(query)
 }
 
 pub(crate) async fn fetch_post(

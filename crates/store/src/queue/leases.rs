@@ -16,8 +16,23 @@ pub(crate) async fn insert_job(
     job: &crate::NewJob,
     now: jiff::Timestamp,
 ) -> Result<crate::Enqueued, crate::StoreError> {
+    let (id, insert) = job_sql(job, now)?;
+    let inserted = insert.execute(&mut *tx).await?.rows_affected();
+    Ok(if inserted > 0 {
+        crate::Enqueued::Added(id)
+    } else {
+        crate::Enqueued::AlreadyQueued
+    })
+}
+
+/// The insert of `job`, under a new id, as one statement (which inserts nothing when a job
+/// with its dedupe key is queued).
+pub(crate) fn job_sql(
+    job: &crate::NewJob,
+    now: jiff::Timestamp,
+) -> Result<(tokpost_core::JobId, crate::db::Sql), crate::StoreError> {
     let id = tokpost_core::JobId::generate(now);
-    let inserted = query(
+    let insert = query(
         "INSERT INTO jobs (id, kind, payload, account_id, post_id, run_at_ms, attempts, dedupe_key, created_at_ms, workspace_id)
          VALUES ($1, $2, $3, $4, $5, $6, 0, $7, $8, COALESCE(
              (SELECT workspace_id FROM posts WHERE id = $5),
@@ -31,15 +46,8 @@ pub(crate) async fn insert_job(
     .bind(job.post_id.map(|p| p.as_uuid()))
     .bind(crate::rows::ms(job.run_at))
     .bind(job.dedupe_key.as_deref())
-    .bind(crate::rows::ms(now))
-    .execute(&mut *tx)
-    .await?
-    .rows_affected();
-    Ok(if inserted > 0 {
-        crate::Enqueued::Added(id)
-    } else {
-        crate::Enqueued::AlreadyQueued
-    })
+    .bind(crate::rows::ms(now));
+    Ok((id, insert))
 }
 
 /// Deletes a job the worker holds and frees its account. `false`: the lease was lost.

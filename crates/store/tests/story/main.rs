@@ -399,6 +399,25 @@ async fn a_post_its_first_event_and_its_publish_job_are_created_together(h: Harn
         .into_inner();
     assert_eq!(post.state, PostState::Scheduled);
     assert_eq!(h.store.post(post.id).await.unwrap().unwrap(), post);
+    // The post returned is the one stored, to the millisecond, from an instant finer than that.
+    let fine = h
+        .now()
+        .checked_add(jiff::SignedDuration::from_nanos(1_234_567))
+        .unwrap();
+    let mut request = h.new_post(ws, account, 7200);
+    request.scheduled_at = ScheduleTime::new(
+        fine.checked_add(jiff::SignedDuration::from_secs(7200))
+            .unwrap(),
+        fine,
+    )
+    .unwrap();
+    let finer = h
+        .store
+        .create_post(request, fine)
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(h.store.post(finer.id).await.unwrap().unwrap(), finer);
 
     let events = h.store.post_events(post.id).await.unwrap();
     assert_eq!(events.len(), 1);
