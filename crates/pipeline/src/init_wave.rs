@@ -276,7 +276,8 @@ async fn waves<H: JobHandler>(
             .fold(idle, Timestamp::min);
         tokio::select! {
             () = clock.sleep_until(wake_at) => {}
-            changed = changes.changed() => {
+            // A job becomes the wave's to claim `ARM_AHEAD` before its time.
+            changed = changes.due_before(clock::add(wake_at, ARM_AHEAD)) => {
                 if changed.is_err() {
                     changes = store.job_changes();
                 }

@@ -273,7 +273,8 @@ impl<H: JobHandler> Worker<H> {
                     self.job_task_ended(finished);
                 }
                 () = self.clock.sleep_until(wake_at) => {}
-                changed = changes.changed() => {
+                // A job due after the wake-up is claimed then, or by a later look.
+                changed = changes.due_before(wake_at) => {
                     if changed.is_err() {
                         // The store is gone; only shutdown can follow.
                         changes = self.store.job_changes();

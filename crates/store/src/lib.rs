@@ -70,6 +70,7 @@ pub use people::{
 };
 pub use posts::PostStore;
 pub use queue::QueueStore;
+pub use queue::changes::JobChanges;
 pub use quotas::QuotaStore;
 pub use review_links::{NewReviewLink, ReviewLink, ReviewLinkStore};
 pub use token_refresh::{RefreshClaim, TokenRefreshStore, TokenWrite};

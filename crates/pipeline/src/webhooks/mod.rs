@@ -273,7 +273,8 @@ impl Deliverer {
             .min(next_digest);
             tokio::select! {
                 () = self.clock.sleep_until(wake) => {}
-                changed = changes.changed() => {
+                // A change with a due time is a job's, never a delivery's.
+                changed = changes.due_before(wake) => {
                     if changed.is_err() {
                         changes = self.store.job_changes();
                     }

@@ -28,7 +28,7 @@ use crate::StoreError;
 #[derive(Debug, Clone)]
 pub(crate) struct Db {
     backend: Backend,
-    changes: Arc<watch::Sender<u64>>,
+    changes: Arc<watch::Sender<crate::queue::changes::ChangeLog>>,
 }
 
 #[derive(Debug, Clone)]
@@ -151,7 +151,9 @@ pub(crate) struct Dialect {
 impl Db {
     /// Opens, creates if need be, and migrates the database named by `url`.
     pub(crate) async fn open(url: &str) -> Result<Self, StoreError> {
-        let changes = Arc::new(watch::Sender::new(0));
+        let changes = Arc::new(watch::Sender::new(
+            crate::queue::changes::ChangeLog::default(),
+        ));
         let backend = if url.starts_with("sqlite:") {
             Backend::Sqlite(sqlite::Sqlite::open(url, &changes).await?)
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -215,18 +217,25 @@ impl Db {
         }
     }
 
-    /// Ticks whenever a job may have become claimable (see `QueueStore::job_changes`).
-    pub(crate) fn job_changes(&self) -> watch::Receiver<u64> {
-        self.changes.subscribe()
+    /// This process's view of the queue's changes (see `QueueStore::job_changes`).
+    pub(crate) fn job_changes(&self) -> crate::queue::changes::JobChanges {
+        crate::queue::changes::JobChanges::new(self.changes.subscribe())
     }
 
     /// Announces a job change to this process's workers and, on PostgreSQL, to every other
     /// process (a SQLite file's other processes see its commits on their own). Best effort:
     /// workers also poll.
     pub(crate) async fn jobs_changed(&self) {
-        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        self.job_due_at(None).await;
+    }
+
+    /// [`Db::jobs_changed`] for a change whose jobs are due at `due` at the earliest (`None`:
+    /// unknown, or now): listeners asleep until before then stay asleep, in this process and,
+    /// on PostgreSQL, in the others.
+    pub(crate) async fn job_due_at(&self, due: Option<jiff::Timestamp>) {
+        self.changes.send_modify(|log| log.record(due));
         if let Backend::Postgres(b) = &self.backend {
-            b.notify().await;
+            b.notify(due).await;
         }
     }
 

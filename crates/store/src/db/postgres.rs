@@ -15,6 +15,9 @@ use super::Dialect;
 #[derive(Debug, Clone)]
 pub(super) struct Postgres {
     pub(super) pool: PgPool,
+    /// Names this process in its notifications, so that its listener skips its own (recorded
+    /// already, with their due time).
+    origin: Arc<str>,
     _listener: Arc<ListenerTask>,
 }
 
@@ -80,7 +83,7 @@ impl Postgres {
     /// Connects to `postgres://…` and applies pending migrations.
     pub(super) async fn open(
         url: &str,
-        changes: &Arc<watch::Sender<u64>>,
+        changes: &Arc<watch::Sender<crate::queue::changes::ChangeLog>>,
     ) -> Result<Self, crate::StoreError> {
         let pool = PgPoolOptions::new()
             .max_connections(16)
@@ -100,17 +103,24 @@ impl Postgres {
         sqlx::migrate!("migrations/postgres").run(&pool).await?;
         let mut listener = PgListener::connect_with(&pool).await?;
         listener.listen(JOBS_CHANNEL).await?;
-        let task = tokio::spawn(listen(listener, Arc::clone(changes)));
+        let origin: Arc<str> = format!("{:032x}", rand::random::<u128>()).into();
+        let task = tokio::spawn(listen(listener, Arc::clone(changes), Arc::clone(&origin)));
         Ok(Self {
             pool,
+            origin,
             _listener: Arc::new(ListenerTask(task)),
         })
     }
 
-    /// Announces a job change to every process (our own listener ticks too).
-    pub(super) async fn notify(&self) {
-        if let Err(err) = sqlx::query("SELECT pg_notify($1, '')")
+    /// Announces a job change due at `due` (`None`: unknown or now) to every other process.
+    pub(super) async fn notify(&self, due: Option<jiff::Timestamp>) {
+        let payload = match due {
+            Some(due) => format!("{} {}", self.origin, due.as_millisecond()),
+            None => self.origin.to_string(),
+        };
+        if let Err(err) = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(JOBS_CHANNEL)
+            .bind(payload)
             .execute(&self.pool)
             .await
         {
@@ -119,18 +129,36 @@ impl Postgres {
     }
 }
 
-/// Forwards notifications from other processes (and our own) to local subscribers. A lost
-/// connection also ticks: jobs may have changed while we were not listening.
-async fn listen(mut listener: PgListener, changes: Arc<watch::Sender<u64>>) {
+/// Forwards other processes' notifications to local subscribers, with their due time (a
+/// payload `origin [due in ms]`; anything else counts as due now). A lost connection counts as
+/// a change due now: jobs may have changed while nobody listened.
+async fn listen(
+    mut listener: PgListener,
+    changes: Arc<watch::Sender<crate::queue::changes::ChangeLog>>,
+    origin: Arc<str>,
+) {
     loop {
-        match listener.try_recv().await {
-            Ok(Some(_)) => {}
-            Ok(None) => tracing::warn!("job notification listener reconnecting"),
+        let due = match listener.try_recv().await {
+            Ok(Some(notification)) => {
+                let mut words = notification.payload().split(' ');
+                if words.next() == Some(&*origin) {
+                    continue;
+                }
+                words
+                    .next()
+                    .and_then(|ms| ms.parse().ok())
+                    .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok())
+            }
+            Ok(None) => {
+                tracing::warn!("job notification listener reconnecting");
+                None
+            }
             Err(err) => {
                 tracing::warn!(error = %err, "job notification listener failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
+                None
             }
-        }
-        changes.send_modify(|n| *n = n.wrapping_add(1));
+        };
+        changes.send_modify(|log| log.record(due));
     }
 }

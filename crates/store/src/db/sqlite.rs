@@ -46,7 +46,7 @@ impl Sqlite {
     /// Opens `sqlite://path?mode=rwc` (or `sqlite::memory:`), creating and migrating it.
     pub(super) async fn open(
         url: &str,
-        changes: &Arc<watch::Sender<u64>>,
+        changes: &Arc<watch::Sender<crate::queue::changes::ChangeLog>>,
     ) -> Result<Self, crate::StoreError> {
         let in_memory = url.contains(":memory:");
         let options = SqliteConnectOptions::from_str(url)?
@@ -92,7 +92,7 @@ const OTHER_PROCESS_POLL: Duration = Duration::from_millis(200);
 /// changes on every commit made through another connection. Ends when the store is dropped.
 async fn watch_other_processes(
     mut connection: sqlx::SqliteConnection,
-    changes: Weak<watch::Sender<u64>>,
+    changes: Weak<watch::Sender<crate::queue::changes::ChangeLog>>,
 ) {
     let mut seen: Option<i64> = None;
     loop {
@@ -106,7 +106,7 @@ async fn watch_other_processes(
         {
             Ok(version) => {
                 if seen.is_some_and(|seen| seen != version) {
-                    changes.send_modify(|n| *n = n.wrapping_add(1));
+                    changes.send_modify(|log| log.record(None));
                 }
                 seen = Some(version);
             }
@@ -137,7 +137,6 @@ mod tests {
         let workers_side = SqlStore::open(&url, cipher.clone()).await.unwrap();
         let api_side = SqlStore::open(&url, cipher).await.unwrap();
         let mut changes = crate::QueueStore::job_changes(&workers_side);
-        changes.borrow_and_update();
         // Let the watcher read the version before the other side commits.
         tokio::time::sleep(OTHER_PROCESS_POLL * 2).await;
         sqlx::query("CREATE TABLE written_elsewhere (n INTEGER)")

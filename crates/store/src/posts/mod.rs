@@ -264,7 +264,9 @@ impl PostStore for SqlStore {
             }
             Err(error) => return Err(error),
         }
-        self.db.jobs_changed().await;
+        // Its job is due at its time; awaiting approval, it has none (a webhook may be queued).
+        let due = (!awaits_approval).then(|| created.scheduled_at.at());
+        self.db.job_due_at(due).await;
         Ok(crate::Inserted::Created(created))
     }
 

@@ -5,6 +5,7 @@
 //! nothing). Rows are inserted in account order so that two claimers cannot deadlock. A dead
 //! worker's leases run out and the sweep hands its jobs back.
 
+pub mod changes;
 pub(crate) mod leases;
 
 use std::time::Duration;
@@ -94,12 +95,13 @@ pub trait QueueStore: Send + Sync {
     /// back), so a worker can sleep exactly until then. `None`: nothing queued.
     async fn next_due_at(&self) -> Result<Option<Timestamp>, StoreError>;
 
-    /// Ticks whenever a job may have become claimable (enqueued, retried, completed, swept), in
-    /// this process or, on PostgreSQL, in any process (LISTEN/NOTIFY). A worker sleeps until
-    /// [`QueueStore::next_due_at`] or the next tick, whichever comes first, so a post due now is
-    /// picked up at once instead of on the next poll. Keep polling as a fallback: a tick can be
-    /// lost while the PostgreSQL listener reconnects.
-    fn job_changes(&self) -> tokio::sync::watch::Receiver<u64>;
+    /// Tells whenever a job may have become claimable (enqueued, retried, completed, swept), in
+    /// this process or, on PostgreSQL, in any process (LISTEN/NOTIFY), with when it is due where
+    /// known. A worker sleeps until [`QueueStore::next_due_at`] or a change due before that,
+    /// whichever comes first, so a post due now is picked up at once instead of on the next
+    /// poll. Keep polling as a fallback: a change can be missed while the PostgreSQL listener
+    /// reconnects.
+    fn job_changes(&self) -> changes::JobChanges;
 
     /// A job by id (for tests and the dashboard).
     async fn job(&self, id: JobId) -> Result<Option<Job>, StoreError>;
@@ -362,7 +364,7 @@ impl QueueStore for SqlStore {
         next.map(crate::rows::from_ms).transpose()
     }
 
-    fn job_changes(&self) -> tokio::sync::watch::Receiver<u64> {
+    fn job_changes(&self) -> changes::JobChanges {
         self.db.job_changes()
     }
 

@@ -2377,7 +2377,6 @@ async fn a_sleeping_worker_is_woken_when_a_job_becomes_claimable(h: Harness) {
         None => h.store.clone(),
     };
     let mut changes = other_process.job_changes();
-    changes.borrow_and_update();
     let waiter = tokio::spawn(async move { changes.changed().await.is_ok() });
     tokio::task::yield_now().await;
     h.store.enqueue(h.job(None), h.now()).await.unwrap();
@@ -2386,7 +2385,6 @@ async fn a_sleeping_worker_is_woken_when_a_job_becomes_claimable(h: Harness) {
     assert!(woke.expect("the sleeping worker was never woken").unwrap());
 
     let mut changes = other_process.job_changes();
-    changes.borrow_and_update();
     let worker = WorkerId::new("w1");
     let job = h
         .store
@@ -2398,6 +2396,31 @@ async fn a_sleeping_worker_is_woken_when_a_job_becomes_claimable(h: Harness) {
     tokio::time::timeout(Duration::from_secs(60), changes.changed())
         .await
         .expect("completing a job (which frees its account) must wake sleepers")
+        .unwrap();
+
+    // A sleeper whose next job is due in an hour is not woken by a post due tomorrow, and is
+    // by one due in a minute (told across processes on PostgreSQL, with the time).
+    let ws = h.workspace().await;
+    let account = h.account(ws, "creator").await;
+    let mut changes = other_process.job_changes();
+    let next_job = h.now().checked_add(SignedDuration::from_hours(1)).unwrap();
+    h.store
+        .create_post(h.new_post(ws, account, 86_400), h.now())
+        .await
+        .unwrap();
+    assert!(
+        tokio::time::timeout(Duration::from_secs(1), changes.due_before(next_job))
+            .await
+            .is_err(),
+        "a post due after the sleeper's next job woke it"
+    );
+    h.store
+        .create_post(h.new_post(ws, account, 60), h.now())
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(60), changes.due_before(next_job))
+        .await
+        .expect("a post due before the sleeper's next job must wake it")
         .unwrap();
 }
 
