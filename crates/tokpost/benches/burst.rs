@@ -47,6 +47,9 @@ struct Burst {
     /// about.
     accepted_ms: [f64; 3],
     inits: usize,
+    /// p50, p99 and max, due → the post first in each later stage (uploading, processing,
+    /// published), in milliseconds: where the time to "all final" goes.
+    stages_ms: [[f64; 3]; 3],
     /// Posts prepared (only the init left) just before the due second.
     prepared: usize,
     published: usize,
@@ -202,6 +205,7 @@ async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) ->
         .collect();
 
     let mut lateness_ms = Vec::with_capacity(posts);
+    let mut stage_ms: [Vec<f64>; 3] = Default::default();
     let mut published = 0;
     for id in scheduled.values() {
         let post = fleet.store.post(*id).await.unwrap().unwrap();
@@ -212,6 +216,11 @@ async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) ->
             .find(|event| event.kind == EventKind::InitRequested)
         {
             lateness_ms.push(init.at.duration_since(due).as_secs_f64() * 1_000.0);
+        }
+        for (stage, kind) in stage_ms.iter_mut().zip(STAGES) {
+            if let Some(event) = events.iter().find(|event| event.state == kind) {
+                stage.push(event.at.duration_since(due).as_secs_f64() * 1_000.0);
+            }
         }
     }
     let mut accepted_ms: Vec<f64> = fleet
@@ -228,12 +237,20 @@ async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) ->
         lateness_ms: percentiles(&mut lateness_ms),
         accepted_ms: percentiles(&mut accepted_ms),
         inits: lateness_ms.len(),
+        stages_ms: stage_ms.map(|mut stage| percentiles(&mut stage)),
         prepared,
         published,
         all_final: all_final_at.duration_since(due),
         peak_rss_mib,
     }
 }
+
+/// The stages after the init whose first moment each post's history gives.
+const STAGES: [StateKind; 3] = [
+    StateKind::Uploading,
+    StateKind::Processing,
+    StateKind::Published,
+];
 
 /// p50, p99 and max of `values` (sorted in place).
 fn percentiles(values: &mut [f64]) -> [f64; 3] {
@@ -267,6 +284,15 @@ fn print_run(run: &Burst, workers: usize) {
     println!(
         "  lateness, due → init accepted by TikTok: p50 {accepted_p50:.0} ms, p99 {accepted_p99:.0} ms, max {accepted_max:.0} ms"
     );
+    for (kind, [p50, p99, max]) in STAGES.iter().zip(run.stages_ms) {
+        println!(
+            "  due → {}: p50 {:.1} s, p99 {:.1} s, max {:.1} s",
+            kind.as_str(),
+            p50 / 1_000.0,
+            p99 / 1_000.0,
+            max / 1_000.0
+        );
+    }
     println!(
         "  due → every post final: {:.1} s ({} published, {:.0} posts/s)",
         run.all_final.as_secs_f64(),
