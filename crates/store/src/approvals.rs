@@ -76,7 +76,8 @@ fn parse(stored: Option<&str>) -> Result<AccountApproval, StoreError> {
     })
 }
 
-/// Whether a post for `account` needs approval, read inside `tx`.
+/// Whether a post for `account` needs approval, read `on` an edit's transaction or, for a new
+/// post, on the pool just before its own.
 pub(crate) async fn requires_approval_in(
     on: impl Into<crate::db::On<'_>>,
     account: AccountId,

@@ -162,15 +162,17 @@ async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) ->
     let last_look = due
         .checked_sub(jiff::SignedDuration::from_millis(200))
         .unwrap();
-    let mut preparing = None;
-    let prepared = loop {
+    let (prepared, preparing) = loop {
         let now = fleet.clock.now();
         let prepared = prepared_posts(&fleet).await;
         if prepared >= posts {
-            preparing = Some(fleet.clock.now().duration_since(workers_started));
+            break (
+                prepared,
+                Some(fleet.clock.now().duration_since(workers_started)),
+            );
         }
-        if prepared >= posts || now >= last_look {
-            break prepared;
+        if now >= last_look {
+            break (prepared, None);
         }
         fleet
             .clock
@@ -216,6 +218,7 @@ async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) ->
         })
         .collect();
 
+    let ms_after_due = |at: Timestamp| at.duration_since(due).as_secs_f64() * 1_000.0;
     let mut lateness_ms = Vec::with_capacity(posts);
     let mut stage_ms: [Vec<f64>; 3] = Default::default();
     let mut published = 0;
@@ -227,11 +230,11 @@ async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) ->
             .iter()
             .find(|event| event.kind == EventKind::InitRequested)
         {
-            lateness_ms.push(init.at.duration_since(due).as_secs_f64() * 1_000.0);
+            lateness_ms.push(ms_after_due(init.at));
         }
         for (stage, kind) in stage_ms.iter_mut().zip(STAGES) {
             if let Some(event) = events.iter().find(|event| event.state == kind) {
-                stage.push(event.at.duration_since(due).as_secs_f64() * 1_000.0);
+                stage.push(ms_after_due(event.at));
             }
         }
     }
@@ -239,7 +242,7 @@ async fn burst(posts: usize, backend: &str, processes: usize, workers: usize) ->
         .sandbox
         .published()
         .iter()
-        .map(|record| record.created_at.duration_since(due).as_secs_f64() * 1_000.0)
+        .map(|record| ms_after_due(record.created_at))
         .collect();
     Burst {
         posts,

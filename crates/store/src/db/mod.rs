@@ -207,8 +207,8 @@ impl Db {
                     sqlx::Error::Protocol(format!("a write transaction's task ended: {error}"))
                 })?
             }
-            Backend::Postgres(b) => {
-                let mut tx = Tx::Postgres(b.pool.begin().await?);
+            Backend::Postgres(_) => {
+                let mut tx = self.write_tx().await?;
                 for statement in statements {
                     statement.execute(&mut tx).await?;
                 }

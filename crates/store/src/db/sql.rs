@@ -257,17 +257,13 @@ impl<O> Sql<O> {
             .enumerate()
             .all(|(i, &(_, _, n))| n == i + 1);
         let mut out = String::with_capacity(text.len());
-        let mut copied = 0;
-        for (start, end, n) in placeholders {
-            out.push_str(text.get(copied..start).unwrap_or_default());
+        push_renamed(&mut out, &text, placeholders, |out, n| {
             if in_order {
                 out.push('?');
             } else {
                 out.push_str(&format!("?{n}"));
             }
-            copied = end;
-        }
-        out.push_str(text.get(copied..).unwrap_or_default());
+        });
         Cow::Owned(out)
     }
 
@@ -338,6 +334,23 @@ fn parameters(text: &str) -> Vec<(usize, usize, usize)> {
     found
 }
 
+/// Appends `text` to `out` with each of its `placeholders` (from [`parameters`]) written by
+/// `name` from its number instead.
+fn push_renamed(
+    out: &mut String,
+    text: &str,
+    placeholders: Vec<(usize, usize, usize)>,
+    mut name: impl FnMut(&mut String, usize),
+) {
+    let mut copied = 0;
+    for (start, end, n) in placeholders {
+        out.push_str(text.get(copied..start).unwrap_or_default());
+        name(out, n);
+        copied = end;
+    }
+    out.push_str(text.get(copied..).unwrap_or_default());
+}
+
 /// `statements` as one SQLite script inside `BEGIN IMMEDIATE` … `COMMIT`: each statement's `$n`
 /// becomes `$m`, its number in the script's one argument list, from which sqlx binds every
 /// statement of a script. (Not `?m`: SQLite would number the statement's slots up to `m`, and
@@ -347,13 +360,10 @@ fn sqlite_script(statements: Vec<Sql>) -> (String, Vec<Arg>) {
     let mut args = Vec::new();
     for statement in statements {
         let offset = args.len();
-        let mut copied = 0;
-        for (start, end, n) in parameters(&statement.text) {
-            text.push_str(statement.text.get(copied..start).unwrap_or_default());
-            text.push_str(&format!("${}", n + offset));
-            copied = end;
-        }
-        text.push_str(statement.text.get(copied..).unwrap_or_default());
+        let placeholders = parameters(&statement.text);
+        push_renamed(&mut text, &statement.text, placeholders, |out, n| {
+            out.push_str(&format!("${}", n + offset));
+        });
         text.push_str(";\n");
         args.extend(statement.args);
     }

@@ -17,11 +17,11 @@ use tokio::sync::watch;
 /// How many of the latest changes are kept for listeners that have not looked yet.
 const KEPT: usize = 64;
 
-/// The latest changes, numbered.
+/// How many changes were made, and the due times of the latest (the last is change `version`).
 #[derive(Debug, Default)]
 pub(crate) struct ChangeLog {
     version: u64,
-    recent: VecDeque<(u64, Option<Timestamp>)>,
+    recent: VecDeque<Option<Timestamp>>,
 }
 
 impl ChangeLog {
@@ -31,7 +31,7 @@ impl ChangeLog {
         if self.recent.len() == KEPT {
             self.recent.pop_front();
         }
-        self.recent.push_back((self.version, due));
+        self.recent.push_back(due);
     }
 
     /// Whether a listener that saw every change up to `seen` must wake to look for a job due
@@ -48,7 +48,7 @@ impl ChangeLog {
             .iter()
             .rev()
             .take(usize::try_from(unseen).unwrap_or(KEPT))
-            .any(|(_, due)| due.is_none_or(|due| due < before))
+            .any(|due| due.is_none_or(|due| due < before))
     }
 }
 
