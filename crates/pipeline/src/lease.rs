@@ -28,6 +28,8 @@ pub struct JobLease {
     worker: WorkerId,
     until: Mutex<Timestamp>,
     lost: AtomicBool,
+    /// The job was removed with its post's last move ([`finished_by_last_move`]).
+    finished: AtomicBool,
 }
 
 impl JobLease {
@@ -39,6 +41,7 @@ impl JobLease {
             worker,
             until: Mutex::new(until),
             lost: AtomicBool::new(false),
+            finished: AtomicBool::new(false),
         })
     }
 
@@ -62,6 +65,12 @@ impl JobLease {
     #[must_use]
     pub fn is_held_at(&self, now: Timestamp) -> bool {
         !self.lost.load(Ordering::SeqCst) && now < self.until()
+    }
+
+    /// Whether the job was removed with its post's last move, leaving nothing to settle.
+    #[must_use]
+    pub fn is_finished(&self) -> bool {
+        self.finished.load(Ordering::SeqCst)
     }
 
     /// The job and worker a guarded write names.
@@ -103,6 +112,13 @@ pub fn held(now: Timestamp) -> Held {
             }
         })
         .unwrap_or(Held::Unguarded)
+}
+
+/// Notes that the current job was removed in the same transaction as its post's last move
+/// (a move that `completes` the job): the worker then has no completion left to write.
+pub fn finished_by_last_move() {
+    // Outside a worker's job there is no lease to note it on (and nothing settles it).
+    let _ = CURRENT.try_with(|lease| lease.finished.store(true, Ordering::SeqCst));
 }
 
 #[cfg(test)]

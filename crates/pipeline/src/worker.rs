@@ -322,6 +322,10 @@ impl<H: JobHandler> Worker<H> {
                 return;
             }
         };
+        if outcome == JobOutcome::Done && lease.is_finished() {
+            // Removed with its post's last move: nothing left to write.
+            return;
+        }
         self.settle(job, &outcome).await;
     }
 

@@ -377,16 +377,22 @@ impl Publisher {
         .await
     }
 
-    async fn apply(&self, mut transition: Transition) -> Next {
+    async fn apply(&self, transition: Transition) -> Next {
+        self.apply_telling(transition).await.0
+    }
+
+    /// [`Publisher::apply`], and whether this very transition was written (`false` when it
+    /// went on from a post someone else moved, or stopped).
+    async fn apply_telling(&self, mut transition: Transition) -> (Next, bool) {
         if transition.completes.is_none() && transition.lease.is_none() {
             transition.lease = match self.lease() {
                 Ok(lease) => lease,
-                Err(stop) => return stop,
+                Err(stop) => return (stop, false),
             };
         }
         let post = transition.post;
-        match self.store.transition_post(transition).await {
-            Ok(TransitionOutcome::Applied(post)) => Next::Continue(post),
+        let next = match self.store.transition_post(transition).await {
+            Ok(TransitionOutcome::Applied(post)) => return (Next::Continue(post), true),
             Ok(TransitionOutcome::Stale { current }) => {
                 // Someone else moved it (a cancel, another worker): reload and go on from there.
                 match self.store.post(post).await {
@@ -404,7 +410,25 @@ impl Publisher {
                 done()
             }
             Err(error) => error.into(),
+        };
+        (next, false)
+    }
+
+    /// [`Publisher::apply`] for a move after which the job is done: the job is removed in the
+    /// move's transaction (one write instead of the move and then the completion). Outside a
+    /// worker's job, the move alone.
+    async fn apply_finishing(&self, mut transition: Transition) -> Next {
+        match self.lease() {
+            Ok(Some(guard)) => transition.completes = Some(guard),
+            Ok(None) => {}
+            Err(stop) => return stop,
         }
+        let finishes = transition.completes.is_some();
+        let (next, applied) = self.apply_telling(transition).await;
+        if finishes && applied {
+            lease::finished_by_last_move();
+        }
+        next
     }
 
     async fn token(&self, post: &Post) -> Result<AccessToken, Next> {

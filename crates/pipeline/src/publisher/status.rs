@@ -147,20 +147,24 @@ impl Publisher {
                 } else {
                     format!("published: post id {}", ids.join(", "))
                 };
-                let moved = self
-                    .apply(Transition {
-                        post: post.id,
-                        expected: post.state,
-                        to: PostState::Published,
-                        event: NewPostEvent::new(now, EventKind::TiktokResponse, message)
-                            .with_native_response(native),
-                        progress: Some(progress),
-                        quota_use: None,
-                        next_job: None,
-                        completes: None,
-                        lease: None,
-                    })
-                    .await;
+                let transition = Transition {
+                    post: post.id,
+                    expected: post.state,
+                    to: PostState::Published,
+                    event: NewPostEvent::new(now, EventKind::TiktokResponse, message)
+                        .with_native_response(native),
+                    progress: Some(progress),
+                    quota_use: None,
+                    next_job: None,
+                    completes: None,
+                    lease: None,
+                };
+                // With the public post id known, the checks end with this move.
+                let moved = if ids.is_empty() {
+                    self.apply(transition).await
+                } else {
+                    self.apply_finishing(transition).await
+                };
                 if matches!(moved, Next::Continue(_)) && post.state.kind() != StateKind::Published {
                     metrics::histogram!("tokpost_publish_latency_seconds").record(
                         now.duration_since(post.scheduled_at.at())

@@ -304,7 +304,8 @@ impl Publisher {
             completes: None,
             lease: None,
         };
-        match self.apply(transition).await {
+        // The status checks are the next job's: this one ends with the move.
+        match self.apply_finishing(transition).await {
             Next::Continue(_) => done(),
             stop @ Next::Stop(_) => stop,
         }

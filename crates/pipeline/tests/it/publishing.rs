@@ -115,6 +115,42 @@ async fn a_scheduled_multi_chunk_video_is_published_at_its_time(#[case] backend:
     assert_eq!(env.sandbox.published().len(), 1, "exactly one publish");
 }
 
+/// The move to `processing` after the last chunk removes the publish job in its own
+/// transaction (the worker then writes no completion): once the worker's run ends, the status
+/// check is the only job left, not due yet, and the post goes on to be published.
+#[rstest]
+#[case::sqlite(Backend::Sqlite)]
+#[case::postgres(Backend::Postgres)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_uploads_last_move_takes_its_publish_job_with_it(#[case] backend: Backend) {
+    let env = start(Setup::new(backend)).await;
+    let ada = env.connect(ADA).await;
+    let media = env.small_video(7).await;
+    let post = env
+        .schedule(
+            ada,
+            video(media, "one chunk", PrivacyLevel::PublicToEveryone),
+            0,
+        )
+        .await;
+    let worker = env.worker("w1");
+    let mut runs = 0;
+    while env.state(post).await != StateKind::Processing {
+        runs += 1;
+        assert!(runs < 10, "not processing: {:?}", env.states(&[post]).await);
+        worker.run_once().await.unwrap();
+    }
+    let (_, queued) = env.store.post_state_counts().await.unwrap();
+    assert_eq!(queued, 1, "only the status check is queued");
+    let next = env.store.next_due_at().await.unwrap().unwrap();
+    assert!(
+        next > env.clock.now(),
+        "the status check waits for its first poll"
+    );
+    env.drive(&[&worker], &[post], &[], HOUR).await;
+    assert_eq!(env.state(post).await, StateKind::Published);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pull_from_url_video_is_published() {
     let env = start(Setup::new(Backend::Sqlite)).await;
