@@ -10,6 +10,7 @@
 //! what a role may do is `tokpost_core::Role::may`.
 
 use std::fmt;
+use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
@@ -23,6 +24,7 @@ use tokpost_store::{ApiKey, NewApiKey, StoreError, Workspace, WorkspaceStore};
 
 use crate::error::ApiError;
 use crate::people::SessionSecret;
+use crate::routes::actors::{key_name, user_name};
 use crate::state::AppState;
 
 /// Every key starts with this, so a leaked key is recognisable by secret scanners.
@@ -111,11 +113,14 @@ pub async fn bootstrap(
 }
 
 /// The caller, proven by an active API key or a live session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Authenticated {
     pub workspace_id: WorkspaceId,
     pub principal: Principal,
     pub role: Role,
+    /// The caller as answers name it (the user's name and email, the key's name and prefix),
+    /// read with the credential: an answer naming the caller reads nothing more.
+    pub name: Arc<str>,
 }
 
 impl Authenticated {
@@ -235,6 +240,7 @@ impl FromRequestParts<AppState> for Authenticated {
                 workspace_id: session.workspace_id,
                 principal: Principal::User(session.user.id),
                 role: session.role,
+                name: user_name(&session.user.name, &session.user.email).into(),
             });
         }
         if !credential.starts_with(KEY_PREFIX) {
@@ -250,6 +256,7 @@ impl FromRequestParts<AppState> for Authenticated {
             workspace_id: key.workspace_id,
             principal: Principal::ApiKey(key.id),
             role: key.role,
+            name: key_name(&key).into(),
         })
     }
 }

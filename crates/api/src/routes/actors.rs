@@ -7,6 +7,7 @@ use serde::Serialize;
 use tokpost_core::{Principal, WorkspaceId};
 use utoipa::ToSchema;
 
+use crate::auth::Authenticated;
 use crate::error::ApiError;
 use crate::state::AppState;
 
@@ -20,6 +21,16 @@ pub(crate) struct ActorView {
     id: Option<String>,
     /// The user's name and email, the key's name, or what the others are.
     name: String,
+}
+
+/// A user as answers name them.
+pub(crate) fn user_name(name: &str, email: &str) -> String {
+    format!("{name} <{email}>")
+}
+
+/// An API key as answers name it (its name and the first characters of its secret).
+pub(crate) fn key_name(key: &tokpost_store::ApiKey) -> String {
+    format!("API key \"{}\" ({}…)", key.name, key.prefix)
 }
 
 /// Resolves principals to [`ActorView`]s, reading each user and the workspace's keys once.
@@ -40,6 +51,20 @@ impl<'a> Actors<'a> {
         }
     }
 
+    /// Knows the caller by the name its credential gave (see [`Authenticated::name`]), so
+    /// naming the caller reads nothing.
+    pub(crate) fn knowing(mut self, caller: &Authenticated) -> Self {
+        self.known.insert(
+            caller.principal,
+            ActorView {
+                kind: caller.principal.kind(),
+                id: caller.principal.id().map(|id| id.to_string()),
+                name: caller.name.to_string(),
+            },
+        );
+        self
+    }
+
     /// The view of `principal`.
     pub(crate) async fn view(&mut self, principal: Principal) -> Result<ActorView, ApiError> {
         if let Some(view) = self.known.get(&principal) {
@@ -48,7 +73,7 @@ impl<'a> Actors<'a> {
         let id = principal.id().map(|id| id.to_string());
         let name = match principal {
             Principal::User(user) => match self.state.people().user(user).await? {
-                Some(user) => format!("{} <{}>", user.name, user.email),
+                Some(user) => user_name(&user.name, &user.email),
                 None => "a deleted user".to_owned(),
             },
             Principal::ApiKey(_) => {
@@ -65,7 +90,7 @@ impl<'a> Actors<'a> {
                             ActorView {
                                 kind: "api_key",
                                 id: Some(key.id.to_string()),
-                                name: format!("API key \"{}\" ({}…)", key.name, key.prefix),
+                                name: key_name(&key),
                             },
                         );
                     }

@@ -199,7 +199,11 @@ async fn with_authors(
     workspace: tokpost_core::WorkspaceId,
     posts: Vec<Post>,
 ) -> Result<Vec<PostView>, ApiError> {
-    let mut actors = Actors::new(state, workspace);
+    views_by(Actors::new(state, workspace), posts).await
+}
+
+/// Posts' views with their authors' names, as `actors` resolves them.
+async fn views_by(mut actors: Actors<'_>, posts: Vec<Post>) -> Result<Vec<PostView>, ApiError> {
     let mut views = Vec::with_capacity(posts.len());
     for post in posts {
         let author = match post.created_by {
@@ -213,9 +217,14 @@ async fn with_authors(
     Ok(views)
 }
 
-async fn with_author(state: &AppState, post: Post) -> Result<PostView, ApiError> {
-    let workspace = post.workspace_id;
-    let mut views = with_authors(state, workspace, vec![post]).await?;
+/// A post's view with its author's name, read only when the author is not `caller`.
+async fn with_author(
+    state: &AppState,
+    caller: &Authenticated,
+    post: Post,
+) -> Result<PostView, ApiError> {
+    let actors = Actors::new(state, post.workspace_id).knowing(caller);
+    let mut views = views_by(actors, vec![post]).await?;
     views.pop().ok_or(ApiError::NotFound("post"))
 }
 
@@ -528,8 +537,14 @@ pub(crate) async fn create(
         .await?;
     metrics::counter!("tokpost_posts_created_total").increment(u64::from(inserted.is_created()));
     Ok(match inserted {
-        Inserted::Created(post) => (StatusCode::CREATED, Json(with_author(&state, post).await?)),
-        Inserted::Existing(post) => (StatusCode::OK, Json(with_author(&state, post).await?)),
+        Inserted::Created(post) => (
+            StatusCode::CREATED,
+            Json(with_author(&state, &auth, post).await?),
+        ),
+        Inserted::Existing(post) => (
+            StatusCode::OK,
+            Json(with_author(&state, &auth, post).await?),
+        ),
     })
 }
 

@@ -458,6 +458,22 @@ async fn a_post_and_its_events_say_who_wrote_and_who_cancelled_it() {
             .starts_with("API key \"admin\" (tp_"),
         "{keyed}"
     );
+    // The create's own answer names the caller as the credential does (no read of the caller
+    // behind it): a person by name and email.
+    let (_, by_session) = team
+        .app
+        .call(
+            Method::POST,
+            "/v1/posts",
+            Some(team.credential(Role::Editor)),
+            Some(team.post_body()),
+        )
+        .await;
+    assert_eq!(by_session["created_by"]["kind"], "user", "{by_session}");
+    assert_eq!(
+        by_session["created_by"]["name"],
+        "The editor <editor@example.com>"
+    );
     // Nothing in any answer is "someone": every event names its actor.
     for event in events {
         assert!(!event["by"]["name"].as_str().unwrap().is_empty());
