@@ -11,8 +11,9 @@
 //! - [`oauth`]: the sandbox's consent answered for a chosen creator and the code exchanged, the
 //!   round trip a creator's browser and tokpost's callback make;
 //! - [`posts`]: posts as the publisher leaves them, made through the store's own moves (a
-//!   creator who has already posted today);
-//! - [`bench`]: the benchmarks' sizes, read from the environment.
+//!   creator who has already posted today), and a plain video post's spec;
+//! - [`bench`]: the benchmarks' sizes, read from the environment, and the spread of a figure
+//!   over runs.
 //!
 //! Test support may block, shell out and panic on a broken environment: it must not be used by
 //! the service.

@@ -72,10 +72,19 @@ pub async fn initialized(
 }
 
 fn video(mode: PostMode, at: Timestamp) -> PostSpec {
+    video_spec(MediaId::generate(at), "posted before the test began", mode)
+}
+
+/// A private video post of `media` with `caption`, every option left at its default.
+///
+/// # Panics
+/// When `caption` is not a valid caption (a test's own mistake).
+#[must_use]
+pub fn video_spec(media: MediaId, caption: &str, mode: PostMode) -> PostSpec {
     PostSpec {
         content: PostContent::Video {
-            media: MediaId::generate(at),
-            caption: VideoCaption::new("posted before the test began").expect("a valid caption"),
+            media,
+            caption: VideoCaption::new(caption.to_owned()).expect("a valid caption"),
             cover_timestamp_ms: None,
         },
         privacy: PrivacyLevel::SelfOnly,

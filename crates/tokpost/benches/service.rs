@@ -11,8 +11,9 @@
 //! SERVICE_ACCOUNTS=0,1000 SERVICE_CONNECTIONS=1,8 SERVICE_WRK_SECS=5 cargo bench -p tokpost --bench service
 //! ```
 //!
-//! With `TOKPOST_PERF_MARKDOWN=FILE` both tables are also written to FILE as a section of
-//! docs/PERFORMANCE.md.
+//! `SERVICE_RUNS` repeats each measurement under wrk (default 1). With
+//! `TOKPOST_PERF_MARKDOWN=FILE` both tables are also written to FILE as a section of
+//! docs/PERFORMANCE.md, each wrk figure the median of its runs with their range.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -27,8 +28,10 @@
 mod support;
 
 use std::collections::BTreeMap;
+
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
+use tokpost_testkit::bench::Spread;
 
 use futures_util::StreamExt as _;
 use secrecy::SecretString;
@@ -429,6 +432,12 @@ async fn api_under_wrk() -> Vec<ApiRun> {
         .first()
         .copied()
         .unwrap_or(10);
+    let repeats = tokpost_testkit::bench::env_number("SERVICE_RUNS", 1);
+    // Each count's runs follow one another (a run's posts stay for the next one).
+    let connections: Vec<usize> = connections
+        .iter()
+        .flat_map(|&count| std::iter::repeat_n(count, repeats))
+        .collect();
     let mut runs = Vec::new();
     let create = create_script(&key, &accounts, &media, &at);
     for &connections in &connections {
@@ -482,10 +491,11 @@ async fn api_under_wrk() -> Vec<ApiRun> {
 
 fn markdown(memory: &[Memory], api: &[ApiRun]) -> String {
     let command = format!(
-        "SERVICE_ACCOUNTS={} SERVICE_CONNECTIONS={} SERVICE_WRK_SECS={} cargo bench -p tokpost --bench service",
+        "SERVICE_ACCOUNTS={} SERVICE_CONNECTIONS={} SERVICE_WRK_SECS={} SERVICE_RUNS={} cargo bench -p tokpost --bench service",
         std::env::var("SERVICE_ACCOUNTS").unwrap_or_else(|_| "0,10000,100000".to_owned()),
         std::env::var("SERVICE_CONNECTIONS").unwrap_or_else(|_| "1,16,64".to_owned()),
         std::env::var("SERVICE_WRK_SECS").unwrap_or_else(|_| "10".to_owned()),
+        tokpost_testkit::bench::env_number("SERVICE_RUNS", 1),
     );
     let mut text = format!(
         "## Memory\n\n\
@@ -526,21 +536,39 @@ fn markdown(memory: &[Memory], api: &[ApiRun]) -> String {
          each run {} s; creates spread over the accounts, gets over the 200 newest posts; every \
          answer checked to be a 2xx. `wrk` runs on the same cores as the server. \
          `{command}`.\n\n\
-         | operation | connections | requests/s | p50 | p99 | requests | posts in store after | server peak RSS |\n\
+         Each figure is the median of the runs, with their range in brackets.\n\n\
+         | operation | connections | runs | requests/s | p50 | p99 | posts in store after | server peak RSS |\n\
          |---|---:|---:|---:|---:|---:|---:|---:|\n",
         env_list("SERVICE_WRK_SECS", "10").first().copied().unwrap_or(10)
     ));
+    // One row per operation and connection count, in the order measured.
+    let mut groups: Vec<Vec<&ApiRun>> = Vec::new();
     for row in api {
+        match groups.iter_mut().find(|group| {
+            group.first().is_some_and(|first| {
+                (first.operation, first.connections) == (row.operation, row.connections)
+            })
+        }) {
+            Some(group) => group.push(row),
+            None => groups.push(vec![row]),
+        }
+    }
+    for group in &groups {
+        let first = group[0];
+        let spread = |figure: &dyn Fn(&ApiRun) -> f64, decimals: usize| {
+            Spread::of(group.iter().map(|row| figure(row)))
+                .map_or_else(|| "–".to_owned(), |spread| spread.show(1.0, decimals))
+        };
         text.push_str(&format!(
-            "| {} | {} | {:.0} | {:.2} ms | {:.2} ms | {} | {} | {:.0} MiB |\n",
-            row.operation,
-            row.connections,
-            row.requests_per_sec,
-            row.p50_ms,
-            row.p99_ms,
-            row.requests,
-            row.posts_in_store,
-            row.server_peak_mib
+            "| {} | {} | {} | {} | {} ms | {} ms | {} | {} MiB |\n",
+            first.operation,
+            first.connections,
+            group.len(),
+            spread(&|row| row.requests_per_sec, 0),
+            spread(&|row| row.p50_ms, 2),
+            spread(&|row| row.p99_ms, 2),
+            group.last().map_or(0, |row| row.posts_in_store),
+            spread(&|row| row.server_peak_mib, 0),
         ));
     }
     text

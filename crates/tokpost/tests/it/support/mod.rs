@@ -17,8 +17,7 @@ use tiktok::{AuthorizationCallback, AuthorizeRequest, Scope, TikTokClient, TikTo
 use tiktok_sandbox::{AppConfig, CreatorConfig, Sandbox, SandboxConfig, SandboxHandle};
 use tokio::net::TcpListener;
 use tokpost_core::{
-    AccountId, EventKind, InteractionSettings, OpenId, PostContent, PostId, PostMode, PostSpec,
-    PrivacyLevel, ScheduleTime, StateKind, UploadSource, VideoCaption, WorkspaceId,
+    AccountId, EventKind, OpenId, PostId, PostMode, ScheduleTime, StateKind, WorkspaceId,
 };
 use tokpost_pipeline::token_keeper::tokens_from_grant;
 use tokpost_store::{MediaKind, NewAccount, NewMediaAsset, NewPost, Store, TokenCipher};
@@ -210,33 +209,11 @@ impl Fleet {
         let mut posts = BTreeMap::new();
         for (n, account) in accounts.iter().enumerate() {
             let caption = format!("{tag} {n}");
-            let now = self.clock.now();
             let post = self
                 .store
                 .create_post(
-                    NewPost {
-                        workspace_id: self.workspace,
-                        account_id: *account,
-                        spec: PostSpec {
-                            content: PostContent::Video {
-                                media,
-                                caption: VideoCaption::new(caption.clone()).unwrap(),
-                                cover_timestamp_ms: None,
-                            },
-                            privacy: PrivacyLevel::SelfOnly,
-                            interactions: InteractionSettings::default(),
-                            brand_content: false,
-                            brand_organic: false,
-                            is_aigc: false,
-                            auto_add_music: false,
-                            mode: PostMode::Direct,
-                            source: UploadSource::FileUpload,
-                        },
-                        scheduled_at: ScheduleTime::new(due, now).unwrap(),
-                        idempotency_key: None,
-                        created_by: tokpost_core::Principal::Service,
-                    },
-                    now,
+                    self.video_post(*account, media, due, &caption),
+                    self.clock.now(),
                 )
                 .await
                 .unwrap()
@@ -244,6 +221,24 @@ impl Fleet {
             posts.insert(caption, post.id);
         }
         posts
+    }
+
+    /// A private video post of `media` for `account` at `due`, written by tokpost itself.
+    pub(crate) fn video_post(
+        &self,
+        account: AccountId,
+        media: tokpost_core::MediaId,
+        due: Timestamp,
+        caption: &str,
+    ) -> NewPost {
+        NewPost {
+            workspace_id: self.workspace,
+            account_id: account,
+            spec: tokpost_testkit::posts::video_spec(media, caption, PostMode::Direct),
+            scheduled_at: ScheduleTime::new(due, self.clock.now()).unwrap(),
+            idempotency_key: None,
+            created_by: tokpost_core::Principal::Service,
+        }
     }
 
     /// The environment of a `tokpost` process of this fleet: the shared database and token
