@@ -25,15 +25,39 @@ use std::time::{Duration, Instant};
 const PROBE_RUNS: usize = 200;
 const FFPROBE_RUNS: usize = 3;
 
-fn median(mut samples: Vec<Duration>) -> Duration {
-    samples.sort();
-    samples[samples.len() / 2]
+/// One file's runs: their median, fastest and slowest.
+#[derive(Clone, Copy)]
+struct Timing {
+    median: Duration,
+    min: Duration,
+    max: Duration,
 }
 
-fn time_probe(path: &Path) -> Duration {
+impl Timing {
+    fn of(mut samples: Vec<Duration>) -> Self {
+        samples.sort();
+        Self {
+            median: samples[samples.len() / 2],
+            min: samples[0],
+            max: samples[samples.len() - 1],
+        }
+    }
+
+    /// `median (min–max)` in µs.
+    fn show(&self) -> String {
+        format!(
+            "{:.1} ({:.1}–{:.1})",
+            micros(self.median),
+            micros(self.min),
+            micros(self.max)
+        )
+    }
+}
+
+fn time_probe(path: &Path) -> Timing {
     // One warm-up so both sides start from the page cache.
     let _ = media::probe_path(path);
-    median(
+    Timing::of(
         (0..PROBE_RUNS)
             .map(|_| {
                 let start = Instant::now();
@@ -44,8 +68,8 @@ fn time_probe(path: &Path) -> Duration {
     )
 }
 
-fn time_ffprobe(path: &Path) -> Duration {
-    median(
+fn time_ffprobe(path: &Path) -> Timing {
+    Timing::of(
         (0..FFPROBE_RUNS)
             .map(|_| {
                 let start = Instant::now();
@@ -95,12 +119,12 @@ fn sparse_mp4(dir: &Path, size: u64) -> PathBuf {
     path
 }
 
-/// One file's medians.
+/// One file's timings.
 struct Row {
     name: String,
     size: u64,
-    probe: Duration,
-    ffprobe: Duration,
+    probe: Timing,
+    ffprobe: Timing,
 }
 
 impl Row {
@@ -114,7 +138,7 @@ impl Row {
     }
 
     fn ratio(&self) -> f64 {
-        self.ffprobe.as_secs_f64() / self.probe.as_secs_f64()
+        self.ffprobe.median.as_secs_f64() / self.probe.median.as_secs_f64()
     }
 }
 
@@ -130,8 +154,8 @@ struct Summary {
 
 impl Summary {
     fn of(rows: &[Row]) -> Self {
-        let probe_total: Duration = rows.iter().map(|row| row.probe).sum();
-        let ffprobe_total: Duration = rows.iter().map(|row| row.ffprobe).sum();
+        let probe_total: Duration = rows.iter().map(|row| row.probe.median).sum();
+        let ffprobe_total: Duration = rows.iter().map(|row| row.ffprobe.median).sum();
         let mut ratios: Vec<f64> = rows.iter().map(Row::ratio).collect();
         ratios.sort_by(f64::total_cmp);
         Self {
@@ -155,8 +179,8 @@ fn print_table(corpus: &[Row], small: &Row, large: &Row) {
             "{:<44} {:>10} {:>12.1} {:>14.1} {:>8.0}x",
             row.name,
             row.size,
-            micros(row.probe),
-            micros(row.ffprobe),
+            micros(row.probe.median),
+            micros(row.ffprobe.median),
             row.ratio()
         );
     }
@@ -172,10 +196,10 @@ fn print_table(corpus: &[Row], small: &Row, large: &Row) {
     );
     println!(
         "size independence: probe of a 4 MB MP4 {:.1} µs, of a 4.5 GB MP4 {:.1} µs (ratio {:.2}); ffprobe on the 4.5 GB file {:.1} µs",
-        micros(small.probe),
-        micros(large.probe),
-        large.probe.as_secs_f64() / small.probe.as_secs_f64(),
-        micros(large.ffprobe),
+        micros(small.probe.median),
+        micros(large.probe.median),
+        large.probe.median.as_secs_f64() / small.probe.median.as_secs_f64(),
+        micros(large.ffprobe.median),
     );
 }
 
@@ -183,22 +207,22 @@ fn markdown(corpus: &[Row], small: &Row, large: &Row) -> String {
     let mut text = String::from("## Probe\n\n");
     text.push_str(
         "Median time to read one file's container facts with `media::probe_path` (200 runs, page \
-         cache warm) beside one `ffprobe -show_format -show_streams -of json` process per file (3 \
-         runs), over the generated ffmpeg corpus and two sparse MP4s that differ only in size; \
-         reproduce with `cargo bench -p media --bench probe_vs_ffprobe`.\n\n",
+         cache warm, with the fastest and slowest run in brackets) beside one \
+         `ffprobe -show_format -show_streams -of json` process per file (3 runs), over the \
+         generated ffmpeg corpus and two sparse MP4s that differ only in size; reproduce with `cargo bench -p media --bench probe_vs_ffprobe`.\n\n",
     );
     text.push_str(
-        "| file (container) | size (bytes) | probe median (µs) | ffprobe median (µs) | ffprobe/probe |\n",
+        "| file (container) | size (bytes) | probe, median (fastest–slowest run), µs | ffprobe, median (fastest–slowest run), µs | ffprobe/probe (medians) |\n",
     );
     text.push_str("|---|---:|---:|---:|---:|\n");
     for row in corpus.iter().chain([small, large]) {
         let _ = writeln!(
             text,
-            "| `{}` | {} | {:.1} | {:.1} | {:.0}x |",
+            "| `{}` | {} | {} | {} | {:.0}x |",
             row.name,
             row.size,
-            micros(row.probe),
-            micros(row.ffprobe),
+            row.probe.show(),
+            row.ffprobe.show(),
             row.ratio()
         );
     }
@@ -215,9 +239,9 @@ fn markdown(corpus: &[Row], small: &Row, large: &Row) -> String {
         summary.overall,
         summary.median,
         summary.slowest,
-        large.probe.as_secs_f64() / small.probe.as_secs_f64(),
-        micros(large.probe),
-        micros(small.probe),
+        large.probe.median.as_secs_f64() / small.probe.median.as_secs_f64(),
+        micros(large.probe.median),
+        micros(small.probe.median),
     );
     text
 }
