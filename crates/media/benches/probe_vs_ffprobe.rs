@@ -209,7 +209,8 @@ fn markdown(corpus: &[Row], small: &Row, large: &Row) -> String {
         "Median time to read one file's container facts with `media::probe_path` (200 runs, page \
          cache warm, with the fastest and slowest run in brackets) beside one \
          `ffprobe -show_format -show_streams -of json` process per file (3 runs), over the \
-         generated ffmpeg corpus and two sparse MP4s that differ only in size; reproduce with `cargo bench -p media --bench probe_vs_ffprobe`.\n\n",
+         generated ffmpeg corpus and two sparse MP4s that differ only in size; reproduce with \
+         `cargo bench -p media --bench probe_vs_ffprobe`.\n\n",
     );
     text.push_str(
         "| file (container) | size (bytes) | probe, median (fastest–slowest run), µs | ffprobe, median (fastest–slowest run), µs | ffprobe/probe (medians) |\n",

@@ -66,9 +66,51 @@ impl Spread {
     }
 }
 
+/// `runs` gathered by `key`, in the order each key first appears: one group per size and
+/// setup of a benchmark that repeats its measurements.
+#[must_use]
+pub fn by_key<T, K: PartialEq>(runs: &[T], key: impl Fn(&T) -> K) -> Vec<Vec<&T>> {
+    let mut groups: Vec<Vec<&T>> = Vec::new();
+    for run in runs {
+        match groups
+            .iter_mut()
+            .find(|group| group.first().is_some_and(|first| key(first) == key(run)))
+        {
+            Some(group) => group.push(run),
+            None => groups.push(vec![run]),
+        }
+    }
+    groups
+}
+
+/// A figure of `runs` as [`Spread::show`] writes it, `–` when no run has it.
+#[must_use]
+pub fn spread_text<T>(
+    runs: &[&T],
+    figure: impl Fn(&T) -> f64,
+    scale: f64,
+    decimals: usize,
+) -> String {
+    Spread::of(runs.iter().map(|run| figure(run)))
+        .map_or_else(|| "–".to_owned(), |spread| spread.show(scale, decimals))
+}
+
 #[cfg(test)]
 mod tests {
-    use super::Spread;
+    use super::{Spread, by_key, spread_text};
+
+    #[test]
+    fn runs_are_gathered_by_key_in_the_order_keys_first_appear() {
+        let runs = [(2, 10.0), (1, 1.0), (2, 30.0), (1, 3.0), (2, 20.0)];
+        let groups = by_key(&runs, |run| run.0);
+        assert_eq!(groups.len(), 2);
+        assert_eq!(spread_text(&groups[0], |run| run.1, 1.0, 0), "20 (10–30)");
+        assert_eq!(
+            spread_text(&groups[1], |run| run.1, 1.0, 1),
+            "2.0 (1.0–3.0)"
+        );
+        assert_eq!(spread_text(&groups[1], |_| f64::NAN, 1.0, 1), "–");
+    }
 
     #[test]
     fn a_spread_is_the_median_and_the_range_of_its_runs() {

@@ -33,7 +33,7 @@ use clock::Timestamp;
 use support::{Database, Fleet, resident_kib};
 use tiktok_sandbox::{Delay, SandboxConfig};
 use tokpost_core::{EventKind, StateKind};
-use tokpost_testkit::bench::{Spread, env_list};
+use tokpost_testkit::bench::{by_key, env_list, spread_text};
 
 /// One run's figures.
 struct Burst {
@@ -446,23 +446,10 @@ fn markdown(runs: &[Burst], workers: usize) -> String {
         tokpost_testkit::bench::env_number("BURST_RUNS", 1)
     );
     // One row per size and setup: each figure the median of its runs, with their range.
-    let mut groups: Vec<Vec<&Burst>> = Vec::new();
-    for run in runs {
-        match groups.iter_mut().find(|group| {
-            group.first().is_some_and(|first| {
-                (first.posts, &first.backend, first.processes)
-                    == (run.posts, &run.backend, run.processes)
-            })
-        }) {
-            Some(group) => group.push(run),
-            None => groups.push(vec![run]),
-        }
-    }
-    for group in &groups {
+    for group in by_key(runs, |run| (run.posts, run.backend.clone(), run.processes)) {
         let first = group[0];
         let spread = |figure: &dyn Fn(&Burst) -> f64, scale: f64, decimals: usize| {
-            Spread::of(group.iter().map(|run| figure(run)))
-                .map_or_else(|| "–".to_owned(), |spread| spread.show(scale, decimals))
+            spread_text(&group, figure, scale, decimals)
         };
         text.push_str(&format!(
             "| {} | {} | {} | {} | {} | {} s | {} s | {} s | {} s | {} s | {} s | {} posts/s | {} ms | {} MiB |\n",

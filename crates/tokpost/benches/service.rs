@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
-use tokpost_testkit::bench::Spread;
+use tokpost_testkit::bench::{by_key, spread_text};
 
 use futures_util::StreamExt as _;
 use secrecy::SecretString;
@@ -542,22 +542,10 @@ fn markdown(memory: &[Memory], api: &[ApiRun]) -> String {
         env_list("SERVICE_WRK_SECS", "10").first().copied().unwrap_or(10)
     ));
     // One row per operation and connection count, in the order measured.
-    let mut groups: Vec<Vec<&ApiRun>> = Vec::new();
-    for row in api {
-        match groups.iter_mut().find(|group| {
-            group.first().is_some_and(|first| {
-                (first.operation, first.connections) == (row.operation, row.connections)
-            })
-        }) {
-            Some(group) => group.push(row),
-            None => groups.push(vec![row]),
-        }
-    }
-    for group in &groups {
+    for group in by_key(api, |row| (row.operation, row.connections)) {
         let first = group[0];
         let spread = |figure: &dyn Fn(&ApiRun) -> f64, decimals: usize| {
-            Spread::of(group.iter().map(|row| figure(row)))
-                .map_or_else(|| "–".to_owned(), |spread| spread.show(1.0, decimals))
+            spread_text(&group, figure, 1.0, decimals)
         };
         text.push_str(&format!(
             "| {} | {} | {} | {} | {} ms | {} ms | {} | {} MiB |\n",

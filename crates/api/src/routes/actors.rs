@@ -23,6 +23,17 @@ pub(crate) struct ActorView {
     name: String,
 }
 
+impl ActorView {
+    /// `principal` under `name`.
+    fn of(principal: Principal, name: String) -> Self {
+        Self {
+            kind: principal.kind(),
+            id: principal.id().map(|id| id.to_string()),
+            name,
+        }
+    }
+}
+
 /// A user as answers name them.
 pub(crate) fn user_name(name: &str, email: &str) -> String {
     format!("{name} <{email}>")
@@ -56,11 +67,7 @@ impl<'a> Actors<'a> {
     pub(crate) fn knowing(mut self, caller: &Authenticated) -> Self {
         self.known.insert(
             caller.principal,
-            ActorView {
-                kind: caller.principal.kind(),
-                id: caller.principal.id().map(|id| id.to_string()),
-                name: caller.name.to_string(),
-            },
+            ActorView::of(caller.principal, caller.name.to_string()),
         );
         self
     }
@@ -70,7 +77,6 @@ impl<'a> Actors<'a> {
         if let Some(view) = self.known.get(&principal) {
             return Ok(view.clone());
         }
-        let id = principal.id().map(|id| id.to_string());
         let name = match principal {
             Principal::User(user) => match self.state.people().user(user).await? {
                 Some(user) => user_name(&user.name, &user.email),
@@ -85,14 +91,9 @@ impl<'a> Actors<'a> {
                         .api_keys(Some(self.workspace))
                         .await?
                     {
-                        self.known.insert(
-                            Principal::ApiKey(key.id),
-                            ActorView {
-                                kind: "api_key",
-                                id: Some(key.id.to_string()),
-                                name: key_name(&key),
-                            },
-                        );
+                        let principal = Principal::ApiKey(key.id);
+                        self.known
+                            .insert(principal, ActorView::of(principal, key_name(&key)));
                     }
                     if let Some(view) = self.known.get(&principal) {
                         return Ok(view.clone());
@@ -110,11 +111,7 @@ impl<'a> Actors<'a> {
             },
             Principal::Service => "tokpost".to_owned(),
         };
-        let view = ActorView {
-            kind: principal.kind(),
-            id,
-            name,
-        };
+        let view = ActorView::of(principal, name);
         self.known.insert(principal, view.clone());
         Ok(view)
     }

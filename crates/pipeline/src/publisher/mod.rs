@@ -418,14 +418,13 @@ impl Publisher {
     /// move's transaction (one write instead of the move and then the completion). Outside a
     /// worker's job, the move alone.
     async fn apply_finishing(&self, mut transition: Transition) -> Next {
-        match self.lease() {
-            Ok(Some(guard)) => transition.completes = Some(guard),
-            Ok(None) => {}
+        transition.completes = match self.lease() {
+            Ok(Some(guard)) => Some(guard),
+            Ok(None) => return self.apply(transition).await,
             Err(stop) => return stop,
-        }
-        let finishes = transition.completes.is_some();
+        };
         let (next, applied) = self.apply_telling(transition).await;
-        if finishes && applied {
+        if applied {
             lease::finished_by_last_move();
         }
         next
